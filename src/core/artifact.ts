@@ -1,0 +1,150 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { METRIC_NAMES } from './metrics';
+import type { ForestState } from './isolation-forest';
+
+export const ARTIFACT_FORMAT = 'infra-anomaly-detector/model';
+export const ARTIFACT_FORMAT_VERSION = 1;
+
+const finite = z.number().refine(Number.isFinite, 'must be a finite number');
+const int = z.number().int();
+
+const FeatureSchema = z.strictObject({
+  name: z.string().min(1),
+  source: z.enum(METRIC_NAMES),
+  transform: z.literal('raw'),
+  unit: z.string(),
+  min: finite,
+  max: finite.nullable(),
+});
+
+const ForestSchema = z.strictObject({
+  n_features: int.min(1),
+  subsample: int.min(2),
+  height_limit: int.min(1),
+  roots: z.array(int.min(0)).min(1),
+  feature: z.array(int.min(-1)),
+  threshold: z.array(finite),
+  left: z.array(int.min(-1)),
+  size: z.array(int.min(0)),
+});
+
+/** The zod schema of a model artifact (format version 1). */
+export const ArtifactSchema = z.strictObject({
+  format: z.literal(ARTIFACT_FORMAT),
+  format_version: z.literal(ARTIFACT_FORMAT_VERSION),
+  version: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+  features: z.array(FeatureSchema).min(1),
+  scaler: z.strictObject({ mean: z.array(finite), scale: z.array(finite.refine((v) => v > 0, 'must be positive')) }),
+  forest: ForestSchema,
+  threshold: z.strictObject({
+    value: finite,
+    method: z.enum(['contamination', 'explicit']),
+    contamination: finite.nullable(),
+  }),
+  training: z.strictObject({
+    rows: int.min(1),
+    data_sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    seed: int,
+    params: z.record(z.string(), z.union([z.number(), z.string(), z.null()])),
+    metrics: z.record(z.string(), z.union([z.number(), z.null()])),
+    /** Deciles (0, 0.1, ..., 1) of each feature in the training data, for drift checks. */
+    feature_quantiles: z.array(z.array(finite).length(11)),
+    created_at: z.string(),
+  }),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+
+export type ModelArtifact = z.infer<typeof ArtifactSchema>;
+export type UnsignedArtifact = Omit<ModelArtifact, 'sha256'>;
+
+/** Raised when an artifact cannot be used; `message` is one line fit for a log. */
+export class ArtifactError extends Error {
+  override readonly name = 'ArtifactError';
+}
+
+/** sha256 of the artifact's canonical JSON without its own `sha256` field. */
+export function contentHash(a: UnsignedArtifact): string {
+  const { sha256: _ignored, ...rest } = a as ModelArtifact;
+  return createHash('sha256').update(JSON.stringify(rest)).digest('hex');
+}
+
+/** Adds the checksum. Key order is fixed by construction, so the JSON is reproducible. */
+export function sign(a: UnsignedArtifact): ModelArtifact {
+  return { ...a, sha256: contentHash(a) };
+}
+
+/** The bytes written to disk for an artifact. */
+export function serialize(a: ModelArtifact): string {
+  return `${JSON.stringify(a)}\n`;
+}
+
+/** Converts a forest's state to the artifact's snake_case form and back. */
+export function forestToJson(s: ForestState): ModelArtifact['forest'] {
+  return { n_features: s.nFeatures, subsample: s.subsample, height_limit: s.heightLimit, roots: s.roots, feature: s.feature, threshold: s.threshold, left: s.left, size: s.size };
+}
+export function forestFromJson(f: ModelArtifact['forest']): ForestState {
+  return { nFeatures: f.n_features, subsample: f.subsample, heightLimit: f.height_limit, roots: f.roots, feature: f.feature, threshold: f.threshold, left: f.left, size: f.size };
+}
+
+/**
+ * Parses and verifies an artifact: JSON, schema, checksum, and internal consistency
+ * (dimensions, node references), so that a loaded model can never index out of range.
+ * Throws ArtifactError with a one-line reason.
+ */
+export function parseArtifact(text: string, source = 'model artifact'): ModelArtifact {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ArtifactError(`${source}: not valid JSON (truncated or corrupted?): ${(e as Error).message}`);
+  }
+  if (raw && typeof raw === 'object' && 'format_version' in raw && (raw as { format_version: unknown }).format_version !== ARTIFACT_FORMAT_VERSION) {
+    throw new ArtifactError(`${source}: format_version ${JSON.stringify((raw as { format_version: unknown }).format_version)} is not supported (this build reads ${ARTIFACT_FORMAT_VERSION})`);
+  }
+  const parsed = ArtifactSchema.safeParse(raw);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    throw new ArtifactError(`${source}: invalid at ${first.path.join('.') || '(root)'}: ${first.message}`);
+  }
+  const a = parsed.data;
+  const expected = contentHash(a);
+  if (expected !== a.sha256) throw new ArtifactError(`${source}: checksum mismatch (content sha256 ${expected.slice(0, 12)}..., recorded ${a.sha256.slice(0, 12)}...): the file was modified or corrupted`);
+  checkConsistency(a, source);
+  return a;
+}
+
+function checkConsistency(a: ModelArtifact, source: string): void {
+  const d = a.features.length;
+  const fail = (why: string): never => {
+    throw new ArtifactError(`${source}: inconsistent: ${why}`);
+  };
+  const names = new Set(a.features.map((f) => f.name));
+  if (names.size !== d) fail('duplicate feature names');
+  if (a.scaler.mean.length !== d || a.scaler.scale.length !== d) fail(`scaler has ${a.scaler.mean.length} features, model declares ${d}`);
+  if (a.forest.n_features !== d) fail(`forest has ${a.forest.n_features} features, model declares ${d}`);
+  if (a.training.feature_quantiles.length !== d) fail('feature_quantiles does not match the features');
+  const f = a.forest;
+  const nodes = f.feature.length;
+  if (f.threshold.length !== nodes || f.left.length !== nodes || f.size.length !== nodes) fail('forest arrays differ in length');
+  if (f.height_limit !== Math.ceil(Math.log2(f.subsample))) fail('height_limit does not match subsample');
+  for (const r of f.roots) if (r >= nodes) fail('root out of range');
+  for (let i = 0; i < nodes; i++) {
+    const feat = f.feature[i];
+    if (feat >= d) fail(`node ${i} splits on feature ${feat}`);
+    if (feat >= 0) {
+      const l = f.left[i];
+      if (l <= i || l + 1 >= nodes) fail(`node ${i} has children out of range`);
+      if (f.size[l] + f.size[l + 1] !== f.size[i]) fail(`node ${i} sizes do not add up`);
+    } else if (f.left[i] !== -1) fail(`leaf ${i} has children`);
+  }
+  // Children after parents and bounded depth: rules out cycles as well.
+  for (const r of f.roots) {
+    const stack: Array<[number, number]> = [[r, 0]];
+    while (stack.length) {
+      const [node, depth] = stack.pop() as [number, number];
+      if (depth > f.height_limit) fail('a tree is deeper than its height limit');
+      if (f.feature[node] >= 0) stack.push([f.left[node], depth + 1], [f.left[node] + 1, depth + 1]);
+    }
+  }
+}

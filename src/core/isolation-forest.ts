@@ -1,0 +1,271 @@
+import { averagePathLength } from './path-length';
+import { Rng } from './random';
+
+/** Training parameters of an Isolation Forest. */
+export interface ForestParams {
+  /** Number of trees (scikit-learn's n_estimators). */
+  nEstimators: number;
+  /** Subsample size per tree (psi, scikit-learn's max_samples); capped at the row count. */
+  maxSamples: number;
+  /** Seed of the PRNG: the same data and seed give the same forest, bit for bit. */
+  seed: number;
+}
+
+export const DEFAULT_FOREST_PARAMS: ForestParams = { nEstimators: 100, maxSamples: 256, seed: 42 };
+
+/**
+ * The serialisable state of a forest. All trees share flat arrays; node `i` is a leaf
+ * when `feature[i] === -1`, otherwise its children are `left[i]` and `left[i] + 1`
+ * and a point goes left when `x[feature[i]] <= threshold[i]`. `size[i]` is the number
+ * of training samples that reached the node.
+ */
+export interface ForestState {
+  nFeatures: number;
+  subsample: number;
+  heightLimit: number;
+  roots: number[];
+  feature: number[];
+  threshold: number[];
+  left: number[];
+  size: number[];
+}
+
+/**
+ * Isolation Forest after Liu, Ting and Zhou (2008): each tree isolates a random
+ * subsample of psi points with random axis-aligned splits up to height ceil(log2 psi);
+ * a point's anomaly score is s(x) = 2^(-E[h(x)] / c(psi)).
+ *
+ * The nodes live in typed arrays. At load, each leaf's thresholds slot is replaced by
+ * its path value (depth + c(size)) and each node gets the path length its parent's
+ * split saved, so scoring and contributions need one pass and no allocation.
+ */
+export class IsolationForest {
+  readonly nFeatures: number;
+  readonly subsample: number;
+  readonly heightLimit: number;
+  readonly nTrees: number;
+  private readonly state: ForestState;
+  private readonly roots: Int32Array;
+  private readonly feat: Int32Array;
+  private readonly left: Int32Array;
+  /** Split value at internal nodes; depth + c(size) at leaves. */
+  private readonly value: Float64Array;
+  /** c(parent size) - 1 - c(size): expected path length the parent's split saved. */
+  private readonly gain: Float64Array;
+  private readonly cPsi: number;
+
+  private constructor(state: ForestState) {
+    this.state = state;
+    this.nFeatures = state.nFeatures;
+    this.subsample = state.subsample;
+    this.heightLimit = state.heightLimit;
+    this.nTrees = state.roots.length;
+    this.roots = Int32Array.from(state.roots);
+    this.feat = Int32Array.from(state.feature);
+    this.left = Int32Array.from(state.left);
+    const n = state.feature.length;
+    this.value = new Float64Array(n);
+    this.gain = new Float64Array(n);
+    this.cPsi = averagePathLength(state.subsample);
+    const size = state.size;
+    // Walk each tree once from its root to derive depths, leaf values and gains.
+    const stack: number[] = [];
+    for (const root of state.roots) {
+      stack.push(root, 0);
+      while (stack.length > 0) {
+        const depth = stack.pop() as number;
+        const node = stack.pop() as number;
+        if (this.feat[node] < 0) {
+          this.value[node] = depth + averagePathLength(size[node]);
+          continue;
+        }
+        this.value[node] = state.threshold[node];
+        const l = this.left[node];
+        const cParent = averagePathLength(size[node]);
+        this.gain[l] = cParent - 1 - averagePathLength(size[l]);
+        this.gain[l + 1] = cParent - 1 - averagePathLength(size[l + 1]);
+        stack.push(l, depth + 1, l + 1, depth + 1);
+      }
+    }
+  }
+
+  /** Rebuilds a forest from its serialised state (checked by the artifact loader). */
+  static fromState(state: ForestState): IsolationForest {
+    return new IsolationForest(state);
+  }
+
+  /** The serialisable state. */
+  toState(): ForestState {
+    return this.state;
+  }
+
+  /** c(psi): the normalising average path length. */
+  get expectedPathLength(): number {
+    return this.cPsi;
+  }
+
+  /**
+   * Grows a forest on `n` rows of `d` features stored row-major in `x`.
+   */
+  static fit(x: Float64Array, n: number, d: number, params: ForestParams = DEFAULT_FOREST_PARAMS): IsolationForest {
+    if (n < 2) throw new Error(`an Isolation Forest needs at least 2 rows, got ${n}`);
+    if (x.length !== n * d) throw new Error(`data has ${x.length} values, expected ${n} x ${d}`);
+    if (!Number.isInteger(params.nEstimators) || params.nEstimators < 1) throw new Error('nEstimators must be a positive integer');
+    if (!Number.isInteger(params.maxSamples) || params.maxSamples < 2) throw new Error('maxSamples must be an integer >= 2');
+    const psi = Math.min(params.maxSamples, n);
+    const heightLimit = Math.ceil(Math.log2(psi));
+    const rng = new Rng(params.seed);
+    const maxNodes = 2 * psi - 1;
+    const feature: number[] = [];
+    const threshold: number[] = [];
+    const left: number[] = [];
+    const size: number[] = [];
+    const roots: number[] = [];
+    const perm = new Int32Array(n);
+    for (let i = 0; i < n; i++) perm[i] = i;
+    const idx = new Int32Array(psi);
+    const tFeat = new Int32Array(maxNodes);
+    const tThr = new Float64Array(maxNodes);
+    const tLeft = new Int32Array(maxNodes);
+    const tSize = new Int32Array(maxNodes);
+    const lo = new Float64Array(d);
+    const hi = new Float64Array(d);
+    const candidates = new Int32Array(d);
+
+    for (let t = 0; t < params.nEstimators; t++) {
+      // Subsample without replacement: partial Fisher-Yates over the running permutation.
+      for (let i = 0; i < psi; i++) {
+        const j = i + rng.int(n - i);
+        const tmp = perm[i];
+        perm[i] = perm[j];
+        perm[j] = tmp;
+        idx[i] = perm[i];
+      }
+      let used = 1;
+      // Explicit stack of (node, start, end, depth).
+      const stack: number[] = [0, 0, psi, 0];
+      while (stack.length > 0) {
+        const depth = stack.pop() as number;
+        const end = stack.pop() as number;
+        const start = stack.pop() as number;
+        const node = stack.pop() as number;
+        const count = end - start;
+        tSize[node] = count;
+        tFeat[node] = -1;
+        tThr[node] = 0;
+        tLeft[node] = -1;
+        if (depth >= heightLimit || count <= 1) continue;
+        lo.fill(Infinity);
+        hi.fill(-Infinity);
+        for (let i = start; i < end; i++) {
+          const base = idx[i] * d;
+          for (let f = 0; f < d; f++) {
+            const v = x[base + f];
+            if (v < lo[f]) lo[f] = v;
+            if (v > hi[f]) hi[f] = v;
+          }
+        }
+        let nc = 0;
+        for (let f = 0; f < d; f++) if (hi[f] > lo[f]) candidates[nc++] = f;
+        if (nc === 0) continue; // all samples identical: cannot be split further
+        const f = candidates[rng.int(nc)];
+        let thr = lo[f] + rng.next() * (hi[f] - lo[f]);
+        if (!(thr < hi[f])) thr = lo[f];
+        // Partition idx[start, end) so that x <= thr comes first.
+        let i = start;
+        let j = end - 1;
+        while (i <= j) {
+          if (x[idx[i] * d + f] <= thr) i++;
+          else {
+            const tmp = idx[i];
+            idx[i] = idx[j];
+            idx[j] = tmp;
+            j--;
+          }
+        }
+        const l = used;
+        used += 2;
+        tFeat[node] = f;
+        tThr[node] = thr;
+        tLeft[node] = l;
+        stack.push(l + 1, i, end, depth + 1, l, start, i, depth + 1);
+      }
+      const offset = feature.length;
+      roots.push(offset);
+      for (let k = 0; k < used; k++) {
+        feature.push(tFeat[k]);
+        threshold.push(tFeat[k] < 0 ? 0 : tThr[k]);
+        left.push(tFeat[k] < 0 ? -1 : tLeft[k] + offset);
+        size.push(tSize[k]);
+      }
+    }
+    return new IsolationForest({ nFeatures: d, subsample: psi, heightLimit, roots, feature, threshold, left, size });
+  }
+
+  /**
+   * Scores `n` rows of `x` (row-major, nFeatures wide) into `out` (length n).
+   * With `contrib` (length n * nFeatures), also writes each point's per-feature
+   * contributions: the expected path length each feature's splits saved, averaged over
+   * trees. They sum to c(psi) - E[h(x)]; positive values push towards anomalous.
+   */
+  score(x: Float64Array, n: number, out: Float64Array, contrib?: Float64Array): void {
+    const d = this.nFeatures;
+    if (x.length < n * d) throw new Error(`expected ${n * d} values, got ${x.length}`);
+    if (out.length < n) throw new Error('output buffer too small');
+    if (contrib && contrib.length < n * d) throw new Error('contribution buffer too small');
+    const { roots, feat, left, value, gain } = this;
+    const nTrees = roots.length;
+    out.fill(0, 0, n);
+    if (contrib) contrib.fill(0, 0, n * d);
+    // Trees outermost within a block of points: one tree's nodes stay in L1 cache.
+    const BLOCK = 512;
+    for (let b0 = 0; b0 < n; b0 += BLOCK) {
+      const b1 = Math.min(n, b0 + BLOCK);
+      for (let t = 0; t < nTrees; t++) {
+        const root = roots[t];
+        if (contrib) {
+          for (let p = b0; p < b1; p++) {
+            const base = p * d;
+            let node = root;
+            let f = feat[node];
+            while (f >= 0) {
+              node = left[node] + (x[base + f] > value[node] ? 1 : 0);
+              contrib[base + f] += gain[node];
+              f = feat[node];
+            }
+            out[p] += value[node];
+          }
+        } else {
+          for (let p = b0; p < b1; p++) {
+            const base = p * d;
+            let node = root;
+            let f = feat[node];
+            while (f >= 0) {
+              node = left[node] + (x[base + f] > value[node] ? 1 : 0);
+              f = feat[node];
+            }
+            out[p] += value[node];
+          }
+        }
+      }
+    }
+    const invT = 1 / nTrees;
+    const invC = 1 / this.cPsi;
+    for (let p = 0; p < n; p++) {
+      const meanPath = out[p] * invT;
+      out[p] = Math.pow(2, -meanPath * invC);
+    }
+    if (contrib) for (let k = 0; k < n * d; k++) contrib[k] *= invT;
+  }
+
+  /** Mean path length E[h(x)] of one point (for tests and explanations). */
+  meanPathLength(point: ArrayLike<number>): number {
+    let sum = 0;
+    for (let t = 0; t < this.roots.length; t++) {
+      let node = this.roots[t];
+      while (this.feat[node] >= 0) node = this.left[node] + (point[this.feat[node]] > this.value[node] ? 1 : 0);
+      sum += this.value[node];
+    }
+    return sum / this.roots.length;
+  }
+}
