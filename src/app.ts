@@ -1,0 +1,133 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import underPressure from '@fastify/under-pressure';
+import { randomUUID } from 'node:crypto';
+import type { Config } from './config';
+import { ErrorCode, HttpError } from './errors';
+import type { ModelStore } from './model-store';
+import { bearerAuth } from './plugins/auth';
+import { metricsPlugin, type ServiceMetrics } from './plugins/metrics';
+import { pointRoutes } from './routes/detect';
+import { healthRoutes, type HealthContributor } from './routes/health';
+import { docsFor, zodFor } from './routes/schemas';
+
+/** Everything the app needs, injected (tests pass their own). */
+export interface AppDeps {
+  config: Config;
+  models: ModelStore;
+  metrics: ServiceMetrics;
+  /** A pino logger or logger options; false for none. */
+  logger?: FastifyServerOptions['logger'] | FastifyServerOptions['loggerInstance'];
+  health?: HealthContributor[];
+  /** Registers further routes (the admin API, for example). */
+  extend?: (app: FastifyInstance) => Promise<void>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    models: ModelStore;
+  }
+}
+
+export const API_VERSION = '1.0.0';
+
+/** Builds the Fastify app: plugins, routes and the error handler. No I/O of its own. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config } = deps;
+  const loggerOpt =
+    deps.logger && typeof (deps.logger as { info?: unknown }).info === 'function'
+      ? { loggerInstance: deps.logger as FastifyServerOptions['loggerInstance'] }
+      : { logger: deps.logger ?? false };
+  const app = Fastify({
+    ...loggerOpt,
+    bodyLimit: config.bodyLimit,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { ignoreTrailingSlash: true },
+  } as FastifyServerOptions);
+
+  app.decorate('models', deps.models);
+
+  // Request bodies are checked by the zod schema paired with each JSON Schema.
+  app.setValidatorCompiler(({ schema }) => {
+    const zod = zodFor(schema);
+    if (!zod) throw new Error('route schema was not built with schemaOf()');
+    return (data: unknown) => {
+      const r = zod.safeParse(data);
+      if (r.success) return { value: r.data };
+      const details = r.error.issues.slice(0, 100).map((i) => ({ field: i.path.join('.') || '(body)', message: i.message }));
+      return { error: new HttpError(400, ErrorCode.InvalidRequest, `invalid request body: ${details[0].field} ${details[0].message}`, details) };
+    };
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
+    if (err instanceof HttpError) {
+      if (err.statusCode === 503) reply.header('retry-after', '5');
+      return reply.code(err.statusCode).send({ error: err.code, message: err.message, details: err.details });
+    }
+    const status = err.statusCode ?? 500;
+    if (status >= 500) {
+      request.log.error({ err }, 'request failed');
+      const code = status === 503 ? ErrorCode.Overloaded : ErrorCode.Internal;
+      return reply.code(status).send({ error: code, message: status === 503 ? 'service unavailable, retry later' : 'internal error', details: [] });
+    }
+    const code =
+      status === 413 ? ErrorCode.PayloadTooLarge : status === 415 ? ErrorCode.UnsupportedMediaType : status === 401 ? ErrorCode.Unauthorized : ErrorCode.InvalidRequest;
+    return reply.code(status).send({ error: code, message: err.message, details: [] });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: ErrorCode.NotFound, message: `no route ${request.method} ${request.url.split('?')[0].slice(0, 200)}`, details: [] });
+  });
+
+  if (config.maxEventLoopDelayMs > 0) {
+    await app.register(underPressure, {
+      maxEventLoopDelay: config.maxEventLoopDelayMs,
+      retryAfter: 5,
+      pressureHandler: (_req, reply, type, value) => {
+        reply
+          .code(503)
+          .header('retry-after', '5')
+          .send({ error: ErrorCode.Overloaded, message: `overloaded (${type} ${value}), retry later`, details: [] });
+      },
+    });
+  }
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Infrastructure anomaly detector',
+        version: API_VERSION,
+        description: 'Scores CPU, memory and network metric points with an Isolation Forest and explains each score per metric.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+    transform: ({ schema, url }) => {
+      const s = schema as Record<string, unknown> | undefined;
+      if (!s || !s.body) return { schema: schema as never, url };
+      return { schema: { ...s, body: docsFor(s.body as Record<string, unknown>) } as never, url };
+    },
+  });
+  if (config.docsEnabled) await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(metricsPlugin, { metrics: deps.metrics });
+  const version = deps.models.current?.detector.version;
+  if (version) deps.metrics.modelInfo.set({ version }, 1);
+
+  await app.register(healthRoutes, { startedAt: Date.now(), contributors: deps.health ?? [] });
+
+  await app.register(async (scoped) => {
+    if (config.apiToken) scoped.addHook('onRequest', bearerAuth(config.apiToken));
+    await scoped.register(pointRoutes, { maxPoints: config.maxPointsPerRequest });
+  });
+
+  if (deps.extend) await deps.extend(app);
+  return app;
+}

@@ -1,0 +1,93 @@
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Command } from 'commander';
+import { stringify } from 'yaml';
+import { serialize } from '../core/artifact';
+import { trainModel } from '../core/train';
+import { fileSha256 } from '../data/csv';
+import { loadDataset } from '../data/dataset';
+import { DEFAULT_SIMULATION, simulate } from '../data/simulate';
+import { runServer } from '../server';
+import { openApiDocument } from './openapi';
+import { rowsToCsv } from './simulate-csv';
+
+/** A mistake in the command line; printed as one line. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+const num = (name: string, opts: { int?: boolean; min?: number; max?: number } = {}) => (v: string): number => {
+  const x = Number(v);
+  if (!Number.isFinite(x) || (opts.int && !Number.isInteger(x)) || (opts.min !== undefined && x < opts.min) || (opts.max !== undefined && x > opts.max)) {
+    throw new UsageError(`--${name}: ${JSON.stringify(v)} is not a valid ${opts.int ? 'integer' : 'number'}${opts.min !== undefined ? ` >= ${opts.min}` : ''}${opts.max !== undefined ? ` <= ${opts.max}` : ''}`);
+  }
+  return x;
+};
+
+function writeFile(path: string, content: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, content);
+}
+
+/** Registers every subcommand. */
+export function registerCommands(program: Command): void {
+  program
+    .command('serve')
+    .description('run the HTTP service (configuration from the environment; see README)')
+    .action(async () => {
+      await runServer();
+    });
+
+  program
+    .command('simulate')
+    .description('write realistic labelled host metrics (seeded) as CSV')
+    .requiredOption('--csv <file>', 'output CSV file')
+    .option('--hosts <n>', 'number of hosts', num('hosts', { int: true, min: 1, max: 10000 }), DEFAULT_SIMULATION.hosts)
+    .option('--days <n>', 'days of data', num('days', { min: 0.01, max: 365 }), (DEFAULT_SIMULATION.steps * DEFAULT_SIMULATION.stepS) / 86400)
+    .option('--step <seconds>', 'seconds between points', num('step', { int: true, min: 1, max: 86400 }), DEFAULT_SIMULATION.stepS)
+    .option('--seed <n>', 'random seed', num('seed', { int: true }), DEFAULT_SIMULATION.seed)
+    .option('--start <time>', 'first timestamp (RFC 3339)', new Date(DEFAULT_SIMULATION.start).toISOString())
+    .action((o: { csv: string; hosts: number; days: number; step: number; seed: number; start: string }) => {
+      const start = Date.parse(o.start);
+      if (!Number.isFinite(start)) throw new UsageError(`--start: ${JSON.stringify(o.start)} is not a date`);
+      const rows = simulate({ ...DEFAULT_SIMULATION, hosts: o.hosts, steps: Math.round((o.days * 86400) / o.step), stepS: o.step, seed: o.seed, start });
+      writeFile(o.csv, rowsToCsv(rows));
+      const anomalies = rows.filter((r) => r.anomaly === 1).length;
+      process.stdout.write(`wrote ${rows.length} rows (${o.hosts} hosts, ${anomalies} labelled anomalous) to ${o.csv}\n`);
+    });
+
+  program
+    .command('train')
+    .description('train a model on a metrics CSV and write the artifact')
+    .requiredOption('--data <file>', 'training CSV (timestamp,host,cpu_usage,memory_usage,network_load[,anomaly])')
+    .option('--out <file>', 'artifact to write', 'models/model.json')
+    .option('--seed <n>', 'random seed', num('seed', { int: true }), 42)
+    .option('--n-estimators <n>', 'trees', num('n-estimators', { int: true, min: 1, max: 10000 }), 100)
+    .option('--max-samples <n>', 'subsample size per tree', num('max-samples', { int: true, min: 2, max: 1_000_000 }), 256)
+    .option('--contamination <x>', 'expected share of anomalies (sets the threshold)', num('contamination', { min: 0.0001, max: 0.4999 }), 0.05)
+    .option('--threshold <s>', 'explicit threshold on the score instead of contamination', num('threshold', { min: 0, max: 1 }))
+    .option('--created-at <time>', 'timestamp to record (fix it for a reproducible artifact)')
+    .action((o: { data: string; out: string; seed: number; nEstimators: number; maxSamples: number; contamination: number; threshold?: number; createdAt?: string }) => {
+      const createdAt = o.createdAt ?? new Date().toISOString();
+      if (!Number.isFinite(Date.parse(createdAt))) throw new UsageError(`--created-at: ${JSON.stringify(createdAt)} is not a date`);
+      const ds = loadDataset(o.data);
+      const artifact = trainModel(ds.raw, ds.n, {
+        nEstimators: o.nEstimators,
+        maxSamples: o.maxSamples,
+        seed: o.seed,
+        contamination: o.contamination,
+        threshold: o.threshold,
+        createdAt,
+        dataSha256: fileSha256(o.data),
+      });
+      writeFile(o.out, serialize(artifact));
+      process.stdout.write(`trained ${artifact.version} on ${ds.n} rows; threshold ${artifact.threshold.value.toFixed(6)}; wrote ${o.out}\n`);
+    });
+
+  program
+    .command('openapi')
+    .description('print the OpenAPI description the service serves (YAML)')
+    .action(async () => {
+      process.stdout.write(stringify(await openApiDocument()));
+    });
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { registerCommands } from './commands';
+
+/** `anomaly-detector <command>`: one program for the service and its tooling. */
+async function main(argv: string[]): Promise<void> {
+  const program = new Command();
+  program.name('anomaly-detector').description('Anomaly detection for infrastructure metrics').exitOverride();
+  registerCommands(program);
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) process.exit(e.exitCode);
+    // Known user errors print one line; anything else is a bug and keeps its stack.
+    const err = e as Error;
+    const known = ['DataError', 'ArtifactError', 'ConfigError', 'UsageError', 'MlflowError', 'StartupError'];
+    process.stderr.write(known.includes(err.name) ? `anomaly-detector: ${err.message}\n` : `anomaly-detector: ${err.stack ?? err.message}\n`);
+    process.exit(1);
+  }
+}
+
+void main(process.argv);

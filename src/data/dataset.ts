@@ -1,0 +1,68 @@
+import { METRIC_NAMES } from '../core/metrics';
+import { DataError, parseCsv, readText, type CsvTable } from './csv';
+
+/** Metrics loaded from a training CSV, row-aligned. */
+export interface Dataset {
+  n: number;
+  timestamps: number[];
+  hosts: string[];
+  /** n x METRIC_NAMES.length, row-major. */
+  raw: Float64Array;
+  /** 0/1 per row, or null when the file has no `anomaly` column. */
+  labels: Uint8Array | null;
+}
+
+export const REQUIRED_COLUMNS = METRIC_NAMES;
+
+/** Parses a timestamp cell: RFC 3339 / ISO 8601 or epoch milliseconds. NaN if neither. */
+export function parseTimestamp(s: string): number {
+  const t = s.trim();
+  if (/^-?\d+(\.\d+)?$/.test(t)) return Number(t);
+  return /^\d{4}-\d{2}-\d{2}/.test(t) ? Date.parse(t) : NaN;
+}
+
+/**
+ * Turns a CSV table into a Dataset. Strict: any missing column, empty or non-numeric
+ * cell is an error that names the column and the first lines (the `validate` command
+ * reports such problems in full instead).
+ */
+export function toDataset(table: CsvTable, source = 'CSV'): Dataset {
+  const col = (name: string): number => table.header.indexOf(name);
+  const missing = REQUIRED_COLUMNS.filter((c) => col(c) < 0);
+  if (missing.length > 0) throw new DataError(`${source}: missing column(s) ${missing.join(', ')} (header: ${table.header.join(',')})`);
+  const n = table.rows.length;
+  if (n === 0) throw new DataError(`${source}: no data rows`);
+  const m = METRIC_NAMES.length;
+  const raw = new Float64Array(n * m);
+  const idx = METRIC_NAMES.map(col);
+  const tsCol = col('timestamp');
+  const hostCol = col('host');
+  const labelCol = col('anomaly');
+  const labels = labelCol >= 0 ? new Uint8Array(n) : null;
+  const timestamps: number[] = new Array(n);
+  const hosts: string[] = new Array(n);
+  const bad: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const row = table.rows[i];
+    for (let f = 0; f < m; f++) {
+      const cell = row[idx[f]].trim();
+      const v = cell === '' ? NaN : Number(cell);
+      if (!Number.isFinite(v) && bad.length < 5) bad.push(`line ${table.lines[i]} ${METRIC_NAMES[f]}=${JSON.stringify(cell)}`);
+      raw[i * m + f] = v;
+    }
+    timestamps[i] = tsCol >= 0 ? parseTimestamp(row[tsCol]) : i;
+    hosts[i] = hostCol >= 0 ? row[hostCol] : 'unknown';
+    if (labels) {
+      const l = row[labelCol].trim();
+      if (l !== '0' && l !== '1' && bad.length < 5) bad.push(`line ${table.lines[i]} anomaly=${JSON.stringify(l)} (expected 0 or 1)`);
+      labels[i] = l === '1' ? 1 : 0;
+    }
+  }
+  if (bad.length > 0) throw new DataError(`${source}: non-numeric or missing values: ${bad.join('; ')}`);
+  return { n, timestamps, hosts, raw, labels };
+}
+
+/** Reads and parses a metrics CSV file. */
+export function loadDataset(path: string): Dataset {
+  return toDataset(parseCsv(readText(path), path), path);
+}

@@ -1,0 +1,88 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { METRIC_NAMES } from '../core/metrics';
+import { ErrorCode, HttpError, type FieldIssue } from '../errors';
+import { checkPoint, timestampMs, type Point } from '../validation/point';
+import { DetectResponseSchema, ErrorSchema, PointsEnvelopeSchema, PointsBodySchema, ValidateResponseSchema, schemaOf } from './schemas';
+
+interface Body {
+  points: unknown[];
+}
+
+const m = METRIC_NAMES.length;
+
+/** POST /detect and POST /validate. */
+export const pointRoutes: FastifyPluginAsync<{ maxPoints: number }> = async (app, opts) => {
+  // Fastify checks the envelope; each point is checked on its own so that every bad
+  // point is reported. The OpenAPI description shows the full point schema.
+  const bodySchema = schemaOf(
+    PointsEnvelopeSchema.extend({ points: PointsEnvelopeSchema.shape.points.max(opts.maxPoints, `must hold at most ${opts.maxPoints} points`) }),
+    PointsBodySchema.extend({ points: PointsBodySchema.shape.points.max(opts.maxPoints) }),
+  );
+  const errors = { 400: schemaOf(ErrorSchema), 401: schemaOf(ErrorSchema), 503: schemaOf(ErrorSchema) };
+
+  app.post<{ Body: Body }>(
+    '/detect',
+    {
+      schema: { summary: 'Score metric points', tags: ['detection'], body: bodySchema, response: { 200: schemaOf(DetectResponseSchema), ...errors } },
+    },
+    async (request) => {
+      const points = request.body.points;
+      const details: FieldIssue[] = [];
+      for (let i = 0; i < points.length; i++) for (const issue of checkPoint(points[i], i)) details.push(issue);
+      if (details.length > 0) {
+        const bad = new Set(details.map((d) => d.index)).size;
+        throw new HttpError(400, ErrorCode.InvalidPoints, `${bad} of ${points.length} point(s) are invalid; nothing was scored`, details);
+      }
+      const model = app.models.current;
+      if (!model) throw new HttpError(503, ErrorCode.ModelUnavailable, 'no model is loaded');
+      const valid = points as Point[];
+      const n = valid.length;
+      const raw = new Float64Array(n * m);
+      for (let i = 0; i < n; i++) {
+        const p = valid[i];
+        raw[i * m] = p.cpu_usage;
+        raw[i * m + 1] = p.memory_usage;
+        raw[i * m + 2] = p.network_load;
+      }
+      const { detector } = model;
+      const { scores, contributions: c } = detector.scoreRaw(raw, n);
+      const threshold = detector.threshold;
+      let anomalies = 0;
+      const results = new Array(n);
+      for (let i = 0; i < n; i++) {
+        const p = valid[i];
+        const score = scores[i];
+        const isAnomaly = detector.isAnomaly(score);
+        if (isAnomaly) anomalies++;
+        app.metrics.scores.observe({ source: 'http' }, score);
+        const ts = timestampMs(p.timestamp);
+        results[i] = {
+          host: p.host ?? null,
+          timestamp: ts === undefined ? null : new Date(ts).toISOString(),
+          score,
+          threshold,
+          is_anomaly: isAnomaly,
+          severity: detector.severity(score),
+          contributions: { cpu_usage: c[i * m], memory_usage: c[i * m + 1], network_load: c[i * m + 2] },
+        };
+      }
+      app.metrics.pointsScored.inc({ source: 'http' }, n);
+      if (anomalies > 0) app.metrics.anomalies.inc({ source: 'http' }, anomalies);
+      return { model: { version: detector.version }, results };
+    },
+  );
+
+  app.post<{ Body: Body }>(
+    '/validate',
+    {
+      schema: { summary: 'Check metric points without scoring them', tags: ['detection'], body: bodySchema, response: { 200: schemaOf(ValidateResponseSchema), ...errors } },
+    },
+    async (request) => {
+      const results = request.body.points.map((p, index) => {
+        const issues = checkPoint(p).map(({ field, message, value }) => ({ field, message, value }));
+        return { index, valid: issues.length === 0, issues };
+      });
+      return { valid: results.every((r) => r.valid), results };
+    },
+  );
+};

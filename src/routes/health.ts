@@ -1,0 +1,42 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { HealthSchema, schemaOf } from './schemas';
+
+/** A component that adds its state to /health (the poller, the model source, ...). */
+export interface HealthContributor {
+  /** Key in the /health body. */
+  name: string;
+  /** Its state; `degraded: true` turns the overall status to degraded (still 200). */
+  check(): { degraded: boolean; body: Record<string, unknown> };
+}
+
+/** GET /health (readiness) and GET /health/live (liveness). */
+export const healthRoutes: FastifyPluginAsync<{ startedAt: number; contributors: HealthContributor[] }> = async (app, opts) => {
+  app.get('/health/live', { logLevel: 'warn', schema: { summary: 'Liveness: 200 while the process runs', tags: ['operations'] } }, async () => ({ status: 'alive' }));
+
+  app.get(
+    '/health',
+    {
+      logLevel: 'warn',
+      schema: { summary: 'Readiness: 200 with a model loaded, 503 without', tags: ['operations'], response: { 200: schemaOf(HealthSchema.passthrough()), 503: schemaOf(HealthSchema.passthrough()) } },
+    },
+    async (_request, reply) => {
+      const model = app.models.current;
+      const extra: Record<string, unknown> = {};
+      let degraded = false;
+      for (const c of opts.contributors) {
+        const r = c.check();
+        extra[c.name] = r.body;
+        degraded ||= r.degraded;
+      }
+      const body = {
+        status: !model ? 'unavailable' : degraded ? 'degraded' : 'ok',
+        model: model
+          ? { version: model.detector.version, loaded_at: model.loadedAt.toISOString(), features: model.detector.features.map((f) => f.name), source: model.source }
+          : null,
+        uptime_s: Math.round((Date.now() - opts.startedAt) / 100) / 10,
+        ...extra,
+      };
+      return reply.code(model ? 200 : 503).send(body);
+    },
+  );
+};

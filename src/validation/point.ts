@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import { METRIC_NAMES, METRICS, type MetricPoint } from '../core/metrics';
+import type { FieldIssue } from '../errors';
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+/** Latest accepted timestamp: year 9999, so a seconds-for-milliseconds mix-up stays visible. */
+const MAX_EPOCH_MS = 253402300799999;
+
+const metric = (name: (typeof METRIC_NAMES)[number]) => {
+  const { min, max, unit } = METRICS[name];
+  let s = z.number({ error: (i) => (i.input === undefined ? 'is required' : 'must be a finite number') }).min(min, `must be >= ${min}`);
+  if (max !== null) s = s.max(max, `must be <= ${max}`);
+  return s.describe(`${name} (${unit})`);
+};
+
+/**
+ * One metric point as /detect, /validate and the poller accept it. The rules: finite
+ * numbers, CPU and memory 0 to 100, network >= 0, timestamp RFC 3339 or epoch ms,
+ * host 1 to 256 characters, no other fields.
+ */
+export const PointSchema = z.strictObject({
+  host: z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(256, 'must be at most 256 characters').optional(),
+  timestamp: z
+    .union([
+      z.string().regex(RFC3339, 'must be RFC 3339, e.g. 2026-01-05T10:00:00Z').refine((s) => Number.isFinite(Date.parse(s)), 'is not a valid date'),
+      z.number().int('must be whole epoch milliseconds').min(0, 'must be >= 0').max(MAX_EPOCH_MS, 'is too far in the future'),
+    ], { error: 'must be an RFC 3339 string or epoch milliseconds' })
+    .optional(),
+  cpu_usage: metric('cpu_usage'),
+  memory_usage: metric('memory_usage'),
+  network_load: metric('network_load'),
+});
+
+export type Point = z.infer<typeof PointSchema> & MetricPoint;
+
+function preview(v: unknown): unknown {
+  if (typeof v === 'string' && v.length > 100) return `${v.slice(0, 100)}...`;
+  if (v !== null && typeof v === 'object') return Array.isArray(v) ? '[array]' : '[object]';
+  return v;
+}
+
+/** Checks one point; returns its issues (empty when valid). */
+export function checkPoint(input: unknown, index?: number): FieldIssue[] {
+  const r = PointSchema.safeParse(input);
+  if (r.success) return [];
+  const obj = input !== null && typeof input === 'object' ? (input as Record<string, unknown>) : {};
+  const issues: FieldIssue[] = [];
+  for (const i of r.error.issues) {
+    if (i.code === 'unrecognized_keys') {
+      for (const k of i.keys) issues.push({ index, field: k.slice(0, 100), message: 'is not a known field', value: preview(obj[k]) });
+    } else {
+      const field = i.path.length > 0 ? String(i.path[0]) : '(point)';
+      issues.push({ index, field, message: i.path.length > 0 ? i.message : 'must be an object', value: i.path.length > 0 ? preview(obj[field]) : preview(input) });
+    }
+  }
+  return issues;
+}
+
+/** Epoch ms of a valid point's timestamp, or undefined. */
+export function timestampMs(ts: string | number | undefined): number | undefined {
+  if (ts === undefined) return undefined;
+  return typeof ts === 'number' ? ts : Date.parse(ts);
+}
