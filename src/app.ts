@@ -52,6 +52,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   } as FastifyServerOptions);
 
   app.decorate('models', deps.models);
+  // JSON only: anything else is a 415, not a string that fails validation.
+  app.removeContentTypeParser(['text/plain']);
 
   // Request bodies are checked by the zod schema paired with each JSON Schema.
   app.setValidatorCompiler(({ schema }) => {

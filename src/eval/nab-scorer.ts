@@ -81,20 +81,20 @@ export function windowSpans(timestamps: readonly number[], windows: readonly Nab
     if (!(t1 <= t2)) throw new Error(`NAB window ends before it starts: [${t1}, ${t2}]`);
     if (t1 <= prevEnd) throw new Error(`NAB windows overlap at ${t1}`);
     prevEnd = t2;
-    const start = lowerBound(timestamps, t1);
-    const end = lowerBound(timestamps, t2 + 1e-9) - 1;
+    const start = bound(timestamps, t1, false);
+    const end = bound(timestamps, t2, true) - 1;
     if (start <= end) spans.push({ start, end });
   }
   return spans;
 }
 
-/** First index whose timestamp is >= t (timestamps ascending). */
-function lowerBound(ts: readonly number[], t: number): number {
+/** First index whose timestamp is >= t, or > t if `after` (timestamps ascending). */
+function bound(ts: readonly number[], t: number, after: boolean): number {
   let lo = 0;
   let hi = ts.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (ts[mid] < t) lo = mid + 1;
+    if (ts[mid] < t || (after && ts[mid] === t)) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -217,17 +217,25 @@ export interface PreparedSweep {
 
 /** Builds the sorted point list over files (NAB's optimiser pools all files' rows). */
 export function prepareSweep(files: readonly NabFile[], probationPercent = PROBATION_PERCENT): PreparedSweep {
-  const points: Array<{ s: number; w: number; u: number }> = [];
+  const sweeps = files.map((file) => {
+    if (file.scores.length !== file.timestamps.length) {
+      throw new Error(`${file.name}: ${file.scores.length} anomaly scores for ${file.timestamps.length} rows`);
+    }
+    return sweepRows(file.timestamps, file.windows, probationPercent);
+  });
+  const capacity = sweeps.reduce((n, sw) => n + sw.rows - sw.probation, 0);
+  const s = new Float64Array(capacity);
+  const w = new Int32Array(capacity);
+  const u = new Float64Array(capacity);
   const scoredWindows: number[] = [];
+  let n = 0;
   let windowIds = 0;
   let labelledWindows = 0;
   let inWindowRows = 0;
   let outsideRows = 0;
-  for (const file of files) {
-    if (file.scores.length !== file.timestamps.length) {
-      throw new Error(`${file.name}: ${file.scores.length} anomaly scores for ${file.timestamps.length} rows`);
-    }
-    const sweep = sweepRows(file.timestamps, file.windows, probationPercent);
+  for (let k = 0; k < files.length; k++) {
+    const scores = files[k].scores;
+    const sweep = sweeps[k];
     const seen = new Uint8Array(sweep.spans.length);
     for (let i = sweep.probation; i < sweep.rows; i++) {
       const local = sweep.windowOf[i];
@@ -236,23 +244,51 @@ export function prepareSweep(files: readonly NabFile[], probationPercent = PROBA
         if (!seen[local]) scoredWindows.push(windowIds + local);
         seen[local] = 1;
       } else outsideRows++;
-      const s = file.scores[i];
-      if (!Number.isNaN(s)) points.push({ s, w: local >= 0 ? windowIds + local : -1, u: sweep.unweighted[i] });
+      if (Number.isNaN(scores[i])) continue;
+      s[n] = scores[i];
+      w[n] = local >= 0 ? windowIds + local : -1;
+      u[n] = sweep.unweighted[i];
+      n++;
     }
     windowIds += sweep.spans.length;
-    labelledWindows += file.windows.length;
+    labelledWindows += files[k].windows.length;
   }
-  points.sort((a, b) => b.s - a.s);
+  const order = descendingOrder(s.subarray(0, n));
   return {
-    scores: Float64Array.from(points, (p) => p.s),
-    window: Int32Array.from(points, (p) => p.w),
-    unweighted: Float64Array.from(points, (p) => p.u),
+    scores: Float64Array.from(order, (i) => s[i]),
+    window: Int32Array.from(order, (i) => w[i]),
+    unweighted: Float64Array.from(order, (i) => u[i]),
     scoredWindows: Int32Array.from(scoredWindows),
     windowIds,
     labelledWindows,
     inWindowRows,
     outsideRows,
   };
+}
+
+/** Indices that sort `values` descending: a native numeric sort of the distinct values, then a counting sort by rank (a comparator sort is several times slower). */
+function descendingOrder(values: Float64Array): Uint32Array {
+  const sorted = Float64Array.from(values).sort().reverse();
+  let distinct = 0;
+  for (let i = 0; i < sorted.length; i++) if (i === 0 || sorted[i] !== sorted[distinct - 1]) sorted[distinct++] = sorted[i];
+  const ranks = sorted.subarray(0, distinct);
+  const rankOf = new Uint32Array(values.length);
+  const starts = new Uint32Array(distinct + 1);
+  for (let i = 0; i < values.length; i++) {
+    let lo = 0;
+    let hi = distinct - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (ranks[mid] > values[i]) lo = mid + 1;
+      else hi = mid;
+    }
+    rankOf[i] = lo;
+    starts[lo + 1]++;
+  }
+  for (let r = 0; r < distinct; r++) starts[r + 1] += starts[r];
+  const order = new Uint32Array(values.length);
+  for (let i = 0; i < values.length; i++) order[starts[rankOf[i]]++] = i;
+  return order;
 }
 
 /**

@@ -45,11 +45,15 @@ export function checkPoint(input: unknown, index?: number): FieldIssue[] {
   if (r.success) return [];
   const obj = input !== null && typeof input === 'object' ? (input as Record<string, unknown>) : {};
   const issues: FieldIssue[] = [];
+  const seen = new Set<string>();
   for (const i of r.error.issues) {
     if (i.code === 'unrecognized_keys') {
       for (const k of i.keys) issues.push({ index, field: k.slice(0, 100), message: 'is not a known field', value: preview(obj[k]) });
     } else {
       const field = i.path.length > 0 ? String(i.path[0]) : '(point)';
+      // One issue per field: the first rule it breaks.
+      if (seen.has(field)) continue;
+      seen.add(field);
       issues.push({ index, field, message: i.path.length > 0 ? i.message : 'must be an object', value: i.path.length > 0 ? preview(obj[field]) : preview(input) });
     }
   }

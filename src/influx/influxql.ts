@@ -1,0 +1,54 @@
+/**
+ * InfluxQL quoting. Every name and value that reaches a query goes through these, so a
+ * host called `'; DROP DATABASE x; --` is a string to compare, never a statement.
+ *
+ * InfluxQL's scanner reads `\\`, `\'`, `\"` and `\n` inside quotes and rejects a literal
+ * newline, so those four are escaped (as Go's influxql.QuoteString/QuoteIdent do).
+ */
+
+function escapeQuoted(s: string, quote: '"' | "'"): string {
+  let out = '';
+  for (const c of s) {
+    if (c === '\\') out += '\\\\';
+    else if (c === quote) out += `\\${quote}`;
+    else if (c === '\n') out += '\\n';
+    else out += c;
+  }
+  return out;
+}
+
+/** A double-quoted identifier (measurement, tag key, field key, database, retention policy). */
+export function quoteIdent(name: string): string {
+  return `"${escapeQuoted(name, '"')}"`;
+}
+
+/** A single-quoted string literal (tag values in WHERE). */
+export function quoteString(value: string): string {
+  return `'${escapeQuoted(value, "'")}'`;
+}
+
+/**
+ * A time literal for WHERE: integer epoch milliseconds with the `ms` unit, e.g.
+ * `1700000000000ms` (floored; throws for non-finite input).
+ */
+export function timeLiteral(time: number | Date): string {
+  const ms = time instanceof Date ? time.getTime() : time;
+  if (!Number.isFinite(ms)) throw new RangeError(`invalid time: ${String(time)}`);
+  return `${Math.floor(ms)}ms`;
+}
+
+/** `"rp"."measurement"` or `"measurement"`. */
+export function quoteMeasurement(measurement: string, retentionPolicy?: string): string {
+  return retentionPolicy ? `${quoteIdent(retentionPolicy)}.${quoteIdent(measurement)}` : quoteIdent(measurement);
+}
+
+/**
+ * A tag filter as an InfluxQL condition: `"k" = 'v'` for one value, an OR group for
+ * several. An empty array gives `false` semantics and is the caller's to handle.
+ */
+export function tagCondition(key: string, values: string | readonly string[]): string {
+  const list = typeof values === 'string' ? [values] : values;
+  if (list.length === 0) throw new RangeError(`tag filter on ${key} has no values`);
+  const parts = list.map((v) => `${quoteIdent(key)} = ${quoteString(v)}`);
+  return parts.length === 1 ? parts[0] : `(${parts.join(' OR ')})`;
+}
