@@ -58,7 +58,7 @@ describe('POST /detect', () => {
     expect(body.message).toMatch(/2 of 4 point\(s\) are invalid/);
     const got = body.details.map((d: { index: number; field: string }) => `${d.index}:${d.field}`).sort();
     expect(got).toEqual(['1:cpu_usage', '1:memory_usage', '1:network_load', '3:color', '3:cpu_usage']);
-    expect(body.details.find((d: { field: string }) => d.field === 'cpu_usage' && d.value === 'high').message).toBe('must be a finite number');
+    expect(body.details.find((d: { field: string; value: unknown }) => d.field === 'cpu_usage' && d.value === 'high').message).toBe('must be a finite number');
   });
 
   it.each([

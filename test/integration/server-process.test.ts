@@ -11,9 +11,9 @@ describe('the service as a real process (npm start runs the same command)', () =
     try {
       const health = await fetch(`${svc.url}/health`);
       expect(health.status).toBe(200);
-      const detect = await fetch(`${svc.url}/detect`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'test-req-42' }, body: JSON.stringify({ points: [normalPoint(0)] }) });
+      const detect: Response = await fetch(`${svc.url}/detect`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'test-req-42' }, body: JSON.stringify({ points: [normalPoint(0)] }) });
       expect(detect.status).toBe(200);
-      expect((await detect.json()).results).toHaveLength(1);
+      expect(((await detect.json()) as { results: unknown[] }).results).toHaveLength(1);
       const metrics = await (await fetch(`${svc.url}/metrics`)).text();
       expect(metrics).toContain('anomaly_detector_points_scored_total{source="http"} 1');
     } finally {
