@@ -1,0 +1,103 @@
+import { z } from 'zod';
+import { METRIC_NAMES, type MetricName } from '../core/metrics';
+import type { SeriesGroup } from '../influx/types';
+
+const name = z.string().min(1).max(256);
+
+/** Where one model metric comes from in InfluxDB, and how to turn it into the metric. */
+export const MetricMappingSchema = z.strictObject({
+  measurement: name,
+  /** Fields read; with several, their values are added (e.g. bytes_recv + bytes_sent). */
+  fields: z.array(name).min(1).max(8),
+  /** Tag filters (equality; an array matches any). */
+  where: z.record(name, z.union([z.string().max(256), z.array(z.string().max(256)).max(100)])).default({}),
+  /** A tag whose series are summed per host (network interfaces). */
+  sumOver: name.optional(),
+  /** Values of `sumOver` left out (the loopback interface). */
+  exclude: z.array(z.string().max(256)).max(100).default([]),
+  /** value: as is; complement100: 100 - value (idle -> usage); rate: per-second rate of a counter. */
+  transform: z.enum(['value', 'complement100', 'rate']),
+});
+export type MetricMapping = z.infer<typeof MetricMappingSchema>;
+
+export const MappingSchema = z.strictObject({
+  cpu_usage: MetricMappingSchema,
+  memory_usage: MetricMappingSchema,
+  network_load: MetricMappingSchema,
+});
+export type Mapping = z.infer<typeof MappingSchema>;
+
+/** Telegraf's standard cpu, mem and net inputs, as the prototype read them. */
+export function telegrafPreset(includeSent = false): Mapping {
+  return {
+    cpu_usage: { measurement: 'cpu', fields: ['usage_idle'], where: { cpu: 'cpu-total' }, exclude: [], transform: 'complement100' },
+    memory_usage: { measurement: 'mem', fields: ['used_percent'], where: {}, exclude: [], transform: 'value' },
+    network_load: {
+      measurement: 'net',
+      fields: includeSent ? ['bytes_recv', 'bytes_sent'] : ['bytes_recv'],
+      where: {},
+      sumOver: 'interface',
+      exclude: ['lo'],
+      transform: 'rate',
+    },
+  };
+}
+
+/** Metric values of one host at one collection step; a missing metric is undefined. */
+export type StepValues = Partial<Record<MetricName, number>>;
+/** host -> step start (epoch ms) -> values. */
+export type HostSteps = Map<string, Map<number, StepValues>>;
+
+/** The collection step a timestamp belongs to. */
+export const stepOf = (time: number, intervalMs: number): number => Math.floor(time / intervalMs) * intervalMs;
+
+function sumFields(values: Record<string, number | null>, fields: readonly string[]): number | null {
+  let s = 0;
+  for (const f of fields) {
+    const v = values[f];
+    if (v === null || v === undefined || !Number.isFinite(v)) return null;
+    s += v;
+  }
+  return s;
+}
+
+/**
+ * Adds one metric's series to `out`. Rates are computed per series (host and
+ * interface) between consecutive samples; a counter that went down was reset, and its
+ * new value is the increase since the reset. The first sample of a series has no rate.
+ */
+export function addMetric(out: HostSteps, metric: MetricName, m: MetricMapping, groups: readonly SeriesGroup[], intervalMs: number): void {
+  for (const g of groups) {
+    const host = g.tags.host ?? '';
+    if (host === '') continue;
+    if (m.sumOver && m.exclude.includes(g.tags[m.sumOver] ?? '')) continue;
+    let steps = out.get(host);
+    if (!steps) out.set(host, (steps = new Map()));
+    let prevTime = NaN;
+    let prevValue = NaN;
+    for (const row of g.rows) {
+      const raw = sumFields(row.values, m.fields);
+      if (raw === null) continue;
+      let v: number;
+      if (m.transform === 'rate') {
+        const dt = (row.time - prevTime) / 1000;
+        const ok = Number.isFinite(prevValue) && dt > 0;
+        const increase = raw >= prevValue ? raw - prevValue : raw;
+        prevTime = row.time;
+        prevValue = raw;
+        if (!ok) continue;
+        v = increase / dt;
+      } else v = m.transform === 'complement100' ? 100 - raw : raw;
+      const step = stepOf(row.time, intervalMs);
+      let vals = steps.get(step);
+      if (!vals) steps.set(step, (vals = {}));
+      // Several series of one host (interfaces) add up; one series keeps its last value.
+      vals[metric] = m.sumOver ? (vals[metric] ?? 0) + v : v;
+    }
+  }
+}
+
+/** True when all three metrics are present. */
+export function isComplete(v: StepValues): v is Record<MetricName, number> {
+  return METRIC_NAMES.every((k) => v[k] !== undefined);
+}
