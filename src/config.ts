@@ -23,6 +23,38 @@ export const EnvSchema = z.object({
   MAX_EVENT_LOOP_DELAY_MS: intIn(0, 60_000).default(1000),
   SHUTDOWN_TIMEOUT_S: posNum.default(10),
   DOCS_ENABLED: z.preprocess(emptyAsUndefined, bool.optional()).transform((v) => v ?? true),
+
+  // InfluxDB loop (off while INFLUX_URL is unset)
+  INFLUX_URL: z.preprocess(emptyAsUndefined, z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional()),
+  INFLUX_API: z.enum(['v1', 'v2']).default('v1'),
+  INFLUX_DATABASE: z.string().min(1).max(256).default('system_metrics'),
+  INFLUX_RETENTION_POLICY: z.preprocess(emptyAsUndefined, z.string().min(1).max(256).optional()),
+  INFLUX_USERNAME: z.preprocess(emptyAsUndefined, z.string().optional()),
+  INFLUX_PASSWORD: z.preprocess(emptyAsUndefined, z.string().optional()),
+  INFLUX_TOKEN: z.preprocess(emptyAsUndefined, z.string().optional()),
+  INFLUX_ORG: z.preprocess(emptyAsUndefined, z.string().optional()),
+  INFLUX_BUCKET: z.preprocess(emptyAsUndefined, z.string().optional()),
+  INFLUX_TIMEOUT_S: posNum.default(10),
+  POLL_INTERVAL_S: posNum.default(10),
+  MAX_LOOKBACK_S: posNum.default(3600),
+  COLLECTION_INTERVAL_S: posNum.default(10),
+  SETTLE_S: z.coerce.number().min(0).default(30),
+  METRICS_MAPPING_FILE: z.preprocess(emptyAsUndefined, z.string().optional()),
+  NET_INCLUDE_SENT: z.preprocess(emptyAsUndefined, bool.optional()).transform((v) => v ?? false),
+  GATE_CONSECUTIVE: intIn(1, 1000).default(3),
+  GATE_SURGE_ENABLED: z.preprocess(emptyAsUndefined, bool.optional()).transform((v) => v ?? true),
+  GATE_SURGE_CPU: z.coerce.number().min(0).default(10),
+  GATE_SURGE_MEMORY: z.coerce.number().min(0).default(30),
+  GATE_SURGE_NETWORK: z.coerce.number().min(0).default(15000),
+  GATE_COOLDOWN_S: z.coerce.number().min(0).default(0),
+  WRITE_BUFFER_POINTS: intIn(100, 100_000_000).default(100_000),
+  WRITE_BATCH_POINTS: intIn(1, 100_000).default(5000),
+  SHARD_COUNT: intIn(1, 10_000).default(1),
+  SHARD_INDEX: intIn(0, 9_999).default(0),
+  MAX_HOSTS: intIn(1, 10_000_000).default(100_000),
+  DRIFT_WINDOW_POINTS: intIn(100, 10_000_000).default(10_000),
+  DRIFT_INTERVAL_S: posNum.default(60),
+  DRIFT_PSI_WARN: posNum.default(0.25),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -39,6 +71,28 @@ export interface Config {
   maxEventLoopDelayMs: number;
   shutdownTimeoutS: number;
   docsEnabled: boolean;
+  influx: InfluxConfig | null;
+  poller: PollerConfig;
+}
+
+/** How to reach InfluxDB (null when INFLUX_URL is unset: no poller). */
+export type InfluxConfig =
+  | { api: 'v1'; url: string; database: string; retentionPolicy?: string; username?: string; password?: string; token?: string; timeoutMs: number }
+  | { api: 'v2'; url: string; token: string; org: string; bucket: string; timeoutMs: number };
+
+export interface PollerConfig {
+  intervalMs: number;
+  maxLookbackMs: number;
+  collectionIntervalMs: number;
+  settleMs: number;
+  mappingFile?: string;
+  netIncludeSent: boolean;
+  gate: { consecutive: number; surge: { cpu_usage: number; memory_usage: number; network_load: number } | null; cooldownMs: number };
+  writeBufferPoints: number;
+  writeBatchPoints: number;
+  shard: { count: number; index: number };
+  maxHosts: number;
+  drift: { windowPoints: number; intervalMs: number; warnPsi: number };
 }
 
 /** Names of the environment variables in the schema (checked against deploy files). */
@@ -54,6 +108,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   const e = parsed.data;
+  if (e.SHARD_INDEX >= e.SHARD_COUNT) throw new ConfigError(`invalid configuration: SHARD_INDEX=${e.SHARD_INDEX}: must be < SHARD_COUNT (${e.SHARD_COUNT})`);
+  let influx: InfluxConfig | null = null;
+  if (e.INFLUX_URL) {
+    const timeoutMs = e.INFLUX_TIMEOUT_S * 1000;
+    if (e.INFLUX_API === 'v2') {
+      const missing = (['INFLUX_TOKEN', 'INFLUX_ORG', 'INFLUX_BUCKET'] as const).filter((k) => !e[k]);
+      if (missing.length > 0) throw new ConfigError(`invalid configuration: INFLUX_API=v2 needs ${missing.join(', ')}`);
+      influx = { api: 'v2', url: e.INFLUX_URL, token: e.INFLUX_TOKEN as string, org: e.INFLUX_ORG as string, bucket: e.INFLUX_BUCKET as string, timeoutMs };
+    } else {
+      if (e.INFLUX_PASSWORD && !e.INFLUX_USERNAME) throw new ConfigError('invalid configuration: INFLUX_PASSWORD is set without INFLUX_USERNAME');
+      influx = { api: 'v1', url: e.INFLUX_URL, database: e.INFLUX_DATABASE, retentionPolicy: e.INFLUX_RETENTION_POLICY, username: e.INFLUX_USERNAME, password: e.INFLUX_PASSWORD, token: e.INFLUX_TOKEN, timeoutMs };
+    }
+  }
   return Object.freeze({
     port: e.PORT,
     host: e.HOST,
@@ -65,5 +132,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxEventLoopDelayMs: e.MAX_EVENT_LOOP_DELAY_MS,
     shutdownTimeoutS: e.SHUTDOWN_TIMEOUT_S,
     docsEnabled: e.DOCS_ENABLED,
+    influx,
+    poller: {
+      intervalMs: e.POLL_INTERVAL_S * 1000,
+      maxLookbackMs: e.MAX_LOOKBACK_S * 1000,
+      collectionIntervalMs: e.COLLECTION_INTERVAL_S * 1000,
+      settleMs: e.SETTLE_S * 1000,
+      mappingFile: e.METRICS_MAPPING_FILE,
+      netIncludeSent: e.NET_INCLUDE_SENT,
+      gate: {
+        consecutive: e.GATE_CONSECUTIVE,
+        surge: e.GATE_SURGE_ENABLED ? { cpu_usage: e.GATE_SURGE_CPU, memory_usage: e.GATE_SURGE_MEMORY, network_load: e.GATE_SURGE_NETWORK } : null,
+        cooldownMs: e.GATE_COOLDOWN_S * 1000,
+      },
+      writeBufferPoints: e.WRITE_BUFFER_POINTS,
+      writeBatchPoints: e.WRITE_BATCH_POINTS,
+      shard: { count: e.SHARD_COUNT, index: e.SHARD_INDEX },
+      maxHosts: e.MAX_HOSTS,
+      drift: { windowPoints: e.DRIFT_WINDOW_POINTS, intervalMs: e.DRIFT_INTERVAL_S * 1000, warnPsi: e.DRIFT_PSI_WARN },
+    },
   });
 }

@@ -5,6 +5,9 @@ import { buildApp } from './app';
 import { loadConfig, type Config } from './config';
 import { ModelStore, loadDetectorFile } from './model-store';
 import { createMetrics } from './plugins/metrics';
+import { createMetricsStore } from './influx';
+import { Poller } from './poller/poller';
+import { loadMapping } from './poller/mapping-file';
 
 /** Raised for a start-up failure: the message is the one line printed before exit. */
 export class StartupError extends Error {
@@ -22,8 +25,50 @@ export async function startService(config: Config): Promise<FastifyInstance> {
   }
   const detector = models.current?.detector;
   logger.info({ model: detector?.version, source: config.modelPath, threshold: detector?.threshold }, 'model loaded');
-  const app = await buildApp({ config, models, metrics: createMetrics(new Registry()), logger });
+  const metrics = createMetrics(new Registry());
+  let poller: Poller | null = null;
+  if (config.influx) {
+    const p = config.poller;
+    let mapping;
+    try {
+      mapping = loadMapping(p.mappingFile, p.netIncludeSent);
+    } catch (e) {
+      throw new StartupError((e as Error).message);
+    }
+    const i = config.influx;
+    const store = createMetricsStore(i.api === 'v1' ? { version: 'v1', ...i, timeoutMs: i.timeoutMs, batchSize: p.writeBatchPoints } : { version: 'v2', ...i, batchSize: p.writeBatchPoints });
+    poller = new Poller(
+      store,
+      models,
+      {
+        intervalMs: p.intervalMs,
+        maxLookbackMs: p.maxLookbackMs,
+        collectionIntervalMs: p.collectionIntervalMs,
+        settleMs: p.settleMs,
+        mapping,
+        gate: p.gate,
+        shard: p.shard,
+        maxHosts: p.maxHosts,
+        writer: { maxBuffer: p.writeBufferPoints, batchSize: p.writeBatchPoints, baseBackoffMs: 500, maxBackoffMs: 30000 },
+        baseBackoffMs: 1000,
+        maxBackoffMs: 60000,
+        drift: p.drift,
+      },
+      metrics,
+      logger.child({ component: 'poller' }),
+    );
+  }
+  const influxOff = { name: 'influx', check: () => ({ degraded: false, body: { enabled: false, status: 'disabled', last_success: null, last_error: null, lag_s: null } }) };
+  const app = await buildApp({ config, models, metrics, logger, health: [poller ? poller.health() : influxOff] });
+  if (poller) {
+    const running = poller;
+    app.addHook('onClose', async () => running.stop(Math.min(5000, config.shutdownTimeoutS * 500)));
+  }
   await app.listen({ port: config.port, host: config.host });
+  if (poller) {
+    poller.start();
+    logger.info({ influx: config.influx?.url, api: config.influx?.api, intervalMs: config.poller.intervalMs, shard: config.poller.shard }, 'poller started');
+  } else logger.info('INFLUX_URL is unset: poller off, serving HTTP only');
   return app;
 }
 

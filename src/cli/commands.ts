@@ -10,6 +10,7 @@ import { DEFAULT_SIMULATION, simulate } from '../data/simulate';
 import { runServer } from '../server';
 import { openApiDocument } from './openapi';
 import { rowsToCsv } from './simulate-csv';
+import { simulateToInflux, type SimulateCliOptions } from './simulate-influx';
 
 /** A mistake in the command line; printed as one line. */
 export class UsageError extends Error {
@@ -40,18 +41,27 @@ export function registerCommands(program: Command): void {
 
   program
     .command('simulate')
-    .description('write realistic labelled host metrics (seeded) as CSV')
-    .requiredOption('--csv <file>', 'output CSV file')
+    .description('write realistic labelled host metrics (seeded): as a training CSV, or into InfluxDB in Telegraf\'s schema')
+    .option('--csv <file>', 'output CSV file')
+    .option('--influx <url>', 'write Telegraf-schema points (cpu, mem, net) to this InfluxDB (v1 API)')
+    .option('--database <name>', 'InfluxDB database', 'system_metrics')
+    .option('--token <token>', 'InfluxDB token (2.x v1-compatibility or 3.x)')
+    .option('--from <time>', 'with --influx: first timestamp of a past range (RFC 3339)')
+    .option('--to <time>', 'with --influx: end of the range (RFC 3339; default now)')
+    .option('--live', 'with --influx: write one point per host per step in real time until stopped')
+    .option('--duration <seconds>', 'with --live: stop after this long', num('duration', { min: 1 }))
     .option('--hosts <n>', 'number of hosts', num('hosts', { int: true, min: 1, max: 10000 }), DEFAULT_SIMULATION.hosts)
     .option('--days <n>', 'days of data', num('days', { min: 0.01, max: 365 }), (DEFAULT_SIMULATION.steps * DEFAULT_SIMULATION.stepS) / 86400)
     .option('--step <seconds>', 'seconds between points', num('step', { int: true, min: 1, max: 86400 }), DEFAULT_SIMULATION.stepS)
     .option('--seed <n>', 'random seed', num('seed', { int: true }), DEFAULT_SIMULATION.seed)
     .option('--start <time>', 'first timestamp (RFC 3339)', new Date(DEFAULT_SIMULATION.start).toISOString())
-    .action((o: { csv: string; hosts: number; days: number; step: number; seed: number; start: string }) => {
+    .action(async (o: SimulateCliOptions) => {
+      if (o.influx) return simulateToInflux(o);
+      if (!o.csv) throw new UsageError('simulate needs --csv FILE or --influx URL');
       const start = Date.parse(o.start);
       if (!Number.isFinite(start)) throw new UsageError(`--start: ${JSON.stringify(o.start)} is not a date`);
       const rows = simulate({ ...DEFAULT_SIMULATION, hosts: o.hosts, steps: Math.round((o.days * 86400) / o.step), stepS: o.step, seed: o.seed, start });
-      writeFile(o.csv, rowsToCsv(rows));
+      writeFile(o.csv as string, rowsToCsv(rows));
       const anomalies = rows.filter((r) => r.anomaly === 1).length;
       process.stdout.write(`wrote ${rows.length} rows (${o.hosts} hosts, ${anomalies} labelled anomalous) to ${o.csv}\n`);
     });

@@ -9,6 +9,19 @@ export interface ServiceMetrics {
   anomalies: Counter<'source'>;
   scores: Histogram<'source'>;
   modelInfo: Gauge<'version'>;
+  // The InfluxDB loop (zero while it is off)
+  cycleDuration: Histogram<'outcome'>;
+  lag: Gauge;
+  pointsRead: Counter;
+  alerts: Counter;
+  skipped: Counter<'reason'>;
+  cycleErrors: Counter;
+  hosts: Gauge;
+  written: Counter;
+  writeErrors: Counter;
+  dropped: Counter;
+  buffered: Gauge;
+  psi: Gauge<'feature'>;
 }
 
 /** Creates the instruments on `registry` (a fresh one per app, so tests do not collide). */
@@ -33,6 +46,24 @@ export function createMetrics(registry: Registry, withDefaults = true): ServiceM
       registers: [registry],
     }),
     modelInfo: new Gauge({ name: 'anomaly_detector_model_info', help: 'The loaded model (value 1)', labelNames: ['version'], registers: [registry] }),
+    cycleDuration: new Histogram({
+      name: 'anomaly_detector_poll_cycle_duration_seconds',
+      help: 'Duration of a poll cycle (read, score, queue writes)',
+      labelNames: ['outcome'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      registers: [registry],
+    }),
+    lag: new Gauge({ name: 'anomaly_detector_poll_lag_seconds', help: 'Now minus the oldest watermark of the hosts being followed', registers: [registry] }),
+    pointsRead: new Counter({ name: 'anomaly_detector_poll_points_read_total', help: 'Rows read from InfluxDB', registers: [registry] }),
+    alerts: new Counter({ name: 'anomaly_detector_alerts_total', help: 'Gated (sustained) alerts raised by the poller', registers: [registry] }),
+    skipped: new Counter({ name: 'anomaly_detector_poll_points_skipped_total', help: 'Collection steps not scored, by reason (incomplete: a metric missing; invalid; unwritable)', labelNames: ['reason'], registers: [registry] }),
+    cycleErrors: new Counter({ name: 'anomaly_detector_poll_errors_total', help: 'Failed poll cycles', registers: [registry] }),
+    hosts: new Gauge({ name: 'anomaly_detector_poll_hosts', help: 'Hosts followed by this replica', registers: [registry] }),
+    written: new Counter({ name: 'anomaly_detector_points_written_total', help: 'Lines written to InfluxDB (predictions and drift)', registers: [registry] }),
+    writeErrors: new Counter({ name: 'anomaly_detector_write_errors_total', help: 'Failed write requests to InfluxDB', registers: [registry] }),
+    dropped: new Counter({ name: 'anomaly_detector_write_dropped_points_total', help: 'Lines dropped because the write buffer was full', registers: [registry] }),
+    buffered: new Gauge({ name: 'anomaly_detector_write_buffer_points', help: 'Lines waiting to be written', registers: [registry] }),
+    psi: new Gauge({ name: 'anomaly_detector_feature_psi', help: 'Population stability index of recent inputs against the training data, per feature', labelNames: ['feature'], registers: [registry] }),
   };
 }
 

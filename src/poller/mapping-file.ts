@@ -1,0 +1,19 @@
+import { readFileSync } from 'node:fs';
+import { MappingSchema, telegrafPreset, type Mapping } from './telegraf';
+
+/** The mapping from METRICS_MAPPING_FILE (JSON, checked), or Telegraf's preset. */
+export function loadMapping(file: string | undefined, includeSent: boolean): Mapping {
+  if (!file) return telegrafPreset(includeSent);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`METRICS_MAPPING_FILE ${file}: ${(e as Error).message}`);
+  }
+  const r = MappingSchema.safeParse(raw);
+  if (!r.success) {
+    const i = r.error.issues[0];
+    throw new Error(`METRICS_MAPPING_FILE ${file}: ${i.path.join('.') || '(root)'}: ${i.message}`);
+  }
+  return r.data;
+}

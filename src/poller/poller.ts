@@ -1,0 +1,368 @@
+import type { Counter, Gauge, Histogram } from 'prom-client';
+import { psi, RecentWindow } from '../core/drift';
+import { gate, newGateState, type GateOptions, type GateState } from '../core/gate';
+import { METRIC_NAMES, type MetricName } from '../core/metrics';
+import { formatPoint, int, LineProtocolError } from '../influx/line-protocol';
+import type { MetricsStore, SeriesGroup } from '../influx/types';
+import type { ModelStore } from '../model-store';
+import type { HealthContributor } from '../routes/health';
+import { checkPoint } from '../validation/point';
+import { ownsHost, type Shard } from './shard';
+import { addMetric, isComplete, type HostSteps, type Mapping } from './telegraf';
+import { backoffMs, LineWriter, type WriterMetrics, type WriterOptions } from './writer';
+
+export const PREDICTIONS_MEASUREMENT = 'ai_predictions';
+export const DRIFT_MEASUREMENT = 'ai_drift';
+
+export interface PollerOptions {
+  intervalMs: number;
+  maxLookbackMs: number;
+  /** Telegraf's collection interval: the three measurements are joined on it. */
+  collectionIntervalMs: number;
+  /** How long an incomplete step may wait for its missing metrics before it is skipped. */
+  settleMs: number;
+  mapping: Mapping;
+  gate: GateOptions;
+  shard: Shard;
+  /** Most hosts tracked; the least recently seen are forgotten beyond it. */
+  maxHosts: number;
+  writer: WriterOptions;
+  /** Retry delays of failed cycles. */
+  baseBackoffMs: number;
+  maxBackoffMs: number;
+  drift: { windowPoints: number; intervalMs: number; warnPsi: number };
+}
+
+export interface PollerMetrics extends WriterMetrics {
+  cycleDuration: Histogram<'outcome'>;
+  lag: Gauge;
+  pointsRead: Counter;
+  pointsScored: Counter<'source'>;
+  anomalies: Counter<'source'>;
+  alerts: Counter;
+  skipped: Counter<'reason'>;
+  cycleErrors: Counter;
+  hosts: Gauge;
+  psi: Gauge<'feature'>;
+  scores: Histogram<'source'>;
+}
+
+interface Log {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+interface HostState {
+  /** Start of the last collection step handled (scored or skipped), epoch ms. */
+  watermark: number;
+  gate: GateState;
+  /** Cycle number in which the host last had data. */
+  seen: number;
+}
+
+/** What one cycle did (for tests and logs). */
+export interface CycleReport {
+  read: number;
+  scored: number;
+  anomalies: number;
+  alerts: number;
+  skipped: number;
+  hosts: number;
+  from: number;
+  to: number;
+}
+
+/**
+ * The InfluxDB loop: every interval, read the new cpu, mem and net points of all hosts
+ * (one query per measurement), join them per host and collection step, score each
+ * complete step exactly once through the Detector, gate alerts per host, and queue the
+ * predictions for writing. Watermarks per host come back from ai_predictions at start,
+ * so a restart neither rescores nor skips. Cycles never overlap; failures back off.
+ */
+export class Poller {
+  private readonly hosts = new Map<string, HostState>();
+  private restored = false;
+  private cycle = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<unknown> | null = null;
+  private stopped = false;
+  private failures = 0;
+  private lastSuccess: number | null = null;
+  private lastError: string | null = null;
+  private lastDrift = 0;
+  private readonly window: RecentWindow;
+  private psiValues: Record<string, number> = {};
+  private scoredTotal = 0;
+  readonly writer: LineWriter;
+
+  constructor(
+    private readonly store: MetricsStore,
+    private readonly models: ModelStore,
+    private readonly opts: PollerOptions,
+    private readonly metrics: PollerMetrics,
+    private readonly log: Log,
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.writer = new LineWriter(store, opts.writer, metrics, log);
+    this.window = new RecentWindow(METRIC_NAMES.length, opts.drift.windowPoints);
+  }
+
+  /** Starts the timer; the first cycle runs at once. */
+  start(): void {
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  /** Stops the timer, waits for a cycle in flight, and gives the writer `drainMs` to flush. */
+  async stop(drainMs = 5000): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running;
+    const left = await this.writer.drain(drainMs);
+    if (left > 0) this.log.warn({ unwritten: left }, 'stopping with predictions unwritten; they are rescored at the next start');
+    this.writer.close();
+    this.log.info({ scored_total: this.scoredTotal, hosts: this.hosts.size }, 'poller stopped');
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      const started = this.clock();
+      this.running = this.runCycle().then(
+        () => {
+          this.failures = 0;
+          this.schedule(Math.max(0, this.opts.intervalMs - (this.clock() - started)));
+        },
+        (e: unknown) => {
+          this.failures++;
+          this.lastError = (e as Error).message;
+          this.metrics.cycleErrors.inc();
+          const delay = backoffMs(this.failures, this.opts.baseBackoffMs, Math.max(this.opts.maxBackoffMs, this.opts.intervalMs));
+          this.log.warn({ err: this.lastError, failures: this.failures, retryInMs: Math.round(delay) }, 'poll cycle failed');
+          this.schedule(delay);
+        },
+      );
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  /** Restores per-host watermarks from the latest prediction of each host. */
+  private async restore(now: number): Promise<void> {
+    const latest = await this.store.latestTimes(PREDICTIONS_MEASUREMENT, 'host', { since: now - this.opts.maxLookbackMs });
+    for (const [host, t] of latest) {
+      if (host === '' || !ownsHost(this.opts.shard, host)) continue;
+      this.hosts.set(host, { watermark: t, gate: newGateState(), seen: 0 });
+    }
+    this.restored = true;
+    this.log.info({ hosts: this.hosts.size }, 'watermarks restored from ai_predictions');
+  }
+
+  /** Earliest time any host still needs: the oldest watermark of recently seen hosts. */
+  private readFrom(now: number): number {
+    const floor = now - this.opts.maxLookbackMs;
+    let from = Infinity;
+    for (const h of this.hosts.values()) if (h.seen >= this.cycle - 1 && h.watermark + 1 < from) from = h.watermark + 1;
+    return from === Infinity ? floor : Math.max(floor, from);
+  }
+
+  /** One read, score, gate and write pass. Exposed for tests and backfill. */
+  async runCycle(): Promise<CycleReport> {
+    const t0 = process.hrtime.bigint();
+    const now = this.clock();
+    try {
+      const report = await this.cycleBody(now);
+      this.lastSuccess = now;
+      this.lastError = null;
+      this.metrics.cycleDuration.observe({ outcome: 'ok' }, Number(process.hrtime.bigint() - t0) / 1e9);
+      return report;
+    } catch (e) {
+      this.metrics.cycleDuration.observe({ outcome: 'error' }, Number(process.hrtime.bigint() - t0) / 1e9);
+      throw e;
+    }
+  }
+
+  private async cycleBody(now: number): Promise<CycleReport> {
+    const model = this.models.current;
+    if (!model) throw new Error('no model loaded');
+    const detector = model.detector;
+    if (!this.restored) await this.restore(now);
+    this.cycle++;
+    const from = this.readFrom(now);
+    const interval = this.opts.collectionIntervalMs;
+    const steps: HostSteps = new Map();
+    let read = 0;
+    for (const metric of METRIC_NAMES) {
+      const m = this.opts.mapping[metric];
+      // A rate needs the sample before the first new one.
+      const mFrom = m.transform === 'rate' ? from - 3 * interval : from;
+      const groups: SeriesGroup[] = await this.store.readSeries({
+        measurement: m.measurement,
+        fields: m.fields,
+        where: m.where,
+        groupBy: m.sumOver ? ['host', m.sumOver] : ['host'],
+        from: mFrom,
+        to: now + 1,
+      });
+      for (const g of groups) read += g.rows.length;
+      addMetric(steps, metric, m, groups, interval);
+    }
+    this.metrics.pointsRead.inc(read);
+
+    // Select, per host, the steps to score now, in time order.
+    const rowHosts: string[] = [];
+    const rowTimes: number[] = [];
+    const rowValues: number[] = [];
+    let skipped = 0;
+    for (const [host, byStep] of steps) {
+      if (!ownsHost(this.opts.shard, host)) continue;
+      let state = this.hosts.get(host);
+      if (!state) {
+        state = { watermark: -Infinity, gate: newGateState(), seen: this.cycle };
+        this.hosts.set(host, state);
+      }
+      const times = [...byStep.keys()].filter((t) => t > state.watermark && t >= from - interval).sort((a, b) => a - b);
+      if (times.length > 0) state.seen = this.cycle;
+      for (const t of times) {
+        const v = byStep.get(t) as Record<MetricName, number | undefined>;
+        if (!isComplete(v)) {
+          if (now - t < this.opts.settleMs) break; // its other metrics may still arrive
+          this.metrics.skipped.inc({ reason: 'incomplete' });
+          skipped++;
+          state.watermark = t;
+          continue;
+        }
+        if (checkPoint({ host, cpu_usage: v.cpu_usage, memory_usage: v.memory_usage, network_load: v.network_load }).length > 0) {
+          this.metrics.skipped.inc({ reason: 'invalid' });
+          skipped++;
+          state.watermark = t;
+          continue;
+        }
+        rowHosts.push(host);
+        rowTimes.push(t);
+        rowValues.push(v.cpu_usage, v.memory_usage, v.network_load);
+        state.watermark = t;
+      }
+    }
+
+    const n = rowHosts.length;
+    let anomalies = 0;
+    let alerts = 0;
+    if (n > 0) {
+      const raw = Float64Array.from(rowValues);
+      const { scores, contributions: c } = detector.scoreRaw(raw, n);
+      const threshold = detector.threshold;
+      const lines: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const host = rowHosts[i];
+        const state = this.hosts.get(host) as HostState;
+        const score = scores[i];
+        const rawAnomaly = detector.isAnomaly(score);
+        const cpu = raw[i * 3];
+        const mem = raw[i * 3 + 1];
+        const net = raw[i * 3 + 2];
+        const alert = gate(this.opts.gate, state.gate, rawAnomaly, rowTimes[i], cpu, mem, net);
+        if (rawAnomaly) anomalies++;
+        if (alert) alerts++;
+        this.metrics.scores.observe({ source: 'poller' }, score);
+        this.window.push(raw, i * 3);
+        try {
+          lines.push(
+            formatPoint({
+              measurement: PREDICTIONS_MEASUREMENT,
+              tags: { host, model_version: detector.version },
+              fields: {
+                is_anomaly: int(alert ? 1 : 0),
+                raw_anomaly: int(rawAnomaly ? 1 : 0),
+                score,
+                severity: detector.severity(score),
+                threshold,
+                cpu_val: cpu,
+                mem_val: mem,
+                net_val: net,
+                shap_cpu: c[i * 3],
+                shap_memory: c[i * 3 + 1],
+                shap_network: c[i * 3 + 2],
+              },
+              time: rowTimes[i],
+            }),
+          );
+        } catch (e) {
+          // A host name line protocol cannot carry (InfluxDB would not have sent one, but
+          // another writer might): count it, never crash the loop.
+          if (!(e instanceof LineProtocolError)) throw e;
+          this.metrics.skipped.inc({ reason: 'unwritable' });
+          skipped++;
+        }
+      }
+      this.writer.enqueue(lines);
+      this.metrics.pointsScored.inc({ source: 'poller' }, n);
+      this.scoredTotal += n;
+      if (anomalies > 0) this.metrics.anomalies.inc({ source: 'poller' }, anomalies);
+      if (alerts > 0) this.metrics.alerts.inc(alerts);
+    }
+    this.forgetOldHosts();
+    this.updateLag(now);
+    this.maybeDrift(now, detector.artifact.training.feature_quantiles, detector.version);
+    this.metrics.hosts.set(this.hosts.size);
+    return { read, scored: n, anomalies, alerts, skipped, hosts: this.hosts.size, from, to: now };
+  }
+
+  private forgetOldHosts(): void {
+    if (this.hosts.size <= this.opts.maxHosts) return;
+    const byAge = [...this.hosts.entries()].sort((a, b) => a[1].seen - b[1].seen);
+    for (let i = 0; i < byAge.length - this.opts.maxHosts; i++) this.hosts.delete(byAge[i][0]);
+  }
+
+  private updateLag(now: number): void {
+    let oldest = Infinity;
+    for (const h of this.hosts.values()) if (h.seen >= this.cycle - 1 && Number.isFinite(h.watermark)) oldest = Math.min(oldest, h.watermark);
+    this.metrics.lag.set(oldest === Infinity ? 0 : Math.max(0, (now - oldest) / 1000));
+  }
+
+  private maybeDrift(now: number, quantiles: number[][], version: string): void {
+    if (this.window.size === 0 || now - this.lastDrift < this.opts.drift.intervalMs) return;
+    this.lastDrift = now;
+    const lines: string[] = [];
+    METRIC_NAMES.forEach((name, f) => {
+      const value = psi(quantiles[f], this.window.column(f));
+      this.psiValues[name] = value;
+      this.metrics.psi.set({ feature: name }, value);
+      lines.push(formatPoint({ measurement: DRIFT_MEASUREMENT, tags: { feature: name, model_version: version }, fields: { psi: value, window_points: int(this.window.size) }, time: now }));
+    });
+    this.writer.enqueue(lines);
+  }
+
+  /** Seconds between now and the oldest watermark of the hosts being followed. */
+  lagSeconds(): number | null {
+    let oldest = Infinity;
+    for (const h of this.hosts.values()) if (Number.isFinite(h.watermark)) oldest = Math.min(oldest, h.watermark);
+    return oldest === Infinity ? null : Math.max(0, (this.clock() - oldest) / 1000);
+  }
+
+  /** The poller's part of /health. */
+  health(): HealthContributor {
+    return {
+      name: 'influx',
+      check: () => {
+        const failing = this.lastError !== null || this.writer.failing;
+        const drifted = Object.entries(this.psiValues).filter(([, v]) => v > this.opts.drift.warnPsi);
+        return {
+          degraded: failing,
+          body: {
+            enabled: true,
+            status: this.lastSuccess === null && this.lastError === null ? 'starting' : failing ? 'unreachable' : 'ok',
+            last_success: this.lastSuccess === null ? null : new Date(this.lastSuccess).toISOString(),
+            last_error: this.lastError ?? this.writer.lastError,
+            lag_s: this.lagSeconds(),
+            hosts: this.hosts.size,
+            write_buffer: this.writer.size,
+            drift: { psi: this.psiValues, warn_above: this.opts.drift.warnPsi, warning: drifted.length > 0 ? `input drift on ${drifted.map(([k]) => k).join(', ')}` : null },
+          },
+        };
+      },
+    };
+  }
+}
