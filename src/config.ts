@@ -36,6 +36,7 @@ export const EnvSchema = z.object({
   INFLUX_BUCKET: z.preprocess(emptyAsUndefined, z.string().optional()),
   INFLUX_TIMEOUT_S: posNum.default(10),
   POLL_INTERVAL_S: posNum.default(10),
+  POLL_MAX_BACKOFF_S: posNum.default(60),
   MAX_LOOKBACK_S: posNum.default(3600),
   COLLECTION_INTERVAL_S: posNum.default(10),
   SETTLE_S: z.coerce.number().min(0).default(30),
@@ -82,6 +83,7 @@ export type InfluxConfig =
 
 export interface PollerConfig {
   intervalMs: number;
+  maxBackoffMs: number;
   maxLookbackMs: number;
   collectionIntervalMs: number;
   settleMs: number;
@@ -135,6 +137,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     influx,
     poller: {
       intervalMs: e.POLL_INTERVAL_S * 1000,
+      maxBackoffMs: e.POLL_MAX_BACKOFF_S * 1000,
       maxLookbackMs: e.MAX_LOOKBACK_S * 1000,
       collectionIntervalMs: e.COLLECTION_INTERVAL_S * 1000,
       settleMs: e.SETTLE_S * 1000,

@@ -49,6 +49,7 @@ export function quoteMeasurement(measurement: string, retentionPolicy?: string):
 export function tagCondition(key: string, values: string | readonly string[]): string {
   const list = typeof values === 'string' ? [values] : values;
   if (list.length === 0) throw new RangeError(`tag filter on ${key} has no values`);
-  const parts = list.map((v) => `${quoteIdent(key)} = ${quoteString(v)}`);
+  // ::tag keeps the comparison on the tag when a field has the same name.
+  const parts = list.map((v) => `${quoteIdent(key)}::tag = ${quoteString(v)}`);
   return parts.length === 1 ? parts[0] : `(${parts.join(' OR ')})`;
 }

@@ -18,6 +18,8 @@
  * Rewriting would silently merge distinct hosts (`a\nb` and `a b`) into one series;
  * rejecting keeps every stored series name identical to the one read.
  *
+ * A measurement starting with `#` is rejected too: the line would be read as a comment.
+ *
  * Tags with an empty value are omitted (InfluxDB has no empty tag values: an absent tag
  * reads back as ""). Non-finite floats (NaN, ±Infinity) are rejected: InfluxDB cannot
  * store them.
@@ -75,6 +77,8 @@ function checkName(kind: string, s: string): void {
 /** Escapes a measurement name (comma, space). Throws {@link LineProtocolError} for names it cannot carry. */
 export function escapeMeasurement(name: string): string {
   if (name === '') throw new LineProtocolError('measurement name is empty');
+  // A line that starts with # is a comment: InfluxDB would drop the point silently.
+  if (name.startsWith('#')) throw new LineProtocolError(`measurement ${JSON.stringify(name)} starts with #, which makes the line a comment`);
   checkName('measurement', name);
   return name.replace(/[, ]/g, (c) => `\\${c}`);
 }

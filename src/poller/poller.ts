@@ -140,7 +140,7 @@ export class Poller {
           this.failures++;
           this.lastError = (e as Error).message;
           this.metrics.cycleErrors.inc();
-          const delay = backoffMs(this.failures, this.opts.baseBackoffMs, Math.max(this.opts.maxBackoffMs, this.opts.intervalMs));
+          const delay = backoffMs(this.failures, this.opts.baseBackoffMs, this.opts.maxBackoffMs);
           this.log.warn({ err: this.lastError, failures: this.failures, retryInMs: Math.round(delay) }, 'poll cycle failed');
           this.schedule(delay);
         },

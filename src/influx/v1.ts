@@ -1,0 +1,250 @@
+/**
+ * MetricsStore over the InfluxDB v1 HTTP API: InfluxQL on /query, line protocol on
+ * /write. Served by InfluxDB 1.x, by 2.x through its v1 compatibility API (token auth)
+ * and by 3.x.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import axios, { AxiosError, type AxiosInstance, type AxiosRequestConfig, type AxiosResponse } from 'axios';
+import type { Precision } from './line-protocol';
+import { quoteIdent, quoteMeasurement, tagCondition, timeLiteral } from './influxql';
+import { retryStaleSocket } from './stale-socket';
+import { DEFAULT_GROUP_BY, GroupCollector, matchesNothing, toMetricValue, toMs, uniqueFields } from './series';
+import {
+  InfluxError,
+  type InfluxOperation,
+  type InfluxQLClient,
+  type LatestTimesOptions,
+  type MetricsStore,
+  type ReadSeriesSpec,
+  type SeriesGroup,
+  type SeriesResult,
+} from './types';
+
+/** Options of {@link InfluxV1Store}. */
+export interface InfluxV1Options {
+  /** Base URL, e.g. `http://127.0.0.1:8086` (a path prefix is kept). */
+  url: string;
+  database: string;
+  /** Retention policy for reads and writes; default: the database's default. */
+  retentionPolicy?: string;
+  /** Username/password auth (InfluxDB 1.x with auth-enabled). */
+  username?: string;
+  password?: string;
+  /** How username/password are sent: `basic` (Authorization header, default) or `query` (u/p parameters). */
+  authMethod?: 'basic' | 'query';
+  /** Token auth (`Authorization: Token ...`), for 2.x's v1 compatibility API and 3.x. */
+  token?: string;
+  /** Per-request timeout; default 10 s. */
+  timeoutMs?: number;
+  /** Lines per /write request; default 5000 (InfluxDB's recommended batch). */
+  batchSize?: number;
+  /** Rows per chunk of chunked query responses; default 10000. */
+  chunkSize?: number;
+  /** Timestamp precision of the lines given to writeLines; default `ms`. */
+  precision?: Precision;
+}
+
+interface V1Result {
+  statement_id?: number;
+  series?: SeriesResult[];
+  error?: string;
+}
+
+interface V1Body {
+  results?: V1Result[];
+  error?: string;
+}
+
+/** InfluxDB's message from an error body (`{"error": "..."}`), or the body's start. */
+function influxMessageOf(body: unknown): string | undefined {
+  if (typeof body !== 'string' || body === '') return undefined;
+  try {
+    const parsed = JSON.parse(body) as { error?: unknown; message?: unknown };
+    if (typeof parsed.error === 'string') return parsed.error;
+    if (typeof parsed.message === 'string') return parsed.message;
+  } catch {
+    // not JSON: fall through to the raw text
+  }
+  return body.trim().slice(0, 500);
+}
+
+/** v1 adapter of {@link MetricsStore}; also gives raw InfluxQL access. */
+export class InfluxV1Store implements MetricsStore, InfluxQLClient {
+  readonly kind = 'v1' as const;
+  private readonly http: AxiosInstance;
+  private readonly agent: http.Agent;
+  private readonly batchSize: number;
+  private readonly chunkSize: number;
+  private readonly timeoutMs: number;
+  private readonly authParams: Record<string, string> = {};
+
+  constructor(private readonly options: InfluxV1Options) {
+    if (!options.database) throw new RangeError('InfluxDB v1: database is required');
+    if (options.token && options.username) throw new RangeError('InfluxDB v1: give either a token or a username, not both');
+    this.batchSize = options.batchSize ?? 5000;
+    this.chunkSize = options.chunkSize ?? 10000;
+    this.timeoutMs = options.timeoutMs ?? 10000;
+    const isHttps = options.url.startsWith('https:');
+    this.agent = isHttps ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+    const headers: Record<string, string> = {};
+    let auth: AxiosRequestConfig['auth'];
+    if (options.token) headers.Authorization = `Token ${options.token}`;
+    else if (options.username !== undefined) {
+      const password = options.password ?? '';
+      if ((options.authMethod ?? 'basic') === 'basic') auth = { username: options.username, password };
+      else {
+        this.authParams.u = options.username;
+        this.authParams.p = password;
+      }
+    }
+    this.http = axios.create({
+      baseURL: options.url.replace(/\/+$/, ''),
+      timeout: this.timeoutMs,
+      headers,
+      auth,
+      httpAgent: isHttps ? undefined : this.agent,
+      httpsAgent: isHttps ? this.agent : undefined,
+      // InfluxDB runs beside the service; environment proxies must not reroute it.
+      proxy: false,
+      responseType: 'text',
+      transformResponse: [(data: unknown) => data],
+      validateStatus: () => true,
+    });
+  }
+
+  private async request(op: InfluxOperation, config: AxiosRequestConfig): Promise<AxiosResponse<string>> {
+    let res: AxiosResponse<string>;
+    try {
+      res = await retryStaleSocket(() => this.http.request<string>(config));
+    } catch (err) {
+      const e = err as AxiosError;
+      const timedOut = e.code === 'ECONNABORTED' || e.code === AxiosError.ETIMEDOUT;
+      const message = timedOut ? `timed out after ${this.timeoutMs} ms` : e.message;
+      throw new InfluxError(op, `InfluxDB ${op} failed: ${message}`, undefined, undefined, timedOut ? 'ETIMEDOUT' : e.code);
+    }
+    if (res.status < 200 || res.status >= 300) {
+      const influxMessage = influxMessageOf(res.data) ?? (res.headers['x-influxdb-error'] as string | undefined);
+      throw new InfluxError(
+        op,
+        `InfluxDB ${op} failed: HTTP ${res.status}${influxMessage ? `: ${influxMessage}` : ''}`,
+        res.status,
+        influxMessage,
+      );
+    }
+    return res;
+  }
+
+  /** GET /ping; resolves on 2xx. */
+  async ping(): Promise<void> {
+    await this.request('ping', { method: 'GET', url: '/ping' });
+  }
+
+  /**
+   * Runs InfluxQL (POSTed as a form, so names stay out of URLs and logs), chunked so no
+   * server row limit truncates it. Series split across chunks are merged.
+   * `database: null` runs without a database (CREATE DATABASE, SHOW DATABASES).
+   */
+  async query(influxql: string, options: { database?: string | null } = {}): Promise<SeriesResult[]> {
+    const database = options.database === undefined ? this.options.database : options.database;
+    const params: Record<string, string> = { ...this.authParams, epoch: 'ms', chunked: 'true', chunk_size: String(this.chunkSize) };
+    if (database !== null) params.db = database;
+    const res = await this.request('query', {
+      method: 'POST',
+      url: '/query',
+      params,
+      data: new URLSearchParams({ q: influxql }).toString(),
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    });
+    const merged = new Map<string, SeriesResult>();
+    for (const line of res.data.split('\n')) {
+      if (line.trim() === '') continue;
+      let body: V1Body;
+      try {
+        body = JSON.parse(line) as V1Body;
+      } catch {
+        throw new InfluxError('query', `InfluxDB query failed: unreadable response: ${line.slice(0, 200)}`, res.status);
+      }
+      if (body.error) throw new InfluxError('query', `InfluxDB query failed: ${body.error}`, res.status, body.error);
+      for (const result of body.results ?? []) {
+        if (result.error) throw new InfluxError('query', `InfluxDB query failed: ${result.error}`, res.status, result.error);
+        for (const s of result.series ?? []) {
+          const key = JSON.stringify([result.statement_id ?? 0, s.name, s.tags ?? {}]);
+          const prev = merged.get(key);
+          if (prev) prev.values.push(...s.values);
+          else merged.set(key, { name: s.name, tags: s.tags, columns: s.columns, values: [...s.values] });
+        }
+      }
+    }
+    return [...merged.values()];
+  }
+
+  /** One SELECT ... GROUP BY per call; see {@link ReadSeriesSpec}. */
+  async readSeries(spec: ReadSeriesSpec): Promise<SeriesGroup[]> {
+    const fields = uniqueFields(spec.fields);
+    const groupBy = spec.groupBy ?? DEFAULT_GROUP_BY;
+    if (matchesNothing(spec.where)) return [];
+    const conditions = [`time >= ${timeLiteral(toMs(spec.from))}`];
+    if (spec.to !== undefined) conditions.push(`time < ${timeLiteral(toMs(spec.to))}`);
+    for (const [key, values] of Object.entries(spec.where ?? {})) conditions.push(tagCondition(key, values));
+    let q = `SELECT ${fields.map(quoteIdent).join(', ')} FROM ${quoteMeasurement(spec.measurement, this.options.retentionPolicy)}`;
+    q += ` WHERE ${conditions.join(' AND ')}`;
+    if (groupBy.length > 0) q += ` GROUP BY ${groupBy.map(quoteIdent).join(', ')}`;
+
+    const collector = new GroupCollector(groupBy);
+    for (const s of await this.query(q)) {
+      const timeIdx = s.columns.indexOf('time');
+      const idx = fields.map((f) => s.columns.indexOf(f));
+      const group = collector.group(s.tags);
+      for (const row of s.values) {
+        const values: Record<string, number | null> = {};
+        fields.forEach((f, i) => (values[f] = idx[i] < 0 ? null : toMetricValue(row[idx[i]])));
+        group.rows.push({ time: row[timeIdx] as number, values });
+      }
+    }
+    return collector.finish(spec.after);
+  }
+
+  /** Latest time per tag value: `SELECT ... GROUP BY tag ORDER BY time DESC LIMIT 1`. */
+  async latestTimes(measurement: string, groupByTag: string, options: LatestTimesOptions = {}): Promise<Map<string, number>> {
+    const select = options.field === undefined ? '*' : quoteIdent(options.field);
+    let q = `SELECT ${select} FROM ${quoteMeasurement(measurement, this.options.retentionPolicy)}`;
+    if (options.since !== undefined) q += ` WHERE time >= ${timeLiteral(toMs(options.since))}`;
+    q += ` GROUP BY ${quoteIdent(groupByTag)} ORDER BY time DESC LIMIT 1`;
+    const out = new Map<string, number>();
+    for (const s of await this.query(q)) {
+      const timeIdx = s.columns.indexOf('time');
+      const tag = s.tags?.[groupByTag] ?? '';
+      for (const row of s.values) {
+        const t = row[timeIdx] as number;
+        const prev = out.get(tag);
+        if (prev === undefined || t > prev) out.set(tag, t);
+      }
+    }
+    return out;
+  }
+
+  /** POST /write (precision `ms` unless configured) in batches of `batchSize` lines, one batch at a time. */
+  async writeLines(lines: readonly string[]): Promise<void> {
+    const params: Record<string, string> = { ...this.authParams, db: this.options.database, precision: this.options.precision ?? 'ms' };
+    if (this.options.retentionPolicy) params.rp = this.options.retentionPolicy;
+    for (let i = 0; i < lines.length; i += this.batchSize) {
+      await this.request('write', {
+        method: 'POST',
+        url: '/write',
+        params,
+        data: lines.slice(i, i + this.batchSize).join('\n'),
+        headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+      });
+    }
+  }
+
+  /** CREATE DATABASE (a no-op when it exists). */
+  async createDatabase(): Promise<void> {
+    await this.query(`CREATE DATABASE ${quoteIdent(this.options.database)}`, { database: null });
+  }
+
+  async close(): Promise<void> {
+    this.agent.destroy();
+  }
+}

@@ -1,0 +1,70 @@
+import { quoteIdent, quoteMeasurement, quoteString, tagCondition, timeLiteral } from '../../../src/influx/influxql';
+import { HOSTILE, randomStrings, UNREPRESENTABLE_NAMES } from './hostile';
+
+/**
+ * Reads one quoted token at the start of `s` the way InfluxQL's scanner does: `\\`,
+ * `\'`, `\"` and `\n` are escapes, any other escape or a literal newline is an error.
+ * Returns the value and what follows the closing quote.
+ */
+function scanQuoted(s: string, quote: string): { value: string; rest: string } {
+  if (s[0] !== quote) throw new Error('no opening quote');
+  let value = '';
+  for (let i = 1; i < s.length; i++) {
+    const c = s[i];
+    if (c === '\n') throw new Error('literal newline');
+    if (c === quote) return { value, rest: s.slice(i + 1) };
+    if (c === '\\') {
+      const e = s[++i];
+      if (e === 'n') value += '\n';
+      else if (e === '\\' || e === "'" || e === '"') value += e;
+      else throw new Error(`bad escape \\${e}`);
+    } else value += c;
+  }
+  throw new Error('unterminated');
+}
+
+const NAMED = [...HOSTILE, ...UNREPRESENTABLE_NAMES];
+
+describe('InfluxQL quoting', () => {
+  it('quotes examples as InfluxDB expects', () => {
+    expect(quoteString("'; DROP DATABASE x; --")).toBe("'\\'; DROP DATABASE x; --'");
+    expect(quoteIdent('" OR 1=1')).toBe('"\\" OR 1=1"');
+    expect(quoteString('a\\b\nc')).toBe("'a\\\\b\\nc'");
+    expect(quoteIdent('cpu')).toBe('"cpu"');
+  });
+
+  it.each(NAMED.map((s) => [s]))('string literal of %j is one token that reads back exactly', (s) => {
+    const { value, rest } = scanQuoted(quoteString(s) + ' AND x', "'");
+    expect(value).toBe(s);
+    expect(rest).toBe(' AND x');
+  });
+
+  it.each(NAMED.map((s) => [s]))('identifier of %j is one token that reads back exactly', (s) => {
+    const { value, rest } = scanQuoted(quoteIdent(s) + ' FROM', '"');
+    expect(value).toBe(s);
+    expect(rest).toBe(' FROM');
+  });
+
+  it('reads back 500 random strings exactly, as literals and identifiers', () => {
+    const failures = randomStrings(500, 7).filter((s) => {
+      const lit = scanQuoted(quoteString(s) + ';', "'");
+      const id = scanQuoted(quoteIdent(s) + ';', '"');
+      return lit.value !== s || lit.rest !== ';' || id.value !== s || id.rest !== ';';
+    });
+    expect(failures).toEqual([]);
+  });
+
+  it('builds tag conditions and measurement references', () => {
+    expect(tagCondition('host', "a'b")).toBe(`"host"::tag = 'a\\'b'`);
+    expect(tagCondition('host', ['a', 'b'])).toBe(`("host"::tag = 'a' OR "host"::tag = 'b')`);
+    expect(() => tagCondition('host', [])).toThrow(/no values/);
+    expect(quoteMeasurement('cpu')).toBe('"cpu"');
+    expect(quoteMeasurement('cpu', 'a"rp')).toBe('"a\\"rp"."cpu"');
+  });
+
+  it('writes times as integer epoch milliseconds', () => {
+    expect(timeLiteral(1700000000123)).toBe('1700000000123ms');
+    expect(timeLiteral(new Date(5.9))).toBe('5ms');
+    expect(() => timeLiteral(NaN)).toThrow(RangeError);
+  });
+});
