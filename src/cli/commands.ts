@@ -11,6 +11,7 @@ import { runServer } from '../server';
 import { openApiDocument } from './openapi';
 import { rowsToCsv } from './simulate-csv';
 import { simulateToInflux, type SimulateCliOptions } from './simulate-influx';
+import { registerInfluxCommands } from './influx-commands';
 
 /** A mistake in the command line; printed as one line. */
 export class UsageError extends Error {
@@ -93,6 +94,8 @@ export function registerCommands(program: Command): void {
       writeFile(o.out, serialize(artifact));
       process.stdout.write(`trained ${artifact.version} on ${ds.n} rows; threshold ${artifact.threshold.value.toFixed(6)}; wrote ${o.out}\n`);
     });
+
+  registerInfluxCommands(program);
 
   program
     .command('openapi')

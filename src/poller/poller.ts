@@ -8,7 +8,7 @@ import type { ModelStore } from '../model-store';
 import type { HealthContributor } from '../routes/health';
 import { checkPoint } from '../validation/point';
 import { ownsHost, type Shard } from './shard';
-import { addMetric, isComplete, type HostSteps, type Mapping } from './telegraf';
+import { addMetric, isComplete, stepOf, type HostSteps, type Mapping } from './telegraf';
 import { backoffMs, LineWriter, type WriterMetrics, type WriterOptions } from './writer';
 
 export const PREDICTIONS_MEASUREMENT = 'ai_predictions';
@@ -53,7 +53,7 @@ interface Log {
   error(obj: object, msg: string): void;
 }
 
-interface HostState {
+export interface HostState {
   /** Start of the last collection step handled (scored or skipped), epoch ms. */
   watermark: number;
   gate: GateState;
@@ -185,13 +185,34 @@ export class Poller {
   }
 
   private async cycleBody(now: number): Promise<CycleReport> {
-    const model = this.models.current;
-    if (!model) throw new Error('no model loaded');
-    const detector = model.detector;
+    if (!this.models.current) throw new Error('no model loaded');
     if (!this.restored) await this.restore(now);
     this.cycle++;
-    const from = this.readFrom(now);
+    const report = await this.process(this.readFrom(now), now + 1, now, this.hosts, this.opts.settleMs);
+    this.forgetOldHosts();
+    this.updateLag(now);
+    const detector = this.models.current.detector;
+    this.maybeDrift(now, detector.artifact.training.feature_quantiles, detector.version);
+    this.metrics.hosts.set(this.hosts.size);
+    return report;
+  }
+
+  /**
+   * Scores every complete step of [from, to) again and queues the predictions (they
+   * overwrite earlier ones: same series, same timestamps). Gate state starts fresh at
+   * `from`; the live watermarks are not touched. Used by `anomaly-detector backfill`.
+   */
+  async backfill(from: number, to: number, state: Map<string, HostState> = new Map()): Promise<CycleReport> {
+    if (!this.models.current) throw new Error('no model loaded');
+    return this.process(from, to, Infinity, state, 0);
+  }
+
+  /** Reads [from, to), scores the new complete steps of each host, queues the lines. */
+  private async process(rawFrom: number, to: number, now: number, hosts: Map<string, HostState>, settleMs: number): Promise<CycleReport> {
+    const detector = (this.models.current as NonNullable<ModelStore['current']>).detector;
     const interval = this.opts.collectionIntervalMs;
+    // Whole collection steps only, so a step is never half read.
+    const from = stepOf(rawFrom, interval);
     const steps: HostSteps = new Map();
     let read = 0;
     for (const metric of METRIC_NAMES) {
@@ -204,7 +225,7 @@ export class Poller {
         where: m.where,
         groupBy: m.sumOver ? ['host', m.sumOver] : ['host'],
         from: mFrom,
-        to: now + 1,
+        to,
       });
       for (const g of groups) read += g.rows.length;
       addMetric(steps, metric, m, groups, interval);
@@ -218,17 +239,17 @@ export class Poller {
     let skipped = 0;
     for (const [host, byStep] of steps) {
       if (!ownsHost(this.opts.shard, host)) continue;
-      let state = this.hosts.get(host);
+      let state = hosts.get(host);
       if (!state) {
         state = { watermark: -Infinity, gate: newGateState(), seen: this.cycle };
-        this.hosts.set(host, state);
+        hosts.set(host, state);
       }
-      const times = [...byStep.keys()].filter((t) => t > state.watermark && t >= from - interval).sort((a, b) => a - b);
+      const times = [...byStep.keys()].filter((t) => t > state.watermark && t >= from && t < to).sort((a, b) => a - b);
       if (times.length > 0) state.seen = this.cycle;
       for (const t of times) {
         const v = byStep.get(t) as Record<MetricName, number | undefined>;
         if (!isComplete(v)) {
-          if (now - t < this.opts.settleMs) break; // its other metrics may still arrive
+          if (now - t < settleMs) break; // its other metrics may still arrive
           this.metrics.skipped.inc({ reason: 'incomplete' });
           skipped++;
           state.watermark = t;
@@ -246,7 +267,6 @@ export class Poller {
         state.watermark = t;
       }
     }
-
     const n = rowHosts.length;
     let anomalies = 0;
     let alerts = 0;
@@ -257,7 +277,7 @@ export class Poller {
       const lines: string[] = [];
       for (let i = 0; i < n; i++) {
         const host = rowHosts[i];
-        const state = this.hosts.get(host) as HostState;
+        const state = hosts.get(host) as HostState;
         const score = scores[i];
         const rawAnomaly = detector.isAnomaly(score);
         const cpu = raw[i * 3];
@@ -303,11 +323,7 @@ export class Poller {
       if (anomalies > 0) this.metrics.anomalies.inc({ source: 'poller' }, anomalies);
       if (alerts > 0) this.metrics.alerts.inc(alerts);
     }
-    this.forgetOldHosts();
-    this.updateLag(now);
-    this.maybeDrift(now, detector.artifact.training.feature_quantiles, detector.version);
-    this.metrics.hosts.set(this.hosts.size);
-    return { read, scored: n, anomalies, alerts, skipped, hosts: this.hosts.size, from, to: now };
+    return { read, scored: n, anomalies, alerts, skipped, hosts: hosts.size, from, to };
   }
 
   private forgetOldHosts(): void {

@@ -1,0 +1,155 @@
+import { SingleBar, Presets } from 'cli-progress';
+import type { Command } from 'commander';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { loadConfig, type Config } from '../config';
+import { createMetricsStore } from '../influx';
+import type { MetricsStore } from '../influx/types';
+import { ModelStore, loadDetectorFile } from '../model-store';
+import { createMetrics } from '../plugins/metrics';
+import { loadMapping } from '../poller/mapping-file';
+import { Poller, type HostState } from '../poller/poller';
+import { addMetric, isComplete, type HostSteps } from '../poller/telegraf';
+import { METRIC_NAMES } from '../core/metrics';
+import { LABELS_MEASUREMENT } from '../data/telegraf-sim';
+import { csvField } from '../data/csv';
+
+class InfluxUsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+function rangeOf(o: { from: string; to?: string }): [number, number] {
+  const from = Date.parse(o.from);
+  const to = o.to ? Date.parse(o.to) : Date.now();
+  if (!Number.isFinite(from)) throw new InfluxUsageError(`--from: ${JSON.stringify(o.from)} is not a date`);
+  if (!Number.isFinite(to)) throw new InfluxUsageError(`--to: ${JSON.stringify(o.to)} is not a date`);
+  if (!(from < to)) throw new InfluxUsageError('--from must be before --to');
+  return [from, to];
+}
+
+function storeOf(config: Config): MetricsStore {
+  const i = config.influx;
+  if (!i) throw new InfluxUsageError('INFLUX_URL is not set (see the README configuration table)');
+  return createMetricsStore(i.api === 'v1' ? { version: 'v1', ...i } : { version: 'v2', ...i });
+}
+
+function progress(total: number, label: string): SingleBar {
+  const bar = new SingleBar({ format: `${label} [{bar}] {percentage}% | {value}/{total} h | {eta_value}s left`, stream: process.stderr, hideCursor: true }, Presets.shades_classic);
+  bar.start(total, 0);
+  return bar;
+}
+
+const HOUR = 3600_000;
+
+/** `backfill` and `export`: the InfluxDB commands (connection from the environment). */
+export function registerInfluxCommands(program: Command): void {
+  program
+    .command('backfill')
+    .description('score a past range from InfluxDB and write its predictions (idempotent: reruns overwrite)')
+    .requiredOption('--from <time>', 'start (RFC 3339)')
+    .option('--to <time>', 'end (RFC 3339; default now)')
+    .action(async (o: { from: string; to?: string }) => {
+      const [from, to] = rangeOf(o);
+      const config = loadConfig();
+      const store = storeOf(config);
+      const p = config.poller;
+      const models = ModelStore.fromDetector(loadDetectorFile(config.modelPath), config.modelPath);
+      const log = pino({ level: 'warn' }, pino.destination(2));
+      const poller = new Poller(
+        store,
+        models,
+        {
+          intervalMs: p.intervalMs,
+          maxLookbackMs: to - from,
+          collectionIntervalMs: p.collectionIntervalMs,
+          settleMs: 0,
+          mapping: loadMapping(p.mappingFile, p.netIncludeSent),
+          gate: p.gate,
+          shard: { count: 1, index: 0 },
+          maxHosts: p.maxHosts,
+          writer: { maxBuffer: Number.MAX_SAFE_INTEGER, batchSize: p.writeBatchPoints, baseBackoffMs: 500, maxBackoffMs: 10000 },
+          baseBackoffMs: 1000,
+          maxBackoffMs: 10000,
+          drift: p.drift,
+        },
+        createMetrics(new Registry(), false),
+        log,
+      );
+      const hours = Math.ceil((to - from) / HOUR);
+      const bar = progress(hours, 'backfill');
+      const state = new Map<string, HostState>();
+      let scored = 0;
+      let alerts = 0;
+      for (let t = from, k = 0; t < to; t += HOUR, k++) {
+        const r = await poller.backfill(t, Math.min(to, t + HOUR), state);
+        scored += r.scored;
+        alerts += r.alerts;
+        // Keep memory flat: wait for each hour's writes.
+        if ((await poller.writer.drain(120000)) > 0) throw new Error(`InfluxDB did not accept the writes: ${poller.writer.lastError}`);
+        bar.update(k + 1);
+      }
+      bar.stop();
+      poller.writer.close();
+      await store.close();
+      process.stdout.write(`backfilled ${scored} predictions (${alerts} alerts) for ${state.size} hosts from ${new Date(from).toISOString()} to ${new Date(to).toISOString()}\n`);
+    });
+
+  program
+    .command('export')
+    .description('export training data from InfluxDB (Telegraf schema) to the training CSV format')
+    .requiredOption('--from <time>', 'start (RFC 3339)')
+    .option('--to <time>', 'end (RFC 3339; default now)')
+    .requiredOption('--out <file>', 'CSV to write')
+    .option('--labels', `add an anomaly column from the ${LABELS_MEASUREMENT} measurement (simulated data)`)
+    .action(async (o: { from: string; to?: string; out: string; labels?: boolean }) => {
+      const [from, to] = rangeOf(o);
+      const config = loadConfig();
+      const store = storeOf(config);
+      const p = config.poller;
+      const mapping = loadMapping(p.mappingFile, p.netIncludeSent);
+      const interval = p.collectionIntervalMs;
+      const out: string[] = [`timestamp,host,cpu_usage,memory_usage,network_load${o.labels ? ',anomaly' : ''}`];
+      const hours = Math.ceil((to - from) / HOUR);
+      const bar = progress(hours, 'export');
+      let rows = 0;
+      let incomplete = 0;
+      for (let t = from, k = 0; t < to; t += HOUR, k++) {
+        const end = Math.min(to, t + HOUR);
+        const steps: HostSteps = new Map();
+        for (const metric of METRIC_NAMES) {
+          const m = mapping[metric];
+          const groups = await store.readSeries({ measurement: m.measurement, fields: m.fields, where: m.where, groupBy: m.sumOver ? ['host', m.sumOver] : ['host'], from: m.transform === 'rate' ? t - 3 * interval : t, to: end });
+          addMetric(steps, metric, m, groups, interval);
+        }
+        const labelled = new Set<string>();
+        if (o.labels) {
+          for (const g of await store.readSeries({ measurement: LABELS_MEASUREMENT, fields: ['anomaly'], groupBy: ['host'], from: t, to: end })) {
+            for (const r of g.rows) labelled.add(`${g.tags.host}\u0000${Math.floor(r.time / interval) * interval}`);
+          }
+        }
+        const lines: Array<[number, string]> = [];
+        for (const [host, byStep] of steps) {
+          for (const [step, v] of byStep) {
+            if (step < t || step >= end) continue;
+            if (!isComplete(v)) {
+              incomplete++;
+              continue;
+            }
+            const label = o.labels ? `,${labelled.has(`${host}\u0000${step}`) ? 1 : 0}` : '';
+            lines.push([step, `${new Date(step).toISOString()},${csvField(host)},${v.cpu_usage},${v.memory_usage},${v.network_load}${label}`]);
+          }
+        }
+        lines.sort((a, b) => a[0] - b[0]);
+        for (const [, l] of lines) out.push(l);
+        rows += lines.length;
+        bar.update(k + 1);
+      }
+      bar.stop();
+      await store.close();
+      mkdirSync(dirname(o.out), { recursive: true });
+      writeFileSync(o.out, `${out.join('\n')}\n`);
+      process.stdout.write(`exported ${rows} rows to ${o.out}${incomplete > 0 ? ` (${incomplete} steps with a metric missing left out)` : ''}\n`);
+    });
+}
