@@ -24,6 +24,11 @@ exec 9>"$VENV.lock"
 command -v flock >/dev/null && flock 9
 if cached; then echo "$VENV"; exit 0; fi
 
+# Only ever delete what looks like a venv this script made (MLFLOW_VENV may be mistyped).
+if [ -e "$VENV" ] && [ -n "$(ls -A "$VENV" 2>/dev/null)" ] && [ ! -f "$VENV/pyvenv.cfg" ]; then
+  echo "$VENV exists and is not a Python venv; refusing to replace it (set MLFLOW_VENV elsewhere)" >&2
+  exit 1
+fi
 start=$(date +%s)
 echo "creating $VENV with mlflow==$MLFLOW_VERSION (one time, a few minutes)" >&2
 rm -rf "$VENV"

@@ -10,7 +10,7 @@ import type { MetricsStore } from '../influx/types';
 import { ModelStore, loadDetectorFile } from '../model-store';
 import { createMetrics } from '../plugins/metrics';
 import { loadMapping } from '../poller/mapping-file';
-import { Poller, type HostState } from '../poller/poller';
+import { Poller, readSpec, type HostState } from '../poller/poller';
 import { addMetric, isComplete, type HostSteps } from '../poller/telegraf';
 import { METRIC_NAMES } from '../core/metrics';
 import { LABELS_MEASUREMENT } from '../data/telegraf-sim';
@@ -120,7 +120,7 @@ export function registerInfluxCommands(program: Command): void {
         const steps: HostSteps = new Map();
         for (const metric of METRIC_NAMES) {
           const m = mapping[metric];
-          const groups = await store.readSeries({ measurement: m.measurement, fields: m.fields, where: m.where, groupBy: m.sumOver ? ['host', m.sumOver] : ['host'], from: m.transform === 'rate' ? t - 3 * interval : t, to: end });
+          const groups = await store.readSeries(readSpec(m, t, end, interval));
           addMetric(steps, metric, m, groups, interval);
         }
         const labelled = new Set<string>();

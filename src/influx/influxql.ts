@@ -53,3 +53,9 @@ export function tagCondition(key: string, values: string | readonly string[]): s
   const parts = list.map((v) => `${quoteIdent(key)}::tag = ${quoteString(v)}`);
   return parts.length === 1 ? parts[0] : `(${parts.join(' OR ')})`;
 }
+
+/** `"key"::tag != 'a' AND ...`: excludes tag values (empty list: no condition). */
+export function tagExclusion(key: string, values: readonly string[]): string | null {
+  if (values.length === 0) return null;
+  return values.map((v) => `${quoteIdent(key)}::tag != ${quoteString(v)}`).join(' AND ');
+}

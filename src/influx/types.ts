@@ -30,6 +30,8 @@ export interface ReadSeriesSpec {
    * array matches nothing (readSeries then returns [] without a query).
    */
   where?: Readonly<Record<string, string | readonly string[]>>;
+  /** Tag values to leave out (e.g. `{ interface: ['lo'] }`); filtered by the server. */
+  exclude?: Readonly<Record<string, readonly string[]>>;
   /** Tags to group by; default `['host']`. Series that differ in other tags are merged. */
   groupBy?: readonly string[];
   /** Inclusive lower bound (epoch ms or Date). */

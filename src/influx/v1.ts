@@ -7,7 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import axios, { AxiosError, type AxiosInstance, type AxiosRequestConfig, type AxiosResponse } from 'axios';
 import type { Precision } from './line-protocol';
-import { quoteIdent, quoteMeasurement, tagCondition, timeLiteral } from './influxql';
+import { quoteIdent, quoteMeasurement, tagCondition, tagExclusion, timeLiteral } from './influxql';
 import { retryStaleSocket } from './stale-socket';
 import { DEFAULT_GROUP_BY, GroupCollector, matchesNothing, toMetricValue, toMs, uniqueFields } from './series';
 import {
@@ -179,7 +179,11 @@ export class InfluxV1Store implements MetricsStore, InfluxQLClient {
     return [...merged.values()];
   }
 
-  /** One SELECT ... GROUP BY per call; see {@link ReadSeriesSpec}. */
+  /**
+   * One SELECT per call; see {@link ReadSeriesSpec}. The group-by tags are selected as
+   * columns (`"host"::tag`) and grouped here instead of with GROUP BY: with thousands of
+   * hosts, InfluxDB 1.x answers one series several times faster than thousands.
+   */
   async readSeries(spec: ReadSeriesSpec): Promise<SeriesGroup[]> {
     const fields = uniqueFields(spec.fields);
     const groupBy = spec.groupBy ?? DEFAULT_GROUP_BY;
@@ -187,19 +191,25 @@ export class InfluxV1Store implements MetricsStore, InfluxQLClient {
     const conditions = [`time >= ${timeLiteral(toMs(spec.from))}`];
     if (spec.to !== undefined) conditions.push(`time < ${timeLiteral(toMs(spec.to))}`);
     for (const [key, values] of Object.entries(spec.where ?? {})) conditions.push(tagCondition(key, values));
-    let q = `SELECT ${fields.map(quoteIdent).join(', ')} FROM ${quoteMeasurement(spec.measurement, this.options.retentionPolicy)}`;
+    for (const [key, values] of Object.entries(spec.exclude ?? {})) {
+      const c = tagExclusion(key, values);
+      if (c) conditions.push(c);
+    }
+    const columns = [...fields.map(quoteIdent), ...groupBy.map((t) => `${quoteIdent(t)}::tag`)];
+    let q = `SELECT ${columns.join(', ')} FROM ${quoteMeasurement(spec.measurement, this.options.retentionPolicy)}`;
     q += ` WHERE ${conditions.join(' AND ')}`;
-    if (groupBy.length > 0) q += ` GROUP BY ${groupBy.map(quoteIdent).join(', ')}`;
 
     const collector = new GroupCollector(groupBy);
     for (const s of await this.query(q)) {
       const timeIdx = s.columns.indexOf('time');
       const idx = fields.map((f) => s.columns.indexOf(f));
-      const group = collector.group(s.tags);
+      const tagIdx = groupBy.map((t) => s.columns.lastIndexOf(t));
+      const tags: Record<string, unknown> = {};
       for (const row of s.values) {
+        groupBy.forEach((t, i) => (tags[t] = tagIdx[i] < 0 ? undefined : row[tagIdx[i]]));
         const values: Record<string, number | null> = {};
         fields.forEach((f, i) => (values[f] = idx[i] < 0 ? null : toMetricValue(row[idx[i]])));
-        group.rows.push({ time: row[timeIdx] as number, values });
+        collector.group(tags).rows.push({ time: row[timeIdx] as number, values });
       }
     }
     return collector.finish(spec.after);

@@ -42,6 +42,9 @@ export function readSeriesFlux(bucket: string, spec: ReadSeriesSpec): string {
     const values = typeof v === 'string' ? [v] : v;
     lines.push(`  |> filter(fn: (r) => ${values.map((x) => `${fluxColumn(key)} == ${fluxString(x)}`).join(' or ')})`);
   }
+  for (const [key, values] of Object.entries(spec.exclude ?? {})) {
+    if (values.length > 0) lines.push(`  |> filter(fn: (r) => ${values.map((x) => `${fluxColumn(key)} != ${fluxString(x)}`).join(' and ')})`);
+  }
   lines.push(
     '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")',
     `  |> group(columns: ${fluxStringArray(groupBy)})`,

@@ -3,13 +3,26 @@ import { psi, RecentWindow } from '../core/drift';
 import { gate, newGateState, type GateOptions, type GateState } from '../core/gate';
 import { METRIC_NAMES, type MetricName } from '../core/metrics';
 import { formatPoint, int, LineProtocolError } from '../influx/line-protocol';
-import type { MetricsStore, SeriesGroup } from '../influx/types';
+import type { MetricsStore, ReadSeriesSpec } from '../influx/types';
 import type { ModelStore } from '../model-store';
 import type { HealthContributor } from '../routes/health';
 import { checkPoint } from '../validation/point';
 import { ownsHost, type Shard } from './shard';
-import { addMetric, isComplete, stepOf, type HostSteps, type Mapping } from './telegraf';
+import { addMetric, isComplete, stepOf, type HostSteps, type Mapping, type MetricMapping } from './telegraf';
 import { backoffMs, LineWriter, type WriterMetrics, type WriterOptions } from './writer';
+
+/** The read of one metric for steps [from, to). A rate also needs the sample before (two steps back: one may be missing). */
+export function readSpec(m: MetricMapping, from: number, to: number, interval: number): ReadSeriesSpec {
+  return {
+    measurement: m.measurement,
+    fields: m.fields,
+    where: m.where,
+    exclude: m.sumOver && m.exclude.length > 0 ? { [m.sumOver]: m.exclude } : undefined,
+    groupBy: m.sumOver ? ['host', m.sumOver] : ['host'],
+    from: m.transform === 'rate' ? from - 2 * interval : from,
+    to,
+  };
+}
 
 export const PREDICTIONS_MEASUREMENT = 'ai_predictions';
 export const DRIFT_MEASUREMENT = 'ai_drift';
@@ -212,24 +225,15 @@ export class Poller {
     const detector = (this.models.current as NonNullable<ModelStore['current']>).detector;
     const interval = this.opts.collectionIntervalMs;
     // Whole collection steps only, so a step is never half read.
-    const from = stepOf(rawFrom, interval);
+    const from = stepOf(rawFrom + interval - 1, interval);
     const steps: HostSteps = new Map();
     let read = 0;
-    for (const metric of METRIC_NAMES) {
-      const m = this.opts.mapping[metric];
-      // A rate needs the sample before the first new one.
-      const mFrom = m.transform === 'rate' ? from - 3 * interval : from;
-      const groups: SeriesGroup[] = await this.store.readSeries({
-        measurement: m.measurement,
-        fields: m.fields,
-        where: m.where,
-        groupBy: m.sumOver ? ['host', m.sumOver] : ['host'],
-        from: mFrom,
-        to,
-      });
-      for (const g of groups) read += g.rows.length;
-      addMetric(steps, metric, m, groups, interval);
-    }
+    // The three reads run concurrently: InfluxDB answers them on its own threads.
+    const results = await Promise.all(METRIC_NAMES.map((metric) => this.store.readSeries(readSpec(this.opts.mapping[metric], from, to, interval))));
+    METRIC_NAMES.forEach((metric, k) => {
+      for (const g of results[k]) read += g.rows.length;
+      addMetric(steps, metric, this.opts.mapping[metric], results[k], interval);
+    });
     this.metrics.pointsRead.inc(read);
 
     // Select, per host, the steps to score now, in time order.
