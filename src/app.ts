@@ -121,7 +121,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(metricsPlugin, { metrics: deps.metrics });
   const version = deps.models.current?.detector.version;
-  if (version) deps.metrics.modelInfo.set({ version }, 1);
+  if (version) {
+    deps.metrics.modelInfo.reset();
+    deps.metrics.modelInfo.set({ version }, 1);
+  }
 
   await app.register(healthRoutes, { startedAt: Date.now(), contributors: deps.health ?? [] });
 

@@ -15,6 +15,13 @@ export const EnvSchema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MODEL_PATH: z.string().min(1).default('models/model.json'),
+  /** models:/<name>@<alias>, models:/<name>/<version> or runs:/<run_id>/<path>: load from MLflow instead. */
+  MODEL_URI: z.preprocess(emptyAsUndefined, z.string().regex(/^(models|runs):\/.+/, 'must be models:/<name>@<alias>, models:/<name>/<version> or runs:/<run_id>/<path>').optional()),
+  MODEL_CACHE_DIR: z.string().min(1).default('.cache/models'),
+  MLFLOW_TRACKING_URI: z.preprocess(emptyAsUndefined, z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional()),
+  MLFLOW_TIMEOUT_S: posNum.default(30),
+  /** Bearer token for POST /admin/reload; unset: the admin API is off. */
+  ADMIN_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(8, 'must be at least 8 characters').optional()),
   /** Bytes; /detect with 10,000 points is about 1 MB. */
   BODY_LIMIT: intIn(1024, 256 * 1024 * 1024).default(4 * 1024 * 1024),
   MAX_POINTS_PER_REQUEST: intIn(1, 1_000_000).default(10_000),
@@ -66,6 +73,11 @@ export interface Config {
   host: string;
   logLevel: Env['LOG_LEVEL'];
   modelPath: string;
+  modelUri: string | undefined;
+  modelCacheDir: string;
+  mlflowTrackingUri: string | undefined;
+  mlflowTimeoutMs: number;
+  adminToken: string | undefined;
   bodyLimit: number;
   maxPointsPerRequest: number;
   apiToken: string | undefined;
@@ -110,6 +122,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   const e = parsed.data;
+  if (e.MODEL_URI && !e.MLFLOW_TRACKING_URI) throw new ConfigError('invalid configuration: MODEL_URI needs MLFLOW_TRACKING_URI');
   if (e.SHARD_INDEX >= e.SHARD_COUNT) throw new ConfigError(`invalid configuration: SHARD_INDEX=${e.SHARD_INDEX}: must be < SHARD_COUNT (${e.SHARD_COUNT})`);
   let influx: InfluxConfig | null = null;
   if (e.INFLUX_URL) {
@@ -128,6 +141,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     logLevel: e.LOG_LEVEL,
     modelPath: e.MODEL_PATH,
+    modelUri: e.MODEL_URI,
+    modelCacheDir: e.MODEL_CACHE_DIR,
+    mlflowTrackingUri: e.MLFLOW_TRACKING_URI,
+    mlflowTimeoutMs: e.MLFLOW_TIMEOUT_S * 1000,
+    adminToken: e.ADMIN_TOKEN,
     bodyLimit: e.BODY_LIMIT,
     maxPointsPerRequest: e.MAX_POINTS_PER_REQUEST,
     apiToken: e.API_TOKEN,

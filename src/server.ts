@@ -3,7 +3,10 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { buildApp } from './app';
 import { loadConfig, type Config } from './config';
-import { ModelStore, loadDetectorFile } from './model-store';
+import { ModelStore } from './model-store';
+import { FileModelSource, MlflowModelSource, type ModelSource } from './model-source';
+import { ModelReloader } from './reloader';
+import { adminRoutes } from './routes/admin';
 import { createMetrics } from './plugins/metrics';
 import { createMetricsStore } from './influx';
 import { Poller } from './poller/poller';
@@ -17,15 +20,18 @@ export class StartupError extends Error {
 /** Builds everything the service runs from a configuration; listens on its port. */
 export async function startService(config: Config): Promise<FastifyInstance> {
   const logger = pino({ level: config.logLevel, base: { service: 'anomaly-detector' } });
-  let models: ModelStore;
+  const metrics = createMetrics(new Registry());
+  const models = new ModelStore();
+  const source: ModelSource =
+    config.modelUri && config.mlflowTrackingUri
+      ? new MlflowModelSource(config.modelUri, config.mlflowTrackingUri, config.modelCacheDir, config.mlflowTimeoutMs)
+      : new FileModelSource(config.modelPath);
+  const reloader = new ModelReloader(source, models, metrics, logger);
   try {
-    models = ModelStore.fromDetector(loadDetectorFile(config.modelPath), config.modelPath);
+    await reloader.initial();
   } catch (e) {
     throw new StartupError((e as Error).message);
   }
-  const detector = models.current?.detector;
-  logger.info({ model: detector?.version, source: config.modelPath, threshold: detector?.threshold }, 'model loaded');
-  const metrics = createMetrics(new Registry());
   let poller: Poller | null = null;
   if (config.influx) {
     const p = config.poller;
@@ -59,7 +65,24 @@ export async function startService(config: Config): Promise<FastifyInstance> {
     );
   }
   const influxOff = { name: 'influx', check: () => ({ degraded: false, body: { enabled: false, status: 'disabled', last_success: null, last_error: null, lag_s: null } }) };
-  const app = await buildApp({ config, models, metrics, logger, health: [poller ? poller.health() : influxOff] });
+  const app = await buildApp({
+    config,
+    models,
+    metrics,
+    logger,
+    health: [poller ? poller.health() : influxOff, reloader.health()],
+    extend: async (a) => {
+      if (config.adminToken) await a.register(adminRoutes, { token: config.adminToken, reloader });
+    },
+  });
+  const onHup = (): void => {
+    logger.info('SIGHUP: reloading the model');
+    void reloader.reload();
+  };
+  process.on('SIGHUP', onHup);
+  app.addHook('onClose', async () => {
+    process.off('SIGHUP', onHup);
+  });
   if (poller) {
     const running = poller;
     app.addHook('onClose', async () => running.stop(Math.min(5000, config.shutdownTimeoutS * 500)));

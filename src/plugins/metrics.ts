@@ -9,6 +9,7 @@ export interface ServiceMetrics {
   anomalies: Counter<'source'>;
   scores: Histogram<'source'>;
   modelInfo: Gauge<'version'>;
+  reloads: Counter<'outcome'>;
   // The InfluxDB loop (zero while it is off)
   cycleDuration: Histogram<'outcome'>;
   lag: Gauge;
@@ -46,6 +47,7 @@ export function createMetrics(registry: Registry, withDefaults = true): ServiceM
       registers: [registry],
     }),
     modelInfo: new Gauge({ name: 'anomaly_detector_model_info', help: 'The loaded model (value 1)', labelNames: ['version'], registers: [registry] }),
+    reloads: new Counter({ name: 'anomaly_detector_model_reloads_total', help: 'Model reloads by outcome', labelNames: ['outcome'], registers: [registry] }),
     cycleDuration: new Histogram({
       name: 'anomaly_detector_poll_cycle_duration_seconds',
       help: 'Duration of a poll cycle (read, score, queue writes)',

@@ -1,0 +1,78 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ArtifactError, parseArtifact } from './core/artifact';
+import { Detector } from './core/detector';
+import { MlflowClient } from './mlflow/client';
+import { loadDetectorFile, type LoadedModel } from './model-store';
+
+/** Where the served model comes from: a file, or an MLflow URI with a disk cache. */
+export interface ModelSource {
+  /** Loads and verifies the model; throws a one-line error when it cannot. */
+  load(): Promise<LoadedModel & { fromCache: boolean; warning?: string }>;
+  describe(): string;
+}
+
+/** MODEL_PATH: the artifact file (re-read on reload). */
+export class FileModelSource implements ModelSource {
+  constructor(private readonly path: string) {}
+  async load() {
+    return { detector: loadDetectorFile(this.path), loadedAt: new Date(), source: this.path, fromCache: false };
+  }
+  describe(): string {
+    return this.path;
+  }
+}
+
+/**
+ * MODEL_URI: downloads the artifact from MLflow, verifies its checksum, and keeps a copy
+ * on disk. When MLflow cannot be reached, the cached copy of the same URI is served and
+ * the warning says so; a download that fails verification never replaces the cache.
+ */
+export class MlflowModelSource implements ModelSource {
+  private readonly client: MlflowClient;
+  private readonly cacheFile: string;
+
+  constructor(
+    private readonly uri: string,
+    trackingUri: string,
+    private readonly cacheDir: string,
+    timeoutMs: number,
+  ) {
+    this.client = new MlflowClient({ trackingUri, timeoutMs, artifactTimeoutMs: timeoutMs * 4 });
+    // One cache file per URI: an alias that moves replaces it, another URI does not.
+    this.cacheFile = join(cacheDir, `${createHash('sha256').update(uri).digest('hex').slice(0, 16)}.json`);
+  }
+
+  describe(): string {
+    return this.uri;
+  }
+
+  async load() {
+    let bytes: Buffer;
+    let version: string | undefined;
+    try {
+      const resolved = await this.client.resolveModel(this.uri);
+      bytes = resolved.bytes;
+      version = resolved.version;
+    } catch (e) {
+      const err = e as Error & { kind?: string };
+      if (err.kind !== 'unreachable' && err.kind !== 'timeout') throw new ArtifactError(`${this.uri}: ${err.message}`);
+      let cached: string;
+      try {
+        cached = readFileSync(this.cacheFile, 'utf8');
+      } catch {
+        throw new ArtifactError(`${this.uri}: MLflow is unreachable (${err.message}) and there is no cached copy in ${this.cacheDir}`);
+      }
+      const detector = new Detector(parseArtifact(cached, `cached copy of ${this.uri}`));
+      return { detector, loadedAt: new Date(), source: `${this.uri} (cached)`, fromCache: true, warning: `MLflow unreachable (${err.message}): serving the cached copy of ${this.uri}` };
+    }
+    const text = bytes.toString('utf8');
+    const detector = new Detector(parseArtifact(text, `${this.uri}${version ? ` (version ${version})` : ''}`));
+    mkdirSync(this.cacheDir, { recursive: true });
+    const tmp = `${this.cacheFile}.${process.pid}.tmp`;
+    writeFileSync(tmp, text);
+    renameSync(tmp, this.cacheFile);
+    return { detector, loadedAt: new Date(), source: version ? `${this.uri} (version ${version})` : this.uri, fromCache: false };
+  }
+}
