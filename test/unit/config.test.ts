@@ -1,0 +1,49 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { CONFIG_ENV_NAMES, loadConfig } from '../../src/config';
+import { ConfigError } from '../../src/errors';
+import { ROOT } from '../helpers/fixtures';
+
+describe('configuration', () => {
+  it('has defaults for everything: the service starts with an empty environment', () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(8080);
+    expect(c.influx).toBeNull();
+    expect(c.poller.gate).toEqual({ consecutive: 3, surge: { cpu_usage: 10, memory_usage: 30, network_load: 15000 }, cooldownMs: 0 });
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it.each([
+    [{ PORT: '70000' }, /PORT="70000"/],
+    [{ INFLUX_URL: 'not a url' }, /INFLUX_URL/],
+    [{ INFLUX_URL: 'http://x:8086', INFLUX_API: 'v2' }, /INFLUX_API=v2 needs INFLUX_TOKEN, INFLUX_ORG, INFLUX_BUCKET/],
+    [{ SHARD_COUNT: '2', SHARD_INDEX: '2' }, /SHARD_INDEX=2: must be < SHARD_COUNT/],
+    [{ MODEL_URI: 'models:/x@champion' }, /MODEL_URI needs MLFLOW_TRACKING_URI/],
+    [{ MODEL_URI: 's3://bucket/model' }, /MODEL_URI/],
+    [{ GATE_CONSECUTIVE: '0' }, /GATE_CONSECUTIVE/],
+    [{ POLL_INTERVAL_S: '-1' }, /POLL_INTERVAL_S/],
+  ])('rejects %j with one line naming the variable', (env, pattern) => {
+    let err: unknown;
+    try {
+      loadConfig(env as NodeJS.ProcessEnv);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(pattern);
+    expect((err as Error).message).not.toContain('\n');
+  });
+
+  it('builds the InfluxDB settings for both APIs', () => {
+    expect(loadConfig({ INFLUX_URL: 'http://influx:8086', INFLUX_USERNAME: 'u', INFLUX_PASSWORD: 'p' }).influx).toMatchObject({ api: 'v1', url: 'http://influx:8086', database: 'system_metrics', username: 'u', password: 'p' });
+    expect(loadConfig({ INFLUX_URL: 'http://influx:8086', INFLUX_API: 'v2', INFLUX_TOKEN: 't', INFLUX_ORG: 'o', INFLUX_BUCKET: 'b' }).influx).toMatchObject({ api: 'v2', token: 't', org: 'o', bucket: 'b' });
+  });
+
+  it('the README configuration table lists exactly the variables of the schema', () => {
+    const readme = readFileSync(resolve(ROOT, 'README.md'), 'utf8');
+    const table = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## Performance'));
+    const documented = new Set([...table.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]));
+    for (const name of CONFIG_ENV_NAMES) expect([name, documented.has(name)]).toEqual([name, true]);
+    for (const name of documented) expect([name, CONFIG_ENV_NAMES.includes(name)]).toEqual([name, true]);
+  });
+});

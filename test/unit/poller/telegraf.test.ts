@@ -1,0 +1,65 @@
+import { addMetric, isComplete, telegrafPreset, type HostSteps } from '../../../src/poller/telegraf';
+import { ownsHost, shardOf } from '../../../src/poller/shard';
+import type { SeriesGroup } from '../../../src/influx/types';
+
+const preset = telegrafPreset();
+const rows = (pairs: Array<[number, number]>, field: string) => pairs.map(([time, v]) => ({ time, values: { [field]: v } }));
+
+describe('Telegraf mapping', () => {
+  it('turns usage_idle into CPU usage and keeps used_percent', () => {
+    const out: HostSteps = new Map();
+    addMetric(out, 'cpu_usage', preset.cpu_usage, [{ tags: { host: 'a' }, rows: rows([[10000, 75]], 'usage_idle') }], 10000);
+    addMetric(out, 'memory_usage', preset.memory_usage, [{ tags: { host: 'a' }, rows: rows([[10000, 42.5]], 'used_percent') }], 10000);
+    expect(out.get('a')?.get(10000)).toEqual({ cpu_usage: 25, memory_usage: 42.5 });
+  });
+
+  it('computes network rates per interface, sums them, ignores lo, and survives counter resets', () => {
+    const out: HostSteps = new Map();
+    const groups: SeriesGroup[] = [
+      { tags: { host: 'a', interface: 'eth0' }, rows: rows([[0, 1000], [10000, 11000], [20000, 500], [30000, 10500]], 'bytes_recv') },
+      { tags: { host: 'a', interface: 'eth1' }, rows: rows([[0, 0], [10000, 2000], [20000, 4000], [30000, 6000]], 'bytes_recv') },
+      { tags: { host: 'a', interface: 'lo' }, rows: rows([[0, 0], [10000, 1e9], [20000, 2e9], [30000, 3e9]], 'bytes_recv') },
+    ];
+    addMetric(out, 'network_load', preset.network_load, groups, 10000);
+    const a = out.get('a');
+    expect(a?.has(0)).toBe(false); // first sample: no rate yet
+    expect(a?.get(10000)?.network_load).toBe(1000 + 200);
+    expect(a?.get(20000)?.network_load).toBe(50 + 200); // eth0 reset: 500 bytes since the reset
+    expect(a?.get(30000)?.network_load).toBe(1000 + 200);
+  });
+
+  it('joins on the collection step and knows when a step is complete', () => {
+    const out: HostSteps = new Map();
+    addMetric(out, 'cpu_usage', preset.cpu_usage, [{ tags: { host: 'a' }, rows: rows([[10003, 90]], 'usage_idle') }], 10000);
+    addMetric(out, 'memory_usage', preset.memory_usage, [{ tags: { host: 'a' }, rows: rows([[10001, 50]], 'used_percent') }], 10000);
+    const step = out.get('a')?.get(10000) ?? {};
+    expect(isComplete(step)).toBe(false);
+    step.network_load = 1;
+    expect(isComplete(step)).toBe(true);
+  });
+
+  it('drops rows with missing or non-numeric fields and groups without a host', () => {
+    const out: HostSteps = new Map();
+    addMetric(out, 'memory_usage', preset.memory_usage, [
+      { tags: { host: 'a' }, rows: [{ time: 0, values: { used_percent: null } }] },
+      { tags: { host: '' }, rows: rows([[0, 1]], 'used_percent') },
+    ], 10000);
+    expect(out.get('a')?.size ?? 0).toBe(0);
+    expect(out.has('')).toBe(false);
+  });
+});
+
+describe('sharding', () => {
+  it('puts every host in exactly one shard, spread evenly', () => {
+    const counts = [0, 0, 0];
+    for (let i = 0; i < 3000; i++) {
+      const host = `host-${i}`;
+      const owners = [0, 1, 2].filter((index) => ownsHost({ count: 3, index }, host));
+      expect(owners).toHaveLength(1);
+      expect(owners[0]).toBe(shardOf(host, 3));
+      counts[owners[0]]++;
+    }
+    for (const c of counts) expect(c).toBeGreaterThan(900);
+    expect(ownsHost({ count: 1, index: 0 }, 'anything')).toBe(true);
+  });
+});
