@@ -8,9 +8,9 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './ports';
 
 const MISSING = 'influxd not found: apt-get install influxdb (Debian) or set INFLUXD=/path/to/influxd';
 
@@ -87,18 +87,7 @@ export function findInfluxd(): string {
   throw new Error(MISSING);
 }
 
-/** A port that was free on 127.0.0.1 a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 function config(dir: string, port: number, rpcPort: number, authEnabled: boolean): string {
   const q = (p: string) => JSON.stringify(path.join(dir, p));
