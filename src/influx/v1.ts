@@ -195,7 +195,8 @@ export class InfluxV1Store implements MetricsStore, InfluxQLClient {
       const c = tagExclusion(key, values);
       if (c) conditions.push(c);
     }
-    const columns = [...fields.map(quoteIdent), ...groupBy.map((t) => `${quoteIdent(t)}::tag`)];
+    // Aliases keep tag columns apart from a field of the same name.
+    const columns = [...fields.map(quoteIdent), ...groupBy.map((t, i) => `${quoteIdent(t)}::tag AS ${quoteIdent(`__tag${i}`)}`)];
     let q = `SELECT ${columns.join(', ')} FROM ${quoteMeasurement(spec.measurement, this.options.retentionPolicy)}`;
     q += ` WHERE ${conditions.join(' AND ')}`;
 
@@ -203,7 +204,7 @@ export class InfluxV1Store implements MetricsStore, InfluxQLClient {
     for (const s of await this.query(q)) {
       const timeIdx = s.columns.indexOf('time');
       const idx = fields.map((f) => s.columns.indexOf(f));
-      const tagIdx = groupBy.map((t) => s.columns.lastIndexOf(t));
+      const tagIdx = groupBy.map((_, i) => s.columns.indexOf(`__tag${i}`));
       const tags: Record<string, unknown> = {};
       for (const row of s.values) {
         groupBy.forEach((t, i) => (tags[t] = tagIdx[i] < 0 ? undefined : row[tagIdx[i]]));

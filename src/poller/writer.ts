@@ -84,7 +84,10 @@ export class LineWriter {
   async drain(timeoutMs: number): Promise<number> {
     if (this.size === 0) return 0;
     this.kick(0);
-    await Promise.race([new Promise<void>((r) => this.idleWaiters.push(r)), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    // A caller waiting here keeps the process alive (the retry timers are unref'd).
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([new Promise<void>((r) => this.idleWaiters.push(r)), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
     return this.size;
   }
 

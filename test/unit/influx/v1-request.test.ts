@@ -90,7 +90,7 @@ describe('InfluxDB v1 requests', () => {
     expect(requests[0].method).toBe('POST');
     expect(requests[0].contentType).toBe('application/x-www-form-urlencoded');
     expect(new URLSearchParams(requests[0].body).get('q')).toBe(
-      `SELECT "usage_user", "host"::tag FROM "cpu" WHERE time >= 1000ms AND time < 2000ms AND "host"::tag = 'a\\'b'`,
+      `SELECT "usage_user", "host"::tag AS "__tag0" FROM "cpu" WHERE time >= 1000ms AND time < 2000ms AND "host"::tag = 'a\\'b'`,
     );
     expect(JSON.stringify(requests[0].query)).not.toContain('cpu');
   });
