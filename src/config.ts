@@ -58,7 +58,8 @@ export const EnvSchema = z.object({
   WRITE_BUFFER_POINTS: intIn(100, 100_000_000).default(100_000),
   WRITE_BATCH_POINTS: intIn(1, 100_000).default(5000),
   SHARD_COUNT: intIn(1, 10_000).default(1),
-  SHARD_INDEX: intIn(0, 9_999).default(0),
+  /** Required when SHARD_COUNT > 1 (an empty value must not silently mean shard 0). */
+  SHARD_INDEX: z.preprocess(emptyAsUndefined, intIn(0, 9_999).optional()),
   MAX_HOSTS: intIn(1, 10_000_000).default(100_000),
   DRIFT_WINDOW_POINTS: intIn(100, 10_000_000).default(10_000),
   DRIFT_INTERVAL_S: posNum.default(60),
@@ -123,7 +124,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   if (e.MODEL_URI && !e.MLFLOW_TRACKING_URI) throw new ConfigError('invalid configuration: MODEL_URI needs MLFLOW_TRACKING_URI');
-  if (e.SHARD_INDEX >= e.SHARD_COUNT) throw new ConfigError(`invalid configuration: SHARD_INDEX=${e.SHARD_INDEX}: must be < SHARD_COUNT (${e.SHARD_COUNT})`);
+  if (e.SHARD_COUNT > 1 && e.SHARD_INDEX === undefined) throw new ConfigError(`invalid configuration: SHARD_INDEX is required with SHARD_COUNT=${e.SHARD_COUNT}`);
+  const shardIndex = e.SHARD_INDEX ?? 0;
+  if (shardIndex >= e.SHARD_COUNT) throw new ConfigError(`invalid configuration: SHARD_INDEX=${shardIndex}: must be < SHARD_COUNT (${e.SHARD_COUNT})`);
   let influx: InfluxConfig | null = null;
   if (e.INFLUX_URL) {
     const timeoutMs = e.INFLUX_TIMEOUT_S * 1000;
@@ -168,7 +171,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       },
       writeBufferPoints: e.WRITE_BUFFER_POINTS,
       writeBatchPoints: e.WRITE_BATCH_POINTS,
-      shard: { count: e.SHARD_COUNT, index: e.SHARD_INDEX },
+      shard: { count: e.SHARD_COUNT, index: shardIndex },
       maxHosts: e.MAX_HOSTS,
       drift: { windowPoints: e.DRIFT_WINDOW_POINTS, intervalMs: e.DRIFT_INTERVAL_S * 1000, warnPsi: e.DRIFT_PSI_WARN },
     },

@@ -70,8 +70,8 @@ export interface HostState {
   /** Start of the last collection step handled (scored or skipped), epoch ms. */
   watermark: number;
   gate: GateState;
-  /** Cycle number in which the host last had data. */
-  seen: number;
+  /** Clock time at which new data of the host was last found. */
+  seenAt: number;
 }
 
 /** What one cycle did (for tests and logs). */
@@ -96,7 +96,6 @@ export interface CycleReport {
 export class Poller {
   private readonly hosts = new Map<string, HostState>();
   private restored = false;
-  private cycle = 0;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<unknown> | null = null;
   private stopped = false;
@@ -167,17 +166,29 @@ export class Poller {
     const latest = await this.store.latestTimes(PREDICTIONS_MEASUREMENT, 'host', { since: now - this.opts.maxLookbackMs });
     for (const [host, t] of latest) {
       if (host === '' || !ownsHost(this.opts.shard, host)) continue;
-      this.hosts.set(host, { watermark: t, gate: newGateState(), seen: 0 });
+      this.hosts.set(host, { watermark: t, gate: newGateState(), seenAt: now });
     }
     this.restored = true;
     this.log.info({ hosts: this.hosts.size }, 'watermarks restored from ai_predictions');
   }
 
-  /** Earliest time any host still needs: the oldest watermark of recently seen hosts. */
+  /**
+   * True for hosts that had new data shortly before the last successful cycle. Only they
+   * hold the read window back: a host that went quiet (decommissioned, or cut off) stops
+   * dragging every read back to its old watermark; when it reports again its new points
+   * are read as any new host's are. Measured from the last success, so an InfluxDB
+   * outage keeps every host active and the first read after it starts where it stopped.
+   */
+  private isActive(h: HostState, now: number): boolean {
+    const window = 2 * this.opts.collectionIntervalMs + this.opts.settleMs + this.opts.intervalMs;
+    return h.seenAt >= (this.lastSuccess ?? now) - window;
+  }
+
+  /** Earliest time a host still needs: the oldest watermark of the active hosts. */
   private readFrom(now: number): number {
     const floor = now - this.opts.maxLookbackMs;
     let from = Infinity;
-    for (const h of this.hosts.values()) if (h.seen >= this.cycle - 1 && h.watermark + 1 < from) from = h.watermark + 1;
+    for (const h of this.hosts.values()) if (this.isActive(h, now) && h.watermark + 1 < from) from = h.watermark + 1;
     return from === Infinity ? floor : Math.max(floor, from);
   }
 
@@ -200,7 +211,6 @@ export class Poller {
   private async cycleBody(now: number): Promise<CycleReport> {
     if (!this.models.current) throw new Error('no model loaded');
     if (!this.restored) await this.restore(now);
-    this.cycle++;
     const report = await this.process(this.readFrom(now), now + 1, now, this.hosts, this.opts.settleMs);
     this.forgetOldHosts();
     this.updateLag(now);
@@ -245,11 +255,11 @@ export class Poller {
       if (!ownsHost(this.opts.shard, host)) continue;
       let state = hosts.get(host);
       if (!state) {
-        state = { watermark: -Infinity, gate: newGateState(), seen: this.cycle };
+        state = { watermark: -Infinity, gate: newGateState(), seenAt: now };
         hosts.set(host, state);
       }
       const times = [...byStep.keys()].filter((t) => t > state.watermark && t >= from && t < to).sort((a, b) => a - b);
-      if (times.length > 0) state.seen = this.cycle;
+      if (times.length > 0 && Number.isFinite(now)) state.seenAt = now;
       for (const t of times) {
         const v = byStep.get(t) as Record<MetricName, number | undefined>;
         if (!isComplete(v)) {
@@ -332,13 +342,13 @@ export class Poller {
 
   private forgetOldHosts(): void {
     if (this.hosts.size <= this.opts.maxHosts) return;
-    const byAge = [...this.hosts.entries()].sort((a, b) => a[1].seen - b[1].seen);
+    const byAge = [...this.hosts.entries()].sort((a, b) => a[1].seenAt - b[1].seenAt);
     for (let i = 0; i < byAge.length - this.opts.maxHosts; i++) this.hosts.delete(byAge[i][0]);
   }
 
   private updateLag(now: number): void {
     let oldest = Infinity;
-    for (const h of this.hosts.values()) if (h.seen >= this.cycle - 1 && Number.isFinite(h.watermark)) oldest = Math.min(oldest, h.watermark);
+    for (const h of this.hosts.values()) if (this.isActive(h, now) && Number.isFinite(h.watermark)) oldest = Math.min(oldest, h.watermark);
     this.metrics.lag.set(oldest === Infinity ? 0 : Math.max(0, (now - oldest) / 1000));
   }
 

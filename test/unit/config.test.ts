@@ -18,6 +18,7 @@ describe('configuration', () => {
     [{ INFLUX_URL: 'not a url' }, /INFLUX_URL/],
     [{ INFLUX_URL: 'http://x:8086', INFLUX_API: 'v2' }, /INFLUX_API=v2 needs INFLUX_TOKEN, INFLUX_ORG, INFLUX_BUCKET/],
     [{ SHARD_COUNT: '2', SHARD_INDEX: '2' }, /SHARD_INDEX=2: must be < SHARD_COUNT/],
+    [{ SHARD_COUNT: '2', SHARD_INDEX: '' }, /SHARD_INDEX is required with SHARD_COUNT=2/],
     [{ MODEL_URI: 'models:/x@champion' }, /MODEL_URI needs MLFLOW_TRACKING_URI/],
     [{ MODEL_URI: 's3://bucket/model' }, /MODEL_URI/],
     [{ GATE_CONSECUTIVE: '0' }, /GATE_CONSECUTIVE/],

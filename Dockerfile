@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# Infrastructure anomaly detector: the HTTP service and its CLI in one image.
+#   docker build -t infra-anomaly-detector:0.1.0 .
+#   docker run -p 8080:8080 -e INFLUX_URL=http://influxdb:8086 infra-anomaly-detector:0.1.0
+# Configuration is by environment only (src/config.ts, README "Configuration").
+# test/integration/deploy-dockerfile.test.ts runs this file's commands outside Docker.
+
+# Build: all dependencies (TypeScript), compile, then drop the dev dependencies.
+FROM node:20.20.2-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+RUN npm prune --omit=dev --no-audit --no-fund
+
+# Runtime: production dependencies, the compiled service and the bundled model.
+FROM node:20.20.2-bookworm-slim AS runtime
+WORKDIR /app
+ENV HOST=0.0.0.0 \
+    PORT=8080 \
+    MODEL_PATH=models/model.json
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist/src ./dist/src
+COPY models/model.json ./models/model.json
+# The base image's unprivileged user (uid 1000); the service writes no files.
+USER node
+EXPOSE 8080
+# Readiness (200 with a model loaded; still 200 while InfluxDB is unreachable). node, not curl.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/health', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))"]
+# Exec form: node is PID 1 and gets SIGTERM itself (graceful shutdown); no npm or shell between.
+CMD ["node", "dist/src/cli/main.js", "serve"]

@@ -1,0 +1,299 @@
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { CONFIG_ENV_NAMES, loadConfig } from '../../../src/config';
+import { simulate, DEFAULT_SIMULATION } from '../../../src/data/simulate';
+import { testApp } from '../../helpers/fixtures';
+import { argvOf, bindMountsOf, dependsOn, environmentOf, loadCompose, parseYamlStrict, portsOf, type ComposeFile, type ComposeService } from './lib/compose';
+import { loadDatasources } from './lib/grafana';
+import { COMPOSE_FILE, ENV_EXAMPLE, PROMETHEUS_YML, REPO, TELEGRAF_CONF } from './lib/paths';
+import { parseTelegrafToml, type TomlTable } from './lib/toml';
+
+const COMPOSE_DIR = dirname(COMPOSE_FILE);
+const envExample: Record<string, string> = Object.fromEntries(
+  readFileSync(ENV_EXAMPLE, 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+);
+const { compose, used } = loadCompose(COMPOSE_FILE);
+const services = Object.entries(compose.services);
+const svc = (name: string): ComposeService => {
+  const s = compose.services[name];
+  if (!s) throw new Error(`docker-compose.yml has no service ${name}`);
+  return s;
+};
+
+/** Services that run this repository's image. */
+const builtHere = (s: ComposeService): boolean => s.build !== undefined && resolve(COMPOSE_DIR, typeof s.build === 'string' ? s.build : s.build.context) === REPO;
+/** Services that run `anomaly-detector serve` (the image's CMD or an explicit serve). */
+const runsServe = (s: ComposeService): boolean => builtHere(s) && (s.command === undefined || argvOf(s.command).includes('serve')) && s.entrypoint === undefined;
+const serviceNames = services.filter(([, s]) => runsServe(s)).map(([n]) => n);
+
+function telegraf(): TomlTable[] {
+  return parseTelegrafToml(readFileSync(TELEGRAF_CONF, 'utf8'), environmentOf(svc('telegraf')));
+}
+const table = (tables: TomlTable[], name: string): TomlTable => {
+  const t = tables.find((x) => x.name === name);
+  if (!t) throw new Error(`telegraf.conf has no [${name}]`);
+  return t;
+};
+const seconds = (s: string): number => {
+  const m = /^(\d+)(s|m)$/.exec(s);
+  if (!m) throw new Error(`duration ${s}`);
+  return Number(m[1]) * (m[2] === 'm' ? 60 : 1);
+};
+
+/** Ports each service listens on inside its container (image defaults, or as configured). */
+function listeningPorts(c: ComposeFile): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const [name, s] of Object.entries(c.services)) {
+    const env = environmentOf(s);
+    const args = [...argvOf(s.command), ...argvOf(s.entrypoint)];
+    const flag = (f: string): string | undefined => {
+      const i = args.findIndex((a) => a === f || a.startsWith(`${f}=`));
+      if (i < 0) return undefined;
+      return args[i].includes('=') ? args[i].slice(args[i].indexOf('=') + 1) : args[i + 1];
+    };
+    const image = s.image ?? '';
+    if (runsServe(s)) out[name] = [loadConfig(env).port];
+    else if (builtHere(s)) out[name] = [];
+    else if (/^influxdb:1\./.test(image)) out[name] = [Number((env.INFLUXDB_HTTP_BIND_ADDRESS ?? ':8086').split(':').pop())];
+    else if (/^grafana\/grafana(-oss)?:/.test(image)) out[name] = [Number(env.GF_SERVER_HTTP_PORT ?? 3000)];
+    else if (/^prom\/prometheus:/.test(image)) out[name] = [Number((flag('--web.listen-address') ?? ':9090').split(':').pop())];
+    else if (/^ghcr\.io\/mlflow\/mlflow:/.test(image)) out[name] = [Number(flag('--port') ?? 5000)];
+    else if (/^telegraf:/.test(image)) {
+      const health = telegraf().find((t) => t.name === 'outputs.health');
+      out[name] = health ? [Number(new URL(String(health.values.service_address)).port)] : [];
+    } else throw new Error(`service ${name} (${image}): the check does not know which port this image listens on; add it`);
+  }
+  return out;
+}
+
+interface Ref {
+  from: string;
+  host: string;
+  port: number;
+  where: string;
+}
+
+/** Every host:port that a service's configuration points at. */
+function references(c: ComposeFile): Ref[] {
+  const refs: Ref[] = [];
+  const scan = (from: string, where: string, text: string) => {
+    for (const m of text.matchAll(/https?:\/\/([A-Za-z0-9_.-]+):(\d+)/g)) refs.push({ from, host: m[1], port: Number(m[2]), where });
+  };
+  for (const [name, s] of Object.entries(c.services)) {
+    for (const [k, v] of Object.entries(environmentOf(s))) scan(name, `environment ${k}`, v);
+    scan(name, 'command', argvOf(s.command).join(' '));
+    scan(name, 'healthcheck', argvOf(s.healthcheck?.test).join(' '));
+  }
+  for (const t of telegraf()) for (const [k, v] of Object.entries(t.values)) scan('telegraf', `telegraf.conf [${t.name}] ${k}`, String(v));
+  const prom = parseYamlStrict(readFileSync(PROMETHEUS_YML, 'utf8'), 'prometheus.yml') as { scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }> };
+  for (const job of prom.scrape_configs) {
+    for (const t of job.static_configs.flatMap((sc) => sc.targets)) {
+      const [host, port] = t.split(':');
+      refs.push({ from: 'prometheus', host, port: Number(port), where: `prometheus.yml job ${job.job_name}` });
+    }
+  }
+  for (const ds of loadDatasources()) scan('grafana', `datasource ${ds.uid}`, ds.url);
+  return refs;
+}
+
+describe('docker/docker-compose.yml', () => {
+  it('parses, with the defaults documented in .env.example', () => {
+    expect(services.length).toBeGreaterThanOrEqual(7);
+    // .env.example documents exactly the variables the file uses, with its defaults.
+    expect([...used].sort()).toEqual(Object.keys(envExample).sort());
+    expect(loadCompose(COMPOSE_FILE, envExample).compose).toEqual(compose);
+    // Changing a variable changes the file (interpolation is real).
+    expect(portsOf(loadCompose(COMPOSE_FILE, { GRAFANA_PORT: '3999' }).compose.services.grafana)[0].published).toBe(3999);
+  });
+
+  it('has the whole stack: InfluxDB 1.8, Telegraf, Grafana, MLflow, Prometheus, the service, and a simulate profile', () => {
+    expect(svc('influxdb').image).toMatch(/^influxdb:1\.8\.\d+$/);
+    expect(svc('telegraf').image).toMatch(/^telegraf:/);
+    expect(svc('grafana').image).toMatch(/^grafana\/grafana(-oss)?:/);
+    expect(svc('mlflow').image).toMatch(/^ghcr\.io\/mlflow\/mlflow:/);
+    expect(svc('prometheus').image).toMatch(/^prom\/prometheus:/);
+    expect(serviceNames).toEqual(['anomaly-detector']);
+    expect(svc('simulate').profiles).toEqual(['simulate']);
+    expect(builtHere(svc('simulate'))).toBe(true);
+    // Only the simulator is optional.
+    expect(services.filter(([, s]) => s.profiles).map(([n]) => n)).toEqual(['simulate']);
+  });
+
+  it('gives every service a healthcheck', () => {
+    for (const [name, s] of services) {
+      const test = argvOf(s.healthcheck?.test);
+      expect({ name, test: test[0] }).toEqual({ name, test: expect.stringMatching(/^CMD(-SHELL)?$/) });
+      expect(test.length).toBeGreaterThan(1);
+      expect(s.healthcheck?.disable).not.toBe(true);
+    }
+  });
+
+  it('pins every image to a version (no latest, no bare name)', () => {
+    for (const [name, s] of services) {
+      expect({ name, image: s.image }).toEqual({ name, image: expect.any(String) });
+      const m = /^(.+?)(?::([^:@/]+))?(@sha256:[0-9a-f]{64})?$/.exec(s.image as string);
+      const tag = m?.[2];
+      expect({ name, tag }).toEqual({ name, tag: expect.stringMatching(/^v?\d+\.\d+\.\d+([.-][A-Za-z0-9.-]+)?$/) });
+    }
+  });
+
+  it('pins MLflow to the version the tests and scripts/mlflow-env.sh use', () => {
+    const pinned = /^MLFLOW_VERSION="([^"]+)"/m.exec(readFileSync(resolve(REPO, 'scripts', 'mlflow-env.sh'), 'utf8'))?.[1];
+    expect(pinned).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(svc('mlflow').image).toBe(`ghcr.io/mlflow/mlflow:v${pinned}`);
+    // SQLite store and artifacts under the repository's mlflow/ (git-ignored working data).
+    const args = argvOf(svc('mlflow').command);
+    const mount = bindMountsOf(svc('mlflow')).find((b) => resolve(COMPOSE_DIR, b.source) === resolve(REPO, 'mlflow'));
+    expect(mount).toBeDefined();
+    expect(args).toContain(`--backend-store-uri=sqlite:///${mount?.target}/mlflow.db`);
+    expect(args).toContain(`--artifacts-destination=${mount?.target}/artifacts`);
+    // MLflow 3 refuses unknown Host headers: the service name other containers use must be allowed.
+    expect(args.find((a) => a.startsWith('--allowed-hosts='))).toMatch(/(=|,)mlflow:5000(,|$)/);
+  });
+
+  it('waits for healthy dependencies, with no cycles', () => {
+    for (const [name, s] of services) {
+      for (const [dep, condition] of Object.entries(dependsOn(s))) {
+        expect({ name, dep, exists: dep in compose.services, condition }).toEqual({ name, dep, exists: true, condition: 'service_healthy' });
+      }
+    }
+    const visiting = new Set<string>();
+    const done = new Set<string>();
+    const visit = (n: string, path: string[]): void => {
+      if (done.has(n)) return;
+      if (visiting.has(n)) throw new Error(`depends_on cycle: ${[...path, n].join(' -> ')}`);
+      visiting.add(n);
+      for (const d of Object.keys(dependsOn(svc(n)))) visit(d, [...path, n]);
+      visiting.delete(n);
+      done.add(n);
+    };
+    for (const [n] of services) visit(n, []);
+    expect(Object.keys(dependsOn(svc('anomaly-detector')))).toContain('influxdb');
+    expect(Object.keys(dependsOn(svc('grafana')))).toEqual(expect.arrayContaining(['influxdb', 'prometheus']));
+  });
+
+  it('gives the service only environment variables from the config schema, and a valid configuration', async () => {
+    for (const name of serviceNames) {
+      const env = environmentOf(svc(name));
+      for (const k of Object.keys(env)) expect({ service: name, variable: k, known: CONFIG_ENV_NAMES.includes(k) }).toEqual({ service: name, variable: k, known: true });
+      const config = loadConfig(env);
+      expect(config.influx).toMatchObject({ api: 'v1', database: environmentOf(svc('influxdb')).INFLUXDB_DB });
+      // Shutdown finishes before Docker's SIGKILL.
+      expect(seconds(String(svc(name).stop_grace_period ?? '10s'))).toBeGreaterThan(config.shutdownTimeoutS);
+      // Its healthcheck asks the readiness route on the port it listens on.
+      const hc = argvOf(svc(name).healthcheck?.test).join(' ');
+      expect(hc).toContain(`http://127.0.0.1:${config.port}/health'`);
+      const app = await testApp(env);
+      try {
+        expect((await app.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
+      } finally {
+        await app.close();
+      }
+    }
+  });
+
+  it('agrees on ports and URLs between services (compose, telegraf.conf, prometheus.yml, Grafana datasources)', () => {
+    const listening = listeningPorts(compose);
+    const byName = new Set(Object.keys(compose.services));
+    const problems: string[] = [];
+    for (const [name, s] of services) {
+      for (const p of portsOf(s)) if (!listening[name].includes(p.target)) problems.push(`${name}: publishes container port ${p.target}, listens on ${listening[name].join(', ') || 'nothing'}`);
+    }
+    const edges = new Set<string>();
+    for (const r of references(compose)) {
+      const from = svc(r.from);
+      const hostNet = from.network_mode === 'host';
+      if (byName.has(r.host)) {
+        if (hostNet) problems.push(`${r.from} (host network) cannot resolve service name ${r.host} (${r.where})`);
+        else if (svc(r.host).network_mode === 'host') problems.push(`${r.host} uses the host network: ${r.from} cannot reach it by name (${r.where})`);
+        else if (!listening[r.host].includes(r.port)) problems.push(`${r.from} ${r.where}: ${r.host}:${r.port}, but ${r.host} listens on ${listening[r.host].join(', ')}`);
+        edges.add(`${r.from}->${r.host}`);
+      } else if (r.host === 'localhost' || r.host === '127.0.0.1') {
+        if (hostNet && r.where !== 'healthcheck' && !r.where.includes('outputs.health')) {
+          // On the host network, loopback reaches the ports other services publish.
+          const target = services.find(([n, s]) => portsOf(s).some((p) => p.published === r.port && ['127.0.0.1', '0.0.0.0', undefined].includes(p.hostIp) && listening[n].includes(p.target)));
+          if (!target) problems.push(`${r.from} ${r.where}: nothing publishes port ${r.port} on the host`);
+          else edges.add(`${r.from}->${target[0]}`);
+        } else if (!listening[r.from].includes(r.port)) problems.push(`${r.from} ${r.where}: its own port ${r.port}, but it listens on ${listening[r.from].join(', ') || 'nothing'}`);
+      } else problems.push(`${r.from} ${r.where}: unknown host ${r.host}`);
+    }
+    expect(problems).toEqual([]);
+    // The data flow of the stack, as wired.
+    expect([...edges].sort()).toEqual(expect.arrayContaining(['anomaly-detector->influxdb', 'grafana->influxdb', 'grafana->prometheus', 'prometheus->anomaly-detector', 'simulate->influxdb', 'telegraf->influxdb']));
+  });
+
+  it('agrees on the database and the collection interval (Telegraf, service, simulator, Grafana)', () => {
+    const db = environmentOf(svc('influxdb')).INFLUXDB_DB;
+    expect(db).toBe('system_metrics');
+    const tables = telegraf();
+    const agent = table(tables, 'agent');
+    const out = table(tables, 'outputs.influxdb');
+    expect(out.values.database).toBe(db);
+    const config = loadConfig(environmentOf(svc('anomaly-detector')));
+    expect(seconds(String(agent.values.interval))).toBe(config.poller.collectionIntervalMs / 1000);
+    const sim = argvOf(svc('simulate').command).join(' ');
+    for (const run of sim.split(';').filter((c) => c.includes(' simulate '))) {
+      expect(run).toContain(`--database ${db}`);
+      expect(run).toContain(`--step ${config.poller.collectionIntervalMs / 1000}`);
+    }
+    expect(sim).toContain('--live');
+    const influxDs = loadDatasources().find((d) => d.type === 'influxdb');
+    expect(influxDs?.jsonData?.dbName).toBe(db);
+    // The simulator's healthcheck looks for its first host by the name the simulator gives it.
+    const first = simulate({ ...DEFAULT_SIMULATION, hosts: 1, steps: 1 })[0].host;
+    expect(argvOf(svc('simulate').healthcheck?.test).join(' ')).toContain(`host = '${first}'`);
+  });
+
+  it('feeds Telegraf\'s cpu, mem and net inputs in the schema the poller reads', () => {
+    const tables = telegraf();
+    const cpu = table(tables, 'inputs.cpu');
+    expect(cpu.values.totalcpu).toBe(true);
+    table(tables, 'inputs.mem');
+    const net = table(tables, 'inputs.net');
+    expect(net.values.ignore_protocol_stats).toBe(true);
+    // Host network: the net input sees the Docker host's interfaces, and the host tag is its name.
+    expect(svc('telegraf').network_mode).toBe('host');
+    expect(tables.filter((t) => t.name.startsWith('inputs.')).map((t) => t.name).sort()).toEqual(['inputs.cpu', 'inputs.mem', 'inputs.net']);
+  });
+
+  it('has Prometheus scrape the service\'s /metrics', async () => {
+    const prom = parseYamlStrict(readFileSync(PROMETHEUS_YML, 'utf8'), 'prometheus.yml') as { scrape_configs: Array<{ job_name: string; metrics_path?: string; static_configs: Array<{ targets: string[] }> }> };
+    const job = prom.scrape_configs.find((j) => j.static_configs.some((sc) => sc.targets.some((t) => t.startsWith('anomaly-detector:'))));
+    expect(job?.job_name).toBe('anomaly-detector');
+    const app = await testApp();
+    try {
+      const res = await app.inject({ method: 'GET', url: job?.metrics_path ?? '/metrics' });
+      expect(res.statusCode).toBe(200);
+      expect(res.body).toContain('anomaly_detector_');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('mounts files and directories that exist, and Grafana\'s provisioning where Grafana reads it', () => {
+    for (const [name, s] of services) {
+      for (const b of bindMountsOf(s)) expect({ name, source: b.source, exists: existsSync(resolve(COMPOSE_DIR, b.source)) }).toEqual({ name, source: b.source, exists: true });
+    }
+    const mounts = bindMountsOf(svc('grafana'));
+    const prov = mounts.find((m) => m.target === '/etc/grafana/provisioning');
+    expect(prov && resolve(COMPOSE_DIR, prov.source)).toBe(resolve(REPO, 'grafana', 'provisioning'));
+    const provider = parseYamlStrict(readFileSync(resolve(REPO, 'grafana', 'provisioning', 'dashboards', 'dashboards.yml'), 'utf8'), 'dashboards.yml') as { providers: Array<{ options: { path: string } }> };
+    for (const p of provider.providers) {
+      const m = mounts.find((x) => x.target === p.options.path);
+      expect(m).toBeDefined();
+      const dir = resolve(COMPOSE_DIR, (m as { source: string }).source);
+      expect(statSync(dir).isDirectory()).toBe(true);
+      expect(readdirSync(dir).filter((f) => f.endsWith('.json')).length).toBeGreaterThan(0);
+    }
+    const home = environmentOf(svc('grafana')).GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH;
+    const homeMount = mounts.find((m) => home.startsWith(`${m.target}/`));
+    expect(homeMount && existsSync(resolve(COMPOSE_DIR, homeMount.source, home.slice(homeMount.target.length + 1)))).toBe(true);
+    // Admin credentials come from the environment, with the documented defaults.
+    expect(environmentOf(svc('grafana'))).toMatchObject({ GF_SECURITY_ADMIN_USER: envExample.GRAFANA_ADMIN_USER, GF_SECURITY_ADMIN_PASSWORD: envExample.GRAFANA_ADMIN_PASSWORD });
+    expect(environmentOf(loadCompose(COMPOSE_FILE, { GRAFANA_ADMIN_PASSWORD: 's3cret' }).compose.services.grafana).GF_SECURITY_ADMIN_PASSWORD).toBe('s3cret');
+  });
+});
