@@ -1,15 +1,16 @@
 /**
  * A minimal WebAssembly module emitter (no toolchain: the binary format is written
- * byte by byte) and the generator of the Isolation Forest scoring kernel.
+ * byte by byte) and the generator of the Isolation Forest scoring kernels.
  *
- * Only what the kernel needs is covered: i32/f64 locals, loads and stores with static
- * offsets, integer and float arithmetic, `select`, structured control flow, one
- * imported memory and exported functions.
+ * Only what the kernels need is covered: i32/f64/v128 locals, loads and stores with
+ * static offsets, integer and float arithmetic, a few SIMD instructions, structured
+ * control flow, one imported memory and exported functions without results.
  */
 
 /** WebAssembly value types. */
 export const I32 = 0x7f;
 export const F64 = 0x7c;
+export const V128 = 0x7b;
 
 /** The subset of the WebAssembly JS API used here (lib.dom is not in this project). */
 export interface WasmMemory {
@@ -118,6 +119,34 @@ export class FuncBuilder {
   storeF64(offset = 0): this {
     return this.mem(0x39, 3, offset);
   }
+  loadU8(offset = 0): this {
+    return this.mem(0x2d, 0, offset);
+  }
+  storeI16(offset = 0): this {
+    return this.mem(0x3b, 1, offset);
+  }
+  /** A SIMD instruction (0xfd prefix) without immediates. */
+  simd(op: number): this {
+    this.code.push(0xfd);
+    uleb(this.code, op);
+    return this;
+  }
+  loadV128(offset = 0): this {
+    this.code.push(0xfd);
+    uleb(this.code, 0x00);
+    return this.mem2(4, offset);
+  }
+  storeV128(offset = 0): this {
+    this.code.push(0xfd);
+    uleb(this.code, 0x0b);
+    return this.mem2(4, offset);
+  }
+  private mem2(align: number, offset: number): this {
+    if (!Number.isInteger(offset) || offset < 0 || offset > 0xffffffff) throw new Error(`bad memory offset ${offset}`);
+    this.code.push(align);
+    uleb(this.code, offset);
+    return this;
+  }
   /** Raw opcodes without immediates (arithmetic, comparisons, select, end...). */
   op(...ops: number[]): this {
     for (const o of ops) this.code.push(o);
@@ -172,9 +201,7 @@ export class FuncBuilder {
 
 /** Opcodes without immediates. */
 export const OP = {
-  select: 0x1b,
   i32eqz: 0x45,
-  i32ne: 0x47,
   i32ltU: 0x49,
   i32gtU: 0x4b,
   f64lt: 0x63,
@@ -186,6 +213,14 @@ export const OP = {
   i32shl: 0x74,
   i32shrU: 0x76,
   f64add: 0xa0,
+} as const;
+
+/** SIMD opcodes (after the 0xfd prefix). */
+export const SIMD = {
+  i8x16swizzle: 0x0e,
+  i16x8gtS: 0x31,
+  i16x8bitmask: 0x84,
+  f64x2add: 0xf0,
 } as const;
 
 /**
@@ -230,144 +265,213 @@ export function assembleModule(funcs: readonly FuncBuilder[], minPages = 1): Uin
   return Uint8Array.from(out);
 }
 
-/** Compile-time shape of a scoring kernel. */
+/**
+ * Compile-time shape of a kernel module.
+ *
+ * 'scalar': tree t's 2^depth node words (heap order from index 1, slot 0 unused) at
+ * nodesPtr + t * 4 * 2^depth; a word is (thresholdRank << shift) | (4 * feature) and a
+ * point's rank row holds d i32 `rank << shift`, so that the point goes right iff its
+ * rank word exceeds the node word (unsigned). One dependent step per level.
+ *
+ * 'simd' (d <= 8): trees are cut into blocks of 3 levels (SIMD_BLOCK_BYTES each: 8 i16
+ * threshold ranks for the 7 nodes in heap order, lane 7 unused, then 8 pairs of
+ * swizzle byte indices 2f, 2f + 1). A point's ranks (one i16x8 row) are gathered by the
+ * block's features with one swizzle, compared with the 7 thresholds at once
+ * (i16x8.gt_s), and the 8-bit mask picks the block's exit by table lookup (the tables
+ * of simdExitTables at address 0): a depth-8 tree takes 3 such steps. The blocks of
+ * block level lv (first node index 8^lv) follow those above it: the block of root node
+ * j sits at treeBase + 32 * (blocks above + j - 8^lv).
+ */
 export interface KernelShape {
+  kind: 'scalar' | 'simd';
   /** Number of features (row width). */
   d: number;
-  /** Depth of the complete trees: every point takes exactly `depth` steps. */
+  /** Depth of the complete trees: every point takes exactly `depth` levels per tree. */
   depth: number;
-  /** Node words are (thresholdRank << shift) | (4 * feature). */
+  /** Scalar kernel: node words are (rank << shift) | 4 * feature. */
   shift: number;
-  /** Points traversed in lock step per tree (independent load chains). */
+  /** Points traversed in lock step per tree (independent dependency chains). */
   lanes: number;
 }
 
+/** f64 per leaf row and per output row of scoreRows: value, d gains, padding to even. */
+export function rowWidth(d: number): number {
+  return 2 * Math.ceil((d + 1) / 2);
+}
+
+/** Bytes of a rank row. */
+export function rankRowBytes(shape: KernelShape): number {
+  return shape.kind === 'simd' ? 16 : 4 * shape.d;
+}
+
+/** Bytes of one SIMD block: 8 i16 threshold ranks, then 8 pairs of swizzle byte indices. */
+export const SIMD_BLOCK_BYTES = 32;
+/** The SIMD kernel's exit tables at the start of memory, 256 bytes each. */
+export const SIMD_LUT_BYTES = 1024;
+
+/** Levels per block of each block level, from the root: 3, 3, ..., then 1 to 3. */
+export function simdBlockLevels(depth: number): number[] {
+  const levels: number[] = [];
+  for (let rest = depth; rest > 0; rest -= 3) levels.push(Math.min(3, rest));
+  return levels;
+}
+
+/** Bytes of one tree's nodes. */
+export function treeNodeBytes(shape: KernelShape): number {
+  if (shape.kind === 'scalar') return 4 * 2 ** shape.depth;
+  let blocks = 0;
+  simdBlockLevels(shape.depth).forEach((_, lv) => (blocks += 8 ** lv));
+  return SIMD_BLOCK_BYTES * blocks;
+}
+
 /**
- * Generates the kernel module. Exports:
+ * The exit tables. Bit q of a block's mask is set when the point goes right at lane q.
+ * Table 0 maps a mask to 32 * exit (exit = 4 b0 + 2 b1 + b2 along the point's path),
+ * for inner block levels; table L (1..3) maps it to 8 * (exit >> (3 - L)) for a last
+ * block of L levels (whose lower lanes never go right).
+ */
+export function simdExitTables(): Uint8Array {
+  const lut = new Uint8Array(SIMD_LUT_BYTES);
+  for (let m = 0; m < 256; m++) {
+    const b0 = m & 1;
+    const q1 = 2 + b0;
+    const b1 = (m >> (q1 - 1)) & 1;
+    const q2 = 2 * q1 + b1;
+    const b2 = (m >> (q2 - 1)) & 1;
+    const exit = 4 * b0 + 2 * b1 + b2;
+    lut[m] = 32 * exit;
+    for (let l = 1; l <= 3; l++) lut[256 * l + m] = 8 * (exit >> (3 - l));
+  }
+  return lut;
+}
+
+/**
+ * Generates a kernel module (importing its memory as env.mem). Exports:
  *
- * - `rank(n, xPtr, rankPtr, tablePtr, half)`: for each of n rows of d f64 at xPtr,
- *   writes d i32 `count(thresholds_f < x_f) << shift` at rankPtr. Feature f's sorted
- *   thresholds (padded with +Infinity to 2 * half entries) start at
- *   tablePtr + f * 16 * half. Branch-free binary search, the d features interleaved.
- * - `score(n, rankPtr, accPtr, nTrees, nodesPtr, leavesPtr)`: adds each tree's leaf
- *   value to the f64 at accPtr + 8p, trees in order. Tree t's 2^depth node words (heap
- *   order from index 1) start at nodesPtr + t * 4 * 2^depth, its 2^depth leaf values at
- *   leavesPtr + t * 8 * 2^depth. A point goes to child 2j + (rank > threshold rank).
- * - `scoreContrib(n, rankPtr, accPtr, contribPtr, nTrees, nodesPtr, leavesPtr, lcPtr)`:
- *   as `score`, and adds each leaf's d per-feature path gains (lcPtr, 8d bytes per leaf)
- *   to the d f64 at contribPtr + 8dp.
+ * - `rank(n, xPtr, rankPtr, tablePtr, half)`: the rank rows of n points (see rankFunc).
+ * - `score(n, rankPtr, accPtr, nTrees, nodesPtr, leavesPtr)`: adds each tree's leaf value
+ *   (2^depth f64 per tree at leavesPtr, slot j - 2^depth for leaf heap index j) to the
+ *   f64 at accPtr + 8p, trees in order.
+ * - `scoreRows(n, rankPtr, rowsPtr, nTrees, nodesPtr, lcPtr)`: the same with rows of
+ *   W = rowWidth(d) f64 (value, per-feature path gains, padding) per leaf at lcPtr,
+ *   added to the W f64 at rowsPtr + 8Wp (with f64x2 adds in the SIMD kernel).
  */
 export function kernelModule(shape: KernelShape): Uint8Array {
-  return assembleModule([rankFunc(shape), scoreFunc(shape, false), scoreFunc(shape, true)]);
+  if (shape.kind === 'simd' && shape.d > 8) throw new Error('the SIMD kernel takes at most 8 features');
+  const rank = shape.kind === 'simd' ? rankFunc(shape.d, 16, 2, 0) : rankFunc(shape.d, 4 * shape.d, 4, shape.shift);
+  return assembleModule([rank, scoreFunc(shape, false), scoreFunc(shape, true)]);
 }
 
-function rankFunc({ d, shift }: KernelShape): FuncBuilder {
-  const f = new FuncBuilder('rank', [I32, I32, I32, I32, I32]);
-  const [n, xPtr, rankPtr, tablePtr, half] = [0, 1, 2, 3, 4];
-  const s = f.local(I32);
-  const stride = f.local(I32);
-  const tab: number[] = [];
-  const pos: number[] = [];
-  const xv: number[] = [];
-  for (let k = 0; k < d; k++) {
-    tab.push(f.local(I32));
-    pos.push(f.local(I32));
-  }
-  for (let k = 0; k < d; k++) xv.push(f.local(F64));
-  // tab[k] = tablePtr + k * 16 * half - 8, so that entry (pos + s - 1) is at tab + 8 (pos + s).
-  f.get(half).i32(4).op(OP.i32shl).set(stride);
-  for (let k = 0; k < d; k++) {
-    f.get(tablePtr).get(stride).i32(k).op(OP.i32mul, OP.i32add).i32(8).op(OP.i32sub).set(tab[k]);
-  }
-  f.block();
-  f.get(n).op(OP.i32eqz).brIf(0);
-  f.loop();
-  for (let k = 0; k < d; k++) {
-    f.get(xPtr).loadF64(8 * k).set(xv[k]);
-    f.i32(0).set(pos[k]);
-  }
-  f.get(half).set(s);
-  f.loop();
-  for (let k = 0; k < d; k++) {
-    // pos += (table[pos + s - 1] < x) ? s : 0
-    f.get(pos[k]);
-    f.get(s).i32(0);
-    f.get(tab[k]).get(pos[k]).get(s).op(OP.i32add).i32(3).op(OP.i32shl, OP.i32add).loadF64();
-    f.get(xv[k]).op(OP.f64lt);
-    f.op(OP.select, OP.i32add).set(pos[k]);
-  }
-  f.get(s).i32(1).op(OP.i32shrU).tee(s).brIf(0);
-  f.end();
-  for (let k = 0; k < d; k++) {
-    f.get(rankPtr).get(pos[k]);
-    if (shift > 0) f.i32(shift).op(OP.i32shl);
-    f.storeI32(4 * k);
-  }
-  f.get(xPtr).i32(8 * d).op(OP.i32add).set(xPtr);
-  f.get(rankPtr).i32(4 * d).op(OP.i32add).set(rankPtr);
-  f.get(n).i32(1).op(OP.i32sub).tee(n).brIf(0);
-  f.end();
-  f.end();
-  return f;
-}
-
-function scoreFunc({ d, depth, shift, lanes }: KernelShape, contrib: boolean): FuncBuilder {
-  const params = contrib ? [I32, I32, I32, I32, I32, I32, I32, I32] : [I32, I32, I32, I32, I32, I32];
-  const f = new FuncBuilder(contrib ? 'scoreContrib' : 'score', params);
-  const n = 0;
-  const rankPtr = 1;
-  const accPtr = 2;
-  const contribPtr = contrib ? 3 : -1;
-  const nTrees = contrib ? 4 : 3;
-  const nodesPtr = contrib ? 5 : 4;
-  const leavesPtr = contrib ? 6 : 5;
-  const lcPtr = contrib ? 7 : -1;
+function scoreFunc(shape: KernelShape, rows: boolean): FuncBuilder {
+  const { kind, d, depth, shift, lanes } = shape;
+  const f = new FuncBuilder(rows ? 'scoreRows' : 'score', [I32, I32, I32, I32, I32, I32]);
+  const [n, rankPtr, accPtr, nTrees, nodesPtr, leavesPtr] = [0, 1, 2, 3, 4, 5];
   const width = 2 ** depth;
-  const mask = shift > 0 ? (1 << shift) - 1 : 0;
-  const rowBytes = 4 * d;
+  const W = rows ? rowWidth(d) : 1;
+  const leafBytes = 8 * W;
+  const rowBytes = rankRowBytes(shape);
+  const treeBytes = treeNodeBytes(shape);
 
   const nb = f.local(I32);
   const lb = f.local(I32);
-  const lcb = f.local(I32);
   const rp = f.local(I32);
   const ap = f.local(I32);
-  const cp = f.local(I32);
   const rem = f.local(I32);
   const t = f.local(I32);
-  const w = f.local(I32);
-  const lc = f.local(I32);
+  const tmp = f.local(I32);
   const j: number[] = [];
   for (let k = 0; k < lanes; k++) j.push(f.local(I32));
 
-  /** Traverses `count` points (rows rp, rp + rowBytes, ...) through tree nb/lb/lcb. */
-  const group = (count: number): void => {
+  // SIMD: per block level, base + bias + 32 j addresses the block of root node j.
+  const levels = kind === 'simd' ? simdBlockLevels(depth) : [];
+  const nLv = levels.length;
+  const levelBias: number[] = [];
+  for (let lv = 0, blocks = 0; lv < nLv; lv++) {
+    levelBias.push(SIMD_BLOCK_BYTES * (blocks - 8 ** lv));
+    blocks += 8 ** lv;
+  }
+  const lvb: number[] = [];
+  const xv: number[] = [];
+  let rootThr = -1;
+  let rootIdx = -1;
+  if (kind === 'simd') {
+    for (let lv = 0; lv < nLv; lv++) lvb.push(f.local(I32));
+    for (let k = 0; k < lanes; k++) xv.push(f.local(V128));
+    rootThr = f.local(V128);
+    rootIdx = f.local(V128);
+  }
+  const mask = shift > 0 ? (1 << shift) - 1 : 0;
+
+  /** Scalar: j = heap index; leaves j * 8 bytes from lb. */
+  const scalarWalk = (count: number): void => {
     for (let k = 0; k < count; k++) f.i32(1).set(j[k]);
     for (let step = 0; step < depth; step++) {
       for (let k = 0; k < count; k++) {
-        // w = node word; c = rank[feature] > threshold rank; j = 2j + c
-        f.get(nb).get(j[k]).i32(2).op(OP.i32shl, OP.i32add).loadI32().set(w);
+        // w = node word; j = 2j + (rank word > w)
+        f.get(nb).get(j[k]).i32(2).op(OP.i32shl, OP.i32add).loadI32().set(tmp);
         f.get(j[k]).i32(1).op(OP.i32shl);
-        if (mask !== 0) f.get(rp).get(w).i32(mask).op(OP.i32and, OP.i32add);
+        if (mask !== 0) f.get(rp).get(tmp).i32(mask).op(OP.i32and, OP.i32add);
         else f.get(rp);
-        f.loadI32(k * rowBytes).get(w).op(OP.i32gtU);
-        f.op(OP.i32or).set(j[k]);
+        f.loadI32(k * rowBytes).get(tmp).op(OP.i32gtU);
+        f.op(OP.i32add).set(j[k]);
       }
     }
-    for (let k = 0; k < count; k++) {
-      f.get(ap).get(ap).loadF64(8 * k);
-      f.get(lb).get(j[k]).i32(3).op(OP.i32shl, OP.i32add).loadF64();
-      f.op(OP.f64add).storeF64(8 * k);
-      if (contrib) {
-        f.get(lcb).get(j[k]).i32(8 * d).op(OP.i32mul, OP.i32add).set(lc);
-        for (let q = 0; q < d; q++) {
-          const off = 8 * (k * d + q);
-          f.get(cp).get(cp).loadF64(off).get(lc).loadF64(8 * q).op(OP.f64add).storeF64(off);
+    for (let k = 0; k < count; k++) f.get(j[k]).i32(3).op(OP.i32shl).set(j[k]);
+  };
+
+  /** SIMD: j = 32 * heap index on inner block levels, then 8 * leaf heap index. */
+  const simdWalk = (count: number): void => {
+    for (let k = 0; k < count; k++) f.get(rp).loadV128(16 * k).set(xv[k]);
+    if (nLv === 0) for (let k = 0; k < count; k++) f.i32(8).set(j[k]);
+    for (let lv = 0; lv < nLv; lv++) {
+      const last = lv === nLv - 1;
+      const table = last ? levels[lv] : 0;
+      for (let k = 0; k < count; k++) {
+        // table[bitmask(gather(ranks, idx) > thr)]
+        f.get(xv[k]);
+        if (lv === 0) f.get(rootIdx);
+        else f.get(lvb[lv]).get(j[k]).op(OP.i32add).loadV128(16);
+        f.simd(SIMD.i8x16swizzle);
+        if (lv === 0) f.get(rootThr);
+        else f.get(lvb[lv]).get(j[k]).op(OP.i32add).loadV128(0);
+        f.simd(SIMD.i16x8gtS).simd(SIMD.i16x8bitmask).loadU8(256 * table);
+        if (lv === 0) {
+          // Root heap index 1: inner 32 (8 + e); last 8 (2^L + e).
+          f.i32(last ? 8 * 2 ** levels[lv] : 32 * 8);
+        } else {
+          // inner: 32 (8 j + e) = 8 (32 j) + 32 e; last: 8 (2^L j + e) = (32 j) 2^L / 4 + 8 e.
+          f.get(j[k]);
+          if (!last) f.i32(3).op(OP.i32shl);
+          else if (levels[lv] === 3) f.i32(1).op(OP.i32shl);
+          else if (levels[lv] === 1) f.i32(1).op(OP.i32shrU);
         }
+        f.op(OP.i32add).set(j[k]);
+      }
+    }
+  };
+
+  /** Traverses `count` points (rank rows rp...) through the current tree. */
+  const group = (count: number): void => {
+    if (kind === 'simd') simdWalk(count);
+    else scalarWalk(count);
+    // j[k] is now 8 * leaf heap index.
+    for (let k = 0; k < count; k++) {
+      if (!rows) {
+        f.get(ap).get(ap).loadF64(8 * k);
+        f.get(lb).get(j[k]).op(OP.i32add).loadF64();
+        f.op(OP.f64add).storeF64(8 * k);
+        continue;
+      }
+      f.get(lb).get(j[k]).i32(W).op(OP.i32mul, OP.i32add).set(tmp);
+      for (let q = 0; q < W; q += kind === 'simd' ? 2 : 1) {
+        const off = 8 * (k * W + q);
+        f.get(ap).get(ap);
+        if (kind === 'simd') f.loadV128(off).get(tmp).loadV128(8 * q).simd(SIMD.f64x2add).storeV128(off);
+        else f.loadF64(off).get(tmp).loadF64(8 * q).op(OP.f64add).storeF64(off);
       }
     }
     f.get(rp).i32(count * rowBytes).op(OP.i32add).set(rp);
-    f.get(ap).i32(count * 8).op(OP.i32add).set(ap);
-    if (contrib) f.get(cp).i32(count * 8 * d).op(OP.i32add).set(cp);
+    f.get(ap).i32(count * 8 * W).op(OP.i32add).set(ap);
     f.get(rem).i32(count).op(OP.i32sub).set(rem);
   };
 
@@ -375,14 +479,19 @@ function scoreFunc({ d, depth, shift, lanes }: KernelShape, contrib: boolean): F
   f.get(nTrees).op(OP.i32eqz).brIf(0);
   f.get(n).op(OP.i32eqz).brIf(0);
   f.get(nodesPtr).set(nb);
-  // Leaf index j runs over [2^depth, 2^(depth+1)): bias the bases accordingly (mod 2^32).
-  f.get(leavesPtr).i32(8 * width).op(OP.i32sub).set(lb);
-  if (contrib) f.get(lcPtr).i32(8 * d * width).op(OP.i32sub).set(lcb);
+  // Leaf heap indices run over [2^depth, 2^(depth+1)): bias the base accordingly (mod 2^32).
+  f.get(leavesPtr).i32(leafBytes * width).op(OP.i32sub).set(lb);
   f.get(nTrees).set(t);
   f.loop(); // trees
+  if (kind === 'simd') {
+    for (let lv = 1; lv < nLv; lv++) f.get(nb).i32(levelBias[lv]).op(OP.i32add).set(lvb[lv]);
+    if (nLv > 0) {
+      f.get(nb).loadV128(0).set(rootThr);
+      f.get(nb).loadV128(16).set(rootIdx);
+    }
+  }
   f.get(rankPtr).set(rp);
   f.get(accPtr).set(ap);
-  if (contrib) f.get(contribPtr).set(cp);
   f.get(n).set(rem);
   if (lanes > 1) {
     f.block();
@@ -400,11 +509,67 @@ function scoreFunc({ d, depth, shift, lanes }: KernelShape, contrib: boolean): F
   f.br(0);
   f.end();
   f.end();
-  f.get(nb).i32(4 * width).op(OP.i32add).set(nb);
-  f.get(lb).i32(8 * width).op(OP.i32add).set(lb);
-  if (contrib) f.get(lcb).i32(8 * d * width).op(OP.i32add).set(lcb);
+  f.get(nb).i32(treeBytes).op(OP.i32add).set(nb);
+  f.get(lb).i32(leafBytes * width).op(OP.i32add).set(lb);
   f.get(t).i32(1).op(OP.i32sub).tee(t).brIf(0);
   f.end(); // loop
   f.end(); // block
+  return f;
+}
+
+/**
+ * `rank(n, xPtr, rankPtr, tablePtr, half)`: for each of n rows of d f64 at xPtr, the
+ * count of feature f's thresholds below x_f. Feature f's thresholds form a complete
+ * binary search tree of 2 * half - 1 entries in Eytzinger (heap) order, padded with
+ * +Infinity, at tablePtr + f * 16 * half (entry i at + 8 i, entry 0 unused). Going
+ * right whenever entry < x, a search ends at gap j - 2 * half, which is the count of
+ * entries below x (0 for NaN). Branch-free, the d features interleaved, the top levels
+ * in a few cache lines. Written at rankPtr + p * rowBytes + f * laneBytes: as i32
+ * shifted left by `shift` (laneBytes 4) or as i16 (laneBytes 2).
+ */
+function rankFunc(d: number, rowBytes: number, laneBytes: 2 | 4, shift: number): FuncBuilder {
+  const f = new FuncBuilder('rank', [I32, I32, I32, I32, I32]);
+  const [n, xPtr, rankPtr, tablePtr, half] = [0, 1, 2, 3, 4];
+  const s = f.local(I32);
+  const stride = f.local(I32);
+  const tab: number[] = [];
+  const pos: number[] = [];
+  const xv: number[] = [];
+  for (let k = 0; k < d; k++) {
+    tab.push(f.local(I32));
+    pos.push(f.local(I32));
+  }
+  for (let k = 0; k < d; k++) xv.push(f.local(F64));
+  f.get(half).i32(4).op(OP.i32shl).set(stride);
+  for (let k = 0; k < d; k++) f.get(tablePtr).get(stride).i32(k).op(OP.i32mul, OP.i32add).set(tab[k]);
+  f.block();
+  f.get(n).op(OP.i32eqz).brIf(0);
+  f.loop();
+  for (let k = 0; k < d; k++) {
+    f.get(xPtr).loadF64(8 * k).set(xv[k]);
+    f.i32(1).set(pos[k]);
+  }
+  f.get(half).set(s);
+  f.loop();
+  for (let k = 0; k < d; k++) {
+    // j = 2 j + (table[j] < x)
+    f.get(pos[k]).i32(1).op(OP.i32shl);
+    f.get(tab[k]).get(pos[k]).i32(3).op(OP.i32shl, OP.i32add).loadF64();
+    f.get(xv[k]).op(OP.f64lt);
+    f.op(OP.i32add).set(pos[k]);
+  }
+  f.get(s).i32(1).op(OP.i32shrU).tee(s).brIf(0);
+  f.end();
+  for (let k = 0; k < d; k++) {
+    f.get(rankPtr).get(pos[k]).get(half).i32(1).op(OP.i32shl, OP.i32sub);
+    if (shift > 0) f.i32(shift).op(OP.i32shl);
+    if (laneBytes === 4) f.storeI32(4 * k);
+    else f.storeI16(2 * k);
+  }
+  f.get(xPtr).i32(8 * d).op(OP.i32add).set(xPtr);
+  f.get(rankPtr).i32(rowBytes).op(OP.i32add).set(rankPtr);
+  f.get(n).i32(1).op(OP.i32sub).tee(n).brIf(0);
+  f.end();
+  f.end();
   return f;
 }

@@ -1,3 +1,4 @@
+import { flattenForest, getKernelMode, scoreForestJs, WasmForestKernel, type FlatForest, type KernelMode } from './forest-kernel';
 import { averagePathLength } from './path-length';
 import { Rng } from './random';
 
@@ -37,7 +38,10 @@ export interface ForestState {
  *
  * The nodes live in typed arrays. At load, each leaf's thresholds slot is replaced by
  * its path value (depth + c(size)) and each node gets the path length its parent's
- * split saved, so scoring and contributions need one pass and no allocation.
+ * split saved, so scoring and contributions need one pass. Scoring runs in a
+ * WebAssembly kernel built for the forest on first use (see forest-kernel.ts); a plain
+ * JS traversal gives bit-identical results where WebAssembly is unavailable or the
+ * forest is too large for it.
  */
 export class IsolationForest {
   readonly nFeatures: number;
@@ -45,14 +49,11 @@ export class IsolationForest {
   readonly heightLimit: number;
   readonly nTrees: number;
   private readonly state: ForestState;
-  private readonly roots: Int32Array;
-  private readonly feat: Int32Array;
-  private readonly left: Int32Array;
-  /** Split value at internal nodes; depth + c(size) at leaves. */
-  private readonly value: Float64Array;
-  /** c(parent size) - 1 - c(size): expected path length the parent's split saved. */
-  private readonly gain: Float64Array;
+  private readonly flat: FlatForest;
   private readonly cPsi: number;
+  /** The WebAssembly kernel, built on first use (null when unavailable) for kernelMode. */
+  private kernel: WasmForestKernel | null = null;
+  private kernelMode: KernelMode | undefined;
 
   private constructor(state: ForestState) {
     this.state = state;
@@ -60,33 +61,8 @@ export class IsolationForest {
     this.subsample = state.subsample;
     this.heightLimit = state.heightLimit;
     this.nTrees = state.roots.length;
-    this.roots = Int32Array.from(state.roots);
-    this.feat = Int32Array.from(state.feature);
-    this.left = Int32Array.from(state.left);
-    const n = state.feature.length;
-    this.value = new Float64Array(n);
-    this.gain = new Float64Array(n);
+    this.flat = flattenForest(state);
     this.cPsi = averagePathLength(state.subsample);
-    const size = state.size;
-    // Walk each tree once from its root to derive depths, leaf values and gains.
-    const stack: number[] = [];
-    for (const root of state.roots) {
-      stack.push(root, 0);
-      while (stack.length > 0) {
-        const depth = stack.pop() as number;
-        const node = stack.pop() as number;
-        if (this.feat[node] < 0) {
-          this.value[node] = depth + averagePathLength(size[node]);
-          continue;
-        }
-        this.value[node] = state.threshold[node];
-        const l = this.left[node];
-        const cParent = averagePathLength(size[node]);
-        this.gain[l] = cParent - 1 - averagePathLength(size[l]);
-        this.gain[l + 1] = cParent - 1 - averagePathLength(size[l + 1]);
-        stack.push(l, depth + 1, l + 1, depth + 1);
-      }
-    }
   }
 
   /** Rebuilds a forest from its serialised state (checked by the artifact loader). */
@@ -213,41 +189,17 @@ export class IsolationForest {
     if (x.length < n * d) throw new Error(`expected ${n * d} values, got ${x.length}`);
     if (out.length < n) throw new Error('output buffer too small');
     if (contrib && contrib.length < n * d) throw new Error('contribution buffer too small');
-    const { roots, feat, left, value, gain } = this;
-    const nTrees = roots.length;
-    out.fill(0, 0, n);
-    if (contrib) contrib.fill(0, 0, n * d);
-    // Trees outermost within a block of points: one tree's nodes stay in L1 cache.
-    const BLOCK = 512;
-    for (let b0 = 0; b0 < n; b0 += BLOCK) {
-      const b1 = Math.min(n, b0 + BLOCK);
-      for (let t = 0; t < nTrees; t++) {
-        const root = roots[t];
-        if (contrib) {
-          for (let p = b0; p < b1; p++) {
-            const base = p * d;
-            let node = root;
-            let f = feat[node];
-            while (f >= 0) {
-              node = left[node] + (x[base + f] > value[node] ? 1 : 0);
-              contrib[base + f] += gain[node];
-              f = feat[node];
-            }
-            out[p] += value[node];
-          }
-        } else {
-          for (let p = b0; p < b1; p++) {
-            const base = p * d;
-            let node = root;
-            let f = feat[node];
-            while (f >= 0) {
-              node = left[node] + (x[base + f] > value[node] ? 1 : 0);
-              f = feat[node];
-            }
-            out[p] += value[node];
-          }
-        }
+    const nTrees = this.nTrees;
+    const mode = getKernelMode();
+    if (mode === 'js') {
+      scoreForestJs(this.flat, x, n, out, contrib);
+    } else {
+      if (this.kernelMode !== mode) {
+        this.kernel = WasmForestKernel.create(this.flat, mode === 'auto') ?? null;
+        this.kernelMode = mode;
       }
+      if (this.kernel) this.kernel.score(x, n, out, contrib);
+      else scoreForestJs(this.flat, x, n, out, contrib);
     }
     const invT = 1 / nTrees;
     const invC = 1 / this.cPsi;
@@ -260,12 +212,13 @@ export class IsolationForest {
 
   /** Mean path length E[h(x)] of one point (for tests and explanations). */
   meanPathLength(point: ArrayLike<number>): number {
+    const { roots, feat, left, value } = this.flat;
     let sum = 0;
-    for (let t = 0; t < this.roots.length; t++) {
-      let node = this.roots[t];
-      while (this.feat[node] >= 0) node = this.left[node] + (point[this.feat[node]] > this.value[node] ? 1 : 0);
-      sum += this.value[node];
+    for (let t = 0; t < roots.length; t++) {
+      let node = roots[t];
+      while (feat[node] >= 0) node = left[node] + (point[feat[node]] > value[node] ? 1 : 0);
+      sum += value[node];
     }
-    return sum / this.roots.length;
+    return sum / roots.length;
   }
 }
