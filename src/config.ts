@@ -20,6 +20,11 @@ export const EnvSchema = z.object({
   MODEL_CACHE_DIR: z.string().min(1).default('.cache/models'),
   MLFLOW_TRACKING_URI: z.preprocess(emptyAsUndefined, z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional()),
   MLFLOW_TIMEOUT_S: posNum.default(30),
+  MLFLOW_TRACKING_TOKEN: z.preprocess(emptyAsUndefined, z.string().optional()),
+  MLFLOW_TRACKING_USERNAME: z.preprocess(emptyAsUndefined, z.string().optional()),
+  MLFLOW_TRACKING_PASSWORD: z.preprocess(emptyAsUndefined, z.string().optional()),
+  /** Experiment of `train` runs (CLI only). */
+  MLFLOW_EXPERIMENT_NAME: z.preprocess(emptyAsUndefined, z.string().min(1).max(500).optional()),
   /** Bearer token for POST /admin/reload; unset: the admin API is off. */
   ADMIN_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(8, 'must be at least 8 characters').optional()),
   /** Bytes; /detect with 10,000 points is about 1 MB. */
@@ -78,6 +83,7 @@ export interface Config {
   modelCacheDir: string;
   mlflowTrackingUri: string | undefined;
   mlflowTimeoutMs: number;
+  mlflowAuth: ReturnType<typeof mlflowAuth>;
   adminToken: string | undefined;
   bodyLimit: number;
   maxPointsPerRequest: number;
@@ -148,6 +154,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     modelCacheDir: e.MODEL_CACHE_DIR,
     mlflowTrackingUri: e.MLFLOW_TRACKING_URI,
     mlflowTimeoutMs: e.MLFLOW_TIMEOUT_S * 1000,
+    mlflowAuth: mlflowAuth(e),
     adminToken: e.ADMIN_TOKEN,
     bodyLimit: e.BODY_LIMIT,
     maxPointsPerRequest: e.MAX_POINTS_PER_REQUEST,
@@ -176,4 +183,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       drift: { windowPoints: e.DRIFT_WINDOW_POINTS, intervalMs: e.DRIFT_INTERVAL_S * 1000, warnPsi: e.DRIFT_PSI_WARN },
     },
   });
+}
+
+const MlflowEnvSchema = EnvSchema.pick({
+  MLFLOW_TRACKING_URI: true,
+  MLFLOW_EXPERIMENT_NAME: true,
+  MLFLOW_TRACKING_TOKEN: true,
+  MLFLOW_TRACKING_USERNAME: true,
+  MLFLOW_TRACKING_PASSWORD: true,
+});
+export type MlflowEnv = z.infer<typeof MlflowEnvSchema>;
+
+/**
+ * The MLflow settings alone, for the CLI commands that track runs (`train`, `evaluate`):
+ * they must not fail on service-only variables. Bad values: one-line ConfigError.
+ */
+export function loadMlflowEnv(env: NodeJS.ProcessEnv = process.env): MlflowEnv {
+  const r = MlflowEnvSchema.safeParse(env);
+  if (!r.success) throw new ConfigError(`invalid configuration: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!!r.data.MLFLOW_TRACKING_USERNAME !== !!r.data.MLFLOW_TRACKING_PASSWORD) throw new ConfigError('invalid configuration: MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD go together');
+  return r.data;
+}
+
+/** MLflow client auth from the MLflow settings. */
+export function mlflowAuth(e: Pick<MlflowEnv, 'MLFLOW_TRACKING_TOKEN' | 'MLFLOW_TRACKING_USERNAME' | 'MLFLOW_TRACKING_PASSWORD'>): { token: string } | { username: string; password: string } | undefined {
+  if (e.MLFLOW_TRACKING_TOKEN) return { token: e.MLFLOW_TRACKING_TOKEN };
+  if (e.MLFLOW_TRACKING_USERNAME && e.MLFLOW_TRACKING_PASSWORD) return { username: e.MLFLOW_TRACKING_USERNAME, password: e.MLFLOW_TRACKING_PASSWORD };
+  return undefined;
 }

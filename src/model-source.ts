@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArtifactError, parseArtifact } from './core/artifact';
 import { Detector } from './core/detector';
-import { MlflowClient } from './mlflow/client';
+import { MlflowClient, type MlflowClientOptions } from './mlflow/client';
 import { loadDetectorFile, type LoadedModel } from './model-store';
 
 /** Where the served model comes from: a file, or an MLflow URI with a disk cache. */
@@ -38,8 +38,9 @@ export class MlflowModelSource implements ModelSource {
     trackingUri: string,
     private readonly cacheDir: string,
     timeoutMs: number,
+    auth?: MlflowClientOptions['auth'],
   ) {
-    this.client = new MlflowClient({ trackingUri, timeoutMs, artifactTimeoutMs: timeoutMs * 4 });
+    this.client = new MlflowClient({ trackingUri, timeoutMs, artifactTimeoutMs: timeoutMs * 4, auth });
     // One cache file per URI: an alias that moves replaces it, another URI does not.
     this.cacheFile = join(cacheDir, `${createHash('sha256').update(uri).digest('hex').slice(0, 16)}.json`);
   }

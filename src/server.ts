@@ -24,7 +24,7 @@ export async function startService(config: Config): Promise<FastifyInstance> {
   const models = new ModelStore();
   const source: ModelSource =
     config.modelUri && config.mlflowTrackingUri
-      ? new MlflowModelSource(config.modelUri, config.mlflowTrackingUri, config.modelCacheDir, config.mlflowTimeoutMs)
+      ? new MlflowModelSource(config.modelUri, config.mlflowTrackingUri, config.modelCacheDir, config.mlflowTimeoutMs, config.mlflowAuth)
       : new FileModelSource(config.modelPath);
   const reloader = new ModelReloader(source, models, metrics, logger);
   try {

@@ -2,16 +2,13 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { serialize } from '../core/artifact';
-import { trainModel } from '../core/train';
-import { fileSha256 } from '../data/csv';
-import { loadDataset } from '../data/dataset';
 import { DEFAULT_SIMULATION, simulate } from '../data/simulate';
 import { runServer } from '../server';
 import { openApiDocument } from './openapi';
 import { rowsToCsv } from './simulate-csv';
 import { simulateToInflux, type SimulateCliOptions } from './simulate-influx';
 import { registerInfluxCommands } from './influx-commands';
+import { registerPipelineCommands } from './pipeline';
 
 /** A mistake in the command line; printed as one line. */
 export class UsageError extends Error {
@@ -67,33 +64,7 @@ export function registerCommands(program: Command): void {
       process.stdout.write(`wrote ${rows.length} rows (${o.hosts} hosts, ${anomalies} labelled anomalous) to ${o.csv}\n`);
     });
 
-  program
-    .command('train')
-    .description('train a model on a metrics CSV and write the artifact')
-    .requiredOption('--data <file>', 'training CSV (timestamp,host,cpu_usage,memory_usage,network_load[,anomaly])')
-    .option('--out <file>', 'artifact to write', 'models/model.json')
-    .option('--seed <n>', 'random seed', num('seed', { int: true }), 42)
-    .option('--n-estimators <n>', 'trees', num('n-estimators', { int: true, min: 1, max: 10000 }), 100)
-    .option('--max-samples <n>', 'subsample size per tree', num('max-samples', { int: true, min: 2, max: 1_000_000 }), 256)
-    .option('--contamination <x>', 'expected share of anomalies (sets the threshold)', num('contamination', { min: 0.0001, max: 0.4999 }), 0.05)
-    .option('--threshold <s>', 'explicit threshold on the score instead of contamination', num('threshold', { min: 0, max: 1 }))
-    .option('--created-at <time>', 'timestamp to record (fix it for a reproducible artifact)')
-    .action((o: { data: string; out: string; seed: number; nEstimators: number; maxSamples: number; contamination: number; threshold?: number; createdAt?: string }) => {
-      const createdAt = o.createdAt ?? new Date().toISOString();
-      if (!Number.isFinite(Date.parse(createdAt))) throw new UsageError(`--created-at: ${JSON.stringify(createdAt)} is not a date`);
-      const ds = loadDataset(o.data);
-      const artifact = trainModel(ds.raw, ds.n, {
-        nEstimators: o.nEstimators,
-        maxSamples: o.maxSamples,
-        seed: o.seed,
-        contamination: o.contamination,
-        threshold: o.threshold,
-        createdAt,
-        dataSha256: fileSha256(o.data),
-      });
-      writeFile(o.out, serialize(artifact));
-      process.stdout.write(`trained ${artifact.version} on ${ds.n} rows; threshold ${artifact.threshold.value.toFixed(6)}; wrote ${o.out}\n`);
-    });
+  registerPipelineCommands(program);
 
   registerInfluxCommands(program);
 

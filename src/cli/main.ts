@@ -4,6 +4,11 @@ import { registerCommands } from './commands';
 
 /** `anomaly-detector <command>`: one program for the service and its tooling. */
 async function main(argv: string[]): Promise<void> {
+  // `anomaly-detector ... | head` closes the pipe early: that is not an error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   const program = new Command();
   program.name('anomaly-detector').description('Anomaly detection for infrastructure metrics').exitOverride();
   registerCommands(program);

@@ -4,10 +4,15 @@ import { startService, type ServiceProcess } from '../helpers/process';
 import type { MetricsStore } from '../../src/influx/types';
 import type { SimulatedRow } from '../../src/data/simulate';
 import { averagePathLength } from '../../src/core/path-length';
+import { readFileSync } from 'node:fs';
+import { MODEL_PATH } from '../helpers/fixtures';
 
 const STEP_S = 10;
-const C_PSI = averagePathLength(256);
+// c(psi) of the bundled model: the contributions of a point add up to c(psi) (1 + log2 s).
+const C_PSI = averagePathLength((JSON.parse(readFileSync(MODEL_PATH, 'utf8')) as { forest: { subsample: number } }).forest.subsample);
 const STEPS = 180;
+const END = Date.UTC(2026, 10, 2, 15, 0, 0);
+const LOOKBACK_S = Math.ceil((Date.now() - END) / 1000) + 3600;
 const FIELDS = ['cpu_val', 'is_anomaly', 'mem_val', 'net_val', 'raw_anomaly', 'score', 'severity', 'shap_cpu', 'shap_memory', 'shap_network', 'threshold'];
 
 describe('InfluxDB loop end to end (real influxd, real service process)', () => {
@@ -19,7 +24,9 @@ describe('InfluxDB loop end to end (real influxd, real service process)', () => 
   beforeAll(async () => {
     influxd = await startInfluxd();
     store = storeFor(influxd);
-    rows = await writeSimulatedRange(store, { hosts: 4, steps: STEPS, stepS: STEP_S, seed: 11 });
+    // A fixed past window (the simulated load follows the time of day), so the data and
+    // the flags are the same on every run; the lookback reaches back to it.
+    rows = await writeSimulatedRange(store, { hosts: 4, steps: STEPS, stepS: STEP_S, seed: 11, end: END });
   }, 120000);
 
   afterAll(async () => {
@@ -29,7 +36,7 @@ describe('InfluxDB loop end to end (real influxd, real service process)', () => 
   });
 
   it('writes one prediction per host per step, flags the labelled incidents, and no duplicates', async () => {
-    svc = await startService({ INFLUX_URL: influxd.url, POLL_INTERVAL_S: '1', COLLECTION_INTERVAL_S: String(STEP_S), DRIFT_INTERVAL_S: '1' });
+    svc = await startService({ INFLUX_URL: influxd.url, POLL_INTERVAL_S: '1', COLLECTION_INTERVAL_S: String(STEP_S), DRIFT_INTERVAL_S: '1', MAX_LOOKBACK_S: String(LOOKBACK_S) });
     const hosts = [...new Set(rows.map((r) => r.host))];
     await waitUntil(async () => (await predictions(influxd)).length >= hosts.length * STEPS, 60000, 'all predictions');
     // Let a few more cycles run: they must not add or rescore anything.

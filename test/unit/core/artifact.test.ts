@@ -55,14 +55,16 @@ describe('model artifact', () => {
   });
 
   it('the committed models/model.json is reproduced byte for byte by the train command from the committed data', () => {
+    // Regenerate with: anomaly-detector train --data data/system_metrics.csv --promote --created-at 2026-11-27T00:00:00.000Z
+    // (default seed 42, random 70/15/15 split and the default grid; the winner is trained on the training split).
     const a = parseArtifact(text);
-    const out = join(mkdtempSync(join(tmpdir(), 'iad-train-')), 'model.json');
-    const p = a.training.params;
-    const r = runCli(['train', '--data', DATA_PATH, '--out', out, '--seed', String(a.training.seed), '--n-estimators', String(p.n_estimators), '--max-samples', String(p.max_samples), '--contamination', String(p.contamination), '--created-at', a.training.created_at]);
+    const dir = mkdtempSync(join(tmpdir(), 'iad-train-'));
+    const r = runCli(['train', '--data', DATA_PATH, '--promote', '--created-at', a.training.created_at, '--models-dir', dir, '--results-dir', dir, '--no-mlflow'], {}, 120000);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(readFileSync(out, 'utf8')).toBe(text);
-  });
+    expect(readFileSync(join(dir, 'model.json'), 'utf8')).toBe(text);
+    expect(readFileSync(join(dir, `model-${a.version}.json`), 'utf8')).toBe(text);
+  }, 150000);
 
   it('the committed data/system_metrics.csv is reproduced byte for byte by the simulate command', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'iad-sim-')), 'data.csv');
@@ -81,12 +83,12 @@ describe('model artifact', () => {
     ];
     for (const [name, body, pattern] of cases) {
       writeFileSync(join(dir, name), body);
-      const r = runCli(['train', '--data', join(dir, name), '--out', join(dir, 'm.json')]);
+      const r = runCli(['train', '--data', join(dir, name), '--out', join(dir, 'm.json'), '--results-dir', dir, '--no-mlflow']);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(pattern);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
     }
-    const missing = runCli(['train', '--data', join(dir, 'nope.csv')]);
+    const missing = runCli(['train', '--data', join(dir, 'nope.csv'), '--results-dir', dir, '--no-mlflow']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/nope.csv: no such file/);
   });

@@ -1,0 +1,562 @@
+import { readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { Presets, SingleBar } from 'cli-progress';
+import { Option, type Command } from 'commander';
+import { parseArtifact, serialize, type ModelArtifact } from '../core/artifact';
+import { Detector } from '../core/detector';
+import { trainModel, type TrainOptions } from '../core/train';
+import { DataError, fileSha256, readText } from '../data/csv';
+import { loadDataset, type Dataset } from '../data/dataset';
+import { loadMlflowEnv, mlflowAuth, type MlflowEnv } from '../config';
+import { labelledFigures, scoreSet, type TestMetrics } from '../eval/evaluate';
+import { DEFAULT_GRID, pointLabel, runGrid, selectBest, type GridResult, type GridSpec, type Selection } from '../eval/grid';
+import { gridSpec, findFonts } from '../eval/plots';
+import { evaluateModel, evaluationHtml, fileStamp, writeEvaluation, writeFileAtomic, writeJson, type Evaluation, type EvaluationReport } from '../eval/report';
+import type { ScenarioResult } from '../eval/robustness';
+import { splitRows, takePart, type Split, type SplitMode } from '../eval/split';
+import { failureLine, formatValidation, validateFile, type ValidationReport } from '../eval/validate';
+import { MlflowClient, type Metric } from '../mlflow/client';
+import { MlflowError } from '../mlflow/errors';
+import { gitCommit, trackTraining, type ComparableMetrics, type TrackingResult } from '../mlflow/tracking';
+
+/**
+ * `validate`, `train` and `evaluate`: the data scientist's commands.
+ * CSV -> validate -> split -> grid search -> evaluate -> artifact + reports -> MLflow.
+ */
+
+/** A mistake in the command line; main prints it as one line. */
+class PipelineUsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+// ------------------------------------------------------------------ environment
+
+
+/** The MLflow variables the pipeline commands read (MLflow's own names). */
+export type PipelineEnv = MlflowEnv;
+
+/** The pipeline's environment: MLflow settings, read by config.ts like all the rest. */
+export const readPipelineEnv = (env: NodeJS.ProcessEnv = process.env): PipelineEnv => loadMlflowEnv(env);
+
+// ------------------------------------------------------------------ option parsers
+
+const intArg = (name: string, min: number, max: number) => (v: string): number => {
+  const x = Number(v);
+  if (!Number.isInteger(x) || x < min || x > max) throw new PipelineUsageError(`--${name}: ${JSON.stringify(v)} is not an integer in [${min}, ${max}]`);
+  return x;
+};
+
+const listArg = (name: string, opts: { int?: boolean; min: number; max: number; exclusive?: boolean }) => (v: string): number[] => {
+  const parts = v.split(',').map((s) => s.trim());
+  const out = parts.map((s) => {
+    const x = Number(s);
+    const ok = s !== '' && Number.isFinite(x) && (!opts.int || Number.isInteger(x)) && (opts.exclusive ? x > opts.min && x < opts.max : x >= opts.min && x <= opts.max);
+    if (!ok) {
+      const range = opts.exclusive ? `(${opts.min}, ${opts.max})` : `[${opts.min}, ${opts.max}]`;
+      throw new PipelineUsageError(`--${name}: ${JSON.stringify(s)} is not ${opts.int ? 'an integer' : 'a number'} in ${range} (give a comma-separated list, e.g. ${opts.int ? '100,200' : '0.01,0.05'})`);
+    }
+    return x;
+  });
+  return [...new Set(out)];
+};
+
+function parseCreatedAt(v: string | undefined): string {
+  if (v === undefined) return new Date().toISOString();
+  if (!/^\d{4}-\d{2}-\d{2}/.test(v) || !Number.isFinite(Date.parse(v))) throw new PipelineUsageError(`--created-at: ${JSON.stringify(v)} is not an RFC 3339 timestamp`);
+  return v;
+}
+
+// ------------------------------------------------------------------ output helpers
+
+const out = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+const warn = (line: string): void => {
+  process.stderr.write(`warning: ${line}\n`);
+};
+const f4 = (v: number | null | undefined): string => (v === null || v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(4));
+const pc = (v: number): string => `${(100 * v).toFixed(2)}%`;
+
+function writeValidationReports(r: ValidationReport, resultsDir: string, stamp: string): string {
+  const path = join(resultsDir, `validation_report_${stamp}.json`);
+  writeJson(path, r);
+  writeJson(join(resultsDir, 'validation_report_latest.json'), r);
+  return path;
+}
+
+/** Lines describing test figures: labelled ones only with labels, and saying so otherwise. */
+function describeTest(t: TestMetrics, rows: string): string[] {
+  const lines: string[] = [];
+  const lf = t.label_free;
+  const l = t.labelled;
+  if (l) {
+    lines.push(`test metrics (${rows}, ${l.positives} labelled anomalies, against the real labels): precision ${f4(l.precision)}, recall ${f4(l.recall)}, F1 ${f4(l.f1)}, ROC-AUC ${f4(l.roc_auc)}, PR-AUC ${f4(l.pr_auc)}`);
+    lines.push(`confusion matrix: TP ${l.confusion.tp}, FP ${l.confusion.fp}, TN ${l.confusion.tn}, FN ${l.confusion.fn}; flagged ${lf.flagged} (${pc(lf.flagged_fraction)})`);
+  } else {
+    lines.push(`test figures (${rows}), label-free only: flagged ${lf.flagged} (${pc(lf.flagged_fraction)}); score p50 ${f4(lf.score.p50)}, p99 ${f4(lf.score.p99)}, threshold ${f4(lf.threshold)}`);
+  }
+  if (t.labels === 'absent' || (l && (l.roc_auc === null || l.pr_auc === null))) lines.push(`note: ${t.note}`);
+  lines.push(`scoring latency per point: mean ${t.latency.per_point_mean_us.toFixed(1)} µs, p50 ${t.latency.per_point_p50_us.toFixed(1)} µs, p99 ${t.latency.per_point_p99_us.toFixed(1)} µs (${t.latency.points} single-point calls); ${t.latency.batch_per_point_us.toFixed(2)} µs per point in a batch`);
+  return lines;
+}
+
+function describeRobustness(ev: Evaluation): string {
+  const r = ev.report.robustness;
+  const o = r.outliers.map((s) => `${s.scenario} ${pc(s.detection_rate ?? 0)}`).join(', ');
+  const sh = r.shift.map((s) => `${s.scenario} ${pc(s.flagged_fraction)}`).join(', ');
+  const key = (s: ScenarioResult): string => (s.labelled ? `F1 ${f4(s.labelled.f1)}` : `agreement ${pc(s.flag_agreement)}`);
+  const nz = r.noise.map((s) => `${s.scenario} ${key(s)}`).join(', ');
+  const ms = r.missing.map((s) => `${s.parameter} ${key(s)}`).join(', ');
+  return `robustness: noise ${nz}; missing ${ms}; outlier detection ${o}; shift flagged ${sh} (clean ${pc(r.clean.flagged_fraction)})`;
+}
+
+// ------------------------------------------------------------------ MLflow set-up
+
+interface MlflowOptions {
+  mlflow: boolean;
+  mlflowUri?: string;
+  requireMlflow?: boolean;
+}
+
+/** The client to use, or null (with the reason already printed as one warning). */
+function mlflowClient(o: MlflowOptions, env: PipelineEnv, quiet = false): MlflowClient | null {
+  if (!o.mlflow) {
+    if (o.requireMlflow) throw new PipelineUsageError('--require-mlflow and --no-mlflow contradict each other');
+    return null;
+  }
+  const uri = o.mlflowUri ?? env.MLFLOW_TRACKING_URI;
+  if (!uri) {
+    if (o.requireMlflow) throw new PipelineUsageError('--require-mlflow: no tracking server given (set MLFLOW_TRACKING_URI or pass --mlflow-uri)');
+    if (!quiet) warn('MLFLOW_TRACKING_URI is not set: this run is not tracked in MLflow (set it or pass --mlflow-uri URL; --no-mlflow silences this)');
+    return null;
+  }
+  return new MlflowClient({ trackingUri: uri, timeoutMs: 15_000, auth: mlflowAuth(env) });
+}
+
+// ------------------------------------------------------------------ train
+
+interface TrainCliOptions extends MlflowOptions {
+  data: string;
+  seed: number;
+  split: SplitMode;
+  contamination: number[];
+  nEstimators: number[];
+  maxSamples: number[];
+  createdAt?: string;
+  out?: string;
+  modelsDir: string;
+  resultsDir: string;
+  promote?: boolean;
+  experiment?: string;
+  modelName: string;
+}
+
+/** What results/training_metrics_<version>.json holds. */
+export interface TrainingReport {
+  report: 'training';
+  version: string;
+  created_at: string;
+  command: string;
+  data: { path: string; sha256: string; rows: number; labels: boolean; positives: number | null };
+  validation_report: string;
+  split: { mode: SplitMode; seed: number; rows: { train: number; validation: number; test: number }; bounds: Split['bounds']; note: string };
+  grid: { spec: GridSpec; rule: Selection['rule']; explanation: string; selected: number; results: GridResult[] };
+  model: { path: string; promoted: boolean; sha256: string; threshold: number; params: ModelArtifact['training']['params'] };
+  test: TestMetrics;
+  evaluation_report: string;
+  mlflow: { tracked: false; reason: string } | ({ tracked: true } & TrackingResult);
+}
+
+/** Deterministic figures recorded inside the artifact (no timings: the bytes must reproduce). */
+function artifactMetrics(grid: GridResult, t: TestMetrics, sizes: { val: number; test: number }): Record<string, number | null> {
+  const nf = (v: number | null | undefined): number | null => (v === null || v === undefined || !Number.isFinite(v) ? null : v);
+  const m: Record<string, number | null> = { validation_rows: sizes.val, test_rows: sizes.test, test_flagged_fraction: t.label_free.flagged_fraction, validation_flagged_fraction: grid.val_flagged_fraction };
+  if (t.labelled && grid.val) {
+    Object.assign(m, {
+      validation_f1: grid.val.f1,
+      test_precision: t.labelled.precision,
+      test_recall: t.labelled.recall,
+      test_f1: t.labelled.f1,
+      test_roc_auc: nf(t.labelled.roc_auc),
+      test_pr_auc: nf(t.labelled.pr_auc),
+    });
+  }
+  return m;
+}
+
+/** Metrics for the MLflow run: the grid as steps, the test figures, the robustness suite. */
+function runMetrics(grid: GridResult[], sel: number, ev: Evaluation): Metric[] {
+  const now = Date.now();
+  const ms: Metric[] = [];
+  const add = (key: string, value: number | null | undefined, step = 0) => {
+    if (value !== null && value !== undefined) ms.push({ key, value, step, timestamp: now });
+  };
+  for (const r of grid) {
+    add('grid_contamination', r.contamination, r.step);
+    add('grid_n_estimators', r.nEstimators, r.step);
+    add('grid_max_samples', r.maxSamples, r.step);
+    add('grid_val_flagged_fraction', r.val_flagged_fraction, r.step);
+    add('grid_fraction_gap', r.fraction_gap, r.step);
+    add('grid_train_ms', r.train_ms, r.step);
+    if (r.val) {
+      add('grid_val_f1', r.val.f1, r.step);
+      add('grid_val_precision', r.val.precision, r.step);
+      add('grid_val_recall', r.val.recall, r.step);
+      add('grid_val_roc_auc', r.val.roc_auc, r.step);
+      add('grid_val_pr_auc', r.val.pr_auc, r.step);
+    }
+  }
+  add('grid_selected_step', sel);
+  const best = grid[sel];
+  add('val_flagged_fraction', best.val_flagged_fraction);
+  if (best.val) add('val_f1', best.val.f1);
+  const t = ev.report.test;
+  add('test_flagged_fraction', t.label_free.flagged_fraction);
+  add('test_latency_mean_us', t.latency.per_point_mean_us);
+  add('test_latency_p50_us', t.latency.per_point_p50_us);
+  add('test_latency_p99_us', t.latency.per_point_p99_us);
+  add('test_latency_batch_us', t.latency.batch_per_point_us);
+  if (t.labelled) {
+    add('test_precision', t.labelled.precision);
+    add('test_recall', t.labelled.recall);
+    add('test_f1', t.labelled.f1);
+    add('test_roc_auc', t.labelled.roc_auc);
+    add('test_pr_auc', t.labelled.pr_auc);
+    add('test_tp', t.labelled.confusion.tp);
+    add('test_fp', t.labelled.confusion.fp);
+    add('test_tn', t.labelled.confusion.tn);
+    add('test_fn', t.labelled.confusion.fn);
+  }
+  const r = ev.report.robustness;
+  const scen = (prefix: string, s: ScenarioResult) => {
+    add(`${prefix}_flagged_fraction`, s.flagged_fraction);
+    add(`${prefix}_flag_agreement`, s.flag_agreement);
+    if (s.labelled) add(`${prefix}_f1`, s.labelled.f1);
+  };
+  r.noise.forEach((s) => scen(`robustness_noise_${s.parameter}`, s));
+  r.missing.forEach((s) => scen(`robustness_missing_${s.parameter}`, s));
+  r.outliers.forEach((s) => add(`robustness_outliers_x${s.parameter}_detection_rate`, s.detection_rate));
+  r.shift.forEach((s) => add(`robustness_shift_${s.parameter}sd_flagged_fraction`, s.flagged_fraction));
+  return ms;
+}
+
+function gridBar(total: number): SingleBar {
+  const bar = new SingleBar(
+    { format: 'grid search [{bar}] {value}/{total} | {point} | best {best}', stream: process.stderr, hideCursor: true, clearOnComplete: true },
+    Presets.shades_classic,
+  );
+  bar.start(total, 0, { point: '', best: '-' });
+  return bar;
+}
+
+async function trainCommand(o: TrainCliOptions): Promise<void> {
+  const createdAt = parseCreatedAt(o.createdAt);
+  // With --no-mlflow the MLflow variables are not read at all.
+  const env: PipelineEnv = o.mlflow ? readPipelineEnv() : {};
+  const client = mlflowClient(o, env, true);
+  const experiment = o.experiment ?? env.MLFLOW_EXPERIMENT_NAME ?? 'anomaly-detector';
+  if (client && o.requireMlflow && !(await client.health())) {
+    throw new MlflowError(`MLflow at ${client.trackingUri} is not reachable (GET /health failed) and --require-mlflow is set; nothing was trained`, 'unreachable');
+  }
+  const stamp = fileStamp();
+
+  // 1. Validate; stop on failure.
+  const validation = validateFile(o.data);
+  const validationPath = writeValidationReports(validation, o.resultsDir, stamp);
+  if (!validation.passed) {
+    process.stdout.write(formatValidation(validation));
+    throw new DataError(`${o.data}: validation failed, nothing trained: ${failureLine(validation)} (report ${validationPath})`);
+  }
+  out(`validation passed (${validation.checks.length} checks, ${validation.rows} rows): ${validationPath}`);
+
+  // 2. Load and split.
+  const ds: Dataset = loadDataset(o.data);
+  const sha = validation.source.sha256;
+  const hasTime = validation.columns.includes('timestamp');
+  const split = splitRows(ds.n, { mode: o.split, seed: o.seed, timestamps: ds.timestamps });
+  const train = takePart(ds, split.train);
+  const val = takePart(ds, split.val);
+  const test = takePart(ds, split.test);
+  out(`split: ${split.note}${o.split === 'time' && !hasTime ? ' (no timestamp column: file order)' : ''}`);
+
+  // 3. Grid search on the validation part.
+  const spec: GridSpec = { contamination: o.contamination, nEstimators: o.nEstimators, maxSamples: o.maxSamples };
+  const total = spec.contamination.length * spec.nEstimators.length * spec.maxSamples.length;
+  const bar = gridBar(total);
+  let bestF1 = -1;
+  let bestGap = Infinity;
+  const grid = runGrid(train, val, spec, {
+    seed: o.seed,
+    createdAt,
+    dataSha256: sha,
+    onStep: (done, _t, r) => {
+      bestF1 = Math.max(bestF1, r.val?.f1 ?? -1);
+      bestGap = Math.min(bestGap, r.fraction_gap);
+      bar.update(done, { point: pointLabel(r), best: r.val ? `validation F1 ${bestF1.toFixed(4)}` : `fraction gap ${bestGap.toFixed(4)}` });
+    },
+  });
+  bar.stop();
+  let valPos = 0;
+  if (val.labels) for (const l of val.labels) valPos += l;
+  const selection = selectBest(grid, { present: ds.labels !== null, valPositives: valPos, valNegatives: val.n - valPos });
+  const best = grid[selection.index];
+  out(`grid: ${grid.length} points; rule ${selection.rule}: ${selection.explanation}`);
+
+  // 4. The winner, evaluated on the untouched test part, with its figures recorded inside.
+  const trainOpts: TrainOptions = { nEstimators: best.nEstimators, maxSamples: best.maxSamples, seed: o.seed, contamination: best.contamination, createdAt, dataSha256: sha };
+  const candidate = trainModel(train.raw, train.n, trainOpts);
+  const splitDesc = `test split (${split.mode}, seed ${o.seed}; ${test.n} of ${ds.n} rows, never used for training or selection)`;
+  const ev = evaluateModel(new Detector(candidate), test, {
+    context: 'training',
+    modelSource: 'candidate',
+    dataPath: o.data,
+    dataSha256: sha,
+    part: splitDesc,
+    includesTrainingRows: false,
+    seed: o.seed,
+    notes: [`selection: ${selection.explanation}`],
+  });
+  const artifact = trainModel(train.raw, train.n, { ...trainOpts, metrics: artifactMetrics(best, ev.report.test, { val: val.n, test: test.n }) });
+  if (artifact.version !== candidate.version) throw new Error(`internal: retraining changed the model (${candidate.version} -> ${artifact.version})`);
+  const modelJson = serialize(artifact);
+  const modelPath = o.out ?? join(o.modelsDir, `model-${artifact.version}.json`);
+  writeFileAtomic(modelPath, modelJson);
+  if (o.promote) writeFileAtomic(join(o.modelsDir, 'model.json'), modelJson);
+  ev.report.model.source = modelPath;
+  ev.report.model.sha256 = artifact.sha256;
+  for (const line of describeTest(ev.report.test, `${test.n} held-out test rows`)) out(line);
+  out(describeRobustness(ev));
+
+  // 5. Reports and plots.
+  const fonts = findFonts();
+  if (fonts.warning) warn(fonts.warning);
+  const { report: evReport, svgs } = await writeEvaluation(ev, o.resultsDir, stamp, { grid: gridSpec(grid, selection.index, selection.rule) });
+  const metricsPath = join(o.resultsDir, `training_metrics_${artifact.version}.json`);
+  const trainingReport: TrainingReport = {
+    report: 'training',
+    version: artifact.version,
+    created_at: createdAt,
+    command: `anomaly-detector train ${process.argv.slice(3).join(' ')}`,
+    data: { path: o.data, sha256: sha, rows: ds.n, labels: ds.labels !== null, positives: validation.labels.positives },
+    validation_report: validationPath,
+    split: { mode: split.mode, seed: o.seed, rows: { train: train.n, validation: val.n, test: test.n }, bounds: split.bounds, note: split.note },
+    grid: { spec, rule: selection.rule, explanation: selection.explanation, selected: selection.index, results: grid },
+    model: { path: modelPath, promoted: !!o.promote, sha256: artifact.sha256, threshold: artifact.threshold.value, params: artifact.training.params },
+    test: ev.report.test,
+    evaluation_report: evReport.files.json,
+    mlflow: { tracked: false, reason: 'not attempted' },
+  };
+
+  // 6. MLflow: run, registry, champion. Failure is a warning unless --require-mlflow.
+  if (!client) {
+    trainingReport.mlflow = { tracked: false, reason: o.mlflow ? 'MLFLOW_TRACKING_URI is not set' : '--no-mlflow' };
+    if (o.mlflow) warn('MLFLOW_TRACKING_URI is not set: this run is not tracked in MLflow (set it or pass --mlflow-uri URL; --no-mlflow silences this)');
+  } else {
+    try {
+      const tracked = await trackTraining(client, {
+        experiment,
+        runName: `train-${artifact.version}`,
+        modelName: o.modelName,
+        promote: !!o.promote,
+        params: runParams(o, split, spec, selection, artifact, ds),
+        metrics: runMetrics(grid, selection.index, ev),
+        tags: runTags(sha, artifact, split, selection, ds),
+        modelJson,
+        artifacts: runArtifacts(trainingReport, metricsPath, validation, evReport, svgs),
+        candidate: comparable(ev.report.test),
+        scoreOnTest: (other) => (test.labels ? comparableOf(other, test.raw, test.n, test.labels) : null),
+      });
+      trainingReport.mlflow = { tracked: true, ...tracked };
+      out(`mlflow: run ${tracked.runId} in experiment '${experiment}' (${tracked.runUrl})`);
+      out(`mlflow: registered ${tracked.modelName} version ${tracked.registeredVersion}; champion ${tracked.champion.moved ? `moved to version ${tracked.registeredVersion}` : `stays version ${tracked.champion.version}`}: ${tracked.champion.reason}`);
+    } catch (e) {
+      if (!(e instanceof MlflowError)) throw e;
+      if (o.requireMlflow) throw e;
+      trainingReport.mlflow = { tracked: false, reason: e.message };
+      warn(`MLflow tracking failed (${e.message}); the model and reports are saved locally (pass --require-mlflow to fail instead)`);
+    }
+  }
+  writeJson(metricsPath, trainingReport);
+  out(`model ${artifact.version}: ${modelPath}${o.promote ? ` and ${join(o.modelsDir, 'model.json')} (promoted)` : ` (${join(o.modelsDir, 'model.json')} unchanged; --promote to replace it)`}`);
+  out(`reports: ${metricsPath}, ${evReport.files.html}`);
+}
+
+function comparable(t: TestMetrics): ComparableMetrics | null {
+  return t.labelled ? { f1: t.labelled.f1, pr_auc: t.labelled.pr_auc } : null;
+}
+
+/** Another model's F1 and PR-AUC on the same rows, through the one scoring path. */
+function comparableOf(a: ModelArtifact, raw: Float64Array, n: number, labels: Uint8Array): ComparableMetrics {
+  const s = scoreSet(new Detector(a), raw, n);
+  const l = labelledFigures(s.scores, s.flags, labels);
+  return { f1: l.f1, pr_auc: l.pr_auc };
+}
+
+function runParams(o: TrainCliOptions, split: Split, spec: GridSpec, sel: Selection, a: ModelArtifact, ds: Dataset): Record<string, string | number | boolean> {
+  return {
+    data_path: o.data,
+    data_rows: ds.n,
+    labels: ds.labels !== null,
+    seed: o.seed,
+    split: split.mode,
+    split_rows: `${split.train.length}/${split.val.length}/${split.test.length}`,
+    grid_contamination: spec.contamination.join(','),
+    grid_n_estimators: spec.nEstimators.join(','),
+    grid_max_samples: spec.maxSamples.join(','),
+    selection_rule: sel.rule,
+    contamination: a.threshold.contamination ?? 'explicit',
+    n_estimators: Number(a.training.params.n_estimators),
+    max_samples: Number(a.training.params.max_samples),
+    subsample: a.forest.subsample,
+    threshold: a.threshold.value,
+    created_at: a.training.created_at,
+    promote: !!o.promote,
+  };
+}
+
+function runTags(sha: string, a: ModelArtifact, split: Split, sel: Selection, ds: Dataset): Record<string, string> {
+  const commit = gitCommit();
+  const tags: Record<string, string> = {
+    data_sha256: sha,
+    git_commit: commit,
+    model_version: a.version,
+    model_sha256: a.sha256,
+    split: split.mode,
+    selection_rule: sel.rule,
+    labels: ds.labels ? 'present' : 'absent',
+    'mlflow.source.name': 'anomaly-detector train',
+    'mlflow.source.type': 'LOCAL',
+  };
+  if (/^[0-9a-f]{40}/.test(commit)) tags['mlflow.source.git.commit'] = commit.slice(0, 40);
+  return tags;
+}
+
+/** Reports and plots for the run, laid out as evaluation/{evaluation_report.json,.html,plots/*}. */
+function runArtifacts(tr: TrainingReport, metricsPath: string, validation: ValidationReport, ev: EvaluationReport, svgs: Record<string, string>): Array<{ path: string; content: Buffer | string }> {
+  const files: Array<{ path: string; content: Buffer | string }> = [
+    { path: basename(metricsPath), content: `${JSON.stringify(tr, null, 2)}\n` },
+    { path: 'validation_report.json', content: `${JSON.stringify(validation, null, 2)}\n` },
+  ];
+  const plots: EvaluationReport['files']['plots'] = {};
+  for (const [name, p] of Object.entries(ev.files.plots)) {
+    plots[name] = { svg: `evaluation/plots/${name}.svg`, png: `evaluation/plots/${name}.png` };
+    files.push({ path: plots[name].svg, content: readFileSync(p.svg) }, { path: plots[name].png, content: readFileSync(p.png) });
+  }
+  const remote: EvaluationReport = { ...ev, files: { json: 'evaluation/evaluation_report.json', html: 'evaluation/evaluation_report.html', plots } };
+  files.push({ path: remote.files.json, content: `${JSON.stringify(remote, null, 2)}\n` }, { path: remote.files.html, content: evaluationHtml(remote, svgs) });
+  return files;
+}
+
+// ------------------------------------------------------------------ evaluate
+
+interface EvaluateCliOptions extends MlflowOptions {
+  model: string;
+  data: string;
+  split: 'all' | SplitMode;
+  seed?: number;
+  resultsDir: string;
+}
+
+const MODEL_URI = /^(models|runs|mlflow-artifacts):/;
+
+async function loadModel(o: EvaluateCliOptions): Promise<{ artifact: ModelArtifact; source: string }> {
+  if (!MODEL_URI.test(o.model)) return { artifact: parseArtifact(readText(o.model), o.model), source: o.model };
+  const env = readPipelineEnv();
+  const client = o.mlflow && (o.mlflowUri ?? env.MLFLOW_TRACKING_URI) ? mlflowClient(o, env) : null;
+  if (!client) throw new PipelineUsageError(`--model ${o.model} needs MLflow: set MLFLOW_TRACKING_URI or pass --mlflow-uri`);
+  const resolved = await client.resolveModel(o.model);
+  const where = `${o.model}${resolved.version ? ` (version ${resolved.version})` : ''}`;
+  return { artifact: parseArtifact(resolved.bytes.toString('utf8'), where), source: where };
+}
+
+async function evaluateCommand(o: EvaluateCliOptions): Promise<void> {
+  const { artifact, source } = await loadModel(o);
+  const ds = loadDataset(o.data);
+  const sha = fileSha256(o.data);
+  const seed = o.seed ?? artifact.training.seed;
+  const sameData = sha === artifact.training.data_sha256;
+  let part = takePart(ds, Int32Array.from({ length: ds.n }, (_, i) => i));
+  let partDesc = `all ${ds.n} rows`;
+  let includes: boolean | null = sameData ? true : false;
+  const notes: string[] = [];
+  if (o.split !== 'all') {
+    const split = splitRows(ds.n, { mode: o.split, seed, timestamps: ds.timestamps });
+    part = takePart(ds, split.test);
+    partDesc = `test split (${o.split}, seed ${seed}): ${part.n} of ${ds.n} rows`;
+    if (sameData) {
+      includes = seed === artifact.training.seed ? false : null;
+      notes.push(
+        seed === artifact.training.seed
+          ? `the data is the model's training file and the split uses its training seed: these are its held-out test rows if it was trained with --split ${o.split}`
+          : 'the data is the model\'s training file but the seed differs from its training seed: the rows may include training rows',
+      );
+    }
+  } else if (sameData) {
+    warn(`${o.data} is the file this model was trained on: all its rows include the training rows, so the figures are optimistic; pass --split random (or time, as trained) to evaluate on the held-out test rows only`);
+  }
+  if (!sameData) notes.push('the data is not the model\'s training file (different sha256)');
+  const ev = evaluateModel(new Detector(artifact), part, { context: 'evaluate', modelSource: source, dataPath: o.data, dataSha256: sha, part: partDesc, includesTrainingRows: includes, seed, notes });
+  const fonts = findFonts();
+  if (fonts.warning) warn(fonts.warning);
+  const { report } = await writeEvaluation(ev, o.resultsDir, fileStamp());
+  out(`evaluated model ${artifact.version} (${source}) on ${o.data}: ${partDesc}`);
+  for (const line of describeTest(report.test, partDesc)) out(line);
+  out(describeRobustness(ev));
+  out(`report: ${report.files.json}, ${report.files.html}, plots in ${dirname(Object.values(report.files.plots)[0]?.png ?? report.files.html)}`);
+}
+
+// ------------------------------------------------------------------ validate
+
+async function validateCommand(o: { data: string; resultsDir: string }): Promise<void> {
+  const r = validateFile(o.data);
+  const path = writeValidationReports(r, o.resultsDir, fileStamp());
+  process.stdout.write(formatValidation(r));
+  out(`report: ${path} (also ${join(o.resultsDir, 'validation_report_latest.json')})`);
+  if (!r.passed) throw new DataError(`${o.data}: validation failed: ${failureLine(r)}`);
+}
+
+// ------------------------------------------------------------------ registration
+
+const mlflowOptions = (cmd: Command): Command =>
+  cmd
+    .option('--mlflow-uri <url>', 'MLflow tracking server (default: $MLFLOW_TRACKING_URI)')
+    .option('--no-mlflow', 'do not use MLflow (no warning)');
+
+/** Registers `validate`, `train` and `evaluate`. */
+export function registerPipelineCommands(program: Command): void {
+  program
+    .command('validate')
+    .description('check a metrics CSV (schema, ranges, missing values, duplicates, statistics, IQR outliers); exit 1 when it fails')
+    .requiredOption('--data <file>', 'CSV (timestamp,host,cpu_usage,memory_usage,network_load[,anomaly])')
+    .option('--results-dir <dir>', 'where the JSON reports go', 'results')
+    .action(validateCommand);
+
+  const train = program
+    .command('train')
+    .description('validate, split 70/15/15, grid-search, evaluate on the test split, write the model and reports, log to MLflow')
+    .requiredOption('--data <file>', 'training CSV (timestamp,host,cpu_usage,memory_usage,network_load[,anomaly])')
+    .option('--seed <n>', 'random seed of the split, the forests and the robustness suite', intArg('seed', 0, 2 ** 32 - 1), 42)
+    .addOption(new Option('--split <mode>', 'random (seeded) or time (oldest 70% train, newest 15% test)').choices(['random', 'time']).default('random'))
+    .option('--contamination <list>', 'grid: expected shares of anomalies (set the threshold)', listArg('contamination', { min: 0, max: 0.5, exclusive: true }), DEFAULT_GRID.contamination)
+    .option('--n-estimators <list>', 'grid: numbers of trees', listArg('n-estimators', { int: true, min: 1, max: 10000 }), DEFAULT_GRID.nEstimators)
+    .option('--max-samples <list>', 'grid: subsample sizes per tree', listArg('max-samples', { int: true, min: 2, max: 1_000_000 }), DEFAULT_GRID.maxSamples)
+    .option('--created-at <time>', 'timestamp recorded in the model (fix it for a byte-identical artifact)')
+    .option('--out <file>', 'artifact path (default <models-dir>/model-<version>.json)')
+    .option('--models-dir <dir>', 'where models go', 'models')
+    .option('--results-dir <dir>', 'where reports and plots go', 'results')
+    .option('--promote', 'also replace <models-dir>/model.json and make this version the MLflow champion')
+    .option('--experiment <name>', 'MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME or anomaly-detector)')
+    .option('--model-name <name>', 'registered model name', 'anomaly-detector')
+    .option('--require-mlflow', 'fail (exit 1) when MLflow is not configured or not reachable');
+  mlflowOptions(train).action(trainCommand);
+
+  const evaluate = program
+    .command('evaluate')
+    .description('test metrics and the robustness suite of a model on a CSV; JSON and HTML report with plots (SVG and PNG)')
+    .requiredOption('--model <file|uri>', 'model file, or models:/<name>@<alias>, models:/<name>/<version>, runs:/<run>/model')
+    .requiredOption('--data <file>', 'CSV (with an anomaly column for labelled figures)')
+    .addOption(new Option('--split <mode>', 'rows to evaluate: all, or the test part of a random or time split').choices(['all', 'random', 'time']).default('all'))
+    .option('--seed <n>', 'split and robustness seed (default: the model\'s training seed)', intArg('seed', 0, 2 ** 32 - 1))
+    .option('--results-dir <dir>', 'where the report and plots go', 'results');
+  mlflowOptions(evaluate).action(evaluateCommand);
+}
