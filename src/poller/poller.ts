@@ -8,18 +8,22 @@ import type { ModelStore } from '../model-store';
 import type { HealthContributor } from '../routes/health';
 import { checkPoint } from '../validation/point';
 import { ownsHost, type Shard } from './shard';
-import { addMetric, isComplete, stepOf, type HostSteps, type Mapping, type MetricMapping } from './telegraf';
+import { addMetric, isComplete, stepOf, type CounterHistory, type HostSteps, type Mapping, type MetricMapping } from './telegraf';
 import { backoffMs, LineWriter, type WriterMetrics, type WriterOptions } from './writer';
 
-/** The read of one metric for steps [from, to). A rate also needs the sample before (two steps back: one may be missing). */
-export function readSpec(m: MetricMapping, from: number, to: number, interval: number): ReadSeriesSpec {
+/**
+ * The read of one metric for steps [from, to). A rate also needs the sample before (two
+ * steps back: one may be missing), unless `warm`: earlier samples are in the poller's
+ * counter history.
+ */
+export function readSpec(m: MetricMapping, from: number, to: number, interval: number, warm = false): ReadSeriesSpec {
   return {
     measurement: m.measurement,
     fields: m.fields,
     where: m.where,
     exclude: m.sumOver && m.exclude.length > 0 ? { [m.sumOver]: m.exclude } : undefined,
     groupBy: m.sumOver ? ['host', m.sumOver] : ['host'],
-    from: m.transform === 'rate' ? from - 2 * interval : from,
+    from: m.transform === 'rate' && !warm ? from - 2 * interval : from,
     to,
   };
 }
@@ -106,6 +110,9 @@ export class Poller {
   private readonly window: RecentWindow;
   private psiValues: Record<string, number> = {};
   private scoredTotal = 0;
+  /** Counter samples of the live loop, so rates need no re-read; `readTo` is where they end. */
+  private readonly counters: CounterHistory = new Map();
+  private readTo: number | null = null;
   readonly writer: LineWriter;
 
   constructor(
@@ -211,7 +218,7 @@ export class Poller {
   private async cycleBody(now: number): Promise<CycleReport> {
     if (!this.models.current) throw new Error('no model loaded');
     if (!this.restored) await this.restore(now);
-    const report = await this.process(this.readFrom(now), now + 1, now, this.hosts, this.opts.settleMs);
+    const report = await this.process(this.readFrom(now), now + 1, now, this.hosts, this.opts.settleMs, this.counters);
     this.forgetOldHosts();
     this.updateLag(now);
     const detector = this.models.current.detector;
@@ -231,7 +238,7 @@ export class Poller {
   }
 
   /** Reads [from, to), scores the new complete steps of each host, queues the lines. */
-  private async process(rawFrom: number, to: number, now: number, hosts: Map<string, HostState>, settleMs: number): Promise<CycleReport> {
+  private async process(rawFrom: number, to: number, now: number, hosts: Map<string, HostState>, settleMs: number, counters?: CounterHistory): Promise<CycleReport> {
     const detector = (this.models.current as NonNullable<ModelStore['current']>).detector;
     const interval = this.opts.collectionIntervalMs;
     // Whole collection steps only, so a step is never half read.
@@ -239,11 +246,16 @@ export class Poller {
     const steps: HostSteps = new Map();
     let read = 0;
     // The three reads run concurrently: InfluxDB answers them on its own threads.
-    const results = await Promise.all(METRIC_NAMES.map((metric) => this.store.readSeries(readSpec(this.opts.mapping[metric], from, to, interval))));
+    // The counter history (the last few samples before readTo) holds the sample before
+    // `from` when the read starts just inside it: then no look-back is needed.
+    const warm = counters !== undefined && this.readTo !== null && from <= this.readTo && from >= this.readTo - 4 * interval;
+    const results = await Promise.all(METRIC_NAMES.map((metric) => this.store.readSeries(readSpec(this.opts.mapping[metric], from, to, interval, warm))));
     METRIC_NAMES.forEach((metric, k) => {
       for (const g of results[k]) read += g.rows.length;
-      addMetric(steps, metric, this.opts.mapping[metric], results[k], interval);
+      const mine = this.opts.shard.count > 1 ? results[k].filter((g) => ownsHost(this.opts.shard, g.tags.host ?? '')) : results[k];
+      addMetric(steps, metric, this.opts.mapping[metric], mine, interval, counters);
     });
+    if (counters) this.readTo = to;
     this.metrics.pointsRead.inc(read);
 
     // Select, per host, the steps to score now, in time order.
@@ -343,7 +355,12 @@ export class Poller {
   private forgetOldHosts(): void {
     if (this.hosts.size <= this.opts.maxHosts) return;
     const byAge = [...this.hosts.entries()].sort((a, b) => a[1].seenAt - b[1].seenAt);
-    for (let i = 0; i < byAge.length - this.opts.maxHosts; i++) this.hosts.delete(byAge[i][0]);
+    const gone = new Set<string>();
+    for (let i = 0; i < byAge.length - this.opts.maxHosts; i++) {
+      this.hosts.delete(byAge[i][0]);
+      gone.add(byAge[i][0]);
+    }
+    for (const key of this.counters.keys()) if (gone.has(key.slice(0, key.indexOf('\u0000')))) this.counters.delete(key);
   }
 
   private updateLag(now: number): void {

@@ -61,39 +61,51 @@ function sumFields(values: Record<string, number | null>, fields: readonly strin
   return s;
 }
 
+/** Recent raw samples of each counter series (host and interface), kept between reads. */
+export type CounterHistory = Map<string, Array<{ time: number; value: number }>>;
+const HISTORY_SAMPLES = 8;
+
 /**
  * Adds one metric's series to `out`. Rates are computed per series (host and
  * interface) between consecutive samples; a counter that went down was reset, and its
- * new value is the increase since the reset. The first sample of a series has no rate.
+ * new value is the increase since the reset. A sample needs an earlier one for its rate:
+ * from the same read, or from `history` (the samples earlier reads saw), so a poller need
+ * not read older points again; without either, the sample has no rate.
  */
-export function addMetric(out: HostSteps, metric: MetricName, m: MetricMapping, groups: readonly SeriesGroup[], intervalMs: number): void {
+export function addMetric(out: HostSteps, metric: MetricName, m: MetricMapping, groups: readonly SeriesGroup[], intervalMs: number, history?: CounterHistory): void {
   for (const g of groups) {
     const host = g.tags.host ?? '';
     if (host === '') continue;
     if (m.sumOver && m.exclude.includes(g.tags[m.sumOver] ?? '')) continue;
     let steps = out.get(host);
     if (!steps) out.set(host, (steps = new Map()));
-    let prevTime = NaN;
-    let prevValue = NaN;
+    const key = `${host}\u0000${m.sumOver ? (g.tags[m.sumOver] ?? '') : ''}`;
+    const read: Array<{ time: number; value: number }> = [];
     for (const row of g.rows) {
       const raw = sumFields(row.values, m.fields);
-      if (raw === null) continue;
+      if (raw !== null) read.push({ time: row.time, value: raw });
+    }
+    if (read.length === 0) continue;
+    // Earlier samples this read did not cover come first.
+    const known = m.transform === 'rate' && history ? (history.get(key) ?? []).filter((x) => x.time < read[0].time) : [];
+    const samples = known.concat(read);
+    for (let i = known.length; i < samples.length; i++) {
+      const { time, value: raw } = samples[i];
       let v: number;
       if (m.transform === 'rate') {
-        const dt = (row.time - prevTime) / 1000;
-        const ok = Number.isFinite(prevValue) && dt > 0;
-        const increase = raw >= prevValue ? raw - prevValue : raw;
-        prevTime = row.time;
-        prevValue = raw;
-        if (!ok) continue;
-        v = increase / dt;
+        if (i === 0) continue;
+        const prev = samples[i - 1];
+        const dt = (time - prev.time) / 1000;
+        if (!(dt > 0)) continue;
+        v = (raw >= prev.value ? raw - prev.value : raw) / dt;
       } else v = m.transform === 'complement100' ? 100 - raw : raw;
-      const step = stepOf(row.time, intervalMs);
+      const step = stepOf(time, intervalMs);
       let vals = steps.get(step);
       if (!vals) steps.set(step, (vals = {}));
       // Several series of one host (interfaces) add up; one series keeps its last value.
       vals[metric] = m.sumOver ? (vals[metric] ?? 0) + v : v;
     }
+    if (m.transform === 'rate' && history) history.set(key, samples.slice(-HISTORY_SAMPLES));
   }
 }
 

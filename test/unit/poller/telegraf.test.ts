@@ -28,6 +28,23 @@ describe('Telegraf mapping', () => {
     expect(a?.get(30000)?.network_load).toBe(1000 + 200);
   });
 
+  it('takes the previous counter sample from the history of earlier reads', () => {
+    const history = new Map();
+    const first: HostSteps = new Map();
+    addMetric(first, 'network_load', preset.network_load, [{ tags: { host: 'a', interface: 'eth0' }, rows: rows([[0, 0], [10000, 1000]], 'bytes_recv') }], 10000, history);
+    expect(first.get('a')?.get(10000)?.network_load).toBe(100);
+    // The next read starts after the last sample: its first row still gets a rate.
+    const next: HostSteps = new Map();
+    addMetric(next, 'network_load', preset.network_load, [{ tags: { host: 'a', interface: 'eth0' }, rows: rows([[20000, 3000]], 'bytes_recv') }], 10000, history);
+    expect(next.get('a')?.get(20000)?.network_load).toBe(200);
+    // A read that covers an already seen sample again uses the sample before it.
+    const again: HostSteps = new Map();
+    addMetric(again, 'network_load', preset.network_load, [{ tags: { host: 'a', interface: 'eth0' }, rows: rows([[20000, 3000], [30000, 3500]], 'bytes_recv') }], 10000, history);
+    expect(again.get('a')?.get(20000)?.network_load).toBe(200);
+    expect(again.get('a')?.get(30000)?.network_load).toBe(50);
+    expect(history.get('a\u0000eth0').length).toBeLessThanOrEqual(8);
+  });
+
   it('joins on the collection step and knows when a step is complete', () => {
     const out: HostSteps = new Map();
     addMetric(out, 'cpu_usage', preset.cpu_usage, [{ tags: { host: 'a' }, rows: rows([[10003, 90]], 'usage_idle') }], 10000);
