@@ -13,13 +13,18 @@ export interface CsvTable {
   lines: number[];
 }
 
+/** One CSV record and the 1-based line of the file it starts on. */
+export interface CsvRecord {
+  fields: string[];
+  line: number;
+}
+
 /**
- * Parses CSV (RFC 4180 quoting, CRLF or LF, blank lines ignored). Rows with a different
- * number of fields than the header are an error naming the first offending lines.
+ * Splits CSV text into records (RFC 4180 quoting, CRLF or LF, a leading byte-order mark
+ * ignored, blank lines skipped), header included, without checking their widths.
  */
-export function parseCsv(text: string, source = 'CSV'): CsvTable {
-  if (text.trim() === '') throw new DataError(`${source}: the file is empty`);
-  const records: Array<{ fields: string[]; line: number }> = [];
+export function parseRecords(text: string, source = 'CSV'): CsvRecord[] {
+  const records: CsvRecord[] = [];
   let field = '';
   let fields: string[] = [];
   let inQuotes = false;
@@ -31,7 +36,9 @@ export function parseCsv(text: string, source = 'CSV'): CsvTable {
     fields = [];
     field = '';
   };
-  for (let i = 0; i < text.length; i++) {
+  // A byte-order mark would otherwise glue itself to the first column name.
+  const start = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  for (let i = start; i < text.length; i++) {
     const ch = text[i];
     if (inQuotes) {
       if (ch === '"') {
@@ -56,7 +63,16 @@ export function parseCsv(text: string, source = 'CSV'): CsvTable {
   }
   if (inQuotes) throw new DataError(`${source}: unterminated quoted field starting on line ${recordLine}`);
   if (field !== '' || fields.length > 0) endRecord();
-  const [head, ...rest] = records;
+  return records;
+}
+
+/**
+ * Parses CSV into a header and rows. Rows with a different number of fields than the
+ * header are an error naming the first offending lines.
+ */
+export function parseCsv(text: string, source = 'CSV'): CsvTable {
+  if (text.trim() === '') throw new DataError(`${source}: the file is empty`);
+  const [head, ...rest] = parseRecords(text, source);
   const header = head.fields.map((h) => h.trim());
   const ragged = rest.filter((r) => r.fields.length !== header.length);
   if (ragged.length > 0) {

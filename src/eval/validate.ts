@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { METRIC_NAMES, METRICS, type MetricName } from '../core/metrics';
 import { quantileSorted } from '../core/stats';
-import { DataError, fileSha256, readText } from '../data/csv';
+import { DataError, fileSha256, parseRecords, readText, type CsvRecord } from '../data/csv';
 import { REQUIRED_COLUMNS, parseTimestamp } from '../data/dataset';
 
 /**
@@ -67,59 +67,14 @@ export interface ValidationReport {
   outliers: Record<string, OutlierStats>;
 }
 
-/** One CSV record and the 1-based line it starts on. */
-export interface CsvRecord {
-  fields: string[];
-  line: number;
-}
-
 /**
- * Lenient CSV tokenizer (RFC 4180 quoting, CRLF or LF, blank lines skipped): unlike
- * parseCsv it accepts ragged rows, so that validation can count them. Throws DataError
- * only when nothing can be read: an empty file or an unterminated quote.
+ * Lenient CSV reading: unlike parseCsv it accepts ragged rows, so that validation can
+ * count them. Throws DataError only when nothing can be read: an empty file or an
+ * unterminated quote.
  */
 export function tokenizeCsv(text: string, source = 'CSV'): CsvRecord[] {
   if (text.trim() === '') throw new DataError(`${source}: the file is empty`);
-  const records: CsvRecord[] = [];
-  let field = '';
-  let fields: string[] = [];
-  let inQuotes = false;
-  let line = 1;
-  let recordLine = 1;
-  const endRecord = (): void => {
-    fields.push(field);
-    if (!(fields.length === 1 && fields[0].trim() === '')) records.push({ fields, line: recordLine });
-    fields = [];
-    field = '';
-  };
-  // A byte-order mark would otherwise glue itself to the first column name.
-  const start = text.charCodeAt(0) === 0xfeff ? 1 : 0;
-  for (let i = start; i < text.length; i++) {
-    const ch = text[i];
-    if (inQuotes) {
-      if (ch === '"') {
-        if (text[i + 1] === '"') {
-          field += '"';
-          i++;
-        } else inQuotes = false;
-      } else {
-        if (ch === '\n') line++;
-        field += ch;
-      }
-    } else if (ch === '"' && field === '') inQuotes = true;
-    else if (ch === ',') {
-      fields.push(field);
-      field = '';
-    } else if (ch === '\n' || ch === '\r') {
-      if (ch === '\r' && text[i + 1] === '\n') i++;
-      endRecord();
-      line++;
-      recordLine = line;
-    } else field += ch;
-  }
-  if (inQuotes) throw new DataError(`${source}: unterminated quoted field starting on line ${recordLine}`);
-  if (field !== '' || fields.length > 0) endRecord();
-  return records;
+  return parseRecords(text, source);
 }
 
 /** How a metric cell reads: a finite number, missing, or something else. */
