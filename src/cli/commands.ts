@@ -9,6 +9,7 @@ import { rowsToCsv } from './simulate-csv';
 import { simulateToInflux, type SimulateCliOptions } from './simulate-influx';
 import { registerInfluxCommands } from './influx-commands';
 import { registerPipelineCommands } from './pipeline';
+import { registerBenchCommand } from './bench';
 
 /** A mistake in the command line; printed as one line. */
 export class UsageError extends Error {
@@ -67,6 +68,7 @@ export function registerCommands(program: Command): void {
   registerPipelineCommands(program);
 
   registerInfluxCommands(program);
+  registerBenchCommand(program);
 
   program
     .command('openapi')

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { METRIC_NAMES } from './metrics';
+import { checkFeatures, TRANSFORMS } from './features';
 import type { ForestState } from './isolation-forest';
 
 export const ARTIFACT_FORMAT = 'infra-anomaly-detector/model';
@@ -9,13 +10,20 @@ export const ARTIFACT_FORMAT_VERSION = 1;
 const finite = z.number().refine(Number.isFinite, 'must be a finite number');
 const int = z.number().int();
 
+const INPUT_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
+
 const FeatureSchema = z.strictObject({
   name: z.string().min(1),
-  source: z.enum(METRIC_NAMES),
-  transform: z.literal('raw'),
+  /** An input channel; checked against the artifact's inputs after parsing. */
+  source: z.string().regex(INPUT_NAME, 'must be an input name'),
+  transform: z.enum(TRANSFORMS),
   unit: z.string(),
   min: finite,
   max: finite.nullable(),
+  /** Temporal transforms only (see features.ts); which keys a transform needs is checked after parsing. */
+  params: z
+    .strictObject({ window: int.optional(), span: int.optional(), horizon: int.optional(), period: int.optional(), tolerance: int.optional() })
+    .optional(),
 });
 
 const ForestSchema = z.strictObject({
@@ -34,6 +42,11 @@ export const ArtifactSchema = z.strictObject({
   format: z.literal(ARTIFACT_FORMAT),
   format_version: z.literal(ARTIFACT_FORMAT_VERSION),
   version: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+  /**
+   * Input channels, in the column order of the raw rows the model scores. Absent: the
+   * three host metrics (METRIC_NAMES), as in every artifact before inputs existed.
+   */
+  inputs: z.array(z.string().regex(INPUT_NAME, 'must be an input name')).min(1).optional(),
   features: z.array(FeatureSchema).min(1),
   scaler: z.strictObject({ mean: z.array(finite), scale: z.array(finite.refine((v) => v > 0, 'must be positive')) }),
   forest: ForestSchema,
@@ -42,6 +55,16 @@ export const ArtifactSchema = z.strictObject({
     method: z.enum(['contamination', 'explicit']),
     contamination: finite.nullable(),
   }),
+  /**
+   * Scoring options beyond the plain forest. Absent: plain Isolation Forest scores.
+   * `out_of_range_weight` w > 0: a point outside the training range of some features is
+   * isolated at the root with probability p = min(1, w * mean over features of
+   * gap / (range + gap)), as if the root split were drawn over the range widened to
+   * include the point; its path length becomes p + (1 - p) * h. Inside the range
+   * nothing changes. This makes the score grow with how far a point leaves the range,
+   * which plain Isolation Forest scores do not.
+   */
+  scoring: z.strictObject({ out_of_range_weight: finite.refine((v) => v >= 0, 'must be >= 0') }).optional(),
   training: z.strictObject({
     rows: int.min(1),
     data_sha256: z.string().regex(/^[0-9a-f]{64}$/),
@@ -57,6 +80,11 @@ export const ArtifactSchema = z.strictObject({
 
 export type ModelArtifact = z.infer<typeof ArtifactSchema>;
 export type UnsignedArtifact = Omit<ModelArtifact, 'sha256'>;
+
+/** The artifact's input channels: its `inputs`, or the three host metrics if it has none. */
+export function artifactInputs(a: Pick<ModelArtifact, 'inputs'>): readonly string[] {
+  return a.inputs ?? METRIC_NAMES;
+}
 
 /** Raised when an artifact cannot be used; `message` is one line fit for a log. */
 export class ArtifactError extends Error {
@@ -108,6 +136,10 @@ export function parseArtifact(text: string, source = 'model artifact'): ModelArt
     throw new ArtifactError(`${source}: invalid at ${first.path.join('.') || '(root)'}: ${first.message}`);
   }
   const a = parsed.data;
+  const inputs = artifactInputs(a);
+  if (new Set(inputs).size !== inputs.length) throw new ArtifactError(`${source}: invalid at inputs: duplicate input names`);
+  const bad = checkFeatures(a.features, inputs);
+  if (bad) throw new ArtifactError(`${source}: invalid at features.${bad[0].join('.')}: ${bad[1]}`);
   const expected = contentHash(a);
   if (expected !== a.sha256) throw new ArtifactError(`${source}: checksum mismatch (content sha256 ${expected.slice(0, 12)}..., recorded ${a.sha256.slice(0, 12)}...): the file was modified or corrupted`);
   checkConsistency(a, source);

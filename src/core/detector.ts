@@ -1,58 +1,175 @@
-import { forestFromJson, type ModelArtifact } from './artifact';
-import { buildFeatures, sourceIndex, type FeatureSpec } from './features';
+import { ArtifactError, artifactInputs, forestFromJson, type ModelArtifact } from './artifact';
+import { buildFeatures, SeriesFeatures, type SeriesStateStore, sourceIndex, type FeatureSpec } from './features';
 import { IsolationForest } from './isolation-forest';
 import { METRIC_NAMES } from './metrics';
 import { transform } from './scaler';
 
-/** Scores and per-metric contributions of a batch, row-aligned with the input. */
+/** Scores and per-input contributions of a batch, row-aligned with the input. */
 export interface BatchScores {
   n: number;
   /** s(x) in (0, 1]; higher is more anomalous. */
   scores: Float64Array;
-  /** n x METRIC_NAMES.length, row-major; positive pushes towards anomalous. */
+  /** n x inputs, row-major (METRIC_NAMES for the service); positive pushes towards anomalous. */
   contributions: Float64Array;
 }
 
+/** Options of {@link Detector}. */
+export interface DetectorOptions {
+  /**
+   * The input channels the caller provides, in column order. The artifact must declare
+   * exactly these, or the constructor throws ArtifactError: the service passes nothing
+   * (the three host metrics), so a model built for other inputs can never be served.
+   * `'any'` accepts the artifact's own inputs (benchmarks on other data).
+   */
+  inputs?: readonly string[] | 'any';
+  /**
+   * Per-key history for {@link Detector.scoreSeries}. Pass the previous detector's
+   * `state` when swapping models with the same features, so hosts keep their history.
+   */
+  state?: SeriesStateStore;
+  /** Capacity of a new state store, in keys (hosts); least recently used evicted. Default 10,000. */
+  maxKeys?: number;
+  /**
+   * The artifact's forest already built (as trainOnFeatures' fitOnFeatures returns it),
+   * so that a model fitted in this process is not rebuilt. Must be that artifact's forest.
+   */
+  forest?: IsolationForest;
+}
+
+export const DEFAULT_MAX_KEYS = 10_000;
+
 /**
- * The one scoring path: raw metrics -> features -> scaler -> forest -> threshold and
+ * The one scoring path: raw inputs -> features -> scaler -> forest -> threshold and
  * contributions. HTTP, the poller, backfill and the benchmarks all call this class.
+ * `scoreRaw` treats each row on its own; `scoreSeries` keeps bounded per-key history
+ * for temporal features. Both end in the same {@link Detector.scoreFeatures}.
  */
 export class Detector {
   readonly version: string;
   readonly threshold: number;
   readonly features: readonly FeatureSpec[];
+  readonly inputs: readonly string[];
   readonly artifact: ModelArtifact;
+  /** Per-key history used by scoreSeries (bounded; see DetectorOptions.maxKeys). */
+  readonly state: SeriesStateStore;
   private readonly forest: IsolationForest;
   private readonly src: Int32Array;
+  private readonly series: SeriesFeatures;
+  private readonly identityFold: boolean;
+  /** Training range of each feature in scaled units, for out-of-range scoring. */
+  private readonly lo: Float64Array;
+  private readonly hi: Float64Array;
+  private readonly outOfRangeWeight: number;
 
-  constructor(artifact: ModelArtifact) {
+  constructor(artifact: ModelArtifact, opts: DetectorOptions = {}) {
     this.artifact = artifact;
     this.version = artifact.version;
     this.threshold = artifact.threshold.value;
     this.features = artifact.features;
-    this.forest = IsolationForest.fromState(forestFromJson(artifact.forest));
-    this.src = sourceIndex(artifact.features);
+    this.inputs = artifactInputs(artifact);
+    const expected = opts.inputs ?? METRIC_NAMES;
+    if (expected !== 'any' && (expected.length !== this.inputs.length || expected.some((name, i) => name !== this.inputs[i]))) {
+      throw new ArtifactError(`model ${artifact.version} takes inputs (${this.inputs.join(', ')}), but this caller provides (${expected.join(', ')})`);
+    }
+    this.forest = opts.forest ?? IsolationForest.fromState(forestFromJson(artifact.forest));
+    if (this.forest.nFeatures !== artifact.features.length) throw new ArtifactError(`model ${artifact.version}: forest has ${this.forest.nFeatures} features, model declares ${artifact.features.length}`);
+    this.src = sourceIndex(artifact.features, this.inputs);
+    this.series = new SeriesFeatures(artifact.features, this.inputs);
+    if (opts.state && !this.series.fits(opts.state)) throw new ArtifactError(`model ${artifact.version}: its features keep a different per-host history than the state handed over`);
+    this.state = opts.state ?? this.series.newStore(opts.maxKeys ?? DEFAULT_MAX_KEYS);
+    const d = this.features.length;
+    this.identityFold = d === this.inputs.length && this.src.every((s, i) => s === i);
+    const { mean, scale } = artifact.scaler;
+    const q = artifact.training.feature_quantiles;
+    this.lo = Float64Array.from(q, (col, f) => (col[0] - mean[f]) / scale[f]);
+    this.hi = Float64Array.from(q, (col, f) => (col[col.length - 1] - mean[f]) / scale[f]);
+    this.outOfRangeWeight = artifact.scoring?.out_of_range_weight ?? 0;
+  }
+
+  /** True if some feature needs the key's history (scoreSeries gives it; scoreRaw does not). */
+  get temporal(): boolean {
+    return this.series.temporal;
   }
 
   /**
-   * Scores `n` rows of raw metrics (row-major, in METRIC_NAMES order; validated by the
-   * caller). Contributions of derived features are folded into their source metric.
+   * Scores `n` rows of raw inputs (row-major, in `inputs` order; validated by the
+   * caller), each row on its own. For temporal features this is the "no history" case:
+   * they read 0 (see features.ts), so only the raw features speak. Contributions of
+   * derived features are folded into their source input.
    */
   scoreRaw(raw: Float64Array, n: number): BatchScores {
+    const x = new Float64Array(n * this.features.length);
+    buildFeatures(this.features, raw, n, x, this.inputs);
+    return this.scoreFeatures(x, n);
+  }
+
+  /**
+   * Scores rows of several keys (hosts) with their history: `keys[i]` and `times[i]`
+   * (epoch ms) label row i. Rows are processed in the order given, each key's rows in
+   * increasing time, and each row's features use that key's earlier points only (at
+   * most the window each feature declares) before the row joins the history. A key
+   * never seen, or evicted from the bounded store, starts with no history: its temporal
+   * features read 0 until it has points (a new host is judged on its raw values first).
+   * A row not later than its key's latest point is scored as if it had no history and
+   * does not change the state. `featuresOut` (n x features), if given, receives the
+   * unscaled features (the streaming detector refits on them).
+   */
+  scoreSeries(keys: readonly string[], times: ArrayLike<number>, raw: Float64Array, n: number, featuresOut?: Float64Array): BatchScores {
+    if (keys.length < n || times.length < n) throw new RangeError(`scoreSeries: ${n} rows need ${n} keys and times`);
+    const x = new Float64Array(n * this.features.length);
+    this.series.compute(this.state, keys, times, raw, n, x);
+    if (featuresOut) featuresOut.set(x);
+    return this.scoreFeatures(x, n);
+  }
+
+  /**
+   * The shared tail of both paths: scales a feature matrix (n x features, overwritten)
+   * and scores it, folding contributions into inputs.
+   */
+  scoreFeatures(x: Float64Array, n: number): BatchScores {
     const d = this.features.length;
-    const m = METRIC_NAMES.length;
-    const x = new Float64Array(n * d);
-    buildFeatures(this.features, raw, n, x);
+    const m = this.inputs.length;
     transform(this.artifact.scaler, x, n, x);
     const scores = new Float64Array(n);
     const fc = new Float64Array(n * d);
     this.forest.score(x, n, scores, fc);
+    if (this.outOfRangeWeight > 0) this.extendOutOfRange(x, n, scores, fc);
     let contributions = fc;
-    if (!(d === m && this.src.every((s, i) => s === i))) {
+    if (!this.identityFold) {
       contributions = new Float64Array(n * m);
       for (let i = 0; i < n; i++) for (let f = 0; f < d; f++) contributions[i * m + this.src[f]] += fc[i * d + f];
     }
     return { n, scores, contributions };
+  }
+
+  /**
+   * Out-of-range scoring (artifact `scoring.out_of_range_weight`): with p the root
+   * isolation probability, the path length h becomes p + (1 - p) h. Contributions stay
+   * exact: each becomes (1 - p) c_f plus feature f's share p_f of p times (c(psi) - 1),
+   * so they still sum to c(psi) - h'.
+   */
+  private extendOutOfRange(x: Float64Array, n: number, scores: Float64Array, fc: Float64Array): void {
+    const d = this.features.length;
+    const w = this.outOfRangeWeight;
+    const c = this.forest.expectedPathLength;
+    const { lo, hi } = this;
+    const share = new Float64Array(d);
+    for (let i = 0; i < n; i++) {
+      let p = 0;
+      for (let f = 0; f < d; f++) {
+        const v = x[i * d + f];
+        const gap = v > hi[f] ? v - hi[f] : v < lo[f] ? lo[f] - v : 0;
+        share[f] = gap > 0 ? gap / (hi[f] - lo[f] + gap) : 0;
+        p += share[f];
+      }
+      if (p === 0) continue;
+      const q = Math.min(1, (w * p) / d);
+      const scale = q / p;
+      p = q;
+      const h = -c * Math.log2(scores[i]);
+      scores[i] = Math.pow(2, -(p + (1 - p) * h) / c);
+      for (let f = 0; f < d; f++) fc[i * d + f] = (1 - p) * fc[i * d + f] + share[f] * scale * (c - 1);
+    }
   }
 
   /** True when a score is above the model's threshold. */

@@ -1,18 +1,96 @@
-import { METRIC_NAMES, METRICS, type MetricName } from './metrics';
+import { METRIC_NAMES, METRICS } from './metrics';
 
 /**
- * A model input: a raw metric passed through a transform. The artifact declares its
- * features, and this module is the one place that computes them, for training, the
- * poller and /detect alike.
+ * Model inputs. A feature is an input channel (a raw metric such as `cpu_usage`, or a
+ * NAB series' `value`) passed through a transform. The artifact declares its features,
+ * and this module is the one place that computes them, for training, the poller,
+ * `/detect` and the benchmarks alike.
+ *
+ * `raw` is the value itself. Every other transform is temporal: it compares the value
+ * with the same channel's earlier points on the same key (host), never later ones, and
+ * is expressed in robust units of that history, compressed with asinh so that a burst a
+ * million times the usual spread does not flatten every other split of the forest:
+ *
+ * - baseline: median and scale of the previous `window` points, where
+ *   scale = max(1.4826 * MAD, 0.001 * |median|, 1e-9);
+ * - `robust_z`: asinh((x - median) / scale);
+ * - `diff`: asinh((x - previous point) / scale);
+ * - `level_shift`: asinh((mean of the last `span` points, x included, - median) / scale);
+ * - `rolling_max_excess` / `rolling_min_excess`: how far x rises above the maximum (falls
+ *   below the minimum) of about the previous `horizon` points, asinh(excess / scale),
+ *   0 inside the range (the look-back is kept as 64 block extremes, so it spans
+ *   `horizon` points plus up to two blocks of horizon/64);
+ * - `seasonal_max_excess` / `seasonal_min_excess`: the same against the points one
+ *   `period` earlier, +- `tolerance` (a daily job that ran yesterday at about this time
+ *   is not new);
+ * - `volatility`: ln((sd of the last `span` points + 0.001 * scale) / (sd of the
+ *   baseline window + 0.001 * scale)).
+ *
+ * With too little history, a temporal feature is neutral (0): a key with no history
+ * gets its raw features only, and robust_z, diff and the excesses read 0 ("nothing
+ * unusual") until the key has points; the seasonal features need one period.
  */
+export const TRANSFORMS = [
+  'raw',
+  'robust_z',
+  'diff',
+  'level_shift',
+  'rolling_max_excess',
+  'rolling_min_excess',
+  'seasonal_max_excess',
+  'seasonal_min_excess',
+  'volatility',
+] as const;
+export type FeatureTransform = (typeof TRANSFORMS)[number];
+
+/** Parameters of temporal transforms, in points of the channel's own series. */
+export interface FeatureParams {
+  /** Baseline length (median and scale), points before the current one. */
+  window?: number;
+  /** level_shift, volatility: points averaged, the current one included. */
+  span?: number;
+  /** Rolling extremes: points looked back. */
+  horizon?: number;
+  /** Seasonal extremes: points per season (288 = one day of 5-minute points). */
+  period?: number;
+  /** Seasonal extremes: points either side of the same phase. */
+  tolerance?: number;
+}
+
+/** A model input: a channel through a transform, with its unit and valid range. */
 export interface FeatureSpec {
   name: string;
-  source: MetricName;
-  transform: 'raw';
+  /** Input channel (one of the artifact's inputs). */
+  source: string;
+  transform: FeatureTransform;
   unit: string;
   min: number;
   max: number | null;
+  /** Temporal transforms only. */
+  params?: FeatureParams;
 }
+
+/** Which params each transform takes (all required). */
+export const TRANSFORM_PARAMS: Record<FeatureTransform, readonly (keyof FeatureParams)[]> = {
+  raw: [],
+  robust_z: ['window'],
+  diff: ['window'],
+  level_shift: ['window', 'span'],
+  rolling_max_excess: ['window', 'horizon'],
+  rolling_min_excess: ['window', 'horizon'],
+  seasonal_max_excess: ['window', 'period', 'tolerance'],
+  seasonal_min_excess: ['window', 'period', 'tolerance'],
+  volatility: ['window', 'span'],
+};
+
+/** Upper bounds that keep per-key state small (a few tens of kB per channel). */
+export const PARAM_LIMITS = { window: 4096, span: 4096, horizon: 1_000_000, period: 4096, tolerance: 256 } as const;
+
+/** Block count of the rolling-extremes summary: memory per channel is O(this), not O(horizon). */
+const EXTREME_BLOCKS = 64;
+
+/** True for transforms that need the key's history. */
+export const isTemporal = (s: FeatureSpec): boolean => s.transform !== 'raw';
 
 /** The default features: the three raw metrics. */
 export function defaultFeatures(): FeatureSpec[] {
@@ -20,17 +98,490 @@ export function defaultFeatures(): FeatureSpec[] {
 }
 
 /**
- * Builds the feature matrix (row-major, n x features) from a raw metric matrix
- * (row-major, n x METRIC_NAMES.length).
+ * Checks a feature list against its inputs; returns the first problem as
+ * `[path, message]`, or null. The artifact loader reports it with the path.
  */
-export function buildFeatures(specs: readonly FeatureSpec[], raw: Float64Array, n: number, out: Float64Array): void {
-  const m = METRIC_NAMES.length;
-  const d = specs.length;
-  const src = specs.map((s) => METRIC_NAMES.indexOf(s.source));
-  for (let i = 0; i < n; i++) for (let f = 0; f < d; f++) out[i * d + f] = raw[i * m + src[f]];
+export function checkFeatures(specs: readonly FeatureSpec[], inputs: readonly string[]): [Array<string | number>, string] | null {
+  for (let i = 0; i < specs.length; i++) {
+    const s = specs[i];
+    if (!inputs.includes(s.source)) return [[i, 'source'], `${JSON.stringify(s.source)} is not one of the inputs (${inputs.join(', ')})`];
+    const needed = TRANSFORM_PARAMS[s.transform];
+    const given = Object.keys(s.params ?? {}) as (keyof FeatureParams)[];
+    if (needed.length === 0 && s.params !== undefined) return [[i, 'params'], `transform ${s.transform} takes no params`];
+    for (const k of given) if (!needed.includes(k)) return [[i, 'params', k], `transform ${s.transform} does not take ${k}`];
+    for (const k of needed) {
+      const v = s.params?.[k];
+      const lo = k === 'tolerance' ? 0 : k === 'window' || k === 'period' ? 2 : 1;
+      if (v === undefined || !Number.isInteger(v) || v < lo || v > PARAM_LIMITS[k]) return [[i, 'params', k], `transform ${s.transform} needs an integer ${k} in [${lo}, ${PARAM_LIMITS[k]}]`];
+    }
+    if (s.transform.startsWith('seasonal') && (s.params?.tolerance ?? 0) >= (s.params?.period ?? 0)) return [[i, 'params', 'tolerance'], 'tolerance must be smaller than period'];
+  }
+  // One baseline, one look-back and one season per channel: its features share them.
+  for (const k of ['window', 'horizon', 'period', 'tolerance'] as const) {
+    const seen = new Map<string, number>();
+    for (let i = 0; i < specs.length; i++) {
+      const v = specs[i].params?.[k];
+      if (v === undefined) continue;
+      const prev = seen.get(specs[i].source);
+      if (prev !== undefined && prev !== v) return [[i, 'params', k], `all features of ${specs[i].source} must share one ${k} (${prev})`];
+      seen.set(specs[i].source, v);
+    }
+  }
+  return null;
 }
 
-/** Index into METRIC_NAMES of each feature's source metric (to fold contributions). */
-export function sourceIndex(specs: readonly FeatureSpec[]): Int32Array {
-  return Int32Array.from(specs.map((s) => METRIC_NAMES.indexOf(s.source)));
+/**
+ * Builds the feature matrix (row-major, n x features) from a raw matrix (row-major,
+ * n x inputs.length, in `inputs` order) treating every row on its own: temporal
+ * features read 0, as for a key with no history. Use {@link SeriesFeatures} for series.
+ */
+export function buildFeatures(specs: readonly FeatureSpec[], raw: Float64Array, n: number, out: Float64Array, inputs: readonly string[] = METRIC_NAMES): void {
+  const m = inputs.length;
+  const d = specs.length;
+  const src = sourceIndex(specs, inputs);
+  const rawF = specs.map((s) => s.transform === 'raw');
+  for (let i = 0; i < n; i++) for (let f = 0; f < d; f++) out[i * d + f] = rawF[f] ? raw[i * m + src[f]] : 0;
+}
+
+/** Index into `inputs` of each feature's source (to fold contributions). */
+export function sourceIndex(specs: readonly FeatureSpec[], inputs: readonly string[] = METRIC_NAMES): Int32Array {
+  return Int32Array.from(specs.map((s) => inputs.indexOf(s.source)));
+}
+
+/** What one channel's state must hold, derived from the features on that channel. */
+interface ChannelPlan {
+  /** Baseline length (0: the channel has no temporal features). */
+  window: number;
+  /** Ring capacity: enough for the baseline, spans and one season back. */
+  ring: number;
+  /** Rolling-extremes look-back (0: none) and its block size. */
+  horizon: number;
+  block: number;
+  /** Seasonal period (0: none) and tolerance. */
+  period: number;
+  tolerance: number;
+  /** A volatility feature needs the baseline's standard deviation. */
+  needsSd: boolean;
+}
+
+function channelPlans(specs: readonly FeatureSpec[], inputs: readonly string[]): ChannelPlan[] {
+  return inputs.map((name) => {
+    const own = specs.filter((s) => s.source === name && isTemporal(s));
+    let window = 0;
+    let ring = 0;
+    let horizon = 0;
+    let period = 0;
+    let tolerance = 0;
+    for (const s of own) {
+      const p = s.params ?? {};
+      window = Math.max(window, p.window ?? 0);
+      ring = Math.max(ring, p.window ?? 0, p.span ?? 0, (p.period ?? 0) + (p.tolerance ?? 0));
+      horizon = Math.max(horizon, p.horizon ?? 0);
+      period = Math.max(period, p.period ?? 0);
+      tolerance = Math.max(tolerance, p.tolerance ?? 0);
+    }
+    const block = horizon > 0 ? Math.max(1, Math.ceil(horizon / EXTREME_BLOCKS)) : 0;
+    return { window, ring: Math.max(ring, 1), horizon, block, period, tolerance, needsSd: own.some((s) => s.transform === 'volatility') };
+  });
+}
+
+/**
+ * The history of one channel of one key: a ring of recent values, the baseline window
+ * kept sorted (insertion O(window), median O(1), MAD O(log window)), and block maxima
+ * and minima for long look-backs. Fixed size, allocated once.
+ */
+export class ChannelState {
+  private readonly plan: ChannelPlan;
+  private readonly ring: Float64Array;
+  private head = 0;
+  /** Points seen (not capped). */
+  count = 0;
+  private readonly sorted: Float64Array;
+  private sortedLen = 0;
+  private readonly blockMax: Float64Array;
+  private readonly blockMin: Float64Array;
+  private blocksDone = 0;
+  private curMax = -Infinity;
+  private curMin = Infinity;
+  private curLen = 0;
+  // Running sums of (value - offset) over the baseline (volatility only).
+  private offset = 0;
+  private sum1 = 0;
+  private sum2 = 0;
+  private sinceResum = 0;
+  // Statistics of the history before the current point (set by prepare()).
+  median = 0;
+  scale = 1;
+  sd = 0;
+  /** Max and min of about the last `horizon` points, and of the points one period back +- tolerance (NaN: none). */
+  rollMax = NaN;
+  rollMin = NaN;
+  seasonMax = NaN;
+  seasonMin = NaN;
+
+  constructor(plan: ChannelPlan) {
+    this.plan = plan;
+    this.ring = new Float64Array(plan.ring);
+    this.sorted = new Float64Array(plan.window);
+    const nb = plan.block > 0 ? Math.ceil(plan.horizon / plan.block) : 0;
+    this.blockMax = new Float64Array(nb);
+    this.blockMin = new Float64Array(nb);
+  }
+
+  /** Bytes held by this state's arrays. */
+  get bytes(): number {
+    return 8 * (this.ring.length + this.sorted.length + this.blockMax.length + this.blockMin.length);
+  }
+
+  /** The value `lag` points back (1 = the previous point); NaN if not held. */
+  back(lag: number): number {
+    if (lag < 1 || lag > Math.min(this.count, this.ring.length)) return NaN;
+    let i = this.head - lag;
+    if (i < 0) i += this.ring.length;
+    return this.ring[i];
+  }
+
+  /** Sum of the last k points (k <= count, k <= ring size), and with `mean`, the sum of squared deviations from it. */
+  recent(k: number, mean?: number): number {
+    const ring = this.ring;
+    const cap = ring.length;
+    let i = this.head - 1;
+    let sum = 0;
+    for (let j = 0; j < k; j++, i--) {
+      if (i < 0) i += cap;
+      const v = ring[i];
+      sum += mean === undefined ? v : (v - mean) * (v - mean);
+    }
+    return sum;
+  }
+
+  /** Computes the statistics of the history (the points before x) that x's features read. */
+  prepare(x: number): void {
+    const plan = this.plan;
+    if (plan.horizon > 0) this.extremes();
+    if (plan.period > 0) {
+      const from = Math.min(plan.period + plan.tolerance, this.count);
+      const to = Math.max(1, plan.period - plan.tolerance);
+      let hi = -Infinity;
+      let lo = Infinity;
+      for (let lag = from; lag >= to; lag--) {
+        const v = this.back(lag);
+        if (v > hi) hi = v;
+        if (v < lo) lo = v;
+      }
+      this.seasonMax = hi === -Infinity ? NaN : hi;
+      this.seasonMin = lo === Infinity ? NaN : lo;
+    }
+    const n = this.sortedLen;
+    if (n === 0) {
+      this.median = x;
+      this.scale = Math.max(1e-3 * Math.abs(x), 1e-9);
+      this.sd = 0;
+      return;
+    }
+    const s = this.sorted;
+    const med = n % 2 === 1 ? s[(n - 1) >> 1] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+    // MAD: the distances to the median are two sorted runs (leftwards and rightwards
+    // of it); their k-th smallest is found by bisection in O(log window).
+    const r = lowerBound(s, n, med);
+    const need = (n >> 1) + 1;
+    const cur = kthDistance(s, n, r, med, need);
+    const prev = n % 2 === 1 ? 0 : kthDistance(s, n, r, med, need - 1);
+    const mad = n % 2 === 1 ? cur : 0.5 * (prev + cur);
+    this.median = med;
+    this.scale = Math.max(1.4826 * mad, 1e-3 * Math.abs(med), 1e-9);
+    if (plan.needsSd) {
+      const mean = this.sum1 / n;
+      this.sd = Math.sqrt(Math.max(0, this.sum2 / n - mean * mean));
+    }
+  }
+
+  /** Exact sums of (value - offset) over the baseline, redone every `window` points so that rounding cannot drift. */
+  private resum(): void {
+    const s = this.sorted;
+    let a = 0;
+    let b = 0;
+    for (let i = 0; i < this.sortedLen; i++) {
+      const v = s[i] - this.offset;
+      a += v;
+      b += v * v;
+    }
+    this.sum1 = a;
+    this.sum2 = b;
+    this.sinceResum = 0;
+  }
+
+  /** Maximum and minimum of about the previous `horizon` points (NaN if none). */
+  private extremes(): void {
+    let hi = this.curMax;
+    let lo = this.curMin;
+    const nb = Math.min(this.blocksDone, this.blockMax.length);
+    for (let b = 0; b < nb; b++) {
+      if (this.blockMax[b] > hi) hi = this.blockMax[b];
+      if (this.blockMin[b] < lo) lo = this.blockMin[b];
+    }
+    this.rollMax = hi === -Infinity ? NaN : hi;
+    this.rollMin = lo === Infinity ? NaN : lo;
+  }
+
+  /** Adds x as the newest point. */
+  push(x: number): void {
+    const w = this.plan.window;
+    if (w > 0) {
+      const s = this.sorted;
+      if (this.sortedLen === w) {
+        // The value leaving the baseline is the one `window` points back.
+        const old = this.back(w);
+        let i = lowerBound(s, this.sortedLen, old);
+        if (s[i] !== old) i = s.indexOf(old); // NaN-free input: defensive only
+        s.copyWithin(i, i + 1, this.sortedLen);
+        this.sortedLen--;
+        const v = old - this.offset;
+        this.sum1 -= v;
+        this.sum2 -= v * v;
+      }
+      const j = upperBound(s, this.sortedLen, x);
+      s.copyWithin(j + 1, j, this.sortedLen);
+      s[j] = x;
+      this.sortedLen++;
+      if (this.plan.needsSd) {
+        if (this.count === 0) this.offset = x;
+        const v = x - this.offset;
+        this.sum1 += v;
+        this.sum2 += v * v;
+        if (++this.sinceResum >= w) this.resum();
+      }
+    }
+    this.ring[this.head] = x;
+    this.head = (this.head + 1) % this.ring.length;
+    this.count++;
+    if (this.plan.block > 0) {
+      if (x > this.curMax) this.curMax = x;
+      if (x < this.curMin) this.curMin = x;
+      if (++this.curLen === this.plan.block) {
+        const b = this.blocksDone % this.blockMax.length;
+        this.blockMax[b] = this.curMax;
+        this.blockMin[b] = this.curMin;
+        this.blocksDone++;
+        this.curMax = -Infinity;
+        this.curMin = Infinity;
+        this.curLen = 0;
+      }
+    }
+  }
+}
+
+/**
+ * The k-th smallest (1-based) of |s[i] - med| over a sorted s[0..n), where s[r..) >= med
+ * > s[..r): the k-th of the merged runs A[i] = med - s[r-1-i] and B[j] = s[r+j] - med.
+ */
+function kthDistance(s: Float64Array, n: number, r: number, med: number, k: number): number {
+  const a = r;
+  const b = n - r;
+  // i = how many of the k come from A: the largest i with A[i-1] <= B[k-i] (all valid i form a range).
+  let lo = Math.max(0, k - b);
+  let hi = Math.min(k, a);
+  while (lo < hi) {
+    const i = (lo + hi + 1) >>> 1;
+    // Taking i from A is too many if A[i-1] > B[k-i].
+    if (k - i < b && med - s[r - i] > s[r + k - i] - med) hi = i - 1;
+    else lo = i;
+  }
+  const i = lo;
+  const fromA = i > 0 ? med - s[r - i] : -Infinity;
+  const fromB = k - i > 0 ? s[r + k - i - 1] - med : -Infinity;
+  return fromA > fromB ? fromA : fromB;
+}
+
+function lowerBound(s: Float64Array, n: number, v: number): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (s[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function upperBound(s: Float64Array, n: number, v: number): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (s[mid] <= v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The per-key history: one ChannelState per input, plus the key's latest time. */
+export interface KeyState {
+  channels: ChannelState[];
+  lastTime: number;
+}
+
+/**
+ * Bounded per-key state: at most `maxKeys` keys, least recently used evicted first. An
+ * evicted key that comes back starts again with no history. Memory is at most
+ * `maxKeys * bytesPerKey`.
+ */
+export class SeriesStateStore {
+  readonly maxKeys: number;
+  /** The layout of the state (per channel); only features of the same layout may share the store. */
+  readonly layout: string;
+  private readonly plans: ChannelPlan[];
+  private readonly map = new Map<string, KeyState>();
+  /** Keys dropped to stay within maxKeys. */
+  evictions = 0;
+
+  constructor(plans: ChannelPlan[], maxKeys: number) {
+    if (!Number.isInteger(maxKeys) || maxKeys < 1) throw new Error(`maxKeys must be a positive integer, got ${maxKeys}`);
+    this.plans = plans;
+    this.layout = JSON.stringify(plans);
+    this.maxKeys = maxKeys;
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  /** Bytes of history one key holds. */
+  get bytesPerKey(): number {
+    return this.plans.reduce((sum, p) => sum + new ChannelState(p).bytes, 0);
+  }
+
+  has(key: string): boolean {
+    return this.map.has(key);
+  }
+
+  /** The key's state, created empty if new; marks it most recently used. */
+  get(key: string): KeyState {
+    let st = this.map.get(key);
+    if (st !== undefined) {
+      this.map.delete(key);
+      this.map.set(key, st);
+      return st;
+    }
+    if (this.map.size >= this.maxKeys) {
+      const oldest = this.map.keys().next().value as string;
+      this.map.delete(oldest);
+      this.evictions++;
+    }
+    st = { channels: this.plans.map((p) => new ChannelState(p)), lastTime: -Infinity };
+    this.map.set(key, st);
+    return st;
+  }
+
+  clear(): void {
+    this.map.clear();
+  }
+}
+
+/**
+ * Computes features over series in time order: the one implementation of temporal
+ * features, used to train (over the training rows, per key) and to score (the
+ * Detector's per-key state).
+ */
+export class SeriesFeatures {
+  readonly specs: readonly FeatureSpec[];
+  readonly inputs: readonly string[];
+  private readonly src: Int32Array;
+  private readonly plans: ChannelPlan[];
+  private readonly layout: string;
+
+  constructor(specs: readonly FeatureSpec[], inputs: readonly string[]) {
+    const bad = checkFeatures(specs, inputs);
+    if (bad) throw new Error(`features.${bad[0].join('.')}: ${bad[1]}`);
+    this.specs = specs;
+    this.inputs = inputs;
+    this.src = sourceIndex(specs, inputs);
+    this.plans = channelPlans(specs, inputs);
+    this.layout = JSON.stringify(this.plans);
+  }
+
+  /** True if any feature needs history. */
+  get temporal(): boolean {
+    return this.specs.some(isTemporal);
+  }
+
+  /** A state store for these features. */
+  newStore(maxKeys: number): SeriesStateStore {
+    return new SeriesStateStore(this.plans, maxKeys);
+  }
+
+  /** True if `store` was made for features with the same per-channel state. */
+  fits(store: SeriesStateStore): boolean {
+    return store.layout === this.layout;
+  }
+
+  /**
+   * Features of `n` rows (raw row-major, n x inputs) into `out` (n x specs). Rows are
+   * taken in order: a key's rows must come in increasing time. A row whose time is not
+   * after its key's latest point (duplicate or late) is computed as for a key with no
+   * history and leaves the state unchanged, so no row ever sees a later point.
+   */
+  compute(store: SeriesStateStore, keys: readonly string[], times: ArrayLike<number>, raw: Float64Array, n: number, out: Float64Array): void {
+    if (!this.fits(store)) throw new Error('this state store was made for other features');
+    const m = this.inputs.length;
+    const d = this.specs.length;
+    let lastKey: string | undefined;
+    let st: KeyState | undefined;
+    for (let i = 0; i < n; i++) {
+      const key = keys[i];
+      const t = times[i];
+      if (key !== lastKey || st === undefined) {
+        st = store.get(key);
+        lastKey = key;
+      }
+      const inOrder = t > st.lastTime;
+      for (let c = 0; c < m; c++) {
+        const x = raw[i * m + c];
+        if (!Number.isFinite(x)) throw new RangeError(`row ${i}: ${this.inputs[c]} is not a finite number`);
+        if (inOrder && this.plans[c].window > 0) st.channels[c].prepare(x);
+      }
+      for (let f = 0; f < d; f++) {
+        const c = this.src[f];
+        const x = raw[i * m + c];
+        out[i * d + f] = inOrder ? featureValue(this.specs[f], st.channels[c], x) : this.specs[f].transform === 'raw' ? x : 0;
+      }
+      if (inOrder) {
+        for (let c = 0; c < m; c++) if (this.plans[c].window > 0) st.channels[c].push(raw[i * m + c]);
+        st.lastTime = t;
+      }
+    }
+  }
+}
+
+/** One feature of the current point, given its channel's prepared baseline. */
+function featureValue(spec: FeatureSpec, ch: ChannelState, x: number): number {
+  if (spec.transform === 'raw') return x;
+  if (ch.count === 0) return 0;
+  const { median, scale } = ch;
+  const span = spec.params?.span ?? 1;
+  switch (spec.transform) {
+    case 'robust_z':
+      return Math.asinh((x - median) / scale);
+    case 'diff':
+      return Math.asinh((x - ch.back(1)) / scale);
+    case 'level_shift': {
+      const k = Math.min(span, ch.count + 1);
+      return Math.asinh(((x + ch.recent(k - 1)) / k - median) / scale);
+    }
+    case 'rolling_max_excess':
+      return x > ch.rollMax ? Math.asinh((x - ch.rollMax) / scale) : 0;
+    case 'rolling_min_excess':
+      return x < ch.rollMin ? Math.asinh((ch.rollMin - x) / scale) : 0;
+    case 'seasonal_max_excess':
+      return x > ch.seasonMax ? Math.asinh((x - ch.seasonMax) / scale) : 0;
+    case 'seasonal_min_excess':
+      return x < ch.seasonMin ? Math.asinh((ch.seasonMin - x) / scale) : 0;
+    case 'volatility': {
+      const k = Math.min(span, ch.count + 1);
+      const mean = (x + ch.recent(k - 1)) / k;
+      const ss = (x - mean) * (x - mean) + ch.recent(k - 1, mean);
+      const eps = 1e-3 * scale;
+      return Math.log((Math.sqrt(ss / k) + eps) / (ch.sd + eps));
+    }
+  }
 }

@@ -39,3 +39,72 @@ export function gate(opts: GateOptions, state: GateState, rawAnomaly: boolean, t
   state.lastAlert = time;
   return true;
 }
+
+/**
+ * Repeat suppression for any score stream (the streaming detector and the NAB
+ * benchmark use it; `gate` above stays the poller's metric-aware rule). An alert needs
+ * a score at or above `level`; within `windowMs` after an alert, a further alert needs
+ * a score above the last alert's (the anomaly got worse). With `peak`, a score must
+ * also exceed every score of the key in the previous `windowMs`, alert or not: only
+ * the peak of a rise alerts, not each step of a plateau.
+ */
+export interface RepeatGateOptions {
+  level: number;
+  /** Suppression window (ms). 0: every score at or above level alerts. */
+  windowMs: number;
+  peak: boolean;
+  /** Within the window, a new alert needs a score above the last alert's by more than this (default 0). */
+  margin?: number;
+  /**
+   * Earlier scores count for less as they age: a score s from dt ago is compared as
+   * s - decayPerMs * dt (default 0: no decay), so a second incident of the same size
+   * a day later can alert before the window has passed.
+   */
+  decayPerMs?: number;
+}
+
+/** Per-key state of {@link repeatGate}: the last alert and, with `peak`, the window's descending maxima. */
+export interface RepeatGateState {
+  lastAlertTime: number;
+  lastAlertScore: number;
+  /** Times and (decay-adjusted) scores of a monotone decreasing queue of recent scores. */
+  qt: number[];
+  qs: number[];
+  /** Time of the key's first score (decay reference). */
+  origin: number;
+}
+
+export const newRepeatGateState = (): RepeatGateState => ({ lastAlertTime: -Infinity, lastAlertScore: -Infinity, qt: [], qs: [], origin: NaN });
+
+/** Advances `state` by one score (in time order) and returns whether it alerts. */
+export function repeatGate(opts: RepeatGateOptions, state: RepeatGateState, score: number, time: number): boolean {
+  const decay = opts.decayPerMs ?? 0;
+  let higherThanWindow = true;
+  if (opts.peak) {
+    // With linear decay, s_j - decay * (t - t_j) = (s_j + decay * t_j) - decay * t: a
+    // monotone queue of s_j + decay * t_j gives the decayed window maximum. Times are
+    // taken relative to the first score so that the sums stay exact.
+    const { qt, qs } = state;
+    let head = 0;
+    while (head < qt.length && time - qt[head] > opts.windowMs) head++;
+    if (head > 0) {
+      qt.splice(0, head);
+      qs.splice(0, head);
+    }
+    if (!Number.isFinite(state.origin)) state.origin = time;
+    const u = score + decay * (time - state.origin);
+    higherThanWindow = qs.length === 0 || u > qs[0];
+    while (qs.length > 0 && qs[qs.length - 1] <= u) {
+      qs.pop();
+      qt.pop();
+    }
+    qs.push(u);
+    qt.push(time);
+  }
+  if (score < opts.level || !higherThanWindow) return false;
+  const since = time - state.lastAlertTime;
+  if (since < opts.windowMs && score <= state.lastAlertScore - decay * since + (opts.margin ?? 0)) return false;
+  state.lastAlertTime = time;
+  state.lastAlertScore = score;
+  return true;
+}

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { forestToJson, sign, type ModelArtifact } from './artifact';
-import { buildFeatures, defaultFeatures, type FeatureSpec } from './features';
+import { buildFeatures, defaultFeatures, SeriesFeatures, type FeatureSpec } from './features';
 import { IsolationForest } from './isolation-forest';
+import { METRIC_NAMES } from './metrics';
 import { fitScaler, transform } from './scaler';
-import { quantile, thresholdFromContamination } from './stats';
+import { quantileSorted, thresholdFromContamination } from './stats';
 
 /** What `trainModel` needs besides the data. */
 export interface TrainOptions {
@@ -21,6 +22,20 @@ export interface TrainOptions {
   metrics?: Record<string, number | null>;
   /** sha256 of the source data file, when known; otherwise the matrix is hashed. */
   dataSha256?: string;
+  /**
+   * Input channels (column order of `raw`). Default: the three host metrics, and the
+   * artifact then records no `inputs` (the format of every earlier artifact).
+   */
+  inputs?: string[];
+  /**
+   * For temporal features: the key (host) and time (epoch ms) of each row. Features are
+   * computed per key in row order, exactly as Detector.scoreSeries computes them.
+   * Default: all rows one key, in row order.
+   */
+  keys?: readonly string[];
+  times?: ArrayLike<number>;
+  /** Records `scoring.out_of_range_weight` (see artifact.ts); 0 or absent: plain scores. */
+  outOfRangeWeight?: number;
 }
 
 /** sha256 of a raw metric matrix's bytes (used when no file hash is given). */
@@ -29,19 +44,45 @@ export function matrixSha256(raw: Float64Array): string {
 }
 
 /**
- * Trains scaler, forest and threshold on `n` rows of raw metrics (row-major, in
- * METRIC_NAMES order) and returns a signed artifact. Deterministic given its inputs.
+ * Trains scaler, forest and threshold on `n` rows of raw inputs (row-major, in
+ * METRIC_NAMES order unless `inputs` says otherwise) and returns a signed artifact.
+ * Deterministic given its inputs.
  */
 export function trainModel(raw: Float64Array, n: number, opts: TrainOptions): ModelArtifact {
   const features = opts.features ?? defaultFeatures();
-  const d = features.length;
-  const x = new Float64Array(n * d);
-  buildFeatures(features, raw, n, x);
-  const featureQuantiles = features.map((_, f) => {
-    const col = new Float64Array(n);
+  const inputs = opts.inputs ?? [...METRIC_NAMES];
+  const x = new Float64Array(n * features.length);
+  const series = new SeriesFeatures(features, inputs);
+  if (series.temporal) {
+    const keys = opts.keys ?? new Array<string>(n).fill('');
+    const times = opts.times ?? Float64Array.from({ length: n }, (_, i) => i);
+    series.compute(series.newStore(Math.max(1, new Set(keys).size)), keys, times, raw, n, x);
+  } else buildFeatures(features, raw, n, x, inputs);
+  return trainOnFeatures(x, n, { ...opts, features, inputs, dataSha256: opts.dataSha256 ?? matrixSha256(raw) });
+}
+
+/**
+ * Trains on a feature matrix already computed (n x features, row-major; not modified),
+ * as the streaming detector does when it refits on its window of recent normal rows.
+ */
+export function trainOnFeatures(features: Float64Array, n: number, opts: TrainOptions & { features: FeatureSpec[] }): ModelArtifact {
+  return fitOnFeatures(features, n, opts).artifact;
+}
+
+/**
+ * {@link trainOnFeatures}, also returning the fitted forest (the artifact's forest, as
+ * an object), so that a caller that scores at once does not rebuild it.
+ */
+export function fitOnFeatures(features: Float64Array, n: number, opts: TrainOptions & { features: FeatureSpec[] }): { artifact: ModelArtifact; forest: IsolationForest } {
+  const specs = opts.features;
+  const d = specs.length;
+  if (features.length < n * d) throw new RangeError(`expected ${n * d} feature values, got ${features.length}`);
+  const x = Float64Array.from(features.subarray(0, n * d));
+  const col = new Float64Array(n);
+  const featureQuantiles = specs.map((_, f) => {
     for (let i = 0; i < n; i++) col[i] = x[i * d + f];
     col.sort();
-    return Array.from({ length: 11 }, (_, k) => quantile(col, k / 10));
+    return Array.from({ length: 11 }, (_, k) => quantileSorted(col, k / 10));
   });
   const scaler = fitScaler(x, n, d);
   transform(scaler, x, n, x);
@@ -55,22 +96,28 @@ export function trainModel(raw: Float64Array, n: number, opts: TrainOptions): Mo
     threshold = { value: thresholdFromContamination(scores, opts.contamination), method: 'contamination', contamination: opts.contamination };
   }
   const forestJson = forestToJson(forest.toState());
+  // Artifacts of the three host metrics with plain scoring keep the original layout.
+  const custom = opts.inputs !== undefined && (opts.inputs.length !== METRIC_NAMES.length || opts.inputs.some((name, i) => name !== METRIC_NAMES[i]));
+  const scoring = opts.outOfRangeWeight ? { out_of_range_weight: opts.outOfRangeWeight } : undefined;
   const body = {
-    features,
+    features: specs,
     scaler,
     forest: forestJson,
     threshold,
   };
   // The version names the model's content, so the same training gives the same version.
-  const version = `${opts.createdAt.slice(0, 10).replace(/-/g, '')}-${createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 12)}`;
-  return sign({
+  const named = custom || scoring ? { inputs: opts.inputs, ...body, scoring } : body;
+  const version = `${opts.createdAt.slice(0, 10).replace(/-/g, '')}-${createHash('sha256').update(JSON.stringify(named)).digest('hex').slice(0, 12)}`;
+  const artifact = sign({
     format: 'infra-anomaly-detector/model',
     format_version: 1,
     version,
+    ...(custom ? { inputs: opts.inputs } : {}),
     ...body,
+    ...(scoring ? { scoring } : {}),
     training: {
       rows: n,
-      data_sha256: opts.dataSha256 ?? matrixSha256(raw),
+      data_sha256: opts.dataSha256 ?? matrixSha256(features.subarray(0, n * d)),
       seed: opts.seed,
       params: { n_estimators: opts.nEstimators, max_samples: opts.maxSamples, subsample: forest.subsample, contamination: opts.threshold !== undefined ? null : opts.contamination },
       metrics: opts.metrics ?? {},
@@ -78,4 +125,5 @@ export function trainModel(raw: Float64Array, n: number, opts: TrainOptions): Mo
       created_at: opts.createdAt,
     },
   });
+  return { artifact, forest };
 }

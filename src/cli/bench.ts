@@ -1,0 +1,56 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { NabDataError } from '../eval/nab-data';
+import { formatNabBench, runNabBench } from '../eval/nab-bench';
+
+/** A command-line mistake; main prints errors of this name as one line. */
+class BenchUsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** A missing or malformed NAB directory; main prints errors of this name as one line. */
+class BenchDataError extends Error {
+  override readonly name = 'DataError';
+}
+
+/**
+ * `anomaly-detector bench nab --nab-dir DIR [--out DIR]`: the NAB benchmark of the
+ * streaming detector (see src/eval/nab-bench.ts).
+ */
+export function registerBenchCommand(program: Command): void {
+  const bench = program.command('bench').description('benchmarks of detection quality');
+  bench
+    .command('nab')
+    .description('stream every NAB series under DIR/data through the detector, write NAB-layout results and print the leaderboard against the published detectors')
+    .requiredOption('--nab-dir <dir>', 'a NAB directory (data/, labels/, config/, results/), e.g. ../shared/nab or a clone of github.com/numenta/NAB')
+    .option('--out <dir>', 'where to write results (<out>/<detector>/<category>/<detector>_<file>.csv)', 'results/nab')
+    .option('--json <file>', 'also write the full result as JSON (default <out>/summary.json)')
+    .option('--files <list>', 'only these data files, comma-separated, as category/file.csv (default: every labelled file)')
+    .option('--timing-passes <n>', 'extra passes timed for the throughput figure (median reported; 0: time the first pass)', '3')
+    .action((o: { nabDir: string; out: string; json?: string; files?: string; timingPasses: string }) => {
+      const timingPasses = Number(o.timingPasses);
+      if (!Number.isInteger(timingPasses) || timingPasses < 0 || timingPasses > 100) throw new BenchUsageError(`--timing-passes: ${JSON.stringify(o.timingPasses)} is not an integer in [0, 100]`);
+      const files = o.files
+        ?.split(',')
+        .map((f) => f.trim())
+        .filter(Boolean);
+      if (files !== undefined && files.length === 0) throw new BenchUsageError('--files: no file named');
+      const nabDir = resolve(o.nabDir);
+      if (!existsSync(join(nabDir, 'data'))) throw new BenchUsageError(`--nab-dir: ${nabDir} has no data/ folder (point it at a NAB directory)`);
+      const outDir = resolve(o.out);
+      if (outDir === nabDir || outDir.startsWith(join(nabDir, 'data'))) throw new BenchUsageError('--out must not be the NAB directory or its data folder');
+      let result;
+      try {
+        result = runNabBench({ nabDir, outDir, files, timingPasses, log: (line) => process.stderr.write(`${line}\n`) });
+      } catch (e) {
+        if (e instanceof NabDataError) throw new BenchDataError(e.message);
+        throw e;
+      }
+      mkdirSync(outDir, { recursive: true });
+      const jsonPath = o.json ?? join(outDir, 'summary.json');
+      writeFileSync(jsonPath, `${JSON.stringify({ ...result, resultFiles: result.resultFiles.length }, null, 2)}\n`);
+      process.stdout.write(formatNabBench(result));
+      process.stdout.write(`results in ${join(outDir, result.detector)}; summary in ${jsonPath}\n`);
+    });
+}

@@ -1,0 +1,186 @@
+import type { ModelArtifact } from './artifact';
+import { Detector, DEFAULT_MAX_KEYS } from './detector';
+import { SeriesFeatures, type FeatureSpec } from './features';
+import { newRepeatGateState, repeatGate, type RepeatGateOptions, type RepeatGateState } from './gate';
+import { fitOnFeatures, matrixSha256 } from './train';
+
+/**
+ * A detector that runs on a stream: the same Detector (features, scaler, forest,
+ * out-of-range scoring) with per-key history, refitted periodically on a sliding window
+ * of recent normal rows, and repeat suppression through gate.ts.
+ *
+ * No look-ahead: a row is scored by the model fitted before it, on features of its
+ * key's earlier points; it joins the history and (if normal) the refit window only
+ * after it is scored.
+ */
+export interface StreamingOptions {
+  features: FeatureSpec[];
+  /** Input channels, the column order of raw rows. */
+  inputs: string[];
+  nEstimators: number;
+  maxSamples: number;
+  seed: number;
+  /** Sets the model threshold; a row scoring above it is not "normal" and is kept out of refits. */
+  contamination: number;
+  /** Out-of-range scoring weight recorded in every model (0: plain Isolation Forest scores). */
+  outOfRangeWeight: number;
+  /** Refit when this much stream time has passed since the last fit (ms). 0: never refit. */
+  refitIntervalMs: number;
+  /** Rows in the sliding refit window (the most recent normal rows, all keys pooled). */
+  refitWindow: number;
+  /** Repeat suppression of alerts. */
+  gate: RepeatGateOptions;
+  /** Keys (hosts) with history and gate state; least recently used evicted. */
+  maxKeys?: number;
+  /** Recorded in every model (fixed, so that runs are reproducible). */
+  createdAt: string;
+  /** Caller that provides other inputs than the host metrics (see DetectorOptions.inputs). */
+  anyInputs?: boolean;
+}
+
+/** Per-row results of {@link StreamingDetector.process}. */
+export interface StreamResult {
+  n: number;
+  /** The model score of each row. */
+  scores: Float64Array;
+  /** 1 where the gate raised an alert. */
+  alerts: Uint8Array;
+  /** n x inputs contributions (see Detector). */
+  contributions: Float64Array;
+}
+
+/** Rows of one batch: keys (hosts), times (epoch ms), raw inputs (n x inputs). */
+export interface StreamRows {
+  keys: readonly string[];
+  times: ArrayLike<number>;
+  raw: Float64Array;
+  n: number;
+}
+
+export class StreamingDetector {
+  readonly opts: StreamingOptions;
+  private current: Detector;
+  private readonly d: number;
+  /** Ring of recent normal feature rows (unscaled), refitWindow x d. */
+  private readonly window: Float64Array;
+  private windowHead = 0;
+  private windowLen = 0;
+  private lastFit: number;
+  private readonly gates = new Map<string, RepeatGateState>();
+  /** Refits done (the initial fit not counted). */
+  refits = 0;
+
+  private constructor(opts: StreamingOptions, first: Detector, warmFeatures: Float64Array, warmRows: number, lastTime: number) {
+    this.opts = opts;
+    this.current = first;
+    this.d = opts.features.length;
+    this.window = new Float64Array(opts.refitWindow * this.d);
+    for (let i = Math.max(0, warmRows - opts.refitWindow); i < warmRows; i++) this.remember(warmFeatures, i);
+    this.lastFit = lastTime;
+  }
+
+  /**
+   * Fits the first model on warm-up rows (NAB: the probation period), which also become
+   * the keys' history and the first refit window. Nothing is scored or gated.
+   */
+  static start(opts: StreamingOptions, warm: StreamRows): StreamingDetector {
+    if (warm.n < 2) throw new RangeError('the streaming detector needs at least 2 warm-up rows');
+    if (!(opts.refitWindow >= 2)) throw new RangeError('refitWindow must be at least 2');
+    // The warm-up rows' features are computed once, into the store the first detector
+    // then keeps: training and scoring share one history.
+    const series = new SeriesFeatures(opts.features, opts.inputs);
+    const state = series.newStore(opts.maxKeys ?? DEFAULT_MAX_KEYS);
+    const features = new Float64Array(warm.n * opts.features.length);
+    series.compute(state, warm.keys, warm.times, warm.raw, warm.n, features);
+    const fit = fitOnFeatures(features, warm.n, { ...trainParams(opts), inputs: opts.inputs, dataSha256: matrixSha256(warm.raw.subarray(0, warm.n * opts.inputs.length)) });
+    const first = new Detector(fit.artifact, { inputs: opts.anyInputs ? 'any' : opts.inputs, state, forest: fit.forest });
+    let last = -Infinity;
+    for (let i = 0; i < warm.n; i++) last = Math.max(last, warm.times[i]);
+    return new StreamingDetector(opts, first, features, warm.n, last);
+  }
+
+  /** The model now in use. */
+  get detector(): Detector {
+    return this.current;
+  }
+
+  /** The artifact now in use. */
+  get artifact(): ModelArtifact {
+    return this.current.artifact;
+  }
+
+  /**
+   * Scores a batch in time order (rows sorted by time; each key's rows increasing),
+   * refitting at the first row whose time is refitIntervalMs past the last fit.
+   */
+  process(rows: StreamRows): StreamResult {
+    const { n } = rows;
+    const m = this.opts.inputs.length;
+    const d = this.d;
+    const scores = new Float64Array(n);
+    const alerts = new Uint8Array(n);
+    const contributions = new Float64Array(n * m);
+    const features = new Float64Array(n * d);
+    let start = 0;
+    while (start < n) {
+      let end = start;
+      const interval = this.opts.refitIntervalMs;
+      if (interval > 0 && rows.times[start] - this.lastFit >= interval) {
+        this.refit(rows.times[start]);
+        continue;
+      }
+      while (end < n && !(interval > 0 && rows.times[end] - this.lastFit >= interval)) end++;
+      const keys = rows.keys.slice(start, end);
+      const times = Array.prototype.slice.call(rows.times, start, end) as number[];
+      const seg = this.current.scoreSeries(keys, times, rows.raw.subarray(start * m, end * m), end - start, features.subarray(start * d, end * d));
+      scores.set(seg.scores, start);
+      contributions.set(seg.contributions, start * m);
+      const threshold = this.current.threshold;
+      for (let i = start; i < end; i++) {
+        const alert = repeatGate(this.opts.gate, this.gateState(rows.keys[i]), scores[i], rows.times[i]);
+        alerts[i] = alert ? 1 : 0;
+        if (!alert && scores[i] <= threshold) this.remember(features, i);
+      }
+      start = end;
+    }
+    return { n, scores, alerts, contributions };
+  }
+
+  private gateState(key: string): RepeatGateState {
+    let st = this.gates.get(key);
+    if (st === undefined) {
+      if (this.gates.size >= (this.opts.maxKeys ?? DEFAULT_MAX_KEYS)) this.gates.delete(this.gates.keys().next().value as string);
+      st = newRepeatGateState();
+    } else this.gates.delete(key);
+    this.gates.set(key, st);
+    return st;
+  }
+
+  private remember(features: Float64Array, row: number): void {
+    const d = this.d;
+    this.window.set(features.subarray(row * d, row * d + d), this.windowHead * d);
+    this.windowHead = (this.windowHead + 1) % this.opts.refitWindow;
+    if (this.windowLen < this.opts.refitWindow) this.windowLen++;
+  }
+
+  /** Fits a new model on the window (oldest row first) and swaps it in, keeping the keys' history. */
+  private refit(time: number): void {
+    this.lastFit = time;
+    if (this.windowLen < 2) return;
+    const d = this.d;
+    const cap = this.opts.refitWindow;
+    const x = new Float64Array(this.windowLen * d);
+    const first = (this.windowHead - this.windowLen + cap) % cap;
+    for (let k = 0; k < this.windowLen; k++) {
+      const r = (first + k) % cap;
+      x.set(this.window.subarray(r * d, r * d + d), k * d);
+    }
+    const fit = fitOnFeatures(x, this.windowLen, { ...trainParams(this.opts), inputs: this.opts.inputs });
+    this.current = new Detector(fit.artifact, { inputs: this.opts.anyInputs ? 'any' : this.opts.inputs, state: this.current.state, forest: fit.forest });
+    this.refits++;
+  }
+}
+
+function trainParams(o: StreamingOptions) {
+  return { nEstimators: o.nEstimators, maxSamples: o.maxSamples, seed: o.seed, contamination: o.contamination, features: o.features, createdAt: o.createdAt, outOfRangeWeight: o.outOfRangeWeight };
+}

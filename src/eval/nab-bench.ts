@@ -1,0 +1,429 @@
+/**
+ * `anomaly-detector bench nab`: runs the streaming detector (the same Detector, features,
+ * refits and gate the service uses) over every series of a NAB directory, writes the
+ * results in NAB's layout, and scores them with the NAB scorer next to the published
+ * detectors.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { FeatureSpec, FeatureTransform } from '../core/features';
+import type { RepeatGateOptions } from '../core/gate';
+import { StreamingDetector, type StreamingOptions } from '../core/streaming';
+import { leaderboard, listDataFiles, NabDataError, parseNabTimestamp, readLabels, readProfiles, type LeaderboardRow, type ProfileResult } from './nab-data';
+import { type CostMatrix, type NabFile, normaliseScore, optimiseThreshold, prepareSweep, probationLength, sweepRows } from './nab-scorer';
+
+/** Our detector's name in NAB's layout and the leaderboard. */
+export const DETECTOR_NAME = 'streamingIsolationForest';
+
+/** The one input channel of a NAB series. */
+export const NAB_INPUT = 'value';
+
+/** Every knob of the benchmarked detector. One set for the whole corpus, never per file. */
+export interface NabBenchParams {
+  /** Temporal transforms on the value (raw is always included). */
+  transforms: FeatureTransform[];
+  /** Baseline window (points). */
+  window: number;
+  /** level_shift and volatility span (points). */
+  span: number;
+  /** Rolling extremes look-back (points). */
+  horizon: number;
+  /** Seasonal period and tolerance (points). */
+  period: number;
+  tolerance: number;
+  nEstimators: number;
+  maxSamples: number;
+  seed: number;
+  contamination: number;
+  outOfRangeWeight: number;
+  refitIntervalMs: number;
+  refitWindow: number;
+  gate: RepeatGateOptions;
+}
+
+const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
+
+/**
+ * The parameters reported with the leaderboard, chosen once for the whole corpus: a
+ * baseline of one day of 5-minute points, extremes over a week, a daily season (+- 30
+ * minutes), 50 trees of 64 points, out-of-range weight 6, a refit every 7 days of stream
+ * time on the last 2016 normal rows (a week), and repeat suppression for 2 days: only a
+ * score above everything of the last 2 days, and 0.03 above the last alert, alerts.
+ */
+export const DEFAULT_NAB_PARAMS: NabBenchParams = {
+  transforms: ['robust_z', 'diff', 'level_shift', 'rolling_max_excess', 'rolling_min_excess', 'seasonal_max_excess', 'seasonal_min_excess', 'volatility'],
+  window: 288,
+  span: 6,
+  horizon: 2016,
+  period: 288,
+  tolerance: 6,
+  nEstimators: 50,
+  maxSamples: 64,
+  seed: 1,
+  contamination: 0.01,
+  outOfRangeWeight: 6,
+  refitIntervalMs: 7 * DAY,
+  refitWindow: 2016,
+  gate: { level: 0, windowMs: 2 * DAY, peak: true, margin: 0.03 },
+};
+
+/** The feature list for a univariate series. */
+export function nabFeatures(p: NabBenchParams): FeatureSpec[] {
+  const unit = 'robust units (asinh)';
+  const params = (t: FeatureTransform): FeatureSpec['params'] => {
+    switch (t) {
+      case 'robust_z':
+      case 'diff':
+        return { window: p.window };
+      case 'level_shift':
+        return { window: p.window, span: p.span };
+      case 'volatility':
+        return { window: p.window, span: 2 * p.span };
+      case 'rolling_max_excess':
+      case 'rolling_min_excess':
+        return { window: p.window, horizon: p.horizon };
+      case 'seasonal_max_excess':
+      case 'seasonal_min_excess':
+        return { window: p.window, period: p.period, tolerance: p.tolerance };
+      default:
+        return undefined;
+    }
+  };
+  const raw: FeatureSpec = { name: NAB_INPUT, source: NAB_INPUT, transform: 'raw', unit: 'value', min: -Number.MAX_VALUE, max: null };
+  return [
+    raw,
+    ...p.transforms
+      .filter((t) => t !== 'raw')
+      .map((t): FeatureSpec => ({ name: `${NAB_INPUT}_${t}`, source: NAB_INPUT, transform: t, unit: t === 'volatility' ? 'log ratio' : unit, min: -Number.MAX_VALUE, max: null, params: params(t) })),
+  ];
+}
+
+/** Streaming options for one NAB series. */
+export function streamingOptions(p: NabBenchParams): StreamingOptions {
+  return {
+    features: nabFeatures(p),
+    inputs: [NAB_INPUT],
+    anyInputs: true,
+    nEstimators: p.nEstimators,
+    maxSamples: p.maxSamples,
+    seed: p.seed,
+    contamination: p.contamination,
+    outOfRangeWeight: p.outOfRangeWeight,
+    refitIntervalMs: p.refitIntervalMs,
+    refitWindow: p.refitWindow,
+    gate: p.gate,
+    maxKeys: 1,
+    createdAt: '2026-01-01T00:00:00.000Z',
+  };
+}
+
+/** One NAB data file: raw timestamp text, epoch ms and values. */
+export interface NabSeries {
+  relPath: string;
+  timestampText: string[];
+  times: number[];
+  values: Float64Array;
+}
+
+/** Reads `DIR/data/<relPath>` (`timestamp,value`). */
+export function readNabSeries(nabDir: string, relPath: string): NabSeries {
+  const path = join(nabDir, 'data', relPath);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new NabDataError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const lines = text.split(/\r?\n/);
+  const header = lines[0].split(',').map((h) => h.trim());
+  const ti = header.indexOf('timestamp');
+  const vi = header.indexOf('value');
+  if (ti < 0 || vi < 0) throw new NabDataError(`${path}: expected columns timestamp and value (header: ${lines[0]})`);
+  const timestampText: string[] = [];
+  const values: number[] = [];
+  for (let k = 1; k < lines.length; k++) {
+    if (lines[k].trim() === '') continue;
+    const cells = lines[k].split(',');
+    const v = Number(cells[vi]);
+    if (cells[vi] === undefined || cells[vi].trim() === '' || !Number.isFinite(v)) throw new NabDataError(`${path}: line ${k + 1} has no numeric value`);
+    timestampText.push(cells[ti]);
+    values.push(v);
+  }
+  const times = timestampText.map(parseNabTimestamp);
+  for (let i = 1; i < times.length; i++) if (times[i] < times[i - 1]) throw new NabDataError(`${path}: line ${i + 2}: timestamps go back in time`);
+  return { relPath, timestampText, times, values: Float64Array.from(values) };
+}
+
+/** Our output for one series: NAB's anomaly_score per row, plus what the stream did. */
+export interface SeriesRun {
+  relPath: string;
+  /** Gated score: the model score where the gate alerted, else 0 (probation rows: 0). */
+  anomalyScores: Float64Array;
+  probation: number;
+  refits: number;
+  seconds: number;
+}
+
+/**
+ * Streams one series: the probation rows fit the first model (nothing is scored there),
+ * then every later row is scored by the model and features of earlier rows only.
+ */
+export function runSeries(series: NabSeries, params: NabBenchParams): SeriesRun {
+  const n = series.values.length;
+  const probation = Math.max(2, Math.floor(probationLength(n)));
+  const keysOf = (count: number): string[] => new Array<string>(count).fill(series.relPath);
+  // A few NAB files repeat a timestamp; those rows are consecutive points, so the stream
+  // sees them 1 ms apart (the detector treats a non-increasing time as a late duplicate).
+  const times = series.times.slice();
+  for (let i = 1; i < n; i++) if (times[i] <= times[i - 1]) times[i] = times[i - 1] + 1;
+  const t0 = process.hrtime.bigint();
+  const stream = StreamingDetector.start(streamingOptions(params), { keys: keysOf(probation), times: times.slice(0, probation), raw: series.values.subarray(0, probation), n: probation });
+  const rest = n - probation;
+  const res = stream.process({ keys: keysOf(rest), times: times.slice(probation), raw: series.values.subarray(probation), n: rest });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const anomalyScores = new Float64Array(n);
+  for (let i = 0; i < rest; i++) anomalyScores[probation + i] = res.alerts[i] ? res.scores[i] : 0;
+  return { relPath: series.relPath, anomalyScores, probation, refits: stream.refits, seconds };
+}
+
+/** Where NAB keeps a detector's results for a data file: `<out>/<det>/<category>/<det>_<file>`. */
+export function resultFile(outDir: string, detector: string, relPath: string): string {
+  const slash = relPath.lastIndexOf('/');
+  return join(outDir, detector, relPath.slice(0, slash + 1) + `${detector}_${relPath.slice(slash + 1)}`);
+}
+
+/** Writes one series' results as NAB does (`timestamp,anomaly_score`). */
+export function writeResult(outDir: string, detector: string, series: NabSeries, scores: ArrayLike<number>): string {
+  const path = resultFile(outDir, detector, series.relPath);
+  mkdirSync(dirname(path), { recursive: true });
+  const lines = ['timestamp,anomaly_score'];
+  for (let i = 0; i < series.timestampText.length; i++) lines.push(`${series.timestampText[i]},${scores[i]}`);
+  writeFileSync(path, `${lines.join('\n')}\n`);
+  return path;
+}
+
+/** Reads results written by {@link writeResult} back as a NabFile (the scorer's input). */
+export function readResult(outDir: string, detector: string, series: NabSeries, windows: NabFile['windows']): NabFile {
+  const path = resultFile(outDir, detector, series.relPath);
+  const lines = readFileSync(path, 'utf8').trim().split('\n');
+  if (lines[0] !== 'timestamp,anomaly_score') throw new NabDataError(`${path}: unexpected header ${lines[0]}`);
+  const scores = lines.slice(1).map((l, i) => {
+    const [ts, s] = l.split(',');
+    if (ts !== series.timestampText[i]) throw new NabDataError(`${path}: row ${i + 2} has timestamp ${ts}, the data file ${series.timestampText[i]}`);
+    return Number(s);
+  });
+  if (scores.length !== series.times.length) throw new NabDataError(`${path}: ${scores.length} rows, the data file has ${series.times.length}`);
+  return { name: series.relPath, timestamps: series.times, scores, windows };
+}
+
+/** What operators ask of a detector, at the standard profile's threshold. */
+export interface OperatorStats {
+  threshold: number;
+  windows: number;
+  windowsDetected: number;
+  falseAlarms: number;
+  /** False alarms per day of scored (post-probation) data. */
+  falseAlarmsPerDay: number;
+  /** Mean minutes from each detected window's labelled anomaly to its first detection (negative: before it). */
+  meanDelayMinutes: number | null;
+  /** Mean minutes from each detected window's start to its first detection. */
+  meanDelayFromWindowStartMinutes: number | null;
+}
+
+/** Windows detected, false alarms and delays of a detector's files at a threshold. */
+export function operatorStats(files: readonly NabFile[], threshold: number, labelInstants?: Map<string, number[]>): OperatorStats {
+  let windows = 0;
+  let detected = 0;
+  let falseAlarms = 0;
+  let scoredMs = 0;
+  const delays: number[] = [];
+  const fromStart: number[] = [];
+  for (const f of files) {
+    const sw = sweepRows(f.timestamps, f.windows);
+    windows += f.windows.length;
+    if (sw.rows > sw.probation) scoredMs += f.timestamps[sw.rows - 1] - f.timestamps[sw.probation];
+    for (let i = sw.probation; i < sw.rows; i++) if (sw.windowOf[i] < 0 && f.scores[i] >= threshold) falseAlarms++;
+    for (const span of sw.spans) {
+      let first = -1;
+      for (let i = Math.max(span.start, sw.probation); i <= span.end; i++) {
+        if (f.scores[i] >= threshold) {
+          first = i;
+          break;
+        }
+      }
+      if (first < 0) continue;
+      detected++;
+      const t = f.timestamps[first];
+      fromStart.push((t - f.timestamps[span.start]) / MINUTE);
+      const instant = labelInstants?.get(f.name)?.find((u) => u >= f.timestamps[span.start] && u <= f.timestamps[span.end]);
+      if (instant !== undefined) delays.push((t - instant) / MINUTE);
+    }
+  }
+  const mean = (a: number[]): number | null => (a.length ? a.reduce((s, v) => s + v, 0) / a.length : null);
+  return {
+    threshold,
+    windows,
+    windowsDetected: detected,
+    falseAlarms,
+    falseAlarmsPerDay: scoredMs > 0 ? falseAlarms / (scoredMs / DAY) : 0,
+    meanDelayMinutes: mean(delays),
+    meanDelayFromWindowStartMinutes: mean(fromStart),
+  };
+}
+
+/** Labelled anomaly instants (`labels/combined_labels.json`), if the directory has them. */
+export function readLabelInstants(nabDir: string): Map<string, number[]> | undefined {
+  let json: Record<string, string[]>;
+  try {
+    json = JSON.parse(readFileSync(join(nabDir, 'labels', 'combined_labels.json'), 'utf8')) as Record<string, string[]>;
+  } catch {
+    return undefined;
+  }
+  return new Map(Object.entries(json).map(([k, v]) => [k, v.map(parseNabTimestamp)]));
+}
+
+/** Options of {@link runNabBench}. */
+export interface NabBenchOptions {
+  nabDir: string;
+  /** Where results go, in NAB's layout. */
+  outDir: string;
+  /** Data files (`category/file.csv`); default every labelled file under DIR/data. */
+  files?: readonly string[];
+  params?: NabBenchParams;
+  /** Also score the published detectors under DIR/results (default true). */
+  published?: boolean;
+  /** Progress lines (one per file). */
+  log?: (line: string) => void;
+  /** Timed passes over all series after the first (median reported; default 3, 0: time the first pass). */
+  timingPasses?: number;
+}
+
+/** Everything the bench measured. */
+export interface NabBenchResult {
+  detector: string;
+  files: string[];
+  params: NabBenchParams;
+  /** Ours and the published detectors, best standard score first. */
+  leaderboard: LeaderboardRow[];
+  ours: LeaderboardRow;
+  stats: OperatorStats;
+  /**
+   * Streaming speed: all rows of all files through start (features, first fit) and
+   * process (features, scoring, gate, refits), one thread. `seconds` and
+   * `pointsPerSecond` are the median of the timing passes (the first, cold pass is
+   * `firstPassPointsPerSecond`); `scoredPointsPerSecond` counts post-probation rows only.
+   */
+  throughput: {
+    points: number;
+    scoredPoints: number;
+    seconds: number;
+    pointsPerSecond: number;
+    scoredPointsPerSecond: number;
+    firstPassPointsPerSecond: number;
+    passes: number;
+    fits: number;
+  };
+  resultFiles: string[];
+}
+
+/** Runs the benchmark: stream, write, read back, score with the NAB scorer. */
+export function runNabBench(opts: NabBenchOptions): NabBenchResult {
+  const params = opts.params ?? DEFAULT_NAB_PARAMS;
+  const profiles = readProfiles(opts.nabDir);
+  const labels = readLabels(opts.nabDir);
+  let files: string[];
+  if (opts.files) files = [...opts.files];
+  else {
+    const all = listDataFiles(opts.nabDir);
+    files = all.filter((f) => labels.has(f));
+    for (const f of all) if (!labels.has(f)) opts.log?.(`${f}: no label windows in labels/combined_windows.json; skipped`);
+  }
+  if (files.length === 0) throw new NabDataError(`${join(opts.nabDir, 'data')}: no labelled data files`);
+  const series = files.map((f) => readNabSeries(opts.nabDir, f));
+  for (const s of series) if (!labels.has(s.relPath)) throw new NabDataError(`${join(opts.nabDir, 'labels', 'combined_windows.json')}: no windows for ${s.relPath}`);
+  let firstSeconds = 0;
+  let points = 0;
+  let scoredPoints = 0;
+  let fits = 0;
+  const resultFiles: string[] = [];
+  for (const s of series) {
+    const run = runSeries(s, params);
+    firstSeconds += run.seconds;
+    points += s.values.length;
+    scoredPoints += s.values.length - run.probation;
+    fits += 1 + run.refits;
+    resultFiles.push(writeResult(opts.outDir, DETECTOR_NAME, s, run.anomalyScores));
+    opts.log?.(`${s.relPath}: ${s.values.length} rows, ${run.refits} refit(s), ${(run.seconds * 1000).toFixed(0)} ms`);
+  }
+  // The runs are deterministic, so further passes only measure speed (the first pass
+  // also pays for compiling the code).
+  const passes = opts.timingPasses ?? 3;
+  const times: number[] = [];
+  for (let k = 0; k < passes; k++) times.push(series.reduce((sum, s) => sum + runSeries(s, params).seconds, 0));
+  times.sort((a, b) => a - b);
+  const seconds = passes > 0 ? times[(passes - 1) >> 1] : firstSeconds;
+  // Score what was written, as the published detectors' files are scored.
+  const ourFiles = series.map((s) => readResult(opts.outDir, DETECTOR_NAME, s, labels.get(s.relPath) ?? []));
+  const ours = scoreDetector(DETECTOR_NAME, ourFiles, profiles);
+  const published = opts.published === false ? [] : leaderboard(opts.nabDir, profiles, { files });
+  const first = Object.keys(profiles)[0];
+  const rows = [ours, ...published].sort((a, b) => b.profiles[first].normalised - a.profiles[first].normalised);
+  const standard = ours.profiles.standard ?? ours.profiles[first];
+  return {
+    detector: DETECTOR_NAME,
+    files,
+    params,
+    leaderboard: rows,
+    ours,
+    stats: operatorStats(ourFiles, standard.threshold, readLabelInstants(opts.nabDir)),
+    throughput: {
+      points,
+      scoredPoints,
+      seconds,
+      pointsPerSecond: seconds > 0 ? points / seconds : 0,
+      scoredPointsPerSecond: seconds > 0 ? scoredPoints / seconds : 0,
+      firstPassPointsPerSecond: firstSeconds > 0 ? points / firstSeconds : 0,
+      passes,
+      fits,
+    },
+    resultFiles,
+  };
+}
+
+/** A detector's leaderboard row from its files: the same sweep, optimisation and normalisation as `leaderboard`. */
+export function scoreDetector(detector: string, files: readonly NabFile[], profiles: Record<string, CostMatrix>): LeaderboardRow {
+  const prep = prepareSweep(files);
+  const out: Record<string, ProfileResult> = {};
+  for (const [name, cost] of Object.entries(profiles)) {
+    const best = optimiseThreshold(prep, cost);
+    out[name] = { threshold: best.threshold, score: best.score, normalised: normaliseScore(best.score, prep.labelledWindows, cost) };
+  }
+  return { detector, profiles: out };
+}
+
+/** The report printed by the command. */
+export function formatNabBench(r: NabBenchResult): string {
+  const profiles = Object.keys(r.ours.profiles);
+  const width = Math.max(...r.leaderboard.map((row) => row.detector.length), 'detector'.length) + 2;
+  const lines = [
+    `NAB leaderboard on ${r.files.length} file(s); normalised scores, thresholds optimised on these files`,
+    `${'detector'.padEnd(width)}${profiles.map((p) => p.padStart(20)).join('')}`,
+    ...r.leaderboard.map((row) => `${(row.detector === r.detector ? `${row.detector} *` : row.detector).padEnd(width)}${profiles.map((p) => row.profiles[p].normalised.toFixed(1).padStart(20)).join('')}`),
+    '',
+    `${r.detector} at the standard threshold (${r.stats.threshold.toFixed(4)}):`,
+    `  windows detected      ${r.stats.windowsDetected} of ${r.stats.windows}`,
+    `  false alarms          ${r.stats.falseAlarms} (${r.stats.falseAlarmsPerDay.toFixed(3)} per day)`,
+    `  mean detection delay  ${fmtMinutes(r.stats.meanDelayMinutes)} after the labelled anomaly (${fmtMinutes(r.stats.meanDelayFromWindowStartMinutes)} after the window opens)`,
+    `streaming: ${r.throughput.points} points (${r.throughput.scoredPoints} scored, ${r.throughput.fits} model fits) in ${r.throughput.seconds.toFixed(3)} s = ${fmtRate(r.throughput.pointsPerSecond)} points/s (${fmtRate(r.throughput.scoredPointsPerSecond)} scored points/s; median of ${r.throughput.passes} pass(es), first pass ${fmtRate(r.throughput.firstPassPointsPerSecond)}); features, scoring, gate and fits, one thread`,
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+function fmtRate(v: number): string {
+  return Math.round(v).toLocaleString('en-US');
+}
+
+function fmtMinutes(m: number | null): string {
+  return m === null ? 'n/a' : `${m.toFixed(0)} min`;
+}

@@ -1,0 +1,211 @@
+import { Detector } from '../../../src/core/detector';
+import { defaultFeatures, type FeatureSpec } from '../../../src/core/features';
+import { gate, newRepeatGateState, repeatGate, DEFAULT_GATE, newGateState, type RepeatGateOptions } from '../../../src/core/gate';
+import { METRIC_NAMES } from '../../../src/core/metrics';
+import { averagePathLength } from '../../../src/core/path-length';
+import { Rng } from '../../../src/core/random';
+import { StreamingDetector, type StreamingOptions, type StreamRows } from '../../../src/core/streaming';
+import { trainOnFeatures } from '../../../src/core/train';
+
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+
+const valueFeatures: FeatureSpec[] = [
+  { name: 'value', source: 'value', transform: 'raw', unit: 'v', min: -1e300, max: null },
+  { name: 'value_z', source: 'value', transform: 'robust_z', unit: 'v', min: -1e300, max: null, params: { window: 48 } },
+  { name: 'value_diff', source: 'value', transform: 'diff', unit: 'v', min: -1e300, max: null, params: { window: 48 } },
+  { name: 'value_max', source: 'value', transform: 'rolling_max_excess', unit: 'v', min: 0, max: null, params: { window: 48, horizon: 200 } },
+  { name: 'value_season', source: 'value', transform: 'seasonal_max_excess', unit: 'v', min: 0, max: null, params: { window: 48, period: 96, tolerance: 2 } },
+];
+
+function options(over: Partial<StreamingOptions> = {}): StreamingOptions {
+  return {
+    features: valueFeatures,
+    inputs: ['value'],
+    anyInputs: true,
+    nEstimators: 20,
+    maxSamples: 32,
+    seed: 3,
+    contamination: 0.02,
+    outOfRangeWeight: 6,
+    refitIntervalMs: 24 * HOUR,
+    refitWindow: 300,
+    gate: { level: 0, windowMs: 6 * HOUR, peak: true, margin: 0.01 },
+    createdAt: '2026-01-01T00:00:00.000Z',
+    ...over,
+  };
+}
+
+/** 15-minute points with a daily cycle, noise, and a few incidents. */
+function stream(n: number, seed: number): { times: number[]; values: Float64Array } {
+  const r = new Rng(seed);
+  const times = Array.from({ length: n }, (_, i) => i * 15 * MIN);
+  const values = Float64Array.from({ length: n }, (_, i) => 50 + 10 * Math.sin((2 * Math.PI * i) / 96) + r.normal() * 2 + (i === 500 ? 60 : 0) + (i > 700 && i < 720 ? 25 : 0));
+  return { times, values };
+}
+
+function rows(keys: string, times: number[], values: Float64Array, from: number, to: number): StreamRows {
+  return { keys: new Array<string>(to - from).fill(keys), times: times.slice(from, to), raw: values.subarray(from, to), n: to - from };
+}
+
+function run(values: Float64Array, times: number[], opts = options(), warm = 150): { scores: number[]; alerts: number[]; refits: number; versions: string[] } {
+  const s = StreamingDetector.start(opts, rows('h', times, values, 0, warm));
+  const versions = [s.artifact.version];
+  const scores: number[] = [];
+  const alerts: number[] = [];
+  // Feed in uneven batches, as a poller would.
+  for (let from = warm; from < values.length; ) {
+    const to = Math.min(values.length, from + 1 + ((from * 7) % 40));
+    const res = s.process(rows('h', times, values, from, to));
+    scores.push(...res.scores);
+    alerts.push(...res.alerts);
+    if (s.artifact.version !== versions[versions.length - 1]) versions.push(s.artifact.version);
+    from = to;
+  }
+  return { scores, alerts, refits: s.refits, versions };
+}
+
+describe('streaming detector', () => {
+  const n = 1000;
+  const { times, values } = stream(n, 1);
+  const ref = run(values, times);
+
+  it('refits on schedule and swaps models while keeping the keys history', () => {
+    // 850 scored points of 15 minutes are about 8.9 days: a refit each day.
+    expect(ref.refits).toBe(8);
+    expect(new Set(ref.versions).size).toBe(ref.versions.length);
+    expect(ref.versions.length).toBeGreaterThan(1);
+  });
+
+  it('has no look-ahead: scores and alerts of point i do not change when later points change, across refits', () => {
+    const r = new Rng(99);
+    for (const cut of [150, 420, 777, 998]) {
+      const changed = values.slice();
+      for (let i = cut + 1; i < n; i++) changed[i] = 1000 * r.normal();
+      const other = run(changed, times);
+      const k = cut + 1 - 150;
+      expect(other.scores.slice(0, k)).toEqual(ref.scores.slice(0, k));
+      expect(other.alerts.slice(0, k)).toEqual(ref.alerts.slice(0, k));
+      if (cut < 998) expect(other.scores.slice(k)).not.toEqual(ref.scores.slice(k));
+    }
+  });
+
+  it('is deterministic for a seed, whatever the batch sizes, and the seed matters', () => {
+    const again = run(values, times);
+    expect(again).toEqual(ref);
+    const s = StreamingDetector.start(options(), rows('h', times, values, 0, 150));
+    const oneBatch = s.process(rows('h', times, values, 150, n));
+    expect(Array.from(oneBatch.scores)).toEqual(ref.scores);
+    expect(run(values, times, options({ seed: 4 })).scores).not.toEqual(ref.scores);
+  });
+
+  it('alerts on the incidents and suppresses repeats', () => {
+    const alertAt = ref.alerts.flatMap((a, i) => (a ? [i + 150] : []));
+    expect(alertAt).toContain(500);
+    expect(alertAt.some((i) => i > 700 && i < 720)).toBe(true);
+    // Never two alerts within the gate window unless the second is higher.
+    for (let k = 1; k < alertAt.length; k++) {
+      const [a, b] = [alertAt[k - 1], alertAt[k]];
+      if (times[b] - times[a] < 6 * HOUR) expect(ref.scores[b - 150]).toBeGreaterThan(ref.scores[a - 150] + 0.01);
+    }
+    // Without suppression every point at or above level 0 would alert.
+    const open = run(values, times, options({ gate: { level: 0, windowMs: 0, peak: false } }));
+    expect(open.alerts.filter(Boolean).length).toBe(n - 150);
+    expect(alertAt.length).toBeLessThan(0.1 * (n - 150));
+  });
+
+  it('bounds hosts: gate and feature state hold at most maxKeys keys', () => {
+    const s = StreamingDetector.start(options({ maxKeys: 5 }), rows('h0', times, values, 0, 150));
+    for (let t = 150; t < 400; t++) s.process({ keys: [`h${t % 17}`], times: [times[t]], raw: values.subarray(t, t + 1), n: 1 });
+    expect(s.detector.state.size).toBe(5);
+    expect(s.detector.state.evictions).toBeGreaterThan(0);
+  });
+
+  it('serves the host metrics: a service-side stream with the default inputs', () => {
+    const r = new Rng(5);
+    const m = METRIC_NAMES.length;
+    const warm = 200;
+    const raw = Float64Array.from({ length: (warm + 50) * m }, (_, k) => (k % m === 2 ? 1e5 : 30) + r.normal());
+    const feats: FeatureSpec[] = [...defaultFeatures(), { name: 'cpu_z', source: 'cpu_usage', transform: 'robust_z', unit: 'u', min: -1e300, max: null, params: { window: 30 } }];
+    const keys = Array.from({ length: warm + 50 }, (_, i) => `host-${i % 4}`);
+    const ts = Array.from({ length: warm + 50 }, (_, i) => Math.floor(i / 4) * MIN);
+    const s = StreamingDetector.start(options({ features: feats, inputs: [...METRIC_NAMES], anyInputs: false }), { keys: keys.slice(0, warm), times: ts.slice(0, warm), raw: raw.subarray(0, warm * m), n: warm });
+    const res = s.process({ keys: keys.slice(warm), times: ts.slice(warm), raw: raw.subarray(warm * m), n: 50 });
+    expect(res.contributions.length).toBe(50 * m);
+    expect(s.detector.inputs).toEqual(METRIC_NAMES);
+  });
+});
+
+describe('out-of-range scoring', () => {
+  it('leaves points inside the training range alone, raises points outside it, and keeps contributions exact', () => {
+    const r = new Rng(8);
+    const n = 500;
+    const d = 3;
+    const specs: FeatureSpec[] = ['a', 'b', 'c'].map((name) => ({ name, source: name, transform: 'raw' as const, unit: '', min: -1e300, max: null }));
+    const x = Float64Array.from({ length: n * d }, () => r.normal());
+    const base = { nEstimators: 30, maxSamples: 64, seed: 1, contamination: 0.05, features: specs, inputs: ['a', 'b', 'c'], createdAt: '2026-01-01T00:00:00Z' };
+    const plain = new Detector(trainOnFeatures(x, n, base), { inputs: 'any' });
+    const ext = new Detector(trainOnFeatures(x, n, { ...base, outOfRangeWeight: 3 }), { inputs: 'any' });
+    const pts = Float64Array.of(0.1, -0.2, 0.3, 5, 0, 0, 50, 0, 0, 50, 50, 50);
+    const p = plain.scoreFeatures(pts.slice(), 4);
+    const e = ext.scoreFeatures(pts.slice(), 4);
+    expect(e.scores[0]).toBe(p.scores[0]);
+    expect(e.scores[1]).toBeGreaterThan(p.scores[1]);
+    expect(e.scores[2]).toBeGreaterThan(e.scores[1]);
+    expect(e.scores[3]).toBeGreaterThan(e.scores[2]);
+    const c = averagePathLength(64);
+    for (let i = 0; i < 4; i++) {
+      const sum = e.contributions[i * d] + e.contributions[i * d + 1] + e.contributions[i * d + 2];
+      expect(sum).toBeCloseTo(c + c * Math.log2(e.scores[i]), 9);
+    }
+    // The feature that left the range gets the extra credit.
+    expect(e.contributions[d * 2]).toBeGreaterThan(p.contributions[d * 2]);
+  });
+});
+
+describe('repeat gate', () => {
+  const opts: RepeatGateOptions = { level: 0.6, windowMs: 100, peak: false };
+
+  it('alerts at the level, then only on a higher score within the window', () => {
+    const s = newRepeatGateState();
+    const seq = [
+      [0.5, 0],
+      [0.7, 10],
+      [0.65, 20],
+      [0.71, 30],
+      [0.7, 120],
+      [0.9, 300],
+    ].map(([score, t]) => repeatGate(opts, s, score, t));
+    expect(seq).toEqual([false, true, false, true, false, true]);
+  });
+
+  it('with peak, alerts only on a score above every score of the window, alert or not', () => {
+    const s = newRepeatGateState();
+    const p = { ...opts, level: 0, peak: true };
+    const seq = [0.5, 0.8, 0.7, 0.75, 0.79, 0.81].map((score, t) => repeatGate(p, s, score, t * 10));
+    expect(seq).toEqual([true, true, false, false, false, true]);
+    // After the window has passed, a lower score can alert again.
+    expect(repeatGate(p, s, 0.6, 1000)).toBe(true);
+  });
+
+  it('with a margin, a rise must beat the last alert by more than the margin', () => {
+    const s = newRepeatGateState();
+    const p = { ...opts, margin: 0.05 };
+    expect([0.7, 0.74, 0.76, 0.8].map((score, t) => repeatGate(p, s, score, t))).toEqual([true, false, true, false]);
+  });
+
+  it('with decay, an equal incident later in the window can alert again', () => {
+    const p: RepeatGateOptions = { level: 0, windowMs: 1000, peak: true, margin: 0.05, decayPerMs: 0.001 };
+    const s = newRepeatGateState();
+    expect(repeatGate(p, s, 0.8, 0)).toBe(true);
+    expect(repeatGate(p, s, 0.8, 10)).toBe(false);
+    expect(repeatGate(p, s, 0.8, 500)).toBe(true);
+    const still = newRepeatGateState();
+    expect([0, 10, 500].map((t) => repeatGate({ ...p, decayPerMs: 0 }, still, 0.8, t))).toEqual([true, false, false]);
+  });
+
+  it('leaves the poller gate as it was', () => {
+    const s = newGateState();
+    expect([true, true, true].map((raw, i) => gate(DEFAULT_GATE, s, raw, i, 50, 50, 1e5))).toEqual([false, false, true]);
+  });
+});
