@@ -54,7 +54,7 @@ function ours(x: Float64Array) {
 
 function mlIsolationForest(x: Float64Array) {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const MlIF = require('ml-isolation-forest') as new (opts?: { nEstimators?: number }) => { train(x: number[][]): void; predict(x: number[][]): number[] };
+  const MlIF = (require('ml-isolation-forest') as { IsolationForest: new (opts?: { nEstimators?: number }) => { train(x: number[][]): void; predict(x: number[][]): number[] } }).IsolationForest;
   const rows = (n: number) => Array.from({ length: n }, (_, i) => [x[i * D], x[i * D + 1], x[i * D + 2]]);
   const r1k = rows(1000);
   const r100k = rows(N);
@@ -131,7 +131,9 @@ async function http(seconds: number) {
   const post = async (b: string) => (await fetch(`${base}/detect`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: b })).json();
   const replies = { 1: await post(body1), 1000: await post(body1000) };
   const barePort = await freePort();
-  const bare = spawn(process.execPath, [join(ROOT, 'dist', 'bench', 'bare-server.js'), String(barePort), JSON.stringify(replies)], { stdio: 'ignore' });
+  const repliesFile = join(mkdtempSync(join(tmpdir(), 'iad-bare-')), 'replies.json');
+  writeFileSync(repliesFile, JSON.stringify(replies));
+  const bare = spawn(process.execPath, [join(ROOT, 'dist', 'bench', 'bare-server.js'), String(barePort), repliesFile], { stdio: 'ignore' });
   const bareUrl = `http://127.0.0.1:${barePort}/detect`;
   for (let i = 0; i < 50; i++) {
     try {
@@ -158,6 +160,11 @@ async function http(seconds: number) {
 
 async function main(): Promise<void> {
   const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+  if (process.env.BENCH_PARTS === 'http') {
+    // Only the HTTP part (for quick iterations): `BENCH_PARTS=http npm run bench`.
+    process.stdout.write(`${JSON.stringify(await http(seconds))}\n`);
+    return;
+  }
   const x = data(N, 42);
   process.stderr.write('scoring and training: this package...\n');
   const o = ours(x);

@@ -48,13 +48,14 @@ export const pointRoutes: FastifyPluginAsync<{ maxPoints: number }> = async (app
       const { scores, contributions: c } = detector.scoreRaw(raw, n);
       const threshold = detector.threshold;
       let anomalies = 0;
+      const scoreHistogram = app.metrics.scores.labels('http');
       const results = new Array(n);
       for (let i = 0; i < n; i++) {
         const p = valid[i];
         const score = scores[i];
         const isAnomaly = detector.isAnomaly(score);
         if (isAnomaly) anomalies++;
-        app.metrics.scores.observe({ source: 'http' }, score);
+        scoreHistogram.observe(score);
         const ts = timestampMs(p.timestamp);
         results[i] = {
           host: p.host ?? null,
