@@ -76,6 +76,9 @@ export interface HostState {
   gate: GateState;
   /** Clock time at which new data of the host was last found. */
   seenAt: number;
+  /** The first incomplete step, and when it was first seen incomplete (it waits settleMs from then). */
+  pendingStep?: number;
+  pendingSince?: number;
 }
 
 /** What one cycle did (for tests and logs). */
@@ -275,7 +278,16 @@ export class Poller {
       for (const t of times) {
         const v = byStep.get(t) as Record<MetricName, number | undefined>;
         if (!isComplete(v)) {
-          if (now - t < settleMs) break; // its other metrics may still arrive
+          // Its other metrics may still arrive: wait settleMs from the moment the step was
+          // first seen incomplete, so late data (a Telegraf buffer flushed after an
+          // outage, a write half visible to a query) gets the same grace as fresh data.
+          if (settleMs > 0) {
+            if (state.pendingStep !== t) {
+              state.pendingStep = t;
+              state.pendingSince = now;
+            }
+            if (now - (state.pendingSince as number) < settleMs) break;
+          }
           this.metrics.skipped.inc({ reason: 'incomplete' });
           skipped++;
           state.watermark = t;
