@@ -99,7 +99,8 @@ export class Detector {
    */
   scoreRaw(raw: Float64Array, n: number): BatchScores {
     const x = new Float64Array(n * this.features.length);
-    buildFeatures(this.features, raw, n, x, this.inputs);
+    // The source index is computed once per model, not per request.
+    buildFeatures(this.features, raw, n, x, this.inputs, this.src);
     return this.scoreFeatures(x, n);
   }
 

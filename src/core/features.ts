@@ -135,10 +135,16 @@ export function checkFeatures(specs: readonly FeatureSpec[], inputs: readonly st
  * n x inputs.length, in `inputs` order) treating every row on its own: temporal
  * features read 0, as for a key with no history. Use {@link SeriesFeatures} for series.
  */
-export function buildFeatures(specs: readonly FeatureSpec[], raw: Float64Array, n: number, out: Float64Array, inputs: readonly string[] = METRIC_NAMES): void {
+export function buildFeatures(
+  specs: readonly FeatureSpec[],
+  raw: Float64Array,
+  n: number,
+  out: Float64Array,
+  inputs: readonly string[] = METRIC_NAMES,
+  src: Int32Array = sourceIndex(specs, inputs),
+): void {
   const m = inputs.length;
   const d = specs.length;
-  const src = sourceIndex(specs, inputs);
   const rawF = specs.map((s) => s.transform === 'raw');
   for (let i = 0; i < n; i++) for (let f = 0; f < d; f++) out[i * d + f] = rawF[f] ? raw[i * m + src[f]] : 0;
 }

@@ -113,6 +113,8 @@ export class Poller {
   private readonly window: RecentWindow;
   private psiValues: Record<string, number> = {};
   private scoredTotal = 0;
+  /** Lag in seconds at the last successful cycle (null before any host was seen). */
+  private lag: number | null = null;
   /** Counter samples of the live loop, so rates need no re-read; `readTo` is where they end. */
   private readonly counters: CounterHistory = new Map();
   private readTo: number | null = null;
@@ -375,10 +377,12 @@ export class Poller {
     for (const key of this.counters.keys()) if (gone.has(key.slice(0, key.indexOf('\u0000')))) this.counters.delete(key);
   }
 
+  /** Lag of the active hosts (now minus their oldest watermark), for /metrics and /health. */
   private updateLag(now: number): void {
     let oldest = Infinity;
     for (const h of this.hosts.values()) if (this.isActive(h, now) && Number.isFinite(h.watermark)) oldest = Math.min(oldest, h.watermark);
-    this.metrics.lag.set(oldest === Infinity ? 0 : Math.max(0, (now - oldest) / 1000));
+    this.lag = oldest === Infinity ? null : Math.max(0, (now - oldest) / 1000);
+    this.metrics.lag.set(this.lag ?? 0);
   }
 
   private maybeDrift(now: number, quantiles: number[][], version: string): void {
@@ -392,13 +396,6 @@ export class Poller {
       lines.push(formatPoint({ measurement: DRIFT_MEASUREMENT, tags: { feature: name, model_version: version }, fields: { psi: value, window_points: int(this.window.size) }, time: now }));
     });
     this.writer.enqueue(lines);
-  }
-
-  /** Seconds between now and the oldest watermark of the hosts being followed. */
-  lagSeconds(): number | null {
-    let oldest = Infinity;
-    for (const h of this.hosts.values()) if (Number.isFinite(h.watermark)) oldest = Math.min(oldest, h.watermark);
-    return oldest === Infinity ? null : Math.max(0, (this.clock() - oldest) / 1000);
   }
 
   /** The poller's part of /health. */
@@ -415,7 +412,7 @@ export class Poller {
             status: this.lastSuccess === null && this.lastError === null ? 'starting' : failing ? 'unreachable' : 'ok',
             last_success: this.lastSuccess === null ? null : new Date(this.lastSuccess).toISOString(),
             last_error: this.lastError ?? this.writer.lastError,
-            lag_s: this.lagSeconds(),
+            lag_s: this.lag,
             hosts: this.hosts.size,
             write_buffer: this.writer.size,
             drift: { psi: this.psiValues, warn_above: this.opts.drift.warnPsi, warning: drifted.length > 0 ? `input drift on ${drifted.map(([k]) => k).join(', ')}` : null },
