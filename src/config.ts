@@ -30,6 +30,8 @@ export const EnvSchema = z.object({
   /** Bytes; /detect with 10,000 points is about 1 MB. */
   BODY_LIMIT: intIn(1024, 256 * 1024 * 1024).default(4 * 1024 * 1024),
   MAX_POINTS_PER_REQUEST: intIn(1, 1_000_000).default(10_000),
+  /** Hosts whose recent points a temporal model keeps (each for /detect and for the poller); least recently used dropped. */
+  HISTORY_MAX_HOSTS: intIn(1, 10_000_000).default(10_000),
   API_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(8, 'must be at least 8 characters').optional()),
   /** Event loop delay (ms) above which requests are shed with 503. 0 disables. */
   MAX_EVENT_LOOP_DELAY_MS: intIn(0, 60_000).default(1000),
@@ -87,6 +89,7 @@ export interface Config {
   adminToken: string | undefined;
   bodyLimit: number;
   maxPointsPerRequest: number;
+  historyMaxHosts: number;
   apiToken: string | undefined;
   maxEventLoopDelayMs: number;
   shutdownTimeoutS: number;
@@ -113,6 +116,7 @@ export interface PollerConfig {
   writeBatchPoints: number;
   shard: { count: number; index: number };
   maxHosts: number;
+  historyMaxHosts: number;
   drift: { windowPoints: number; intervalMs: number; warnPsi: number };
 }
 
@@ -158,6 +162,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminToken: e.ADMIN_TOKEN,
     bodyLimit: e.BODY_LIMIT,
     maxPointsPerRequest: e.MAX_POINTS_PER_REQUEST,
+    historyMaxHosts: e.HISTORY_MAX_HOSTS,
     apiToken: e.API_TOKEN,
     maxEventLoopDelayMs: e.MAX_EVENT_LOOP_DELAY_MS,
     shutdownTimeoutS: e.SHUTDOWN_TIMEOUT_S,
@@ -180,6 +185,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       writeBatchPoints: e.WRITE_BATCH_POINTS,
       shard: { count: e.SHARD_COUNT, index: shardIndex },
       maxHosts: e.MAX_HOSTS,
+      historyMaxHosts: e.HISTORY_MAX_HOSTS,
       drift: { windowPoints: e.DRIFT_WINDOW_POINTS, intervalMs: e.DRIFT_INTERVAL_S * 1000, warnPsi: e.DRIFT_PSI_WARN },
     },
   });

@@ -10,7 +10,7 @@ import type { MetricsStore } from '../influx/types';
 import { ModelStore, loadDetectorFile } from '../model-store';
 import { createMetrics } from '../plugins/metrics';
 import { loadMapping } from '../poller/mapping-file';
-import { Poller, readSpec, type HostState } from '../poller/poller';
+import { Poller, readSpec, type HistoryState, type HostState } from '../poller/poller';
 import { addMetric, isComplete, type HostSteps } from '../poller/telegraf';
 import { METRIC_NAMES } from '../core/metrics';
 import { LABELS_MEASUREMENT } from '../data/telegraf-sim';
@@ -69,6 +69,7 @@ export function registerInfluxCommands(program: Command): void {
           gate: p.gate,
           shard: { count: 1, index: 0 },
           maxHosts: p.maxHosts,
+          historyMaxHosts: p.historyMaxHosts,
           writer: { maxBuffer: Number.MAX_SAFE_INTEGER, batchSize: p.writeBatchPoints, baseBackoffMs: 500, maxBackoffMs: 10000 },
           baseBackoffMs: 1000,
           maxBackoffMs: 10000,
@@ -80,10 +81,11 @@ export function registerInfluxCommands(program: Command): void {
       const hours = Math.ceil((to - from) / HOUR);
       const bar = progress(hours, 'backfill');
       const state = new Map<string, HostState>();
+      const history: HistoryState = { primed: false };
       let scored = 0;
       let alerts = 0;
       for (let t = from, k = 0; t < to; t += HOUR, k++) {
-        const r = await poller.backfill(t, Math.min(to, t + HOUR), state);
+        const r = await poller.backfill(t, Math.min(to, t + HOUR), state, history);
         scored += r.scored;
         alerts += r.alerts;
         // Keep memory flat: wait for each hour's writes.

@@ -38,6 +38,14 @@ export interface DetectorOptions {
 
 export const DEFAULT_MAX_KEYS = 10_000;
 
+/** Options of {@link Detector.scoreSeries}. */
+export interface SeriesOptions {
+  /** Receives the unscaled features (n x features). */
+  featuresOut?: Float64Array;
+  /** The history to read and extend (default: the detector's own). */
+  state?: SeriesStateStore;
+}
+
 /**
  * The one scoring path: raw inputs -> features -> scaler -> forest -> threshold and
  * contributions. HTTP, the poller, backfill and the benchmarks all call this class.
@@ -97,10 +105,11 @@ export class Detector {
    * they read 0 (see features.ts), so only the raw features speak. Contributions of
    * derived features are folded into their source input.
    */
-  scoreRaw(raw: Float64Array, n: number): BatchScores {
+  scoreRaw(raw: Float64Array, n: number, featuresOut?: Float64Array): BatchScores {
     const x = new Float64Array(n * this.features.length);
     // The source index is computed once per model, not per request.
     buildFeatures(this.features, raw, n, x, this.inputs, this.src);
+    if (featuresOut) featuresOut.set(x);
     return this.scoreFeatures(x, n);
   }
 
@@ -112,15 +121,43 @@ export class Detector {
    * never seen, or evicted from the bounded store, starts with no history: its temporal
    * features read 0 until it has points (a new host is judged on its raw values first).
    * A row not later than its key's latest point is scored as if it had no history and
-   * does not change the state. `featuresOut` (n x features), if given, receives the
-   * unscaled features (the streaming detector refits on them).
+   * does not change the state; so is a row whose time is NaN (no host or time given).
+   * `opts.featuresOut` (n x features), if given, receives the unscaled features (the
+   * streaming detector refits on them, drift reads them). `opts.state` uses that store
+   * instead of the detector's own (see {@link Detector.stateFor}): the HTTP routes and the
+   * poller keep separate histories.
    */
-  scoreSeries(keys: readonly string[], times: ArrayLike<number>, raw: Float64Array, n: number, featuresOut?: Float64Array): BatchScores {
+  scoreSeries(keys: readonly string[], times: ArrayLike<number>, raw: Float64Array, n: number, opts: SeriesOptions = {}): BatchScores {
     if (keys.length < n || times.length < n) throw new RangeError(`scoreSeries: ${n} rows need ${n} keys and times`);
     const x = new Float64Array(n * this.features.length);
-    this.series.compute(this.state, keys, times, raw, n, x);
-    if (featuresOut) featuresOut.set(x);
+    this.series.compute(opts.state ?? this.state, keys, times, raw, n, x);
+    if (opts.featuresOut) opts.featuresOut.set(x);
     return this.scoreFeatures(x, n);
+  }
+
+  /**
+   * Adds rows to their keys' history without scoring them (same rules as scoreSeries):
+   * a reader that restores history, such as the poller after a restart, feeds the points
+   * before the first one it scores.
+   */
+  remember(keys: readonly string[], times: ArrayLike<number>, raw: Float64Array, n: number, state: SeriesStateStore = this.state): void {
+    if (keys.length < n || times.length < n) throw new RangeError(`remember: ${n} rows need ${n} keys and times`);
+    this.series.compute(state, keys, times, raw, n, new Float64Array(n * this.features.length));
+  }
+
+  /**
+   * The history store to use with this model: `prev` when it was made for the same
+   * per-host state (a reload of a model with the same features keeps every host's
+   * history), else a new store of `prev`'s capacity (or `maxKeys`).
+   */
+  stateFor(prev: SeriesStateStore | undefined, maxKeys = DEFAULT_MAX_KEYS): SeriesStateStore {
+    if (prev && this.series.fits(prev)) return prev;
+    return this.series.newStore(prev?.maxKeys ?? maxKeys);
+  }
+
+  /** Points of history per host the features read (0 for a model without temporal features). */
+  get historyPoints(): number {
+    return this.series.historyPoints;
   }
 
   /**

@@ -98,6 +98,23 @@ export function defaultFeatures(): FeatureSpec[] {
 }
 
 /**
+ * Temporal features for the three host metrics: each metric raw, plus its deviation
+ * from the median of its previous `window` points (robust_z), its step from the previous
+ * point (diff) and the mean of its last `span` points against that median (level_shift).
+ * `window` and `span` count the host's own points (collection steps).
+ */
+export function hostTemporalFeatures(window: number, span: number): FeatureSpec[] {
+  const out: FeatureSpec[] = defaultFeatures();
+  for (const m of METRIC_NAMES) {
+    const base = { source: m, unit: 'robust units (asinh)', min: -Number.MAX_VALUE, max: null };
+    out.push({ ...base, name: `${m}_robust_z`, transform: 'robust_z', params: { window } });
+    out.push({ ...base, name: `${m}_diff`, transform: 'diff', params: { window } });
+    out.push({ ...base, name: `${m}_level_shift`, transform: 'level_shift', params: { window, span } });
+  }
+  return out;
+}
+
+/**
  * Checks a feature list against its inputs; returns the first problem as
  * `[path, message]`, or null. The artifact loader reports it with the path.
  */
@@ -522,10 +539,23 @@ export class SeriesFeatures {
   }
 
   /**
+   * Points of a key's history that its features can read (the longest baseline, span,
+   * season plus tolerance or look-back); 0 without temporal features. A reader that
+   * restores a key's history needs no more than this many earlier points.
+   */
+  get historyPoints(): number {
+    let most = 0;
+    for (const p of this.plans) if (p.window > 0) most = Math.max(most, p.ring, p.horizon);
+    return most;
+  }
+
+  /**
    * Features of `n` rows (raw row-major, n x inputs) into `out` (n x specs). Rows are
    * taken in order: a key's rows must come in increasing time. A row whose time is not
    * after its key's latest point (duplicate or late) is computed as for a key with no
-   * history and leaves the state unchanged, so no row ever sees a later point.
+   * history and leaves the state unchanged, so no row ever sees a later point. A row
+   * whose time is NaN (a point without host or time) is computed the same way without
+   * touching the store.
    */
   compute(store: SeriesStateStore, keys: readonly string[], times: ArrayLike<number>, raw: Float64Array, n: number, out: Float64Array): void {
     if (!this.fits(store)) throw new Error('this state store was made for other features');
@@ -536,6 +566,11 @@ export class SeriesFeatures {
     for (let i = 0; i < n; i++) {
       const key = keys[i];
       const t = times[i];
+      if (Number.isNaN(t)) {
+        for (let c = 0; c < m; c++) if (!Number.isFinite(raw[i * m + c])) throw new RangeError(`row ${i}: ${this.inputs[c]} is not a finite number`);
+        for (let f = 0; f < d; f++) out[i * d + f] = this.specs[f].transform === 'raw' ? raw[i * m + this.src[f]] : 0;
+        continue;
+      }
       if (key !== lastKey || st === undefined) {
         st = store.get(key);
         lastKey = key;

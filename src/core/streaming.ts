@@ -132,7 +132,7 @@ export class StreamingDetector {
       while (end < n && !(interval > 0 && rows.times[end] - this.lastFit >= interval)) end++;
       const keys = rows.keys.slice(start, end);
       const times = Array.prototype.slice.call(rows.times, start, end) as number[];
-      const seg = this.current.scoreSeries(keys, times, rows.raw.subarray(start * m, end * m), end - start, features.subarray(start * d, end * d));
+      const seg = this.current.scoreSeries(keys, times, rows.raw.subarray(start * m, end * m), end - start, { featuresOut: features.subarray(start * d, end * d) });
       scores.set(seg.scores, start);
       contributions.set(seg.contributions, start * m);
       const threshold = this.current.threshold;

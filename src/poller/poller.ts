@@ -1,5 +1,7 @@
 import type { Counter, Gauge, Histogram } from 'prom-client';
+import { DEFAULT_MAX_KEYS, type Detector } from '../core/detector';
 import { psi, RecentWindow } from '../core/drift';
+import type { SeriesStateStore } from '../core/features';
 import { gate, newGateState, type GateOptions, type GateState } from '../core/gate';
 import { METRIC_NAMES, type MetricName } from '../core/metrics';
 import { formatPoint, int, LineProtocolError } from '../influx/line-protocol';
@@ -43,6 +45,8 @@ export interface PollerOptions {
   shard: Shard;
   /** Most hosts tracked; the least recently seen are forgotten beyond it. */
   maxHosts: number;
+  /** Hosts whose recent points a temporal model keeps (default 10,000); least recently used dropped. */
+  historyMaxHosts?: number;
   writer: WriterOptions;
   /** Retry delays of failed cycles. */
   baseBackoffMs: number;
@@ -81,6 +85,18 @@ export interface HostState {
   pendingSince?: number;
 }
 
+/**
+ * The per-host history a temporal model reads, and whether it already holds the points
+ * before the first one scored. Unprimed (after a start, or a reload to a model with
+ * other temporal features), the next read also goes back the model's history length
+ * (within MAX_LOOKBACK_S) and feeds the points already scored, so a restart does not
+ * blind the temporal features.
+ */
+export interface HistoryState {
+  store?: SeriesStateStore;
+  primed: boolean;
+}
+
 /** What one cycle did (for tests and logs). */
 export interface CycleReport {
   read: number;
@@ -110,7 +126,8 @@ export class Poller {
   private lastSuccess: number | null = null;
   private lastError: string | null = null;
   private lastDrift = 0;
-  private readonly window: RecentWindow;
+  private window: RecentWindow;
+  private readonly history: HistoryState = { primed: false };
   private psiValues: Record<string, number> = {};
   private scoredTotal = 0;
   /** Lag in seconds at the last successful cycle (null before any host was seen). */
@@ -129,7 +146,7 @@ export class Poller {
     private readonly clock: () => number = Date.now,
   ) {
     this.writer = new LineWriter(store, opts.writer, metrics, log);
-    this.window = new RecentWindow(METRIC_NAMES.length, opts.drift.windowPoints);
+    this.window = new RecentWindow(models.current?.detector.features.length ?? METRIC_NAMES.length, opts.drift.windowPoints);
   }
 
   /** Starts the timer; the first cycle runs at once. */
@@ -223,11 +240,10 @@ export class Poller {
   private async cycleBody(now: number): Promise<CycleReport> {
     if (!this.models.current) throw new Error('no model loaded');
     if (!this.restored) await this.restore(now);
-    const report = await this.process(this.readFrom(now), now + 1, now, this.hosts, this.opts.settleMs, this.counters);
+    const report = await this.process(this.readFrom(now), now + 1, now, this.hosts, this.opts.settleMs, this.history, this.counters);
     this.forgetOldHosts();
     this.updateLag(now);
-    const detector = this.models.current.detector;
-    this.maybeDrift(now, detector.artifact.training.feature_quantiles, detector.version);
+    this.maybeDrift(now, this.models.current.detector);
     this.metrics.hosts.set(this.hosts.size);
     return report;
   }
@@ -235,26 +251,52 @@ export class Poller {
   /**
    * Scores every complete step of [from, to) again and queues the predictions (they
    * overwrite earlier ones: same series, same timestamps). Gate state starts fresh at
-   * `from`; the live watermarks are not touched. Used by `anomaly-detector backfill`.
+   * `from`; the live watermarks are not touched. A temporal model's history is read from
+   * the points before `from` (its history length). Pass the same `state` and `history`
+   * to consecutive calls over adjacent ranges. Used by `anomaly-detector backfill`.
    */
-  async backfill(from: number, to: number, state: Map<string, HostState> = new Map()): Promise<CycleReport> {
+  async backfill(from: number, to: number, state: Map<string, HostState> = new Map(), history: HistoryState = { primed: false }): Promise<CycleReport> {
     if (!this.models.current) throw new Error('no model loaded');
-    return this.process(from, to, Infinity, state, 0);
+    return this.process(from, to, Infinity, state, 0, history);
   }
 
   /** Reads [from, to), scores the new complete steps of each host, queues the lines. */
-  private async process(rawFrom: number, to: number, now: number, hosts: Map<string, HostState>, settleMs: number, counters?: CounterHistory): Promise<CycleReport> {
+  private async process(
+    rawFrom: number,
+    to: number,
+    now: number,
+    hosts: Map<string, HostState>,
+    settleMs: number,
+    history: HistoryState,
+    counters?: CounterHistory,
+  ): Promise<CycleReport> {
     const detector = (this.models.current as NonNullable<ModelStore['current']>).detector;
     const interval = this.opts.collectionIntervalMs;
     // Whole collection steps only, so a step is never half read.
     const from = stepOf(rawFrom + interval - 1, interval);
+    // A temporal model reads each host's history; an unprimed one first gets the points
+    // before `from` (and those already scored), read once.
+    let store: SeriesStateStore | undefined;
+    let readFrom = from;
+    if (detector.temporal) {
+      store = detector.stateFor(history.store, this.opts.historyMaxHosts ?? DEFAULT_MAX_KEYS);
+      if (store !== history.store) {
+        history.store = store;
+        history.primed = false;
+      }
+      if (!history.primed) {
+        const floor = Number.isFinite(now) ? stepOf(now - this.opts.maxLookbackMs + interval - 1, interval) : -Infinity;
+        readFrom = Math.min(from, Math.max(floor, from - detector.historyPoints * interval));
+      }
+    }
+    const priming = store !== undefined && !history.primed;
     const steps: HostSteps = new Map();
     let read = 0;
     // The three reads run concurrently: InfluxDB answers them on its own threads.
     // The counter history (the last few samples before readTo) holds the sample before
-    // `from` when the read starts just inside it: then no look-back is needed.
-    const warm = counters !== undefined && this.readTo !== null && from <= this.readTo && from >= this.readTo - 4 * interval;
-    const results = await Promise.all(METRIC_NAMES.map((metric) => this.store.readSeries(readSpec(this.opts.mapping[metric], from, to, interval, warm))));
+    // `readFrom` when the read starts just inside it: then no look-back is needed.
+    const warm = counters !== undefined && this.readTo !== null && readFrom <= this.readTo && readFrom >= this.readTo - 4 * interval;
+    const results = await Promise.all(METRIC_NAMES.map((metric) => this.store.readSeries(readSpec(this.opts.mapping[metric], readFrom, to, interval, warm))));
     METRIC_NAMES.forEach((metric, k) => {
       for (const g of results[k]) read += g.rows.length;
       const mine = this.opts.shard.count > 1 ? results[k].filter((g) => ownsHost(this.opts.shard, g.tags.host ?? '')) : results[k];
@@ -267,6 +309,9 @@ export class Poller {
     const rowHosts: string[] = [];
     const rowTimes: number[] = [];
     const rowValues: number[] = [];
+    const histHosts: string[] = [];
+    const histTimes: number[] = [];
+    const histValues: number[] = [];
     let skipped = 0;
     for (const [host, byStep] of steps) {
       if (!ownsHost(this.opts.shard, host)) continue;
@@ -274,6 +319,17 @@ export class Poller {
       if (!state) {
         state = { watermark: -Infinity, gate: newGateState(), seenAt: now };
         hosts.set(host, state);
+      }
+      if (priming) {
+        // Points before the first one this cycle may score: history only.
+        const earlier = [...byStep.keys()].filter((t) => t < to && (t < from || t <= state.watermark)).sort((a, b) => a - b);
+        for (const t of earlier) {
+          const v = byStep.get(t) as Record<MetricName, number | undefined>;
+          if (!isComplete(v) || !Number.isFinite(v.cpu_usage) || !Number.isFinite(v.memory_usage) || !Number.isFinite(v.network_load)) continue;
+          histHosts.push(host);
+          histTimes.push(t);
+          histValues.push(v.cpu_usage, v.memory_usage, v.network_load);
+        }
       }
       const times = [...byStep.keys()].filter((t) => t > state.watermark && t >= from && t < to).sort((a, b) => a - b);
       if (times.length > 0 && Number.isFinite(now)) state.seenAt = now;
@@ -307,12 +363,22 @@ export class Poller {
         state.watermark = t;
       }
     }
+    if (store !== undefined && priming) {
+      detector.remember(histHosts, histTimes, Float64Array.from(histValues), histHosts.length, store);
+      history.primed = true;
+    }
     const n = rowHosts.length;
     let anomalies = 0;
     let alerts = 0;
     if (n > 0) {
       const raw = Float64Array.from(rowValues);
-      const { scores, contributions: c } = detector.scoreRaw(raw, n);
+      const d = detector.features.length;
+      const features = new Float64Array(n * d);
+      const { scores, contributions: c } = store ? detector.scoreSeries(rowHosts, rowTimes, raw, n, { state: store, featuresOut: features }) : detector.scoreRaw(raw, n, features);
+      if (this.window.width !== d) {
+        this.window = new RecentWindow(d, this.opts.drift.windowPoints);
+        this.psiValues = {};
+      }
       const threshold = detector.threshold;
       const lines: string[] = [];
       for (let i = 0; i < n; i++) {
@@ -327,7 +393,7 @@ export class Poller {
         if (rawAnomaly) anomalies++;
         if (alert) alerts++;
         this.metrics.scores.observe({ source: 'poller' }, score);
-        this.window.push(raw, i * 3);
+        this.window.push(features, i * d);
         try {
           lines.push(
             formatPoint({
@@ -385,11 +451,14 @@ export class Poller {
     this.metrics.lag.set(this.lag ?? 0);
   }
 
-  private maybeDrift(now: number, quantiles: number[][], version: string): void {
-    if (this.window.size === 0 || now - this.lastDrift < this.opts.drift.intervalMs) return;
+  /** PSI of each model feature over the recent window against the training deciles. */
+  private maybeDrift(now: number, detector: Detector): void {
+    if (this.window.size === 0 || this.window.width !== detector.features.length || now - this.lastDrift < this.opts.drift.intervalMs) return;
     this.lastDrift = now;
     const lines: string[] = [];
-    METRIC_NAMES.forEach((name, f) => {
+    const quantiles = detector.artifact.training.feature_quantiles;
+    const version = detector.version;
+    detector.features.forEach(({ name }, f) => {
       const value = psi(quantiles[f], this.window.column(f));
       this.psiValues[name] = value;
       this.metrics.psi.set({ feature: name }, value);

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
+import type { SeriesStateStore } from '../core/features';
 import { METRIC_NAMES } from '../core/metrics';
 import { ErrorCode, HttpError, type FieldIssue } from '../errors';
 import { checkPoint, timestampMs, type Point } from '../validation/point';
@@ -11,7 +12,11 @@ interface Body {
 const m = METRIC_NAMES.length;
 
 /** POST /detect and POST /validate. */
-export const pointRoutes: FastifyPluginAsync<{ maxPoints: number }> = async (app, opts) => {
+export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyMaxHosts: number }> = async (app, opts) => {
+  // A temporal model's per-host history of the points /detect has seen (its own, apart
+  // from the poller's), bounded in hosts; kept across reloads of models with the same
+  // temporal features.
+  let history: SeriesStateStore | undefined;
   // Fastify checks the envelope; each point is checked on its own so that every bad
   // point is reported. The OpenAPI description shows the full point schema.
   const bodySchema = schemaOf(
@@ -45,7 +50,23 @@ export const pointRoutes: FastifyPluginAsync<{ maxPoints: number }> = async (app
         raw[i * m + 2] = p.network_load;
       }
       const { detector } = model;
-      const { scores, contributions: c } = detector.scoreRaw(raw, n);
+      let scored;
+      if (detector.temporal) {
+        // A point with host and timestamp reads and joins its host's history; one without
+        // either (time NaN), or not later than its host's latest point, is judged on its
+        // raw values alone (temporal features neutral).
+        history = detector.stateFor(history, opts.historyMaxHosts);
+        const keys = new Array<string>(n);
+        const times = new Float64Array(n);
+        for (let i = 0; i < n; i++) {
+          const p = valid[i];
+          const t = p.host === undefined ? undefined : timestampMs(p.timestamp);
+          keys[i] = p.host ?? '';
+          times[i] = t ?? NaN;
+        }
+        scored = detector.scoreSeries(keys, times, raw, n, { state: history });
+      } else scored = detector.scoreRaw(raw, n);
+      const { scores, contributions: c } = scored;
       const threshold = detector.threshold;
       let anomalies = 0;
       const scoreHistogram = app.metrics.scores.labels('http');

@@ -4,6 +4,7 @@ import {
   buildFeatures,
   checkFeatures,
   defaultFeatures,
+  hostTemporalFeatures,
   SeriesFeatures,
   TRANSFORMS,
   type FeatureSpec,
@@ -282,5 +283,59 @@ describe('feature specs in the artifact', () => {
     mutate(a);
     const { sha256: _s, ...unsigned } = a;
     expect(() => parseArtifact(serialize(sign(unsigned)), 'model artifact x.json')).toThrow(pattern);
+  });
+});
+
+describe('history for the service (stores per reader, priming, points without history)', () => {
+  const specs = hostTemporalFeatures(20, 3);
+  const n = 120;
+  const r = new Rng(33);
+  const raw = Float64Array.from({ length: n * 3 }, (_, k) => [30, 50, 4e5][k % 3] * (1 + 0.05 * r.normal()));
+  const keys = new Array<string>(n).fill('h');
+  const times = range(n).map((i) => i * 10_000);
+  const det = new Detector(trainModel(raw, n, { nEstimators: 20, maxSamples: 64, seed: 2, contamination: 0.05, createdAt: '2026-01-01T00:00:00.000Z', features: specs, keys, times }));
+
+  it('declares raw + robust_z, diff and level_shift per metric, with a history of `window` points', () => {
+    expect(specs.map((s) => s.name).slice(0, 4)).toEqual(['cpu_usage', 'memory_usage', 'network_load', 'cpu_usage_robust_z']);
+    expect(specs).toHaveLength(12);
+    expect(det.historyPoints).toBe(20);
+    expect(new Detector(trainModel(raw, n, { nEstimators: 5, maxSamples: 32, seed: 1, contamination: 0.05, createdAt: '2026-01-01T00:00:00.000Z' })).historyPoints).toBe(0);
+  });
+
+  it('a row with time NaN is scored as with no history and leaves the store untouched', () => {
+    const store = det.stateFor(undefined, 10);
+    det.scoreSeries(keys.slice(0, 50), times.slice(0, 50), raw.subarray(0, 150), 50, { state: store });
+    expect(store.size).toBe(1);
+    const spike = Float64Array.of(80, 50, 4e5);
+    const noTime = det.scoreSeries(['other'], [NaN], spike, 1, { state: store });
+    expect(store.size).toBe(1);
+    expect(noTime.scores[0]).toBe(det.scoreRaw(spike, 1).scores[0]);
+    const withHistory = det.scoreSeries(['h'], [50 * 10_000], spike, 1, { state: store });
+    expect(withHistory.scores[0]).toBeGreaterThan(noTime.scores[0]);
+  });
+
+  it('remember() then scoreSeries gives the scores of one continuous pass (what the poller does after a restart)', () => {
+    const all = det.scoreSeries(keys, times, raw, n, { state: det.stateFor(undefined) });
+    const store = det.stateFor(undefined);
+    // Only the last historyPoints points before the first scored one are needed.
+    const from = 80;
+    const h = det.historyPoints;
+    det.remember(keys.slice(from - h, from), times.slice(from - h, from), raw.subarray((from - h) * 3, from * 3), h, store);
+    const rest = det.scoreSeries(keys.slice(from), times.slice(from), raw.subarray(from * 3), n - from, { state: store });
+    for (let i = 0; i < n - from; i++) expect(rest.scores[i]).toBeCloseTo(all.scores[from + i], 12);
+    // Without the history the first scores differ: the test can tell.
+    const cold = det.scoreSeries(keys.slice(from), times.slice(from), raw.subarray(from * 3), n - from, { state: det.stateFor(undefined) });
+    expect(cold.scores[0]).not.toBeCloseTo(all.scores[from], 6);
+  });
+
+  it('stateFor keeps a store across models with the same temporal features and replaces it otherwise', () => {
+    const store = det.stateFor(undefined, 7);
+    const same = new Detector(trainModel(raw, n, { nEstimators: 10, maxSamples: 32, seed: 9, contamination: 0.1, createdAt: '2026-01-01T00:00:00.000Z', features: specs, keys, times }));
+    expect(same.stateFor(store)).toBe(store);
+    const other = new Detector(trainModel(raw, n, { nEstimators: 10, maxSamples: 32, seed: 9, contamination: 0.1, createdAt: '2026-01-01T00:00:00.000Z', features: hostTemporalFeatures(30, 3), keys, times }));
+    const fresh = other.stateFor(store);
+    expect(fresh).not.toBe(store);
+    expect(fresh.maxKeys).toBe(7);
+    expect(fresh.size).toBe(0);
   });
 });
