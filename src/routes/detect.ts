@@ -28,7 +28,14 @@ export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyMaxHost
   app.post<{ Body: Body }>(
     '/detect',
     {
-      schema: { summary: 'Score metric points', tags: ['detection'], body: bodySchema, response: { 200: schemaOf(DetectResponseSchema), ...errors } },
+      schema: {
+        summary: 'Score metric points',
+        description:
+          'Scores every point or none (any invalid point: 400). With a model of raw features each point is scored on its own. With a model of temporal features, a point with host and timestamp reads the earlier points of its host seen by /detect (bounded by HISTORY_MAX_HOSTS) and joins them; a point without host or timestamp, not later than its host\'s latest point, or of a host with no history is judged on its raw values (temporal features neutral).',
+        tags: ['detection'],
+        body: bodySchema,
+        response: { 200: schemaOf(DetectResponseSchema), ...errors },
+      },
     },
     async (request) => {
       const points = request.body.points;
