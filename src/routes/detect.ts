@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { SeriesStateStore } from '../core/features';
 import { METRIC_NAMES } from '../core/metrics';
 import { ErrorCode, HttpError, type FieldIssue } from '../errors';
-import { checkPoint, timestampMs, type Point } from '../validation/point';
+import { checkPoint, isoTimestamp, timestampMs, type Point } from '../validation/point';
 import { DetectResponseSchema, ErrorSchema, PointsEnvelopeSchema, PointsBodySchema, ValidateResponseSchema, schemaOf } from './schemas';
 
 interface Body {
@@ -87,7 +87,7 @@ export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyMaxHost
         const ts = timestampMs(p.timestamp);
         results[i] = {
           host: p.host ?? null,
-          timestamp: ts === undefined ? null : new Date(ts).toISOString(),
+          timestamp: ts === undefined ? null : isoTimestamp(ts),
           score,
           threshold,
           is_anomaly: isAnomaly,

@@ -91,3 +91,33 @@ export function timestampMs(ts: string | number | undefined): number | undefined
   if (ts === undefined) return undefined;
   return typeof ts === 'number' ? ts : Date.parse(ts);
 }
+
+const DAY_MS = 86_400_000;
+/** Largest epoch ms with a four-digit year (9999-12-31T23:59:59.999Z). */
+const MAX_FAST_MS = 253_402_300_799_999;
+let cachedDay = NaN;
+let cachedPrefix = '';
+const pad2 = (v: number): string => (v < 10 ? `0${v}` : `${v}`);
+const pad3 = (v: number): string => (v < 10 ? `00${v}` : v < 100 ? `0${v}` : `${v}`);
+
+/**
+ * `new Date(ms).toISOString()`, several times faster for the common case (a batch of
+ * points on the same few days): the date part is formatted once per day. Same result
+ * for every input (tested against toISOString), including fractional and pre-1970 ms.
+ */
+export function isoTimestamp(ms: number): string {
+  const t = Math.trunc(ms);
+  if (!(t >= 0 && t <= MAX_FAST_MS)) return new Date(ms).toISOString();
+  const day = Math.floor(t / DAY_MS);
+  if (day !== cachedDay) {
+    cachedDay = day;
+    cachedPrefix = new Date(day * DAY_MS).toISOString().slice(0, 11);
+  }
+  let r = t - day * DAY_MS;
+  const h = Math.floor(r / 3_600_000);
+  r -= h * 3_600_000;
+  const mi = Math.floor(r / 60_000);
+  r -= mi * 60_000;
+  const sec = Math.floor(r / 1000);
+  return `${cachedPrefix}${pad2(h)}:${pad2(mi)}:${pad2(sec)}.${pad3(r - sec * 1000)}Z`;
+}

@@ -1,4 +1,4 @@
-import { checkPoint, isValidPoint, PointSchema } from '../../src/validation/point';
+import { checkPoint, isoTimestamp, isValidPoint, PointSchema } from '../../src/validation/point';
 import { Rng } from '../../src/core/random';
 
 /** Random values near every rule's edges, of every JSON type. */
@@ -55,5 +55,14 @@ describe('point validation', () => {
     expect(isValidPoint({ host: 'a', timestamp: 1767607200000, cpu_usage: 1, memory_usage: 2, network_load: 3 })).toBe(true);
     expect(isValidPoint({ cpu_usage: 100, memory_usage: 0, network_load: 0 })).toBe(true);
     expect(isValidPoint({ cpu_usage: 100.0001, memory_usage: 0, network_load: 0 })).toBe(false);
+  });
+});
+
+describe('isoTimestamp', () => {
+  it('equals Date.prototype.toISOString for random, edge, fractional and pre-1970 times', () => {
+    const r = new Rng(17);
+    const edges = [0, 1, 999, 1000, 86_399_999, 86_400_000, 951_782_400_000, 4_102_444_800_000, 253_402_300_799_999, 253_402_300_800_000, -1, -86_400_001, 1.5, 1767607200000.999, 8.64e15, -8.64e15];
+    const values = [...edges, ...Array.from({ length: 20_000 }, () => Math.floor(r.next() * 253_402_300_800_000)), ...Array.from({ length: 2000 }, () => 1767607200000 + Math.floor(r.next() * 5 * 86_400_000))];
+    for (const v of values) expect(isoTimestamp(v)).toBe(new Date(v).toISOString());
   });
 });
