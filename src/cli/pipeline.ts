@@ -4,11 +4,12 @@ import { Presets, SingleBar } from 'cli-progress';
 import { Option, type Command } from 'commander';
 import { parseArtifact, serialize, type ModelArtifact } from '../core/artifact';
 import { Detector } from '../core/detector';
+import { hostTemporalFeatures } from '../core/features';
 import { trainModel, type TrainOptions } from '../core/train';
 import { DataError, fileSha256, readText } from '../data/csv';
 import { loadDataset, type Dataset } from '../data/dataset';
 import { loadMlflowEnv, mlflowAuth, type MlflowEnv } from '../config';
-import { labelledFigures, scoreSet, type TestMetrics } from '../eval/evaluate';
+import { labelledFigures, scoreSet, seriesOf, type RowSeries, type TestMetrics } from '../eval/evaluate';
 import { DEFAULT_GRID, pointLabel, runGrid, selectBest, type GridResult, type GridSpec, type Selection } from '../eval/grid';
 import { gridSpec, findFonts } from '../eval/plots';
 import { evaluateModel, evaluationHtml, fileStamp, writeEvaluation, writeFileAtomic, writeJson, type Evaluation, type EvaluationReport } from '../eval/report';
@@ -142,6 +143,8 @@ interface TrainCliOptions extends MlflowOptions {
   contamination: number[];
   nEstimators: number[];
   maxSamples: number[];
+  features: 'raw' | 'temporal';
+  historyWindow: number;
   createdAt?: string;
   out?: string;
   modelsDir: string;
@@ -249,8 +252,14 @@ function gridBar(total: number): SingleBar {
   return bar;
 }
 
+/** Level-shift span of `--features temporal` (points). */
+const TEMPORAL_SPAN = 3;
+
 async function trainCommand(o: TrainCliOptions): Promise<void> {
   const createdAt = parseCreatedAt(o.createdAt);
+  if (o.features === 'temporal' && o.split !== 'time') {
+    throw new PipelineUsageError('--features temporal needs --split time: a random split scatters each host\'s points across the parts, so their histories would have gaps');
+  }
   // With --no-mlflow the MLflow variables are not read at all.
   const env: PipelineEnv = o.mlflow ? readPipelineEnv() : {};
   const client = mlflowClient(o, env, true);
@@ -285,7 +294,10 @@ async function trainCommand(o: TrainCliOptions): Promise<void> {
   const bar = gridBar(total);
   let bestF1 = -1;
   let bestGap = Infinity;
+  const features = o.features === 'temporal' ? hostTemporalFeatures(o.historyWindow, TEMPORAL_SPAN) : undefined;
+  if (features) out(`features: the three metrics plus robust_z, diff and level_shift of each (window ${o.historyWindow} points, span ${TEMPORAL_SPAN}), per host in time order; each part's histories start at its first row`);
   const grid = runGrid(train, val, spec, {
+    features,
     seed: o.seed,
     createdAt,
     dataSha256: sha,
@@ -303,7 +315,17 @@ async function trainCommand(o: TrainCliOptions): Promise<void> {
   out(`grid: ${grid.length} points; rule ${selection.rule}: ${selection.explanation}`);
 
   // 4. The winner, evaluated on the untouched test part, with its figures recorded inside.
-  const trainOpts: TrainOptions = { nEstimators: best.nEstimators, maxSamples: best.maxSamples, seed: o.seed, contamination: best.contamination, createdAt, dataSha256: sha };
+  const trainOpts: TrainOptions = {
+    nEstimators: best.nEstimators,
+    maxSamples: best.maxSamples,
+    seed: o.seed,
+    contamination: best.contamination,
+    createdAt,
+    dataSha256: sha,
+    features,
+    keys: train.hosts,
+    times: train.timestamps,
+  };
   const candidate = trainModel(train.raw, train.n, trainOpts);
   const splitDesc = `test split (${split.mode}, seed ${o.seed}; ${test.n} of ${ds.n} rows, never used for training or selection)`;
   const ev = evaluateModel(new Detector(candidate), test, {
@@ -364,7 +386,7 @@ async function trainCommand(o: TrainCliOptions): Promise<void> {
         modelJson,
         artifacts: runArtifacts(trainingReport, metricsPath, validation, evReport, svgs),
         candidate: comparable(ev.report.test),
-        scoreOnTest: (other) => (test.labels ? comparableOf(other, test.raw, test.n, test.labels) : null),
+        scoreOnTest: (other) => (test.labels ? comparableOf(other, test.raw, test.n, test.labels, seriesOf(test)) : null),
       });
       trainingReport.mlflow = { tracked: true, ...tracked };
       out(`mlflow: run ${tracked.runId} in experiment '${experiment}' (${tracked.runUrl})`);
@@ -386,8 +408,8 @@ function comparable(t: TestMetrics): ComparableMetrics | null {
 }
 
 /** Another model's F1 and PR-AUC on the same rows, through the one scoring path. */
-function comparableOf(a: ModelArtifact, raw: Float64Array, n: number, labels: Uint8Array): ComparableMetrics {
-  const s = scoreSet(new Detector(a), raw, n);
+function comparableOf(a: ModelArtifact, raw: Float64Array, n: number, labels: Uint8Array, series: RowSeries): ComparableMetrics {
+  const s = scoreSet(new Detector(a), raw, n, series);
   const l = labelledFigures(s.scores, s.flags, labels);
   return { f1: l.f1, pr_auc: l.pr_auc };
 }
@@ -404,6 +426,7 @@ function runParams(o: TrainCliOptions, split: Split, spec: GridSpec, sel: Select
     grid_n_estimators: spec.nEstimators.join(','),
     grid_max_samples: spec.maxSamples.join(','),
     selection_rule: sel.rule,
+    features: o.features === 'temporal' ? `temporal (window ${o.historyWindow}, span ${TEMPORAL_SPAN})` : 'raw',
     contamination: a.threshold.contamination ?? 'explicit',
     n_estimators: Number(a.training.params.n_estimators),
     max_samples: Number(a.training.params.max_samples),
@@ -540,6 +563,12 @@ export function registerPipelineCommands(program: Command): void {
     .option('--contamination <list>', 'grid: expected shares of anomalies (set the threshold)', listArg('contamination', { min: 0, max: 0.5, exclusive: true }), DEFAULT_GRID.contamination)
     .option('--n-estimators <list>', 'grid: numbers of trees', listArg('n-estimators', { int: true, min: 1, max: 10000 }), DEFAULT_GRID.nEstimators)
     .option('--max-samples <list>', 'grid: subsample sizes per tree', listArg('max-samples', { int: true, min: 2, max: 1_000_000 }), DEFAULT_GRID.maxSamples)
+    .addOption(
+      new Option('--features <kind>', 'raw: the three metrics; temporal: also each metric\'s deviation from its host\'s rolling median, step and level shift (needs --split time)')
+        .choices(['raw', 'temporal'])
+        .default('raw'),
+    )
+    .option('--history-window <points>', 'with --features temporal: the rolling window, in points of each host', intArg('history-window', 2, 4096), 30)
     .option('--created-at <time>', 'timestamp recorded in the model (fix it for a byte-identical artifact)')
     .option('--out <file>', 'artifact path (default <models-dir>/model-<version>.json)')
     .option('--models-dir <dir>', 'where models go', 'models')

@@ -89,6 +89,21 @@ export const PARAM_LIMITS = { window: 4096, span: 4096, horizon: 1_000_000, peri
 /** Block count of the rolling-extremes summary: memory per channel is O(this), not O(horizon). */
 const EXTREME_BLOCKS = 64;
 
+/**
+ * A copy of a feature spec with its keys (and its params' keys) in the artifact schema's
+ * order. The artifact's checksum covers its JSON text, and the loader's schema rebuilds
+ * objects in that order: a spec built with another key order would fail verification.
+ */
+export function canonicalFeature(s: FeatureSpec): FeatureSpec {
+  const out: FeatureSpec = { name: s.name, source: s.source, transform: s.transform, unit: s.unit, min: s.min, max: s.max };
+  if (s.params !== undefined) {
+    const p: FeatureParams = {};
+    for (const k of ['window', 'span', 'horizon', 'period', 'tolerance'] as const) if (s.params[k] !== undefined) p[k] = s.params[k];
+    out.params = p;
+  }
+  return out;
+}
+
 /** True for transforms that need the key's history. */
 export const isTemporal = (s: FeatureSpec): boolean => s.transform !== 'raw';
 

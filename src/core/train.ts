@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { forestToJson, sign, type ModelArtifact } from './artifact';
-import { buildFeatures, defaultFeatures, SeriesFeatures, type FeatureSpec } from './features';
+import { buildFeatures, canonicalFeature, defaultFeatures, SeriesFeatures, type FeatureSpec } from './features';
 import { IsolationForest } from './isolation-forest';
 import { METRIC_NAMES } from './metrics';
 import { fitScaler, transform } from './scaler';
@@ -100,7 +100,7 @@ export function fitOnFeatures(features: Float64Array, n: number, opts: TrainOpti
   const custom = opts.inputs !== undefined && (opts.inputs.length !== METRIC_NAMES.length || opts.inputs.some((name, i) => name !== METRIC_NAMES[i]));
   const scoring = opts.outOfRangeWeight ? { out_of_range_weight: opts.outOfRangeWeight } : undefined;
   const body = {
-    features: specs,
+    features: specs.map(canonicalFeature),
     scaler,
     forest: forestJson,
     threshold,

@@ -1,4 +1,4 @@
-import type { Detector } from '../core/detector';
+import type { BatchScores, Detector } from '../core/detector';
 import { METRIC_NAMES } from '../core/metrics';
 import { quantile } from '../core/stats';
 import { averagePrecision, binaryMetrics, prCurve, rocAuc, rocCurve } from './metrics';
@@ -124,8 +124,46 @@ export interface Scored {
   contributions: Float64Array;
 }
 
-export function scoreSet(det: Detector, raw: Float64Array, n: number): Scored {
-  const { scores, contributions } = det.scoreRaw(raw, n);
+/** Host and time of each row of a set (for models with temporal features). */
+export interface RowSeries {
+  keys: readonly string[];
+  times: ArrayLike<number>;
+}
+
+/** The host and time columns of a part, as RowSeries. */
+export const seriesOf = (part: { hosts: string[]; timestamps: number[] }): RowSeries => ({ keys: part.hosts, times: part.timestamps });
+
+/**
+ * Scores the rows of a set through the Detector. A raw-feature model (or no `series`):
+ * each row on its own. A model with temporal features: each host's rows in time order,
+ * with a history that starts empty at the set's first row of that host (as the service
+ * after a restart without history), results in the rows' original order.
+ */
+export function scoreRows(det: Detector, raw: Float64Array, n: number, series?: RowSeries): BatchScores {
+  if (!det.temporal || !series) return det.scoreRaw(raw, n);
+  const m = det.inputs.length;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => series.times[a] - series.times[b] || a - b);
+  const keys = order.map((i) => series.keys[i]);
+  const sorted = new Float64Array(n * m);
+  for (let k = 0; k < n; k++) sorted.set(raw.subarray(order[k] * m, order[k] * m + m), k * m);
+  const s = det.scoreSeries(
+    keys,
+    order.map((i) => series.times[i]),
+    sorted,
+    n,
+    { state: det.stateFor(undefined, Math.max(1, new Set(keys).size)) },
+  );
+  const scores = new Float64Array(n);
+  const contributions = new Float64Array(n * m);
+  for (let k = 0; k < n; k++) {
+    scores[order[k]] = s.scores[k];
+    contributions.set(s.contributions.subarray(k * m, k * m + m), order[k] * m);
+  }
+  return { n, scores, contributions };
+}
+
+export function scoreSet(det: Detector, raw: Float64Array, n: number, series?: RowSeries): Scored {
+  const { scores, contributions } = scoreRows(det, raw, n, series);
   return { scores, flags: flagsOf(det, scores), contributions };
 }
 

@@ -1,6 +1,7 @@
 import { Detector } from '../core/detector';
+import type { FeatureSpec } from '../core/features';
 import { trainModel } from '../core/train';
-import { labelledFigures, type LabelledFigures } from './evaluate';
+import { labelledFigures, scoreRows, seriesOf, type LabelledFigures } from './evaluate';
 import type { Part } from './split';
 
 /** The hyper-parameter values searched (every combination). */
@@ -101,6 +102,8 @@ export interface GridRunOptions {
   seed: number;
   createdAt: string;
   dataSha256: string;
+  /** Model features (default: the three raw metrics); temporal ones are computed per host in time order. */
+  features?: FeatureSpec[];
   /** Called after each point (for the progress bar). */
   onStep?: (done: number, total: number, r: GridResult) => void;
 }
@@ -122,10 +125,13 @@ export function runGrid(train: Part, val: Part, spec: GridSpec, opts: GridRunOpt
       contamination: p.contamination,
       createdAt: opts.createdAt,
       dataSha256: opts.dataSha256,
+      features: opts.features,
+      keys: train.hosts,
+      times: train.timestamps,
     });
     const trainMs = Number(process.hrtime.bigint() - t0) / 1e6;
     const det = new Detector(artifact);
-    const { scores } = det.scoreRaw(val.raw, val.n);
+    const { scores } = scoreRows(det, val.raw, val.n, seriesOf(val));
     const flags = new Uint8Array(val.n);
     let flagged = 0;
     for (let i = 0; i < val.n; i++) if (det.isAnomaly(scores[i])) flagged += flags[i] = 1;

@@ -2,7 +2,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import type { Detector } from '../core/detector';
 import { METRIC_NAMES } from '../core/metrics';
-import { curves, flaggedSummary, scoreSet, testMetrics, type FlaggedSummary, type TestMetrics } from './evaluate';
+import { curves, flaggedSummary, scoreSet, seriesOf, testMetrics, type FlaggedSummary, type TestMetrics } from './evaluate';
 import { contributionsSpec, histogramSpec, prSpec, renderCharts, robustnessSpec, rocSpec, type ChartSpec } from './plots';
 import { DEFAULT_ROBUSTNESS, runRobustness, type RobustnessReport, type ScenarioResult } from './robustness';
 import type { Part } from './split';
@@ -63,9 +63,10 @@ export interface Evaluation {
 
 /** Test metrics, robustness suite and flagged-point contributions of `det` on `part`. */
 export function evaluateModel(det: Detector, part: Part, ctx: EvaluationContext, createdAt = new Date().toISOString()): Evaluation {
-  const scored = scoreSet(det, part.raw, part.n);
+  const series = seriesOf(part);
+  const scored = scoreSet(det, part.raw, part.n, series);
   const test = testMetrics(det, part.raw, part.n, part.labels, scored);
-  const robustness = runRobustness(det, part.raw, part.n, part.labels, { seed: ctx.seed, ...DEFAULT_ROBUSTNESS }, scored);
+  const robustness = runRobustness(det, part.raw, part.n, part.labels, { seed: ctx.seed, ...DEFAULT_ROBUSTNESS, series }, scored);
   const flagged = flaggedSummary(scored, part.raw, { hosts: part.hosts, timestamps: part.timestamps, labels: part.labels });
   const a = det.artifact;
   const notes = [...(ctx.notes ?? []), test.note];

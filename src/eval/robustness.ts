@@ -3,7 +3,7 @@ import type { Detector } from '../core/detector';
 import { METRIC_NAMES } from '../core/metrics';
 import { Rng } from '../core/random';
 import { quantile } from '../core/stats';
-import { labelledFigures, scoreSet, type LabelledFigures, type Scored } from './evaluate';
+import { labelledFigures, scoreSet, type LabelledFigures, type RowSeries, type Scored } from './evaluate';
 import { spearman } from './metrics';
 
 /**
@@ -22,6 +22,8 @@ export interface RobustnessOptions {
   outlierFraction: number;
   /** Shift of every metric, in training standard deviations. */
   shifts: number[];
+  /** Host and time of each row: a temporal model scores the perturbed rows as series. */
+  series?: RowSeries;
 }
 
 export const DEFAULT_ROBUSTNESS: Omit<RobustnessOptions, 'seed'> = {
@@ -201,13 +203,13 @@ function mean01(flags: Uint8Array, rows?: ArrayLike<number>): number {
  * with its training median), outliers on a share of rows (detection rate), and a shift
  * of every metric (flagged fraction). `clean` is the unperturbed scoring, if already done.
  */
-export function runRobustness(det: Detector, raw: Float64Array, n: number, labels: Uint8Array | null, opts: RobustnessOptions, clean: Scored = scoreSet(det, raw, n)): RobustnessReport {
+export function runRobustness(det: Detector, raw: Float64Array, n: number, labels: Uint8Array | null, opts: RobustnessOptions, clean: Scored = scoreSet(det, raw, n, opts.series)): RobustnessReport {
   const scales = metricScales(det.artifact, raw, n);
   const medians = trainingMedians(det.artifact, raw, n);
   const cleanFF = mean01(clean.flags);
   const hasBoth = labels !== null && labels.some((l) => l === 1) && labels.some((l) => l === 0);
   const compare = (suite: ScenarioResult['suite'], scenario: string, parameter: number | string, perturbed: Float64Array, affected: number, useLabels = true): ScenarioResult & { scored: Scored } => {
-    const s = scoreSet(det, perturbed, n);
+    const s = scoreSet(det, perturbed, n, opts.series);
     let agree = 0;
     for (let i = 0; i < n; i++) if (s.flags[i] === clean.flags[i]) agree++;
     const rho = spearman(s.scores, clean.scores);

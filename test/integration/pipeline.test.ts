@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArtifact } from '../../src/core/artifact';
+import { Detector } from '../../src/core/detector';
 import { fileSha256 } from '../../src/data/csv';
 import type { TrainingReport } from '../../src/cli/pipeline';
 import { findFonts, rasterize } from '../../src/eval/plots';
@@ -217,6 +218,33 @@ describe('train', () => {
     expect(rep.grid.results).toHaveLength(2);
   });
 
+  it('--features temporal trains a model with per-host temporal features that evaluate re-scores identically', () => {
+    const out = freshDir('train-temporal');
+    const r = runCli(['train', '--data', DATA_PATH, '--split', 'time', '--features', 'temporal', '--history-window', '20', '--contamination', '0.05', '--n-estimators', '50', '--max-samples', '256', '--models-dir', out, '--results-dir', out, '--no-mlflow']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^features: the three metrics plus robust_z, diff and level_shift of each \(window 20 points, span 3\)/m);
+    const m = /^model (\S+): (\S+)/m.exec(r.stdout) as RegExpExecArray;
+    const a = parseArtifact(readFileSync(m[2], 'utf8'));
+    expect(a.features.map((f) => f.name)).toEqual([
+      'cpu_usage',
+      'memory_usage',
+      'network_load',
+      ...['cpu_usage', 'memory_usage', 'network_load'].flatMap((x) => [`${x}_robust_z`, `${x}_diff`, `${x}_level_shift`]),
+    ]);
+    expect(a.features[3].params).toEqual({ window: 20 });
+    // The service's Detector takes it (the three metrics as inputs) and keeps history.
+    const det = new Detector(a);
+    expect(det.temporal).toBe(true);
+    expect(det.historyPoints).toBe(20);
+    const rep = trainingReport(join(out, `training_metrics_${m[1]}.json`));
+    expect(rep.test.labelled?.f1).toBeGreaterThan(0.3);
+    const ev = runCli(['evaluate', '--model', m[2], '--data', DATA_PATH, '--split', 'time', '--results-dir', out]);
+    expect(ev.code).toBe(0);
+    const again = evaluationReport((/^report: (\S+\.json),/m.exec(ev.stdout) as RegExpExecArray)[1]);
+    expect(again.test.labelled?.f1).toBe(rep.test.labelled?.f1);
+    expect(again.test.labelled?.confusion).toEqual(rep.test.labelled?.confusion);
+  }, 120_000);
+
   it('without labels: the label-free rule, label-free figures only, and it says so', () => {
     const out = freshDir('train-unlabelled');
     const data = file('unlabelled.csv', unlabelled());
@@ -256,6 +284,9 @@ describe('train', () => {
     [['--split', 'weekly'], /argument 'weekly' is invalid\. Allowed choices are random, time/],
     [['--created-at', 'yesterday'], /--created-at: "yesterday" is not an RFC 3339 timestamp/],
     [['--require-mlflow', '--no-mlflow'], /contradict/],
+    [['--features', 'temporal'], /--features temporal needs --split time: a random split scatters each host's points/],
+    [['--features', 'temporal', '--split', 'time', '--history-window', '1'], /--history-window: "1" is not an integer in \[2, 4096\]/],
+    [['--features', 'fft'], /argument 'fft' is invalid\. Allowed choices are raw, temporal/],
   ])('rejects bad flags %j with one line', (args, pattern) => {
     const r = runCli(['train', '--data', DATA_PATH, '--results-dir', freshDir('flags'), ...args]);
     expect(r.code).toBe(1);

@@ -339,3 +339,21 @@ describe('history for the service (stores per reader, priming, points without hi
     expect(fresh.size).toBe(0);
   });
 });
+
+describe('artifact key order', () => {
+  it('a model trained on specs built with any key order verifies after a round trip (the checksum covers canonical JSON)', () => {
+    const n = 200;
+    const r = new Rng(8);
+    const raw = Float64Array.from({ length: n * 3 }, () => 20 + r.normal());
+    const shuffled: FeatureSpec[] = hostTemporalFeatures(12, 3).map((s) => {
+      const { params, ...rest } = s;
+      const entries = Object.entries(rest).reverse();
+      return { ...(params ? { params: Object.fromEntries(Object.entries(params).reverse()) } : {}), ...Object.fromEntries(entries) } as FeatureSpec;
+    });
+    expect(Object.keys(shuffled[3])[0]).toBe('params');
+    const a = trainModel(raw, n, { nEstimators: 5, maxSamples: 32, seed: 1, contamination: 0.05, createdAt: '2026-01-01T00:00:00.000Z', features: shuffled, keys: new Array(n).fill('h'), times: range(n) });
+    expect(parseArtifact(serialize(a))).toEqual(a);
+    const b = trainModel(raw, n, { nEstimators: 5, maxSamples: 32, seed: 1, contamination: 0.05, createdAt: '2026-01-01T00:00:00.000Z', features: hostTemporalFeatures(12, 3), keys: new Array(n).fill('h'), times: range(n) });
+    expect(serialize(b)).toBe(serialize(a));
+  });
+});

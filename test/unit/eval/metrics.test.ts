@@ -1,7 +1,8 @@
 import { Detector } from '../../../src/core/detector';
+import { hostTemporalFeatures } from '../../../src/core/features';
 import { Rng } from '../../../src/core/random';
 import { trainModel } from '../../../src/core/train';
-import { curves, flaggedSummary, labelFreeFigures, labelledFigures, measureLatency, scoreSet, testMetrics, thin } from '../../../src/eval/evaluate';
+import { curves, flaggedSummary, labelFreeFigures, labelledFigures, measureLatency, scoreRows, scoreSet, testMetrics, thin } from '../../../src/eval/evaluate';
 import { averagePrecision, rocAuc } from '../../../src/eval/metrics';
 
 /** ROC-AUC by counting every positive/negative pair (ties count half). */
@@ -130,5 +131,33 @@ describe('test metrics through the Detector', () => {
     const dom = f.dominant_share;
     expect(dom.cpu_usage + dom.memory_usage + dom.network_load).toBeCloseTo(1, 9);
     expect(f.top[0].values.cpu_usage).toBe(raw[f.top[0].row * 3]);
+  });
+});
+
+describe('scoreRows', () => {
+  it('scores a temporal model per host in time order whatever the row order, and a raw model row by row', () => {
+    const r = new Rng(12);
+    const n = 300;
+    const keys = Array.from({ length: n }, (_, i) => `h${i % 3}`);
+    const times = Array.from({ length: n }, (_, i) => 1_000 * Math.floor(i / 3));
+    const raw = Float64Array.from({ length: n * 3 }, (_, k) => [30, 50, 4e5][k % 3] * (1 + 0.05 * r.normal()));
+    const det = new Detector(trainModel(raw, n, { nEstimators: 20, maxSamples: 64, seed: 3, contamination: 0.05, createdAt: '2026-01-01T00:00:00.000Z', features: hostTemporalFeatures(10, 3), keys, times }));
+    const inOrder = scoreRows(det, raw, n, { keys, times });
+    const perm = Array.from({ length: n }, (_, i) => i);
+    for (let i = n - 1; i > 0; i--) {
+      const j = r.int(i + 1);
+      [perm[i], perm[j]] = [perm[j], perm[i]];
+    }
+    const shuffledRaw = new Float64Array(n * 3);
+    perm.forEach((p, k) => shuffledRaw.set(raw.subarray(p * 3, p * 3 + 3), k * 3));
+    const shuffled = scoreRows(det, shuffledRaw, n, { keys: perm.map((p) => keys[p]), times: perm.map((p) => times[p]) });
+    perm.forEach((p, k) => {
+      expect(shuffled.scores[k]).toBe(inOrder.scores[p]);
+      expect(Array.from(shuffled.contributions.subarray(k * 3, k * 3 + 3))).toEqual(Array.from(inOrder.contributions.subarray(p * 3, p * 3 + 3)));
+    });
+    // History matters: the series scores differ from row-by-row scores.
+    expect(Array.from(inOrder.scores)).not.toEqual(Array.from(det.scoreRaw(raw, n).scores));
+    const rawDet = new Detector(trainModel(raw, n, { nEstimators: 20, maxSamples: 64, seed: 3, contamination: 0.05, createdAt: '2026-01-01T00:00:00.000Z' }));
+    expect(Array.from(scoreRows(rawDet, raw, n, { keys, times }).scores)).toEqual(Array.from(rawDet.scoreRaw(raw, n).scores));
   });
 });
