@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from './errors';
+import type { GateOptions } from './core/gate';
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const intIn = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -62,6 +63,10 @@ export const EnvSchema = z.object({
   GATE_SURGE_MEMORY: z.coerce.number().min(0).default(30),
   GATE_SURGE_NETWORK: z.coerce.number().min(0).default(15000),
   GATE_COOLDOWN_S: z.coerce.number().min(0).default(0),
+  /** Within this long after an alert, a further alert needs a higher score; 0: off. */
+  GATE_REPEAT_WINDOW_S: z.coerce.number().min(0).default(0),
+  GATE_REPEAT_MARGIN: z.coerce.number().min(0).max(1).default(0),
+  GATE_REPEAT_PEAK: z.preprocess(emptyAsUndefined, bool.optional()).transform((v) => v ?? false),
   WRITE_BUFFER_POINTS: intIn(100, 100_000_000).default(100_000),
   WRITE_BATCH_POINTS: intIn(1, 100_000).default(5000),
   SHARD_COUNT: intIn(1, 10_000).default(1),
@@ -111,7 +116,7 @@ export interface PollerConfig {
   settleMs: number;
   mappingFile?: string;
   netIncludeSent: boolean;
-  gate: { consecutive: number; surge: { cpu_usage: number; memory_usage: number; network_load: number } | null; cooldownMs: number };
+  gate: GateOptions;
   writeBufferPoints: number;
   writeBatchPoints: number;
   shard: { count: number; index: number };
@@ -180,6 +185,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         consecutive: e.GATE_CONSECUTIVE,
         surge: e.GATE_SURGE_ENABLED ? { cpu_usage: e.GATE_SURGE_CPU, memory_usage: e.GATE_SURGE_MEMORY, network_load: e.GATE_SURGE_NETWORK } : null,
         cooldownMs: e.GATE_COOLDOWN_S * 1000,
+        ...(e.GATE_REPEAT_WINDOW_S > 0 ? { repeat: { level: 0, windowMs: e.GATE_REPEAT_WINDOW_S * 1000, peak: e.GATE_REPEAT_PEAK, margin: e.GATE_REPEAT_MARGIN } } : {}),
       },
       writeBufferPoints: e.WRITE_BUFFER_POINTS,
       writeBatchPoints: e.WRITE_BATCH_POINTS,

@@ -2,7 +2,9 @@
  * Sustained-anomaly gating, as the prototype did it: an alert needs N consecutive raw
  * anomalies on the same host and a surge (some metric at or above its surge level), so
  * a single noisy point or an unusually idle host does not page anyone. An optional
- * cooldown suppresses repeated alerts after one fires (operators and NAB both reward it).
+ * cooldown suppresses repeated alerts after one fires, and the optional repeat rule (the
+ * streaming detector's, below) lets a further alert through within its window only if
+ * the anomaly got worse: operators and NAB both reward fewer repeats.
  */
 export interface GateOptions {
   /** Consecutive raw anomalies needed (>= 1). */
@@ -11,6 +13,8 @@ export interface GateOptions {
   surge: { cpu_usage: number; memory_usage: number; network_load: number } | null;
   /** After an alert, suppress further alerts for this long (ms). 0: off. */
   cooldownMs: number;
+  /** Repeat suppression applied to the alerts that pass the rules above (absent: off). */
+  repeat?: RepeatGateOptions;
 }
 
 export const DEFAULT_GATE: GateOptions = {
@@ -23,21 +27,27 @@ export const DEFAULT_GATE: GateOptions = {
 export interface GateState {
   run: number;
   lastAlert: number;
+  /** State of the repeat rule, created at the first point when it is on. */
+  repeat?: RepeatGateState;
 }
 
 export const newGateState = (): GateState => ({ run: 0, lastAlert: -Infinity });
 
 /**
  * Advances `state` by one point (in time order) and returns whether it raises an alert.
+ * `score` (the model score) is read by the repeat rule only.
  */
-export function gate(opts: GateOptions, state: GateState, rawAnomaly: boolean, time: number, cpu: number, memory: number, network: number): boolean {
+export function gate(opts: GateOptions, state: GateState, rawAnomaly: boolean, time: number, cpu: number, memory: number, network: number, score = 0): boolean {
   state.run = rawAnomaly ? state.run + 1 : 0;
-  if (state.run < opts.consecutive) return false;
   const s = opts.surge;
-  if (s && !(cpu >= s.cpu_usage || memory >= s.memory_usage || network >= s.network_load)) return false;
-  if (opts.cooldownMs > 0 && time - state.lastAlert < opts.cooldownMs) return false;
-  state.lastAlert = time;
-  return true;
+  let alert =
+    state.run >= opts.consecutive &&
+    (s === null || cpu >= s.cpu_usage || memory >= s.memory_usage || network >= s.network_load) &&
+    !(opts.cooldownMs > 0 && time - state.lastAlert < opts.cooldownMs);
+  // The repeat rule sees every score (its peak test compares with all of them).
+  if (opts.repeat) alert = repeatGate(opts.repeat, (state.repeat ??= newRepeatGateState()), score, time, alert);
+  if (alert) state.lastAlert = time;
+  return alert;
 }
 
 /**
@@ -76,8 +86,12 @@ export interface RepeatGateState {
 
 export const newRepeatGateState = (): RepeatGateState => ({ lastAlertTime: -Infinity, lastAlertScore: -Infinity, qt: [], qs: [], origin: NaN });
 
-/** Advances `state` by one score (in time order) and returns whether it alerts. */
-export function repeatGate(opts: RepeatGateOptions, state: RepeatGateState, score: number, time: number): boolean {
+/**
+ * Advances `state` by one score (in time order) and returns whether it alerts. With
+ * `eligible` false (another rule already said no) the score still enters the window's
+ * maxima but cannot alert.
+ */
+export function repeatGate(opts: RepeatGateOptions, state: RepeatGateState, score: number, time: number, eligible = true): boolean {
   const decay = opts.decayPerMs ?? 0;
   let higherThanWindow = true;
   if (opts.peak) {
@@ -101,7 +115,7 @@ export function repeatGate(opts: RepeatGateOptions, state: RepeatGateState, scor
     qs.push(u);
     qt.push(time);
   }
-  if (score < opts.level || !higherThanWindow) return false;
+  if (!eligible || score < opts.level || !higherThanWindow) return false;
   const since = time - state.lastAlertTime;
   if (since < opts.windowMs && score <= state.lastAlertScore - decay * since + (opts.margin ?? 0)) return false;
   state.lastAlertTime = time;

@@ -389,7 +389,7 @@ export class Poller {
         const cpu = raw[i * 3];
         const mem = raw[i * 3 + 1];
         const net = raw[i * 3 + 2];
-        const alert = gate(this.opts.gate, state.gate, rawAnomaly, rowTimes[i], cpu, mem, net);
+        const alert = gate(this.opts.gate, state.gate, rawAnomaly, rowTimes[i], cpu, mem, net, score);
         if (rawAnomaly) anomalies++;
         if (alert) alerts++;
         this.metrics.scores.observe({ source: 'poller' }, score);

@@ -22,6 +22,27 @@ describe('sustained-anomaly gate', () => {
     const opts = { ...DEFAULT_GATE, consecutive: 1, cooldownMs: 100 };
     expect([0, 50, 99, 100, 150, 250].map((t) => gate(opts, s, true, t, 50, 50, 1e5))).toEqual([true, false, false, true, false, true]);
   });
+  it('with the repeat rule, a further alert within the window needs a higher score (by the margin); it resets after the window', () => {
+    const s = newGateState();
+    const opts = { ...DEFAULT_GATE, consecutive: 1, repeat: { level: 0, windowMs: 100, peak: false, margin: 0.01 } };
+    const run = (t: number, score: number, raw = true) => gate(opts, s, raw, t, 50, 50, 1e5, score);
+    expect(run(0, 0.7)).toBe(true);
+    expect(run(10, 0.7)).toBe(false); // same score: a repeat
+    expect(run(20, 0.705)).toBe(false); // not above the margin
+    expect(run(30, 0.72)).toBe(true); // worse: alerts
+    expect(run(40, 0.9, false)).toBe(false); // not a raw anomaly: the other rules say no
+    expect(run(50, 0.75)).toBe(true); // the refused 0.9 did not count as an alert
+    expect(run(160, 0.6)).toBe(true); // past the window
+    expect(s.lastAlert).toBe(160);
+  });
+  it('with the peak option, a sustained alert must also top every score of the window, refused points included', () => {
+    const s = newGateState();
+    const opts = { ...DEFAULT_GATE, consecutive: 2, repeat: { level: 0, windowMs: 100, peak: true } };
+    // The first raw anomaly (0.9) cannot alert (consecutive 2) but enters the window.
+    expect(gate(opts, s, true, 0, 50, 50, 1e5, 0.9)).toBe(false);
+    expect(gate(opts, s, true, 10, 50, 50, 1e5, 0.8)).toBe(false);
+    expect(gate(opts, s, true, 20, 50, 50, 1e5, 0.95)).toBe(true);
+  });
 });
 
 describe('population stability index', () => {
