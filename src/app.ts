@@ -130,7 +130,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(async (scoped) => {
     if (config.apiToken) scoped.addHook('onRequest', bearerAuth(config.apiToken));
-    await scoped.register(pointRoutes, { maxPoints: config.maxPointsPerRequest, historyMaxHosts: config.historyMaxHosts });
+    await scoped.register(pointRoutes, { maxPoints: config.maxPointsPerRequest, historyHosts: config.detectHistoryHosts });
   });
 
   if (deps.extend) await deps.extend(app);

@@ -31,8 +31,8 @@ export const EnvSchema = z.object({
   /** Bytes; /detect with 10,000 points is about 1 MB. */
   BODY_LIMIT: intIn(1024, 256 * 1024 * 1024).default(4 * 1024 * 1024),
   MAX_POINTS_PER_REQUEST: intIn(1, 1_000_000).default(10_000),
-  /** Hosts whose recent points a temporal model keeps (each for /detect and for the poller); least recently used dropped. */
-  HISTORY_MAX_HOSTS: intIn(1, 10_000_000).default(10_000),
+  /** Hosts whose recent points /detect keeps for a temporal model; least recently used dropped. */
+  DETECT_HISTORY_HOSTS: intIn(1, 10_000_000).default(10_000),
   API_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(8, 'must be at least 8 characters').optional()),
   /** Event loop delay (ms) above which requests are shed with 503. 0 disables. */
   MAX_EVENT_LOOP_DELAY_MS: intIn(0, 60_000).default(1000),
@@ -66,7 +66,6 @@ export const EnvSchema = z.object({
   /** Within this long after an alert, a further alert needs a higher score; 0: off. */
   GATE_REPEAT_WINDOW_S: z.coerce.number().min(0).default(0),
   GATE_REPEAT_MARGIN: z.coerce.number().min(0).max(1).default(0),
-  GATE_REPEAT_PEAK: z.preprocess(emptyAsUndefined, bool.optional()).transform((v) => v ?? false),
   WRITE_BUFFER_POINTS: intIn(100, 100_000_000).default(100_000),
   WRITE_BATCH_POINTS: intIn(1, 100_000).default(5000),
   SHARD_COUNT: intIn(1, 10_000).default(1),
@@ -94,7 +93,7 @@ export interface Config {
   adminToken: string | undefined;
   bodyLimit: number;
   maxPointsPerRequest: number;
-  historyMaxHosts: number;
+  detectHistoryHosts: number;
   apiToken: string | undefined;
   maxEventLoopDelayMs: number;
   shutdownTimeoutS: number;
@@ -121,7 +120,6 @@ export interface PollerConfig {
   writeBatchPoints: number;
   shard: { count: number; index: number };
   maxHosts: number;
-  historyMaxHosts: number;
   drift: { windowPoints: number; intervalMs: number; warnPsi: number };
 }
 
@@ -167,7 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminToken: e.ADMIN_TOKEN,
     bodyLimit: e.BODY_LIMIT,
     maxPointsPerRequest: e.MAX_POINTS_PER_REQUEST,
-    historyMaxHosts: e.HISTORY_MAX_HOSTS,
+    detectHistoryHosts: e.DETECT_HISTORY_HOSTS,
     apiToken: e.API_TOKEN,
     maxEventLoopDelayMs: e.MAX_EVENT_LOOP_DELAY_MS,
     shutdownTimeoutS: e.SHUTDOWN_TIMEOUT_S,
@@ -185,13 +183,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         consecutive: e.GATE_CONSECUTIVE,
         surge: e.GATE_SURGE_ENABLED ? { cpu_usage: e.GATE_SURGE_CPU, memory_usage: e.GATE_SURGE_MEMORY, network_load: e.GATE_SURGE_NETWORK } : null,
         cooldownMs: e.GATE_COOLDOWN_S * 1000,
-        ...(e.GATE_REPEAT_WINDOW_S > 0 ? { repeat: { level: 0, windowMs: e.GATE_REPEAT_WINDOW_S * 1000, peak: e.GATE_REPEAT_PEAK, margin: e.GATE_REPEAT_MARGIN } } : {}),
+        ...(e.GATE_REPEAT_WINDOW_S > 0 ? { repeat: { level: 0, windowMs: e.GATE_REPEAT_WINDOW_S * 1000, peak: false, margin: e.GATE_REPEAT_MARGIN } } : {}),
       },
       writeBufferPoints: e.WRITE_BUFFER_POINTS,
       writeBatchPoints: e.WRITE_BATCH_POINTS,
       shard: { count: e.SHARD_COUNT, index: shardIndex },
       maxHosts: e.MAX_HOSTS,
-      historyMaxHosts: e.HISTORY_MAX_HOSTS,
       drift: { windowPoints: e.DRIFT_WINDOW_POINTS, intervalMs: e.DRIFT_INTERVAL_S * 1000, warnPsi: e.DRIFT_PSI_WARN },
     },
   });

@@ -55,7 +55,6 @@ export async function startService(config: Config): Promise<FastifyInstance> {
         gate: p.gate,
         shard: p.shard,
         maxHosts: p.maxHosts,
-        historyMaxHosts: p.historyMaxHosts,
         writer: { maxBuffer: p.writeBufferPoints, batchSize: p.writeBatchPoints, baseBackoffMs: Math.min(500, p.maxBackoffMs), maxBackoffMs: p.maxBackoffMs },
         baseBackoffMs: Math.min(1000, p.maxBackoffMs),
         maxBackoffMs: p.maxBackoffMs,

@@ -69,7 +69,6 @@ export function registerInfluxCommands(program: Command): void {
           gate: p.gate,
           shard: { count: 1, index: 0 },
           maxHosts: p.maxHosts,
-          historyMaxHosts: p.historyMaxHosts,
           writer: { maxBuffer: Number.MAX_SAFE_INTEGER, batchSize: p.writeBatchPoints, baseBackoffMs: 500, maxBackoffMs: 10000 },
           baseBackoffMs: 1000,
           maxBackoffMs: 10000,

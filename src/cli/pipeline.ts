@@ -494,6 +494,10 @@ async function loadModel(o: EvaluateCliOptions): Promise<{ artifact: ModelArtifa
 
 async function evaluateCommand(o: EvaluateCliOptions): Promise<void> {
   const { artifact, source } = await loadModel(o);
+  const detector = new Detector(artifact);
+  if (detector.temporal && o.split === 'random') {
+    throw new PipelineUsageError(`${source} has temporal features: evaluate it with --split time (as it was trained) or all; a random split scatters each host's points`);
+  }
   const ds = loadDataset(o.data);
   const sha = fileSha256(o.data);
   const seed = o.seed ?? artifact.training.seed;
@@ -518,7 +522,7 @@ async function evaluateCommand(o: EvaluateCliOptions): Promise<void> {
     warn(`${o.data} is the file this model was trained on: all its rows include the training rows, so the figures are optimistic; pass --split random (or time, as trained) to evaluate on the held-out test rows only`);
   }
   if (!sameData) notes.push('the data is not the model\'s training file (different sha256)');
-  const ev = evaluateModel(new Detector(artifact), part, { context: 'evaluate', modelSource: source, dataPath: o.data, dataSha256: sha, part: partDesc, includesTrainingRows: includes, seed, notes });
+  const ev = evaluateModel(detector, part, { context: 'evaluate', modelSource: source, dataPath: o.data, dataSha256: sha, part: partDesc, includesTrainingRows: includes, seed, notes });
   const fonts = findFonts();
   if (fonts.warning) warn(fonts.warning);
   const { report } = await writeEvaluation(ev, o.resultsDir, fileStamp());

@@ -142,7 +142,10 @@ export const seriesOf = (part: { hosts: string[]; timestamps: number[] }): RowSe
 export function scoreRows(det: Detector, raw: Float64Array, n: number, series?: RowSeries): BatchScores {
   if (!det.temporal || !series) return det.scoreRaw(raw, n);
   const m = det.inputs.length;
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => series.times[a] - series.times[b] || a - b);
+  // Rows without a readable time go last; their time stays NaN, so they are scored
+  // without history (see SeriesFeatures.compute).
+  const at = (i: number): number => (Number.isFinite(series.times[i]) ? series.times[i] : Infinity);
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => at(a) - at(b) || a - b);
   const keys = order.map((i) => series.keys[i]);
   const sorted = new Float64Array(n * m);
   for (let k = 0; k < n; k++) sorted.set(raw.subarray(order[k] * m, order[k] * m + m), k * m);

@@ -23,6 +23,9 @@ export interface ServiceMetrics {
   dropped: Counter;
   buffered: Gauge;
   psi: Gauge<'feature'>;
+  // Per-host history of temporal models (zero for a raw-feature model)
+  historyHosts: Gauge<'source'>;
+  historyEvictions: Counter<'source'>;
 }
 
 /** Creates the instruments on `registry` (a fresh one per app, so tests do not collide). */
@@ -66,6 +69,13 @@ export function createMetrics(registry: Registry, withDefaults = true): ServiceM
     dropped: new Counter({ name: 'anomaly_detector_write_dropped_points_total', help: 'Lines dropped because the write buffer was full', registers: [registry] }),
     buffered: new Gauge({ name: 'anomaly_detector_write_buffer_points', help: 'Lines waiting to be written', registers: [registry] }),
     psi: new Gauge({ name: 'anomaly_detector_feature_psi', help: 'Population stability index of recent inputs against the training data, per feature', labelNames: ['feature'], registers: [registry] }),
+    historyHosts: new Gauge({ name: 'anomaly_detector_history_hosts', help: 'Hosts with history kept for a temporal model, by reader (http, poller)', labelNames: ['source'], registers: [registry] }),
+    historyEvictions: new Counter({
+      name: 'anomaly_detector_history_evictions_total',
+      help: 'Hosts whose history was dropped to stay within the bound (steady growth: raise DETECT_HISTORY_HOSTS or MAX_HOSTS, or shard)',
+      labelNames: ['source'],
+      registers: [registry],
+    }),
   };
 }
 

@@ -1,5 +1,5 @@
 import type { Counter, Gauge, Histogram } from 'prom-client';
-import { DEFAULT_MAX_KEYS, type Detector } from '../core/detector';
+import type { Detector } from '../core/detector';
 import { psi, RecentWindow } from '../core/drift';
 import type { SeriesStateStore } from '../core/features';
 import { gate, newGateState, type GateOptions, type GateState } from '../core/gate';
@@ -45,7 +45,7 @@ export interface PollerOptions {
   shard: Shard;
   /** Most hosts tracked; the least recently seen are forgotten beyond it. */
   maxHosts: number;
-  /** Hosts whose recent points a temporal model keeps (default 10,000); least recently used dropped. */
+  /** Hosts whose recent points a temporal model keeps (default: maxHosts); least recently used dropped. */
   historyMaxHosts?: number;
   writer: WriterOptions;
   /** Retry delays of failed cycles. */
@@ -66,6 +66,8 @@ export interface PollerMetrics extends WriterMetrics {
   hosts: Gauge;
   psi: Gauge<'feature'>;
   scores: Histogram<'source'>;
+  historyHosts: Gauge<'source'>;
+  historyEvictions: Counter<'source'>;
 }
 
 interface Log {
@@ -90,11 +92,17 @@ export interface HostState {
  * before the first one scored. Unprimed (after a start, or a reload to a model with
  * other temporal features), the next read also goes back the model's history length
  * (within MAX_LOOKBACK_S) and feeds the points already scored, so a restart does not
- * blind the temporal features.
+ * blind the temporal features. It reads twice the history length, so that missing or
+ * invalid steps (up to the history length of them) do not shorten the history.
  */
 export interface HistoryState {
   store?: SeriesStateStore;
   primed: boolean;
+}
+
+/** True if a complete step's values pass the point rules (the live path scores only those). */
+function isUsable(host: string, v: Record<MetricName, number | undefined>): v is Record<MetricName, number> {
+  return checkPoint({ host, cpu_usage: v.cpu_usage, memory_usage: v.memory_usage, network_load: v.network_load }).length === 0;
 }
 
 /** What one cycle did (for tests and logs). */
@@ -127,7 +135,10 @@ export class Poller {
   private lastError: string | null = null;
   private lastDrift = 0;
   private window: RecentWindow;
+  /** The model whose features the drift window holds. */
+  private driftVersion: string | undefined;
   private readonly history: HistoryState = { primed: false };
+  private historyEvictionsSeen = 0;
   private psiValues: Record<string, number> = {};
   private scoredTotal = 0;
   /** Lag in seconds at the last successful cycle (null before any host was seen). */
@@ -278,15 +289,22 @@ export class Poller {
     // before `from` (and those already scored), read once.
     let store: SeriesStateStore | undefined;
     let readFrom = from;
-    if (detector.temporal) {
-      store = detector.stateFor(history.store, this.opts.historyMaxHosts ?? DEFAULT_MAX_KEYS);
+    if (!detector.temporal) {
+      // A later temporal model starts afresh (and primes) rather than reading stale points.
+      history.store = undefined;
+      history.primed = false;
+    } else {
+      store = detector.stateFor(history.store, this.opts.historyMaxHosts ?? this.opts.maxHosts);
       if (store !== history.store) {
         history.store = store;
         history.primed = false;
+        if (history === this.history) this.historyEvictionsSeen = 0;
       }
       if (!history.primed) {
         const floor = Number.isFinite(now) ? stepOf(now - this.opts.maxLookbackMs + interval - 1, interval) : -Infinity;
-        readFrom = Math.min(from, Math.max(floor, from - detector.historyPoints * interval));
+        // Twice the history length: a host that missed steps, or had invalid ones, still
+        // gets its last historyPoints usable points (up to historyPoints of them missing).
+        readFrom = Math.min(from, Math.max(floor, from - 2 * detector.historyPoints * interval));
       }
     }
     const priming = store !== undefined && !history.primed;
@@ -315,23 +333,29 @@ export class Poller {
     let skipped = 0;
     for (const [host, byStep] of steps) {
       if (!ownsHost(this.opts.shard, host)) continue;
-      let state = hosts.get(host);
-      if (!state) {
-        state = { watermark: -Infinity, gate: newGateState(), seenAt: now };
-        hosts.set(host, state);
-      }
+      const known = hosts.get(host);
+      const watermark = known?.watermark ?? -Infinity;
       if (priming) {
-        // Points before the first one this cycle may score: history only.
-        const earlier = [...byStep.keys()].filter((t) => t < to && (t < from || t <= state.watermark)).sort((a, b) => a - b);
+        // Points before the first one this cycle may score: history only, and only those
+        // the live path would have scored.
+        const earlier = [...byStep.keys()].filter((t) => t < to && (t < from || t <= watermark)).sort((a, b) => a - b);
         for (const t of earlier) {
           const v = byStep.get(t) as Record<MetricName, number | undefined>;
-          if (!isComplete(v) || !Number.isFinite(v.cpu_usage) || !Number.isFinite(v.memory_usage) || !Number.isFinite(v.network_load)) continue;
+          if (!isComplete(v) || !isUsable(host, v)) continue;
           histHosts.push(host);
           histTimes.push(t);
           histValues.push(v.cpu_usage, v.memory_usage, v.network_load);
         }
       }
-      const times = [...byStep.keys()].filter((t) => t > state.watermark && t >= from && t < to).sort((a, b) => a - b);
+      const times = [...byStep.keys()].filter((t) => t > watermark && t >= from && t < to).sort((a, b) => a - b);
+      // A host seen only in the priming read is not followed: its points are older than
+      // what this cycle scores.
+      if (!known && times.length === 0) continue;
+      let state = known;
+      if (!state) {
+        state = { watermark: -Infinity, gate: newGateState(), seenAt: now };
+        hosts.set(host, state);
+      }
       if (times.length > 0 && Number.isFinite(now)) state.seenAt = now;
       for (const t of times) {
         const v = byStep.get(t) as Record<MetricName, number | undefined>;
@@ -351,7 +375,7 @@ export class Poller {
           state.watermark = t;
           continue;
         }
-        if (checkPoint({ host, cpu_usage: v.cpu_usage, memory_usage: v.memory_usage, network_load: v.network_load }).length > 0) {
+        if (!isUsable(host, v)) {
           this.metrics.skipped.inc({ reason: 'invalid' });
           skipped++;
           state.watermark = t;
@@ -367,6 +391,11 @@ export class Poller {
       detector.remember(histHosts, histTimes, Float64Array.from(histValues), histHosts.length, store);
       history.primed = true;
     }
+    if (history === this.history) {
+      this.metrics.historyHosts.set({ source: 'poller' }, store?.size ?? 0);
+      if (store && store.evictions > this.historyEvictionsSeen) this.metrics.historyEvictions.inc({ source: 'poller' }, store.evictions - this.historyEvictionsSeen);
+      this.historyEvictionsSeen = store?.evictions ?? 0;
+    }
     const n = rowHosts.length;
     let anomalies = 0;
     let alerts = 0;
@@ -375,10 +404,13 @@ export class Poller {
       const d = detector.features.length;
       const features = new Float64Array(n * d);
       const { scores, contributions: c } = store ? detector.scoreSeries(rowHosts, rowTimes, raw, n, { state: store, featuresOut: features }) : detector.scoreRaw(raw, n, features);
-      if (this.window.width !== d) {
+      if (this.window.width !== d || (this.driftVersion !== undefined && this.driftVersion !== detector.version)) {
+        // Another model: its features are compared with its own training deciles.
         this.window = new RecentWindow(d, this.opts.drift.windowPoints);
         this.psiValues = {};
+        this.metrics.psi.reset();
       }
+      this.driftVersion = detector.version;
       const threshold = detector.threshold;
       const lines: string[] = [];
       for (let i = 0; i < n; i++) {

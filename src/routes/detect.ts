@@ -12,11 +12,20 @@ interface Body {
 const m = METRIC_NAMES.length;
 
 /** POST /detect and POST /validate. */
-export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyMaxHosts: number }> = async (app, opts) => {
+/**
+ * How far ahead of this server's clock a point's timestamp may be and still join its
+ * host's history. A later one (a skewed clock, a typo, a hostile client) is scored on its
+ * raw values and left out: otherwise it would become the host's latest point and every
+ * real point after it would count as late.
+ */
+export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
+
+export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyHosts: number }> = async (app, opts) => {
   // A temporal model's per-host history of the points /detect has seen (its own, apart
   // from the poller's), bounded in hosts; kept across reloads of models with the same
-  // temporal features.
+  // temporal features, dropped while a raw-feature model serves.
   let history: SeriesStateStore | undefined;
+  let evictionsSeen = 0;
   // Fastify checks the envelope; each point is checked on its own so that every bad
   // point is reported. The OpenAPI description shows the full point schema.
   const bodySchema = schemaOf(
@@ -31,7 +40,7 @@ export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyMaxHost
       schema: {
         summary: 'Score metric points',
         description:
-          'Scores every point or none (any invalid point: 400). With a model of raw features each point is scored on its own. With a model of temporal features, a point with host and timestamp reads the earlier points of its host seen by /detect (bounded by HISTORY_MAX_HOSTS) and joins them; a point without host or timestamp, not later than its host\'s latest point, or of a host with no history is judged on its raw values (temporal features neutral).',
+          'Scores every point or none (any invalid point: 400). With a model of raw features each point is scored on its own. With a model of temporal features, a point with host and timestamp reads the earlier points of its host seen by /detect (bounded by DETECT_HISTORY_HOSTS) and joins them; a point without host or timestamp, more than 5 minutes ahead of the server\'s clock, or not later than its host\'s latest point is judged on its raw values (temporal features neutral) and leaves the history alone; the first point of a host with no history is judged on its raw values too.',
         tags: ['detection'],
         body: bodySchema,
         response: { 200: schemaOf(DetectResponseSchema), ...errors },
@@ -60,19 +69,28 @@ export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyMaxHost
       let scored;
       if (detector.temporal) {
         // A point with host and timestamp reads and joins its host's history; one without
-        // either (time NaN), or not later than its host's latest point, is judged on its
-        // raw values alone (temporal features neutral).
-        history = detector.stateFor(history, opts.historyMaxHosts);
+        // either, or too far in the future (time NaN), or not later than its host's latest
+        // point, is judged on its raw values alone (temporal features neutral).
+        const store = detector.stateFor(history, opts.historyHosts);
+        if (store !== history) evictionsSeen = 0;
+        history = store;
         const keys = new Array<string>(n);
         const times = new Float64Array(n);
+        const latest = Date.now() + MAX_FUTURE_SKEW_MS;
         for (let i = 0; i < n; i++) {
           const p = valid[i];
           const t = p.host === undefined ? undefined : timestampMs(p.timestamp);
           keys[i] = p.host ?? '';
-          times[i] = t ?? NaN;
+          times[i] = t !== undefined && t <= latest ? t : NaN;
         }
-        scored = detector.scoreSeries(keys, times, raw, n, { state: history });
-      } else scored = detector.scoreRaw(raw, n);
+        scored = detector.scoreSeries(keys, times, raw, n, { state: store });
+        app.metrics.historyHosts.set({ source: 'http' }, store.size);
+        if (store.evictions > evictionsSeen) app.metrics.historyEvictions.inc({ source: 'http' }, store.evictions - evictionsSeen);
+        evictionsSeen = store.evictions;
+      } else {
+        history = undefined;
+        scored = detector.scoreRaw(raw, n);
+      }
       const { scores, contributions: c } = scored;
       const threshold = detector.threshold;
       let anomalies = 0;

@@ -83,14 +83,29 @@ describe('POST /detect with a temporal model', () => {
     expect(after.score).toBeGreaterThan(late.score + 0.05);
   });
 
-  it('holds at most HISTORY_MAX_HOSTS hosts: the least recently used loses its history', async () => {
-    await start({ HISTORY_MAX_HOSTS: '1' });
+  it('holds at most DETECT_HISTORY_HOSTS hosts: the least recently used loses its history, and /metrics counts it', async () => {
+    await start({ DETECT_HISTORY_HOSTS: '1' });
     const r = new Rng(7);
     await detect(Array.from({ length: 40 }, (_, k) => calm('a', k, r)));
     await detect(Array.from({ length: 40 }, (_, k) => calm('c', k, r)));
     const [c, a] = await detect([jump('c', 40), jump('a', 40)]);
     expect(a.score).toBe(rawScore(jump('a', 40)));
     expect(c.score).toBeGreaterThan(a.score + 0.05);
+    const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toMatch(/anomaly_detector_history_hosts\{source="http"\} 1\b/);
+    expect(metrics).toMatch(/anomaly_detector_history_evictions_total\{source="http"\} 2\b/);
+  });
+
+  it('a point stamped more than 5 minutes ahead of the clock neither joins nor blinds its host\'s history', async () => {
+    await start();
+    const r = new Rng(9);
+    await detect(Array.from({ length: 40 }, (_, k) => calm('a', k, r)));
+    const future = { ...calm('a', 0, r), timestamp: '9999-12-31T23:59:59Z' };
+    const [f] = await detect([future]);
+    expect(f.score).toBe(det.scoreRaw(Float64Array.of(future.cpu_usage, future.memory_usage, future.network_load), 1).scores[0]);
+    const [after] = await detect([jump('a', 40)]);
+    expect(after.is_anomaly).toBe(true);
+    expect(after.score).toBeGreaterThan(rawScore(jump('a', 40)) + 0.05);
   });
 
   it('keeps the history through a reload to a model with the same features', async () => {

@@ -243,6 +243,10 @@ describe('train', () => {
     const again = evaluationReport((/^report: (\S+\.json),/m.exec(ev.stdout) as RegExpExecArray)[1]);
     expect(again.test.labelled?.f1).toBe(rep.test.labelled?.f1);
     expect(again.test.labelled?.confusion).toEqual(rep.test.labelled?.confusion);
+    const scattered = runCli(['evaluate', '--model', m[2], '--data', DATA_PATH, '--split', 'random', '--results-dir', out]);
+    expect(scattered.code).toBe(1);
+    expect(lines(scattered.stderr)).toHaveLength(1);
+    expect(scattered.stderr).toMatch(/has temporal features: evaluate it with --split time/);
   }, 120_000);
 
   it('without labels: the label-free rule, label-free figures only, and it says so', () => {

@@ -11,13 +11,12 @@ describe('configuration', () => {
     expect(c.influx).toBeNull();
     expect(c.poller.gate).toEqual({ consecutive: 3, surge: { cpu_usage: 10, memory_usage: 30, network_load: 15000 }, cooldownMs: 0 });
     expect(Object.isFrozen(c)).toBe(true);
-    expect(c.historyMaxHosts).toBe(10_000);
-    expect(c.poller.historyMaxHosts).toBe(10_000);
+    expect(c.detectHistoryHosts).toBe(10_000);
   });
 
   it('turns the repeat rule on with GATE_REPEAT_WINDOW_S', () => {
-    const c = loadConfig({ GATE_REPEAT_WINDOW_S: '600', GATE_REPEAT_MARGIN: '0.02', GATE_REPEAT_PEAK: 'true' });
-    expect(c.poller.gate.repeat).toEqual({ level: 0, windowMs: 600_000, peak: true, margin: 0.02 });
+    const c = loadConfig({ GATE_REPEAT_WINDOW_S: '600', GATE_REPEAT_MARGIN: '0.02' });
+    expect(c.poller.gate.repeat).toEqual({ level: 0, windowMs: 600_000, peak: false, margin: 0.02 });
   });
 
   it.each([
@@ -30,7 +29,7 @@ describe('configuration', () => {
     [{ MODEL_URI: 's3://bucket/model' }, /MODEL_URI/],
     [{ GATE_CONSECUTIVE: '0' }, /GATE_CONSECUTIVE/],
     [{ GATE_REPEAT_MARGIN: '2' }, /GATE_REPEAT_MARGIN/],
-    [{ HISTORY_MAX_HOSTS: '0' }, /HISTORY_MAX_HOSTS/],
+    [{ DETECT_HISTORY_HOSTS: '0' }, /DETECT_HISTORY_HOSTS/],
     [{ POLL_INTERVAL_S: '-1' }, /POLL_INTERVAL_S/],
   ])('rejects %j with one line naming the variable', (env, pattern) => {
     let err: unknown;
