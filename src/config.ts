@@ -75,6 +75,10 @@ export const EnvSchema = z.object({
   DRIFT_WINDOW_POINTS: intIn(100, 10_000_000).default(10_000),
   DRIFT_INTERVAL_S: posNum.default(60),
   DRIFT_PSI_WARN: posNum.default(0.25),
+  /** Refit on recent normal points every this many seconds (the prototype: 300); 0: off. */
+  REFIT_INTERVAL_S: z.coerce.number().min(0).default(0),
+  REFIT_WINDOW_POINTS: intIn(2, 10_000_000).default(10_000),
+  REFIT_MIN_POINTS: intIn(2, 10_000_000).default(1000),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -121,6 +125,7 @@ export interface PollerConfig {
   shard: { count: number; index: number };
   maxHosts: number;
   drift: { windowPoints: number; intervalMs: number; warnPsi: number };
+  refit?: { intervalMs: number; windowPoints: number; minPoints: number };
 }
 
 /** Names of the environment variables in the schema (checked against deploy files). */
@@ -190,6 +195,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       shard: { count: e.SHARD_COUNT, index: shardIndex },
       maxHosts: e.MAX_HOSTS,
       drift: { windowPoints: e.DRIFT_WINDOW_POINTS, intervalMs: e.DRIFT_INTERVAL_S * 1000, warnPsi: e.DRIFT_PSI_WARN },
+      ...(e.REFIT_INTERVAL_S > 0 ? { refit: { intervalMs: e.REFIT_INTERVAL_S * 1000, windowPoints: e.REFIT_WINDOW_POINTS, minPoints: Math.min(e.REFIT_MIN_POINTS, e.REFIT_WINDOW_POINTS) } } : {}),
     },
   });
 }

@@ -59,6 +59,7 @@ export async function startService(config: Config): Promise<FastifyInstance> {
         baseBackoffMs: Math.min(1000, p.maxBackoffMs),
         maxBackoffMs: p.maxBackoffMs,
         drift: p.drift,
+        refit: p.refit,
       },
       metrics,
       logger.child({ component: 'poller' }),

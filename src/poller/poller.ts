@@ -1,6 +1,7 @@
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { Detector } from '../core/detector';
 import { psi, RecentWindow } from '../core/drift';
+import { RefitWindow, refitDetector } from '../core/refit';
 import type { SeriesStateStore } from '../core/features';
 import { gate, newGateState, type GateOptions, type GateState } from '../core/gate';
 import { METRIC_NAMES, type MetricName } from '../core/metrics';
@@ -52,6 +53,12 @@ export interface PollerOptions {
   baseBackoffMs: number;
   maxBackoffMs: number;
   drift: { windowPoints: number; intervalMs: number; warnPsi: number };
+  /**
+   * Periodic refit on recent normal points (absent: off): every `intervalMs` of clock
+   * time, once the window holds `minPoints` rows, a model like the current one is
+   * trained on the last `windowPoints` rows scored normal (not a raw anomaly, no alert).
+   */
+  refit?: { intervalMs: number; windowPoints: number; minPoints: number };
 }
 
 export interface PollerMetrics extends WriterMetrics {
@@ -68,6 +75,8 @@ export interface PollerMetrics extends WriterMetrics {
   scores: Histogram<'source'>;
   historyHosts: Gauge<'source'>;
   historyEvictions: Counter<'source'>;
+  reloads: Counter<'outcome'>;
+  modelInfo: Gauge<'version'>;
 }
 
 interface Log {
@@ -139,6 +148,16 @@ export class Poller {
   private driftVersion: string | undefined;
   private readonly history: HistoryState = { primed: false };
   private historyEvictionsSeen = 0;
+  /**
+   * The model loaded (from a file or MLflow) that refits descend from, the model this
+   * poller last swapped in, refits since the load, and the refit window.
+   */
+  private base: Detector | undefined;
+  private installed: Detector | undefined;
+  private refits = 0;
+  private lastFit = 0;
+  private lastRefitAt: number | null = null;
+  private refitWindow: RefitWindow | null = null;
   private psiValues: Record<string, number> = {};
   private scoredTotal = 0;
   /** Lag in seconds at the last successful cycle (null before any host was seen). */
@@ -251,12 +270,46 @@ export class Poller {
   private async cycleBody(now: number): Promise<CycleReport> {
     if (!this.models.current) throw new Error('no model loaded');
     if (!this.restored) await this.restore(now);
+    this.followLoads(now);
     const report = await this.process(this.readFrom(now), now + 1, now, this.hosts, this.opts.settleMs, this.history, this.counters);
     this.forgetOldHosts();
     this.updateLag(now);
-    this.maybeDrift(now, this.models.current.detector);
+    this.maybeDrift(now, this.base ?? this.models.current.detector);
+    this.maybeRefit(now);
     this.metrics.hosts.set(this.hosts.size);
     return report;
+  }
+
+  /** Notices a model loaded or reloaded since the last cycle: refits start again from it. */
+  private followLoads(now: number): void {
+    const current = (this.models.current as NonNullable<ModelStore['current']>).detector;
+    if (current === this.installed) return;
+    this.base = current;
+    this.installed = current;
+    this.refits = 0;
+    this.lastFit = now;
+    const r = this.opts.refit;
+    this.refitWindow = r ? new RefitWindow(current.features.length, r.windowPoints) : null;
+  }
+
+  /** Refits when due; the new model is swapped in unless a reload replaced the model meanwhile. */
+  private maybeRefit(now: number): void {
+    const r = this.opts.refit;
+    const win = this.refitWindow;
+    if (!r || !win || !this.base || now - this.lastFit < r.intervalMs || win.size < r.minPoints) return;
+    const current = this.models.current?.detector;
+    if (current !== this.installed || current === undefined) return;
+    this.lastFit = now;
+    const t0 = process.hrtime.bigint();
+    const next = refitDetector(current, win, new Date(now).toISOString());
+    this.models.swap({ detector: next, loadedAt: new Date(now), source: `refit of ${this.base.version} on ${win.size} recent normal points` });
+    this.installed = next;
+    this.refits++;
+    this.lastRefitAt = now;
+    this.metrics.reloads.inc({ outcome: 'refit' });
+    this.metrics.modelInfo.reset();
+    this.metrics.modelInfo.set({ version: next.version }, 1);
+    this.log.info({ version: next.version, base: this.base.version, rows: win.size, refits: this.refits, ms: Number(process.hrtime.bigint() - t0) / 1e6 }, 'model refitted on recent normal points');
   }
 
   /**
@@ -399,18 +452,26 @@ export class Poller {
     const n = rowHosts.length;
     let anomalies = 0;
     let alerts = 0;
+    // The live loop tags predictions with the loaded model's version (a refit only adds
+    // a field: a new tag value per refit would multiply InfluxDB's series) and learns.
+    const live = history === this.history;
+    const tagVersion = live && this.base ? this.base.version : detector.version;
+    const refitCount = live ? this.refits : 0;
+    const learn = live ? this.refitWindow : null;
+    const driftModel = live && this.base ? this.base : detector;
     if (n > 0) {
       const raw = Float64Array.from(rowValues);
       const d = detector.features.length;
       const features = new Float64Array(n * d);
       const { scores, contributions: c } = store ? detector.scoreSeries(rowHosts, rowTimes, raw, n, { state: store, featuresOut: features }) : detector.scoreRaw(raw, n, features);
-      if (this.window.width !== d || (this.driftVersion !== undefined && this.driftVersion !== detector.version)) {
-        // Another model: its features are compared with its own training deciles.
+      if (this.window.width !== d || (this.driftVersion !== undefined && this.driftVersion !== driftModel.version)) {
+        // Another model: its features are compared with its own training deciles (a
+        // refit's inputs keep being compared with the loaded model's).
         this.window = new RecentWindow(d, this.opts.drift.windowPoints);
         this.psiValues = {};
         this.metrics.psi.reset();
       }
-      this.driftVersion = detector.version;
+      this.driftVersion = driftModel.version;
       const threshold = detector.threshold;
       const lines: string[] = [];
       for (let i = 0; i < n; i++) {
@@ -426,11 +487,12 @@ export class Poller {
         if (alert) alerts++;
         this.metrics.scores.observe({ source: 'poller' }, score);
         this.window.push(features, i * d);
+        if (learn && !rawAnomaly && !alert) learn.remember(features, i);
         try {
           lines.push(
             formatPoint({
               measurement: PREDICTIONS_MEASUREMENT,
-              tags: { host, model_version: detector.version },
+              tags: { host, model_version: tagVersion },
               fields: {
                 is_anomaly: int(alert ? 1 : 0),
                 raw_anomaly: int(rawAnomaly ? 1 : 0),
@@ -443,6 +505,7 @@ export class Poller {
                 shap_cpu: c[i * 3],
                 shap_memory: c[i * 3 + 1],
                 shap_network: c[i * 3 + 2],
+                model_refit: int(refitCount),
               },
               time: rowTimes[i],
             }),
@@ -516,6 +579,9 @@ export class Poller {
             lag_s: this.lag,
             hosts: this.hosts.size,
             write_buffer: this.writer.size,
+            refit: this.opts.refit
+              ? { enabled: true, base_version: this.base?.version ?? null, refits: this.refits, last_refit: this.lastRefitAt === null ? null : new Date(this.lastRefitAt).toISOString(), window_points: this.refitWindow?.size ?? 0 }
+              : { enabled: false },
             drift: { psi: this.psiValues, warn_above: this.opts.drift.warnPsi, warning: drifted.length > 0 ? `input drift on ${drifted.map(([k]) => k).join(', ')}` : null },
           },
         };

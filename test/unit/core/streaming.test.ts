@@ -5,7 +5,8 @@ import { METRIC_NAMES } from '../../../src/core/metrics';
 import { averagePathLength } from '../../../src/core/path-length';
 import { Rng } from '../../../src/core/random';
 import { StreamingDetector, type StreamingOptions, type StreamRows } from '../../../src/core/streaming';
-import { trainOnFeatures } from '../../../src/core/train';
+import { trainModel, trainOnFeatures } from '../../../src/core/train';
+import { RefitWindow, refitDetector } from '../../../src/core/refit';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -207,5 +208,33 @@ describe('repeat gate', () => {
   it('leaves the poller gate as it was', () => {
     const s = newGateState();
     expect([true, true, true].map((raw, i) => gate(DEFAULT_GATE, s, raw, i, 50, 50, 1e5))).toEqual([false, false, true]);
+  });
+});
+
+describe('refit window', () => {
+  it('keeps the last `capacity` rows, oldest first', () => {
+    const w = new RefitWindow(2, 3);
+    const x = Float64Array.from({ length: 10 }, (_, i) => i);
+    for (let r = 0; r < 5; r++) w.remember(x, r);
+    expect(w.size).toBe(3);
+    expect(Array.from(w.rows())).toEqual([4, 5, 6, 7, 8, 9]);
+    w.clear();
+    expect(w.size).toBe(0);
+    expect(() => new RefitWindow(2, 1)).toThrow(/at least 2 rows/);
+  });
+
+  it('refits a model of the same kind: features, parameters, explicit threshold kept', () => {
+    const n = 300;
+    const raw = Float64Array.from({ length: n * 3 }, (_, k) => [30, 50, 4e5][k % 3] * (1 + 0.01 * (k % 11)));
+    const base = new Detector(trainModel(raw, n, { nEstimators: 20, maxSamples: 64, seed: 4, contamination: 0.05, threshold: 0.61, createdAt: '2026-01-01T00:00:00.000Z' }));
+    const w = new RefitWindow(3, 100);
+    for (let r = 0; r < 100; r++) w.remember(raw, r);
+    const next = refitDetector(base, w, '2026-02-01T00:00:00.000Z');
+    expect(next.threshold).toBe(0.61);
+    expect(next.artifact.training.rows).toBe(100);
+    expect(next.artifact.training.params).toEqual(base.artifact.training.params);
+    expect(next.artifact.training.created_at).toBe('2026-02-01T00:00:00.000Z');
+    expect(next.version).not.toBe(base.version);
+    expect(() => refitDetector(base, new RefitWindow(4, 10), 'x')).toThrow(/4 columns/);
   });
 });

@@ -1,0 +1,82 @@
+import { artifactInputs } from './artifact';
+import { Detector, type DetectorOptions } from './detector';
+import { METRIC_NAMES } from './metrics';
+import { fitOnFeatures } from './train';
+
+/**
+ * Periodic refit on recent normal points, as the prototype retrained every 5 minutes:
+ * a sliding window of the most recent feature rows that the model scored as normal (all
+ * hosts pooled), and a refit that trains a model of the same kind (features, trees,
+ * subsample, contamination or explicit threshold, seed, out-of-range weight) on it. The
+ * streaming detector of the NAB benchmark and the service's poller both use this.
+ */
+export class RefitWindow {
+  readonly width: number;
+  readonly capacity: number;
+  private readonly data: Float64Array;
+  private head = 0;
+  private filled = 0;
+
+  constructor(width: number, capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 2) throw new RangeError(`the refit window needs at least 2 rows, got ${capacity}`);
+    this.width = width;
+    this.capacity = capacity;
+    this.data = new Float64Array(width * capacity);
+  }
+
+  /** Rows held (at most `capacity`). */
+  get size(): number {
+    return this.filled;
+  }
+
+  /** Appends row `row` of a feature matrix (width columns), dropping the oldest when full. */
+  remember(features: Float64Array, row: number): void {
+    const w = this.width;
+    this.data.set(features.subarray(row * w, row * w + w), this.head * w);
+    this.head = (this.head + 1) % this.capacity;
+    if (this.filled < this.capacity) this.filled++;
+  }
+
+  clear(): void {
+    this.head = 0;
+    this.filled = 0;
+  }
+
+  /** The rows held, oldest first (size x width). */
+  rows(): Float64Array {
+    const w = this.width;
+    const out = new Float64Array(this.filled * w);
+    const first = (this.head - this.filled + this.capacity) % this.capacity;
+    for (let k = 0; k < this.filled; k++) {
+      const r = (first + k) % this.capacity;
+      out.set(this.data.subarray(r * w, r * w + w), k * w);
+    }
+    return out;
+  }
+}
+
+/**
+ * A model like `current`, trained on the window's rows. `createdAt` is recorded in the
+ * artifact (and names its version with the content hash). `opts` are the new Detector's
+ * (pass the state or inputs the caller's detectors use).
+ */
+export function refitDetector(current: Detector, window: RefitWindow, createdAt: string, opts: Omit<DetectorOptions, 'forest'> = {}): Detector {
+  if (window.width !== current.features.length) throw new RangeError(`refit window has ${window.width} columns, the model ${current.features.length} features`);
+  if (window.size < 2) throw new RangeError('a refit needs at least 2 rows');
+  const a = current.artifact;
+  const p = a.training.params;
+  const inputs = artifactInputs(a);
+  const threeMetrics = inputs.length === METRIC_NAMES.length && inputs.every((name, i) => name === METRIC_NAMES[i]);
+  const fit = fitOnFeatures(window.rows(), window.size, {
+    nEstimators: Number(p.n_estimators),
+    maxSamples: Number(p.max_samples),
+    seed: a.training.seed,
+    contamination: a.threshold.contamination ?? 0.01,
+    threshold: a.threshold.method === 'explicit' ? a.threshold.value : undefined,
+    features: [...a.features],
+    inputs: a.inputs ?? (threeMetrics ? undefined : [...inputs]),
+    outOfRangeWeight: a.scoring?.out_of_range_weight,
+    createdAt,
+  });
+  return new Detector(fit.artifact, { ...opts, forest: fit.forest });
+}

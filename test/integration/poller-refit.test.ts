@@ -1,0 +1,98 @@
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { DEFAULT_GATE } from '../../src/core/gate';
+import type { MetricsStore } from '../../src/influx/types';
+import { ModelStore, loadDetectorFile } from '../../src/model-store';
+import { createMetrics } from '../../src/plugins/metrics';
+import { Poller } from '../../src/poller/poller';
+import { telegrafPreset } from '../../src/poller/telegraf';
+import { MODEL_PATH } from '../helpers/fixtures';
+import { startInfluxd, type Influxd } from '../helpers/influxd';
+import { predictions, storeFor, writeSimulatedRange } from '../helpers/influx-data';
+
+/**
+ * Periodic refit in the service (real influxd): the poller retrains on recent normal
+ * points, swaps the model in, keeps tagging predictions with the loaded model's version
+ * (a refit adds the field model_refit, not a new tag value) and starts again from a
+ * model loaded by a reload.
+ */
+const STEP = 10_000;
+const STEPS = 120;
+const END = Date.parse('2026-11-02T15:00:00Z');
+const START = END - (STEPS - 1) * STEP;
+
+describe('poller refit on recent normal points (real influxd)', () => {
+  let influxd: Influxd;
+  let store: MetricsStore;
+  beforeAll(async () => {
+    influxd = await startInfluxd();
+    store = storeFor(influxd);
+    await writeSimulatedRange(store, { hosts: 3, steps: STEPS, stepS: 10, seed: 21, end: END });
+  }, 60_000);
+  afterAll(async () => {
+    await store.close?.();
+    await influxd.cleanup();
+  });
+
+  it('refits when due, swaps the model in, tags rows with the loaded version plus model_refit, and restarts from a reloaded model', async () => {
+    const loaded = loadDetectorFile(MODEL_PATH);
+    const models = ModelStore.fromDetector(loaded, MODEL_PATH);
+    const metrics = createMetrics(new Registry(), false);
+    let now = START + 40 * STEP + 1;
+    const poller = new Poller(
+      store,
+      models,
+      {
+        intervalMs: STEP,
+        maxLookbackMs: 3600_000,
+        collectionIntervalMs: STEP,
+        settleMs: 0,
+        mapping: telegrafPreset(),
+        gate: DEFAULT_GATE,
+        shard: { count: 1, index: 0 },
+        maxHosts: 1000,
+        writer: { maxBuffer: 1_000_000, batchSize: 5000, baseBackoffMs: 100, maxBackoffMs: 1000 },
+        baseBackoffMs: 100,
+        maxBackoffMs: 1000,
+        drift: { windowPoints: 1000, intervalMs: 1, warnPsi: 0.25 },
+        refit: { intervalMs: 200_000, windowPoints: 150, minPoints: 50 },
+      },
+      metrics,
+      pino({ level: 'silent' }),
+      () => now,
+    );
+    const refitOf = () => (poller.health().check().body as { refit: { refits: number; base_version: string; window_points: number } }).refit;
+    await poller.runCycle();
+    expect(models.current?.detector).toBe(loaded); // not due yet
+    now = START + 70 * STEP + 1;
+    await poller.runCycle();
+    const refitted = models.current?.detector;
+    expect(refitted).not.toBe(loaded);
+    expect(refitted?.version).not.toBe(loaded.version);
+    const used = Number((/^refit of \S+ on (\d+) recent normal points$/.exec(models.current?.source ?? '') ?? [])[1]);
+    expect(used).toBeGreaterThanOrEqual(50);
+    expect(used).toBeLessThanOrEqual(150);
+    expect(refitted?.artifact.training.rows).toBe(used);
+    const { subsample: _s, ...params } = loaded.artifact.training.params;
+    expect(refitted?.artifact.training.params).toMatchObject(params);
+    expect(refitted?.artifact.features).toEqual(loaded.artifact.features);
+    expect(refitOf()).toMatchObject({ refits: 1, base_version: loaded.version, window_points: used });
+    expect(await metrics.registry.getSingleMetricAsString('anomaly_detector_model_reloads_total')).toMatch(/outcome="refit"} 1/);
+    now = START + 90 * STEP + 1;
+    await poller.runCycle();
+    // A reload (here: the same file again) replaces the refitted model: refits start over.
+    models.swap({ detector: loadDetectorFile(MODEL_PATH), loadedAt: new Date(), source: MODEL_PATH });
+    now = END + STEP;
+    await poller.runCycle();
+    expect(refitOf()).toMatchObject({ refits: 0, base_version: loaded.version });
+    expect(await poller.writer.drain(30_000)).toBe(0);
+    const rows = await predictions(influxd);
+    expect(rows).toHaveLength(3 * STEPS);
+    for (const r of rows) {
+      expect(r.model_version).toBe(loaded.version);
+      const step = (r.time - START) / STEP;
+      expect(r.model_refit).toBe(step > 70 && step <= 90 ? 1 : 0);
+    }
+    await poller.stop(1000);
+  }, 120_000);
+});
