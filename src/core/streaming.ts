@@ -24,6 +24,8 @@ export interface StreamingOptions {
   contamination: number;
   /** Out-of-range scoring weight recorded in every model (0: plain Isolation Forest scores). */
   outOfRangeWeight: number;
+  /** Novelty weight recorded in every model (see novelty.ts; 0 or absent: none). */
+  noveltyWeight?: number;
   /** Refit when this much stream time has passed since the last fit (ms). 0: never refit. */
   refitIntervalMs: number;
   /** Rows in the sliding refit window (the most recent normal rows, all keys pooled). */
@@ -182,5 +184,5 @@ export class StreamingDetector {
 }
 
 function trainParams(o: StreamingOptions) {
-  return { nEstimators: o.nEstimators, maxSamples: o.maxSamples, seed: o.seed, contamination: o.contamination, features: o.features, createdAt: o.createdAt, outOfRangeWeight: o.outOfRangeWeight };
+  return { nEstimators: o.nEstimators, maxSamples: o.maxSamples, seed: o.seed, contamination: o.contamination, features: o.features, createdAt: o.createdAt, outOfRangeWeight: o.outOfRangeWeight, noveltyWeight: o.noveltyWeight };
 }
