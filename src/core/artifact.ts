@@ -63,8 +63,19 @@ export const ArtifactSchema = z.strictObject({
    * include the point; its path length becomes p + (1 - p) * h. Inside the range
    * nothing changes. This makes the score grow with how far a point leaves the range,
    * which plain Isolation Forest scores do not.
+   *
+   * `novelty_weight` b in [0, 1] (absent: 0): the score becomes (1 - b) * s + b * (1 - exp(-e)),
+   * where e is the largest of the point's declared `rolling_max_excess` and
+   * `rolling_min_excess` features (how far, in asinh robust units, it leaves the range of
+   * its own look-back; 0 inside it). The forest judges how rare a point is among the
+   * training rows; this term adds, deterministically, how new it is for its own series.
    */
-  scoring: z.strictObject({ out_of_range_weight: finite.refine((v) => v >= 0, 'must be >= 0') }).optional(),
+  scoring: z
+    .strictObject({
+      out_of_range_weight: finite.refine((v) => v >= 0, 'must be >= 0'),
+      novelty_weight: finite.refine((v) => v >= 0 && v <= 1, 'must be in [0, 1]').optional(),
+    })
+    .optional(),
   training: z.strictObject({
     rows: int.min(1),
     data_sha256: z.string().regex(/^[0-9a-f]{64}$/),

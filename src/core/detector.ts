@@ -2,6 +2,7 @@ import { ArtifactError, artifactInputs, forestFromJson, type ModelArtifact } fro
 import { buildFeatures, SeriesFeatures, type SeriesStateStore, sourceIndex, type FeatureSpec } from './features';
 import { IsolationForest } from './isolation-forest';
 import { METRIC_NAMES } from './metrics';
+import { noveltyColumns, noveltyOf } from './novelty';
 import { transform } from './scaler';
 
 /** Scores and per-input contributions of a batch, row-aligned with the input. */
@@ -68,6 +69,9 @@ export class Detector {
   private readonly lo: Float64Array;
   private readonly hi: Float64Array;
   private readonly outOfRangeWeight: number;
+  /** Novelty term (see novelty.ts): its weight and the features it reads. */
+  private readonly noveltyWeight: number;
+  private readonly noveltyCols: Int32Array;
 
   constructor(artifact: ModelArtifact, opts: DetectorOptions = {}) {
     this.artifact = artifact;
@@ -92,6 +96,8 @@ export class Detector {
     this.lo = Float64Array.from(q, (col, f) => (col[0] - mean[f]) / scale[f]);
     this.hi = Float64Array.from(q, (col, f) => (col[col.length - 1] - mean[f]) / scale[f]);
     this.outOfRangeWeight = artifact.scoring?.out_of_range_weight ?? 0;
+    this.noveltyWeight = artifact.scoring?.novelty_weight ?? 0;
+    this.noveltyCols = noveltyColumns(this.features);
   }
 
   /** True if some feature needs the key's history (scoreSeries gives it; scoreRaw does not). */
@@ -162,16 +168,25 @@ export class Detector {
 
   /**
    * The shared tail of both paths: scales a feature matrix (n x features, overwritten)
-   * and scores it, folding contributions into inputs.
+   * and scores it, folding contributions into inputs. With a novelty weight (see
+   * novelty.ts) the score blends in the novelty term of the unscaled features; the
+   * contributions explain the forest's part.
    */
   scoreFeatures(x: Float64Array, n: number): BatchScores {
     const d = this.features.length;
     const m = this.inputs.length;
+    const blend = this.noveltyWeight > 0 && this.noveltyCols.length > 0;
+    const novelty = blend ? new Float64Array(n) : null;
+    if (novelty) for (let i = 0; i < n; i++) novelty[i] = noveltyOf(x, i, d, this.noveltyCols);
     transform(this.artifact.scaler, x, n, x);
     const scores = new Float64Array(n);
     const fc = new Float64Array(n * d);
     this.forest.score(x, n, scores, fc);
     if (this.outOfRangeWeight > 0) this.extendOutOfRange(x, n, scores, fc);
+    if (novelty) {
+      const b = this.noveltyWeight;
+      for (let i = 0; i < n; i++) scores[i] = (1 - b) * scores[i] + b * novelty[i];
+    }
     let contributions = fc;
     if (!this.identityFold) {
       contributions = new Float64Array(n * m);

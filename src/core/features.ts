@@ -24,7 +24,14 @@ import { METRIC_NAMES, METRICS } from './metrics';
  *   `period` earlier, +- `tolerance` (a daily job that ran yesterday at about this time
  *   is not new);
  * - `volatility`: ln((sd of the last `span` points + 0.001 * scale) / (sd of the
- *   baseline window + 0.001 * scale)).
+ *   baseline window + 0.001 * scale));
+ * - `level_max_excess` / `level_min_excess`: how far the level (mean of the last `span`
+ *   points, x included) rises above the maximum (falls below the minimum) of the earlier
+ *   levels of about the previous `horizon` points, asinh(excess / scale), 0 inside their
+ *   range. Only levels that share no point with the current one count (the level ending
+ *   `span` points back and earlier), so a sustained shift reads as new for a while even
+ *   when no single point of it is a new extreme (the look-back is kept as block extremes,
+ *   like the rolling extremes).
  *
  * With too little history, a temporal feature is neutral (0): a key with no history
  * gets its raw features only, and robust_z, diff and the excesses read 0 ("nothing
@@ -40,6 +47,8 @@ export const TRANSFORMS = [
   'seasonal_max_excess',
   'seasonal_min_excess',
   'volatility',
+  'level_max_excess',
+  'level_min_excess',
 ] as const;
 export type FeatureTransform = (typeof TRANSFORMS)[number];
 
@@ -81,6 +90,8 @@ export const TRANSFORM_PARAMS: Record<FeatureTransform, readonly (keyof FeatureP
   seasonal_max_excess: ['window', 'period', 'tolerance'],
   seasonal_min_excess: ['window', 'period', 'tolerance'],
   volatility: ['window', 'span'],
+  level_max_excess: ['window', 'span', 'horizon'],
+  level_min_excess: ['window', 'span', 'horizon'],
 };
 
 /** Upper bounds that keep per-key state small (a few tens of kB per channel). */
@@ -148,6 +159,17 @@ export function checkFeatures(specs: readonly FeatureSpec[], inputs: readonly st
     }
     if (s.transform.startsWith('seasonal') && (s.params?.tolerance ?? 0) >= (s.params?.period ?? 0)) return [[i, 'params', 'tolerance'], 'tolerance must be smaller than period'];
   }
+  // One level span per channel for the level extremes.
+  {
+    const seen = new Map<string, number>();
+    for (let i = 0; i < specs.length; i++) {
+      if (specs[i].transform !== 'level_max_excess' && specs[i].transform !== 'level_min_excess') continue;
+      const v = specs[i].params?.span as number;
+      const prev = seen.get(specs[i].source);
+      if (prev !== undefined && prev !== v) return [[i, 'params', 'span'], `the level extremes of ${specs[i].source} must share one span (${prev})`];
+      seen.set(specs[i].source, v);
+    }
+  }
   // One baseline, one look-back and one season per channel: its features share them.
   for (const k of ['window', 'horizon', 'period', 'tolerance'] as const) {
     const seen = new Map<string, number>();
@@ -200,6 +222,8 @@ interface ChannelPlan {
   tolerance: number;
   /** A volatility feature needs the baseline's standard deviation. */
   needsSd: boolean;
+  /** Level extremes: points per level (0: none). */
+  levelSpan: number;
 }
 
 function channelPlans(specs: readonly FeatureSpec[], inputs: readonly string[]): ChannelPlan[] {
@@ -219,7 +243,8 @@ function channelPlans(specs: readonly FeatureSpec[], inputs: readonly string[]):
       tolerance = Math.max(tolerance, p.tolerance ?? 0);
     }
     const block = horizon > 0 ? Math.max(1, Math.ceil(horizon / EXTREME_BLOCKS)) : 0;
-    return { window, ring: Math.max(ring, 1), horizon, block, period, tolerance, needsSd: own.some((s) => s.transform === 'volatility') };
+    const levelSpan = Math.max(0, ...own.filter((s) => s.transform === 'level_max_excess' || s.transform === 'level_min_excess').map((s) => s.params?.span ?? 0));
+    return { window, ring: Math.max(ring, 1), horizon, block, period, tolerance, needsSd: own.some((s) => s.transform === 'volatility'), levelSpan };
   });
 }
 
@@ -242,6 +267,14 @@ export class ChannelState {
   private curMax = -Infinity;
   private curMin = Infinity;
   private curLen = 0;
+  // Level extremes: the last levelSpan levels, and block extremes of the older ones.
+  private readonly levels: Float64Array;
+  private readonly levelBlockMax: Float64Array;
+  private readonly levelBlockMin: Float64Array;
+  private levelBlocksDone = 0;
+  private levelCurMax = -Infinity;
+  private levelCurMin = Infinity;
+  private levelCurLen = 0;
   // Running sums of (value - offset) over the baseline (volatility only).
   private offset = 0;
   private sum1 = 0;
@@ -256,6 +289,9 @@ export class ChannelState {
   rollMin = NaN;
   seasonMax = NaN;
   seasonMin = NaN;
+  /** Max and min of the levels ending `levelSpan` or more points back, within about `horizon` (NaN: none). */
+  levelMax = NaN;
+  levelMin = NaN;
 
   constructor(plan: ChannelPlan) {
     this.plan = plan;
@@ -264,11 +300,15 @@ export class ChannelState {
     const nb = plan.block > 0 ? Math.ceil(plan.horizon / plan.block) : 0;
     this.blockMax = new Float64Array(nb);
     this.blockMin = new Float64Array(nb);
+    const lb = plan.levelSpan > 0 ? nb : 0;
+    this.levels = new Float64Array(plan.levelSpan);
+    this.levelBlockMax = new Float64Array(lb);
+    this.levelBlockMin = new Float64Array(lb);
   }
 
   /** Bytes held by this state's arrays. */
   get bytes(): number {
-    return 8 * (this.ring.length + this.sorted.length + this.blockMax.length + this.blockMin.length);
+    return 8 * (this.ring.length + this.sorted.length + this.blockMax.length + this.blockMin.length + this.levels.length + this.levelBlockMax.length + this.levelBlockMin.length);
   }
 
   /** The value `lag` points back (1 = the previous point); NaN if not held. */
@@ -360,6 +400,17 @@ export class ChannelState {
     }
     this.rollMax = hi === -Infinity ? NaN : hi;
     this.rollMin = lo === Infinity ? NaN : lo;
+    if (this.plan.levelSpan > 0) {
+      hi = this.levelCurMax;
+      lo = this.levelCurMin;
+      const lnb = Math.min(this.levelBlocksDone, this.levelBlockMax.length);
+      for (let b = 0; b < lnb; b++) {
+        if (this.levelBlockMax[b] > hi) hi = this.levelBlockMax[b];
+        if (this.levelBlockMin[b] < lo) lo = this.levelBlockMin[b];
+      }
+      this.levelMax = hi === -Infinity ? NaN : hi;
+      this.levelMin = lo === Infinity ? NaN : lo;
+    }
   }
 
   /** Adds x as the newest point. */
@@ -393,6 +444,7 @@ export class ChannelState {
     this.ring[this.head] = x;
     this.head = (this.head + 1) % this.ring.length;
     this.count++;
+    if (this.plan.levelSpan > 0) this.pushLevel();
     if (this.plan.block > 0) {
       if (x > this.curMax) this.curMax = x;
       if (x < this.curMin) this.curMin = x;
@@ -405,6 +457,31 @@ export class ChannelState {
         this.curMin = Infinity;
         this.curLen = 0;
       }
+    }
+  }
+
+  /**
+   * After a push: records the level (mean of the last levelSpan points) ending at the new
+   * point, and moves the level ending levelSpan - 1 points back, which the next point's
+   * level no longer overlaps, into the block extremes.
+   */
+  private pushLevel(): void {
+    const k = this.plan.levelSpan;
+    const c = Math.min(k, this.count);
+    const slot = (this.count - 1) % k;
+    this.levels[slot] = this.recent(c) / c;
+    if (this.count < k) return;
+    const v = this.levels[this.count % k];
+    if (v > this.levelCurMax) this.levelCurMax = v;
+    if (v < this.levelCurMin) this.levelCurMin = v;
+    if (++this.levelCurLen === this.plan.block) {
+      const b = this.levelBlocksDone % this.levelBlockMax.length;
+      this.levelBlockMax[b] = this.levelCurMax;
+      this.levelBlockMin[b] = this.levelCurMin;
+      this.levelBlocksDone++;
+      this.levelCurMax = -Infinity;
+      this.levelCurMin = Infinity;
+      this.levelCurLen = 0;
     }
   }
 }
@@ -632,6 +709,13 @@ function featureValue(spec: FeatureSpec, ch: ChannelState, x: number): number {
       return x > ch.seasonMax ? Math.asinh((x - ch.seasonMax) / scale) : 0;
     case 'seasonal_min_excess':
       return x < ch.seasonMin ? Math.asinh((ch.seasonMin - x) / scale) : 0;
+    case 'level_max_excess':
+    case 'level_min_excess': {
+      const k = Math.min(span, ch.count + 1);
+      const level = (x + ch.recent(k - 1)) / k;
+      if (spec.transform === 'level_max_excess') return level > ch.levelMax ? Math.asinh((level - ch.levelMax) / scale) : 0;
+      return level < ch.levelMin ? Math.asinh((ch.levelMin - level) / scale) : 0;
+    }
     case 'volatility': {
       const k = Math.min(span, ch.count + 1);
       const mean = (x + ch.recent(k - 1)) / k;

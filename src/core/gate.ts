@@ -71,6 +71,8 @@ export interface RepeatGateOptions {
    * a day later can alert before the window has passed.
    */
   decayPerMs?: number;
+  /** With `peak`: how far back the peak comparison looks (ms; default windowMs). */
+  peakWindowMs?: number;
 }
 
 /** Per-key state of {@link repeatGate}: the last alert and, with `peak`, the window's descending maxima. */
@@ -100,7 +102,8 @@ export function repeatGate(opts: RepeatGateOptions, state: RepeatGateState, scor
     // taken relative to the first score so that the sums stay exact.
     const { qt, qs } = state;
     let head = 0;
-    while (head < qt.length && time - qt[head] > opts.windowMs) head++;
+    const peakWindow = opts.peakWindowMs ?? opts.windowMs;
+    while (head < qt.length && time - qt[head] > peakWindow) head++;
     if (head > 0) {
       qt.splice(0, head);
       qs.splice(0, head);

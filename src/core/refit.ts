@@ -7,8 +7,9 @@ import { fitOnFeatures } from './train';
  * Periodic refit on recent normal points, as the prototype retrained every 5 minutes:
  * a sliding window of the most recent feature rows that the model scored as normal (all
  * hosts pooled), and a refit that trains a model of the same kind (features, trees,
- * subsample, contamination or explicit threshold, seed, out-of-range weight) on it. The
- * streaming detector of the NAB benchmark and the service's poller both use this.
+ * subsample, contamination or explicit threshold, seed, out-of-range and novelty
+ * weights) on it. The streaming detector of the NAB benchmark and the service's poller
+ * both use this.
  */
 export class RefitWindow {
   readonly width: number;
@@ -76,6 +77,7 @@ export function refitDetector(current: Detector, window: RefitWindow, createdAt:
     features: [...a.features],
     inputs: a.inputs ?? (threeMetrics ? undefined : [...inputs]),
     outOfRangeWeight: a.scoring?.out_of_range_weight,
+    noveltyWeight: a.scoring?.novelty_weight,
     createdAt,
   });
   return new Detector(fit.artifact, { ...opts, forest: fit.forest });

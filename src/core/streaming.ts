@@ -2,6 +2,7 @@ import type { ModelArtifact } from './artifact';
 import { Detector, DEFAULT_MAX_KEYS } from './detector';
 import { SeriesFeatures, type FeatureSpec } from './features';
 import { newRepeatGateState, repeatGate, type RepeatGateOptions, type RepeatGateState } from './gate';
+import { RefitWindow, refitDetector } from './refit';
 import { fitOnFeatures, matrixSha256 } from './train';
 
 /**
@@ -24,6 +25,8 @@ export interface StreamingOptions {
   contamination: number;
   /** Out-of-range scoring weight recorded in every model (0: plain Isolation Forest scores). */
   outOfRangeWeight: number;
+  /** Novelty weight recorded in every model (see novelty.ts; 0 or absent: none). */
+  noveltyWeight?: number;
   /** Refit when this much stream time has passed since the last fit (ms). 0: never refit. */
   refitIntervalMs: number;
   /** Rows in the sliding refit window (the most recent normal rows, all keys pooled). */
@@ -60,11 +63,8 @@ export interface StreamRows {
 export class StreamingDetector {
   readonly opts: StreamingOptions;
   private current: Detector;
-  private readonly d: number;
-  /** Ring of recent normal feature rows (unscaled), refitWindow x d. */
-  private readonly window: Float64Array;
-  private windowHead = 0;
-  private windowLen = 0;
+  /** Recent normal feature rows (unscaled), the refit's training data (refit.ts, as in the poller). */
+  private readonly window: RefitWindow;
   private lastFit: number;
   private readonly gates = new Map<string, RepeatGateState>();
   /** Refits done (the initial fit not counted). */
@@ -73,9 +73,8 @@ export class StreamingDetector {
   private constructor(opts: StreamingOptions, first: Detector, warmFeatures: Float64Array, warmRows: number, lastTime: number) {
     this.opts = opts;
     this.current = first;
-    this.d = opts.features.length;
-    this.window = new Float64Array(opts.refitWindow * this.d);
-    for (let i = Math.max(0, warmRows - opts.refitWindow); i < warmRows; i++) this.remember(warmFeatures, i);
+    this.window = new RefitWindow(opts.features.length, opts.refitWindow);
+    for (let i = Math.max(0, warmRows - opts.refitWindow); i < warmRows; i++) this.window.remember(warmFeatures, i);
     this.lastFit = lastTime;
   }
 
@@ -116,7 +115,7 @@ export class StreamingDetector {
   process(rows: StreamRows): StreamResult {
     const { n } = rows;
     const m = this.opts.inputs.length;
-    const d = this.d;
+    const d = this.opts.features.length;
     const scores = new Float64Array(n);
     const alerts = new Uint8Array(n);
     const contributions = new Float64Array(n * m);
@@ -139,7 +138,7 @@ export class StreamingDetector {
       for (let i = start; i < end; i++) {
         const alert = repeatGate(this.opts.gate, this.gateState(rows.keys[i]), scores[i], rows.times[i]);
         alerts[i] = alert ? 1 : 0;
-        if (!alert && scores[i] <= threshold) this.remember(features, i);
+        if (!alert && scores[i] <= threshold) this.window.remember(features, i);
       }
       start = end;
     }
@@ -156,31 +155,15 @@ export class StreamingDetector {
     return st;
   }
 
-  private remember(features: Float64Array, row: number): void {
-    const d = this.d;
-    this.window.set(features.subarray(row * d, row * d + d), this.windowHead * d);
-    this.windowHead = (this.windowHead + 1) % this.opts.refitWindow;
-    if (this.windowLen < this.opts.refitWindow) this.windowLen++;
-  }
-
   /** Fits a new model on the window (oldest row first) and swaps it in, keeping the keys' history. */
   private refit(time: number): void {
     this.lastFit = time;
-    if (this.windowLen < 2) return;
-    const d = this.d;
-    const cap = this.opts.refitWindow;
-    const x = new Float64Array(this.windowLen * d);
-    const first = (this.windowHead - this.windowLen + cap) % cap;
-    for (let k = 0; k < this.windowLen; k++) {
-      const r = (first + k) % cap;
-      x.set(this.window.subarray(r * d, r * d + d), k * d);
-    }
-    const fit = fitOnFeatures(x, this.windowLen, { ...trainParams(this.opts), inputs: this.opts.inputs });
-    this.current = new Detector(fit.artifact, { inputs: this.opts.anyInputs ? 'any' : this.opts.inputs, state: this.current.state, forest: fit.forest });
+    if (this.window.size < 2) return;
+    this.current = refitDetector(this.current, this.window, this.opts.createdAt, { inputs: this.opts.anyInputs ? 'any' : this.opts.inputs, state: this.current.state });
     this.refits++;
   }
 }
 
 function trainParams(o: StreamingOptions) {
-  return { nEstimators: o.nEstimators, maxSamples: o.maxSamples, seed: o.seed, contamination: o.contamination, features: o.features, createdAt: o.createdAt, outOfRangeWeight: o.outOfRangeWeight };
+  return { nEstimators: o.nEstimators, maxSamples: o.maxSamples, seed: o.seed, contamination: o.contamination, features: o.features, createdAt: o.createdAt, outOfRangeWeight: o.outOfRangeWeight, noveltyWeight: o.noveltyWeight };
 }

@@ -3,6 +3,7 @@ import { forestToJson, sign, type ModelArtifact } from './artifact';
 import { buildFeatures, canonicalFeature, defaultFeatures, SeriesFeatures, type FeatureSpec } from './features';
 import { IsolationForest } from './isolation-forest';
 import { METRIC_NAMES } from './metrics';
+import { blendNovelty, noveltyColumns } from './novelty';
 import { fitScaler, transform } from './scaler';
 import { quantileSorted, thresholdFromContamination } from './stats';
 
@@ -36,6 +37,8 @@ export interface TrainOptions {
   times?: ArrayLike<number>;
   /** Records `scoring.out_of_range_weight` (see artifact.ts); 0 or absent: plain scores. */
   outOfRangeWeight?: number;
+  /** Records `scoring.novelty_weight` (see artifact.ts, novelty.ts); 0 or absent: none. */
+  noveltyWeight?: number;
 }
 
 /** sha256 of a raw metric matrix's bytes (used when no file hash is given). */
@@ -93,12 +96,19 @@ export function fitOnFeatures(features: Float64Array, n: number, opts: TrainOpti
   } else {
     const scores = new Float64Array(n);
     forest.score(x, n, scores);
+    // The threshold is a quantile of the scores the Detector gives these rows: with a
+    // novelty weight, the blended ones (training rows are inside their own range, so the
+    // out-of-range extension does not change them).
+    blendNovelty(features, n, d, noveltyColumns(specs), opts.noveltyWeight ?? 0, scores);
     threshold = { value: thresholdFromContamination(scores, opts.contamination), method: 'contamination', contamination: opts.contamination };
   }
   const forestJson = forestToJson(forest.toState());
   // Artifacts of the three host metrics with plain scoring keep the original layout.
   const custom = opts.inputs !== undefined && (opts.inputs.length !== METRIC_NAMES.length || opts.inputs.some((name, i) => name !== METRIC_NAMES[i]));
-  const scoring = opts.outOfRangeWeight ? { out_of_range_weight: opts.outOfRangeWeight } : undefined;
+  const scoring =
+    opts.outOfRangeWeight || opts.noveltyWeight
+      ? { out_of_range_weight: opts.outOfRangeWeight ?? 0, ...(opts.noveltyWeight ? { novelty_weight: opts.noveltyWeight } : {}) }
+      : undefined;
   const body = {
     features: specs.map(canonicalFeature),
     scaler,

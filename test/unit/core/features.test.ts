@@ -25,6 +25,8 @@ const PARAMS: Record<FeatureTransform, FeatureSpec['params']> = {
   seasonal_max_excess: { window: W, period: 20, tolerance: 2 },
   seasonal_min_excess: { window: W, period: 20, tolerance: 2 },
   volatility: { window: W, span: 6 },
+  level_max_excess: { window: W, span: 5, horizon: 100 },
+  level_min_excess: { window: W, span: 5, horizon: 100 },
 };
 
 /** One feature of every transform on channel `source`. */
@@ -117,6 +119,48 @@ describe('feature transforms', () => {
     }
     // A spike above everything before it shows up in the extremes.
     expect(col('rolling_max_excess', 194)).toBeGreaterThan(1);
+  });
+
+  it('level extremes compare the level with the earlier levels it does not overlap', () => {
+    const n = 400;
+    const x = series(n, 7);
+    const specs = allFeatures('v');
+    const d = specs.length;
+    const out = compute(specs, ['v'], new Array(n).fill('k'), range(n), x);
+    const col = (t: FeatureTransform, i: number): number => out[i * d + TRANSFORMS.indexOf(t)];
+    const k = 5;
+    const level = (j: number): number => {
+      const from = Math.max(0, j - k + 1);
+      let sum = 0;
+      for (let u = from; u <= j; u++) sum += x[u];
+      return sum / (j - from + 1);
+    };
+    let rises = 0;
+    let falls = 0;
+    for (let i = 8; i < n; i++) {
+      const b = baseline(x, i, W);
+      const li = level(i);
+      // Levels ending k or more points back: at least the last 100 of them, at most 102.
+      const last = i - k;
+      if (last < 0) continue;
+      const narrow = range(n).filter((j) => j <= last && j >= Math.max(0, last - 99)).map(level);
+      const wide = range(n).filter((j) => j <= last && j >= Math.max(0, last - 101)).map(level);
+      const up = col('level_max_excess', i);
+      const down = col('level_min_excess', i);
+      if (li <= Math.max(...narrow)) expect(up).toBe(0);
+      if (li > Math.max(...wide)) {
+        rises++;
+        if (Math.max(...narrow) === Math.max(...wide)) expect(up).toBeCloseTo(Math.asinh((li - Math.max(...wide)) / b.scale), 10);
+      }
+      if (li >= Math.min(...narrow)) expect(down).toBe(0);
+      if (li < Math.min(...wide)) {
+        falls++;
+        if (Math.min(...narrow) === Math.min(...wide)) expect(down).toBeCloseTo(Math.asinh((Math.min(...wide) - li) / b.scale), 10);
+      }
+    }
+    // The series' level shift and spikes give new level extremes.
+    expect(rises).toBeGreaterThan(0);
+    expect(falls).toBeGreaterThan(0);
   });
 
   it('has no look-ahead: features of row i do not change when later rows change', () => {
@@ -253,6 +297,8 @@ describe('feature specs in the artifact', () => {
     const a = parseArtifact(serialize(trainModel(x, n, { ...opts, features: specs, inputs: ['value'], outOfRangeWeight: 2 })));
     expect(a.inputs).toEqual(['value']);
     expect(a.scoring).toEqual({ out_of_range_weight: 2 });
+    const nov = parseArtifact(serialize(trainModel(x, n, { ...opts, features: specs, inputs: ['value'], noveltyWeight: 0.25 })));
+    expect(nov.scoring).toEqual({ out_of_range_weight: 0, novelty_weight: 0.25 });
     let err: unknown;
     try {
       new Detector(a);
@@ -278,6 +324,8 @@ describe('feature specs in the artifact', () => {
     ['two windows on one channel', (a: ModelArtifact) => (a.features.push({ ...a.features[3], name: 'cpu_z2', params: { window: 10 } }), a.scaler.mean.push(0), a.scaler.scale.push(1)), /must share one window/],
     ['an unknown transform', (a: ModelArtifact) => ((a.features[3] as { transform: string }).transform = 'fft'), /invalid at features.3.transform/],
     ['duplicate inputs', (a: ModelArtifact) => (a.inputs = ['cpu_usage', 'cpu_usage', 'network_load']), /invalid at inputs: duplicate input names/],
+    ['a novelty weight above 1', (a: ModelArtifact) => (a.scoring = { out_of_range_weight: 0, novelty_weight: 1.5 }), /invalid at scoring.novelty_weight: must be in \[0, 1\]/],
+    ['two level spans on one channel', (a: ModelArtifact) => (a.features.push({ ...a.features[3], name: 'cpu_lv1', transform: 'level_max_excess', params: { window: 48, span: 3, horizon: 50 } }, { ...a.features[3], name: 'cpu_lv2', transform: 'level_min_excess', params: { window: 48, span: 4, horizon: 50 } }), a.scaler.mean.push(0, 0), a.scaler.scale.push(1, 1)), /level extremes of cpu_usage must share one span/],
   ])('rejects %s with one line naming the field', (_name, mutate, pattern) => {
     const a = JSON.parse(serialize(trainModel(raw, n, { ...opts, features: temporal }))) as ModelArtifact;
     mutate(a);

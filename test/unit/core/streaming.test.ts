@@ -2,6 +2,7 @@ import { Detector } from '../../../src/core/detector';
 import { defaultFeatures, type FeatureSpec } from '../../../src/core/features';
 import { gate, newRepeatGateState, repeatGate, DEFAULT_GATE, newGateState, type RepeatGateOptions } from '../../../src/core/gate';
 import { METRIC_NAMES } from '../../../src/core/metrics';
+import { noveltyColumns, noveltyOf } from '../../../src/core/novelty';
 import { averagePathLength } from '../../../src/core/path-length';
 import { Rng } from '../../../src/core/random';
 import { StreamingDetector, type StreamingOptions, type StreamRows } from '../../../src/core/streaming';
@@ -164,6 +165,61 @@ describe('out-of-range scoring', () => {
   });
 });
 
+describe('novelty scoring', () => {
+  const levelFeatures: FeatureSpec[] = [
+    ...valueFeatures,
+    { name: 'value_min', source: 'value', transform: 'rolling_min_excess', unit: 'v', min: 0, max: null, params: { window: 48, horizon: 200 } },
+    { name: 'value_level_max', source: 'value', transform: 'level_max_excess', unit: 'v', min: 0, max: null, params: { window: 48, span: 4, horizon: 200 } },
+    { name: 'value_level_min', source: 'value', transform: 'level_min_excess', unit: 'v', min: 0, max: null, params: { window: 48, span: 4, horizon: 200 } },
+  ];
+
+  it('blends (1 - b) * forest score + b * (1 - exp(-largest excess)), and b = 0 is the plain score', () => {
+    const r = new Rng(21);
+    const n = 400;
+    const d = valueFeatures.length;
+    // Excess features are 0 on the training rows except a few.
+    const x = Float64Array.from({ length: n * d }, (_, k) => (k % d === 3 ? (r.next() < 0.05 ? r.next() : 0) : r.normal()));
+    const base = { nEstimators: 30, maxSamples: 64, seed: 1, contamination: 0.05, features: valueFeatures, inputs: ['value'], createdAt: '2026-01-01T00:00:00Z', outOfRangeWeight: 6 };
+    const plain = new Detector(trainOnFeatures(x, n, base), { inputs: 'any' });
+    const art = trainOnFeatures(x, n, { ...base, noveltyWeight: 0.3 });
+    expect(art.scoring).toEqual({ out_of_range_weight: 6, novelty_weight: 0.3 });
+    const blended = new Detector(art, { inputs: 'any' });
+    const pts = Float64Array.of(0.1, 0.2, -0.1, 0, 0.3, 0.1, 0.2, -0.1, 2.5, 0.3, 0.1, 0.2, -0.1, 0.4, 0.3);
+    const p = plain.scoreFeatures(pts.slice(), 3);
+    const b = blended.scoreFeatures(pts.slice(), 3);
+    const cols = noveltyColumns(valueFeatures);
+    expect(Array.from(cols)).toEqual([3]);
+    for (let i = 0; i < 3; i++) {
+      expect(noveltyOf(pts, i, d, cols)).toBeCloseTo(1 - Math.exp(-Math.max(0, pts[i * d + 3])), 12);
+      expect(b.scores[i]).toBeCloseTo(0.7 * p.scores[i] + 0.3 * noveltyOf(pts, i, d, cols), 12);
+    }
+    // A new extreme raises the score; no excess lowers it towards (1 - b) * forest score.
+    expect(b.scores[1]).toBeGreaterThan(b.scores[0]);
+    expect(b.scores[0]).toBeCloseTo(0.7 * p.scores[0], 12);
+    // The threshold is a quantile of the blended training scores.
+    expect(art.threshold.value).not.toBe(plain.threshold);
+  });
+
+  it('keeps the stream free of look-ahead with novelty and level extremes', () => {
+    const n = 700;
+    const { times, values } = stream(n, 4);
+    const opts = options({ features: levelFeatures, noveltyWeight: 0.3 });
+    const ref = run(values, times, opts);
+    expect(ref.scores.every((v) => v >= 0 && v <= 1)).toBe(true);
+    const r = new Rng(5);
+    for (const cut of [150, 333, 699]) {
+      const changed = values.slice();
+      for (let i = cut + 1; i < n; i++) changed[i] = 500 * r.normal();
+      const other = run(changed, times, opts);
+      const k = cut + 1 - 150;
+      expect(other.scores.slice(0, k)).toEqual(ref.scores.slice(0, k));
+      expect(other.alerts.slice(0, k)).toEqual(ref.alerts.slice(0, k));
+    }
+    // The novelty term changes the scores (the artifact records it).
+    expect(run(values, times, options({ features: levelFeatures })).scores).not.toEqual(ref.scores);
+  });
+});
+
 describe('repeat gate', () => {
   const opts: RepeatGateOptions = { level: 0.6, windowMs: 100, peak: false };
 
@@ -203,6 +259,20 @@ describe('repeat gate', () => {
     expect(repeatGate(p, s, 0.8, 500)).toBe(true);
     const still = newRepeatGateState();
     expect([0, 10, 500].map((t) => repeatGate({ ...p, decayPerMs: 0 }, still, 0.8, t))).toEqual([true, false, false]);
+  });
+
+  it('with a shorter peak window, the peak test forgets sooner than the alert memory', () => {
+    const p: RepeatGateOptions = { level: 0, windowMs: 1000, peak: true, margin: 0.05, peakWindowMs: 100 };
+    const s = newRepeatGateState();
+    // 0.9 alerts; 0.5 at t=50 is below the 100 ms peak window; a later 0.92 is below the
+    // last alert + margin (alert memory 1000 ms); 0.96 beats both.
+    expect([[0.9, 0], [0.5, 50], [0.92, 300], [0.96, 400]].map(([score, t]) => repeatGate(p, s, score, t))).toEqual([true, false, false, true]);
+    // After the alert memory has passed, a score above the last 100 ms alerts even if lower than old peaks.
+    expect(repeatGate(p, s, 0.3, 1500)).toBe(true);
+    // With the default (peak window = windowMs) the same sequence is held back longer.
+    const q = newRepeatGateState();
+    const d = { ...p, peakWindowMs: undefined };
+    expect([[0.9, 0], [0.5, 50], [0.92, 300], [0.96, 400], [0.3, 1350]].map(([score, t]) => repeatGate(d, q, score, t))).toEqual([true, false, false, true, false]);
   });
 
   it('leaves the poller gate as it was', () => {

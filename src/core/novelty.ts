@@ -1,0 +1,49 @@
+import type { FeatureSpec } from './features';
+
+/**
+ * The novelty term of a model's score (artifact `scoring.novelty_weight`).
+ *
+ * An Isolation Forest scores how rare a point is among its training rows. A point can be
+ * rare without being new (a daily job's spike, which the training rows hardly ever
+ * sample) and new without being rare to the forest (a value just past the series' range,
+ * in a region of feature space the random splits cut coarsely). The declared
+ * `rolling_max_excess` and `rolling_min_excess` features measure newness directly: how
+ * far a point rises above the maximum (falls below the minimum) of its own look-back, in
+ * asinh robust units, 0 inside the range. The novelty term is 1 - exp(-e) for the largest
+ * such excess e, in [0, 1); the score becomes (1 - b) * forest score + b * novelty, a
+ * deterministic share that does not depend on the forest's seed.
+ *
+ * Everything here reads the point's own features, which use earlier points only.
+ */
+
+/** The transforms whose value is a "new extreme" excess. */
+export const NOVELTY_TRANSFORMS: readonly FeatureSpec['transform'][] = ['rolling_max_excess', 'rolling_min_excess', 'level_max_excess', 'level_min_excess'];
+
+/** Indexes of the features that feed the novelty term. */
+export function noveltyColumns(specs: readonly FeatureSpec[]): Int32Array {
+  const cols: number[] = [];
+  specs.forEach((s, f) => {
+    if (NOVELTY_TRANSFORMS.includes(s.transform)) cols.push(f);
+  });
+  return Int32Array.from(cols);
+}
+
+/** The novelty term of one row of unscaled features (row-major, d wide). */
+export function noveltyOf(x: Float64Array, row: number, d: number, cols: Int32Array): number {
+  let e = 0;
+  for (let k = 0; k < cols.length; k++) {
+    const v = x[row * d + cols[k]];
+    if (v > e) e = v;
+  }
+  return 1 - Math.exp(-e);
+}
+
+/**
+ * Blends the novelty term into `scores` in place: s = (1 - weight) * s + weight * novelty,
+ * from the rows' unscaled features `x` (n x d). weight 0 (or no excess features) leaves
+ * the scores unchanged.
+ */
+export function blendNovelty(x: Float64Array, n: number, d: number, cols: Int32Array, weight: number, scores: Float64Array): void {
+  if (!(weight > 0) || cols.length === 0) return;
+  for (let i = 0; i < n; i++) scores[i] = (1 - weight) * scores[i] + weight * noveltyOf(x, i, d, cols);
+}
