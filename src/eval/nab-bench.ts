@@ -437,7 +437,7 @@ export function formatNabBench(r: NabBenchResult): string {
     `${r.detector} at the standard threshold (${r.stats.threshold.toFixed(4)}):`,
     `  windows detected      ${r.stats.windowsDetected} of ${r.stats.windows}`,
     `  false alarms          ${r.stats.falseAlarms} (${r.stats.falseAlarmsPerDay.toFixed(3)} per day)`,
-    `  mean detection delay  ${fmtMinutes(r.stats.meanDelayMinutes)} after the labelled anomaly (${fmtMinutes(r.stats.meanDelayFromWindowStartMinutes)} after the window opens)`,
+    `  mean detection delay  ${relMinutes(r.stats.meanDelayMinutes, 'the labelled anomaly')} (${relMinutes(r.stats.meanDelayFromWindowStartMinutes, 'the window opens')})`,
     `streaming: ${r.throughput.points} points (${r.throughput.scoredPoints} scored, ${r.throughput.fits} model fits) in ${r.throughput.seconds.toFixed(3)} s = ${fmtRate(r.throughput.pointsPerSecond)} points/s (${fmtRate(r.throughput.scoredPointsPerSecond)} scored points/s; median of ${r.throughput.passes} pass(es), first pass ${fmtRate(r.throughput.firstPassPointsPerSecond)}); features, scoring, gate and fits, one thread`,
   ];
   return `${lines.join('\n')}\n`;
@@ -447,6 +447,9 @@ function fmtRate(v: number): string {
   return Math.round(v).toLocaleString('en-US');
 }
 
-function fmtMinutes(m: number | null): string {
-  return m === null ? 'n/a' : `${m.toFixed(0)} min`;
+/** "12 min after X" or "68 min before X" (n/a without detections). */
+function relMinutes(m: number | null, what: string): string {
+  if (m === null) return 'n/a';
+  const r = Math.round(m);
+  return r < 0 ? `${-r} min before ${what}` : `${r} min after ${what}`;
 }
