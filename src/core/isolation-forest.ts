@@ -99,59 +99,82 @@ export class IsolationForest {
     const roots: number[] = [];
     const perm = new Int32Array(n);
     for (let i = 0; i < n; i++) perm[i] = i;
+    // The tree's samples as offsets of their rows in x, in the order the splits partition.
     const idx = new Int32Array(psi);
     const tFeat = new Int32Array(maxNodes);
     const tThr = new Float64Array(maxNodes);
     const tLeft = new Int32Array(maxNodes);
     const tSize = new Int32Array(maxNodes);
-    const lo = new Float64Array(d);
-    const hi = new Float64Array(d);
-    const candidates = new Int32Array(d);
+    // Features that vary (have two distinct non-NaN values) among a node's samples, in
+    // increasing order: the split candidates, nVary[depth] of them at vary[depth * d].
+    // A feature constant at a node is constant at its descendants, so a node only checks
+    // its parent's list. Depth-first order keeps the parent's level intact for both children.
+    const vary = new Int32Array((heightLimit + 1) * d);
+    const nVary = new Int32Array(heightLimit + 1);
+    const stack = new Int32Array(4 * (heightLimit + 2));
 
     for (let t = 0; t < params.nEstimators; t++) {
       // Subsample without replacement: partial Fisher-Yates over the running permutation.
       for (let i = 0; i < psi; i++) {
         const j = i + rng.int(n - i);
-        const tmp = perm[i];
-        perm[i] = perm[j];
-        perm[j] = tmp;
-        idx[i] = perm[i];
+        const row = perm[j];
+        perm[j] = perm[i];
+        perm[i] = row;
+        idx[i] = row * d;
       }
       let used = 1;
-      // Explicit stack of (node, start, end, depth).
-      const stack: number[] = [0, 0, psi, 0];
-      while (stack.length > 0) {
-        const depth = stack.pop() as number;
-        const end = stack.pop() as number;
-        const start = stack.pop() as number;
-        const node = stack.pop() as number;
+      // Explicit stack of (node, start, end, depth); children are visited left first.
+      let sp = 0;
+      stack[sp++] = 0;
+      stack[sp++] = 0;
+      stack[sp++] = psi;
+      stack[sp++] = 0;
+      while (sp > 0) {
+        const depth = stack[--sp];
+        const end = stack[--sp];
+        const start = stack[--sp];
+        const node = stack[--sp];
         const count = end - start;
         tSize[node] = count;
         tFeat[node] = -1;
         tThr[node] = 0;
         tLeft[node] = -1;
         if (depth >= heightLimit || count <= 1) continue;
-        lo.fill(Infinity);
-        hi.fill(-Infinity);
-        for (let i = start; i < end; i++) {
-          const base = idx[i] * d;
-          for (let f = 0; f < d; f++) {
-            const v = x[base + f];
-            if (v < lo[f]) lo[f] = v;
-            if (v > hi[f]) hi[f] = v;
+        // Candidates: the features of the parent's list (all at the root) that vary here.
+        const parentList = depth === 0 ? -1 : (depth - 1) * d;
+        const parentCount = depth === 0 ? d : nVary[depth - 1];
+        const list = depth * d;
+        let nc = 0;
+        for (let c = 0; c < parentCount; c++) {
+          const f = parentList < 0 ? c : vary[parentList + c];
+          let first = NaN;
+          for (let i = start; i < end; i++) {
+            const v = x[idx[i] + f];
+            if (first !== first) first = v; // the first non-NaN value (NaN until one is seen)
+            else if (v < first || v > first) {
+              vary[list + nc++] = f;
+              break;
+            }
           }
         }
-        let nc = 0;
-        for (let f = 0; f < d; f++) if (hi[f] > lo[f]) candidates[nc++] = f;
+        nVary[depth] = nc;
         if (nc === 0) continue; // all samples identical: cannot be split further
-        const f = candidates[rng.int(nc)];
-        let thr = lo[f] + rng.next() * (hi[f] - lo[f]);
-        if (!(thr < hi[f])) thr = lo[f];
+        const f = vary[list + rng.int(nc)];
+        // Range of the chosen feature over the node's samples (NaN ignored).
+        let lo = Infinity;
+        let hi = -Infinity;
+        for (let i = start; i < end; i++) {
+          const v = x[idx[i] + f];
+          if (v < lo) lo = v;
+          if (v > hi) hi = v;
+        }
+        let thr = lo + rng.next() * (hi - lo);
+        if (!(thr < hi)) thr = lo;
         // Partition idx[start, end) so that x <= thr comes first.
         let i = start;
         let j = end - 1;
         while (i <= j) {
-          if (x[idx[i] * d + f] <= thr) i++;
+          if (x[idx[i] + f] <= thr) i++;
           else {
             const tmp = idx[i];
             idx[i] = idx[j];
@@ -164,7 +187,14 @@ export class IsolationForest {
         tFeat[node] = f;
         tThr[node] = thr;
         tLeft[node] = l;
-        stack.push(l + 1, i, end, depth + 1, l, start, i, depth + 1);
+        stack[sp++] = l + 1;
+        stack[sp++] = i;
+        stack[sp++] = end;
+        stack[sp++] = depth + 1;
+        stack[sp++] = l;
+        stack[sp++] = start;
+        stack[sp++] = i;
+        stack[sp++] = depth + 1;
       }
       const offset = feature.length;
       roots.push(offset);

@@ -107,3 +107,111 @@ describe('IsolationForest', () => {
     for (const c of counts) expect(Math.abs(c - 10000)).toBeLessThan(500);
   });
 });
+
+/**
+ * The straightforward tree growth that IsolationForest.fit must reproduce exactly (the
+ * same RNG calls, nodes and thresholds): every node takes the range of every feature
+ * over its samples, and the features with a non-empty range are the split candidates.
+ */
+function referenceFit(x: Float64Array, n: number, d: number, nEstimators: number, maxSamples: number, seed: number) {
+  const psi = Math.min(maxSamples, n);
+  const heightLimit = Math.ceil(Math.log2(psi));
+  const rng = new Rng(seed);
+  const feature: number[] = [];
+  const threshold: number[] = [];
+  const left: number[] = [];
+  const size: number[] = [];
+  const roots: number[] = [];
+  const perm = Array.from({ length: n }, (_, i) => i);
+  for (let t = 0; t < nEstimators; t++) {
+    const idx: number[] = [];
+    for (let i = 0; i < psi; i++) {
+      const j = i + rng.int(n - i);
+      [perm[i], perm[j]] = [perm[j], perm[i]];
+      idx.push(perm[i]);
+    }
+    const tFeat: number[] = [];
+    const tThr: number[] = [];
+    const tLeft: number[] = [];
+    const tSize: number[] = [];
+    let used = 1;
+    const stack: number[][] = [[0, 0, psi, 0]];
+    while (stack.length > 0) {
+      const [node, start, end, depth] = stack.pop() as number[];
+      tSize[node] = end - start;
+      tFeat[node] = -1;
+      tThr[node] = 0;
+      tLeft[node] = -1;
+      if (depth >= heightLimit || end - start <= 1) continue;
+      const lo = new Array<number>(d).fill(Infinity);
+      const hi = new Array<number>(d).fill(-Infinity);
+      for (let i = start; i < end; i++) {
+        for (let f = 0; f < d; f++) {
+          const v = x[idx[i] * d + f];
+          if (v < lo[f]) lo[f] = v;
+          if (v > hi[f]) hi[f] = v;
+        }
+      }
+      const candidates: number[] = [];
+      for (let f = 0; f < d; f++) if (hi[f] > lo[f]) candidates.push(f);
+      if (candidates.length === 0) continue;
+      const f = candidates[rng.int(candidates.length)];
+      let thr = lo[f] + rng.next() * (hi[f] - lo[f]);
+      if (!(thr < hi[f])) thr = lo[f];
+      let i = start;
+      let j = end - 1;
+      while (i <= j) {
+        if (x[idx[i] * d + f] <= thr) i++;
+        else {
+          [idx[i], idx[j]] = [idx[j], idx[i]];
+          j--;
+        }
+      }
+      const l = used;
+      used += 2;
+      tFeat[node] = f;
+      tThr[node] = thr;
+      tLeft[node] = l;
+      stack.push([l + 1, i, end, depth + 1], [l, start, i, depth + 1]);
+    }
+    const offset = feature.length;
+    roots.push(offset);
+    for (let k = 0; k < used; k++) {
+      feature.push(tFeat[k]);
+      threshold.push(tFeat[k] < 0 ? 0 : tThr[k]);
+      left.push(tFeat[k] < 0 ? -1 : tLeft[k] + offset);
+      size.push(tSize[k]);
+    }
+  }
+  return { nFeatures: d, subsample: psi, heightLimit, roots, feature, threshold, left, size };
+}
+
+describe('IsolationForest.fit against the reference growth', () => {
+  it('grows the same trees on continuous, mostly-constant, tied, signed-zero and NaN features', () => {
+    const rng = new Rng(11);
+    const n = 900;
+    const d = 7;
+    const x = new Float64Array(n * d);
+    for (let i = 0; i < n; i++) {
+      x[i * d] = rng.normal();
+      x[i * d + 1] = rng.next() < 0.02 ? rng.normal() : 0; // mostly zero, as the excess features
+      x[i * d + 2] = Math.floor(rng.next() * 3); // few distinct values
+      x[i * d + 3] = 5; // constant
+      x[i * d + 4] = rng.next() < 0.5 ? -0 : 0; // signed zeros only: constant
+      x[i * d + 5] = rng.next() < 0.1 ? NaN : rng.normal(); // some NaN
+      x[i * d + 6] = rng.next() < 0.97 ? NaN : rng.next() < 0.5 ? -0 : 1; // mostly NaN
+    }
+    for (const [maxSamples, seed] of [
+      [64, 1],
+      [256, 7],
+      [17, 3],
+      [2, 9],
+    ]) {
+      const got = IsolationForest.fit(x, n, d, { nEstimators: 30, maxSamples, seed }).toState();
+      const want = referenceFit(x, n, d, 30, maxSamples, seed);
+      expect(got).toEqual(want);
+      // toEqual treats -0 and 0 alike; the thresholds must match bit for bit.
+      expect(Float64Array.from(got.threshold).map((v) => 1 / v)).toEqual(Float64Array.from(want.threshold).map((v) => 1 / v));
+    }
+  });
+});
