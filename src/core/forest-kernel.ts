@@ -210,15 +210,23 @@ function maxLeafDepth(forest: FlatForest): number {
 }
 
 /** Distinct non-NaN thresholds of each feature, ascending (-0 and 0 are one). */
-function distinctThresholds(forest: FlatForest): number[][] {
+function distinctThresholds(forest: FlatForest): Float64Array[] {
   const { feat, value } = forest;
-  const perFeature: number[][] = Array.from({ length: forest.nFeatures }, () => []);
-  for (let i = 0; i < feat.length; i++) if (feat[i] >= 0 && !Number.isNaN(value[i])) perFeature[feat[i]].push(value[i]);
-  return perFeature.map((vals) => {
-    const sorted = Float64Array.from(vals).sort();
-    const out: number[] = [];
-    for (const v of sorted) if (out.length === 0 || out[out.length - 1] !== v) out.push(v);
-    return out;
+  const d = forest.nFeatures;
+  const counts = new Int32Array(d);
+  for (let i = 0; i < feat.length; i++) if (feat[i] >= 0 && !Number.isNaN(value[i])) counts[feat[i]]++;
+  const perFeature = Array.from({ length: d }, (_, f) => new Float64Array(counts[f]));
+  counts.fill(0);
+  for (let i = 0; i < feat.length; i++) {
+    const f = feat[i];
+    if (f >= 0 && !Number.isNaN(value[i])) perFeature[f][counts[f]++] = value[i];
+  }
+  return perFeature.map((sorted) => {
+    sorted.sort();
+    // Keep the first of each run of equal values (-0 sorts before 0, and -0 === 0).
+    let m = 0;
+    for (let i = 0; i < sorted.length; i++) if (m === 0 || sorted[m - 1] !== sorted[i]) sorted[m++] = sorted[i];
+    return sorted.subarray(0, m);
   });
 }
 
@@ -324,23 +332,22 @@ export class WasmForestKernel {
 
     const buf = memory.buffer;
     const f64 = new Float64Array(buf);
-    // Each feature's thresholds as a complete search tree in Eytzinger order (see rankFunc).
+    // Each feature's thresholds as a complete search tree in Eytzinger order (see rankFunc):
+    // heap entry i (1 <= i < 2 half) at level L holds the k-th smallest, k its in-order
+    // position (2 (i - 2^L) + 1) 2^(levels - 1 - L) - 1; entries past the end are +Infinity.
+    const topLevel = 31 - Math.clz32(half); // half = 2^topLevel: the leaves' level
     for (let f = 0; f < d; f++) {
-      const tab = f64.subarray(ptr.tables / 8 + f * 2 * half, ptr.tables / 8 + (f + 1) * 2 * half);
+      const tab = ptr.tables / 8 + f * 2 * half;
       const sorted = distinct[f];
-      let next = 0;
-      const place = (i: number): void => {
-        if (i >= 2 * half) return;
-        place(2 * i);
-        tab[i] = next < sorted.length ? sorted[next++] : Infinity;
-        place(2 * i + 1);
-      };
-      place(1);
+      for (let i = 1; i < 2 * half; i++) {
+        const level = 31 - Math.clz32(i);
+        const k = ((2 * (i - (1 << level)) + 1) << (topLevel - level)) - 1;
+        f64[tab + i] = k < sorted.length ? sorted[k] : Infinity;
+      }
     }
-    const sortedOf = distinct.map((u) => Float64Array.from(u));
     /** Index of v (present, not NaN) in feature f's distinct thresholds. */
     const rankOf = (f: number, v: number): number => {
-      const u = sortedOf[f];
+      const u = distinct[f];
       let lo = 0;
       let hi = u.length - 1;
       while (lo < hi) {
@@ -394,27 +401,52 @@ export class WasmForestKernel {
     const leafBase = ptr.leaves / 8;
     const rowBase = ptr.rows / 8;
     const { feat, left, value, gain } = forest;
-    // Per-feature path gains at each depth, accumulated root to leaf as scoreForestJs does.
+    // Depth-first walk of each tree. pathGain holds, per level, the per-feature path gains
+    // of the node visited at that level, accumulated root to leaf as scoreForestJs does: a
+    // node's row is its parent's row plus its own gain on the parent's split feature. The
+    // parent's row stays intact while its left subtree is walked (that writes deeper levels).
     const pathGain = new Float64Array((depth + 1) * d);
-    const fill = (t: number, node: number, j: number, level: number): void => {
-      const f = feat[node];
-      if (f < 0) {
-        const slot = t * width + j * 2 ** (depth - level) - width; // all-left descent to the bottom
-        f64[leafBase + slot] = value[node];
-        f64[rowBase + slot * W] = value[node];
-        for (let k = 0; k < d; k++) f64[rowBase + slot * W + 1 + k] = pathGain[level * d + k];
-        return;
+    const stack = new Int32Array(4 * (depth + 2)); // (node, heap index j, level, parent's feature)
+    for (let t = 0; t < nTrees; t++) {
+      let sp = 0;
+      stack[sp++] = forest.roots[t];
+      stack[sp++] = 1;
+      stack[sp++] = 0;
+      stack[sp++] = -1;
+      while (sp > 0) {
+        const parentFeature = stack[--sp];
+        const level = stack[--sp];
+        const j = stack[--sp];
+        const node = stack[--sp];
+        const path = level * d;
+        if (parentFeature < 0) pathGain.fill(0, 0, d);
+        else {
+          for (let k = 0; k < d; k++) pathGain[path + k] = pathGain[path - d + k];
+          pathGain[path + parentFeature] += gain[node];
+        }
+        const f = feat[node];
+        const v = value[node];
+        if (f < 0) {
+          const slot = t * width + (j << (depth - level)) - width; // all-left descent to the bottom
+          f64[leafBase + slot] = v;
+          const row = rowBase + slot * W;
+          f64[row] = v;
+          for (let k = 0; k < d; k++) f64[row + 1 + k] = pathGain[path + k];
+          continue;
+        }
+        setNode(t, j, level, f, Number.isNaN(v) ? -1 : rankOf(f, v));
+        const l = left[node];
+        // Right child below the left one on the stack: the left subtree is walked first.
+        stack[sp++] = l + 1;
+        stack[sp++] = 2 * j + 1;
+        stack[sp++] = level + 1;
+        stack[sp++] = f;
+        stack[sp++] = l;
+        stack[sp++] = 2 * j;
+        stack[sp++] = level + 1;
+        stack[sp++] = f;
       }
-      const v = value[node];
-      setNode(t, j, level, f, Number.isNaN(v) ? -1 : rankOf(f, v));
-      const l = left[node];
-      for (let c = 0; c < 2; c++) {
-        for (let k = 0; k < d; k++) pathGain[(level + 1) * d + k] = pathGain[level * d + k];
-        pathGain[(level + 1) * d + f] += gain[l + c];
-        fill(t, l + c, 2 * j + c, level + 1);
-      }
-    };
-    for (let t = 0; t < nTrees; t++) fill(t, forest.roots[t], 1, 0);
+    }
     return new WasmForestKernel(shape.kind, d, nTrees, half, ptr, memory, fns);
   }
 
