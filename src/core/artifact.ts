@@ -102,15 +102,46 @@ export class ArtifactError extends Error {
   override readonly name = 'ArtifactError';
 }
 
-/** sha256 of the artifact's canonical JSON without its own `sha256` field. */
-export function contentHash(a: UnsignedArtifact): string {
+/**
+ * Precomputed JSON of top-level values, by identity: `texts.get(v)` must be exactly
+ * `JSON.stringify(v)`, for a value its owner built and no longer changes (training passes
+ * its forest's JSON, which it hashes twice, so that it is serialised once).
+ */
+export type JsonTexts = ReadonlyMap<unknown, string>;
+
+/**
+ * sha256 (hex) of `JSON.stringify(obj)` for a plain object, fed to the hash one top-level
+ * field at a time instead of building the whole string: `{`, then per own enumerable key
+ * whose value serialises (JSON.stringify skips undefined, functions and symbols) the
+ * quoted key, `:` and the value's JSON (from `texts` when given), comma-separated, then `}`.
+ */
+export function jsonSha256(obj: Record<string, unknown>, texts?: JsonTexts): string {
+  const hash = createHash('sha256');
+  let sep = '{';
+  for (const key of Object.keys(obj)) {
+    const value = obj[key];
+    const text = texts?.get(value) ?? (JSON.stringify(value) as string | undefined);
+    if (text === undefined) continue;
+    hash.update(`${sep}${JSON.stringify(key)}:`);
+    hash.update(text);
+    sep = ',';
+  }
+  hash.update(sep === '{' ? '{}' : '}');
+  return hash.digest('hex');
+}
+
+/**
+ * sha256 of the artifact's canonical JSON without its own `sha256` field (see
+ * {@link jsonSha256} for `texts`).
+ */
+export function contentHash(a: UnsignedArtifact, texts?: JsonTexts): string {
   const { sha256: _ignored, ...rest } = a as ModelArtifact;
-  return createHash('sha256').update(JSON.stringify(rest)).digest('hex');
+  return jsonSha256(rest, texts);
 }
 
 /** Adds the checksum. Key order is fixed by construction, so the JSON is reproducible. */
-export function sign(a: UnsignedArtifact): ModelArtifact {
-  return { ...a, sha256: contentHash(a) };
+export function sign(a: UnsignedArtifact, texts?: JsonTexts): ModelArtifact {
+  return { ...a, sha256: contentHash(a, texts) };
 }
 
 /** The bytes written to disk for an artifact. */

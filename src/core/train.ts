@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { forestToJson, sign, type ModelArtifact } from './artifact';
+import { forestToJson, jsonSha256, sign, type ModelArtifact } from './artifact';
 import { buildFeatures, canonicalFeature, defaultFeatures, SeriesFeatures, type FeatureSpec } from './features';
 import { IsolationForest } from './isolation-forest';
 import { METRIC_NAMES } from './metrics';
@@ -103,6 +103,8 @@ export function fitOnFeatures(features: Float64Array, n: number, opts: TrainOpti
     threshold = { value: thresholdFromContamination(scores, opts.contamination), method: 'contamination', contamination: opts.contamination };
   }
   const forestJson = forestToJson(forest.toState());
+  // The forest is most of the JSON and both hashes below cover it: serialise it once.
+  const texts = new Map([[forestJson, JSON.stringify(forestJson)]]);
   // Artifacts of the three host metrics with plain scoring keep the original layout.
   const custom = opts.inputs !== undefined && (opts.inputs.length !== METRIC_NAMES.length || opts.inputs.some((name, i) => name !== METRIC_NAMES[i]));
   const scoring =
@@ -117,7 +119,7 @@ export function fitOnFeatures(features: Float64Array, n: number, opts: TrainOpti
   };
   // The version names the model's content, so the same training gives the same version.
   const named = custom || scoring ? { inputs: opts.inputs, ...body, scoring } : body;
-  const version = `${opts.createdAt.slice(0, 10).replace(/-/g, '')}-${createHash('sha256').update(JSON.stringify(named)).digest('hex').slice(0, 12)}`;
+  const version = `${opts.createdAt.slice(0, 10).replace(/-/g, '')}-${jsonSha256(named, texts).slice(0, 12)}`;
   const artifact = sign({
     format: 'infra-anomaly-detector/model',
     format_version: 1,
@@ -134,6 +136,6 @@ export function fitOnFeatures(features: Float64Array, n: number, opts: TrainOpti
       feature_quantiles: featureQuantiles,
       created_at: opts.createdAt,
     },
-  });
+  }, texts);
   return { artifact, forest };
 }

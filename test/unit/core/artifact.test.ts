@@ -1,7 +1,8 @@
 import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ArtifactError, parseArtifact, serialize, sign, contentHash, type ModelArtifact } from '../../../src/core/artifact';
+import { createHash } from 'node:crypto';
+import { ArtifactError, parseArtifact, serialize, sign, contentHash, jsonSha256, type ModelArtifact } from '../../../src/core/artifact';
 import { Detector } from '../../../src/core/detector';
 import { trainModel } from '../../../src/core/train';
 import { gaussian, MODEL_PATH, DATA_PATH } from '../../helpers/fixtures';
@@ -91,5 +92,37 @@ describe('model artifact', () => {
     const missing = runCli(['train', '--data', join(dir, 'nope.csv'), '--results-dir', dir, '--no-mlflow']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/nope.csv: no such file/);
+  });
+});
+
+describe('jsonSha256', () => {
+  const plain = (v: unknown): string => createHash('sha256').update(JSON.stringify(v)).digest('hex');
+
+  it('hashes exactly the bytes of JSON.stringify, field by field', () => {
+    const objects: Array<Record<string, unknown>> = [
+      {},
+      { a: undefined },
+      { a: undefined, b: 1 },
+      { a: 1, b: undefined, c: () => 1, d: [1, -0, 0.1, 1e300, null], 'k"ey': 'v\u00e9"' },
+      { nested: { x: [1, 2, { y: undefined }] }, n: null, s: '', t: true, date: new Date(0) },
+      JSON.parse(text) as Record<string, unknown>,
+    ];
+    for (const o of objects) expect(jsonSha256(o)).toBe(plain(o));
+  });
+
+  it('uses the JSON given for a top-level value, by identity', () => {
+    const forest = { a: [1, 2, 3] };
+    const o = { x: 1, forest, y: [forest] };
+    expect(jsonSha256(o, new Map([[forest, JSON.stringify(forest)]]))).toBe(plain(o));
+    // Only the text is read for that value (this is what makes it cheaper).
+    expect(jsonSha256(o, new Map([[forest, '"other"']]))).toBe(plain({ x: 1, forest: 'other', y: [forest] }));
+  });
+
+  it('signs as the JSON of the artifact without its checksum', () => {
+    const a = JSON.parse(text) as ModelArtifact;
+    const { sha256: _ignored, ...rest } = a;
+    expect(contentHash(a)).toBe(plain(rest));
+    expect(sign(rest).sha256).toBe(a.sha256);
+    expect(sign(rest, new Map([[rest.forest, JSON.stringify(rest.forest)]])).sha256).toBe(a.sha256);
   });
 });
