@@ -292,6 +292,11 @@ export interface KernelShape {
   shift: number;
   /** Points traversed in lock step per tree (independent dependency chains). */
   lanes: number;
+  /**
+   * Scalar kernel: scoreRows adds the leaf rows two f64 at a time (f64x2.add, the same
+   * IEEE additions), which needs SIMD support. The SIMD kernel always does.
+   */
+  vectorAdds?: boolean;
 }
 
 /** f64 per leaf row and per output row of scoreRows: value, d gains, padding to even. */
@@ -463,10 +468,11 @@ function scoreFunc(shape: KernelShape, rows: boolean): FuncBuilder {
         continue;
       }
       f.get(lb).get(j[k]).i32(W).op(OP.i32mul, OP.i32add).set(tmp);
-      for (let q = 0; q < W; q += kind === 'simd' ? 2 : 1) {
+      const vector = kind === 'simd' || shape.vectorAdds === true;
+      for (let q = 0; q < W; q += vector ? 2 : 1) {
         const off = 8 * (k * W + q);
         f.get(ap).get(ap);
-        if (kind === 'simd') f.loadV128(off).get(tmp).loadV128(8 * q).simd(SIMD.f64x2add).storeV128(off);
+        if (vector) f.loadV128(off).get(tmp).loadV128(8 * q).simd(SIMD.f64x2add).storeV128(off);
         else f.loadF64(off).get(tmp).loadF64(8 * q).op(OP.f64add).storeF64(off);
       }
     }

@@ -29,7 +29,8 @@ import { averagePathLength } from './path-length';
  *   search), and each leaf slot carries its value and, for contributions, a row of its
  *   path's per-feature gains. A point then takes a fixed, branch-free walk per tree,
  *   several points interleaved: with SIMD (up to 8 features) one step per 3 levels
- *   (7 comparisons in one i16x8 compare, exit by table lookup), else one step per level.
+ *   (7 comparisons in one i16x8 compare, exit by table lookup), else one step per level
+ *   (adding contribution rows with f64x2 where the runtime has SIMD).
  */
 
 /** The arrays scoring needs, derived once from a forest's state. */
@@ -176,7 +177,7 @@ const moduleCache = new Map<string, object | null>();
 function compiled(shape: KernelShape): object | null {
   const api = wasmApi();
   if (!api) return null;
-  const key = `${shape.kind}:${shape.d}:${shape.depth}:${shape.shift}:${shape.lanes}`;
+  const key = `${shape.kind}:${shape.d}:${shape.depth}:${shape.shift}:${shape.lanes}:${shape.vectorAdds === true}`;
   let mod = moduleCache.get(key);
   if (mod === undefined) {
     try {
@@ -302,8 +303,13 @@ export class WasmForestKernel {
     }
     if (!mod) {
       if (maxCount >= 2 ** (32 - shift) - 1) return undefined;
-      shape = { kind: 'scalar', d, depth, shift, lanes: SCALAR_LANES };
-      mod = compiled(shape);
+      // With SIMD allowed, the scalar kernel adds contribution rows with f64x2 (same sums);
+      // without SIMD support that module does not compile and the plain one is used.
+      for (const vectorAdds of allowSimd ? [true, false] : [false]) {
+        shape = { kind: 'scalar', d, depth, shift, lanes: SCALAR_LANES, vectorAdds };
+        mod = compiled(shape);
+        if (mod) break;
+      }
     }
     if (!mod || !shape) return undefined;
     const simd = shape.kind === 'simd';
