@@ -45,6 +45,8 @@ export interface SeriesOptions {
   featuresOut?: Float64Array;
   /** The history to read and extend (default: the detector's own). */
   state?: SeriesStateStore;
+  /** false: skip the contributions (the result's are empty); a caller that only needs scores saves most of the scoring time. */
+  contributions?: boolean;
 }
 
 /**
@@ -138,7 +140,7 @@ export class Detector {
     const x = new Float64Array(n * this.features.length);
     this.series.compute(opts.state ?? this.state, keys, times, raw, n, x);
     if (opts.featuresOut) opts.featuresOut.set(x);
-    return this.scoreFeatures(x, n);
+    return this.scoreFeatures(x, n, opts.contributions ?? true);
   }
 
   /**
@@ -170,9 +172,10 @@ export class Detector {
    * The shared tail of both paths: scales a feature matrix (n x features, overwritten)
    * and scores it, folding contributions into inputs. With a novelty weight (see
    * novelty.ts) the score blends in the novelty term of the unscaled features; the
-   * contributions explain the forest's part.
+   * contributions explain the forest's part. With `withContributions` false the scores
+   * are the same and the contributions are left out (empty).
    */
-  scoreFeatures(x: Float64Array, n: number): BatchScores {
+  scoreFeatures(x: Float64Array, n: number, withContributions = true): BatchScores {
     const d = this.features.length;
     const m = this.inputs.length;
     const blend = this.noveltyWeight > 0 && this.noveltyCols.length > 0;
@@ -180,13 +183,14 @@ export class Detector {
     if (novelty) for (let i = 0; i < n; i++) novelty[i] = noveltyOf(x, i, d, this.noveltyCols);
     transform(this.artifact.scaler, x, n, x);
     const scores = new Float64Array(n);
-    const fc = new Float64Array(n * d);
-    this.forest.score(x, n, scores, fc);
+    const fc = withContributions ? new Float64Array(n * d) : null;
+    this.forest.score(x, n, scores, fc ?? undefined);
     if (this.outOfRangeWeight > 0) this.extendOutOfRange(x, n, scores, fc);
     if (novelty) {
       const b = this.noveltyWeight;
       for (let i = 0; i < n; i++) scores[i] = (1 - b) * scores[i] + b * novelty[i];
     }
+    if (fc === null) return { n, scores, contributions: new Float64Array(0) };
     let contributions = fc;
     if (!this.identityFold) {
       contributions = new Float64Array(n * m);
@@ -201,7 +205,7 @@ export class Detector {
    * exact: each becomes (1 - p) c_f plus feature f's share p_f of p times (c(psi) - 1),
    * so they still sum to c(psi) - h'.
    */
-  private extendOutOfRange(x: Float64Array, n: number, scores: Float64Array, fc: Float64Array): void {
+  private extendOutOfRange(x: Float64Array, n: number, scores: Float64Array, fc: Float64Array | null): void {
     const d = this.features.length;
     const w = this.outOfRangeWeight;
     const c = this.forest.expectedPathLength;
@@ -221,7 +225,7 @@ export class Detector {
       p = q;
       const h = -c * Math.log2(scores[i]);
       scores[i] = Math.pow(2, -(p + (1 - p) * h) / c);
-      for (let f = 0; f < d; f++) fc[i * d + f] = (1 - p) * fc[i * d + f] + share[f] * scale * (c - 1);
+      if (fc) for (let f = 0; f < d; f++) fc[i * d + f] = (1 - p) * fc[i * d + f] + share[f] * scale * (c - 1);
     }
   }
 

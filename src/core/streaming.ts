@@ -39,6 +39,8 @@ export interface StreamingOptions {
   createdAt: string;
   /** Caller that provides other inputs than the host metrics (see DetectorOptions.inputs). */
   anyInputs?: boolean;
+  /** false: results carry no contributions (the NAB benchmark needs scores only). Default true. */
+  contributions?: boolean;
 }
 
 /** Per-row results of {@link StreamingDetector.process}. */
@@ -48,7 +50,7 @@ export interface StreamResult {
   scores: Float64Array;
   /** 1 where the gate raised an alert. */
   alerts: Uint8Array;
-  /** n x inputs contributions (see Detector). */
+  /** n x inputs contributions (see Detector); empty when the options turn them off. */
   contributions: Float64Array;
 }
 
@@ -118,7 +120,8 @@ export class StreamingDetector {
     const d = this.opts.features.length;
     const scores = new Float64Array(n);
     const alerts = new Uint8Array(n);
-    const contributions = new Float64Array(n * m);
+    const withContributions = this.opts.contributions ?? true;
+    const contributions = new Float64Array(withContributions ? n * m : 0);
     const features = new Float64Array(n * d);
     let start = 0;
     while (start < n) {
@@ -131,9 +134,9 @@ export class StreamingDetector {
       while (end < n && !(interval > 0 && rows.times[end] - this.lastFit >= interval)) end++;
       const keys = rows.keys.slice(start, end);
       const times = Array.prototype.slice.call(rows.times, start, end) as number[];
-      const seg = this.current.scoreSeries(keys, times, rows.raw.subarray(start * m, end * m), end - start, { featuresOut: features.subarray(start * d, end * d) });
+      const seg = this.current.scoreSeries(keys, times, rows.raw.subarray(start * m, end * m), end - start, { featuresOut: features.subarray(start * d, end * d), contributions: withContributions });
       scores.set(seg.scores, start);
-      contributions.set(seg.contributions, start * m);
+      if (withContributions) contributions.set(seg.contributions, start * m);
       const threshold = this.current.threshold;
       for (let i = start; i < end; i++) {
         const alert = repeatGate(this.opts.gate, this.gateState(rows.keys[i]), scores[i], rows.times[i]);

@@ -137,6 +137,8 @@ export function streamingOptions(p: NabBenchParams): StreamingOptions {
     refitWindow: p.refitWindow,
     gate: p.gate,
     maxKeys: 1,
+    // NAB reads scores only: the explanations are not computed.
+    contributions: false,
     createdAt: '2026-01-01T00:00:00.000Z',
   };
 }

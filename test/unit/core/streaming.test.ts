@@ -1,5 +1,5 @@
 import { Detector } from '../../../src/core/detector';
-import { defaultFeatures, type FeatureSpec } from '../../../src/core/features';
+import { defaultFeatures, hostTemporalFeatures, type FeatureSpec } from '../../../src/core/features';
 import { gate, newRepeatGateState, repeatGate, DEFAULT_GATE, newGateState, type RepeatGateOptions } from '../../../src/core/gate';
 import { METRIC_NAMES } from '../../../src/core/metrics';
 import { noveltyColumns, noveltyOf } from '../../../src/core/novelty';
@@ -306,5 +306,22 @@ describe('refit window', () => {
     expect(next.artifact.training.created_at).toBe('2026-02-01T00:00:00.000Z');
     expect(next.version).not.toBe(base.version);
     expect(() => refitDetector(base, new RefitWindow(4, 10), 'x')).toThrow(/4 columns/);
+  });
+});
+
+describe('scores without contributions', () => {
+  it('gives the same scores, bit for bit, and an empty contribution matrix', () => {
+    const n = 400;
+    const r = new Rng(31);
+    const raw = Float64Array.from({ length: n * 3 }, (_, k) => [30, 50, 4e5][k % 3] * (1 + 0.1 * r.normal()));
+    const keys = Array.from({ length: n }, (_, i) => `h${i % 4}`);
+    const times = Array.from({ length: n }, (_, i) => Math.floor(i / 4) * 1000);
+    const a = trainModel(raw, n, { nEstimators: 30, maxSamples: 64, seed: 2, contamination: 0.05, createdAt: '2026-01-01T00:00:00.000Z', features: hostTemporalFeatures(12, 3), keys, times, outOfRangeWeight: 4 });
+    const spiky = Float64Array.from(raw, (v, k) => (k % 97 === 0 ? v * 3 : v));
+    const full = new Detector(a).scoreSeries(keys, times, spiky, n);
+    const bare = new Detector(a).scoreSeries(keys, times, spiky, n, { contributions: false });
+    expect(Array.from(bare.scores)).toEqual(Array.from(full.scores));
+    expect(bare.contributions.length).toBe(0);
+    expect(full.contributions.length).toBe(n * 3);
   });
 });
