@@ -65,8 +65,8 @@ export const ArtifactSchema = z.strictObject({
    * which plain Isolation Forest scores do not.
    *
    * `novelty_weight` b in [0, 1] (absent: 0): the score becomes (1 - b) * s + b * (1 - exp(-e)),
-   * where e is the largest of the point's declared `rolling_max_excess` and
-   * `rolling_min_excess` features (how far, in asinh robust units, it leaves the range of
+   * where e is the largest of the point's declared rolling and level max/min excess
+   * features (how far, in asinh robust units, it or its recent level leaves the range of
    * its own look-back; 0 inside it). The forest judges how rare a point is among the
    * training rows; this term adds, deterministically, how new it is for its own series.
    */

@@ -637,7 +637,8 @@ export class SeriesFeatures {
    */
   get historyPoints(): number {
     let most = 0;
-    for (const p of this.plans) if (p.window > 0) most = Math.max(most, p.ring, p.horizon);
+    // The level extremes look back `horizon` points before the last levelSpan levels.
+    for (const p of this.plans) if (p.window > 0) most = Math.max(most, p.ring, p.horizon + p.levelSpan);
     return most;
   }
 

@@ -7,9 +7,10 @@ import type { FeatureSpec } from './features';
  * rare without being new (a daily job's spike, which the training rows hardly ever
  * sample) and new without being rare to the forest (a value just past the series' range,
  * in a region of feature space the random splits cut coarsely). The declared
- * `rolling_max_excess` and `rolling_min_excess` features measure newness directly: how
- * far a point rises above the maximum (falls below the minimum) of its own look-back, in
- * asinh robust units, 0 inside the range. The novelty term is 1 - exp(-e) for the largest
+ * `rolling_max_excess` / `rolling_min_excess` and `level_max_excess` / `level_min_excess`
+ * features measure newness directly: how far a point (or its recent level) rises above
+ * the maximum (falls below the minimum) of its own look-back, in asinh robust units, 0
+ * inside the range. The novelty term is 1 - exp(-e) for the largest
  * such excess e, in [0, 1); the score becomes (1 - b) * forest score + b * novelty, a
  * deterministic share that does not depend on the forest's seed.
  *

@@ -5,8 +5,9 @@ import { fitOnFeatures } from './train';
 
 /**
  * Periodic refit on recent normal points, as the prototype retrained every 5 minutes:
- * a sliding window of the most recent feature rows that the model scored as normal (all
- * hosts pooled), and a refit that trains a model of the same kind (features, trees,
+ * a sliding window of the most recent feature rows that raised no alert (all hosts
+ * pooled; not only those under the threshold, since a refit's threshold is a quantile of
+ * its own rows and would otherwise tighten at every refit), and a refit that trains a model of the same kind (features, trees,
  * subsample, contamination or explicit threshold, seed, out-of-range and novelty
  * weights) on it. The streaming detector of the NAB benchmark and the service's poller
  * both use this.

@@ -8,10 +8,10 @@ import { fitOnFeatures, matrixSha256 } from './train';
 /**
  * A detector that runs on a stream: the same Detector (features, scaler, forest,
  * out-of-range scoring) with per-key history, refitted periodically on a sliding window
- * of recent normal rows, and repeat suppression through gate.ts.
+ * of recent rows that raised no alert, and repeat suppression through gate.ts.
  *
  * No look-ahead: a row is scored by the model fitted before it, on features of its
- * key's earlier points; it joins the history and (if normal) the refit window only
+ * key's earlier points; it joins the history and (if it raised no alert) the refit window only
  * after it is scored.
  */
 export interface StreamingOptions {
@@ -21,7 +21,7 @@ export interface StreamingOptions {
   nEstimators: number;
   maxSamples: number;
   seed: number;
-  /** Sets the model threshold; a row scoring above it is not "normal" and is kept out of refits. */
+  /** Sets the model threshold (a quantile of the training scores). */
   contamination: number;
   /** Out-of-range scoring weight recorded in every model (0: plain Isolation Forest scores). */
   outOfRangeWeight: number;
@@ -29,7 +29,7 @@ export interface StreamingOptions {
   noveltyWeight?: number;
   /** Refit when this much stream time has passed since the last fit (ms). 0: never refit. */
   refitIntervalMs: number;
-  /** Rows in the sliding refit window (the most recent normal rows, all keys pooled). */
+  /** Rows in the sliding refit window (the most recent rows that raised no alert, all keys pooled). */
   refitWindow: number;
   /** Repeat suppression of alerts. */
   gate: RepeatGateOptions;
@@ -65,7 +65,12 @@ export interface StreamRows {
 export class StreamingDetector {
   readonly opts: StreamingOptions;
   private current: Detector;
-  /** Recent normal feature rows (unscaled), the refit's training data (refit.ts, as in the poller). */
+  /**
+   * Recent feature rows (unscaled) that raised no alert, the refit's training data
+   * (refit.ts, as in the poller). Not only rows under the threshold: a refit sets its
+   * threshold as a quantile of its rows, so training on those alone would shrink the
+   * normal region at every refit.
+   */
   private readonly window: RefitWindow;
   private lastFit: number;
   private readonly gates = new Map<string, RepeatGateState>();
@@ -137,11 +142,10 @@ export class StreamingDetector {
       const seg = this.current.scoreSeries(keys, times, rows.raw.subarray(start * m, end * m), end - start, { featuresOut: features.subarray(start * d, end * d), contributions: withContributions });
       scores.set(seg.scores, start);
       if (withContributions) contributions.set(seg.contributions, start * m);
-      const threshold = this.current.threshold;
       for (let i = start; i < end; i++) {
         const alert = repeatGate(this.opts.gate, this.gateState(rows.keys[i]), scores[i], rows.times[i]);
         alerts[i] = alert ? 1 : 0;
-        if (!alert && scores[i] <= threshold) this.window.remember(features, i);
+        if (!alert) this.window.remember(features, i);
       }
       start = end;
     }

@@ -56,7 +56,7 @@ export interface PollerOptions {
   /**
    * Periodic refit on recent normal points (absent: off): every `intervalMs` of clock
    * time, once the window holds `minPoints` rows, a model like the current one is
-   * trained on the last `windowPoints` rows scored normal (not a raw anomaly, no alert).
+   * trained on the last `windowPoints` rows that raised no alert.
    */
   refit?: { intervalMs: number; windowPoints: number; minPoints: number };
 }
@@ -157,6 +157,7 @@ export class Poller {
   private refits = 0;
   private lastFit = 0;
   private lastRefitAt: number | null = null;
+  private lastRefitError: string | null = null;
   private refitWindow: RefitWindow | null = null;
   private psiValues: Record<string, number> = {};
   private scoredTotal = 0;
@@ -301,7 +302,18 @@ export class Poller {
     if (current !== this.installed || current === undefined) return;
     this.lastFit = now;
     const t0 = process.hrtime.bigint();
-    const next = refitDetector(current, win, new Date(now).toISOString());
+    let next: Detector;
+    try {
+      next = refitDetector(current, win, new Date(now).toISOString());
+    } catch (e) {
+      // The predictions of this cycle are queued already: a failed refit must not fail
+      // the cycle (that would report InfluxDB as unreachable); the model keeps serving.
+      this.lastRefitError = (e as Error).message;
+      this.metrics.reloads.inc({ outcome: 'refit_failed' });
+      this.log.error({ err: this.lastRefitError, base: this.base.version }, 'refit failed; the current model keeps serving');
+      return;
+    }
+    this.lastRefitError = null;
     this.models.swap({ detector: next, loadedAt: new Date(now), source: `refit of ${this.base.version} on ${win.size} recent normal points` });
     this.installed = next;
     this.refits++;
@@ -487,7 +499,10 @@ export class Poller {
         if (alert) alerts++;
         this.metrics.scores.observe({ source: 'poller' }, score);
         this.window.push(features, i * d);
-        if (learn && !rawAnomaly && !alert) learn.remember(features, i);
+        // Every point that raised no alert: keeping only those under the threshold would
+        // make each refit flag the top share of what the last one found normal, so the
+        // raw-anomaly rate would climb refit after refit on unchanged traffic.
+        if (learn && !alert) learn.remember(features, i);
         try {
           lines.push(
             formatPoint({
@@ -580,7 +595,14 @@ export class Poller {
             hosts: this.hosts.size,
             write_buffer: this.writer.size,
             refit: this.opts.refit
-              ? { enabled: true, base_version: this.base?.version ?? null, refits: this.refits, last_refit: this.lastRefitAt === null ? null : new Date(this.lastRefitAt).toISOString(), window_points: this.refitWindow?.size ?? 0 }
+              ? {
+                  enabled: true,
+                  base_version: this.base?.version ?? null,
+                  refits: this.refits,
+                  last_refit: this.lastRefitAt === null ? null : new Date(this.lastRefitAt).toISOString(),
+                  last_error: this.lastRefitError,
+                  window_points: this.refitWindow?.size ?? 0,
+                }
               : { enabled: false },
             drift: { psi: this.psiValues, warn_above: this.opts.drift.warnPsi, warning: drifted.length > 0 ? `input drift on ${drifted.map(([k]) => k).join(', ')}` : null },
           },

@@ -1,5 +1,7 @@
 import pino from 'pino';
 import { Registry } from 'prom-client';
+import { parseArtifact, serialize, sign, type ModelArtifact } from '../../src/core/artifact';
+import { Detector } from '../../src/core/detector';
 import { DEFAULT_GATE } from '../../src/core/gate';
 import type { MetricsStore } from '../../src/influx/types';
 import { ModelStore, loadDetectorFile } from '../../src/model-store';
@@ -8,7 +10,7 @@ import { Poller } from '../../src/poller/poller';
 import { telegrafPreset } from '../../src/poller/telegraf';
 import { MODEL_PATH } from '../helpers/fixtures';
 import { startInfluxd, type Influxd } from '../helpers/influxd';
-import { predictions, storeFor, writeSimulatedRange } from '../helpers/influx-data';
+import { DB, predictions, storeFor, writeSimulatedRange } from '../helpers/influx-data';
 
 /**
  * Periodic refit in the service (real influxd): the poller retrains on recent normal
@@ -93,6 +95,52 @@ describe('poller refit on recent normal points (real influxd)', () => {
       const step = (r.time - START) / STEP;
       expect(r.model_refit).toBe(step > 70 && step <= 90 ? 1 : 0);
     }
+    await poller.stop(1000);
+  }, 120_000);
+
+  it('a refit that fails is logged and counted; the cycle succeeds and the model keeps serving', async () => {
+    // A model whose recorded parameters cannot be trained again (the schema allows any
+    // string there): verification passes, the refit throws.
+    const good = loadDetectorFile(MODEL_PATH).artifact;
+    const { sha256: _s, ...unsigned } = JSON.parse(JSON.stringify(good)) as ModelArtifact;
+    unsigned.training.params = { ...unsigned.training.params, n_estimators: 'many' };
+    const odd = new Detector(parseArtifact(serialize(sign(unsigned))));
+    await influxd.rawQuery('DROP MEASUREMENT "ai_predictions"', { db: DB });
+    const models = ModelStore.fromDetector(odd, 'odd');
+    const metrics = createMetrics(new Registry(), false);
+    let now = START + 40 * STEP + 1;
+    const poller = new Poller(
+      store,
+      models,
+      {
+        intervalMs: STEP,
+        maxLookbackMs: 3600_000,
+        collectionIntervalMs: STEP,
+        settleMs: 0,
+        mapping: telegrafPreset(),
+        gate: DEFAULT_GATE,
+        shard: { count: 1, index: 0 },
+        maxHosts: 1000,
+        writer: { maxBuffer: 1_000_000, batchSize: 5000, baseBackoffMs: 100, maxBackoffMs: 1000 },
+        baseBackoffMs: 100,
+        maxBackoffMs: 1000,
+        drift: { windowPoints: 1000, intervalMs: 1, warnPsi: 0.25 },
+        refit: { intervalMs: 1, windowPoints: 150, minPoints: 10 },
+      },
+      metrics,
+      pino({ level: 'silent' }),
+      () => now,
+    );
+    await poller.runCycle();
+    now += STEP;
+    const r = await poller.runCycle();
+    expect(r.scored).toBeGreaterThan(0);
+    expect(models.current?.detector).toBe(odd);
+    const health = poller.health().check();
+    expect(health.degraded).toBe(false);
+    expect((health.body as { refit: { last_error: string; refits: number } }).refit).toMatchObject({ refits: 0, last_error: expect.stringMatching(/nEstimators/) });
+    expect(await metrics.registry.getSingleMetricAsString('anomaly_detector_model_reloads_total')).toMatch(/outcome="refit_failed"} [12]/);
+    expect(await poller.writer.drain(30_000)).toBe(0);
     await poller.stop(1000);
   }, 120_000);
 });

@@ -325,3 +325,26 @@ describe('scores without contributions', () => {
     expect(full.contributions.length).toBe(n * 3);
   });
 });
+
+describe('refits on steady traffic', () => {
+  it('keep the raw-anomaly rate near the contamination refit after refit (the window holds every row without an alert)', () => {
+    // Stationary noise, a refit every 100 points on the last 1,000, no alerts (level 2).
+    const r = new Rng(44);
+    const n = 6000;
+    const times = Array.from({ length: n }, (_, i) => i * MIN);
+    const values = Float64Array.from({ length: n }, () => 50 + 5 * r.normal());
+    const opts = options({ features: [valueFeatures[0]], outOfRangeWeight: 0, contamination: 0.05, refitIntervalMs: 100 * MIN, refitWindow: 1000, gate: { level: 2, windowMs: 0, peak: false } });
+    const s = StreamingDetector.start(opts, rows('h', times, values, 0, 1000));
+    const rates: number[] = [];
+    for (let from = 1000; from < n; from += 500) {
+      const res = s.process(rows('h', times, values, from, from + 500));
+      let above = 0;
+      for (const score of res.scores) if (score > s.detector.threshold) above++;
+      rates.push(above / 500);
+    }
+    expect(s.refits).toBeGreaterThanOrEqual(45);
+    // With only the rows under the threshold kept, this climbed past 0.2 within 20 refits.
+    for (const rate of rates) expect(rate).toBeLessThan(0.1);
+    expect(rates.slice(-3).reduce((a, b) => a + b, 0) / 3).toBeGreaterThan(0.02);
+  });
+});
