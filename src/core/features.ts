@@ -264,6 +264,9 @@ export class ChannelState {
   private readonly blockMax: Float64Array;
   private readonly blockMin: Float64Array;
   private blocksDone = 0;
+  /** Max and min of the completed blocks held (-Infinity / Infinity: none), updated when a block completes. */
+  private doneMax = -Infinity;
+  private doneMin = Infinity;
   private curMax = -Infinity;
   private curMin = Infinity;
   private curLen = 0;
@@ -272,6 +275,8 @@ export class ChannelState {
   private readonly levelBlockMax: Float64Array;
   private readonly levelBlockMin: Float64Array;
   private levelBlocksDone = 0;
+  private levelDoneMax = -Infinity;
+  private levelDoneMin = Infinity;
   private levelCurMax = -Infinity;
   private levelCurMin = Infinity;
   private levelCurLen = 0;
@@ -280,6 +285,10 @@ export class ChannelState {
   private sum1 = 0;
   private sum2 = 0;
   private sinceResum = 0;
+  // The current point's level (see level()), kept for the other features of the same
+  // point: its point count (0: not computed since the last prepare) and value.
+  private levelK = 0;
+  private levelValue = 0;
   // Statistics of the history before the current point (set by prepare()).
   median = 0;
   scale = 1;
@@ -319,8 +328,21 @@ export class ChannelState {
     return this.ring[i];
   }
 
-  /** Sum of the last k points (k <= count, k <= ring size), and with `mean`, the sum of squared deviations from it. */
-  recent(k: number, mean?: number): number {
+  /** Sum of the last k points (k <= count, k <= ring size), newest first. */
+  recent(k: number): number {
+    const ring = this.ring;
+    const cap = ring.length;
+    let i = this.head - 1;
+    let sum = 0;
+    for (let j = 0; j < k; j++, i--) {
+      if (i < 0) i += cap;
+      sum += ring[i];
+    }
+    return sum;
+  }
+
+  /** Sum of the squared deviations from `mean` of the last k points (k <= count, k <= ring size), newest first. */
+  recentSquares(k: number, mean: number): number {
     const ring = this.ring;
     const cap = ring.length;
     let i = this.head - 1;
@@ -328,28 +350,32 @@ export class ChannelState {
     for (let j = 0; j < k; j++, i--) {
       if (i < 0) i += cap;
       const v = ring[i];
-      sum += mean === undefined ? v : (v - mean) * (v - mean);
+      sum += (v - mean) * (v - mean);
     }
     return sum;
+  }
+
+  /**
+   * The level of the current point x (after prepare(x), before push): the mean of the
+   * last min(span, count + 1) points, x included, as (x + sum of the others) / k. Several
+   * features of one point read it (level_shift and the level extremes): it is computed
+   * once per point and span.
+   */
+  level(x: number, span: number): number {
+    const k = Math.min(span, this.count + 1);
+    if (k !== this.levelK) {
+      this.levelValue = (x + this.recent(k - 1)) / k;
+      this.levelK = k;
+    }
+    return this.levelValue;
   }
 
   /** Computes the statistics of the history (the points before x) that x's features read. */
   prepare(x: number): void {
     const plan = this.plan;
+    this.levelK = 0;
     if (plan.horizon > 0) this.extremes();
-    if (plan.period > 0) {
-      const from = Math.min(plan.period + plan.tolerance, this.count);
-      const to = Math.max(1, plan.period - plan.tolerance);
-      let hi = -Infinity;
-      let lo = Infinity;
-      for (let lag = from; lag >= to; lag--) {
-        const v = this.back(lag);
-        if (v > hi) hi = v;
-        if (v < lo) lo = v;
-      }
-      this.seasonMax = hi === -Infinity ? NaN : hi;
-      this.seasonMin = lo === Infinity ? NaN : lo;
-    }
+    if (plan.period > 0) this.season();
     const n = this.sortedLen;
     if (n === 0) {
       this.median = x;
@@ -374,6 +400,29 @@ export class ChannelState {
     }
   }
 
+  /** Max and min of the points one period back +- tolerance (those held; NaN if none). */
+  private season(): void {
+    const plan = this.plan;
+    const ring = this.ring;
+    const cap = ring.length;
+    // Lags from..to, oldest first; the ring holds period + tolerance points, so every
+    // lag up to count is held.
+    const from = Math.min(plan.period + plan.tolerance, this.count);
+    const to = Math.max(1, plan.period - plan.tolerance);
+    let hi = -Infinity;
+    let lo = Infinity;
+    let i = this.head - from;
+    if (i < 0) i += cap;
+    for (let lag = from; lag >= to; lag--) {
+      const v = ring[i];
+      if (v > hi) hi = v;
+      if (v < lo) lo = v;
+      if (++i === cap) i = 0;
+    }
+    this.seasonMax = hi === -Infinity ? NaN : hi;
+    this.seasonMin = lo === Infinity ? NaN : lo;
+  }
+
   /** Exact sums of (value - offset) over the baseline, redone every `window` points so that rounding cannot drift. */
   private resum(): void {
     const s = this.sorted;
@@ -389,25 +438,23 @@ export class ChannelState {
     this.sinceResum = 0;
   }
 
-  /** Maximum and minimum of about the previous `horizon` points (NaN if none). */
+  /**
+   * Maximum and minimum of about the previous `horizon` points (NaN if none): those of
+   * the current block against those of the completed blocks. The first of equal values
+   * wins, as in one scan of the current block then the blocks in slot order.
+   */
   private extremes(): void {
     let hi = this.curMax;
     let lo = this.curMin;
-    const nb = Math.min(this.blocksDone, this.blockMax.length);
-    for (let b = 0; b < nb; b++) {
-      if (this.blockMax[b] > hi) hi = this.blockMax[b];
-      if (this.blockMin[b] < lo) lo = this.blockMin[b];
-    }
+    if (this.doneMax > hi) hi = this.doneMax;
+    if (this.doneMin < lo) lo = this.doneMin;
     this.rollMax = hi === -Infinity ? NaN : hi;
     this.rollMin = lo === Infinity ? NaN : lo;
     if (this.plan.levelSpan > 0) {
       hi = this.levelCurMax;
       lo = this.levelCurMin;
-      const lnb = Math.min(this.levelBlocksDone, this.levelBlockMax.length);
-      for (let b = 0; b < lnb; b++) {
-        if (this.levelBlockMax[b] > hi) hi = this.levelBlockMax[b];
-        if (this.levelBlockMin[b] < lo) lo = this.levelBlockMin[b];
-      }
+      if (this.levelDoneMax > hi) hi = this.levelDoneMax;
+      if (this.levelDoneMin < lo) lo = this.levelDoneMin;
       this.levelMax = hi === -Infinity ? NaN : hi;
       this.levelMin = lo === Infinity ? NaN : lo;
     }
@@ -418,21 +465,28 @@ export class ChannelState {
     const w = this.plan.window;
     if (w > 0) {
       const s = this.sorted;
-      if (this.sortedLen === w) {
-        // The value leaving the baseline is the one `window` points back.
+      const n = this.sortedLen;
+      if (n === w) {
+        // The value leaving the baseline is the one `window` points back. Removing it and
+        // inserting x is one shift of the values between the two positions.
         const old = this.back(w);
-        let i = lowerBound(s, this.sortedLen, old);
+        let i = lowerBound(s, n, old);
         if (s[i] !== old) i = s.indexOf(old); // NaN-free input: defensive only
-        s.copyWithin(i, i + 1, this.sortedLen);
-        this.sortedLen--;
+        // x's place once `old` is out: after the values <= x other than `old`.
+        let j = upperBound(s, n, x);
+        if (j > i) j--;
+        if (j > i) s.copyWithin(i, i + 1, j + 1);
+        else if (j < i) s.copyWithin(j + 1, j, i);
+        s[j] = x;
         const v = old - this.offset;
         this.sum1 -= v;
         this.sum2 -= v * v;
+      } else {
+        const j = upperBound(s, n, x);
+        s.copyWithin(j + 1, j, n);
+        s[j] = x;
+        this.sortedLen++;
       }
-      const j = upperBound(s, this.sortedLen, x);
-      s.copyWithin(j + 1, j, this.sortedLen);
-      s[j] = x;
-      this.sortedLen++;
       if (this.plan.needsSd) {
         if (this.count === 0) this.offset = x;
         const v = x - this.offset;
@@ -442,8 +496,9 @@ export class ChannelState {
       }
     }
     this.ring[this.head] = x;
-    this.head = (this.head + 1) % this.ring.length;
+    if (++this.head === this.ring.length) this.head = 0;
     this.count++;
+    this.levelK = 0;
     if (this.plan.levelSpan > 0) this.pushLevel();
     if (this.plan.block > 0) {
       if (x > this.curMax) this.curMax = x;
@@ -456,6 +511,9 @@ export class ChannelState {
         this.curMax = -Infinity;
         this.curMin = Infinity;
         this.curLen = 0;
+        const [hi, lo] = blockExtremes(this.blockMax, this.blockMin, this.blocksDone);
+        this.doneMax = hi;
+        this.doneMin = lo;
       }
     }
   }
@@ -482,8 +540,23 @@ export class ChannelState {
       this.levelCurMax = -Infinity;
       this.levelCurMin = Infinity;
       this.levelCurLen = 0;
+      const [hi, lo] = blockExtremes(this.levelBlockMax, this.levelBlockMin, this.levelBlocksDone);
+      this.levelDoneMax = hi;
+      this.levelDoneMin = lo;
     }
   }
+}
+
+/** Max of blockMax and min of blockMin over the blocks held (the first `done`, at most all), scanned in slot order. */
+function blockExtremes(blockMax: Float64Array, blockMin: Float64Array, done: number): [number, number] {
+  let hi = -Infinity;
+  let lo = Infinity;
+  const nb = Math.min(done, blockMax.length);
+  for (let b = 0; b < nb; b++) {
+    if (blockMax[b] > hi) hi = blockMax[b];
+    if (blockMin[b] < lo) lo = blockMin[b];
+  }
+  return [hi, lo];
 }
 
 /**
@@ -604,6 +677,12 @@ export class SeriesFeatures {
   private readonly src: Int32Array;
   private readonly plans: ChannelPlan[];
   private readonly layout: string;
+  // Per feature, read once here rather than per row: its transform's index in TRANSFORMS
+  // and its span (1 if none).
+  private readonly codes: Uint8Array;
+  private readonly spans: Int32Array;
+  /** Per channel: 1 if it keeps history (has temporal features). */
+  private readonly kept: Uint8Array;
 
   constructor(specs: readonly FeatureSpec[], inputs: readonly string[]) {
     const bad = checkFeatures(specs, inputs);
@@ -613,6 +692,9 @@ export class SeriesFeatures {
     this.src = sourceIndex(specs, inputs);
     this.plans = channelPlans(specs, inputs);
     this.layout = JSON.stringify(this.plans);
+    this.codes = Uint8Array.from(specs.map((s) => TRANSFORMS.indexOf(s.transform)));
+    this.spans = Int32Array.from(specs.map((s) => s.params?.span ?? 1));
+    this.kept = Uint8Array.from(this.plans.map((p) => (p.window > 0 ? 1 : 0)));
   }
 
   /** True if any feature needs history. */
@@ -654,14 +736,17 @@ export class SeriesFeatures {
     if (!this.fits(store)) throw new Error('this state store was made for other features');
     const m = this.inputs.length;
     const d = this.specs.length;
+    const { src, codes, spans, kept } = this;
     let lastKey: string | undefined;
     let st: KeyState | undefined;
     for (let i = 0; i < n; i++) {
       const key = keys[i];
       const t = times[i];
+      const r = i * m;
+      const o = i * d;
       if (Number.isNaN(t)) {
-        for (let c = 0; c < m; c++) if (!Number.isFinite(raw[i * m + c])) throw new RangeError(`row ${i}: ${this.inputs[c]} is not a finite number`);
-        for (let f = 0; f < d; f++) out[i * d + f] = this.specs[f].transform === 'raw' ? raw[i * m + this.src[f]] : 0;
+        for (let c = 0; c < m; c++) if (!Number.isFinite(raw[r + c])) throw new RangeError(`row ${i}: ${this.inputs[c]} is not a finite number`);
+        for (let f = 0; f < d; f++) out[o + f] = codes[f] === RAW ? raw[r + src[f]] : 0;
         continue;
       }
       if (key !== lastKey || st === undefined) {
@@ -669,60 +754,75 @@ export class SeriesFeatures {
         lastKey = key;
       }
       const inOrder = t > st.lastTime;
+      const channels = st.channels;
       for (let c = 0; c < m; c++) {
-        const x = raw[i * m + c];
+        const x = raw[r + c];
         if (!Number.isFinite(x)) throw new RangeError(`row ${i}: ${this.inputs[c]} is not a finite number`);
-        if (inOrder && this.plans[c].window > 0) st.channels[c].prepare(x);
-      }
-      for (let f = 0; f < d; f++) {
-        const c = this.src[f];
-        const x = raw[i * m + c];
-        out[i * d + f] = inOrder ? featureValue(this.specs[f], st.channels[c], x) : this.specs[f].transform === 'raw' ? x : 0;
+        if (inOrder && kept[c] === 1) channels[c].prepare(x);
       }
       if (inOrder) {
-        for (let c = 0; c < m; c++) if (this.plans[c].window > 0) st.channels[c].push(raw[i * m + c]);
+        for (let f = 0; f < d; f++) out[o + f] = featureValue(codes[f], spans[f], channels[src[f]], raw[r + src[f]]);
+        for (let c = 0; c < m; c++) if (kept[c] === 1) channels[c].push(raw[r + c]);
         st.lastTime = t;
+      } else {
+        for (let f = 0; f < d; f++) out[o + f] = codes[f] === RAW ? raw[r + src[f]] : 0;
       }
     }
   }
 }
 
-/** One feature of the current point, given its channel's prepared baseline. */
-function featureValue(spec: FeatureSpec, ch: ChannelState, x: number): number {
-  if (spec.transform === 'raw') return x;
+// Transform codes: indices into TRANSFORMS (SeriesFeatures reads each feature's once).
+const RAW = TRANSFORMS.indexOf('raw');
+const ROBUST_Z = TRANSFORMS.indexOf('robust_z');
+const DIFF = TRANSFORMS.indexOf('diff');
+const LEVEL_SHIFT = TRANSFORMS.indexOf('level_shift');
+const ROLLING_MAX = TRANSFORMS.indexOf('rolling_max_excess');
+const ROLLING_MIN = TRANSFORMS.indexOf('rolling_min_excess');
+const SEASONAL_MAX = TRANSFORMS.indexOf('seasonal_max_excess');
+const SEASONAL_MIN = TRANSFORMS.indexOf('seasonal_min_excess');
+const VOLATILITY = TRANSFORMS.indexOf('volatility');
+const LEVEL_MAX = TRANSFORMS.indexOf('level_max_excess');
+const LEVEL_MIN = TRANSFORMS.indexOf('level_min_excess');
+
+/**
+ * One feature of the current point x, given its channel's prepared baseline: the
+ * transform's code (index in TRANSFORMS) and span (1 if none).
+ */
+function featureValue(code: number, span: number, ch: ChannelState, x: number): number {
+  if (code === RAW) return x;
   if (ch.count === 0) return 0;
-  const { median, scale } = ch;
-  const span = spec.params?.span ?? 1;
-  switch (spec.transform) {
-    case 'robust_z':
-      return Math.asinh((x - median) / scale);
-    case 'diff':
+  const scale = ch.scale;
+  switch (code) {
+    case ROBUST_Z:
+      return Math.asinh((x - ch.median) / scale);
+    case DIFF:
       return Math.asinh((x - ch.back(1)) / scale);
-    case 'level_shift': {
-      const k = Math.min(span, ch.count + 1);
-      return Math.asinh(((x + ch.recent(k - 1)) / k - median) / scale);
-    }
-    case 'rolling_max_excess':
+    case LEVEL_SHIFT:
+      return Math.asinh((ch.level(x, span) - ch.median) / scale);
+    case ROLLING_MAX:
       return x > ch.rollMax ? Math.asinh((x - ch.rollMax) / scale) : 0;
-    case 'rolling_min_excess':
+    case ROLLING_MIN:
       return x < ch.rollMin ? Math.asinh((ch.rollMin - x) / scale) : 0;
-    case 'seasonal_max_excess':
+    case SEASONAL_MAX:
       return x > ch.seasonMax ? Math.asinh((x - ch.seasonMax) / scale) : 0;
-    case 'seasonal_min_excess':
+    case SEASONAL_MIN:
       return x < ch.seasonMin ? Math.asinh((ch.seasonMin - x) / scale) : 0;
-    case 'level_max_excess':
-    case 'level_min_excess': {
-      const k = Math.min(span, ch.count + 1);
-      const level = (x + ch.recent(k - 1)) / k;
-      if (spec.transform === 'level_max_excess') return level > ch.levelMax ? Math.asinh((level - ch.levelMax) / scale) : 0;
+    case LEVEL_MAX: {
+      const level = ch.level(x, span);
+      return level > ch.levelMax ? Math.asinh((level - ch.levelMax) / scale) : 0;
+    }
+    case LEVEL_MIN: {
+      const level = ch.level(x, span);
       return level < ch.levelMin ? Math.asinh((ch.levelMin - level) / scale) : 0;
     }
-    case 'volatility': {
+    case VOLATILITY: {
       const k = Math.min(span, ch.count + 1);
       const mean = (x + ch.recent(k - 1)) / k;
-      const ss = (x - mean) * (x - mean) + ch.recent(k - 1, mean);
+      const ss = (x - mean) * (x - mean) + ch.recentSquares(k - 1, mean);
       const eps = 1e-3 * scale;
       return Math.log((Math.sqrt(ss / k) + eps) / (ch.sd + eps));
     }
+    default:
+      throw new Error(`unknown transform code ${code}`);
   }
 }

@@ -88,6 +88,36 @@ describe('feature transforms', () => {
     }
   });
 
+  it('long streams with ties and jumps: robust_z and the rolling extremes equal their references bit for bit', () => {
+    // Many slides of the sorted window (the leaving and the entering value far apart or
+    // equal) and many completed blocks of the rolling look-back, wrapping its slots.
+    const r = new Rng(21);
+    const n = 3000;
+    const x = Float64Array.from(range(n).map((i) => Math.round(r.normal() * 2) + (i % 500 < 40 ? 25 : 0) + (i % 37 === 0 ? -30 : 0)));
+    const horizon = 130;
+    const block = Math.ceil(horizon / 64);
+    const nb = Math.ceil(horizon / block);
+    for (const w of [7, 8]) {
+      const specs: FeatureSpec[] = [
+        { name: 'z', source: 'v', transform: 'robust_z', unit: '', min: 0, max: null, params: { window: w } },
+        { name: 'hi', source: 'v', transform: 'rolling_max_excess', unit: '', min: 0, max: null, params: { window: w, horizon } },
+        { name: 'lo', source: 'v', transform: 'rolling_min_excess', unit: '', min: 0, max: null, params: { window: w, horizon } },
+      ];
+      const out = compute(specs, ['v'], new Array(n).fill('k'), range(n), x);
+      for (let i = 1; i < n; i++) {
+        const b = baseline(x, i, w);
+        expect(out[3 * i]).toBe(Math.asinh((x[i] - b.median) / b.scale));
+        // The look-back: the completed blocks held (at most nb) and the current one.
+        const done = Math.floor(i / block);
+        const prev = Array.from(x.slice((done - Math.min(done, nb)) * block, i));
+        const hi = Math.max(...prev);
+        const lo = Math.min(...prev);
+        expect(out[3 * i + 1]).toBe(x[i] > hi ? Math.asinh((x[i] - hi) / b.scale) : 0);
+        expect(out[3 * i + 2]).toBe(x[i] < lo ? Math.asinh((lo - x[i]) / b.scale) : 0);
+      }
+    }
+  });
+
   it('level_shift, extremes, seasonal excesses and volatility follow their definitions', () => {
     const x = series(300, 5);
     const specs = allFeatures('v');
