@@ -385,13 +385,7 @@ export class ChannelState {
     }
     const s = this.sorted;
     const med = n % 2 === 1 ? s[(n - 1) >> 1] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-    // MAD: the distances to the median are two sorted runs (leftwards and rightwards
-    // of it); their k-th smallest is found by bisection in O(log window).
-    const r = lowerBound(s, n, med);
-    const need = (n >> 1) + 1;
-    const cur = kthDistance(s, n, r, med, need);
-    const prev = n % 2 === 1 ? 0 : kthDistance(s, n, r, med, need - 1);
-    const mad = n % 2 === 1 ? cur : 0.5 * (prev + cur);
+    const mad = medianDistance(s, n, lowerBound(s, n, med), med);
     this.median = med;
     this.scale = Math.max(1.4826 * mad, 1e-3 * Math.abs(med), 1e-9);
     if (plan.needsSd) {
@@ -560,10 +554,14 @@ function blockExtremes(blockMax: Float64Array, blockMin: Float64Array, done: num
 }
 
 /**
- * The k-th smallest (1-based) of |s[i] - med| over a sorted s[0..n), where s[r..) >= med
- * > s[..r): the k-th of the merged runs A[i] = med - s[r-1-i] and B[j] = s[r+j] - med.
+ * The MAD of a sorted s[0..n) (n >= 1) around its median med, where s[r..) >= med >
+ * s[..r): the median of the distances |s[i] - med|. They form two sorted runs, A[i] =
+ * med - s[r-1-i] (leftwards) and B[j] = s[r+j] - med (rightwards); the k-th smallest of
+ * their merge (k = n/2 + 1, 1-based) is found by bisection in O(log n), and for an even
+ * n, the (k-1)-th, the second largest of those k, comes from the same split.
  */
-function kthDistance(s: Float64Array, n: number, r: number, med: number, k: number): number {
+function medianDistance(s: Float64Array, n: number, r: number, med: number): number {
+  const k = (n >> 1) + 1;
   const a = r;
   const b = n - r;
   // i = how many of the k come from A: the largest i with A[i-1] <= B[k-i] (all valid i form a range).
@@ -576,9 +574,21 @@ function kthDistance(s: Float64Array, n: number, r: number, med: number, k: numb
     else lo = i;
   }
   const i = lo;
+  // The last taken from each run: A[i-1] and B[k-i-1] (-Infinity: none taken).
   const fromA = i > 0 ? med - s[r - i] : -Infinity;
   const fromB = k - i > 0 ? s[r + k - i - 1] - med : -Infinity;
-  return fromA > fromB ? fromA : fromB;
+  const kth = fromA > fromB ? fromA : fromB;
+  if (n % 2 === 1) return kth;
+  // The (k-1)-th: the larger of the other run's last taken and the one before the k-th in its own run.
+  let prev: number;
+  if (fromA > fromB) {
+    const beforeA = i > 1 ? med - s[r - i + 1] : -Infinity;
+    prev = beforeA > fromB ? beforeA : fromB;
+  } else {
+    const beforeB = k - i > 1 ? s[r + k - i - 2] - med : -Infinity;
+    prev = fromA > beforeB ? fromA : beforeB;
+  }
+  return 0.5 * (prev + kth);
 }
 
 function lowerBound(s: Float64Array, n: number, v: number): number {
