@@ -2,18 +2,13 @@
  * `npm run bench:poller`: one poll cycle over 10,000 hosts (one new point each) through
  * a real influxd on this machine: read + score + write, and resident memory.
  */
-import pino from 'pino';
-import { Registry } from 'prom-client';
 import { resolve } from 'node:path';
 import { createMetricsStore } from '../src/influx';
 import { ModelStore, loadDetectorFile } from '../src/model-store';
-import { createMetrics } from '../src/plugins/metrics';
-import { Poller } from '../src/poller/poller';
-import { telegrafPreset } from '../src/poller/telegraf';
-import { DEFAULT_GATE } from '../src/core/gate';
 import { TelegrafEncoder } from '../src/data/telegraf-sim';
 import { Rng } from '../src/core/random';
 import { startInfluxd } from '../test/helpers/influxd';
+import { testPoller } from '../test/helpers/poller';
 
 const HOSTS = Number(process.env.BENCH_HOSTS ?? 10000);
 const CYCLES = Number(process.env.BENCH_CYCLES ?? 6);
@@ -36,27 +31,18 @@ async function main(): Promise<void> {
     const root = resolve(__dirname, '..', '..');
     const models = ModelStore.fromDetector(loadDetectorFile(resolve(root, 'models', 'model.json')), 'models/model.json');
     let now = Math.floor(Date.now() / STEP) * STEP - (CYCLES + 2) * STEP;
-    const poller = new Poller(
-      store,
-      models,
-      {
-        intervalMs: STEP,
-        maxLookbackMs: 3600_000,
-        collectionIntervalMs: STEP,
+    const poller = testPoller(store, models, {
+      stepMs: STEP,
+      clock: () => now,
+      overrides: {
         settleMs: 30_000,
-        mapping: telegrafPreset(),
-        gate: DEFAULT_GATE,
-        shard: { count: 1, index: 0 },
         maxHosts: 1_000_000,
         writer: { maxBuffer: 10_000_000, batchSize: 5000, baseBackoffMs: 200, maxBackoffMs: 2000 },
         baseBackoffMs: 200,
         maxBackoffMs: 2000,
         drift: { windowPoints: 10_000, intervalMs: 60_000, warnPsi: 0.25 },
       },
-      createMetrics(new Registry(), false),
-      pino({ level: 'warn' }),
-      () => now,
-    );
+    });
     const enc = new TelegrafEncoder(1);
     const rng = new Rng(2);
     const hosts = Array.from({ length: HOSTS }, (_, i) => `host-${String(i).padStart(5, '0')}`);

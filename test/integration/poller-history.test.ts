@@ -1,18 +1,14 @@
-import pino from 'pino';
-import { Registry } from 'prom-client';
 import { Detector } from '../../src/core/detector';
 import { hostTemporalFeatures } from '../../src/core/features';
-import { DEFAULT_GATE } from '../../src/core/gate';
 import { METRIC_NAMES } from '../../src/core/metrics';
 import { trainModel } from '../../src/core/train';
 import { DEFAULT_SIMULATION, simulate } from '../../src/data/simulate';
 import type { MetricsStore } from '../../src/influx/types';
 import { ModelStore } from '../../src/model-store';
-import { createMetrics } from '../../src/plugins/metrics';
-import { Poller, type HistoryState } from '../../src/poller/poller';
-import { telegrafPreset } from '../../src/poller/telegraf';
+import type { CycleReport, HistoryState, Poller } from '../../src/poller/poller';
 import { startInfluxd, type Influxd } from '../helpers/influxd';
 import { DB, predictions, storeFor, writeSimulatedRange } from '../helpers/influx-data';
+import { testPoller } from '../helpers/poller';
 
 /**
  * A model with temporal features served by the poller (real influxd): each host's
@@ -43,29 +39,22 @@ function temporalModel(): Detector {
   );
 }
 
-function pollerAt(store: MetricsStore, det: Detector, clock: () => number): Poller {
-  return new Poller(
-    store,
-    ModelStore.fromDetector(det, 'test:temporal'),
-    {
-      intervalMs: STEP,
-      maxLookbackMs: 3600_000,
-      collectionIntervalMs: STEP,
-      settleMs: 0,
-      mapping: telegrafPreset(),
-      gate: DEFAULT_GATE,
-      shard: { count: 1, index: 0 },
-      maxHosts: 1000,
-      historyMaxHosts: 100,
-      writer: { maxBuffer: 1_000_000, batchSize: 5000, baseBackoffMs: 100, maxBackoffMs: 1000 },
-      baseBackoffMs: 100,
-      maxBackoffMs: 1000,
-      drift: { windowPoints: 1000, intervalMs: 1, warnPsi: 0.25 },
-    },
-    createMetrics(new Registry(), false),
-    pino({ level: 'silent' }),
-    clock,
-  );
+function pollerAt(store: MetricsStore, det: Detector, clock: () => number, models = ModelStore.fromDetector(det, 'test:temporal')): Poller {
+  return testPoller(store, models, { stepMs: STEP, clock, overrides: { historyMaxHosts: 100 } });
+}
+
+/**
+ * The reference: one backfill pass over the whole range, its report and its scores by
+ * host and time; ai_predictions is emptied before and after.
+ */
+async function wholePass(influxd: Influxd, store: MetricsStore, det: Detector): Promise<{ report: CycleReport; scores: Map<string, number> }> {
+  await influxd.rawQuery('DROP MEASUREMENT "ai_predictions"', { db: DB });
+  const whole = pollerAt(store, det, () => END + STEP);
+  const report = await whole.backfill(START - STEP, END + STEP);
+  await flush(whole);
+  const scores = await scoresByHostTime(influxd);
+  await influxd.rawQuery('DROP MEASUREMENT "ai_predictions"', { db: DB });
+  return { report, scores };
 }
 
 async function scoresByHostTime(influxd: Influxd): Promise<Map<string, number>> {
@@ -97,14 +86,10 @@ describe('poller with a temporal model (real influxd)', () => {
 
   it('after a restart, scores exactly as one uninterrupted run (history primed from InfluxDB), and drift covers every model feature', async () => {
     // Reference: one pass over the whole range.
-    const ref = pollerAt(store, det, () => END + STEP);
-    const r0 = await ref.backfill(START - STEP, END + STEP, new Map(), { primed: false });
-    await flush(ref);
+    const { report: r0, scores: reference } = await wholePass(influxd, store, det);
     expect(r0.scored).toBe(3 * STEPS - 1);
     expect(r0.skipped).toBe(1);
-    const reference = await scoresByHostTime(influxd);
     expect(reference.size).toBe(3 * STEPS - 1);
-    await influxd.rawQuery('DROP MEASUREMENT "ai_predictions"', { db: DB });
 
     // Live: a first service scores up to the middle and stops; a second one restarts.
     const mid = START + 60 * STEP;
@@ -131,12 +116,7 @@ describe('poller with a temporal model (real influxd)', () => {
   }, 120_000);
 
   it('backfill of a later range reads the history before it: the same scores as the whole pass', async () => {
-    await influxd.rawQuery('DROP MEASUREMENT "ai_predictions"', { db: DB });
-    const whole = pollerAt(store, det, () => END + STEP);
-    await whole.backfill(START - STEP, END + STEP);
-    await flush(whole);
-    const reference = await scoresByHostTime(influxd);
-    await influxd.rawQuery('DROP MEASUREMENT "ai_predictions"', { db: DB });
+    const { scores: reference } = await wholePass(influxd, store, det);
     const part = pollerAt(store, det, () => END + STEP);
     const history: HistoryState = { primed: false };
     const from = START + 80 * STEP;
@@ -150,15 +130,10 @@ describe('poller with a temporal model (real influxd)', () => {
   }, 120_000);
 
   it('a reload to a raw model and back to a temporal one primes the history again instead of reading stale points', async () => {
-    await influxd.rawQuery('DROP MEASUREMENT "ai_predictions"', { db: DB });
-    const whole = pollerAt(store, det, () => END + STEP);
-    await whole.backfill(START - STEP, END + STEP);
-    await flush(whole);
-    const reference = await scoresByHostTime(influxd);
-    await influxd.rawQuery('DROP MEASUREMENT "ai_predictions"', { db: DB });
+    const { scores: reference } = await wholePass(influxd, store, det);
     let now = START + 30 * STEP + 1;
-    const p = pollerAt(store, det, () => now);
-    const models = (p as unknown as { models: ModelStore }).models;
+    const models = ModelStore.fromDetector(det, 'test:temporal');
+    const p = pollerAt(store, det, () => now, models);
     await p.runCycle();
     // A raw model serves for 50 steps, then the temporal model comes back.
     const rawModel = new Detector(trainModel(Float64Array.from({ length: 300 }, (_, k) => [30, 50, 4e5][k % 3] * (1 + 0.01 * (k % 7))), 100, { nEstimators: 10, maxSamples: 64, seed: 1, contamination: 0.05, createdAt: '2026-01-01T00:00:00.000Z' }));
@@ -168,7 +143,7 @@ describe('poller with a temporal model (real influxd)', () => {
     models.swap({ detector: det, loadedAt: new Date(), source: 'temporal' });
     now = END + STEP;
     const r = await p.runCycle();
-    expect(r.scored).toBe(3 * (STEPS - 81) - 0);
+    expect(r.scored).toBe(3 * (STEPS - 81));
     await flush(p);
     const got = await scoresByHostTime(influxd);
     let compared = 0;

@@ -1,16 +1,13 @@
-import pino from 'pino';
 import { Registry } from 'prom-client';
 import { parseArtifact, serialize, sign, type ModelArtifact } from '../../src/core/artifact';
 import { Detector } from '../../src/core/detector';
-import { DEFAULT_GATE } from '../../src/core/gate';
 import type { MetricsStore } from '../../src/influx/types';
 import { ModelStore, loadDetectorFile } from '../../src/model-store';
 import { createMetrics } from '../../src/plugins/metrics';
-import { Poller } from '../../src/poller/poller';
-import { telegrafPreset } from '../../src/poller/telegraf';
 import { MODEL_PATH } from '../helpers/fixtures';
 import { startInfluxd, type Influxd } from '../helpers/influxd';
 import { DB, predictions, storeFor, writeSimulatedRange } from '../helpers/influx-data';
+import { testPoller } from '../helpers/poller';
 
 /**
  * Periodic refit in the service (real influxd): the poller retrains on recent normal
@@ -41,28 +38,7 @@ describe('poller refit on recent normal points (real influxd)', () => {
     const models = ModelStore.fromDetector(loaded, MODEL_PATH);
     const metrics = createMetrics(new Registry(), false);
     let now = START + 40 * STEP + 1;
-    const poller = new Poller(
-      store,
-      models,
-      {
-        intervalMs: STEP,
-        maxLookbackMs: 3600_000,
-        collectionIntervalMs: STEP,
-        settleMs: 0,
-        mapping: telegrafPreset(),
-        gate: DEFAULT_GATE,
-        shard: { count: 1, index: 0 },
-        maxHosts: 1000,
-        writer: { maxBuffer: 1_000_000, batchSize: 5000, baseBackoffMs: 100, maxBackoffMs: 1000 },
-        baseBackoffMs: 100,
-        maxBackoffMs: 1000,
-        drift: { windowPoints: 1000, intervalMs: 1, warnPsi: 0.25 },
-        refit: { intervalMs: 200_000, windowPoints: 150, minPoints: 50 },
-      },
-      metrics,
-      pino({ level: 'silent' }),
-      () => now,
-    );
+    const poller = testPoller(store, models, { stepMs: STEP, clock: () => now, metrics, overrides: { refit: { intervalMs: 200_000, windowPoints: 150, minPoints: 50 } } });
     const refitOf = () => (poller.health().check().body as { refit: { refits: number; base_version: string; window_points: number } }).refit;
     await poller.runCycle();
     expect(models.current?.detector).toBe(loaded); // not due yet
@@ -109,28 +85,7 @@ describe('poller refit on recent normal points (real influxd)', () => {
     const models = ModelStore.fromDetector(odd, 'odd');
     const metrics = createMetrics(new Registry(), false);
     let now = START + 40 * STEP + 1;
-    const poller = new Poller(
-      store,
-      models,
-      {
-        intervalMs: STEP,
-        maxLookbackMs: 3600_000,
-        collectionIntervalMs: STEP,
-        settleMs: 0,
-        mapping: telegrafPreset(),
-        gate: DEFAULT_GATE,
-        shard: { count: 1, index: 0 },
-        maxHosts: 1000,
-        writer: { maxBuffer: 1_000_000, batchSize: 5000, baseBackoffMs: 100, maxBackoffMs: 1000 },
-        baseBackoffMs: 100,
-        maxBackoffMs: 1000,
-        drift: { windowPoints: 1000, intervalMs: 1, warnPsi: 0.25 },
-        refit: { intervalMs: 1, windowPoints: 150, minPoints: 10 },
-      },
-      metrics,
-      pino({ level: 'silent' }),
-      () => now,
-    );
+    const poller = testPoller(store, models, { stepMs: STEP, clock: () => now, metrics, overrides: { refit: { intervalMs: 1, windowPoints: 150, minPoints: 10 } } });
     await poller.runCycle();
     now += STEP;
     const r = await poller.runCycle();
