@@ -1,7 +1,7 @@
 import { ArtifactError, artifactInputs, forestFromJson, type ModelArtifact } from './artifact';
 import { buildFeatures, SeriesFeatures, type SeriesStateStore, sourceIndex, type FeatureSpec } from './features';
 import { IsolationForest } from './isolation-forest';
-import { METRIC_NAMES } from './metrics';
+import { METRIC_NAMES, sameNames } from './metrics';
 import { noveltyColumns, noveltyOf } from './novelty';
 import { transform } from './scaler';
 
@@ -82,7 +82,7 @@ export class Detector {
     this.features = artifact.features;
     this.inputs = artifactInputs(artifact);
     const expected = opts.inputs ?? METRIC_NAMES;
-    if (expected !== 'any' && (expected.length !== this.inputs.length || expected.some((name, i) => name !== this.inputs[i]))) {
+    if (expected !== 'any' && !sameNames(expected, this.inputs)) {
       throw new ArtifactError(`model ${artifact.version} takes inputs (${this.inputs.join(', ')}), but this caller provides (${expected.join(', ')})`);
     }
     this.forest = opts.forest ?? IsolationForest.fromState(forestFromJson(artifact.forest));

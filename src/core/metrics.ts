@@ -18,3 +18,11 @@ export interface MetricPoint {
   memory_usage: number;
   network_load: number;
 }
+
+/** True if two lists of names are equal, in order. */
+export function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((name, i) => name === b[i]);
+}
+
+/** True if `inputs` are the three host metrics in METRIC_NAMES order (the service's inputs). */
+export const isHostMetrics = (inputs: readonly string[]): boolean => sameNames(inputs, METRIC_NAMES);

@@ -38,13 +38,3 @@ export function noveltyOf(x: Float64Array, row: number, d: number, cols: Int32Ar
   }
   return 1 - Math.exp(-e);
 }
-
-/**
- * Blends the novelty term into `scores` in place: s = (1 - weight) * s + weight * novelty,
- * from the rows' unscaled features `x` (n x d). weight 0 (or no excess features) leaves
- * the scores unchanged.
- */
-export function blendNovelty(x: Float64Array, n: number, d: number, cols: Int32Array, weight: number, scores: Float64Array): void {
-  if (!(weight > 0) || cols.length === 0) return;
-  for (let i = 0; i < n; i++) scores[i] = (1 - weight) * scores[i] + weight * noveltyOf(x, i, d, cols);
-}

@@ -1,6 +1,4 @@
-import { artifactInputs } from './artifact';
 import { Detector, type DetectorOptions } from './detector';
-import { METRIC_NAMES } from './metrics';
 import { fitOnFeatures } from './train';
 
 /**
@@ -67,8 +65,6 @@ export function refitDetector(current: Detector, window: RefitWindow, createdAt:
   if (window.size < 2) throw new RangeError('a refit needs at least 2 rows');
   const a = current.artifact;
   const p = a.training.params;
-  const inputs = artifactInputs(a);
-  const threeMetrics = inputs.length === METRIC_NAMES.length && inputs.every((name, i) => name === METRIC_NAMES[i]);
   const fit = fitOnFeatures(window.rows(), window.size, {
     nEstimators: Number(p.n_estimators),
     maxSamples: Number(p.max_samples),
@@ -76,7 +72,8 @@ export function refitDetector(current: Detector, window: RefitWindow, createdAt:
     contamination: a.threshold.contamination ?? 0.01,
     threshold: a.threshold.method === 'explicit' ? a.threshold.value : undefined,
     features: [...a.features],
-    inputs: a.inputs ?? (threeMetrics ? undefined : [...inputs]),
+    // An artifact without `inputs` is one of the three host metrics, and so is its refit.
+    inputs: a.inputs ? [...a.inputs] : undefined,
     outOfRangeWeight: a.scoring?.out_of_range_weight,
     noveltyWeight: a.scoring?.novelty_weight,
     createdAt,

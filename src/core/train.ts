@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { forestToJson, jsonSha256, sign, type ModelArtifact } from './artifact';
 import { buildFeatures, canonicalFeature, defaultFeatures, SeriesFeatures, type FeatureSpec } from './features';
+import { Detector } from './detector';
 import { IsolationForest } from './isolation-forest';
-import { METRIC_NAMES } from './metrics';
-import { blendNovelty, noveltyColumns } from './novelty';
+import { isHostMetrics, METRIC_NAMES } from './metrics';
 import { fitScaler, transform } from './scaler';
 import { quantileSorted, thresholdFromContamination } from './stats';
 
@@ -90,29 +90,38 @@ export function fitOnFeatures(features: Float64Array, n: number, opts: TrainOpti
   const scaler = fitScaler(x, n, d);
   transform(scaler, x, n, x);
   const forest = IsolationForest.fit(x, n, d, { nEstimators: opts.nEstimators, maxSamples: opts.maxSamples, seed: opts.seed });
-  let threshold: ModelArtifact['threshold'];
-  if (opts.threshold !== undefined) {
-    threshold = { value: opts.threshold, method: 'explicit', contamination: null };
-  } else {
-    const scores = new Float64Array(n);
-    forest.score(x, n, scores);
-    // The threshold is a quantile of the scores the Detector gives these rows: with a
-    // novelty weight, the blended ones (training rows are inside their own range, so the
-    // out-of-range extension does not change them).
-    blendNovelty(features, n, d, noveltyColumns(specs), opts.noveltyWeight ?? 0, scores);
-    threshold = { value: thresholdFromContamination(scores, opts.contamination), method: 'contamination', contamination: opts.contamination };
-  }
   const forestJson = forestToJson(forest.toState());
-  // The forest is most of the JSON and both hashes below cover it: serialise it once.
-  const texts = new Map([[forestJson, JSON.stringify(forestJson)]]);
   // Artifacts of the three host metrics with plain scoring keep the original layout.
-  const custom = opts.inputs !== undefined && (opts.inputs.length !== METRIC_NAMES.length || opts.inputs.some((name, i) => name !== METRIC_NAMES[i]));
+  const custom = opts.inputs !== undefined && !isHostMetrics(opts.inputs);
   const scoring =
     opts.outOfRangeWeight || opts.noveltyWeight
       ? { out_of_range_weight: opts.outOfRangeWeight ?? 0, ...(opts.noveltyWeight ? { novelty_weight: opts.noveltyWeight } : {}) }
       : undefined;
+  const canonical = specs.map(canonicalFeature);
+  let threshold: ModelArtifact['threshold'];
+  if (opts.threshold !== undefined) {
+    threshold = { value: opts.threshold, method: 'explicit', contamination: null };
+  } else {
+    // The threshold is a quantile of the scores the Detector gives these rows, computed
+    // by the Detector itself (the one scoring path: novelty blend and out-of-range
+    // extension included) on the model as fitted so far.
+    const draft = {
+      version: 'draft',
+      ...(custom ? { inputs: opts.inputs } : {}),
+      features: canonical,
+      scaler,
+      forest: forestJson,
+      threshold: { value: NaN, method: 'explicit', contamination: null },
+      ...(scoring ? { scoring } : {}),
+      training: { feature_quantiles: featureQuantiles },
+    } as unknown as ModelArtifact;
+    const { scores } = new Detector(draft, { inputs: 'any', forest }).scoreFeatures(Float64Array.from(features.subarray(0, n * d)), n, false);
+    threshold = { value: thresholdFromContamination(scores, opts.contamination), method: 'contamination', contamination: opts.contamination };
+  }
+  // The forest is most of the JSON and both hashes below cover it: serialise it once.
+  const texts = new Map([[forestJson, JSON.stringify(forestJson)]]);
   const body = {
-    features: specs.map(canonicalFeature),
+    features: canonical,
     scaler,
     forest: forestJson,
     threshold,
