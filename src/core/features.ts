@@ -632,6 +632,7 @@ export class SeriesStateStore {
   private readonly map = new Map<string, KeyState>();
   /** Keys dropped to stay within maxKeys. */
   evictions = 0;
+  private evictionsTaken = 0;
 
   constructor(plans: ChannelPlan[], maxKeys: number) {
     if (!Number.isInteger(maxKeys) || maxKeys < 1) throw new Error(`maxKeys must be a positive integer, got ${maxKeys}`);
@@ -642,6 +643,13 @@ export class SeriesStateStore {
 
   get size(): number {
     return this.map.size;
+  }
+
+  /** Evictions since the last call (what an evictions counter metric adds). */
+  takeEvictions(): number {
+    const k = this.evictions - this.evictionsTaken;
+    this.evictionsTaken = this.evictions;
+    return k;
   }
 
   /** Bytes of history one key holds. */

@@ -9,7 +9,7 @@ import { formatPoint, int, LineProtocolError } from '../influx/line-protocol';
 import type { MetricsStore, ReadSeriesSpec } from '../influx/types';
 import type { ModelStore } from '../model-store';
 import type { HealthContributor } from '../routes/health';
-import { checkPoint } from '../validation/point';
+import { isValidPoint } from '../validation/point';
 import { ownsHost, type Shard } from './shard';
 import { addMetric, isComplete, stepOf, type CounterHistory, type HostSteps, type Mapping, type MetricMapping } from './telegraf';
 import { backoffMs, LineWriter, type WriterMetrics, type WriterOptions } from './writer';
@@ -46,8 +46,6 @@ export interface PollerOptions {
   shard: Shard;
   /** Most hosts tracked; the least recently seen are forgotten beyond it. */
   maxHosts: number;
-  /** Hosts whose recent points a temporal model keeps (default: maxHosts); least recently used dropped. */
-  historyMaxHosts?: number;
   writer: WriterOptions;
   /** Retry delays of failed cycles. */
   baseBackoffMs: number;
@@ -111,7 +109,7 @@ export interface HistoryState {
 
 /** True if a complete step's values pass the point rules (the live path scores only those). */
 function isUsable(host: string, v: Record<MetricName, number | undefined>): v is Record<MetricName, number> {
-  return checkPoint({ host, cpu_usage: v.cpu_usage, memory_usage: v.memory_usage, network_load: v.network_load }).length === 0;
+  return isValidPoint({ host, cpu_usage: v.cpu_usage, memory_usage: v.memory_usage, network_load: v.network_load });
 }
 
 /** What one cycle did (for tests and logs). */
@@ -143,11 +141,10 @@ export class Poller {
   private lastSuccess: number | null = null;
   private lastError: string | null = null;
   private lastDrift = 0;
-  private window: RecentWindow;
+  /** Recent feature rows of the live loop for drift (made for the loaded model by followLoads). */
+  private window: RecentWindow | null = null;
   /** The model whose features the drift window holds. */
-  private driftVersion: string | undefined;
   private readonly history: HistoryState = { primed: false };
-  private historyEvictionsSeen = 0;
   /**
    * The model loaded (from a file or MLflow) that refits descend from, the model this
    * poller last swapped in, refits since the load, and the refit window.
@@ -177,7 +174,6 @@ export class Poller {
     private readonly clock: () => number = Date.now,
   ) {
     this.writer = new LineWriter(store, opts.writer, metrics, log);
-    this.window = new RecentWindow(models.current?.detector.features.length ?? METRIC_NAMES.length, opts.drift.windowPoints);
   }
 
   /** Starts the timer; the first cycle runs at once. */
@@ -291,6 +287,11 @@ export class Poller {
     this.lastFit = now;
     const r = this.opts.refit;
     this.refitWindow = r ? new RefitWindow(current.features.length, r.windowPoints) : null;
+    // Drift compares the loaded model's features with its own training deciles (a
+    // refit's inputs keep being compared with the loaded model's): start afresh.
+    this.window = new RecentWindow(current.features.length, this.opts.drift.windowPoints);
+    this.psiValues = {};
+    this.metrics.psi.reset();
   }
 
   /** Refits when due; the new model is swapped in unless a reload replaced the model meanwhile. */
@@ -347,6 +348,7 @@ export class Poller {
     counters?: CounterHistory,
   ): Promise<CycleReport> {
     const detector = (this.models.current as NonNullable<ModelStore['current']>).detector;
+    const live = history === this.history;
     const interval = this.opts.collectionIntervalMs;
     // Whole collection steps only, so a step is never half read.
     const from = stepOf(rawFrom + interval - 1, interval);
@@ -359,11 +361,10 @@ export class Poller {
       history.store = undefined;
       history.primed = false;
     } else {
-      store = detector.stateFor(history.store, this.opts.historyMaxHosts ?? this.opts.maxHosts);
+      store = detector.stateFor(history.store, this.opts.maxHosts);
       if (store !== history.store) {
         history.store = store;
         history.primed = false;
-        if (history === this.history) this.historyEvictionsSeen = 0;
       }
       if (!history.primed) {
         const floor = Number.isFinite(now) ? stepOf(now - this.opts.maxLookbackMs + interval - 1, interval) : -Infinity;
@@ -456,34 +457,25 @@ export class Poller {
       detector.remember(histHosts, histTimes, Float64Array.from(histValues), histHosts.length, store);
       history.primed = true;
     }
-    if (history === this.history) {
+    if (live) {
       this.metrics.historyHosts.set({ source: 'poller' }, store?.size ?? 0);
-      if (store && store.evictions > this.historyEvictionsSeen) this.metrics.historyEvictions.inc({ source: 'poller' }, store.evictions - this.historyEvictionsSeen);
-      this.historyEvictionsSeen = store?.evictions ?? 0;
+      if (store) this.metrics.historyEvictions.inc({ source: 'poller' }, store.takeEvictions());
     }
     const n = rowHosts.length;
     let anomalies = 0;
     let alerts = 0;
     // The live loop tags predictions with the loaded model's version (a refit only adds
-    // a field: a new tag value per refit would multiply InfluxDB's series) and learns.
-    const live = history === this.history;
+    // a field: a new tag value per refit would multiply InfluxDB's series), learns and
+    // feeds the drift window; a backfill does neither.
     const tagVersion = live && this.base ? this.base.version : detector.version;
     const refitCount = live ? this.refits : 0;
     const learn = live ? this.refitWindow : null;
-    const driftModel = live && this.base ? this.base : detector;
+    const drift = live ? this.window : null;
     if (n > 0) {
       const raw = Float64Array.from(rowValues);
       const d = detector.features.length;
       const features = new Float64Array(n * d);
       const { scores, contributions: c } = store ? detector.scoreSeries(rowHosts, rowTimes, raw, n, { state: store, featuresOut: features }) : detector.scoreRaw(raw, n, features);
-      if (this.window.width !== d || (this.driftVersion !== undefined && this.driftVersion !== driftModel.version)) {
-        // Another model: its features are compared with its own training deciles (a
-        // refit's inputs keep being compared with the loaded model's).
-        this.window = new RecentWindow(d, this.opts.drift.windowPoints);
-        this.psiValues = {};
-        this.metrics.psi.reset();
-      }
-      this.driftVersion = driftModel.version;
       const threshold = detector.threshold;
       const lines: string[] = [];
       for (let i = 0; i < n; i++) {
@@ -498,7 +490,7 @@ export class Poller {
         if (rawAnomaly) anomalies++;
         if (alert) alerts++;
         this.metrics.scores.observe({ source: 'poller' }, score);
-        this.window.push(features, i * d);
+        drift?.push(features, i * d);
         // Every point that raised no alert: keeping only those under the threshold would
         // make each refit flag the top share of what the last one found normal, so the
         // raw-anomaly rate would climb refit after refit on unchanged traffic.
@@ -563,16 +555,17 @@ export class Poller {
 
   /** PSI of each model feature over the recent window against the training deciles. */
   private maybeDrift(now: number, detector: Detector): void {
-    if (this.window.size === 0 || this.window.width !== detector.features.length || now - this.lastDrift < this.opts.drift.intervalMs) return;
+    const window = this.window;
+    if (!window || window.size === 0 || now - this.lastDrift < this.opts.drift.intervalMs) return;
     this.lastDrift = now;
     const lines: string[] = [];
     const quantiles = detector.artifact.training.feature_quantiles;
     const version = detector.version;
     detector.features.forEach(({ name }, f) => {
-      const value = psi(quantiles[f], this.window.column(f));
+      const value = psi(quantiles[f], window.column(f));
       this.psiValues[name] = value;
       this.metrics.psi.set({ feature: name }, value);
-      lines.push(formatPoint({ measurement: DRIFT_MEASUREMENT, tags: { feature: name, model_version: version }, fields: { psi: value, window_points: int(this.window.size) }, time: now }));
+      lines.push(formatPoint({ measurement: DRIFT_MEASUREMENT, tags: { feature: name, model_version: version }, fields: { psi: value, window_points: int(window.size) }, time: now }));
     });
     this.writer.enqueue(lines);
   }

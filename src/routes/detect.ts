@@ -25,7 +25,6 @@ export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyHosts: 
   // from the poller's), bounded in hosts; kept across reloads of models with the same
   // temporal features, dropped while a raw-feature model serves.
   let history: SeriesStateStore | undefined;
-  let evictionsSeen = 0;
   // Fastify checks the envelope; each point is checked on its own so that every bad
   // point is reported. The OpenAPI description shows the full point schema.
   const bodySchema = schemaOf(
@@ -59,11 +58,14 @@ export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyHosts: 
       const valid = points as Point[];
       const n = valid.length;
       const raw = new Float64Array(n * m);
+      // Each point's time, parsed once (NaN: none given).
+      const pointTimes = new Float64Array(n);
       for (let i = 0; i < n; i++) {
         const p = valid[i];
         raw[i * m] = p.cpu_usage;
         raw[i * m + 1] = p.memory_usage;
         raw[i * m + 2] = p.network_load;
+        pointTimes[i] = timestampMs(p.timestamp) ?? NaN;
       }
       const { detector } = model;
       let scored;
@@ -72,21 +74,18 @@ export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyHosts: 
         // either, or too far in the future (time NaN), or not later than its host's latest
         // point, is judged on its raw values alone (temporal features neutral).
         const store = detector.stateFor(history, opts.historyHosts);
-        if (store !== history) evictionsSeen = 0;
         history = store;
         const keys = new Array<string>(n);
         const times = new Float64Array(n);
         const latest = Date.now() + MAX_FUTURE_SKEW_MS;
         for (let i = 0; i < n; i++) {
-          const p = valid[i];
-          const t = p.host === undefined ? undefined : timestampMs(p.timestamp);
-          keys[i] = p.host ?? '';
-          times[i] = t !== undefined && t <= latest ? t : NaN;
+          const host = valid[i].host;
+          keys[i] = host ?? '';
+          times[i] = host !== undefined && pointTimes[i] <= latest ? pointTimes[i] : NaN;
         }
         scored = detector.scoreSeries(keys, times, raw, n, { state: store });
         app.metrics.historyHosts.set({ source: 'http' }, store.size);
-        if (store.evictions > evictionsSeen) app.metrics.historyEvictions.inc({ source: 'http' }, store.evictions - evictionsSeen);
-        evictionsSeen = store.evictions;
+        app.metrics.historyEvictions.inc({ source: 'http' }, store.takeEvictions());
       } else {
         history = undefined;
         scored = detector.scoreRaw(raw, n);
@@ -102,10 +101,10 @@ export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyHosts: 
         const isAnomaly = detector.isAnomaly(score);
         if (isAnomaly) anomalies++;
         scoreHistogram.observe(score);
-        const ts = timestampMs(p.timestamp);
+        const ts = pointTimes[i];
         results[i] = {
           host: p.host ?? null,
-          timestamp: ts === undefined ? null : isoTimestamp(ts),
+          timestamp: Number.isNaN(ts) ? null : isoTimestamp(ts),
           score,
           threshold,
           is_anomaly: isAnomaly,

@@ -40,7 +40,7 @@ function temporalModel(): Detector {
 }
 
 function pollerAt(store: MetricsStore, det: Detector, clock: () => number, models = ModelStore.fromDetector(det, 'test:temporal')): Poller {
-  return testPoller(store, models, { stepMs: STEP, clock, overrides: { historyMaxHosts: 100 } });
+  return testPoller(store, models, { stepMs: STEP, clock });
 }
 
 /**
