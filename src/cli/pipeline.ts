@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import { Option, type Command } from 'commander';
-import { parseArtifact, serialize, type ModelArtifact } from '../core/artifact';
+import { parseArtifact, serialize, sign, type ModelArtifact } from '../core/artifact';
 import { Detector } from '../core/detector';
 import { hostTemporalFeatures } from '../core/features';
 import { trainModel, type TrainOptions } from '../core/train';
@@ -338,8 +338,9 @@ async function trainCommand(o: TrainCliOptions): Promise<void> {
     seed: o.seed,
     notes: [`selection: ${selection.explanation}`],
   });
-  const artifact = trainModel(train.raw, train.n, { ...trainOpts, metrics: artifactMetrics(best, ev.report.test, { val: val.n, test: test.n }) });
-  if (artifact.version !== candidate.version) throw new Error(`internal: retraining changed the model (${candidate.version} -> ${artifact.version})`);
+  // The figures go into the candidate itself (they are not part of its version): no retraining.
+  const { sha256: _unsigned, ...unsigned } = candidate;
+  const artifact = sign({ ...unsigned, training: { ...unsigned.training, metrics: artifactMetrics(best, ev.report.test, { val: val.n, test: test.n }) } });
   const modelJson = serialize(artifact);
   const modelPath = o.out ?? join(o.modelsDir, `model-${artifact.version}.json`);
   writeFileAtomic(modelPath, modelJson);

@@ -96,7 +96,7 @@ export function flagsOf(det: Detector, scores: Float64Array): Uint8Array {
  * JIT has compiled the path) and one batch call over all rows.
  */
 export function measureLatency(det: Detector, raw: Float64Array, n: number, maxPoints = 2000): Latency {
-  const m = METRIC_NAMES.length;
+  const m = det.inputs.length;
   const one = (i: number): void => {
     det.scoreRaw(raw.subarray(i * m, i * m + m), 1);
   };

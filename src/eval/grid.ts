@@ -1,7 +1,7 @@
 import { Detector } from '../core/detector';
 import type { FeatureSpec } from '../core/features';
 import { trainModel } from '../core/train';
-import { labelledFigures, scoreRows, seriesOf, type LabelledFigures } from './evaluate';
+import { labelledFigures, scoreSet, seriesOf, type LabelledFigures } from './evaluate';
 import type { Part } from './split';
 
 /** The hyper-parameter values searched (every combination). */
@@ -131,10 +131,9 @@ export function runGrid(train: Part, val: Part, spec: GridSpec, opts: GridRunOpt
     });
     const trainMs = Number(process.hrtime.bigint() - t0) / 1e6;
     const det = new Detector(artifact);
-    const { scores } = scoreRows(det, val.raw, val.n, seriesOf(val));
-    const flags = new Uint8Array(val.n);
+    const { scores, flags } = scoreSet(det, val.raw, val.n, seriesOf(val));
     let flagged = 0;
-    for (let i = 0; i < val.n; i++) if (det.isAnomaly(scores[i])) flagged += flags[i] = 1;
+    for (let i = 0; i < val.n; i++) flagged += flags[i];
     const ff = flagged / val.n;
     const r: GridResult = {
       step,
