@@ -261,25 +261,11 @@ export class ChannelState {
   count = 0;
   private readonly sorted: Float64Array;
   private sortedLen = 0;
-  private readonly blockMax: Float64Array;
-  private readonly blockMin: Float64Array;
-  private blocksDone = 0;
-  /** Max and min of the completed blocks held (-Infinity / Infinity: none), updated when a block completes. */
-  private doneMax = -Infinity;
-  private doneMin = Infinity;
-  private curMax = -Infinity;
-  private curMin = Infinity;
-  private curLen = 0;
+  /** Extremes of about the last `horizon` points (rolling max/min excess). */
+  private readonly pointExtremes: BlockExtremes;
   // Level extremes: the last levelSpan levels, and block extremes of the older ones.
   private readonly levels: Float64Array;
-  private readonly levelBlockMax: Float64Array;
-  private readonly levelBlockMin: Float64Array;
-  private levelBlocksDone = 0;
-  private levelDoneMax = -Infinity;
-  private levelDoneMin = Infinity;
-  private levelCurMax = -Infinity;
-  private levelCurMin = Infinity;
-  private levelCurLen = 0;
+  private readonly levelExtremes: BlockExtremes;
   // Running sums of (value - offset) over the baseline (volatility only).
   private offset = 0;
   private sum1 = 0;
@@ -307,17 +293,14 @@ export class ChannelState {
     this.ring = new Float64Array(plan.ring);
     this.sorted = new Float64Array(plan.window);
     const nb = plan.block > 0 ? Math.ceil(plan.horizon / plan.block) : 0;
-    this.blockMax = new Float64Array(nb);
-    this.blockMin = new Float64Array(nb);
-    const lb = plan.levelSpan > 0 ? nb : 0;
+    this.pointExtremes = new BlockExtremes(plan.block, nb);
     this.levels = new Float64Array(plan.levelSpan);
-    this.levelBlockMax = new Float64Array(lb);
-    this.levelBlockMin = new Float64Array(lb);
+    this.levelExtremes = new BlockExtremes(plan.block, plan.levelSpan > 0 ? nb : 0);
   }
 
   /** Bytes held by this state's arrays. */
   get bytes(): number {
-    return 8 * (this.ring.length + this.sorted.length + this.blockMax.length + this.blockMin.length + this.levels.length + this.levelBlockMax.length + this.levelBlockMin.length);
+    return 8 * (this.ring.length + this.sorted.length + this.levels.length) + this.pointExtremes.bytes + this.levelExtremes.bytes;
   }
 
   /** The value `lag` points back (1 = the previous point); NaN if not held. */
@@ -438,19 +421,11 @@ export class ChannelState {
    * wins, as in one scan of the current block then the blocks in slot order.
    */
   private extremes(): void {
-    let hi = this.curMax;
-    let lo = this.curMin;
-    if (this.doneMax > hi) hi = this.doneMax;
-    if (this.doneMin < lo) lo = this.doneMin;
-    this.rollMax = hi === -Infinity ? NaN : hi;
-    this.rollMin = lo === Infinity ? NaN : lo;
+    this.rollMax = this.pointExtremes.max;
+    this.rollMin = this.pointExtremes.min;
     if (this.plan.levelSpan > 0) {
-      hi = this.levelCurMax;
-      lo = this.levelCurMin;
-      if (this.levelDoneMax > hi) hi = this.levelDoneMax;
-      if (this.levelDoneMin < lo) lo = this.levelDoneMin;
-      this.levelMax = hi === -Infinity ? NaN : hi;
-      this.levelMin = lo === Infinity ? NaN : lo;
+      this.levelMax = this.levelExtremes.max;
+      this.levelMin = this.levelExtremes.min;
     }
   }
 
@@ -494,22 +469,7 @@ export class ChannelState {
     this.count++;
     this.levelK = 0;
     if (this.plan.levelSpan > 0) this.pushLevel();
-    if (this.plan.block > 0) {
-      if (x > this.curMax) this.curMax = x;
-      if (x < this.curMin) this.curMin = x;
-      if (++this.curLen === this.plan.block) {
-        const b = this.blocksDone % this.blockMax.length;
-        this.blockMax[b] = this.curMax;
-        this.blockMin[b] = this.curMin;
-        this.blocksDone++;
-        this.curMax = -Infinity;
-        this.curMin = Infinity;
-        this.curLen = 0;
-        const [hi, lo] = blockExtremes(this.blockMax, this.blockMin, this.blocksDone);
-        this.doneMax = hi;
-        this.doneMin = lo;
-      }
-    }
+    if (this.plan.block > 0) this.pointExtremes.add(x);
   }
 
   /**
@@ -523,34 +483,72 @@ export class ChannelState {
     const slot = (this.count - 1) % k;
     this.levels[slot] = this.recent(c) / c;
     if (this.count < k) return;
-    const v = this.levels[this.count % k];
-    if (v > this.levelCurMax) this.levelCurMax = v;
-    if (v < this.levelCurMin) this.levelCurMin = v;
-    if (++this.levelCurLen === this.plan.block) {
-      const b = this.levelBlocksDone % this.levelBlockMax.length;
-      this.levelBlockMax[b] = this.levelCurMax;
-      this.levelBlockMin[b] = this.levelCurMin;
-      this.levelBlocksDone++;
-      this.levelCurMax = -Infinity;
-      this.levelCurMin = Infinity;
-      this.levelCurLen = 0;
-      const [hi, lo] = blockExtremes(this.levelBlockMax, this.levelBlockMin, this.levelBlocksDone);
-      this.levelDoneMax = hi;
-      this.levelDoneMin = lo;
-    }
+    this.levelExtremes.add(this.levels[this.count % k]);
   }
 }
 
-/** Max of blockMax and min of blockMin over the blocks held (the first `done`, at most all), scanned in slot order. */
-function blockExtremes(blockMax: Float64Array, blockMin: Float64Array, done: number): [number, number] {
-  let hi = -Infinity;
-  let lo = Infinity;
-  const nb = Math.min(done, blockMax.length);
-  for (let b = 0; b < nb; b++) {
-    if (blockMax[b] > hi) hi = blockMax[b];
-    if (blockMin[b] < lo) lo = blockMin[b];
+/**
+ * Max and min of about the last `blocks x block` values added, held as the extremes of
+ * `blocks` completed blocks (a ring) plus the block being filled: memory O(blocks), not
+ * O(values). The completed blocks' extremes are recomputed only when a block completes.
+ * Used for the points and for the levels of a channel.
+ */
+class BlockExtremes {
+  private readonly blockMax: Float64Array;
+  private readonly blockMin: Float64Array;
+  private blocksDone = 0;
+  /** Max and min of the completed blocks held (-Infinity / Infinity: none). */
+  private doneMax = -Infinity;
+  private doneMin = Infinity;
+  private curMax = -Infinity;
+  private curMin = Infinity;
+  private curLen = 0;
+
+  constructor(
+    private readonly block: number,
+    blocks: number,
+  ) {
+    this.blockMax = new Float64Array(blocks);
+    this.blockMin = new Float64Array(blocks);
   }
-  return [hi, lo];
+
+  get bytes(): number {
+    return 8 * (this.blockMax.length + this.blockMin.length);
+  }
+
+  add(v: number): void {
+    if (v > this.curMax) this.curMax = v;
+    if (v < this.curMin) this.curMin = v;
+    if (++this.curLen < this.block) return;
+    const b = this.blocksDone % this.blockMax.length;
+    this.blockMax[b] = this.curMax;
+    this.blockMin[b] = this.curMin;
+    this.blocksDone++;
+    this.curMax = -Infinity;
+    this.curMin = Infinity;
+    this.curLen = 0;
+    // Scanned in slot order: the first of equal values wins.
+    let hi = -Infinity;
+    let lo = Infinity;
+    const nb = Math.min(this.blocksDone, this.blockMax.length);
+    for (let k = 0; k < nb; k++) {
+      if (this.blockMax[k] > hi) hi = this.blockMax[k];
+      if (this.blockMin[k] < lo) lo = this.blockMin[k];
+    }
+    this.doneMax = hi;
+    this.doneMin = lo;
+  }
+
+  /** The maximum held (the current block's unless a completed block's is larger); NaN if none. */
+  get max(): number {
+    const hi = this.doneMax > this.curMax ? this.doneMax : this.curMax;
+    return hi === -Infinity ? NaN : hi;
+  }
+
+  get min(): number {
+    const lo = this.doneMin < this.curMin ? this.doneMin : this.curMin;
+    return lo === Infinity ? NaN : lo;
+  }
 }
 
 /**
