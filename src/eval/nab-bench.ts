@@ -9,8 +9,8 @@ import { dirname, join } from 'node:path';
 import type { FeatureSpec, FeatureTransform } from '../core/features';
 import type { RepeatGateOptions } from '../core/gate';
 import { StreamingDetector, type StreamingOptions } from '../core/streaming';
-import { leaderboard, listDataFiles, NabDataError, parseNabTimestamp, readLabels, readProfiles, type LeaderboardRow, type ProfileResult } from './nab-data';
-import { type CostMatrix, type NabFile, normaliseScore, optimiseThreshold, prepareSweep, probationLength, sweepRows } from './nab-scorer';
+import { leaderboard, listDataFiles, NabDataError, parseNabTimestamp, readLabels, readProfiles, resultFile, scoreDetector, type LeaderboardRow } from './nab-data';
+import { type NabFile, probationLength, sweepRows } from './nab-scorer';
 
 /** Our detector's name in NAB's layout and the leaderboard. */
 export const DETECTOR_NAME = 'streamingIsolationForest';
@@ -212,12 +212,6 @@ export function runSeries(series: NabSeries, params: NabBenchParams): SeriesRun 
   return { relPath: series.relPath, anomalyScores, probation, refits: stream.refits, seconds };
 }
 
-/** Where NAB keeps a detector's results for a data file: `<out>/<det>/<category>/<det>_<file>`. */
-export function resultFile(outDir: string, detector: string, relPath: string): string {
-  const slash = relPath.lastIndexOf('/');
-  return join(outDir, detector, relPath.slice(0, slash + 1) + `${detector}_${relPath.slice(slash + 1)}`);
-}
-
 /** Writes one series' results as NAB does (`timestamp,anomaly_score`). */
 export function writeResult(outDir: string, detector: string, series: NabSeries, scores: ArrayLike<number>): string {
   const path = resultFile(outDir, detector, series.relPath);
@@ -391,7 +385,7 @@ export function runNabBench(opts: NabBenchOptions): NabBenchResult {
   // Score what was written, as the published detectors' files are scored.
   const ourFiles = series.map((s) => readResult(opts.outDir, DETECTOR_NAME, s, labels.get(s.relPath) ?? []));
   const ours = scoreDetector(DETECTOR_NAME, ourFiles, profiles);
-  const published = opts.published === false ? [] : leaderboard(opts.nabDir, profiles, { files });
+  const published = opts.published === false ? [] : leaderboard(opts.nabDir, profiles, { files, labels });
   const first = Object.keys(profiles)[0];
   const rows = [ours, ...published].sort((a, b) => b.profiles[first].normalised - a.profiles[first].normalised);
   const standard = ours.profiles.standard ?? ours.profiles[first];
@@ -414,17 +408,6 @@ export function runNabBench(opts: NabBenchOptions): NabBenchResult {
     },
     resultFiles,
   };
-}
-
-/** A detector's leaderboard row from its files: the same sweep, optimisation and normalisation as `leaderboard`. */
-export function scoreDetector(detector: string, files: readonly NabFile[], profiles: Record<string, CostMatrix>): LeaderboardRow {
-  const prep = prepareSweep(files);
-  const out: Record<string, ProfileResult> = {};
-  for (const [name, cost] of Object.entries(profiles)) {
-    const best = optimiseThreshold(prep, cost);
-    out[name] = { threshold: best.threshold, score: best.score, normalised: normaliseScore(best.score, prep.labelledWindows, cost) };
-  }
-  return { detector, profiles: out };
 }
 
 /** The report printed by the command. */

@@ -149,11 +149,14 @@ export function readDataTimestamps(nabDir: string, relPath: string): string[] {
   return readColumns(join(nabDir, 'data', relPath), ['timestamp'])[0];
 }
 
-/** Path of a detector's results for a data file: `results/<det>/<category>/<det>_<file>`. */
-export function resultsPath(nabDir: string, detector: string, relPath: string): string {
+/** Where NAB keeps a detector's results for a data file: `<root>/<det>/<category>/<det>_<file>`. */
+export function resultFile(root: string, detector: string, relPath: string): string {
   const slash = relPath.lastIndexOf('/');
-  return join(nabDir, 'results', detector, relPath.slice(0, slash + 1) + `${detector}_${relPath.slice(slash + 1)}`);
+  return join(root, detector, relPath.slice(0, slash + 1) + `${detector}_${relPath.slice(slash + 1)}`);
 }
+
+/** Path of a published detector's results for a data file: `results/<det>/<category>/<det>_<file>`. */
+export const resultsPath = (nabDir: string, detector: string, relPath: string): string => resultFile(join(nabDir, 'results'), detector, relPath);
 
 /** A detector's raw results for one data file: timestamps (text) and `anomaly_score`s. */
 export function readDetectorScores(nabDir: string, detector: string, relPath: string): { timestamps: string[]; scores: number[] } {
@@ -250,6 +253,8 @@ export interface LeaderboardOptions {
   detectors?: readonly string[];
   /** Data files to score, as `category/file.csv` (default: every labelled file under `data/`). */
   files?: readonly string[];
+  /** The label windows, when the caller has read them already (default: read from `labels/`). */
+  labels?: ReturnType<typeof readLabels>;
 }
 
 /**
@@ -258,20 +263,23 @@ export interface LeaderboardOptions {
  * Rows are sorted by the first profile's normalised score, best first.
  */
 export function leaderboard(nabDir: string, profiles: Record<string, CostMatrix> = readProfiles(nabDir), options: LeaderboardOptions = {}): LeaderboardRow[] {
-  const labels = readLabels(nabDir);
+  const labels = options.labels ?? readLabels(nabDir);
   const files = options.files ?? listDataFiles(nabDir).filter((f) => labels.has(f));
   if (files.length === 0) throw new NabDataError(`${join(nabDir, 'data')}: no labelled data files`);
   const detectors = options.detectors ?? listDetectors(nabDir);
   const cache: TimestampCache = new Map();
-  const rows = detectors.map((detector) => {
-    const prep = prepareSweep(loadDetectorFiles(nabDir, detector, files, labels, cache));
-    const out: Record<string, ProfileResult> = {};
-    for (const [name, cost] of Object.entries(profiles)) {
-      const best = optimiseThreshold(prep, cost);
-      out[name] = { threshold: best.threshold, score: best.score, normalised: normaliseScore(best.score, prep.labelledWindows, cost) };
-    }
-    return { detector, profiles: out };
-  });
+  const rows = detectors.map((detector) => scoreDetector(detector, loadDetectorFiles(nabDir, detector, files, labels, cache), profiles));
   const first = Object.keys(profiles)[0];
   return rows.sort((a, b) => b.profiles[first].normalised - a.profiles[first].normalised);
+}
+
+/** A detector's leaderboard row from its files: each profile's threshold optimised on them, and the normalised score. */
+export function scoreDetector(detector: string, files: readonly NabFile[], profiles: Record<string, CostMatrix>): LeaderboardRow {
+  const prep = prepareSweep(files);
+  const out: Record<string, ProfileResult> = {};
+  for (const [name, cost] of Object.entries(profiles)) {
+    const best = optimiseThreshold(prep, cost);
+    out[name] = { threshold: best.threshold, score: best.score, normalised: normaliseScore(best.score, prep.labelledWindows, cost) };
+  }
+  return { detector, profiles: out };
 }
