@@ -1,18 +1,8 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { NabDataError } from '../eval/nab-data';
 import { formatNabBench, runNabBench } from '../eval/nab-bench';
-
-/** A command-line mistake; main prints errors of this name as one line. */
-class BenchUsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
-/** A missing or malformed NAB directory; main prints errors of this name as one line. */
-class BenchDataError extends Error {
-  override readonly name = 'DataError';
-}
+import { UsageError } from './errors';
 
 /**
  * `anomaly-detector bench nab --nab-dir DIR [--out DIR]`: the NAB benchmark of the
@@ -30,23 +20,18 @@ export function registerBenchCommand(program: Command): void {
     .option('--timing-passes <n>', 'extra passes timed for the throughput figure (median reported; 0: time the first pass)', '3')
     .action((o: { nabDir: string; out: string; json?: string; files?: string; timingPasses: string }) => {
       const timingPasses = Number(o.timingPasses);
-      if (!Number.isInteger(timingPasses) || timingPasses < 0 || timingPasses > 100) throw new BenchUsageError(`--timing-passes: ${JSON.stringify(o.timingPasses)} is not an integer in [0, 100]`);
+      if (!Number.isInteger(timingPasses) || timingPasses < 0 || timingPasses > 100) throw new UsageError(`--timing-passes: ${JSON.stringify(o.timingPasses)} is not an integer in [0, 100]`);
       const files = o.files
         ?.split(',')
         .map((f) => f.trim())
         .filter(Boolean);
-      if (files !== undefined && files.length === 0) throw new BenchUsageError('--files: no file named');
+      if (files !== undefined && files.length === 0) throw new UsageError('--files: no file named');
       const nabDir = resolve(o.nabDir);
-      if (!existsSync(join(nabDir, 'data'))) throw new BenchUsageError(`--nab-dir: ${nabDir} has no data/ folder (point it at a NAB directory)`);
+      if (!existsSync(join(nabDir, 'data'))) throw new UsageError(`--nab-dir: ${nabDir} has no data/ folder (point it at a NAB directory)`);
       const outDir = resolve(o.out);
-      if (outDir === nabDir || outDir.startsWith(join(nabDir, 'data'))) throw new BenchUsageError('--out must not be the NAB directory or its data folder');
-      let result;
-      try {
-        result = runNabBench({ nabDir, outDir, files, timingPasses, log: (line) => process.stderr.write(`${line}\n`) });
-      } catch (e) {
-        if (e instanceof NabDataError) throw new BenchDataError(e.message);
-        throw e;
-      }
+      if (outDir === nabDir || outDir.startsWith(join(nabDir, 'data'))) throw new UsageError('--out must not be the NAB directory or its data folder');
+      // A missing or malformed NAB directory throws NabDataError, a DataError: one line.
+      const result = runNabBench({ nabDir, outDir, files, timingPasses, log: (line) => process.stderr.write(`${line}\n`) });
       mkdirSync(outDir, { recursive: true });
       const jsonPath = o.json ?? join(outDir, 'summary.json');
       writeFileSync(jsonPath, `${JSON.stringify({ ...result, resultFiles: result.resultFiles.length }, null, 2)}\n`);

@@ -10,11 +10,7 @@ import { simulateToInflux, type SimulateCliOptions } from './simulate-influx';
 import { registerInfluxCommands } from './influx-commands';
 import { registerPipelineCommands } from './pipeline';
 import { registerBenchCommand } from './bench';
-
-/** A mistake in the command line; printed as one line. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+import { UsageError } from './errors';
 
 const num = (name: string, opts: { int?: boolean; min?: number; max?: number } = {}) => (v: string): number => {
   const x = Number(v);

@@ -15,23 +15,20 @@ import { addMetric, isComplete, type HostSteps } from '../poller/telegraf';
 import { METRIC_NAMES } from '../core/metrics';
 import { LABELS_MEASUREMENT } from '../data/telegraf-sim';
 import { csvField } from '../data/csv';
-
-class InfluxUsageError extends Error {
-  override readonly name = 'UsageError';
-}
+import { UsageError } from './errors';
 
 function rangeOf(o: { from: string; to?: string }): [number, number] {
   const from = Date.parse(o.from);
   const to = o.to ? Date.parse(o.to) : Date.now();
-  if (!Number.isFinite(from)) throw new InfluxUsageError(`--from: ${JSON.stringify(o.from)} is not a date`);
-  if (!Number.isFinite(to)) throw new InfluxUsageError(`--to: ${JSON.stringify(o.to)} is not a date`);
-  if (!(from < to)) throw new InfluxUsageError('--from must be before --to');
+  if (!Number.isFinite(from)) throw new UsageError(`--from: ${JSON.stringify(o.from)} is not a date`);
+  if (!Number.isFinite(to)) throw new UsageError(`--to: ${JSON.stringify(o.to)} is not a date`);
+  if (!(from < to)) throw new UsageError('--from must be before --to');
   return [from, to];
 }
 
 function storeOf(config: Config): MetricsStore {
   const i = config.influx;
-  if (!i) throw new InfluxUsageError('INFLUX_URL is not set (see the README configuration table)');
+  if (!i) throw new UsageError('INFLUX_URL is not set (see the README configuration table)');
   return createMetricsStore(i.api === 'v1' ? { version: 'v1', ...i } : { version: 'v2', ...i });
 }
 

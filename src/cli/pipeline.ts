@@ -19,16 +19,7 @@ import { failureLine, formatValidation, validateFile, type ValidationReport } fr
 import { MlflowClient, type Metric } from '../mlflow/client';
 import { MlflowError } from '../mlflow/errors';
 import { gitCommit, trackTraining, type ComparableMetrics, type TrackingResult } from '../mlflow/tracking';
-
-/**
- * `validate`, `train` and `evaluate`: the data scientist's commands.
- * CSV -> validate -> split -> grid search -> evaluate -> artifact + reports -> MLflow.
- */
-
-/** A mistake in the command line; main prints it as one line. */
-class PipelineUsageError extends Error {
-  override readonly name = 'UsageError';
-}
+import { UsageError } from './errors';
 
 // ------------------------------------------------------------------ environment
 
@@ -43,7 +34,7 @@ export const readPipelineEnv = (env: NodeJS.ProcessEnv = process.env): PipelineE
 
 const intArg = (name: string, min: number, max: number) => (v: string): number => {
   const x = Number(v);
-  if (!Number.isInteger(x) || x < min || x > max) throw new PipelineUsageError(`--${name}: ${JSON.stringify(v)} is not an integer in [${min}, ${max}]`);
+  if (!Number.isInteger(x) || x < min || x > max) throw new UsageError(`--${name}: ${JSON.stringify(v)} is not an integer in [${min}, ${max}]`);
   return x;
 };
 
@@ -54,7 +45,7 @@ const listArg = (name: string, opts: { int?: boolean; min: number; max: number; 
     const ok = s !== '' && Number.isFinite(x) && (!opts.int || Number.isInteger(x)) && (opts.exclusive ? x > opts.min && x < opts.max : x >= opts.min && x <= opts.max);
     if (!ok) {
       const range = opts.exclusive ? `(${opts.min}, ${opts.max})` : `[${opts.min}, ${opts.max}]`;
-      throw new PipelineUsageError(`--${name}: ${JSON.stringify(s)} is not ${opts.int ? 'an integer' : 'a number'} in ${range} (give a comma-separated list, e.g. ${opts.int ? '100,200' : '0.01,0.05'})`);
+      throw new UsageError(`--${name}: ${JSON.stringify(s)} is not ${opts.int ? 'an integer' : 'a number'} in ${range} (give a comma-separated list, e.g. ${opts.int ? '100,200' : '0.01,0.05'})`);
     }
     return x;
   });
@@ -63,7 +54,7 @@ const listArg = (name: string, opts: { int?: boolean; min: number; max: number; 
 
 function parseCreatedAt(v: string | undefined): string {
   if (v === undefined) return new Date().toISOString();
-  if (!/^\d{4}-\d{2}-\d{2}/.test(v) || !Number.isFinite(Date.parse(v))) throw new PipelineUsageError(`--created-at: ${JSON.stringify(v)} is not an RFC 3339 timestamp`);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(v) || !Number.isFinite(Date.parse(v))) throw new UsageError(`--created-at: ${JSON.stringify(v)} is not an RFC 3339 timestamp`);
   return v;
 }
 
@@ -122,12 +113,12 @@ interface MlflowOptions {
 /** The client to use, or null (with the reason already printed as one warning). */
 function mlflowClient(o: MlflowOptions, env: PipelineEnv, quiet = false): MlflowClient | null {
   if (!o.mlflow) {
-    if (o.requireMlflow) throw new PipelineUsageError('--require-mlflow and --no-mlflow contradict each other');
+    if (o.requireMlflow) throw new UsageError('--require-mlflow and --no-mlflow contradict each other');
     return null;
   }
   const uri = o.mlflowUri ?? env.MLFLOW_TRACKING_URI;
   if (!uri) {
-    if (o.requireMlflow) throw new PipelineUsageError('--require-mlflow: no tracking server given (set MLFLOW_TRACKING_URI or pass --mlflow-uri)');
+    if (o.requireMlflow) throw new UsageError('--require-mlflow: no tracking server given (set MLFLOW_TRACKING_URI or pass --mlflow-uri)');
     if (!quiet) warn('MLFLOW_TRACKING_URI is not set: this run is not tracked in MLflow (set it or pass --mlflow-uri URL; --no-mlflow silences this)');
     return null;
   }
@@ -258,7 +249,7 @@ const TEMPORAL_SPAN = 3;
 async function trainCommand(o: TrainCliOptions): Promise<void> {
   const createdAt = parseCreatedAt(o.createdAt);
   if (o.features === 'temporal' && o.split !== 'time') {
-    throw new PipelineUsageError('--features temporal needs --split time: a random split scatters each host\'s points across the parts, so their histories would have gaps');
+    throw new UsageError('--features temporal needs --split time: a random split scatters each host\'s points across the parts, so their histories would have gaps');
   }
   // With --no-mlflow the MLflow variables are not read at all.
   const env: PipelineEnv = o.mlflow ? readPipelineEnv() : {};
@@ -487,7 +478,7 @@ async function loadModel(o: EvaluateCliOptions): Promise<{ artifact: ModelArtifa
   if (!MODEL_URI.test(o.model)) return { artifact: parseArtifact(readText(o.model), o.model), source: o.model };
   const env = readPipelineEnv();
   const client = o.mlflow && (o.mlflowUri ?? env.MLFLOW_TRACKING_URI) ? mlflowClient(o, env) : null;
-  if (!client) throw new PipelineUsageError(`--model ${o.model} needs MLflow: set MLFLOW_TRACKING_URI or pass --mlflow-uri`);
+  if (!client) throw new UsageError(`--model ${o.model} needs MLflow: set MLFLOW_TRACKING_URI or pass --mlflow-uri`);
   const resolved = await client.resolveModel(o.model);
   const where = `${o.model}${resolved.version ? ` (version ${resolved.version})` : ''}`;
   return { artifact: parseArtifact(resolved.bytes.toString('utf8'), where), source: where };
@@ -497,7 +488,7 @@ async function evaluateCommand(o: EvaluateCliOptions): Promise<void> {
   const { artifact, source } = await loadModel(o);
   const detector = new Detector(artifact);
   if (detector.temporal && o.split === 'random') {
-    throw new PipelineUsageError(`${source} has temporal features: evaluate it with --split time (as it was trained) or all; a random split scatters each host's points`);
+    throw new UsageError(`${source} has temporal features: evaluate it with --split time (as it was trained) or all; a random split scatters each host's points`);
   }
   const ds = loadDataset(o.data);
   const sha = fileSha256(o.data);

@@ -1,6 +1,7 @@
 import { createMetricsStore } from '../influx';
 import { DEFAULT_SIMULATION, simulate } from '../data/simulate';
 import { TelegrafEncoder } from '../data/telegraf-sim';
+import { UsageError } from './errors';
 
 export interface SimulateCliOptions {
   csv?: string;
@@ -18,13 +19,9 @@ export interface SimulateCliOptions {
   start: string;
 }
 
-class SimUsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
 const parseTime = (flag: string, v: string): number => {
   const t = Date.parse(v);
-  if (!Number.isFinite(t)) throw new SimUsageError(`--${flag}: ${JSON.stringify(v)} is not a date`);
+  if (!Number.isFinite(t)) throw new UsageError(`--${flag}: ${JSON.stringify(v)} is not a date`);
   return t;
 };
 
@@ -41,7 +38,7 @@ export async function simulateToInflux(o: SimulateCliOptions): Promise<void> {
   if (!o.live) {
     const to = o.to ? parseTime('to', o.to) : Date.now();
     const from = o.from ? parseTime('from', o.from) : to - o.days * 86400000;
-    if (!(from < to)) throw new SimUsageError('--from must be before --to');
+    if (!(from < to)) throw new UsageError('--from must be before --to');
     const start = Math.ceil(from / stepMs) * stepMs;
     const steps = Math.floor((to - start) / stepMs) + 1;
     const rows = simulate({ ...DEFAULT_SIMULATION, hosts: o.hosts, start, steps, stepS: o.step, seed: o.seed });
