@@ -1,3 +1,4 @@
+import { LruMap } from './lru';
 import { METRIC_NAMES, METRICS } from './metrics';
 
 /**
@@ -627,13 +628,11 @@ export class SeriesStateStore {
   /** The layout of the state (per channel); only features of the same layout may share the store. */
   readonly layout: string;
   private readonly plans: ChannelPlan[];
-  private readonly map = new Map<string, KeyState>();
-  /** Keys dropped to stay within maxKeys. */
-  evictions = 0;
+  private readonly map: LruMap<KeyState>;
   private evictionsTaken = 0;
 
   constructor(plans: ChannelPlan[], maxKeys: number) {
-    if (!Number.isInteger(maxKeys) || maxKeys < 1) throw new Error(`maxKeys must be a positive integer, got ${maxKeys}`);
+    this.map = new LruMap<KeyState>(maxKeys);
     this.plans = plans;
     this.layout = JSON.stringify(plans);
     this.maxKeys = maxKeys;
@@ -641,6 +640,11 @@ export class SeriesStateStore {
 
   get size(): number {
     return this.map.size;
+  }
+
+  /** Keys dropped to stay within maxKeys. */
+  get evictions(): number {
+    return this.map.evictions;
   }
 
   /** Evictions since the last call (what an evictions counter metric adds). */
@@ -661,20 +665,7 @@ export class SeriesStateStore {
 
   /** The key's state, created empty if new; marks it most recently used. */
   get(key: string): KeyState {
-    let st = this.map.get(key);
-    if (st !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, st);
-      return st;
-    }
-    if (this.map.size >= this.maxKeys) {
-      const oldest = this.map.keys().next().value as string;
-      this.map.delete(oldest);
-      this.evictions++;
-    }
-    st = { channels: this.plans.map((p) => new ChannelState(p)), lastTime: -Infinity };
-    this.map.set(key, st);
-    return st;
+    return this.map.get(key, () => ({ channels: this.plans.map((p) => new ChannelState(p)), lastTime: -Infinity }));
   }
 
   clear(): void {

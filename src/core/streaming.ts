@@ -2,6 +2,7 @@ import type { ModelArtifact } from './artifact';
 import { Detector, DEFAULT_MAX_KEYS } from './detector';
 import { SeriesFeatures, type FeatureSpec } from './features';
 import { newRepeatGateState, repeatGate, type RepeatGateOptions, type RepeatGateState } from './gate';
+import { LruMap } from './lru';
 import { RefitWindow, refitDetector } from './refit';
 import { fitOnFeatures, matrixSha256 } from './train';
 
@@ -73,13 +74,15 @@ export class StreamingDetector {
    */
   private readonly window: RefitWindow;
   private lastFit: number;
-  private readonly gates = new Map<string, RepeatGateState>();
+  /** Repeat-gate state per key, bounded like the keys' history. */
+  private readonly gates: LruMap<RepeatGateState>;
   /** Refits done (the initial fit not counted). */
   refits = 0;
 
   private constructor(opts: StreamingOptions, first: Detector, warmFeatures: Float64Array, warmRows: number, lastTime: number) {
     this.opts = opts;
     this.current = first;
+    this.gates = new LruMap<RepeatGateState>(opts.maxKeys ?? DEFAULT_MAX_KEYS);
     this.window = new RefitWindow(opts.features.length, opts.refitWindow);
     for (let i = Math.max(0, warmRows - opts.refitWindow); i < warmRows; i++) this.window.remember(warmFeatures, i);
     this.lastFit = lastTime;
@@ -143,23 +146,13 @@ export class StreamingDetector {
       scores.set(seg.scores, start);
       if (withContributions) contributions.set(seg.contributions, start * m);
       for (let i = start; i < end; i++) {
-        const alert = repeatGate(this.opts.gate, this.gateState(rows.keys[i]), scores[i], rows.times[i]);
+        const alert = repeatGate(this.opts.gate, this.gates.get(rows.keys[i], newRepeatGateState), scores[i], rows.times[i]);
         alerts[i] = alert ? 1 : 0;
         if (!alert) this.window.remember(features, i);
       }
       start = end;
     }
     return { n, scores, alerts, contributions };
-  }
-
-  private gateState(key: string): RepeatGateState {
-    let st = this.gates.get(key);
-    if (st === undefined) {
-      if (this.gates.size >= (this.opts.maxKeys ?? DEFAULT_MAX_KEYS)) this.gates.delete(this.gates.keys().next().value as string);
-      st = newRepeatGateState();
-    } else this.gates.delete(key);
-    this.gates.set(key, st);
-    return st;
   }
 
   /** Fits a new model on the window (oldest row first) and swaps it in, keeping the keys' history. */

@@ -1,0 +1,44 @@
+/**
+ * A map of at most `capacity` entries; reading or creating an entry makes it the most
+ * recently used, and a new entry beyond the capacity evicts the least recently used.
+ * Per-key state is kept in these (feature history, gate state), so memory is bounded
+ * by the number of keys.
+ */
+export class LruMap<V> {
+  private readonly map = new Map<string, V>();
+  /** Entries dropped to stay within the capacity. */
+  evictions = 0;
+
+  constructor(readonly capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new Error(`maxKeys must be a positive integer, got ${capacity}`);
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  has(key: string): boolean {
+    return this.map.has(key);
+  }
+
+  /** The key's entry, made by `create` if absent; marks it most recently used. */
+  get(key: string, create: () => V): V {
+    let v = this.map.get(key);
+    if (v !== undefined) {
+      this.map.delete(key);
+      this.map.set(key, v);
+      return v;
+    }
+    if (this.map.size >= this.capacity) {
+      this.map.delete(this.map.keys().next().value as string);
+      this.evictions++;
+    }
+    v = create();
+    this.map.set(key, v);
+    return v;
+  }
+
+  clear(): void {
+    this.map.clear();
+  }
+}
