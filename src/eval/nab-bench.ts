@@ -6,7 +6,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { FeatureSpec, FeatureTransform } from '../core/features';
+import { TRANSFORMS, type FeatureSpec, type FeatureTransform } from '../core/features';
 import type { RepeatGateOptions } from '../core/gate';
 import { StreamingDetector, type StreamingOptions } from '../core/streaming';
 import { leaderboard, listDataFiles, NabDataError, parseNabTimestamp, readLabels, readProfiles, resultFile, scoreDetector, type LeaderboardRow } from './nab-data';
@@ -59,18 +59,8 @@ const DAY = 24 * HOUR;
  * only 0.03 above it.
  */
 export const DEFAULT_NAB_PARAMS: NabBenchParams = {
-  transforms: [
-    'robust_z',
-    'diff',
-    'level_shift',
-    'rolling_max_excess',
-    'rolling_min_excess',
-    'seasonal_max_excess',
-    'seasonal_min_excess',
-    'volatility',
-    'level_max_excess',
-    'level_min_excess',
-  ],
+  // Every temporal transform, in features.ts order.
+  transforms: TRANSFORMS.filter((t) => t !== 'raw'),
   window: 288,
   span: 6,
   horizon: 4032,
