@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import underPressure from '@fastify/under-pressure';
 import { randomUUID } from 'node:crypto';
+import type { z } from 'zod';
 import type { Config } from './config';
 import { ErrorCode, HttpError } from './errors';
 import type { ModelStore } from './model-store';
@@ -31,6 +32,19 @@ declare module 'fastify' {
 }
 
 export const API_VERSION = '1.0.0';
+
+/**
+ * One zod issue of a request body, bounded: zod names every unknown key in one message,
+ * which for a body of 370,000 keys would be a reply of megabytes.
+ */
+function bodyIssue(i: z.core.$ZodIssue): { field: string; message: string } {
+  const field = (i.path.length > 6 ? [...i.path.slice(0, 6), '...'] : i.path).join('.').slice(0, 200) || '(body)';
+  if (i.code === 'unrecognized_keys') {
+    const names = i.keys.slice(0, 5).map((k) => JSON.stringify(k.slice(0, 50)));
+    return { field, message: `has ${i.keys.length} unknown key(s): ${names.join(', ')}${i.keys.length > 5 ? ', ...' : ''}` };
+  }
+  return { field, message: i.message.length > 300 ? `${i.message.slice(0, 300)}...` : i.message };
+}
 
 /** Builds the Fastify app: plugins, routes and the error handler. No I/O of its own. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -62,7 +76,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return (data: unknown) => {
       const r = zod.safeParse(data);
       if (r.success) return { value: r.data };
-      const details = r.error.issues.slice(0, 100).map((i) => ({ field: i.path.join('.') || '(body)', message: i.message }));
+      const details = r.error.issues.slice(0, 100).map(bodyIssue);
       return { error: new HttpError(400, ErrorCode.InvalidRequest, `invalid request body: ${details[0].field} ${details[0].message}`, details) };
     };
   });
@@ -70,7 +84,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
     if (err instanceof HttpError) {
       if (err.statusCode === 503) reply.header('retry-after', '5');
-      return reply.code(err.statusCode).send({ error: err.code, message: err.message, details: err.details });
+      return reply.code(err.statusCode).send({ error: err.code, message: err.message, details: err.details, ...(err.omitted > 0 ? { details_omitted: err.omitted } : {}) });
     }
     const status = err.statusCode ?? 500;
     if (status >= 500) {

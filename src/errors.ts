@@ -28,6 +28,8 @@ export class HttpError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly details: FieldIssue[] = [],
+    /** Issues left out of a bounded `details` list (sent as `details_omitted`). */
+    readonly omitted = 0,
   ) {
     super(message);
     this.name = 'HttpError';

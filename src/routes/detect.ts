@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { SeriesStateStore } from '../core/features';
 import { METRIC_NAMES } from '../core/metrics';
 import { ErrorCode, HttpError, type FieldIssue } from '../errors';
-import { checkPoint, isoTimestamp, timestampMs, type Point } from '../validation/point';
+import { inspectPoint, isoTimestamp, isValidPoint, MAX_ISSUES_PER_POINT, MAX_ISSUES_PER_REQUEST, timestampMs, type Point } from '../validation/point';
 import { DetectResponseSchema, ErrorSchema, PointsEnvelopeSchema, PointsBodySchema, ValidateResponseSchema, schemaOf } from './schemas';
 
 interface Body {
@@ -47,11 +47,21 @@ export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyHosts: 
     },
     async (request) => {
       const points = request.body.points;
+      // Bounded answer: at most MAX_ISSUES_PER_POINT issues of a point and
+      // MAX_ISSUES_PER_REQUEST in all are listed; the rest are only counted.
       const details: FieldIssue[] = [];
-      for (let i = 0; i < points.length; i++) for (const issue of checkPoint(points[i], i)) details.push(issue);
-      if (details.length > 0) {
-        const bad = new Set(details.map((d) => d.index)).size;
-        throw new HttpError(400, ErrorCode.InvalidPoints, `${bad} of ${points.length} point(s) are invalid; nothing was scored`, details);
+      let bad = 0;
+      let omitted = 0;
+      for (let i = 0; i < points.length; i++) {
+        if (isValidPoint(points[i])) continue;
+        bad++;
+        const r = inspectPoint(points[i], i, Math.min(MAX_ISSUES_PER_POINT, MAX_ISSUES_PER_REQUEST - details.length));
+        for (const issue of r.issues) details.push(issue);
+        omitted += r.omitted;
+      }
+      if (bad > 0) {
+        const more = omitted > 0 ? `; ${details.length} issue(s) listed, ${omitted} more not listed` : '';
+        throw new HttpError(400, ErrorCode.InvalidPoints, `${bad} of ${points.length} point(s) are invalid; nothing was scored${more}`, details, omitted);
       }
       const model = app.models.current;
       if (!model) throw new HttpError(503, ErrorCode.ModelUnavailable, 'no model is loaded');
@@ -124,11 +134,21 @@ export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyHosts: 
       schema: { summary: 'Check metric points without scoring them', tags: ['detection'], body: bodySchema, response: { 200: schemaOf(ValidateResponseSchema), ...errors } },
     },
     async (request) => {
+      // Every point gets its verdict; issues are listed within the same bounds as
+      // /detect's, and what is left out is counted per point and in all.
+      let budget = MAX_ISSUES_PER_REQUEST;
+      let omitted = 0;
+      let valid = true;
       const results = request.body.points.map((p, index) => {
-        const issues = checkPoint(p).map(({ field, message, value }) => ({ field, message, value }));
-        return { index, valid: issues.length === 0, issues };
+        if (isValidPoint(p)) return { index, valid: true, issues: [] };
+        valid = false;
+        const r = inspectPoint(p, undefined, Math.min(MAX_ISSUES_PER_POINT, budget));
+        budget -= r.issues.length;
+        omitted += r.omitted;
+        const issues = r.issues.map(({ field, message, value }) => ({ field, message, value }));
+        return r.omitted > 0 ? { index, valid: false, issues, issues_omitted: r.omitted } : { index, valid: false, issues };
       });
-      return { valid: results.every((r) => r.valid), results };
+      return omitted > 0 ? { valid, results, issues_omitted: omitted } : { valid, results };
     },
   );
 };

@@ -64,14 +64,17 @@ export const ValidateResponseSchema = z.object({
       index: z.number().int(),
       valid: z.boolean(),
       issues: z.array(z.object({ field: z.string(), message: z.string(), value: z.unknown() })),
+      issues_omitted: z.number().int().optional().describe('Issues of this point not listed (at most 20 are listed per point, 100 per request)'),
     }),
   ),
+  issues_omitted: z.number().int().optional().describe('Issues not listed in all'),
 });
 
 export const ErrorSchema = z.object({
   error: z.string(),
   message: z.string(),
   details: z.array(z.object({ index: z.number().int().optional(), field: z.string(), message: z.string(), value: z.unknown().optional() })),
+  details_omitted: z.number().int().optional().describe('Issues not listed in details (at most 20 per point and 100 in all are listed)'),
 });
 
 export const HealthSchema = z.object({

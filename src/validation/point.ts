@@ -2,7 +2,68 @@ import { z } from 'zod';
 import { METRIC_NAMES, METRICS, type MetricPoint } from '../core/metrics';
 import type { FieldIssue } from '../errors';
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
+/** 400 Gregorian years, in ms: the calendar repeats after them. */
+const MS_400_YEARS = 146_097 * 86_400_000;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * Epoch ms of an RFC 3339 date-time, or NaN. Strict, unlike Date.parse: every field must
+ * be in range for its calendar (no 2026-02-30, no T24:00:00, offsets within +-23:59), so an
+ * impossible date is refused instead of rolled over. A leap second (second 60) is accepted
+ * only at 23:59:60 UTC, as RFC 3339 allows, and read as 23:59:59.999Z: after the second
+ * before it and before the next day's 00:00:00, so a host's points stay in order
+ * (JavaScript time has no leap seconds). Fractions beyond milliseconds are truncated.
+ */
+export function parseRfc3339(s: string): number {
+  const m = RFC3339.exec(s);
+  if (!m) return NaN;
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  const hour = Number(m[4]);
+  const minute = Number(m[5]);
+  const second = Number(m[6]);
+  if (month < 1 || month > 12 || day < 1) return NaN;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  if (day > (month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1])) return NaN;
+  if (hour > 23 || minute > 59 || second > 60) return NaN;
+  let offsetMin = 0;
+  if (!m[8]) {
+    const oh = Number(m[10]);
+    const om = Number(m[11]);
+    if (oh > 23 || om > 59) return NaN;
+    offsetMin = (m[9] === '-' ? -1 : 1) * (oh * 60 + om);
+  }
+  const ms = m[7] ? Number(m[7].slice(1, 4).padEnd(3, '0')) : 0;
+  // Date.UTC reads years 0-99 as 1900-1999: shift by 400 years (same calendar) and back.
+  const shifted = year < 100;
+  const t = Date.UTC(shifted ? year + 400 : year, month - 1, day, hour, minute, Math.min(second, 59), second === 60 ? 999 : ms) - (shifted ? MS_400_YEARS : 0) - offsetMin * 60_000;
+  if (second === 60) {
+    // Only the last second of a UTC day can be a leap second.
+    const utc = new Date(t);
+    if (utc.getUTCHours() !== 23 || utc.getUTCMinutes() !== 59) return NaN;
+  }
+  return t;
+}
+
+/** Longest host name, in characters (Unicode code points), everywhere a host is checked. */
+export const MAX_HOST_CHARS = 256;
+
+/**
+ * Whether `host` is 1 to {@link MAX_HOST_CHARS} characters. Characters are Unicode code
+ * points, the same count in /detect, /validate and the poller (an emoji is one, not the
+ * two UTF-16 units of `String.length`).
+ */
+export function hostLengthOk(host: string): boolean {
+  if (host.length === 0) return false;
+  if (host.length <= MAX_HOST_CHARS) return true;
+  // Each code point is at most two UTF-16 units.
+  if (host.length > 2 * MAX_HOST_CHARS) return false;
+  let n = 0;
+  for (const _ of host) if (++n > MAX_HOST_CHARS) return false;
+  return true;
+}
 /** Latest accepted timestamp: year 9999, so a seconds-for-milliseconds mix-up stays visible. */
 const MAX_EPOCH_MS = 253402300799999;
 
@@ -16,13 +77,21 @@ const metric = (name: (typeof METRIC_NAMES)[number]) => {
 /**
  * One metric point as /detect, /validate and the poller accept it. The rules: finite
  * numbers, CPU and memory 0 to 100, network >= 0, timestamp RFC 3339 or epoch ms,
- * host 1 to 256 characters, no other fields.
+ * host 1 to 256 characters (code points), no other fields.
  */
 export const PointSchema = z.strictObject({
-  host: z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(256, 'must be at most 256 characters').optional(),
+  host: z
+    .string({ error: 'must be a string' })
+    .min(1, 'must not be empty')
+    // zod and JSON Schema's maxLength count code points, as hostLengthOk does.
+    .max(MAX_HOST_CHARS, `must be at most ${MAX_HOST_CHARS} characters`)
+    .optional(),
   timestamp: z
     .union([
-      z.string().regex(RFC3339, 'must be RFC 3339, e.g. 2026-01-05T10:00:00Z').refine((s) => Number.isFinite(Date.parse(s)), 'is not a valid date'),
+      z
+        .string()
+        .regex(RFC3339, 'must be RFC 3339, e.g. 2026-01-05T10:00:00Z')
+        .refine((s) => Number.isFinite(parseRfc3339(s)), 'is not a valid date (a field out of range for its calendar, e.g. 2026-02-30 or T24:00:00)'),
       z.number().int('must be whole epoch milliseconds').min(0, 'must be >= 0').max(MAX_EPOCH_MS, 'is too far in the future'),
     ], { error: 'must be an RFC 3339 string or epoch milliseconds' })
     .optional(),
@@ -57,39 +126,79 @@ export function isValidPoint(p: unknown): boolean {
     if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) return false;
   }
   const host = o.host;
-  if (host !== undefined && (typeof host !== 'string' || host.length < 1 || host.length > 256)) return false;
+  if (host !== undefined && (typeof host !== 'string' || !hostLengthOk(host))) return false;
   const ts = o.timestamp;
   if (ts === undefined) return true;
   if (typeof ts === 'number') return Number.isInteger(ts) && ts >= 0 && ts <= MAX_EPOCH_MS;
-  return typeof ts === 'string' && RFC3339.test(ts) && Number.isFinite(Date.parse(ts));
+  return typeof ts === 'string' && Number.isFinite(parseRfc3339(ts));
 }
 
-/** Checks one point; returns its issues (empty when valid). */
-export function checkPoint(input: unknown, index?: number): FieldIssue[] {
-  if (isValidPoint(input)) return [];
-  const r = PointSchema.safeParse(input);
-  if (r.success) return [];
-  const obj = input !== null && typeof input === 'object' ? (input as Record<string, unknown>) : {};
+/** Most issues listed for one point; the rest are counted (see {@link inspectPoint}). */
+export const MAX_ISSUES_PER_POINT = 20;
+/** Most issues listed in one /detect or /validate reply; the rest are counted. */
+export const MAX_ISSUES_PER_REQUEST = 100;
+
+/** The issues of one point: at most the bound asked for, and how many more there are. */
+export interface PointIssues {
+  issues: FieldIssue[];
+  /** Issues of this point not in `issues`. */
+  omitted: number;
+}
+
+/**
+ * Checks one point and lists at most `maxIssues` of its issues, counting the rest. The
+ * work is bounded by the known fields, not by what a client sends: unknown keys are only
+ * counted (and the first `maxIssues` named), and the schema runs on the known fields
+ * alone, so a point with 370,000 unknown keys costs one pass over its keys.
+ */
+export function inspectPoint(input: unknown, index?: number, maxIssues = MAX_ISSUES_PER_POINT): PointIssues {
+  if (isValidPoint(input)) return { issues: [], omitted: 0 };
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    const issues = maxIssues > 0 ? [{ index, field: '(point)', message: 'must be an object', value: preview(input) }] : [];
+    return { issues, omitted: 1 - issues.length };
+  }
+  const obj = input as Record<string, unknown>;
+  const known: Record<string, unknown> = {};
+  const unknownKeys: string[] = [];
+  let unknown = 0;
+  for (const k in obj) {
+    if (!Object.prototype.hasOwnProperty.call(obj, k)) continue;
+    if (FIELDS.has(k)) known[k] = obj[k];
+    else {
+      if (unknownKeys.length < maxIssues) unknownKeys.push(k);
+      unknown++;
+    }
+  }
   const issues: FieldIssue[] = [];
-  const seen = new Set<string>();
-  for (const i of r.error.issues) {
-    if (i.code === 'unrecognized_keys') {
-      for (const k of i.keys) issues.push({ index, field: k.slice(0, 100), message: 'is not a known field', value: preview(obj[k]) });
-    } else {
+  let fieldIssues = 0;
+  const r = PointSchema.safeParse(known);
+  if (!r.success) {
+    const seen = new Set<string>();
+    for (const i of r.error.issues) {
       const field = i.path.length > 0 ? String(i.path[0]) : '(point)';
       // One issue per field: the first rule it breaks.
       if (seen.has(field)) continue;
       seen.add(field);
-      issues.push({ index, field, message: i.path.length > 0 ? i.message : 'must be an object', value: i.path.length > 0 ? preview(obj[field]) : preview(input) });
+      fieldIssues++;
+      if (issues.length < maxIssues) issues.push({ index, field, message: i.message, value: preview(obj[field]) });
     }
   }
-  return issues;
+  for (const k of unknownKeys) {
+    if (issues.length >= maxIssues) break;
+    issues.push({ index, field: k.slice(0, 100), message: 'is not a known field', value: preview(obj[k]) });
+  }
+  return { issues, omitted: fieldIssues + unknown - issues.length };
+}
+
+/** Checks one point; returns its issues (empty when valid), at most `maxIssues` of them. */
+export function checkPoint(input: unknown, index?: number, maxIssues = MAX_ISSUES_PER_POINT): FieldIssue[] {
+  return inspectPoint(input, index, maxIssues).issues;
 }
 
 /** Epoch ms of a valid point's timestamp, or undefined. */
 export function timestampMs(ts: string | number | undefined): number | undefined {
   if (ts === undefined) return undefined;
-  return typeof ts === 'number' ? ts : Date.parse(ts);
+  return typeof ts === 'number' ? ts : parseRfc3339(ts);
 }
 
 const DAY_MS = 86_400_000;
