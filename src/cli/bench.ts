@@ -2,23 +2,26 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { formatNabBench, runNabBench } from '../eval/nab-bench';
+import { formatLoco, runLoco } from '../eval/nab-loco';
 import { UsageError } from './errors';
 
 /**
- * `anomaly-detector bench nab --nab-dir DIR [--out DIR]`: the NAB benchmark of the
- * streaming detector (see src/eval/nab-bench.ts).
+ * `anomaly-detector bench nab --nab-dir DIR [--out DIR] [--loco]`: the NAB benchmark of
+ * the streaming detector (see src/eval/nab-bench.ts), or with `--loco` its
+ * leave-one-category-out evaluation over the candidate parameter sets (src/eval/nab-loco.ts).
  */
 export function registerBenchCommand(program: Command): void {
   const bench = program.command('bench').description('benchmarks of detection quality');
   bench
     .command('nab')
-    .description('stream every NAB series under DIR/data through the detector, write NAB-layout results and print the leaderboard against the published detectors')
+    .description('stream every NAB series under DIR/data through the detector, write NAB-layout results and print the leaderboards (all files and per category) against the published detectors')
     .requiredOption('--nab-dir <dir>', 'a NAB directory (data/, labels/, config/, results/), e.g. ../shared/nab or a clone of github.com/numenta/NAB')
     .option('--out <dir>', 'where to write results (<out>/<detector>/<category>/<detector>_<file>.csv)', 'results/nab')
-    .option('--json <file>', 'also write the full result as JSON (default <out>/summary.json)')
+    .option('--json <file>', 'also write the full result as JSON (default <out>/summary.json, with --loco <out>/loco.json)')
     .option('--files <list>', 'only these data files, comma-separated, as category/file.csv (default: every labelled file)')
     .option('--timing-passes <n>', 'extra passes timed for the throughput figure (median reported; 0: time the first pass)', '3')
-    .action((o: { nabDir: string; out: string; json?: string; files?: string; timingPasses: string }) => {
+    .option('--loco', 'leave one category out instead: stream every candidate parameter set, choose one on the other categories, score it on the category left out')
+    .action((o: { nabDir: string; out: string; json?: string; files?: string; timingPasses: string; loco?: boolean }) => {
       const timingPasses = Number(o.timingPasses);
       if (!Number.isInteger(timingPasses) || timingPasses < 0 || timingPasses > 100) throw new UsageError(`--timing-passes: ${JSON.stringify(o.timingPasses)} is not an integer in [0, 100]`);
       const files = o.files
@@ -30,8 +33,18 @@ export function registerBenchCommand(program: Command): void {
       if (!existsSync(join(nabDir, 'data'))) throw new UsageError(`--nab-dir: ${nabDir} has no data/ folder (point it at a NAB directory)`);
       const outDir = resolve(o.out);
       if (outDir === nabDir || outDir.startsWith(join(nabDir, 'data'))) throw new UsageError('--out must not be the NAB directory or its data folder');
+      const log = (line: string): void => void process.stderr.write(`${line}\n`);
       // A missing or malformed NAB directory throws NabDataError, a DataError: one line.
-      const result = runNabBench({ nabDir, outDir, files, timingPasses, log: (line) => process.stderr.write(`${line}\n`) });
+      if (o.loco) {
+        const loco = runLoco({ nabDir, files, log });
+        mkdirSync(outDir, { recursive: true });
+        const jsonPath = o.json ?? join(outDir, 'loco.json');
+        writeFileSync(jsonPath, `${JSON.stringify(loco, null, 2)}\n`);
+        process.stdout.write(formatLoco(loco));
+        process.stdout.write(`summary in ${jsonPath}\n`);
+        return;
+      }
+      const result = runNabBench({ nabDir, outDir, files, timingPasses, log });
       mkdirSync(outDir, { recursive: true });
       const jsonPath = o.json ?? join(outDir, 'summary.json');
       writeFileSync(jsonPath, `${JSON.stringify({ ...result, resultFiles: result.resultFiles.length }, null, 2)}\n`);

@@ -4,13 +4,29 @@
  * results in NAB's layout, and scores them with the NAB scorer next to the published
  * detectors.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { TRANSFORMS, type FeatureSpec, type FeatureTransform } from '../core/features';
 import type { RepeatGateOptions } from '../core/gate';
 import { StreamingDetector, type StreamingOptions } from '../core/streaming';
-import { leaderboard, listDataFiles, NabDataError, parseNabTimestamp, readLabels, readProfiles, resultFile, scoreDetector, type LeaderboardRow } from './nab-data';
-import { type NabFile, probationLength, sweepRows } from './nab-scorer';
+import {
+  categoryOf,
+  describeFiles,
+  listDataFiles,
+  listDetectors,
+  loadDetectorFiles,
+  NabDataError,
+  parseNabTimestamp,
+  readLabels,
+  readProfiles,
+  resultFile,
+  resultsPath,
+  scoreDetector,
+  sortRows,
+  type LeaderboardRow,
+  type TimestampCache,
+} from './nab-data';
+import { type CostMatrix, type NabFile, type NabWindow, probationLength, scoreFile, sweepRows } from './nab-scorer';
 
 /** Our detector's name in NAB's layout and the leaderboard. */
 export const DETECTOR_NAME = 'streamingIsolationForest';
@@ -141,7 +157,7 @@ export interface NabSeries {
   values: Float64Array;
 }
 
-/** Reads `DIR/data/<relPath>` (`timestamp,value`). */
+/** Reads `DIR/data/<relPath>` (`timestamp,value`), rows in file order. */
 export function readNabSeries(nabDir: string, relPath: string): NabSeries {
   const path = join(nabDir, 'data', relPath);
   let text: string;
@@ -165,9 +181,32 @@ export function readNabSeries(nabDir: string, relPath: string): NabSeries {
     timestampText.push(cells[ti]);
     values.push(v);
   }
+  // Timestamps may repeat or step back (clock changes): NAB scores rows in file order,
+  // and so does the scorer; the stream gets its own increasing clock (streamTimes).
   const times = timestampText.map(parseNabTimestamp);
-  for (let i = 1; i < times.length; i++) if (times[i] < times[i - 1]) throw new NabDataError(`${path}: line ${i + 2}: timestamps go back in time`);
   return { relPath, timestampText, times, values: Float64Array.from(values) };
+}
+
+/**
+ * The stream's clock for a series in file order: the file's times where they increase;
+ * a row whose timestamp repeats or steps back (clock changes; a few NAB files have them)
+ * is a further point, one typical step (the median increasing step) after the previous
+ * one. The detector needs increasing times per key (it treats a non-increasing time as a
+ * late duplicate), and its time-based rules (refit interval, gate windows) then see the
+ * points' real spacing.
+ */
+export function streamTimes(fileTimes: readonly number[]): number[] {
+  const n = fileTimes.length;
+  const steps: number[] = [];
+  for (let i = 1; i < n; i++) if (fileTimes[i] > fileTimes[i - 1]) steps.push(fileTimes[i] - fileTimes[i - 1]);
+  steps.sort((a, b) => a - b);
+  const typical = steps.length > 0 ? steps[steps.length >> 1] : 1;
+  const out = fileTimes.slice();
+  for (let i = 1; i < n; i++) {
+    const step = fileTimes[i] - fileTimes[i - 1];
+    out[i] = out[i - 1] + (step > 0 ? step : typical);
+  }
+  return out;
 }
 
 /** Our output for one series: NAB's anomaly_score per row, plus what the stream did. */
@@ -188,10 +227,7 @@ export function runSeries(series: NabSeries, params: NabBenchParams): SeriesRun 
   const n = series.values.length;
   const probation = Math.max(2, Math.floor(probationLength(n)));
   const keysOf = (count: number): string[] => new Array<string>(count).fill(series.relPath);
-  // A few NAB files repeat a timestamp; those rows are consecutive points, so the stream
-  // sees them 1 ms apart (the detector treats a non-increasing time as a late duplicate).
-  const times = series.times.slice();
-  for (let i = 1; i < n; i++) if (times[i] <= times[i - 1]) times[i] = times[i - 1] + 1;
+  const times = streamTimes(series.times);
   const t0 = process.hrtime.bigint();
   const stream = StreamingDetector.start(streamingOptions(params), { keys: keysOf(probation), times: times.slice(0, probation), raw: series.values.subarray(0, probation), n: probation });
   const rest = n - probation;
@@ -300,7 +336,7 @@ export interface NabBenchOptions {
   /** Data files (`category/file.csv`); default every labelled file under DIR/data. */
   files?: readonly string[];
   params?: NabBenchParams;
-  /** Also score the published detectors under DIR/results (default true). */
+  /** Also score the published detectors under DIR/results (default true; none if the folder is missing). */
   published?: boolean;
   /** Progress lines (one per file). */
   log?: (line: string) => void;
@@ -308,14 +344,39 @@ export interface NabBenchOptions {
   timingPasses?: number;
 }
 
+/** A detector on one category's files (thresholds optimised on them), and at its all-files standard threshold. */
+export interface CategoryRow extends LeaderboardRow {
+  /**
+   * Standard profile at the detector's threshold optimised on all files: the raw score
+   * and false alarms of this category's files (for a category without windows, the only
+   * figure there is: the cost of its false alarms).
+   */
+  atAllFilesThreshold: { threshold: number; score: number; falseAlarms: number };
+}
+
+/** The leaderboard of one category. */
+export interface CategoryBoard {
+  category: string;
+  files: string[];
+  windows: number;
+  /** Ours and every published detector with results for some of its files, best standard score first. */
+  rows: CategoryRow[];
+}
+
 /** Everything the bench measured. */
 export interface NabBenchResult {
   detector: string;
   files: string[];
   params: NabBenchParams;
-  /** Ours and the published detectors, best standard score first. */
+  /**
+   * Ours and the published detectors on all files, best standard score first. A
+   * published detector is scored on the files it has results for; its row's `missing`
+   * lists the others.
+   */
   leaderboard: LeaderboardRow[];
   ours: LeaderboardRow;
+  /** One board per category present, in file order. */
+  categories: CategoryBoard[];
   stats: OperatorStats;
   /**
    * Streaming speed: all rows of all files through start (features, first fit) and
@@ -336,21 +397,104 @@ export interface NabBenchResult {
   resultFiles: string[];
 }
 
+/** The labelled data files of a NAB directory (a file missing from the labels is logged and left out). */
+export function labelledFiles(nabDir: string, labels: Map<string, NabWindow[]>, log?: (line: string) => void): string[] {
+  const all = listDataFiles(nabDir);
+  for (const f of all) if (!labels.has(f)) log?.(`${f}: not in labels/combined_windows.json; skipped`);
+  const files = all.filter((f) => labels.has(f));
+  if (files.length === 0) throw new NabDataError(`${join(nabDir, 'data')}: no labelled data files`);
+  return files;
+}
+
+/** Reads the series named (every one must have an entry in the labels, possibly with no windows). */
+export function readAllSeries(nabDir: string, files: readonly string[], labels: Map<string, NabWindow[]>): NabSeries[] {
+  for (const f of files) if (!labels.has(f)) throw new NabDataError(`${join(nabDir, 'labels', 'combined_windows.json')}: no windows for ${f}`);
+  return files.map((f) => readNabSeries(nabDir, f));
+}
+
+/**
+ * The published detectors' results for the files they have (`results/<det>/...`), by
+ * detector; a directory without `results/` has none.
+ */
+export function loadPublished(nabDir: string, files: readonly string[], labels: Map<string, NabWindow[]>): Map<string, NabFile[]> {
+  const out = new Map<string, NabFile[]>();
+  if (!existsSync(join(nabDir, 'results'))) return out;
+  const cache: TimestampCache = new Map();
+  for (const detector of listDetectors(nabDir)) {
+    const present = files.filter((f) => existsSync(resultsPath(nabDir, detector, f)));
+    if (present.length > 0) out.set(detector, loadDetectorFiles(nabDir, detector, present, labels, cache));
+  }
+  return out;
+}
+
+/** A detector's row over `files` (those it has), with the rest listed as missing. */
+function rowOn(detector: string, have: readonly NabFile[], files: readonly string[], profiles: Record<string, CostMatrix>): LeaderboardRow | null {
+  const wanted = new Set(files);
+  const mine = have.filter((f) => wanted.has(f.name));
+  if (mine.length === 0) return null;
+  const row = scoreDetector(detector, mine, profiles);
+  const got = new Set(row.files);
+  row.missing = files.filter((f) => !got.has(f));
+  return row;
+}
+
+/** The standard profile's raw score and false alarms of `files` at a threshold. */
+export function scoreAt(files: readonly NabFile[], threshold: number, cost: CostMatrix): { threshold: number; score: number; falseAlarms: number } {
+  let score = 0;
+  let falseAlarms = 0;
+  for (const f of files) {
+    const r = scoreFile(f, threshold, cost);
+    score += r.score;
+    falseAlarms += r.fp;
+  }
+  return { threshold, score, falseAlarms };
+}
+
+/** Leaderboards over all files and per category, from every detector's files. */
+export function boards(byDetector: Map<string, NabFile[]>, files: readonly string[], profiles: Record<string, CostMatrix>): { all: LeaderboardRow[]; categories: CategoryBoard[] } {
+  const first = Object.keys(profiles)[0];
+  const standardName = profiles.standard ? 'standard' : first;
+  const all: LeaderboardRow[] = [];
+  for (const [detector, have] of byDetector) {
+    const row = rowOn(detector, have, files, profiles);
+    if (row) all.push(row);
+  }
+  sortRows(all, first);
+  const categories: CategoryBoard[] = [];
+  for (const category of [...new Set(files.map(categoryOf))]) {
+    const catFiles = files.filter((f) => categoryOf(f) === category);
+    const rows: CategoryRow[] = [];
+    for (const allRow of all) {
+      const have = (byDetector.get(allRow.detector) ?? []).filter((f) => categoryOf(f.name) === category);
+      const row = rowOn(allRow.detector, have, catFiles, profiles);
+      if (row) rows.push({ ...row, atAllFilesThreshold: scoreAt(have, allRow.profiles[standardName].threshold, profiles[standardName]) });
+    }
+    sortRows(rows, first);
+    // Without windows there is no normalised score: fewer false alarms ranks first.
+    if (rows.every((r) => r.profiles[first].normalised === null)) rows.sort((a, b) => b.atAllFilesThreshold.score - a.atAllFilesThreshold.score);
+    const windows = countWindows(byDetector, catFiles);
+    categories.push({ category, files: catFiles, windows, rows });
+  }
+  return { all, categories };
+}
+
+function countWindows(byDetector: Map<string, NabFile[]>, files: readonly string[]): number {
+  const wanted = new Set(files);
+  const seen = new Map<string, number>();
+  for (const have of byDetector.values()) for (const f of have) if (wanted.has(f.name)) seen.set(f.name, f.windows.length);
+  let n = 0;
+  for (const v of seen.values()) n += v;
+  return n;
+}
+
 /** Runs the benchmark: stream, write, read back, score with the NAB scorer. */
 export function runNabBench(opts: NabBenchOptions): NabBenchResult {
   const params = opts.params ?? DEFAULT_NAB_PARAMS;
   const profiles = readProfiles(opts.nabDir);
   const labels = readLabels(opts.nabDir);
-  let files: string[];
-  if (opts.files) files = [...opts.files];
-  else {
-    const all = listDataFiles(opts.nabDir);
-    files = all.filter((f) => labels.has(f));
-    for (const f of all) if (!labels.has(f)) opts.log?.(`${f}: no label windows in labels/combined_windows.json; skipped`);
-  }
+  const files = opts.files ? [...opts.files] : labelledFiles(opts.nabDir, labels, opts.log);
   if (files.length === 0) throw new NabDataError(`${join(opts.nabDir, 'data')}: no labelled data files`);
-  const series = files.map((f) => readNabSeries(opts.nabDir, f));
-  for (const s of series) if (!labels.has(s.relPath)) throw new NabDataError(`${join(opts.nabDir, 'labels', 'combined_windows.json')}: no windows for ${s.relPath}`);
+  const series = readAllSeries(opts.nabDir, files, labels);
   let firstSeconds = 0;
   let points = 0;
   let scoredPoints = 0;
@@ -374,17 +518,19 @@ export function runNabBench(opts: NabBenchOptions): NabBenchResult {
   const seconds = passes > 0 ? times[(passes - 1) >> 1] : firstSeconds;
   // Score what was written, as the published detectors' files are scored.
   const ourFiles = series.map((s) => readResult(opts.outDir, DETECTOR_NAME, s, labels.get(s.relPath) ?? []));
-  const ours = scoreDetector(DETECTOR_NAME, ourFiles, profiles);
-  const published = opts.published === false ? [] : leaderboard(opts.nabDir, profiles, { files, labels });
+  const byDetector = new Map<string, NabFile[]>([[DETECTOR_NAME, ourFiles]]);
+  if (opts.published !== false) for (const [d, f] of loadPublished(opts.nabDir, files, labels)) if (d !== DETECTOR_NAME) byDetector.set(d, f);
+  const { all, categories } = boards(byDetector, files, profiles);
+  const ours = all.find((r) => r.detector === DETECTOR_NAME) as LeaderboardRow;
   const first = Object.keys(profiles)[0];
-  const rows = [ours, ...published].sort((a, b) => b.profiles[first].normalised - a.profiles[first].normalised);
   const standard = ours.profiles.standard ?? ours.profiles[first];
   return {
     detector: DETECTOR_NAME,
     files,
     params,
-    leaderboard: rows,
+    leaderboard: all,
     ours,
+    categories,
     stats: operatorStats(ourFiles, standard.threshold, readLabelInstants(opts.nabDir)),
     throughput: {
       points,
@@ -400,21 +546,45 @@ export function runNabBench(opts: NabBenchOptions): NabBenchResult {
   };
 }
 
+const fmtScore = (v: number | null): string => (v === null ? 'n/a' : v.toFixed(1));
+
 /** The report printed by the command. */
 export function formatNabBench(r: NabBenchResult): string {
   const profiles = Object.keys(r.ours.profiles);
-  const width = Math.max(...r.leaderboard.map((row) => row.detector.length), 'detector'.length) + 2;
+  const width = Math.max(...r.leaderboard.map((row) => row.detector.length), 'detector'.length) + 4;
+  const line = (row: LeaderboardRow): string => `${(row.detector === r.detector ? `${row.detector} *` : row.detector).padEnd(width)}${profiles.map((p) => fmtScore(row.profiles[p].normalised).padStart(20)).join('')}`;
+  const complete = r.leaderboard.filter((row) => row.missing.length === 0);
+  const partial = r.leaderboard.filter((row) => row.missing.length > 0);
   const lines = [
-    `NAB leaderboard on ${r.files.length} file(s); normalised scores, thresholds optimised on these files`,
+    `NAB leaderboard on ${r.files.length} file(s) (${describeFiles(r.files, r.files)}); normalised scores, thresholds optimised on these files`,
     `${'detector'.padEnd(width)}${profiles.map((p) => p.padStart(20)).join('')}`,
-    ...r.leaderboard.map((row) => `${(row.detector === r.detector ? `${row.detector} *` : row.detector).padEnd(width)}${profiles.map((p) => row.profiles[p].normalised.toFixed(1).padStart(20)).join('')}`),
+    ...complete.map(line),
+  ];
+  if (partial.length > 0) {
+    lines.push(`Left out of the board above (no results for some files; each scored on its own files only, so not comparable: see the per-category boards):`);
+    for (const row of partial) lines.push(`${line(row)}   on ${row.files.length} of ${r.files.length}; no results for ${describeFiles(row.missing, r.files)}`);
+  }
+  lines.push('', `Per category (normalised ${profiles.join(' / ')}, thresholds optimised on the category):`);
+  for (const b of r.categories) {
+    if (b.windows === 0) {
+      lines.push(`${b.category} (${b.files.length} file(s), no windows: standard score and false alarms at each detector's all-files threshold)`);
+      for (const row of b.rows) lines.push(`  ${(row.detector === r.detector ? `${row.detector} *` : row.detector).padEnd(width)}${row.atAllFilesThreshold.score.toFixed(2).padStart(8)}  (${row.atAllFilesThreshold.falseAlarms} false alarm(s))`);
+      continue;
+    }
+    lines.push(`${b.category} (${b.files.length} file(s), ${b.windows} window(s))`);
+    for (const row of b.rows) {
+      const note = row.missing.length > 0 ? `   on ${row.files.length} of ${b.files.length} file(s)` : '';
+      lines.push(`  ${(row.detector === r.detector ? `${row.detector} *` : row.detector).padEnd(width)}${profiles.map((p) => fmtScore(row.profiles[p].normalised).padStart(8)).join('')}${note}`);
+    }
+  }
+  lines.push(
     '',
     `${r.detector} at the standard threshold (${r.stats.threshold.toFixed(4)}):`,
     `  windows detected      ${r.stats.windowsDetected} of ${r.stats.windows}`,
     `  false alarms          ${r.stats.falseAlarms} (${r.stats.falseAlarmsPerDay.toFixed(3)} per day)`,
     `  mean detection delay  ${relMinutes(r.stats.meanDelayMinutes, 'the labelled anomaly')} (${relMinutes(r.stats.meanDelayFromWindowStartMinutes, 'the window opens')})`,
     `streaming: ${r.throughput.points} points (${r.throughput.scoredPoints} scored, ${r.throughput.fits} model fits) in ${r.throughput.seconds.toFixed(3)} s = ${fmtRate(r.throughput.pointsPerSecond)} points/s (${fmtRate(r.throughput.scoredPointsPerSecond)} scored points/s; median of ${r.throughput.passes} pass(es), first pass ${fmtRate(r.throughput.firstPassPointsPerSecond)}); features, scoring, gate and fits, one thread`,
-  ];
+  );
   return `${lines.join('\n')}\n`;
 }
 

@@ -237,14 +237,18 @@ export interface ProfileResult {
   threshold: number;
   /** Summed raw score over the files. */
   score: number;
-  /** `100 * (S - S_null) / (S_perfect - S_null)`. */
-  normalised: number;
+  /** `100 * (S - S_null) / (S_perfect - S_null)`; null over files without windows (it is undefined there). */
+  normalised: number | null;
 }
 
 /** One detector's line of the leaderboard. */
 export interface LeaderboardRow {
   detector: string;
   profiles: Record<string, ProfileResult>;
+  /** The files scored. */
+  files: string[];
+  /** Files asked for that the detector has no results for (left out of its row). */
+  missing: string[];
 }
 
 /** Options of {@link leaderboard}. */
@@ -255,22 +259,38 @@ export interface LeaderboardOptions {
   files?: readonly string[];
   /** The label windows, when the caller has read them already (default: read from `labels/`). */
   labels?: ReturnType<typeof readLabels>;
+  /** Timestamps read already (shared across calls). */
+  cache?: TimestampCache;
+}
+
+/** Sorts rows by a profile's normalised score, best first (rows without one last). */
+export function sortRows<T extends { profiles: Record<string, ProfileResult> }>(rows: T[], profile: string): T[] {
+  const key = (r: T): number => r.profiles[profile]?.normalised ?? -Infinity;
+  return rows.sort((a, b) => key(b) - key(a));
 }
 
 /**
  * Normalised NAB scores per detector and profile, with each threshold optimised on the
  * files scored (so on a subset of NAB these differ from NAB's published corpus scores).
- * Rows are sorted by the first profile's normalised score, best first.
+ * A detector is scored on the files it has results for; the others are listed in its
+ * row's `missing` (a detector with none of them is left out). Rows are sorted by the
+ * first profile's normalised score, best first.
  */
 export function leaderboard(nabDir: string, profiles: Record<string, CostMatrix> = readProfiles(nabDir), options: LeaderboardOptions = {}): LeaderboardRow[] {
   const labels = options.labels ?? readLabels(nabDir);
   const files = options.files ?? listDataFiles(nabDir).filter((f) => labels.has(f));
   if (files.length === 0) throw new NabDataError(`${join(nabDir, 'data')}: no labelled data files`);
   const detectors = options.detectors ?? listDetectors(nabDir);
-  const cache: TimestampCache = new Map();
-  const rows = detectors.map((detector) => scoreDetector(detector, loadDetectorFiles(nabDir, detector, files, labels, cache), profiles));
-  const first = Object.keys(profiles)[0];
-  return rows.sort((a, b) => b.profiles[first].normalised - a.profiles[first].normalised);
+  const cache: TimestampCache = options.cache ?? new Map();
+  const rows: LeaderboardRow[] = [];
+  for (const detector of detectors) {
+    const present = files.filter((f) => existsSync(resultsPath(nabDir, detector, f)));
+    if (present.length === 0) continue;
+    const row = scoreDetector(detector, loadDetectorFiles(nabDir, detector, present, labels, cache), profiles);
+    row.missing = files.filter((f) => !present.includes(f));
+    rows.push(row);
+  }
+  return sortRows(rows, Object.keys(profiles)[0]);
 }
 
 /** A detector's leaderboard row from its files: each profile's threshold optimised on them, and the normalised score. */
@@ -279,7 +299,27 @@ export function scoreDetector(detector: string, files: readonly NabFile[], profi
   const out: Record<string, ProfileResult> = {};
   for (const [name, cost] of Object.entries(profiles)) {
     const best = optimiseThreshold(prep, cost);
-    out[name] = { threshold: best.threshold, score: best.score, normalised: normaliseScore(best.score, prep.labelledWindows, cost) };
+    out[name] = { threshold: best.threshold, score: best.score, normalised: prep.labelledWindows > 0 ? normaliseScore(best.score, prep.labelledWindows, cost) : null };
   }
-  return { detector, profiles: out };
+  return { detector, profiles: out, files: files.map((f) => f.name), missing: [] };
+}
+
+/** The category of a data file `category/file.csv`. */
+export const categoryOf = (relPath: string): string => relPath.slice(0, relPath.lastIndexOf('/'));
+
+/**
+ * Names a list of files briefly: whole categories by name (`realTweets (10)`), other files
+ * by path.
+ */
+export function describeFiles(subset: readonly string[], all: readonly string[]): string {
+  const inSubset = new Set(subset);
+  const parts: string[] = [];
+  for (const category of [...new Set(all.map(categoryOf))]) {
+    const mine = all.filter((f) => categoryOf(f) === category);
+    const chosen = mine.filter((f) => inSubset.has(f));
+    if (chosen.length === 0) continue;
+    if (chosen.length === mine.length) parts.push(`${category} (${chosen.length})`);
+    else parts.push(...chosen);
+  }
+  return parts.join(', ');
 }

@@ -23,7 +23,7 @@ export type NabWindow = readonly [number, number];
 export interface NabFile {
   /** Relative path such as `realAWSCloudwatch/x.csv`; used in messages only. */
   name: string;
-  /** Row timestamps (epoch ms), ascending. */
+  /** Row timestamps (epoch ms), in file order (NAB scores rows in file order; they may repeat or step back). */
   timestamps: readonly number[];
   /** The detector's anomaly score for each row. */
   scores: readonly number[];
@@ -69,35 +69,60 @@ export function probationLength(rows: number, probationPercent = PROBATION_PERCE
 }
 
 /**
- * Locates windows in the rows: from the first row at or after the start to the last row
- * at or before the end. NAB requires both ends to be row timestamps (then this is the
- * same); windows holding no row are dropped. Overlapping windows are an error, as in NAB's labeller.
+ * Locates windows in the rows, in file order as NAB's sweeper does: a window opens at the
+ * first row (after the previous window closed) whose timestamp is its start and closes at
+ * the first row from there whose timestamp is its end, so a repeated end timestamp closes
+ * it at its first occurrence (NAB looks the end up from the file's first row, which
+ * differs only if the end timestamp also occurs before the window opens; NAB's width is
+ * then negative). Timestamps need not increase (a few NAB files repeat a
+ * timestamp or step back in time). A bound that is not a row timestamp (not in NAB's
+ * labels) snaps inward: the window opens at the first row, in file order, whose timestamp
+ * lies in it and closes at the last row of that run of in-window timestamps (for
+ * increasing timestamps: from the first row at or after the start to the last at or
+ * before the end). Windows holding no row are dropped. Overlapping windows are an error,
+ * as in NAB's labeller.
  */
 export function windowSpans(timestamps: readonly number[], windows: readonly NabWindow[]): WindowSpan[] {
   const sorted = [...windows].sort((a, b) => a[0] - b[0]);
   const spans: WindowSpan[] = [];
   let prevEnd = -Infinity;
+  let cursor = 0;
+  const rows = timestamps.length;
   for (const [t1, t2] of sorted) {
     if (!(t1 <= t2)) throw new Error(`NAB window ends before it starts: [${t1}, ${t2}]`);
     if (t1 <= prevEnd) throw new Error(`NAB windows overlap at ${t1}`);
     prevEnd = t2;
-    const start = bound(timestamps, t1, false);
-    const end = bound(timestamps, t2, true) - 1;
-    if (start <= end) spans.push({ start, end });
+    let start = -1;
+    for (let i = cursor; i < rows; i++) {
+      if (timestamps[i] === t1) {
+        start = i;
+        break;
+      }
+    }
+    if (start < 0) {
+      for (let i = cursor; i < rows; i++) {
+        if (timestamps[i] >= t1 && timestamps[i] <= t2) {
+          start = i;
+          break;
+        }
+      }
+    }
+    if (start < 0) continue;
+    let end = -1;
+    for (let i = start; i < rows; i++) {
+      if (timestamps[i] === t2) {
+        end = i;
+        break;
+      }
+    }
+    if (end < 0) {
+      end = start;
+      while (end + 1 < rows && timestamps[end + 1] >= t1 && timestamps[end + 1] <= t2) end++;
+    }
+    spans.push({ start, end });
+    cursor = end + 1;
   }
   return spans;
-}
-
-/** First index whose timestamp is >= t, or > t if `after` (timestamps ascending). */
-function bound(ts: readonly number[], t: number, after: boolean): number {
-  let lo = 0;
-  let hi = ts.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (ts[mid] < t || (after && ts[mid] === t)) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /** Per-row facts for one file that do not depend on the profile or the threshold. */

@@ -258,7 +258,7 @@ describe(`NAB published results (${NAB_DIR})`, () => {
     const dir = nabDir();
     const files = listDataFiles(dir).filter((f) => f.startsWith(`${CATEGORY}/`));
     const board: LeaderboardRow[] = leaderboard(dir, readProfiles(dir), { detectors: DETECTORS, files });
-    const got = Object.fromEntries(board.map((r) => [r.detector, Math.round(r.profiles.standard.normalised * 10) / 10]));
+    const got = Object.fromEntries(board.map((r) => [r.detector, Math.round((r.profiles.standard.normalised as number) * 10) / 10]));
     expect(got).toEqual(README_LEADERBOARD);
     expect(board.map((r) => r.detector)).toEqual(DETECTORS);
     for (const r of board) expect(Object.keys(r.profiles).sort()).toEqual([...PROFILES].sort());
