@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { registerBenchCommand } from '../../../src/cli/bench';
-import { DEFAULT_NAB_PARAMS, DETECTOR_NAME, formatNabBench, readNabSeries, runNabBench, streamTimes } from '../../../src/eval/nab-bench';
+import { type CategoryRow, DEFAULT_NAB_PARAMS, DETECTOR_NAME, formatNabBench, readNabSeries, runNabBench, scoreAt, streamTimes } from '../../../src/eval/nab-bench';
+import { loadDetectorFiles, readLabels } from '../../../src/eval/nab-data';
 import { formatLoco, runLoco } from '../../../src/eval/nab-loco';
 import { type CostMatrix, type NabFile, type NabWindow, probationLength, scaledSigmoid, scoreFile, windowSpans } from '../../../src/eval/nab-scorer';
 
@@ -60,6 +61,11 @@ function writeFixture(files: FixtureFile[], published: Record<string, string[]>)
     }
   }
   return dir;
+}
+
+/** A published detector's results for a fixture file, as the scorer reads them. */
+function readResultsAsFile(dir: string, detector: string, f: FixtureFile): NabFile {
+  return loadDetectorFiles(dir, detector, [f.rel], readLabels(dir))[0];
 }
 
 const N = 480;
@@ -201,9 +207,13 @@ describe('bench nab on partial NAB layouts', () => {
       // At the all-files threshold the quiet file's false alarms cost 0.11 each (none before a window).
       expect(row.atAllFilesThreshold.score).toBeCloseTo(-0.11 * row.atAllFilesThreshold.falseAlarms, 12);
     }
-    // The `full` detector raises exactly the false alarms it was written with, at its threshold.
-    const full = quiet.rows.find((x) => x.detector === 'full');
-    expect(full?.atAllFilesThreshold.falseAlarms).toBe(Array.from({ length: N }, (_, i) => i).filter((i) => i >= probationLength(N) && i % 97 === 0 && full.atAllFilesThreshold.threshold <= 0.6).length);
+    // `full` fires on the spikes (0.9) and on every 97th row (0.6): its all-files threshold
+    // keeps the spikes only, so the quiet file costs nothing; at 0.6 each 97th scored row is a false alarm.
+    const full = quiet.rows.find((x) => x.detector === 'full') as CategoryRow;
+    expect(full.atAllFilesThreshold).toEqual({ threshold: 0.9, score: 0, falseAlarms: 0 });
+    const quietFile = readResultsAsFile(dir, 'full', FILES[3]);
+    const every97 = Array.from({ length: N }, (_, i) => i).filter((i) => i >= probationLength(N) && i % 97 === 0).length;
+    expect(scoreAt([quietFile], 0.6, STANDARD)).toEqual({ threshold: 0.6, score: expect.closeTo(-0.11 * every97, 12) as number, falseAlarms: every97 });
     const partial = r.leaderboard.find((x) => x.detector === 'partial');
     expect(partial?.files).toEqual(['realOne/a.csv', 'realOne/clock.csv']);
     expect(partial?.missing).toEqual(['quiet/flat.csv', 'realTwo/b.csv']);
