@@ -1,13 +1,13 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import underPressure from '@fastify/under-pressure';
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import type { Config } from './config';
 import { ErrorCode, HttpError } from './errors';
 import type { ModelStore } from './model-store';
 import { bearerAuth } from './plugins/auth';
+import { loadShedding } from './plugins/load-shedding';
 import { metricsPlugin, type ServiceMetrics } from './plugins/metrics';
 import { pointRoutes } from './routes/detect';
 import { healthRoutes, type HealthContributor } from './routes/health';
@@ -101,18 +101,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     reply.code(404).send({ error: ErrorCode.NotFound, message: `no route ${request.method} ${request.url.split('?')[0].slice(0, 200)}`, details: [] });
   });
 
-  if (config.maxEventLoopDelayMs > 0) {
-    await app.register(underPressure, {
-      maxEventLoopDelay: config.maxEventLoopDelayMs,
-      retryAfter: 5,
-      pressureHandler: (_req, reply, type, value) => {
-        reply
-          .code(503)
-          .header('retry-after', '5')
-          .send({ error: ErrorCode.Overloaded, message: `overloaded (${type} ${value}), retry later`, details: [] });
-      },
-    });
-  }
+  // Liveness and metrics are exempt (config.shed false): a busy pod is not a dead one.
+  if (config.maxEventLoopDelayMs > 0) await app.register(loadShedding, { maxEventLoopDelayMs: config.maxEventLoopDelayMs });
 
   await app.register(swagger, {
     openapi: {

@@ -26,6 +26,9 @@ export interface ServiceMetrics {
   // Per-host history of temporal models (zero for a raw-feature model)
   historyHosts: Gauge<'source'>;
   historyEvictions: Counter<'source'>;
+  // Learning each host (the poller's streaming detector)
+  learningHosts: Gauge;
+  refitFailures: Counter;
 }
 
 /** Creates the instruments on `registry` (a fresh one per app, so tests do not collide). */
@@ -69,6 +72,8 @@ export function createMetrics(registry: Registry, withDefaults = true): ServiceM
     dropped: new Counter({ name: 'anomaly_detector_write_dropped_points_total', help: 'Lines dropped because the write buffer was full', registers: [registry] }),
     buffered: new Gauge({ name: 'anomaly_detector_write_buffer_points', help: 'Lines waiting to be written', registers: [registry] }),
     psi: new Gauge({ name: 'anomaly_detector_feature_psi', help: 'Population stability index of recent inputs against the training data, per feature', labelNames: ['feature'], registers: [registry] }),
+    learningHosts: new Gauge({ name: 'anomaly_detector_learning_hosts', help: 'Hosts still learning their normal (judged by the prior until they have enough points)', registers: [registry] }),
+    refitFailures: new Counter({ name: 'anomaly_detector_refit_failures_total', help: 'Refits of the streaming detector that failed (the previous model kept serving)', registers: [registry] }),
     historyHosts: new Gauge({ name: 'anomaly_detector_history_hosts', help: 'Hosts with history kept for a temporal model, by reader (http, poller)', labelNames: ['source'], registers: [registry] }),
     historyEvictions: new Counter({
       name: 'anomaly_detector_history_evictions_total',
@@ -93,7 +98,7 @@ export const metricsPlugin = fp<{ metrics: ServiceMetrics }>(
       const route = request.routeOptions.url ?? 'unmatched';
       opts.metrics.httpDuration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
     });
-    app.get('/metrics', { logLevel: 'warn', schema: { hide: true } }, async (_request, reply) => {
+    app.get('/metrics', { logLevel: 'warn', config: { shed: false }, schema: { hide: true } }, async (_request, reply) => {
       const body = await opts.metrics.registry.metrics();
       return reply.type(opts.metrics.registry.contentType).send(body);
     });

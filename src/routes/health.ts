@@ -11,7 +11,7 @@ export interface HealthContributor {
 
 /** GET /health (readiness) and GET /health/live (liveness). */
 export const healthRoutes: FastifyPluginAsync<{ startedAt: number; contributors: HealthContributor[] }> = async (app, opts) => {
-  app.get('/health/live', { logLevel: 'warn', schema: { summary: 'Liveness: 200 while the process runs', tags: ['operations'] } }, async () => ({ status: 'alive' }));
+  app.get('/health/live', { logLevel: 'warn', config: { shed: false }, schema: { summary: 'Liveness: 200 while the process runs', tags: ['operations'] } }, async () => ({ status: 'alive' }));
 
   app.get(
     '/health',

@@ -88,3 +88,35 @@ describe('strict timestamps in /detect (item 10)', () => {
     expect(res.json().results[0].timestamp).toBe('2016-12-31T23:59:59.999Z');
   });
 });
+
+describe('load shedding (item 3)', () => {
+  /** Keeps the event loop busy in 100 ms blocks for `ms`. */
+  async function lag(ms: number): Promise<void> {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      const until = Date.now() + 100;
+      while (Date.now() < until) {
+        // busy
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  it('sheds /detect with 503 while the event loop lags, never /health/live or /metrics', async () => {
+    const app = await testApp({ MAX_EVENT_LOOP_DELAY_MS: '20' });
+    try {
+      // Longer than two samples, so the last sample before the end saw only lag.
+      await lag(2200);
+      const [live, metrics, detect] = await Promise.all([
+        app.inject({ url: '/health/live' }),
+        app.inject({ url: '/metrics' }),
+        post(app, '/detect', { points: [normalPoint(0)] }),
+      ]);
+      expect([live.statusCode, metrics.statusCode, detect.statusCode]).toEqual([200, 200, 503]);
+      expect(detect.json()).toMatchObject({ error: 'overloaded' });
+      expect(detect.headers['retry-after']).toBe('5');
+    } finally {
+      await app.close();
+    }
+  });
+});
