@@ -66,6 +66,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   } as FastifyServerOptions);
 
   app.decorate('models', deps.models);
+  // Compressed bodies are not decoded: say so (415) instead of failing them as bad JSON.
+  app.addHook('preParsing', async (request) => {
+    const encoding = request.headers['content-encoding'];
+    if (encoding !== undefined && request.method !== 'GET' && request.method !== 'HEAD' && encoding.trim().toLowerCase() !== 'identity') {
+      throw new HttpError(415, ErrorCode.UnsupportedMediaType, `content-encoding ${JSON.stringify(encoding.slice(0, 50))} is not supported: send the body uncompressed`);
+    }
+  });
   // JSON only: anything else is a 415, not a string that fails validation.
   app.removeContentTypeParser(['text/plain']);
 

@@ -121,3 +121,23 @@ describe('load shedding (item 3)', () => {
     }
   });
 });
+
+describe('content encodings (item 11)', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await testApp();
+  });
+  afterAll(() => app.close());
+
+  it.each(['gzip', 'deflate', 'br', 'GZIP'])('answers a %s-encoded body with 415, not "not valid JSON"', async (encoding) => {
+    const { gzipSync } = await import('node:zlib');
+    const res = await app.inject({ method: 'POST', url: '/detect', payload: gzipSync(JSON.stringify({ points: [normalPoint(0)] })), headers: { 'content-type': 'application/json', 'content-encoding': encoding } });
+    expect(res.statusCode).toBe(415);
+    expect(res.json()).toEqual({ error: 'unsupported_media_type', message: `content-encoding ${JSON.stringify(encoding)} is not supported: send the body uncompressed`, details: [] });
+  });
+
+  it('accepts content-encoding identity', async () => {
+    const res = await app.inject({ method: 'POST', url: '/detect', payload: JSON.stringify({ points: [normalPoint(0)] }), headers: { 'content-type': 'application/json', 'content-encoding': 'identity' } });
+    expect(res.statusCode).toBe(200);
+  });
+});
