@@ -31,9 +31,36 @@ export interface ServiceMetrics {
   refitFailures: Counter;
 }
 
+/**
+ * The known values of each label. Every one gets its series at 0 when the instruments are
+ * created, so a dashboard or an alert on a counter sees 0 rather than no data before the
+ * first increment. A new label value used in code belongs here too.
+ */
+export const METRIC_LABELS = {
+  source: ['http', 'poller'],
+  reloadOutcome: ['ok', 'failed', 'refit', 'refit_failed'],
+  skipped: ['incomplete', 'invalid', 'unwritable'],
+  cycleOutcome: ['ok', 'error'],
+} as const;
+
 /** Creates the instruments on `registry` (a fresh one per app, so tests do not collide). */
 export function createMetrics(registry: Registry, withDefaults = true): ServiceMetrics {
   if (withDefaults) collectDefaultMetrics({ register: registry, prefix: 'anomaly_detector_' });
+  const m = instruments(registry);
+  for (const source of METRIC_LABELS.source) {
+    m.pointsScored.inc({ source }, 0);
+    m.anomalies.inc({ source }, 0);
+    m.scores.zero({ source });
+    m.historyHosts.set({ source }, 0);
+    m.historyEvictions.inc({ source }, 0);
+  }
+  for (const outcome of METRIC_LABELS.reloadOutcome) m.reloads.inc({ outcome }, 0);
+  for (const reason of METRIC_LABELS.skipped) m.skipped.inc({ reason }, 0);
+  for (const outcome of METRIC_LABELS.cycleOutcome) m.cycleDuration.zero({ outcome });
+  return m;
+}
+
+function instruments(registry: Registry): ServiceMetrics {
   return {
     registry,
     httpDuration: new Histogram({
