@@ -67,8 +67,21 @@ export function hostLengthOk(host: string): boolean {
 /** Latest accepted timestamp: year 9999, so a seconds-for-milliseconds mix-up stays visible. */
 const MAX_EPOCH_MS = 253402300799999;
 
+/**
+ * Largest network_load accepted (bytes/s): 8 petabits per second, beyond any host. Without
+ * a bound, values near 1e308 (finite, so valid JSON numbers) overflow the temporal
+ * features to Infinity and the scores to NaN; every value up to this one scores finitely.
+ */
+export const MAX_NETWORK_LOAD = 1e15;
+
+/** The accepted range of each metric: METRICS' range, network_load capped at MAX_NETWORK_LOAD. */
+const RANGES = Object.fromEntries(METRIC_NAMES.map((m) => [m, { ...METRICS[m], max: METRICS[m].max ?? (m === 'network_load' ? MAX_NETWORK_LOAD : null) }])) as Record<
+  (typeof METRIC_NAMES)[number],
+  { unit: string; min: number; max: number | null }
+>;
+
 const metric = (name: (typeof METRIC_NAMES)[number]) => {
-  const { min, max, unit } = METRICS[name];
+  const { min, max, unit } = RANGES[name];
   let s = z.number({ error: (i) => (i.input === undefined ? 'is required' : 'must be a finite number') }).min(min, `must be >= ${min}`);
   if (max !== null) s = s.max(max, `must be <= ${max}`);
   return s.describe(`${name} (${unit})`);
@@ -76,7 +89,7 @@ const metric = (name: (typeof METRIC_NAMES)[number]) => {
 
 /**
  * One metric point as /detect, /validate and the poller accept it. The rules: finite
- * numbers, CPU and memory 0 to 100, network >= 0, timestamp RFC 3339 or epoch ms,
+ * numbers, CPU and memory 0 to 100, network 0 to 1e15, timestamp RFC 3339 or epoch ms,
  * host 1 to 256 characters (code points), no other fields.
  */
 export const PointSchema = z.strictObject({
@@ -109,7 +122,7 @@ function preview(v: unknown): unknown {
 }
 
 const FIELDS = new Set(['host', 'timestamp', ...METRIC_NAMES]);
-const LIMITS = METRIC_NAMES.map((m) => [m, METRICS[m].min, METRICS[m].max ?? Infinity] as const);
+const LIMITS = METRIC_NAMES.map((m) => [m, RANGES[m].min, RANGES[m].max ?? Infinity] as const);
 
 /**
  * The same rules as PointSchema, written out for speed: /detect checks up to 10,000

@@ -1,4 +1,14 @@
 import type { FastifyInstance } from 'fastify';
+import { Registry } from 'prom-client';
+import { buildApp } from '../../src/app';
+import { loadConfig } from '../../src/config';
+import { Detector } from '../../src/core/detector';
+import { hostTemporalFeatures } from '../../src/core/features';
+import { Rng } from '../../src/core/random';
+import { trainModel } from '../../src/core/train';
+import { ModelStore } from '../../src/model-store';
+import { createMetrics } from '../../src/plugins/metrics';
+import { isValidPoint } from '../../src/validation/point';
 import { normalPoint, testApp } from '../helpers/fixtures';
 
 /** Hostile-client cases of issue 11 that app.inject can reach. */
@@ -139,5 +149,56 @@ describe('content encodings (item 11)', () => {
   it('accepts content-encoding identity', async () => {
     const res = await app.inject({ method: 'POST', url: '/detect', payload: JSON.stringify({ points: [normalPoint(0)] }), headers: { 'content-type': 'application/json', 'content-encoding': 'identity' } });
     expect(res.statusCode).toBe(200);
+  });
+});
+
+describe('huge values with a temporal out-of-range model (item 9)', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    const r = new Rng(1);
+    const n = 600;
+    const raw = new Float64Array(n * 3);
+    const keys: string[] = [];
+    const times: number[] = [];
+    for (let i = 0; i < n; i++) {
+      raw[i * 3] = 20 + r.normal();
+      raw[i * 3 + 1] = 40 + r.normal();
+      raw[i * 3 + 2] = 3e5 * (1 + 0.05 * r.normal());
+      keys.push('train');
+      times.push(i * 10_000);
+    }
+    const det = new Detector(trainModel(raw, n, { nEstimators: 50, maxSamples: 128, seed: 1, contamination: 0.02, createdAt: '2026-01-01T00:00:00.000Z', features: hostTemporalFeatures(30, 3), keys, times, outOfRangeWeight: 4 }));
+    app = await buildApp({ config: loadConfig({}), models: ModelStore.fromDetector(det, 'test:oor'), metrics: createMetrics(new Registry(), false), logger: false });
+    await app.ready();
+  });
+  afterAll(() => app.close());
+
+  const pts = (v: number) => [0, 1].map((k) => ({ host: 'big', timestamp: 1767607200000 + k * 10_000, cpu_usage: 20, memory_usage: 40, network_load: v }));
+
+  it('refuses network_load 1e308 with a 400 (it overflowed the features to NaN: a 500), for /detect and the poller alike', async () => {
+    const res = await post(app, '/detect', { points: pts(1e308) });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().details[0]).toMatchObject({ index: 0, field: 'network_load', message: 'must be <= 1000000000000000' });
+    // The poller checks its steps with the same rule.
+    expect(isValidPoint(pts(1e308)[0])).toBe(false);
+  });
+
+  it('scores values up to the bound with finite scores, contributions and metrics', async () => {
+    for (const v of [1e15, 9.99e14, 1e12]) {
+      const res = await post(app, '/detect', { points: pts(v) });
+      expect(res.statusCode).toBe(200);
+      expect(res.payload).not.toMatch(/null|NaN|Infinity/);
+      for (const r of res.json().results) {
+        for (const x of [r.score, r.severity, ...Object.values(r.contributions)]) expect(Number.isFinite(x)).toBe(true);
+      }
+    }
+    // Random extremes of every metric, within the rules, on one host's history.
+    const r = new Rng(5);
+    const points = Array.from({ length: 200 }, (_, k) => ({ host: 'edge', timestamp: 1767607200000 + k * 10_000, cpu_usage: r.next() < 0.5 ? 0 : 100, memory_usage: r.next() < 0.5 ? 0 : 100, network_load: r.next() < 0.5 ? 0 : 1e15 * r.next() }));
+    const res = await post(app, '/detect', { points });
+    expect(res.statusCode).toBe(200);
+    expect(res.payload).not.toMatch(/null|NaN|Infinity/);
+    const metrics = await app.inject({ url: '/metrics' });
+    expect(metrics.payload.split('\n').filter((l) => !l.startsWith('#') && /NaN|Inf/.test(l) && !l.includes(`le="+Inf"`))).toEqual([]);
   });
 });
