@@ -3,16 +3,28 @@ import { ConfigError } from './errors';
 import type { GateOptions } from './core/gate';
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const emptyAsUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+/**
+ * A number read from the environment. An empty value counts as unset (its default):
+ * z.coerce alone reads '' as 0, and `PORT=` listened on a random port.
+ */
+const envNumber = <T extends z.ZodType>(s: T) => z.preprocess(emptyAsUndefined, s);
 const intIn = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const posNum = z.coerce.number().positive().refine(Number.isFinite, 'must be finite');
-const emptyAsUndefined = (v: unknown) => (v === '' ? undefined : v);
+/** Seconds in (0, max]. */
+const secondsUpTo = (max: number) => z.coerce.number().positive().max(max);
+/** Seconds in [0, max] (0: off, where documented). */
+const secondsOrOff = (max: number) => z.coerce.number().min(0).max(max);
+/** The longest delay setTimeout keeps (2^31 - 1 ms, about 24.8 days), in whole seconds. */
+const MAX_TIMER_S = 2_147_483;
+const DAY_S = 86_400;
 
 /**
  * Every environment variable the service reads, with defaults. This is the only place
  * process.env is read; the README's configuration table mirrors it.
  */
 export const EnvSchema = z.object({
-  PORT: intIn(0, 65535).default(8080),
+  /** 0: any free port (tests); empty: the default. */
+  PORT: envNumber(intIn(0, 65535).default(8080)),
   HOST: z.string().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MODEL_PATH: z.string().min(1).default('models/model.json'),
@@ -20,7 +32,7 @@ export const EnvSchema = z.object({
   MODEL_URI: z.preprocess(emptyAsUndefined, z.string().regex(/^(models|runs):\/.+/, 'must be models:/<name>@<alias>, models:/<name>/<version> or runs:/<run_id>/<path>').optional()),
   MODEL_CACHE_DIR: z.string().min(1).default('.cache/models'),
   MLFLOW_TRACKING_URI: z.preprocess(emptyAsUndefined, z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional()),
-  MLFLOW_TIMEOUT_S: posNum.default(30),
+  MLFLOW_TIMEOUT_S: envNumber(secondsUpTo(600).default(30)),
   MLFLOW_TRACKING_TOKEN: z.preprocess(emptyAsUndefined, z.string().optional()),
   MLFLOW_TRACKING_USERNAME: z.preprocess(emptyAsUndefined, z.string().optional()),
   MLFLOW_TRACKING_PASSWORD: z.preprocess(emptyAsUndefined, z.string().optional()),
@@ -29,14 +41,14 @@ export const EnvSchema = z.object({
   /** Bearer token for POST /admin/reload; unset: the admin API is off. */
   ADMIN_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(8, 'must be at least 8 characters').optional()),
   /** Bytes; /detect with 10,000 points is about 1 MB. */
-  BODY_LIMIT: intIn(1024, 256 * 1024 * 1024).default(4 * 1024 * 1024),
-  MAX_POINTS_PER_REQUEST: intIn(1, 1_000_000).default(10_000),
+  BODY_LIMIT: envNumber(intIn(1024, 256 * 1024 * 1024).default(4 * 1024 * 1024)),
+  MAX_POINTS_PER_REQUEST: envNumber(intIn(1, 1_000_000).default(10_000)),
   /** Hosts whose recent points /detect keeps for a temporal model; least recently used dropped. */
-  DETECT_HISTORY_HOSTS: intIn(1, 10_000_000).default(10_000),
+  DETECT_HISTORY_HOSTS: envNumber(intIn(1, 10_000_000).default(10_000)),
   API_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(8, 'must be at least 8 characters').optional()),
   /** Event loop delay (ms) above which requests are shed with 503. 0 disables. */
-  MAX_EVENT_LOOP_DELAY_MS: intIn(0, 60_000).default(1000),
-  SHUTDOWN_TIMEOUT_S: posNum.default(10),
+  MAX_EVENT_LOOP_DELAY_MS: envNumber(intIn(0, 60_000).default(1000)),
+  SHUTDOWN_TIMEOUT_S: envNumber(secondsUpTo(3600).default(10)),
   DOCS_ENABLED: z.preprocess(emptyAsUndefined, bool.optional()).transform((v) => v ?? true),
 
   // InfluxDB loop (off while INFLUX_URL is unset)
@@ -49,37 +61,37 @@ export const EnvSchema = z.object({
   INFLUX_TOKEN: z.preprocess(emptyAsUndefined, z.string().optional()),
   INFLUX_ORG: z.preprocess(emptyAsUndefined, z.string().optional()),
   INFLUX_BUCKET: z.preprocess(emptyAsUndefined, z.string().optional()),
-  INFLUX_TIMEOUT_S: posNum.default(10),
-  POLL_INTERVAL_S: posNum.default(10),
-  POLL_MAX_BACKOFF_S: posNum.default(60),
-  MAX_LOOKBACK_S: posNum.default(3600),
-  COLLECTION_INTERVAL_S: posNum.default(10),
-  SETTLE_S: z.coerce.number().min(0).default(30),
+  INFLUX_TIMEOUT_S: envNumber(secondsUpTo(600).default(10)),
+  POLL_INTERVAL_S: envNumber(z.coerce.number().min(0.1).max(DAY_S).default(10)),
+  POLL_MAX_BACKOFF_S: envNumber(z.coerce.number().min(0.1).max(DAY_S).default(60)),
+  MAX_LOOKBACK_S: envNumber(secondsUpTo(366 * DAY_S).default(3600)),
+  COLLECTION_INTERVAL_S: envNumber(z.coerce.number().min(0.01).max(DAY_S).default(10)),
+  SETTLE_S: envNumber(secondsOrOff(DAY_S).default(30)),
   METRICS_MAPPING_FILE: z.preprocess(emptyAsUndefined, z.string().optional()),
   NET_INCLUDE_SENT: z.preprocess(emptyAsUndefined, bool.optional()).transform((v) => v ?? false),
-  GATE_CONSECUTIVE: intIn(1, 1000).default(3),
+  GATE_CONSECUTIVE: envNumber(intIn(1, 1000).default(3)),
   GATE_SURGE_ENABLED: z.preprocess(emptyAsUndefined, bool.optional()).transform((v) => v ?? true),
-  GATE_SURGE_CPU: z.coerce.number().min(0).default(10),
-  GATE_SURGE_MEMORY: z.coerce.number().min(0).default(30),
-  GATE_SURGE_NETWORK: z.coerce.number().min(0).default(15000),
-  GATE_COOLDOWN_S: z.coerce.number().min(0).default(0),
+  GATE_SURGE_CPU: envNumber(z.coerce.number().min(0).max(100).default(10)),
+  GATE_SURGE_MEMORY: envNumber(z.coerce.number().min(0).max(100).default(30)),
+  GATE_SURGE_NETWORK: envNumber(z.coerce.number().min(0).max(1e15).default(15000)),
+  GATE_COOLDOWN_S: envNumber(secondsOrOff(7 * DAY_S).default(0)),
   /** Within this long after an alert, a further alert needs a higher score; 0: off. */
-  GATE_REPEAT_WINDOW_S: z.coerce.number().min(0).default(0),
-  GATE_REPEAT_MARGIN: z.coerce.number().min(0).max(1).default(0),
-  WRITE_BUFFER_POINTS: intIn(100, 100_000_000).default(100_000),
-  WRITE_BATCH_POINTS: intIn(1, 100_000).default(5000),
-  SHARD_COUNT: intIn(1, 10_000).default(1),
+  GATE_REPEAT_WINDOW_S: envNumber(secondsOrOff(7 * DAY_S).default(0)),
+  GATE_REPEAT_MARGIN: envNumber(z.coerce.number().min(0).max(1).default(0)),
+  WRITE_BUFFER_POINTS: envNumber(intIn(100, 100_000_000).default(100_000)),
+  WRITE_BATCH_POINTS: envNumber(intIn(1, 100_000).default(5000)),
+  SHARD_COUNT: envNumber(intIn(1, 10_000).default(1)),
   /** Required when SHARD_COUNT > 1 (an empty value must not silently mean shard 0). */
   SHARD_INDEX: z.preprocess(emptyAsUndefined, intIn(0, 9_999).optional()),
-  MAX_HOSTS: intIn(1, 10_000_000).default(100_000),
-  DRIFT_WINDOW_POINTS: intIn(100, 10_000_000).default(10_000),
-  DRIFT_INTERVAL_S: posNum.default(60),
-  DRIFT_PSI_WARN: posNum.default(0.25),
+  MAX_HOSTS: envNumber(intIn(1, 10_000_000).default(100_000)),
+  DRIFT_WINDOW_POINTS: envNumber(intIn(100, 10_000_000).default(10_000)),
+  DRIFT_INTERVAL_S: envNumber(z.coerce.number().min(1).max(DAY_S).default(60)),
+  DRIFT_PSI_WARN: envNumber(z.coerce.number().positive().max(10).default(0.25)),
   /** Refit on recent normal points every this many seconds (the prototype: 300); 0: off. */
-  REFIT_INTERVAL_S: z.coerce.number().min(0).default(0),
+  REFIT_INTERVAL_S: envNumber(secondsOrOff(MAX_TIMER_S).default(0)),
   /** Bounded: the window is allocated up front and a refit runs on the event loop (about 40 ms per 10,000 rows at 200 trees). */
-  REFIT_WINDOW_POINTS: intIn(2, 200_000).default(10_000),
-  REFIT_MIN_POINTS: intIn(2, 200_000).default(1000),
+  REFIT_WINDOW_POINTS: envNumber(intIn(2, 200_000).default(10_000)),
+  REFIT_MIN_POINTS: envNumber(intIn(2, 200_000).default(1000)),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
