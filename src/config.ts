@@ -49,6 +49,12 @@ export const EnvSchema = z.object({
   /** Event loop delay (ms) above which requests are shed with 503. 0 disables. */
   MAX_EVENT_LOOP_DELAY_MS: envNumber(intIn(0, 60_000).default(1000)),
   SHUTDOWN_TIMEOUT_S: envNumber(secondsUpTo(3600).default(10)),
+  /** A request (headers and body) must arrive within this long, else 408 and the connection is closed. */
+  REQUEST_TIMEOUT_S: envNumber(z.coerce.number().min(1).max(3600).default(30)),
+  /** A connection with no traffic for this long is closed. */
+  CONNECTION_TIMEOUT_S: envNumber(z.coerce.number().min(1).max(3600).default(120)),
+  /** Open connections at most; further ones are refused until some close. Unset: from the descriptor limit. */
+  MAX_CONNECTIONS: envNumber(intIn(1, 1_000_000).optional()),
   DOCS_ENABLED: z.preprocess(emptyAsUndefined, bool.optional()).transform((v) => v ?? true),
 
   // InfluxDB loop (off while INFLUX_URL is unset)
@@ -92,6 +98,11 @@ export const EnvSchema = z.object({
   /** Bounded: the window is allocated up front and a refit runs on the event loop (about 40 ms per 10,000 rows at 200 trees). */
   REFIT_WINDOW_POINTS: envNumber(intIn(2, 200_000).default(10_000)),
   REFIT_MIN_POINTS: envNumber(intIn(2, 200_000).default(1000)),
+  /** Learn every host's own normal (auto: when no model is named, i.e. MODEL_PATH and MODEL_URI unset). */
+  LEARN: z.preprocess(emptyAsUndefined, z.enum(['auto', 'true', 'false']).optional()).transform((v) => v ?? 'auto'),
+  /** History read per host at start to learn from (bounded; chunked reads). */
+  LEARN_WINDOW_S: z.preprocess(emptyAsUndefined, z.coerce.number().min(0).max(90 * 86400).default(7 * 86400)),
+  LEARN_CHUNK_S: z.preprocess(emptyAsUndefined, z.coerce.number().min(60).max(86400).default(3600)),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -114,6 +125,10 @@ export interface Config {
   apiToken: string | undefined;
   maxEventLoopDelayMs: number;
   shutdownTimeoutS: number;
+  requestTimeoutMs: number;
+  connectionTimeoutMs: number;
+  /** undefined: derived from the file descriptor limit at start (see server.ts). */
+  maxConnections: number | undefined;
   docsEnabled: boolean;
   influx: InfluxConfig | null;
   poller: PollerConfig;
@@ -139,6 +154,8 @@ export interface PollerConfig {
   maxHosts: number;
   drift: { windowPoints: number; intervalMs: number; warnPsi: number };
   refit?: { intervalMs: number; windowPoints: number; minPoints: number };
+  /** Learning each host's normal (null: the named model judges every host). */
+  learn: { windowMs: number; chunkMs: number } | null;
 }
 
 /** Names of the environment variables in the schema (checked against deploy files). */
@@ -187,6 +204,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiToken: e.API_TOKEN,
     maxEventLoopDelayMs: e.MAX_EVENT_LOOP_DELAY_MS,
     shutdownTimeoutS: e.SHUTDOWN_TIMEOUT_S,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_S * 1000,
+    connectionTimeoutMs: e.CONNECTION_TIMEOUT_S * 1000,
+    maxConnections: e.MAX_CONNECTIONS,
     docsEnabled: e.DOCS_ENABLED,
     influx,
     poller: {
@@ -208,9 +228,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       shard: { count: e.SHARD_COUNT, index: shardIndex },
       maxHosts: e.MAX_HOSTS,
       drift: { windowPoints: e.DRIFT_WINDOW_POINTS, intervalMs: e.DRIFT_INTERVAL_S * 1000, warnPsi: e.DRIFT_PSI_WARN },
+      learn: learns(e, env) ? { windowMs: e.LEARN_WINDOW_S * 1000, chunkMs: e.LEARN_CHUNK_S * 1000 } : null,
       ...(e.REFIT_INTERVAL_S > 0 ? { refit: { intervalMs: e.REFIT_INTERVAL_S * 1000, windowPoints: e.REFIT_WINDOW_POINTS, minPoints: Math.min(e.REFIT_MIN_POINTS, e.REFIT_WINDOW_POINTS) } } : {}),
     },
   });
+}
+
+/** LEARN=auto learns unless a model is named (MODEL_PATH or MODEL_URI set, not empty). */
+function learns(e: Env, env: NodeJS.ProcessEnv): boolean {
+  if (e.LEARN !== 'auto') return e.LEARN === 'true';
+  return !(env.MODEL_PATH ?? '') && !(env.MODEL_URI ?? '');
 }
 
 const MlflowEnvSchema = EnvSchema.pick({

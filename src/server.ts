@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { buildApp } from './app';
@@ -10,6 +11,8 @@ import { adminRoutes } from './routes/admin';
 import { createMetrics } from './plugins/metrics';
 import { createMetricsStore } from './influx';
 import { Poller } from './poller/poller';
+import type { Detector } from './core/detector';
+import { hostLearningOptions } from './core/host-learning';
 import { loadMapping } from './poller/mapping-file';
 
 /** Raised for a start-up failure: the message is the one line printed before exit. */
@@ -60,6 +63,7 @@ export async function startService(config: Config): Promise<FastifyInstance> {
         maxBackoffMs: p.maxBackoffMs,
         drift: p.drift,
         refit: p.refit,
+        ...(p.learn ? { learn: { ...p.learn, options: (prior: Detector) => hostLearningOptions({ prior, gate: p.gate, maxKeys: p.maxHosts }) } } : {}),
       },
       metrics,
       logger.child({ component: 'poller' }),
@@ -89,11 +93,63 @@ export async function startService(config: Config): Promise<FastifyInstance> {
     app.addHook('onClose', async () => running.stop(Math.min(5000, config.shutdownTimeoutS * 500)));
   }
   await app.listen({ port: config.port, host: config.host });
+  limitConnections(app, config.maxConnections ?? connectionsFromDescriptorLimit(descriptorLimit()), metrics, logger);
   if (poller) {
     poller.start();
-    logger.info({ influx: config.influx?.url, api: config.influx?.api, intervalMs: config.poller.intervalMs, shard: config.poller.shard }, 'poller started');
+    logger.info({ influx: config.influx?.url, api: config.influx?.api, intervalMs: config.poller.intervalMs, shard: config.poller.shard, learning: config.poller.learn !== null }, config.poller.learn ? 'poller started: learning each host (the loaded model is the prior)' : 'poller started');
   } else logger.info('INFLUX_URL is unset: poller off, serving HTTP only');
   return app;
+}
+
+/** The soft limit on open file descriptors (`ulimit -n`), or undefined where it cannot be read. */
+export function descriptorLimit(limits = '/proc/self/limits'): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync(limits, 'utf8'));
+    if (!m) return undefined;
+    return m[1] === 'unlimited' ? Infinity : Number(m[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * MAX_CONNECTIONS when unset: the descriptor limit minus a quarter of it (at least 64),
+ * kept for InfluxDB and MLflow sockets, the model file and /proc reads; 10,000 when the
+ * limit is unknown, at most 1,000,000.
+ */
+export function connectionsFromDescriptorLimit(limit: number | undefined): number {
+  if (limit === undefined) return 10_000;
+  if (!Number.isFinite(limit)) return 1_000_000;
+  return Math.min(1_000_000, Math.max(1, Math.floor(limit - Math.max(64, limit / 4))));
+}
+
+/**
+ * Caps open connections below the descriptor limit: past the cap Node closes new
+ * connections at once (counted), so a flood of slow clients is refused instead of
+ * exhausting descriptors, and connections are accepted again as soon as some close.
+ * Accept errors (EMFILE despite the cap) are logged, not thrown: an unhandled 'error'
+ * on the server would end the process.
+ */
+function limitConnections(app: FastifyInstance, max: number, metrics: ReturnType<typeof createMetrics>, logger: pino.Logger): void {
+  app.server.maxConnections = max;
+  let lastDropLog = 0;
+  app.server.on('drop', () => {
+    metrics.connectionsDropped.inc();
+    const now = Date.now();
+    if (now - lastDropLog > 10_000) {
+      lastDropLog = now;
+      logger.warn({ maxConnections: max }, 'connection refused: MAX_CONNECTIONS are open');
+    }
+  });
+  let lastErrorLog = 0;
+  app.server.on('error', (err: NodeJS.ErrnoException) => {
+    const now = Date.now();
+    if (now - lastErrorLog > 10_000) {
+      lastErrorLog = now;
+      logger.error({ err: err.message, code: err.code }, 'accepting a connection failed');
+    }
+  });
+  logger.info({ maxConnections: max }, 'connection limit');
 }
 
 /**

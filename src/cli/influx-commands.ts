@@ -10,6 +10,8 @@ import type { MetricsStore } from '../influx/types';
 import { ModelStore, loadDetectorFile } from '../model-store';
 import { createMetrics } from '../plugins/metrics';
 import { loadMapping } from '../poller/mapping-file';
+import type { Detector } from '../core/detector';
+import { hostLearningOptions } from '../core/host-learning';
 import { Poller, readSpec, type HistoryState, type HostState } from '../poller/poller';
 import { addMetric, isComplete, type HostSteps } from '../poller/telegraf';
 import { METRIC_NAMES } from '../core/metrics';
@@ -70,6 +72,9 @@ export function registerInfluxCommands(program: Command): void {
           baseBackoffMs: 1000,
           maxBackoffMs: 10000,
           drift: p.drift,
+          // The live loop's detector: learning each host (from LEARN_WINDOW_S before --from) unless a model is named.
+          refit: p.refit,
+          ...(p.learn ? { learn: { ...p.learn, options: (prior: Detector) => hostLearningOptions({ prior, gate: p.gate, maxKeys: p.maxHosts }) } } : {}),
         },
         createMetrics(new Registry(), false),
         log,

@@ -38,6 +38,11 @@ export class LruMap<V> {
     return v;
   }
 
+  /** The entries' values, least recently used first (reading them does not reorder). */
+  values(): IterableIterator<V> {
+    return this.map.values();
+  }
+
   clear(): void {
     this.map.clear();
   }

@@ -1,19 +1,33 @@
 import type { ModelArtifact } from './artifact';
 import { Detector, DEFAULT_MAX_KEYS } from './detector';
-import { SeriesFeatures, type FeatureSpec } from './features';
-import { newRepeatGateState, repeatGate, type RepeatGateOptions, type RepeatGateState } from './gate';
+import { defaultFeatures, SeriesFeatures, type FeatureSpec, type SeriesStateStore } from './features';
+import { gate, newGateState, type GateOptions, type GateState, type RepeatGateOptions } from './gate';
 import { LruMap } from './lru';
+import { isHostMetrics } from './metrics';
 import { RefitWindow, refitDetector } from './refit';
 import { fitOnFeatures, matrixSha256 } from './train';
 
 /**
- * A detector that runs on a stream: the same Detector (features, scaler, forest,
- * out-of-range scoring) with per-key history, refitted periodically on a sliding window
- * of recent rows that raised no alert, and repeat suppression through gate.ts.
+ * The streaming detector: the one detection policy of the project. The poller (live,
+ * bootstrap and backfill), the benchmarks (NAB, SMD) and the tests run this class; none
+ * of them keeps a copy of any part of it.
  *
- * No look-ahead: a row is scored by the model fitted before it, on features of its
- * key's earlier points; it joins the history and (if it raised no alert) the refit window only
- * after it is scored.
+ * Per key (host) it keeps the feature history (features.ts: values relative to the
+ * key's own recent past), its gate state and how many points it has seen. All keys share
+ * one forest over those relative features, refitted on a schedule of stream time from
+ * the most recent rows that raised no alert, so what it learns is what a deviation from
+ * a host's own normal looks like, not any host's absolute level.
+ *
+ * Learning (`learning` set): a key with fewer than `learning.points` points, or any key
+ * before the first fit, is "learning": the learned model raises no alert for it. A prior
+ * covers it from its first point, alerting only on blatant values: the fleet model (a
+ * forest over the raw values of the keys already learned, refitted with the learned model)
+ * once there is a fleet, else the model given as `learning.prior` (the bundled model).
+ *
+ * No look-ahead, and no dependence on batching: rows are taken one at a time in the order
+ * given (time, then key, is the order every caller uses), each scored by the models fitted
+ * before it, and every refit happens at a row decided by the rows before it. So the
+ * poller's cycles and one pass over the same rows give the same scores bit for bit.
  */
 export interface StreamingOptions {
   features: FeatureSpec[];
@@ -28,31 +42,64 @@ export interface StreamingOptions {
   outOfRangeWeight: number;
   /** Novelty weight recorded in every model (see novelty.ts; 0 or absent: none). */
   noveltyWeight?: number;
-  /** Refit when this much stream time has passed since the last fit (ms). 0: never refit. */
+  /** Refit when this much stream time has passed since the last fit (ms). 0: never refit on time. */
   refitIntervalMs: number;
   /** Rows in the sliding refit window (the most recent rows that raised no alert, all keys pooled). */
   refitWindow: number;
-  /** Repeat suppression of alerts. */
-  gate: RepeatGateOptions;
+  /**
+   * The alert rule. A RepeatGateOptions alone (the NAB benchmark's) is the repeat rule over
+   * every score with no threshold or run condition; GateOptions add the consecutive raw
+   * anomalies, surge levels (host metrics only) and cooldown of gate.ts.
+   */
+  gate: GateOptions | RepeatGateOptions;
+  /** The prior's alert rule while a key learns (default: `gate` without its repeat rule). */
+  priorGate?: GateOptions;
   /** Keys (hosts) with history and gate state; least recently used evicted. */
   maxKeys?: number;
-  /** Recorded in every model (fixed, so that runs are reproducible). */
-  createdAt: string;
+  /** Recorded in every model. Absent: the stream time of the fit (still reproducible). */
+  createdAt?: string;
   /** Caller that provides other inputs than the host metrics (see DetectorOptions.inputs). */
   anyInputs?: boolean;
   /** false: results carry no contributions (the NAB benchmark needs scores only). Default true. */
   contributions?: boolean;
+  /** A refit due with fewer rows in the window than this is skipped (default 2). */
+  minRefitRows?: number;
+  /** Learning of new keys and the prior that covers them meanwhile (absent: every key is judged by the learned model at once). */
+  learning?: LearningOptions;
+}
+
+export interface LearningOptions {
+  /** Points a key needs before the learned model may alert on it. */
+  points: number;
+  /** Rows the refit window needs before the first fit, when started without warm-up rows; also the fleet model's minimum. */
+  minFitRows: number;
+  /** The model that covers learning keys while there is no fleet model (the bundled model); absent: none. */
+  prior?: Detector;
+  /** A prior's point is anomalous only at a severity (score / threshold) of at least this: blatant values only. */
+  priorSeverity: number;
+  /** Fit a fleet model (raw values of learned keys) with every refit. Default true. */
+  fleet?: boolean;
 }
 
 /** Per-row results of {@link StreamingDetector.process}. */
 export interface StreamResult {
   n: number;
-  /** The model score of each row. */
+  /** The score of each row, by the model that judged it (learned, or the prior while learning). */
   scores: Float64Array;
+  /** The threshold each row was judged against (for the prior: its blatant level). */
+  thresholds: Float64Array;
+  /** 1 where the score was above its threshold (before the gate). */
+  anomalies: Uint8Array;
   /** 1 where the gate raised an alert. */
   alerts: Uint8Array;
-  /** n x inputs contributions (see Detector); empty when the options turn them off. */
+  /** 1 where the row's key was still learning (judged by the prior, or by nothing). */
+  learning: Uint8Array;
+  /** n x inputs contributions of the judging model (see Detector); empty when the options turn them off. */
   contributions: Float64Array;
+  /** Refits done before each row was scored (the model generation that judged it). */
+  refits: Uint32Array;
+  /** n x features: the learned model's unscaled features of each row (drift reads them). */
+  features: Float64Array;
 }
 
 /** Rows of one batch: keys (hosts), times (epoch ms), raw inputs (n x inputs). */
@@ -63,29 +110,83 @@ export interface StreamRows {
   n: number;
 }
 
+/** What a key carries besides its feature history. */
+interface KeyState {
+  /** Gate of the learned model, and of the prior while learning (kept apart: their scores differ in scale). */
+  gate: GateState;
+  priorGate: GateState;
+  /** In-order points seen. */
+  seen: number;
+  lastTime: number;
+}
+
+const newKeyState = (): KeyState => ({ gate: newGateState(), priorGate: newGateState(), seen: 0, lastTime: -Infinity });
+
+/** A RepeatGateOptions alone is the repeat rule over every score: no threshold, run or surge condition. */
+export function toGateOptions(g: GateOptions | RepeatGateOptions): GateOptions {
+  return 'level' in g ? { consecutive: 0, surge: null, cooldownMs: 0, repeat: g } : g;
+}
+
+/** Counters of what the stream did, for /health and /metrics. */
+export interface StreamStats {
+  refits: number;
+  refitFailures: number;
+  lastRefitError: string | null;
+  lastRefitTime: number | null;
+  fleetRows: number;
+  windowRows: number;
+}
+
 export class StreamingDetector {
   readonly opts: StreamingOptions;
-  private current: Detector;
+  private readonly gateOpts: GateOptions;
+  /** The prior's gate: the same rule without the repeat part (its scores are not the learned model's). */
+  private readonly priorGateOpts: GateOptions;
+  private current: Detector | null;
+  private fleet: Detector | null = null;
+  /** The prior while there is no fleet model (learning.prior, replaced by setPrior). */
+  private prior: Detector | null;
+  private readonly series: SeriesFeatures;
+  /** Per-key feature history, shared by every model this stream fits. */
+  readonly store: SeriesStateStore;
   /**
-   * Recent feature rows (unscaled) that raised no alert, the refit's training data
-   * (refit.ts, as in the poller). Not only rows under the threshold: a refit sets its
-   * threshold as a quantile of its rows, so training on those alone would shrink the
-   * normal region at every refit.
+   * Recent feature rows (unscaled) that raised no alert, the refit's training data. Not
+   * only rows under the threshold: a refit sets its threshold as a quantile of its rows,
+   * so training on those alone would shrink the normal region at every refit.
    */
   private readonly window: RefitWindow;
+  /** Raw rows of learned keys that raised no alert: the fleet model's training data. */
+  private readonly fleetWindow: RefitWindow | null;
   private lastFit: number;
-  /** Repeat-gate state per key, bounded like the keys' history. */
-  private readonly gates: LruMap<RepeatGateState>;
+  /** Window size at the last fit: while learning, the model is refitted each time the window doubles. */
+  private sizeAtFit = 0;
+  private readonly keys: LruMap<KeyState>;
+  private readonly surgeCols: [number, number, number] | null;
   /** Refits done (the initial fit not counted). */
   refits = 0;
+  refitFailures = 0;
+  lastRefitError: string | null = null;
+  lastRefitTime: number | null = null;
 
-  private constructor(opts: StreamingOptions, first: Detector, warmFeatures: Float64Array, warmRows: number, lastTime: number) {
+  private constructor(opts: StreamingOptions, first: Detector | null, lastFit: number, store?: SeriesStateStore) {
+    if (!(opts.refitWindow >= 2)) throw new RangeError('refitWindow must be at least 2');
     this.opts = opts;
+    this.gateOpts = toGateOptions(opts.gate);
+    this.priorGateOpts = opts.priorGate ?? { ...this.gateOpts, repeat: undefined };
+    const surge = this.gateOpts.surge !== null || this.priorGateOpts.surge !== null;
+    if (surge && !isHostMetrics(opts.inputs)) throw new RangeError('surge levels need the three host metrics as inputs');
+    this.surgeCols = surge ? [0, 1, 2] : null;
     this.current = first;
-    this.gates = new LruMap<RepeatGateState>(opts.maxKeys ?? DEFAULT_MAX_KEYS);
+    this.prior = opts.learning?.prior ?? null;
+    this.series = new SeriesFeatures(opts.features, opts.inputs);
+    // Features are computed here, on this store, and handed to the models' scoreFeatures:
+    // no model's own history is used, so a loaded model shares nothing with /detect.
+    this.store = store ?? this.series.newStore(opts.maxKeys ?? DEFAULT_MAX_KEYS);
+    this.keys = new LruMap<KeyState>(opts.maxKeys ?? DEFAULT_MAX_KEYS);
     this.window = new RefitWindow(opts.features.length, opts.refitWindow);
-    for (let i = Math.max(0, warmRows - opts.refitWindow); i < warmRows; i++) this.window.remember(warmFeatures, i);
-    this.lastFit = lastTime;
+    const learning = opts.learning;
+    this.fleetWindow = learning && learning.fleet !== false ? new RefitWindow(opts.inputs.length, opts.refitWindow) : null;
+    this.lastFit = lastFit;
   }
 
   /**
@@ -101,69 +202,305 @@ export class StreamingDetector {
     const state = series.newStore(opts.maxKeys ?? DEFAULT_MAX_KEYS);
     const features = new Float64Array(warm.n * opts.features.length);
     series.compute(state, warm.keys, warm.times, warm.raw, warm.n, features);
-    const fit = fitOnFeatures(features, warm.n, { ...trainParams(opts), inputs: opts.inputs, dataSha256: matrixSha256(warm.raw.subarray(0, warm.n * opts.inputs.length)) });
-    const first = new Detector(fit.artifact, { inputs: opts.anyInputs ? 'any' : opts.inputs, state, forest: fit.forest });
     let last = -Infinity;
     for (let i = 0; i < warm.n; i++) last = Math.max(last, warm.times[i]);
-    return new StreamingDetector(opts, first, features, warm.n, last);
+    const fit = fitOnFeatures(features, warm.n, { ...trainParams(opts, last), inputs: opts.inputs, dataSha256: matrixSha256(warm.raw.subarray(0, warm.n * opts.inputs.length)) });
+    const first = new Detector(fit.artifact, { inputs: opts.anyInputs ? 'any' : opts.inputs, state, forest: fit.forest });
+    const s = new StreamingDetector(opts, first, last, state);
+    for (let i = Math.max(0, warm.n - opts.refitWindow); i < warm.n; i++) s.window.remember(features, i);
+    // Warm-up keys have their history: they count as seen.
+    for (let i = 0; i < warm.n; i++) {
+      const st = s.keys.get(warm.keys[i], newKeyState);
+      if (warm.times[i] > st.lastTime) {
+        st.seen++;
+        st.lastTime = warm.times[i];
+      }
+    }
+    s.sizeAtFit = s.window.size;
+    return s;
   }
 
-  /** The model now in use. */
+  /**
+   * A stream that starts with no model: every key is learning (covered by the prior) until
+   * the window holds `learning.minFitRows` rows; the service starts this way.
+   */
+  static learner(opts: StreamingOptions): StreamingDetector {
+    if (!opts.learning) throw new RangeError('a learner needs learning options');
+    if (!(opts.learning.minFitRows >= 2)) throw new RangeError('learning.minFitRows must be at least 2');
+    return new StreamingDetector(opts, null, -Infinity);
+  }
+
+  /**
+   * A stream around a model loaded from an artifact (a model named by the user): its
+   * features, trees and threshold, refitted like it when `refitIntervalMs` is set.
+   */
+  static fromModel(detector: Detector, opts: Omit<StreamingOptions, 'features' | 'inputs' | 'nEstimators' | 'maxSamples' | 'seed' | 'contamination' | 'outOfRangeWeight' | 'noveltyWeight'>, now: number): StreamingDetector {
+    const a = detector.artifact;
+    const p = a.training.params;
+    const full: StreamingOptions = {
+      ...opts,
+      features: [...a.features],
+      inputs: [...detector.inputs],
+      nEstimators: Number(p.n_estimators),
+      maxSamples: Number(p.max_samples),
+      seed: a.training.seed,
+      contamination: a.threshold.contamination ?? 0.01,
+      outOfRangeWeight: a.scoring?.out_of_range_weight ?? 0,
+      noveltyWeight: a.scoring?.novelty_weight,
+    };
+    return new StreamingDetector(full, detector, now);
+  }
+
+  /** The learned model now in use (throws before the first fit; see `model`). */
   get detector(): Detector {
+    if (!this.current) throw new Error('no model fitted yet');
+    return this.current;
+  }
+
+  /** The learned model now in use, null before the first fit. */
+  get model(): Detector | null {
     return this.current;
   }
 
   /** The artifact now in use. */
   get artifact(): ModelArtifact {
+    if (!this.current) throw new Error('no model fitted yet');
     return this.current.artifact;
   }
 
+  /** Replaces the prior used while there is no fleet model (a reload of the bundled model). */
+  setPrior(prior: Detector | null): void {
+    this.prior = prior;
+  }
+
+  /** The fleet model (raw values of the learned keys), once fitted. */
+  get fleetModel(): Detector | null {
+    return this.fleet;
+  }
+
+  /** Points of history per key the features read. */
+  get historyPoints(): number {
+    return this.series.historyPoints;
+  }
+
+  /** Keys whose state is held, and how many of them are still learning. */
+  keyCounts(): { keys: number; learning: number } {
+    const points = this.opts.learning?.points ?? 0;
+    let learning = 0;
+    for (const st of this.keys.values()) if (this.current === null || st.seen < points) learning++;
+    return { keys: this.keys.size, learning };
+  }
+
+  /** Bytes of learned state per key: feature history plus gate and counters. */
+  get bytesPerKey(): number {
+    // KeyState: two gate states (with the repeat rule's small queues) and two numbers.
+    return this.store.bytesPerKey + 160;
+  }
+
+  stats(): StreamStats {
+    return { refits: this.refits, refitFailures: this.refitFailures, lastRefitError: this.lastRefitError, lastRefitTime: this.lastRefitTime, fleetRows: this.fleetWindow?.size ?? 0, windowRows: this.window.size };
+  }
+
   /**
-   * Scores a batch in time order (rows sorted by time; each key's rows increasing),
-   * refitting at the first row whose time is refitIntervalMs past the last fit.
+   * Scores rows in order (each key's rows in increasing time; the callers sort by time,
+   * then key). A refit happens before the first row whose time is `refitIntervalMs` past
+   * the last fit, and while learning also before the first row after the window has
+   * doubled since the last fit (or reached `minFitRows`, for the first fit).
    */
   process(rows: StreamRows): StreamResult {
     const { n } = rows;
     const m = this.opts.inputs.length;
     const d = this.opts.features.length;
-    const scores = new Float64Array(n);
-    const alerts = new Uint8Array(n);
     const withContributions = this.opts.contributions ?? true;
-    const contributions = new Float64Array(withContributions ? n * m : 0);
-    const features = new Float64Array(n * d);
+    const out: StreamResult = {
+      n,
+      scores: new Float64Array(n),
+      thresholds: new Float64Array(n),
+      anomalies: new Uint8Array(n),
+      alerts: new Uint8Array(n),
+      learning: new Uint8Array(n),
+      contributions: new Float64Array(withContributions ? n * m : 0),
+      features: new Float64Array(n * d),
+      refits: new Uint32Array(n),
+    };
+    const features = out.features;
     let start = 0;
+    let attempted = -1;
     while (start < n) {
-      let end = start;
-      const interval = this.opts.refitIntervalMs;
-      if (interval > 0 && rows.times[start] - this.lastFit >= interval) {
+      // One fit attempt per row at most: a failed fit leaves the models as they were.
+      if (attempted !== start && this.due(rows.times[start])) {
+        attempted = start;
         this.refit(rows.times[start]);
         continue;
       }
-      while (end < n && !(interval > 0 && rows.times[end] - this.lastFit >= interval)) end++;
-      const keys = rows.keys.slice(start, end);
-      const times = Array.prototype.slice.call(rows.times, start, end) as number[];
-      const seg = this.current.scoreSeries(keys, times, rows.raw.subarray(start * m, end * m), end - start, { featuresOut: features.subarray(start * d, end * d), contributions: withContributions });
-      scores.set(seg.scores, start);
-      if (withContributions) contributions.set(seg.contributions, start * m);
-      for (let i = start; i < end; i++) {
-        const alert = repeatGate(this.opts.gate, this.gates.get(rows.keys[i], newRepeatGateState), scores[i], rows.times[i]);
-        alerts[i] = alert ? 1 : 0;
-        if (!alert) this.window.remember(features, i);
-      }
+      // The segment ends before the next row at which a refit may be due: a time boundary,
+      // or (each row adds at most one to the window) the window reaching its growth target.
+      let end = start + 1;
+      const growth = this.growthTarget();
+      const maxLen = growth === Infinity ? n : Math.max(1, growth - this.window.size);
+      while (end < n && end - start < maxLen && !this.timeDue(rows.times[end])) end++;
+      this.segment(rows, start, end, features, out);
       start = end;
     }
-    return { n, scores, alerts, contributions };
+    return out;
   }
 
-  /** Fits a new model on the window (oldest row first) and swaps it in, keeping the keys' history. */
+  private timeDue(t: number): boolean {
+    const interval = this.opts.refitIntervalMs;
+    return this.current !== null && interval > 0 && t - this.lastFit >= interval;
+  }
+
+  /** Window size at which a fit is due (Infinity: none by size). */
+  private growthTarget(): number {
+    const l = this.opts.learning;
+    if (!l) return Infinity;
+    // After a failed first fit, try again when minFitRows more rows have come.
+    if (this.current === null) return this.refitFailures > 0 ? Math.min(this.opts.refitWindow, this.sizeAtFit + l.minFitRows) : l.minFitRows;
+    return this.sizeAtFit < this.opts.refitWindow ? Math.min(this.opts.refitWindow, 2 * this.sizeAtFit) : Infinity;
+  }
+
+  private due(t: number): boolean {
+    return this.timeDue(t) || this.window.size >= this.growthTarget();
+  }
+
+  /** Scores rows [start, end) with the models as they are. */
+  private segment(rows: StreamRows, start: number, end: number, features: Float64Array, out: StreamResult): void {
+    const m = this.opts.inputs.length;
+    const d = this.opts.features.length;
+    const k = end - start;
+    const withContributions = this.opts.contributions ?? true;
+    const feats = features.subarray(start * d, end * d);
+    const raw = rows.raw.subarray(start * m, end * m);
+    const keys = rows.keys.slice(start, end);
+    const times = Array.prototype.slice.call(rows.times, start, end) as number[];
+    this.series.compute(this.store, keys, times, raw, k, feats);
+    const model = this.current;
+    const learned = model ? model.scoreFeatures(Float64Array.from(feats), k, withContributions) : null;
+    const learning = this.opts.learning;
+    const points = learning?.points ?? 0;
+    // Which rows a prior judges: their keys' states before the row.
+    const states: KeyState[] = new Array<KeyState>(k);
+    const judgedByPrior: number[] = [];
+    for (let j = 0; j < k; j++) {
+      const st = this.keys.get(keys[j], newKeyState);
+      states[j] = st;
+      if (learning && (model === null || st.seen < points)) judgedByPrior.push(j);
+    }
+    const prior = this.fleet ?? this.prior;
+    let priorScores: Float64Array | null = null;
+    let priorContrib: Float64Array | null = null;
+    if (prior && judgedByPrior.length > 0) {
+      const pr = new Float64Array(judgedByPrior.length * m);
+      judgedByPrior.forEach((j, q) => pr.set(raw.subarray(j * m, j * m + m), q * m));
+      const res = prior.scoreRaw(pr, judgedByPrior.length);
+      priorScores = res.scores;
+      priorContrib = res.contributions;
+    }
+    const severity = learning?.priorSeverity ?? 1;
+    const sc = this.surgeCols;
+    let q = 0;
+    for (let j = 0; j < k; j++) {
+      const i = start + j;
+      const st = states[j];
+      const t = times[j];
+      const isLearning = learning !== undefined && (model === null || st.seen < points);
+      const cpu = sc ? raw[j * m + sc[0]] : 0;
+      const mem = sc ? raw[j * m + sc[1]] : 0;
+      const net = sc ? raw[j * m + sc[2]] : 0;
+      let alert = false;
+      if (isLearning) {
+        out.learning[i] = 1;
+        if (priorScores && prior) {
+          const score = priorScores[q];
+          const threshold = prior.threshold * severity;
+          out.scores[i] = score;
+          out.thresholds[i] = threshold;
+          const anomalous = score > threshold;
+          out.anomalies[i] = anomalous ? 1 : 0;
+          alert = gate(this.priorGateOpts, st.priorGate, anomalous, t, cpu, mem, net, score);
+          if (withContributions) out.contributions.set((priorContrib as Float64Array).subarray(q * m, q * m + m), i * m);
+        } else if (learned && model) {
+          out.scores[i] = learned.scores[j];
+          out.thresholds[i] = model.threshold;
+        } else out.thresholds[i] = 1; // nothing to judge by yet: score 0 of 1
+        q++;
+      } else if (learned && model) {
+        const score = learned.scores[j];
+        out.scores[i] = score;
+        out.thresholds[i] = model.threshold;
+        const anomalous = model.isAnomaly(score);
+        out.anomalies[i] = anomalous ? 1 : 0;
+        alert = gate(this.gateOpts, st.gate, anomalous, t, cpu, mem, net, score);
+        if (withContributions) out.contributions.set(learned.contributions.subarray(j * m, j * m + m), i * m);
+      }
+      out.alerts[i] = alert ? 1 : 0;
+      out.refits[i] = this.refits;
+      const inOrder = t > st.lastTime;
+      if (!alert) {
+        this.window.remember(features, i);
+        if (this.fleetWindow && !isLearning) this.fleetWindow.remember(rows.raw, i);
+      }
+      if (inOrder) {
+        st.seen++;
+        st.lastTime = t;
+      }
+    }
+  }
+
+  /**
+   * Fits a new model on the window (oldest row first) and swaps it in, keeping the keys'
+   * history; with learning, the fleet model too. A failed fit keeps the previous models
+   * and is counted.
+   */
   private refit(time: number): void {
     this.lastFit = time;
-    if (this.window.size < 2) return;
-    this.current = refitDetector(this.current, this.window, this.opts.createdAt, { inputs: this.opts.anyInputs ? 'any' : this.opts.inputs, state: this.current.state });
-    this.refits++;
+    this.sizeAtFit = this.window.size;
+    if (this.window.size < Math.max(2, this.opts.minRefitRows ?? 2)) return;
+    const inputs = this.opts.anyInputs ? ('any' as const) : this.opts.inputs;
+    const createdAt = this.opts.createdAt ?? isoTime(time);
+    try {
+      if (this.current) {
+        this.current = refitDetector(this.current, this.window, createdAt, { inputs, state: this.store });
+        this.refits++;
+      } else {
+        const fit = fitOnFeatures(this.window.rows(), this.window.size, { ...trainParams(this.opts, time), inputs: this.opts.inputs });
+        this.current = new Detector(fit.artifact, { inputs, state: this.store, forest: fit.forest });
+      }
+      const fw = this.fleetWindow;
+      const l = this.opts.learning;
+      if (fw && l && fw.size >= l.minFitRows) {
+        const specs = rawFeatures(this.opts.inputs);
+        const fit = fitOnFeatures(fw.rows(), fw.size, { ...trainParams(this.opts, time), features: specs, noveltyWeight: 0, outOfRangeWeight: 8, inputs: this.opts.inputs });
+        this.fleet = new Detector(fit.artifact, { inputs });
+      }
+      this.lastRefitError = null;
+      this.lastRefitTime = time;
+    } catch (e) {
+      this.refitFailures++;
+      this.lastRefitError = (e as Error).message;
+    }
   }
 }
 
-function trainParams(o: StreamingOptions) {
-  return { nEstimators: o.nEstimators, maxSamples: o.maxSamples, seed: o.seed, contamination: o.contamination, features: o.features, createdAt: o.createdAt, outOfRangeWeight: o.outOfRangeWeight, noveltyWeight: o.noveltyWeight };
+function isoTime(t: number): string {
+  return Number.isFinite(t) ? new Date(t).toISOString() : '1970-01-01T00:00:00.000Z';
+}
+
+/** Raw features of the inputs (the fleet model): the host metrics' own declarations where they are the inputs. */
+function rawFeatures(inputs: readonly string[]): FeatureSpec[] {
+  if (isHostMetrics(inputs)) return defaultFeatures();
+  return inputs.map((name) => ({ name, source: name, transform: 'raw' as const, unit: 'value', min: -Number.MAX_VALUE, max: null }));
+}
+
+function trainParams(o: StreamingOptions, time: number) {
+  return {
+    nEstimators: o.nEstimators,
+    maxSamples: o.maxSamples,
+    seed: o.seed,
+    contamination: o.contamination,
+    features: o.features,
+    createdAt: o.createdAt ?? isoTime(time),
+    outOfRangeWeight: o.outOfRangeWeight,
+    noveltyWeight: o.noveltyWeight,
+  };
 }

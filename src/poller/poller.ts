@@ -1,10 +1,9 @@
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { Detector } from '../core/detector';
 import { psi, RecentWindow } from '../core/drift';
-import { RefitWindow, refitDetector } from '../core/refit';
-import type { SeriesStateStore } from '../core/features';
-import { gate, newGateState, type GateOptions, type GateState } from '../core/gate';
+import type { GateOptions } from '../core/gate';
 import { METRIC_NAMES, type MetricName } from '../core/metrics';
+import { StreamingDetector, type StreamingOptions } from '../core/streaming';
 import { formatPoint, int, LineProtocolError } from '../influx/line-protocol';
 import type { MetricsStore, ReadSeriesSpec } from '../influx/types';
 import type { ModelStore } from '../model-store';
@@ -57,6 +56,13 @@ export interface PollerOptions {
    * trained on the last `windowPoints` rows that raised no alert.
    */
   refit?: { intervalMs: number; windowPoints: number; minPoints: number };
+  /**
+   * Learn every host's own normal (the default when no model is named): the streaming
+   * detector of `options(prior)` (core/host-learning.ts) around the loaded model as the
+   * prior, bootstrapped at start from `windowMs` of history read in chunks of `chunkMs`.
+   * Absent: the loaded model judges every host (refitted when `refit` is set).
+   */
+  learn?: { windowMs: number; chunkMs: number; options: (prior: Detector) => StreamingOptions };
 }
 
 export interface PollerMetrics extends WriterMetrics {
@@ -75,6 +81,8 @@ export interface PollerMetrics extends WriterMetrics {
   historyEvictions: Counter<'source'>;
   reloads: Counter<'outcome'>;
   modelInfo: Gauge<'version'>;
+  learningHosts: Gauge;
+  refitFailures: Counter;
 }
 
 interface Log {
@@ -86,7 +94,6 @@ interface Log {
 export interface HostState {
   /** Start of the last collection step handled (scored or skipped), epoch ms. */
   watermark: number;
-  gate: GateState;
   /** Clock time at which new data of the host was last found. */
   seenAt: number;
   /** The first incomplete step, and when it was first seen incomplete (it waits settleMs from then). */
@@ -103,7 +110,9 @@ export interface HostState {
  * invalid steps (up to the history length of them) do not shorten the history.
  */
 export interface HistoryState {
-  store?: SeriesStateStore;
+  /** The streaming detector of this reader (the live loop's, or one backfill's), and the loaded model it was made from. */
+  engine?: StreamingDetector;
+  engineFor?: Detector;
   primed: boolean;
 }
 
@@ -141,22 +150,14 @@ export class Poller {
   private lastSuccess: number | null = null;
   private lastError: string | null = null;
   private lastDrift = 0;
-  /** Recent feature rows of the live loop for drift (made for the loaded model by followLoads). */
+  /** Recent feature rows of the live loop for drift (made for the live engine's features by engineOf). */
   private window: RecentWindow | null = null;
-  /** The model whose features the drift window holds. */
+  /** The live loop's streaming detector (see HistoryState). */
   private readonly history: HistoryState = { primed: false };
-  /**
-   * The model loaded (from a file or MLflow) that refits descend from, the model this
-   * poller last swapped in, refits since the load, and the refit window.
-   */
-  private base: Detector | undefined;
-  private installed: Detector | undefined;
-  private refits = 0;
-  private lastFit = 0;
-  private lastRefitAt: number | null = null;
-  private lastRefitError: string | null = null;
-  private refitWindow: RefitWindow | null = null;
+  /** Bootstrap progress: history read at start in learning mode (null: not started or not learning). */
+  private bootstrap: { from: number; to: number; done: number; rows: number; finished: boolean } | null = null;
   private psiValues: Record<string, number> = {};
+  private seenStats: { engine: StreamingDetector | null; refits: number; failures: number } = { engine: null, refits: 0, failures: 0 };
   private scoredTotal = 0;
   /** Lag in seconds at the last successful cycle (null before any host was seen). */
   private lag: number | null = null;
@@ -222,7 +223,7 @@ export class Poller {
     const latest = await this.store.latestTimes(PREDICTIONS_MEASUREMENT, 'host', { since: now - this.opts.maxLookbackMs });
     for (const [host, t] of latest) {
       if (host === '' || !ownsHost(this.opts.shard, host)) continue;
-      this.hosts.set(host, { watermark: t, gate: newGateState(), seenAt: now });
+      this.hosts.set(host, { watermark: t, seenAt: now });
     }
     this.restored = true;
     this.log.info({ hosts: this.hosts.size }, 'watermarks restored from ai_predictions');
@@ -267,77 +268,124 @@ export class Poller {
   private async cycleBody(now: number): Promise<CycleReport> {
     if (!this.models.current) throw new Error('no model loaded');
     if (!this.restored) await this.restore(now);
-    this.followLoads(now);
-    const report = await this.process(this.readFrom(now), now + 1, now, this.hosts, this.opts.settleMs, this.history, this.counters);
+    const engine = this.engineOf(this.history, now, true);
+    if (this.opts.learn && !this.bootstrap?.finished) await this.runBootstrap(now);
+    const report = await this.process(this.readFrom(now), now + 1, now, this.hosts, this.opts.settleMs, this.history, 'live', this.counters);
     this.forgetOldHosts();
     this.updateLag(now);
-    this.maybeDrift(now, this.base ?? this.models.current.detector);
-    this.maybeRefit(now);
+    this.maybeDrift(now, engine);
+    this.noteRefits(engine);
     this.metrics.hosts.set(this.hosts.size);
+    const counts = engine.keyCounts();
+    this.metrics.learningHosts.set(counts.learning);
     return report;
   }
 
-  /** Notices a model loaded or reloaded since the last cycle: refits start again from it. */
-  private followLoads(now: number): void {
-    const current = (this.models.current as NonNullable<ModelStore['current']>).detector;
-    if (current === this.installed) return;
-    this.base = current;
-    this.installed = current;
-    this.refits = 0;
-    this.lastFit = now;
-    const r = this.opts.refit;
-    this.refitWindow = r ? new RefitWindow(current.features.length, r.windowPoints) : null;
-    // Drift compares the loaded model's features with its own training deciles (a
-    // refit's inputs keep being compared with the loaded model's): start afresh.
-    this.window = new RecentWindow(current.features.length, this.opts.drift.windowPoints);
-    this.psiValues = {};
-    this.metrics.psi.reset();
+  /** Refits and failed refits of the live engine since the last cycle: counted and logged. */
+  private noteRefits(engine: StreamingDetector): void {
+    const st = engine.stats();
+    const seen = this.seenStats.engine === engine ? this.seenStats : { engine, refits: 0, failures: 0 };
+    if (st.refits > seen.refits) {
+      this.metrics.reloads.inc({ outcome: 'refit' }, st.refits - seen.refits);
+      this.log.info({ refits: st.refits, rows: st.windowRows, fleet_rows: st.fleetRows }, 'model refitted on recent normal points');
+    }
+    if (st.refitFailures > seen.failures) {
+      this.metrics.refitFailures.inc(st.refitFailures - seen.failures);
+      this.metrics.reloads.inc({ outcome: 'refit_failed' }, st.refitFailures - seen.failures);
+      this.log.error({ err: st.lastRefitError, failures: st.refitFailures }, 'refit failed; the previous model keeps serving');
+    }
+    this.seenStats = { engine, refits: st.refits, failures: st.refitFailures };
   }
 
-  /** Refits when due; the new model is swapped in unless a reload replaced the model meanwhile. */
-  private maybeRefit(now: number): void {
-    const r = this.opts.refit;
-    const win = this.refitWindow;
-    if (!r || !win || !this.base || now - this.lastFit < r.intervalMs || win.size < r.minPoints) return;
-    const current = this.models.current?.detector;
-    if (current !== this.installed || current === undefined) return;
-    this.lastFit = now;
-    const t0 = process.hrtime.bigint();
-    let next: Detector;
-    try {
-      next = refitDetector(current, win, new Date(now).toISOString());
-    } catch (e) {
-      // The predictions of this cycle are queued already: a failed refit must not fail
-      // the cycle (that would report InfluxDB as unreachable); the model keeps serving.
-      this.lastRefitError = (e as Error).message;
-      this.metrics.reloads.inc({ outcome: 'refit_failed' });
-      this.log.error({ err: this.lastRefitError, base: this.base.version }, 'refit failed; the current model keeps serving');
-      return;
+  /**
+   * The reader's streaming detector, made when first needed and again when a reload
+   * replaced the loaded model. Learning: the learner stays (it learned the hosts) and the
+   * loaded model becomes its prior. A named model: a stream around it (refitted like it
+   * when refit is set); its hosts' history is read again (primed).
+   */
+  private engineOf(history: HistoryState, now: number, live: boolean): StreamingDetector {
+    const loaded = (this.models.current as NonNullable<ModelStore['current']>).detector;
+    if (history.engine && history.engineFor === loaded) return history.engine;
+    const learn = this.opts.learn;
+    if (learn && history.engine) {
+      history.engine.setPrior(loaded);
+    } else if (learn) {
+      history.engine = StreamingDetector.learner(learn.options(loaded));
+    } else {
+      const r = this.opts.refit;
+      history.engine = StreamingDetector.fromModel(
+        loaded,
+        { refitIntervalMs: r?.intervalMs ?? 0, refitWindow: r?.windowPoints ?? 2, minRefitRows: r?.minPoints, gate: this.opts.gate, maxKeys: this.opts.maxHosts },
+        now,
+      );
+      history.primed = false;
     }
-    this.lastRefitError = null;
-    this.models.swap({ detector: next, loadedAt: new Date(now), source: `refit of ${this.base.version} on ${win.size} recent normal points` });
-    this.installed = next;
-    this.refits++;
-    this.lastRefitAt = now;
-    this.metrics.reloads.inc({ outcome: 'refit' });
-    this.metrics.modelInfo.reset();
-    this.metrics.modelInfo.set({ version: next.version }, 1);
-    this.log.info({ version: next.version, base: this.base.version, rows: win.size, refits: this.refits, ms: Number(process.hrtime.bigint() - t0) / 1e6 }, 'model refitted on recent normal points');
+    history.engineFor = loaded;
+    if (live) {
+      // Drift compares the live features with the model's training deciles: start afresh.
+      this.window = new RecentWindow(history.engine.opts.features.length, this.opts.drift.windowPoints);
+      this.psiValues = {};
+      this.metrics.psi.reset();
+    }
+    return history.engine;
+  }
+
+  /**
+   * Learning mode, at start: reads each host's recent history (LEARN_WINDOW_S, in chunks)
+   * up to where the live loop starts, and runs it through the learner without writing, so
+   * that a restart or a new replica judges its hosts at once where history exists. A failed
+   * chunk fails the cycle; the next cycle goes on from that chunk.
+   */
+  private async runBootstrap(now: number): Promise<void> {
+    const learn = this.opts.learn as NonNullable<PollerOptions['learn']>;
+    const interval = this.opts.collectionIntervalMs;
+    const end = stepOf(this.readFrom(now) + interval - 1, interval);
+    if (!this.bootstrap) {
+      const from = stepOf(end - learn.windowMs, interval);
+      this.bootstrap = { from, to: end, done: from, rows: 0, finished: false };
+      this.log.info({ from: new Date(from).toISOString(), to: new Date(end).toISOString() }, 'learning: reading the hosts\' history');
+    }
+    const b = this.bootstrap;
+    const t0 = Date.now();
+    while (b.done < b.to) {
+      const chunkTo = Math.min(b.to, b.done + learn.chunkMs);
+      const r = await this.process(b.done, chunkTo, Infinity, new Map(), 0, this.history, 'learn');
+      b.rows += r.scored;
+      b.done = chunkTo;
+      this.log.info({ done: new Date(b.done).toISOString(), to: new Date(b.to).toISOString(), rows: b.rows, share: Math.round((100 * (b.done - b.from)) / Math.max(1, b.to - b.from)) }, 'learning: history read');
+    }
+    b.finished = true;
+    // The first live read starts where the history ended: nothing is fed twice.
+    this.history.primed = true;
+    const counts = (this.history.engine as StreamingDetector).keyCounts();
+    this.log.info({ rows: b.rows, hosts: counts.keys, learning: counts.learning, ms: Date.now() - t0 }, 'learning: history done');
   }
 
   /**
    * Scores every complete step of [from, to) again and queues the predictions (they
-   * overwrite earlier ones: same series, same timestamps). Gate state starts fresh at
+   * overwrite earlier ones: same series, same timestamps). The stream starts fresh at
    * `from`; the live watermarks are not touched. A temporal model's history is read from
-   * the points before `from` (its history length). Pass the same `state` and `history`
-   * to consecutive calls over adjacent ranges. Used by `anomaly-detector backfill`.
+   * the points before `from` (its history length); a learner first learns `learnMs`
+   * before `from`. Pass the same `state` and `history` to consecutive calls over adjacent
+   * ranges. Used by `anomaly-detector backfill`.
    */
   async backfill(from: number, to: number, state: Map<string, HostState> = new Map(), history: HistoryState = { primed: false }): Promise<CycleReport> {
     if (!this.models.current) throw new Error('no model loaded');
-    return this.process(from, to, Infinity, state, 0, history);
+    const learn = this.opts.learn;
+    if (learn && !history.primed) {
+      this.engineOf(history, from, false);
+      for (let t = from - learn.windowMs; t < from; t += learn.chunkMs) await this.process(t, Math.min(from, t + learn.chunkMs), Infinity, new Map(), 0, history, 'learn');
+      history.primed = true;
+    }
+    return this.process(from, to, Infinity, state, 0, history, 'backfill');
   }
 
-  /** Reads [from, to), scores the new complete steps of each host, queues the lines. */
+  /**
+   * Reads [from, to), runs the new complete steps of each host through the reader's
+   * streaming detector in time order (then host), and queues the predictions. `mode`:
+   * 'live' (the timer's cycles: watermarks, drift, metrics), 'backfill' (a past range,
+   * rewritten), 'learn' (history fed to the detector, nothing written, no watermark moved).
+   */
   private async process(
     rawFrom: number,
     to: number,
@@ -345,35 +393,27 @@ export class Poller {
     hosts: Map<string, HostState>,
     settleMs: number,
     history: HistoryState,
+    mode: 'live' | 'backfill' | 'learn',
     counters?: CounterHistory,
   ): Promise<CycleReport> {
-    const detector = (this.models.current as NonNullable<ModelStore['current']>).detector;
-    const live = history === this.history;
+    const live = mode === 'live';
+    const learnOnly = mode === 'learn';
+    const engine = this.engineOf(history, Number.isFinite(now) ? now : rawFrom, live);
     const interval = this.opts.collectionIntervalMs;
     // Whole collection steps only, so a step is never half read.
     const from = stepOf(rawFrom + interval - 1, interval);
     // A temporal model reads each host's history; an unprimed one first gets the points
-    // before `from` (and those already scored), read once.
-    let store: SeriesStateStore | undefined;
+    // before `from` (and those already scored), read once. A learner's history comes from
+    // its bootstrap (the points before `from`), so it primes only the points already scored.
     let readFrom = from;
-    if (!detector.temporal) {
-      // A later temporal model starts afresh (and primes) rather than reading stale points.
-      history.store = undefined;
-      history.primed = false;
-    } else {
-      store = detector.stateFor(history.store, this.opts.maxHosts);
-      if (store !== history.store) {
-        history.store = store;
-        history.primed = false;
-      }
-      if (!history.primed) {
-        const floor = Number.isFinite(now) ? stepOf(now - this.opts.maxLookbackMs + interval - 1, interval) : -Infinity;
-        // Twice the history length: a host that missed steps, or had invalid ones, still
-        // gets its last historyPoints usable points (up to historyPoints of them missing).
-        readFrom = Math.min(from, Math.max(floor, from - 2 * detector.historyPoints * interval));
-      }
+    const temporal = engine.historyPoints > 0;
+    const priming = !learnOnly && temporal && !history.primed;
+    if (priming && !this.opts.learn) {
+      const floor = Number.isFinite(now) ? stepOf(now - this.opts.maxLookbackMs + interval - 1, interval) : -Infinity;
+      // Twice the history length: a host that missed steps, or had invalid ones, still
+      // gets its last historyPoints usable points (up to historyPoints of them missing).
+      readFrom = Math.min(from, Math.max(floor, from - 2 * engine.historyPoints * interval));
     }
-    const priming = store !== undefined && !history.primed;
     const steps: HostSteps = new Map();
     let read = 0;
     // The three reads run concurrently: InfluxDB answers them on its own threads.
@@ -389,28 +429,36 @@ export class Poller {
     if (counters) this.readTo = to;
     this.metrics.pointsRead.inc(read);
 
-    // Select, per host, the steps to score now, in time order.
+    // The rows to run, per host in time order: history (not written) and new steps.
     const rowHosts: string[] = [];
     const rowTimes: number[] = [];
     const rowValues: number[] = [];
-    const histHosts: string[] = [];
-    const histTimes: number[] = [];
-    const histValues: number[] = [];
+    const rowWrite: number[] = [];
+    const add = (host: string, t: number, v: Record<MetricName, number>, write: boolean): void => {
+      rowHosts.push(host);
+      rowTimes.push(t);
+      rowValues.push(v.cpu_usage, v.memory_usage, v.network_load);
+      rowWrite.push(write ? 1 : 0);
+    };
     let skipped = 0;
     for (const [host, byStep] of steps) {
       if (!ownsHost(this.opts.shard, host)) continue;
+      if (learnOnly) {
+        for (const t of [...byStep.keys()].filter((t) => t >= from && t < to).sort((a, b) => a - b)) {
+          const v = byStep.get(t) as Record<MetricName, number | undefined>;
+          if (isComplete(v) && isUsable(host, v)) add(host, t, v, false);
+        }
+        continue;
+      }
       const known = hosts.get(host);
       const watermark = known?.watermark ?? -Infinity;
       if (priming) {
         // Points before the first one this cycle may score: history only, and only those
         // the live path would have scored.
-        const earlier = [...byStep.keys()].filter((t) => t < to && (t < from || t <= watermark)).sort((a, b) => a - b);
+        const earlier = [...byStep.keys()].filter((t) => t < to && (t < from || t <= watermark) && (!this.opts.learn || t >= from)).sort((a, b) => a - b);
         for (const t of earlier) {
           const v = byStep.get(t) as Record<MetricName, number | undefined>;
-          if (!isComplete(v) || !isUsable(host, v)) continue;
-          histHosts.push(host);
-          histTimes.push(t);
-          histValues.push(v.cpu_usage, v.memory_usage, v.network_load);
+          if (isComplete(v) && isUsable(host, v)) add(host, t, v, false);
         }
       }
       const times = [...byStep.keys()].filter((t) => t > watermark && t >= from && t < to).sort((a, b) => a - b);
@@ -419,7 +467,7 @@ export class Poller {
       if (!known && times.length === 0) continue;
       let state = known;
       if (!state) {
-        state = { watermark: -Infinity, gate: newGateState(), seenAt: now };
+        state = { watermark: -Infinity, seenAt: now };
         hosts.set(host, state);
       }
       if (times.length > 0 && Number.isFinite(now)) state.seenAt = now;
@@ -447,54 +495,49 @@ export class Poller {
           state.watermark = t;
           continue;
         }
-        rowHosts.push(host);
-        rowTimes.push(t);
-        rowValues.push(v.cpu_usage, v.memory_usage, v.network_load);
+        add(host, t, v, true);
         state.watermark = t;
       }
     }
-    if (store !== undefined && priming) {
-      detector.remember(histHosts, histTimes, Float64Array.from(histValues), histHosts.length, store);
-      history.primed = true;
-    }
+    if (!learnOnly && priming) history.primed = true;
+
+    // Time order, then host: the order a single pass over the same points takes, so the
+    // scores do not depend on how the stream was cut into cycles.
+    const total = rowHosts.length;
+    const order = Array.from({ length: total }, (_, i) => i).sort((a, b) => rowTimes[a] - rowTimes[b] || (rowHosts[a] < rowHosts[b] ? -1 : rowHosts[a] > rowHosts[b] ? 1 : a - b));
+    const keys = order.map((i) => rowHosts[i]);
+    const times = order.map((i) => rowTimes[i]);
+    const raw = new Float64Array(total * 3);
+    order.forEach((i, k) => raw.set(rowValues.slice(i * 3, i * 3 + 3), k * 3));
+    const res = total > 0 ? engine.process({ keys, times, raw, n: total }) : null;
     if (live) {
-      this.metrics.historyHosts.set({ source: 'poller' }, store?.size ?? 0);
-      if (store) this.metrics.historyEvictions.inc({ source: 'poller' }, store.takeEvictions());
+      this.metrics.historyHosts.set({ source: 'poller' }, engine.store.size);
+      this.metrics.historyEvictions.inc({ source: 'poller' }, engine.store.takeEvictions());
     }
-    const n = rowHosts.length;
     let anomalies = 0;
     let alerts = 0;
-    // The live loop tags predictions with the loaded model's version (a refit only adds
-    // a field: a new tag value per refit would multiply InfluxDB's series), learns and
-    // feeds the drift window; a backfill does neither.
-    const tagVersion = live && this.base ? this.base.version : detector.version;
-    const refitCount = live ? this.refits : 0;
-    const learn = live ? this.refitWindow : null;
-    const drift = live ? this.window : null;
-    if (n > 0) {
-      const raw = Float64Array.from(rowValues);
-      const d = detector.features.length;
-      const features = new Float64Array(n * d);
-      const { scores, contributions: c } = store ? detector.scoreSeries(rowHosts, rowTimes, raw, n, { state: store, featuresOut: features }) : detector.scoreRaw(raw, n, features);
-      const threshold = detector.threshold;
+    let n = 0;
+    if (res && !learnOnly) {
+      // Predictions are tagged with the loaded model's version, or `learned` for the
+      // learner (a refit only adds a field: a new tag value per refit would multiply
+      // InfluxDB's series). Only the live loop feeds the drift window.
+      const tagVersion = this.opts.learn ? 'learned' : (history.engineFor as Detector).version;
+      const drift = live ? this.window : null;
+      const d = engine.opts.features.length;
+      const c = res.contributions;
       const lines: string[] = [];
-      for (let i = 0; i < n; i++) {
-        const host = rowHosts[i];
-        const state = hosts.get(host) as HostState;
-        const score = scores[i];
-        const rawAnomaly = detector.isAnomaly(score);
-        const cpu = raw[i * 3];
-        const mem = raw[i * 3 + 1];
-        const net = raw[i * 3 + 2];
-        const alert = gate(this.opts.gate, state.gate, rawAnomaly, rowTimes[i], cpu, mem, net, score);
+      for (let k = 0; k < total; k++) {
+        if (rowWrite[order[k]] !== 1) continue;
+        n++;
+        const host = keys[k];
+        const score = res.scores[k];
+        const threshold = res.thresholds[k];
+        const rawAnomaly = res.anomalies[k] === 1;
+        const alert = res.alerts[k] === 1;
         if (rawAnomaly) anomalies++;
         if (alert) alerts++;
         this.metrics.scores.observe({ source: 'poller' }, score);
-        drift?.push(features, i * d);
-        // Every point that raised no alert: keeping only those under the threshold would
-        // make each refit flag the top share of what the last one found normal, so the
-        // raw-anomaly rate would climb refit after refit on unchanged traffic.
-        if (learn && !alert) learn.remember(features, i);
+        if (res.learning[k] === 0) drift?.push(res.features, k * d);
         try {
           lines.push(
             formatPoint({
@@ -504,17 +547,18 @@ export class Poller {
                 is_anomaly: int(alert ? 1 : 0),
                 raw_anomaly: int(rawAnomaly ? 1 : 0),
                 score,
-                severity: detector.severity(score),
+                severity: threshold > 0 ? score / threshold : 0,
                 threshold,
-                cpu_val: cpu,
-                mem_val: mem,
-                net_val: net,
-                shap_cpu: c[i * 3],
-                shap_memory: c[i * 3 + 1],
-                shap_network: c[i * 3 + 2],
-                model_refit: int(refitCount),
+                cpu_val: raw[k * 3],
+                mem_val: raw[k * 3 + 1],
+                net_val: raw[k * 3 + 2],
+                shap_cpu: c[k * 3],
+                shap_memory: c[k * 3 + 1],
+                shap_network: c[k * 3 + 2],
+                model_refit: int(res.refits[k]),
+                learning: int(res.learning[k]),
               },
-              time: rowTimes[i],
+              time: times[k],
             }),
           );
         } catch (e) {
@@ -526,11 +570,12 @@ export class Poller {
         }
       }
       this.writer.enqueue(lines);
-      this.metrics.pointsScored.inc({ source: 'poller' }, n);
+      if (n > 0) this.metrics.pointsScored.inc({ source: 'poller' }, n);
       this.scoredTotal += n;
       if (anomalies > 0) this.metrics.anomalies.inc({ source: 'poller' }, anomalies);
       if (alerts > 0) this.metrics.alerts.inc(alerts);
     }
+    if (learnOnly) n = total;
     return { read, scored: n, anomalies, alerts, skipped, hosts: hosts.size, from, to };
   }
 
@@ -554,9 +599,11 @@ export class Poller {
   }
 
   /** PSI of each model feature over the recent window against the training deciles. */
-  private maybeDrift(now: number, detector: Detector): void {
+  private maybeDrift(now: number, engine: StreamingDetector): void {
     const window = this.window;
-    if (!window || window.size === 0 || now - this.lastDrift < this.opts.drift.intervalMs) return;
+    // A named model's features against its training deciles; the learner's against its latest fit's.
+    const detector = this.opts.learn ? engine.model : (this.history.engineFor ?? null);
+    if (!detector || !window || window.size === 0 || now - this.lastDrift < this.opts.drift.intervalMs) return;
     this.lastDrift = now;
     const lines: string[] = [];
     const quantiles = detector.artifact.training.feature_quantiles;
@@ -577,26 +624,46 @@ export class Poller {
       check: () => {
         const failing = this.lastError !== null || this.writer.failing;
         const drifted = Object.entries(this.psiValues).filter(([, v]) => v > this.opts.drift.warnPsi);
+        const engine = this.history.engine;
+        const st = engine?.stats();
+        const counts = engine?.keyCounts();
+        const b = this.bootstrap;
+        const refitFailing = (st?.refitFailures ?? 0) > 0 && st?.lastRefitError !== null;
         return {
-          degraded: failing,
+          // Drift above DRIFT_PSI_WARN, or a refit that keeps failing, degrade (still 200).
+          degraded: failing || drifted.length > 0 || refitFailing,
           body: {
             enabled: true,
-            status: this.lastSuccess === null && this.lastError === null ? 'starting' : failing ? 'unreachable' : 'ok',
+            status: this.lastSuccess === null && this.lastError === null ? 'starting' : failing ? 'unreachable' : drifted.length > 0 || refitFailing ? 'degraded' : 'ok',
             last_success: this.lastSuccess === null ? null : new Date(this.lastSuccess).toISOString(),
             last_error: this.lastError ?? this.writer.lastError,
             lag_s: this.lag,
             hosts: this.hosts.size,
             write_buffer: this.writer.size,
-            refit: this.opts.refit
+            learning: this.opts.learn
               ? {
                   enabled: true,
-                  base_version: this.base?.version ?? null,
-                  refits: this.refits,
-                  last_refit: this.lastRefitAt === null ? null : new Date(this.lastRefitAt).toISOString(),
-                  last_error: this.lastRefitError,
-                  window_points: this.refitWindow?.size ?? 0,
+                  hosts: counts?.keys ?? 0,
+                  learning_hosts: counts?.learning ?? 0,
+                  fleet_model: engine?.fleetModel !== null && engine?.fleetModel !== undefined,
+                  bytes_per_host: engine?.bytesPerKey ?? null,
+                  bootstrap: b
+                    ? { from: new Date(b.from).toISOString(), to: new Date(b.to).toISOString(), done_share: b.to > b.from ? (b.done - b.from) / (b.to - b.from) : 1, rows: b.rows, finished: b.finished }
+                    : null,
                 }
               : { enabled: false },
+            refit:
+              this.opts.refit || this.opts.learn
+                ? {
+                    enabled: true,
+                    base_version: this.opts.learn ? null : (this.history.engineFor?.version ?? null),
+                    refits: st?.refits ?? 0,
+                    failures: st?.refitFailures ?? 0,
+                    last_refit: st?.lastRefitTime == null ? null : new Date(st.lastRefitTime).toISOString(),
+                    last_error: st?.lastRefitError ?? null,
+                    window_points: st?.windowRows ?? 0,
+                  }
+                : { enabled: false },
             drift: { psi: this.psiValues, warn_above: this.opts.drift.warnPsi, warning: drifted.length > 0 ? `input drift on ${drifted.map(([k]) => k).join(', ')}` : null },
           },
         };

@@ -1,0 +1,107 @@
+import type { Detector } from './detector';
+import type { FeatureSpec, FeatureTransform } from './features';
+import type { GateOptions } from './gate';
+import { METRIC_NAMES } from './metrics';
+import type { StreamingOptions } from './streaming';
+
+/**
+ * The detector the service runs on the hosts it watches when no model is named: the
+ * streaming detector (streaming.ts) over features of cpu, memory and network relative to
+ * each host's own recent past, learned jointly (one row per host and step), with a prior
+ * for hosts still learning. These are the defaults; one set for every host.
+ */
+export interface HostLearningParams {
+  /** Baseline (median and scale) length, in the host's own points: 180 = 30 min of 10 s steps. */
+  window: number;
+  /** Points averaged by the level features (the current one included). */
+  span: number;
+  /** Look-back of the rolling extremes, in points (block summary: memory does not grow with it). */
+  horizon: number;
+  transforms: FeatureTransform[];
+  nEstimators: number;
+  maxSamples: number;
+  seed: number;
+  contamination: number;
+  outOfRangeWeight: number;
+  noveltyWeight: number;
+  /** Stream time between refits (ms). */
+  refitIntervalMs: number;
+  /** Most recent rows without an alert that a refit trains on (all hosts pooled). */
+  refitWindow: number;
+  /** Points a host needs before its learned model may alert (60 = 10 min of 10 s steps). */
+  learnPoints: number;
+  /** Rows before the first fit when nothing was learned yet. */
+  minFitRows: number;
+  /** Severity (score / threshold) at which the prior counts a point as anomalous while a host learns. */
+  priorSeverity: number;
+  /** Suppress a repeat alert of the same host within this long unless its score is higher (ms). */
+  repeatWindowMs: number;
+}
+
+const MINUTE = 60_000;
+
+export const DEFAULT_HOST_LEARNING: HostLearningParams = {
+  window: 180,
+  span: 3,
+  horizon: 8640,
+  transforms: ['robust_z', 'level_shift', 'rolling_max_excess', 'rolling_min_excess', 'level_max_excess', 'level_min_excess'],
+  nEstimators: 100,
+  maxSamples: 256,
+  seed: 1,
+  contamination: 0.005,
+  outOfRangeWeight: 4,
+  noveltyWeight: 0.3,
+  refitIntervalMs: 60 * MINUTE,
+  refitWindow: 20_000,
+  learnPoints: 60,
+  minFitRows: 60,
+  priorSeverity: 1.15,
+  repeatWindowMs: 30 * MINUTE,
+};
+
+/** The features: each host metric through each transform, relative to the host's own history. */
+export function hostLearningFeatures(p: HostLearningParams = DEFAULT_HOST_LEARNING): FeatureSpec[] {
+  const out: FeatureSpec[] = [];
+  for (const m of METRIC_NAMES) {
+    for (const t of p.transforms) {
+      const params =
+        t === 'robust_z' || t === 'diff'
+          ? { window: p.window }
+          : t === 'level_shift' || t === 'volatility'
+            ? { window: p.window, span: p.span }
+            : t === 'rolling_max_excess' || t === 'rolling_min_excess'
+              ? { window: p.window, horizon: p.horizon }
+              : t === 'level_max_excess' || t === 'level_min_excess'
+                ? { window: p.window, span: p.span, horizon: p.horizon }
+                : undefined;
+      if (params === undefined) throw new RangeError(`host learning: transform ${t} is not supported`);
+      out.push({ name: `${m}_${t}`, source: m, transform: t, unit: t === 'volatility' ? 'log ratio' : 'robust units (asinh)', min: -Number.MAX_VALUE, max: null, params });
+    }
+  }
+  return out;
+}
+
+/**
+ * Streaming options of the host learner. `gate` is the service's rule (consecutive raw
+ * anomalies, cooldown); surge levels are absolute and so do not apply to the learned
+ * model (its scores are already relative to the host), but do apply to the prior.
+ */
+export function hostLearningOptions(opts: { prior?: Detector; gate: GateOptions; maxKeys: number; params?: HostLearningParams }): StreamingOptions {
+  const p = opts.params ?? DEFAULT_HOST_LEARNING;
+  return {
+    features: hostLearningFeatures(p),
+    inputs: [...METRIC_NAMES],
+    nEstimators: p.nEstimators,
+    maxSamples: p.maxSamples,
+    seed: p.seed,
+    contamination: p.contamination,
+    outOfRangeWeight: p.outOfRangeWeight,
+    noveltyWeight: p.noveltyWeight,
+    refitIntervalMs: p.refitIntervalMs,
+    refitWindow: p.refitWindow,
+    gate: { ...opts.gate, surge: null, repeat: opts.gate.repeat ?? { level: 0, windowMs: p.repeatWindowMs, peak: false, margin: 0 } },
+    priorGate: opts.gate,
+    maxKeys: opts.maxKeys,
+    learning: { points: p.learnPoints, minFitRows: p.minFitRows, prior: opts.prior, priorSeverity: p.priorSeverity },
+  };
+}
