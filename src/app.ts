@@ -62,8 +62,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // Slow or idle clients must not hold connections (and file descriptors) for ever: a
+    // request must arrive within requestTimeout (else 408), checked every few seconds;
+    // a silent connection is closed after connectionTimeout.
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: config.connectionTimeoutMs,
+    keepAliveTimeout: Math.min(72_000, config.connectionTimeoutMs),
+    http: {
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: Math.min(60_000, config.requestTimeoutMs),
+      connectionsCheckingInterval: Math.max(250, Math.min(30_000, config.requestTimeoutMs / 4)),
+    },
     routerOptions: { ignoreTrailingSlash: true },
-  } as FastifyServerOptions);
+  } as unknown as FastifyServerOptions);
 
   app.decorate('models', deps.models);
   // Compressed bodies are not decoded: say so (415) instead of failing them as bad JSON.
@@ -89,6 +100,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
+    // Refused before its body was read (401, 413, 415): close the connection after the
+    // reply rather than keep reading what a slow client sends.
+    if (!request.raw.complete) reply.header('connection', 'close');
     if (err instanceof HttpError) {
       if (err.statusCode === 503) reply.header('retry-after', '5');
       return reply.code(err.statusCode).send({ error: err.code, message: err.message, details: err.details, ...(err.omitted > 0 ? { details_omitted: err.omitted } : {}) });

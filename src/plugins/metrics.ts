@@ -5,6 +5,7 @@ import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 
 export interface ServiceMetrics {
   registry: Registry;
   httpDuration: Histogram<'method' | 'route' | 'status_code'>;
+  connectionsDropped: Counter;
   pointsScored: Counter<'source'>;
   anomalies: Counter<'source'>;
   scores: Histogram<'source'>;
@@ -68,6 +69,11 @@ function instruments(registry: Registry): ServiceMetrics {
       help: 'HTTP request duration by route and status code',
       labelNames: ['method', 'route', 'status_code'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    connectionsDropped: new Counter({
+      name: 'anomaly_detector_http_connections_dropped_total',
+      help: 'Connections refused because MAX_CONNECTIONS were open',
       registers: [registry],
     }),
     pointsScored: new Counter({ name: 'anomaly_detector_points_scored_total', help: 'Points scored', labelNames: ['source'], registers: [registry] }),

@@ -202,3 +202,21 @@ describe('huge values with a temporal out-of-range model (item 9)', () => {
     expect(metrics.payload.split('\n').filter((l) => !l.startsWith('#') && /NaN|Inf/.test(l) && !l.includes(`le="+Inf"`))).toEqual([]);
   });
 });
+
+describe('connection bounds (item 1)', () => {
+  it('sets the request, idle and keep-alive timeouts from the configuration', async () => {
+    const app = await testApp({ REQUEST_TIMEOUT_S: '5', CONNECTION_TIMEOUT_S: '40' });
+    expect([app.server.requestTimeout, app.server.headersTimeout, app.server.timeout, app.server.keepAliveTimeout]).toEqual([5000, 5000, 40_000, 40_000]);
+    await app.close();
+    const d = await testApp();
+    expect([d.server.requestTimeout, d.server.headersTimeout, d.server.timeout, d.server.keepAliveTimeout]).toEqual([30_000, 30_000, 120_000, 72_000]);
+    await d.close();
+  });
+
+  it('derives MAX_CONNECTIONS from the descriptor limit, keeping a quarter (at least 64) free', async () => {
+    const { connectionsFromDescriptorLimit, descriptorLimit } = await import('../../src/server');
+    expect([256, 1024, 1_048_576, Infinity, undefined].map(connectionsFromDescriptorLimit)).toEqual([192, 768, 786_432, 1_000_000, 10_000]);
+    expect(descriptorLimit()).toBeGreaterThan(0);
+    expect(descriptorLimit('/nonexistent')).toBeUndefined();
+  });
+});
