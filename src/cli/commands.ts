@@ -1,4 +1,4 @@
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
@@ -11,6 +11,8 @@ import { registerInfluxCommands } from './influx-commands';
 import { registerPipelineCommands } from './pipeline';
 import { registerBenchCommand } from './bench';
 import { UsageError } from './errors';
+import { loadSigningKey } from '../config';
+import { ArtifactError, parseArtifact, serialize, signWithKey } from '../core/artifact';
 
 const num = (name: string, opts: { int?: boolean; min?: number; max?: number } = {}) => (v: string): number => {
   const x = Number(v);
@@ -50,12 +52,14 @@ export function registerCommands(program: Command): void {
     .option('--step <seconds>', 'seconds between points', num('step', { int: true, min: 1, max: 86400 }), DEFAULT_SIMULATION.stepS)
     .option('--seed <n>', 'random seed', num('seed', { int: true }), DEFAULT_SIMULATION.seed)
     .option('--start <time>', 'first timestamp (RFC 3339)', new Date(DEFAULT_SIMULATION.start).toISOString())
+    .option('--profile <kind>', 'uniform (similar hosts, as the bundled model was trained on) or fleet (very different normals: batch, idle, network, cache, web; incidents relative to each)', 'uniform')
     .action(async (o: SimulateCliOptions) => {
+      if (o.profile !== 'uniform' && o.profile !== 'fleet') throw new UsageError(`--profile: ${JSON.stringify(o.profile)} is not uniform or fleet`);
       if (o.influx) return simulateToInflux(o);
       if (!o.csv) throw new UsageError('simulate needs --csv FILE or --influx URL');
       const start = Date.parse(o.start);
       if (!Number.isFinite(start)) throw new UsageError(`--start: ${JSON.stringify(o.start)} is not a date`);
-      const rows = simulate({ ...DEFAULT_SIMULATION, hosts: o.hosts, steps: Math.round((o.days * 86400) / o.step), stepS: o.step, seed: o.seed, start });
+      const rows = simulate({ ...DEFAULT_SIMULATION, hosts: o.hosts, steps: Math.round((o.days * 86400) / o.step), stepS: o.step, seed: o.seed, start, profile: o.profile });
       writeFile(o.csv as string, rowsToCsv(rows));
       const anomalies = rows.filter((r) => r.anomaly === 1).length;
       process.stdout.write(`wrote ${rows.length} rows (${o.hosts} hosts, ${anomalies} labelled anomalous) to ${o.csv}\n`);
@@ -65,6 +69,27 @@ export function registerCommands(program: Command): void {
 
   registerInfluxCommands(program);
   registerBenchCommand(program);
+
+  program
+    .command('sign')
+    .description('sign a model artifact with MODEL_SIGNING_KEY (HMAC-SHA256), after verifying it; a service with the key set loads only signed artifacts')
+    .requiredOption('--model <file>', 'artifact to sign')
+    .option('--out <file>', 'where to write the signed artifact (default: replace --model)')
+    .action(async (o: { model: string; out?: string }) => {
+      const key = loadSigningKey();
+      let text: string;
+      try {
+        text = readFileSync(o.model, 'utf8');
+      } catch (e) {
+        throw new ArtifactError(`model artifact ${o.model}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      }
+      const signed = signWithKey(parseArtifact(text, `model artifact ${o.model}`), key);
+      const out = o.out ?? o.model;
+      const tmp = `${out}.${process.pid}.tmp`;
+      writeFile(tmp, serialize(signed));
+      renameSync(tmp, out);
+      process.stdout.write(`signed ${signed.version} (sha256 ${signed.sha256.slice(0, 12)}...): ${out}\n`);
+    });
 
   program
     .command('openapi')

@@ -13,6 +13,8 @@ export interface SimulateCliOptions {
   live?: boolean;
   duration?: number;
   hosts: number;
+  /** Host normals: similar (uniform) or heterogeneous (fleet); see data/simulate.ts. */
+  profile: 'uniform' | 'fleet';
   days: number;
   step: number;
   seed: number;
@@ -41,7 +43,7 @@ export async function simulateToInflux(o: SimulateCliOptions): Promise<void> {
     if (!(from < to)) throw new UsageError('--from must be before --to');
     const start = Math.ceil(from / stepMs) * stepMs;
     const steps = Math.floor((to - start) / stepMs) + 1;
-    const rows = simulate({ ...DEFAULT_SIMULATION, hosts: o.hosts, start, steps, stepS: o.step, seed: o.seed });
+    const rows = simulate({ ...DEFAULT_SIMULATION, hosts: o.hosts, start, steps, stepS: o.step, seed: o.seed, profile: o.profile });
     const lines = rows.flatMap((r) => encoder.lines(r, o.step));
     await store.writeLines(lines);
     process.stdout.write(`wrote ${rows.length} steps (${o.hosts} hosts, ${lines.length} lines) to ${o.influx} database ${o.database}\n`);
@@ -59,7 +61,7 @@ export async function simulateToInflux(o: SimulateCliOptions): Promise<void> {
   while (!stop && Date.now() < until) {
     const start = Math.ceil(Date.now() / stepMs) * stepMs;
     const steps = Math.round(86400000 / stepMs);
-    const rows = simulate({ ...DEFAULT_SIMULATION, hosts: o.hosts, start, steps, stepS: o.step, seed: o.seed + chunk++ });
+    const rows = simulate({ ...DEFAULT_SIMULATION, hosts: o.hosts, start, steps, stepS: o.step, seed: o.seed + chunk++, profile: o.profile });
     for (let s = 0; s < steps && !stop && Date.now() < until; s++) {
       const t = start + s * stepMs;
       const wait = t - Date.now();

@@ -59,7 +59,8 @@ describe('compose simulate profile, run outside Docker', () => {
     // Backfill: about 50 minutes of 10 s steps for every host, with incident labels.
     await waitUntil(async () => (await series('SELECT count("usage_idle") FROM "cpu" GROUP BY "host"')).length === 3, 30_000, `the backfill (${out})`);
     const counts = await series('SELECT count("usage_idle") FROM "cpu" GROUP BY "host"');
-    expect(counts.map((s) => s.tags?.host).sort()).toEqual(['host-01', 'host-02', 'host-03']);
+    // The compose profile simulates the heterogeneous fleet: batch, idle and network hosts first.
+    expect(counts.map((s) => s.tags?.host).sort()).toEqual(['batch-01', 'idle-01', 'network-01']);
     for (const s of counts) expect(Number(s.values[0][1])).toBeGreaterThanOrEqual(290);
     expect((await series('SELECT count("anomaly") FROM "simulation_labels"')).length).toBe(1);
 

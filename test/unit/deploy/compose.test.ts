@@ -244,7 +244,7 @@ describe('docker/docker-compose.yml', () => {
     const influxDs = loadDatasources().find((d) => d.type === 'influxdb');
     expect(influxDs?.jsonData?.dbName).toBe(db);
     // The simulator's healthcheck looks for its first host by the name the simulator gives it.
-    const first = simulate({ ...DEFAULT_SIMULATION, hosts: 1, steps: 1 })[0].host;
+    const first = simulate({ ...DEFAULT_SIMULATION, hosts: 1, steps: 1, profile: 'fleet' })[0].host;
     expect(argvOf(svc('simulate').healthcheck?.test).join(' ')).toContain(`host = '${first}'`);
   });
 
