@@ -31,6 +31,10 @@ export const EnvSchema = z.object({
   /** models:/<name>@<alias>, models:/<name>/<version> or runs:/<run_id>/<path>: load from MLflow instead. */
   MODEL_URI: z.preprocess(emptyAsUndefined, z.string().regex(/^(models|runs):\/.+/, 'must be models:/<name>@<alias>, models:/<name>/<version> or runs:/<run_id>/<path>').optional()),
   MODEL_CACHE_DIR: z.string().min(1).default('.cache/models'),
+  /** Largest model artifact read (bytes), checked before reading or parsing it. */
+  MODEL_MAX_BYTES: envNumber(intIn(1024, 1024 ** 3).default(128 * 1024 * 1024)),
+  /** Secret of the artifacts' HMAC signatures; set: unsigned or wrongly signed artifacts are refused. */
+  MODEL_SIGNING_KEY: z.preprocess(emptyAsUndefined, z.string().min(16, 'must be at least 16 characters').optional()),
   MLFLOW_TRACKING_URI: z.preprocess(emptyAsUndefined, z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional()),
   MLFLOW_TIMEOUT_S: envNumber(secondsUpTo(600).default(30)),
   MLFLOW_TRACKING_TOKEN: z.preprocess(emptyAsUndefined, z.string().optional()),
@@ -115,6 +119,8 @@ export interface Config {
   modelPath: string;
   modelUri: string | undefined;
   modelCacheDir: string;
+  modelMaxBytes: number;
+  modelSigningKey: string | undefined;
   mlflowTrackingUri: string | undefined;
   mlflowTimeoutMs: number;
   mlflowAuth: ReturnType<typeof mlflowAuth>;
@@ -194,6 +200,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     modelPath: e.MODEL_PATH,
     modelUri: e.MODEL_URI,
     modelCacheDir: e.MODEL_CACHE_DIR,
+    modelMaxBytes: e.MODEL_MAX_BYTES,
+    modelSigningKey: e.MODEL_SIGNING_KEY,
     mlflowTrackingUri: e.MLFLOW_TRACKING_URI,
     mlflowTimeoutMs: e.MLFLOW_TIMEOUT_S * 1000,
     mlflowAuth: mlflowAuth(e),
@@ -258,6 +266,14 @@ export function loadMlflowEnv(env: NodeJS.ProcessEnv = process.env): MlflowEnv {
   if (!r.success) throw new ConfigError(`invalid configuration: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   if (!!r.data.MLFLOW_TRACKING_USERNAME !== !!r.data.MLFLOW_TRACKING_PASSWORD) throw new ConfigError('invalid configuration: MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD go together');
   return r.data;
+}
+
+/** MODEL_SIGNING_KEY alone, for `anomaly-detector sign` (one-line ConfigError when bad or unset). */
+export function loadSigningKey(env: NodeJS.ProcessEnv = process.env): string {
+  const r = EnvSchema.pick({ MODEL_SIGNING_KEY: true }).safeParse(env);
+  if (!r.success) throw new ConfigError(`invalid configuration: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!r.data.MODEL_SIGNING_KEY) throw new ConfigError('MODEL_SIGNING_KEY is not set: it is the secret the artifact is signed with');
+  return r.data.MODEL_SIGNING_KEY;
 }
 
 /** MLflow client auth from the MLflow settings. */

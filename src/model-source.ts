@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ArtifactError, parseArtifact } from './core/artifact';
+import { ArtifactError, DEFAULT_MAX_ARTIFACT_BYTES, parseArtifact, type ParseOptions } from './core/artifact';
 import { Detector } from './core/detector';
 import { MlflowClient, type MlflowClientOptions } from './mlflow/client';
 import { loadDetectorFile, type LoadedModel } from './model-store';
@@ -15,9 +15,13 @@ export interface ModelSource {
 
 /** MODEL_PATH: the artifact file (re-read on reload). */
 export class FileModelSource implements ModelSource {
-  constructor(private readonly path: string) {}
+  /** `opts`: size and shape limits, signing key (see parseArtifact). */
+  constructor(
+    private readonly path: string,
+    private readonly opts: ParseOptions = {},
+  ) {}
   async load() {
-    return { detector: loadDetectorFile(this.path), loadedAt: new Date(), source: this.path, fromCache: false };
+    return { detector: loadDetectorFile(this.path, this.opts), loadedAt: new Date(), source: this.path, fromCache: false };
   }
   describe(): string {
     return this.path;
@@ -39,8 +43,10 @@ export class MlflowModelSource implements ModelSource {
     private readonly cacheDir: string,
     timeoutMs: number,
     auth?: MlflowClientOptions['auth'],
+    private readonly opts: ParseOptions = {},
   ) {
-    this.client = new MlflowClient({ trackingUri, timeoutMs, artifactTimeoutMs: timeoutMs * 4, auth });
+    // A download larger than the artifact limit is cut off by the client, not buffered.
+    this.client = new MlflowClient({ trackingUri, timeoutMs, artifactTimeoutMs: timeoutMs * 4, auth, maxArtifactBytes: opts.maxBytes ?? DEFAULT_MAX_ARTIFACT_BYTES });
     // One cache file per URI: an alias that moves replaces it, another URI does not.
     this.cacheFile = join(cacheDir, `${createHash('sha256').update(uri).digest('hex').slice(0, 16)}.json`);
   }
@@ -65,11 +71,11 @@ export class MlflowModelSource implements ModelSource {
       } catch {
         throw new ArtifactError(`${this.uri}: MLflow is unreachable (${err.message}) and there is no cached copy in ${this.cacheDir}`);
       }
-      const detector = new Detector(parseArtifact(cached, `cached copy of ${this.uri}`));
+      const detector = new Detector(parseArtifact(cached, `cached copy of ${this.uri}`, this.opts));
       return { detector, loadedAt: new Date(), source: `${this.uri} (cached)`, fromCache: true, warning: `MLflow unreachable (${err.message}): serving the cached copy of ${this.uri}` };
     }
     const text = bytes.toString('utf8');
-    const detector = new Detector(parseArtifact(text, `${this.uri}${version ? ` (version ${version})` : ''}`));
+    const detector = new Detector(parseArtifact(text, `${this.uri}${version ? ` (version ${version})` : ''}`, this.opts));
     mkdirSync(this.cacheDir, { recursive: true });
     const tmp = `${this.cacheFile}.${process.pid}.tmp`;
     writeFileSync(tmp, text);

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { ArtifactError, parseArtifact } from './core/artifact';
+import { readFileSync, statSync } from 'node:fs';
+import { ArtifactError, DEFAULT_MAX_ARTIFACT_BYTES, parseArtifact, type ParseOptions } from './core/artifact';
 import { Detector } from './core/detector';
 
 /** The model the service serves, swapped atomically on reload. */
@@ -10,15 +10,22 @@ export interface LoadedModel {
   source: string;
 }
 
-/** Reads and verifies an artifact file; throws ArtifactError with one line. */
-export function loadDetectorFile(path: string): Detector {
+/**
+ * Reads and verifies an artifact file; throws ArtifactError with one line. A file larger
+ * than `opts.maxBytes` is refused from its size, without reading it.
+ */
+export function loadDetectorFile(path: string, opts: ParseOptions = {}): Detector {
   let text: string;
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_ARTIFACT_BYTES;
   try {
+    const size = statSync(path).size;
+    if (size > maxBytes) throw new ArtifactError(`model artifact ${path}: ${size} bytes, more than the limit of ${maxBytes} (MODEL_MAX_BYTES); not read`);
     text = readFileSync(path, 'utf8');
   } catch (e) {
+    if (e instanceof ArtifactError) throw e;
     throw new ArtifactError(`model artifact ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  return new Detector(parseArtifact(text, `model artifact ${path}`));
+  return new Detector(parseArtifact(text, `model artifact ${path}`, opts));
 }
 
 /** Holds the current model. Readers take `current` once per request. */

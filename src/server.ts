@@ -14,6 +14,7 @@ import { Poller } from './poller/poller';
 import type { Detector } from './core/detector';
 import { hostLearningOptions } from './core/host-learning';
 import { loadMapping } from './poller/mapping-file';
+import type { ParseOptions } from './core/artifact';
 
 /** Raised for a start-up failure: the message is the one line printed before exit. */
 export class StartupError extends Error {
@@ -27,8 +28,8 @@ export async function startService(config: Config): Promise<FastifyInstance> {
   const models = new ModelStore();
   const source: ModelSource =
     config.modelUri && config.mlflowTrackingUri
-      ? new MlflowModelSource(config.modelUri, config.mlflowTrackingUri, config.modelCacheDir, config.mlflowTimeoutMs, config.mlflowAuth)
-      : new FileModelSource(config.modelPath);
+      ? new MlflowModelSource(config.modelUri, config.mlflowTrackingUri, config.modelCacheDir, config.mlflowTimeoutMs, config.mlflowAuth, artifactOptions(config))
+      : new FileModelSource(config.modelPath, artifactOptions(config));
   const reloader = new ModelReloader(source, models, metrics, logger);
   try {
     await reloader.initial();
@@ -99,6 +100,11 @@ export async function startService(config: Config): Promise<FastifyInstance> {
     logger.info({ influx: config.influx?.url, api: config.influx?.api, intervalMs: config.poller.intervalMs, shard: config.poller.shard, learning: config.poller.learn !== null }, config.poller.learn ? 'poller started: learning each host (the loaded model is the prior)' : 'poller started');
   } else logger.info('INFLUX_URL is unset: poller off, serving HTTP only');
   return app;
+}
+
+/** How the service bounds and authenticates the artifacts it loads (MODEL_MAX_BYTES, MODEL_SIGNING_KEY). */
+export function artifactOptions(config: Pick<Config, 'modelMaxBytes' | 'modelSigningKey'>): ParseOptions {
+  return { maxBytes: config.modelMaxBytes, signingKey: config.modelSigningKey };
 }
 
 /** The soft limit on open file descriptors (`ulimit -n`), or undefined where it cannot be read. */

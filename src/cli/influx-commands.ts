@@ -18,6 +18,7 @@ import { METRIC_NAMES } from '../core/metrics';
 import { LABELS_MEASUREMENT } from '../data/telegraf-sim';
 import { csvField } from '../data/csv';
 import { UsageError } from './errors';
+import { artifactOptions } from '../server';
 
 function rangeOf(o: { from: string; to?: string }): [number, number] {
   const from = Date.parse(o.from);
@@ -54,7 +55,7 @@ export function registerInfluxCommands(program: Command): void {
       const config = loadConfig();
       const store = storeOf(config);
       const p = config.poller;
-      const models = ModelStore.fromDetector(loadDetectorFile(config.modelPath), config.modelPath);
+      const models = ModelStore.fromDetector(loadDetectorFile(config.modelPath, artifactOptions(config)), config.modelPath);
       const log = pino({ level: 'warn' }, pino.destination(2));
       const poller = new Poller(
         store,

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import { Option, type Command } from 'commander';
-import { parseArtifact, serialize, sign, type ModelArtifact } from '../core/artifact';
+import { FOREST_LIMITS, parseArtifact, serialize, sign, type ModelArtifact } from '../core/artifact';
 import { Detector } from '../core/detector';
 import { hostTemporalFeatures } from '../core/features';
 import { trainModel, type TrainOptions } from '../core/train';
@@ -281,6 +281,9 @@ async function trainCommand(o: TrainCliOptions): Promise<void> {
 
   // 3. Grid search on the validation part.
   const spec: GridSpec = { contamination: o.contamination, nEstimators: o.nEstimators, maxSamples: o.maxSamples };
+  // Every candidate must be loadable by the service (FOREST_LIMITS): at most 2 * subsample - 1 nodes a tree.
+  const maxNodes = Math.max(...spec.nEstimators) * (2 * Math.min(Math.max(...spec.maxSamples), train.n) - 1);
+  if (maxNodes > FOREST_LIMITS.nodes) throw new UsageError(`--n-estimators x --max-samples: up to ${maxNodes} nodes, more than the ${FOREST_LIMITS.nodes} a served model may have; use fewer trees or a smaller subsample`);
   const total = spec.contamination.length * spec.nEstimators.length * spec.maxSamples.length;
   const bar = gridBar(total);
   let bestF1 = -1;
@@ -557,8 +560,8 @@ export function registerPipelineCommands(program: Command): void {
     .option('--seed <n>', 'random seed of the split, the forests and the robustness suite', intArg('seed', 0, 2 ** 32 - 1), 42)
     .addOption(new Option('--split <mode>', 'random (seeded) or time (oldest 70% train, newest 15% test)').choices(['random', 'time']).default('random'))
     .option('--contamination <list>', 'grid: expected shares of anomalies (set the threshold)', listArg('contamination', { min: 0, max: 0.5, exclusive: true }), DEFAULT_GRID.contamination)
-    .option('--n-estimators <list>', 'grid: numbers of trees', listArg('n-estimators', { int: true, min: 1, max: 10000 }), DEFAULT_GRID.nEstimators)
-    .option('--max-samples <list>', 'grid: subsample sizes per tree', listArg('max-samples', { int: true, min: 2, max: 1_000_000 }), DEFAULT_GRID.maxSamples)
+    .option('--n-estimators <list>', 'grid: numbers of trees', listArg('n-estimators', { int: true, min: 1, max: FOREST_LIMITS.trees }), DEFAULT_GRID.nEstimators)
+    .option('--max-samples <list>', 'grid: subsample sizes per tree', listArg('max-samples', { int: true, min: 2, max: FOREST_LIMITS.subsample }), DEFAULT_GRID.maxSamples)
     .addOption(
       new Option('--features <kind>', 'raw: the three metrics; temporal: also each metric\'s deviation from its host\'s rolling median, step and level shift (needs --split time)')
         .choices(['raw', 'temporal'])

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { METRIC_NAMES } from './metrics';
 import { checkFeatures, TRANSFORMS } from './features';
@@ -87,10 +87,37 @@ export const ArtifactSchema = z.strictObject({
     created_at: z.string(),
   }),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /**
+   * Optional keyed signature: HMAC-SHA256 under a secret key of the `sha256` field (which
+   * covers every other field). With MODEL_SIGNING_KEY set the service refuses artifacts
+   * without a valid one; anyone who can write the file can recompute `sha256`, not this.
+   */
+  signature: z.strictObject({ alg: z.literal('hmac-sha256'), value: z.string().regex(/^[0-9a-f]{64}$/) }).optional(),
 });
 
 export type ModelArtifact = z.infer<typeof ArtifactSchema>;
-export type UnsignedArtifact = Omit<ModelArtifact, 'sha256'>;
+export type UnsignedArtifact = Omit<ModelArtifact, 'sha256' | 'signature'>;
+
+/**
+ * The largest forest an artifact may hold, checked right after JSON parsing and before
+ * any per-node work: scoring cost grows with trees times depth, and a 50 MB forest made a
+ * 10,000-point /detect take 20 s. Training refuses grids beyond them (see pipeline.ts).
+ */
+export const FOREST_LIMITS = { trees: 2000, subsample: 65_536, nodes: 4_000_000, features: 256 } as const;
+export type ForestLimits = { readonly [K in keyof typeof FOREST_LIMITS]: number };
+
+/** Default largest artifact file (MODEL_MAX_BYTES), bytes. */
+export const DEFAULT_MAX_ARTIFACT_BYTES = 128 * 1024 * 1024;
+
+/** How parseArtifact bounds and authenticates what it reads. */
+export interface ParseOptions {
+  /** Longest text accepted, checked before parsing; default DEFAULT_MAX_ARTIFACT_BYTES. */
+  maxBytes?: number;
+  /** Default FOREST_LIMITS. */
+  limits?: ForestLimits;
+  /** With a key, an artifact must carry a valid HMAC `signature` under it. */
+  signingKey?: string;
+}
 
 /** The artifact's input channels: its `inputs`, or the three host metrics if it has none. */
 export function artifactInputs(a: Pick<ModelArtifact, 'inputs'>): readonly string[] {
@@ -131,17 +158,28 @@ export function jsonSha256(obj: Record<string, unknown>, texts?: JsonTexts): str
 }
 
 /**
- * sha256 of the artifact's canonical JSON without its own `sha256` field (see
+ * sha256 of the artifact's canonical JSON without its own `sha256` and `signature` fields (see
  * {@link jsonSha256} for `texts`).
  */
 export function contentHash(a: UnsignedArtifact, texts?: JsonTexts): string {
-  const { sha256: _ignored, ...rest } = a as ModelArtifact;
+  const { sha256: _ignored, signature: _signature, ...rest } = a as ModelArtifact;
   return jsonSha256(rest, texts);
 }
 
 /** Adds the checksum. Key order is fixed by construction, so the JSON is reproducible. */
 export function sign(a: UnsignedArtifact, texts?: JsonTexts): ModelArtifact {
   return { ...a, sha256: contentHash(a, texts) };
+}
+
+/** HMAC-SHA256 (hex) of an artifact's checksum under `key`. */
+export function hmacOf(sha256: string, key: string): string {
+  return createHmac('sha256', key).update(sha256).digest('hex');
+}
+
+/** Adds (or replaces) the keyed signature of an artifact whose checksum is already set. */
+export function signWithKey(a: ModelArtifact, key: string): ModelArtifact {
+  const { signature: _old, ...rest } = a;
+  return { ...rest, signature: { alg: 'hmac-sha256', value: hmacOf(a.sha256, key) } };
 }
 
 /** The bytes written to disk for an artifact. */
@@ -162,7 +200,10 @@ export function forestFromJson(f: ModelArtifact['forest']): ForestState {
  * (dimensions, node references), so that a loaded model can never index out of range.
  * Throws ArtifactError with a one-line reason.
  */
-export function parseArtifact(text: string, source = 'model artifact'): ModelArtifact {
+export function parseArtifact(text: string, source = 'model artifact', opts: ParseOptions = {}): ModelArtifact {
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_ARTIFACT_BYTES;
+  // text.length counts UTF-16 units: at most the UTF-8 byte count, so this never refuses a file within the limit.
+  if (text.length > maxBytes) throw new ArtifactError(`${source}: ${text.length} characters, more than the limit of ${maxBytes} bytes (MODEL_MAX_BYTES)`);
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -172,6 +213,7 @@ export function parseArtifact(text: string, source = 'model artifact'): ModelArt
   if (raw && typeof raw === 'object' && 'format_version' in raw && (raw as { format_version: unknown }).format_version !== ARTIFACT_FORMAT_VERSION) {
     throw new ArtifactError(`${source}: format_version ${JSON.stringify((raw as { format_version: unknown }).format_version)} is not supported (this build reads ${ARTIFACT_FORMAT_VERSION})`);
   }
+  checkShape(raw, source, opts.limits ?? FOREST_LIMITS);
   const parsed = ArtifactSchema.safeParse(raw);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
@@ -185,7 +227,30 @@ export function parseArtifact(text: string, source = 'model artifact'): ModelArt
   const expected = contentHash(a);
   if (expected !== a.sha256) throw new ArtifactError(`${source}: checksum mismatch (content sha256 ${expected.slice(0, 12)}..., recorded ${a.sha256.slice(0, 12)}...): the file was modified or corrupted`);
   checkConsistency(a, source);
+  if (opts.signingKey !== undefined) {
+    if (!a.signature) throw new ArtifactError(`${source}: unsigned; MODEL_SIGNING_KEY is set, so only artifacts signed with it are loaded (anomaly-detector sign --model FILE)`);
+    const expectedMac = Buffer.from(hmacOf(a.sha256, opts.signingKey), 'hex');
+    if (!timingSafeEqual(expectedMac, Buffer.from(a.signature.value, 'hex'))) throw new ArtifactError(`${source}: signature does not match MODEL_SIGNING_KEY: signed with another key, or modified after signing`);
+  }
   return a;
+}
+
+/**
+ * The forest's size from the parsed JSON, before the schema walks its arrays: the number
+ * of trees, the subsample, the nodes and the features, each against its limit.
+ */
+function checkShape(raw: unknown, source: string, limits: ForestLimits): void {
+  if (!raw || typeof raw !== 'object') return;
+  const o = raw as { features?: unknown; forest?: { roots?: unknown; subsample?: unknown; feature?: unknown } };
+  const f = o.forest;
+  const over = (what: string, n: number, max: number): never => {
+    throw new ArtifactError(`${source}: the forest is too large: ${n} ${what}, more than the limit of ${max}`);
+  };
+  if (Array.isArray(o.features) && o.features.length > limits.features) over('features', o.features.length, limits.features);
+  if (!f || typeof f !== 'object') return;
+  if (Array.isArray(f.roots) && f.roots.length > limits.trees) over('trees', f.roots.length, limits.trees);
+  if (typeof f.subsample === 'number' && f.subsample > limits.subsample) over('points of subsample', f.subsample, limits.subsample);
+  if (Array.isArray(f.feature) && f.feature.length > limits.nodes) over('nodes', f.feature.length, limits.nodes);
 }
 
 function checkConsistency(a: ModelArtifact, source: string): void {

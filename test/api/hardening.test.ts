@@ -8,6 +8,7 @@ import { Rng } from '../../src/core/random';
 import { trainModel } from '../../src/core/train';
 import { ModelStore } from '../../src/model-store';
 import { createMetrics } from '../../src/plugins/metrics';
+import { connectionsFromDescriptorLimit, descriptorLimit } from '../../src/server';
 import { isValidPoint } from '../../src/validation/point';
 import { normalPoint, testApp } from '../helpers/fixtures';
 
@@ -214,7 +215,6 @@ describe('connection bounds (item 1)', () => {
   });
 
   it('derives MAX_CONNECTIONS from the descriptor limit, keeping a quarter (at least 64) free', async () => {
-    const { connectionsFromDescriptorLimit, descriptorLimit } = await import('../../src/server');
     expect([256, 1024, 1_048_576, Infinity, undefined].map(connectionsFromDescriptorLimit)).toEqual([192, 768, 786_432, 1_000_000, 10_000]);
     expect(descriptorLimit()).toBeGreaterThan(0);
     expect(descriptorLimit('/nonexistent')).toBeUndefined();
