@@ -76,7 +76,7 @@ export async function startService(config: Config): Promise<FastifyInstance> {
     models,
     metrics,
     logger,
-    health: [poller ? poller.health() : influxOff, reloader.health()],
+    health: [poller ? poller.health() : influxOff, ...(poller ? [poller.writer.health()] : []), reloader.health()],
     extend: async (a) => {
       if (config.adminToken) await a.register(adminRoutes, { token: config.adminToken, reloader });
     },

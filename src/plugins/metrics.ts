@@ -22,6 +22,7 @@ export interface ServiceMetrics {
   written: Counter;
   writeErrors: Counter;
   dropped: Counter;
+  writeRefused: Counter;
   buffered: Gauge;
   psi: Gauge<'feature'>;
   // Per-host history of temporal models (zero for a raw-feature model)
@@ -103,6 +104,11 @@ function instruments(registry: Registry): ServiceMetrics {
     written: new Counter({ name: 'anomaly_detector_points_written_total', help: 'Lines written to InfluxDB (predictions and drift)', registers: [registry] }),
     writeErrors: new Counter({ name: 'anomaly_detector_write_errors_total', help: 'Failed write requests to InfluxDB', registers: [registry] }),
     dropped: new Counter({ name: 'anomaly_detector_write_dropped_points_total', help: 'Lines dropped because the write buffer was full', registers: [registry] }),
+    writeRefused: new Counter({
+      name: 'anomaly_detector_write_refused_points_total',
+      help: 'Lines InfluxDB refused for good (HTTP 400/422: field type conflicts, bad lines); dropped, not retried, the reason logged',
+      registers: [registry],
+    }),
     buffered: new Gauge({ name: 'anomaly_detector_write_buffer_points', help: 'Lines waiting to be written', registers: [registry] }),
     psi: new Gauge({ name: 'anomaly_detector_feature_psi', help: 'Population stability index of recent inputs against the training data, per feature', labelNames: ['feature'], registers: [registry] }),
     learningHosts: new Gauge({ name: 'anomaly_detector_learning_hosts', help: 'Hosts still learning their normal (judged by the prior until they have enough points)', registers: [registry] }),

@@ -1,5 +1,6 @@
-import type { MetricsStore } from '../influx/types';
+import { InfluxError, type MetricsStore } from '../influx/types';
 import type { Counter, Gauge } from 'prom-client';
+import type { HealthContributor } from '../routes/health';
 
 export interface WriterOptions {
   /** Most lines held; beyond it the oldest are dropped. */
@@ -16,7 +17,34 @@ export interface WriterMetrics {
   writeErrors: Counter;
   dropped: Counter;
   buffered: Gauge;
+  /** Lines InfluxDB refused for good (absent: not counted). */
+  writeRefused?: Counter;
 }
+
+/** Lines InfluxDB refused, and why (its own message). */
+export interface Refusal {
+  at: number;
+  lines: number;
+  reason: string;
+}
+
+/**
+ * A refusal of lines rather than a failure to write: HTTP 400 (bad lines, field type
+ * conflicts; InfluxDB 1.x still writes the good lines of such a "partial write" and says
+ * how many it dropped) or 422 (2.x: unprocessable). Retrying would be refused again, for
+ * ever. undefined for anything else (network errors, timeouts, 5xx, 401/403/404 are
+ * retried: an outage or configuration that can be fixed without losing the lines).
+ */
+export function refusalOf(e: unknown, batchLines: number): Omit<Refusal, 'at'> | undefined {
+  if (!(e instanceof InfluxError) || e.operation !== 'write' || (e.status !== 400 && e.status !== 422)) return undefined;
+  const reason = (e.influxMessage ?? e.message).slice(0, 500);
+  const dropped = /dropped=(\d+)/.exec(reason);
+  const lines = dropped ? Math.min(batchLines, Number(dropped[1])) : batchLines;
+  return { lines, reason };
+}
+
+/** How long after the last refusal the writer's health stays degraded. */
+const REFUSAL_DEGRADES_MS = 10 * 60_000;
 
 interface Log {
   warn(obj: object, msg: string): void;
@@ -46,6 +74,11 @@ export class LineWriter {
   private idleWaiters: Array<() => void> = [];
   lastError: string | null = null;
   lastSuccess: number | null = null;
+  /** Lines InfluxDB refused since start, and the latest refusal. */
+  refusedLines = 0;
+  lastRefusal: Refusal | null = null;
+  private lastRefusalLog = -Infinity;
+  private refusedSinceLog = 0;
 
   constructor(
     private readonly store: MetricsStore,
@@ -121,23 +154,30 @@ export class LineWriter {
     try {
       while (this.size > 0 && !this.closed) {
         const batch = this.buf.slice(this.head, this.head + this.opts.batchSize);
+        let refused = 0;
         try {
           await this.store.writeLines(batch);
         } catch (e) {
-          this.failures++;
-          this.lastError = (e as Error).message;
-          this.metrics.writeErrors.inc();
-          if (this.failures === 1) this.log.warn({ err: this.lastError, buffered: this.size }, 'writing predictions failed; retrying with backoff');
-          this.running = false;
-          this.kick(backoffMs(this.failures, this.opts.baseBackoffMs, this.opts.maxBackoffMs));
-          return;
+          const refusal = refusalOf(e, batch.length);
+          if (!refusal) {
+            this.failures++;
+            this.lastError = (e as Error).message;
+            this.metrics.writeErrors.inc();
+            if (this.failures === 1) this.log.warn({ err: this.lastError, buffered: this.size }, 'writing predictions failed; retrying with backoff');
+            this.running = false;
+            this.kick(backoffMs(this.failures, this.opts.baseBackoffMs, this.opts.maxBackoffMs));
+            return;
+          }
+          // Refused for good: the batch is done (its good lines were written).
+          refused = refusal.lines;
+          this.refuse(refusal, batch.length);
         }
         // Lines dropped on overflow while the write was in flight were the oldest ones,
         // which may be part of this batch: skip only what is still at the head.
         const stillHead = Math.min(batch.length, this.size);
         this.head += stillHead;
         this.compact();
-        this.metrics.written.inc(batch.length);
+        this.metrics.written.inc(batch.length - refused);
         this.metrics.buffered.set(this.size);
         this.lastSuccess = Date.now();
         if (this.failures > 0) this.log.warn({ failures: this.failures }, 'writing predictions recovered');
@@ -148,5 +188,46 @@ export class LineWriter {
       this.running = false;
     }
     if (this.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** Counts and logs lines InfluxDB refused (the log at most once a minute, with the count since). */
+  private refuse(refusal: Omit<Refusal, 'at'>, batchLines: number): void {
+    const now = Date.now();
+    this.refusedLines += refusal.lines;
+    this.refusedSinceLog += refusal.lines;
+    this.lastRefusal = { at: now, ...refusal };
+    this.metrics.writeRefused?.inc(refusal.lines);
+    if (now - this.lastRefusalLog >= 60_000) {
+      this.log.error(
+        { refused: refusal.lines, batch: batchLines, refusedSinceLastLog: this.refusedSinceLog, reason: refusal.reason },
+        `InfluxDB refused ${refusal.lines} of ${batchLines} lines; they are dropped, not retried (the rest were written)`,
+      );
+      this.lastRefusalLog = now;
+      this.refusedSinceLog = 0;
+    }
+  }
+
+  /**
+   * The writer's part of /health (key `influx_writes`): degraded while writes fail, and for
+   * ten minutes after InfluxDB last refused lines, with its reason.
+   */
+  health(now: () => number = Date.now): HealthContributor {
+    return {
+      name: 'influx_writes',
+      check: () => {
+        const refusing = this.lastRefusal !== null && now() - this.lastRefusal.at < REFUSAL_DEGRADES_MS;
+        const status = this.failing ? 'failing' : refusing ? 'refusing_lines' : 'ok';
+        return {
+          degraded: status !== 'ok',
+          body: {
+            status,
+            buffered: this.size,
+            refused_lines: this.refusedLines,
+            last_refusal: this.lastRefusal ? { at: new Date(this.lastRefusal.at).toISOString(), lines: this.lastRefusal.lines, reason: this.lastRefusal.reason } : null,
+            last_error: this.lastError,
+          },
+        };
+      },
+    };
   }
 }
