@@ -21,7 +21,8 @@ export function registerBenchCommand(program: Command): void {
     .option('--files <list>', 'only these data files, comma-separated, as category/file.csv (default: every labelled file)')
     .option('--timing-passes <n>', 'extra passes timed for the throughput figure (median reported; 0: time the first pass)', '3')
     .option('--loco', 'leave one category out instead: stream every candidate parameter set, choose one on the other categories, score it on the category left out')
-    .action((o: { nabDir: string; out: string; json?: string; files?: string; timingPasses: string; loco?: boolean }) => {
+    .option('--seeds <list>', 'with --loco: forest seeds every candidate runs with, comma-separated (figures are their mean)', '1,2,3')
+    .action((o: { nabDir: string; out: string; json?: string; files?: string; timingPasses: string; loco?: boolean; seeds: string }) => {
       const timingPasses = Number(o.timingPasses);
       if (!Number.isInteger(timingPasses) || timingPasses < 0 || timingPasses > 100) throw new UsageError(`--timing-passes: ${JSON.stringify(o.timingPasses)} is not an integer in [0, 100]`);
       const files = o.files
@@ -36,7 +37,9 @@ export function registerBenchCommand(program: Command): void {
       const log = (line: string): void => void process.stderr.write(`${line}\n`);
       // A missing or malformed NAB directory throws NabDataError, a DataError: one line.
       if (o.loco) {
-        const loco = runLoco({ nabDir, files, log });
+        const seeds = o.seeds.split(',').map((x) => Number(x.trim()));
+        if (seeds.length === 0 || seeds.some((x) => !Number.isInteger(x) || x < 0)) throw new UsageError(`--seeds: ${JSON.stringify(o.seeds)} is not a comma-separated list of non-negative integers`);
+        const loco = runLoco({ nabDir, files, seeds, log });
         mkdirSync(outDir, { recursive: true });
         const jsonPath = o.json ?? join(outDir, 'loco.json');
         writeFileSync(jsonPath, `${JSON.stringify(loco, null, 2)}\n`);

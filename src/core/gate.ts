@@ -73,6 +73,13 @@ export interface RepeatGateOptions {
   decayPerMs?: number;
   /** With `peak`: how far back the peak comparison looks (ms; default windowMs). */
   peakWindowMs?: number;
+  /**
+   * Re-arming after an incident (absent: off): once every score for `forMs` after an
+   * alert has stayed below `below` times that alert's score, the incident is over; the
+   * next rise needs neither to beat the last alert (the `windowMs` rule) nor any score from
+   * before the quiet stretch (the `peak` rule), so a second incident within a day alerts.
+   */
+  rearm?: { below: number; forMs: number };
 }
 
 /** Per-key state of {@link repeatGate}: the last alert and, with `peak`, the window's descending maxima. */
@@ -84,6 +91,9 @@ export interface RepeatGateState {
   qs: number[];
   /** Time of the key's first score (decay reference). */
   origin: number;
+  /** With `rearm`: first and last time of the current run of quiet scores since the last alert (NaN: none). */
+  quietStart?: number;
+  quietLast?: number;
 }
 
 export const newRepeatGateState = (): RepeatGateState => ({ lastAlertTime: -Infinity, lastAlertScore: -Infinity, qt: [], qs: [], origin: NaN });
@@ -95,6 +105,27 @@ export const newRepeatGateState = (): RepeatGateState => ({ lastAlertTime: -Infi
  */
 export function repeatGate(opts: RepeatGateOptions, state: RepeatGateState, score: number, time: number, eligible = true): boolean {
   const decay = opts.decayPerMs ?? 0;
+  const rearm = opts.rearm;
+  if (rearm && state.lastAlertTime > -Infinity) {
+    if (score < rearm.below * state.lastAlertScore) {
+      if (!Number.isFinite(state.quietStart)) state.quietStart = time;
+      state.quietLast = time;
+    } else {
+      const start = state.quietStart as number;
+      if (Number.isFinite(start) && (state.quietLast as number) - start >= rearm.forMs) {
+        // The incident is over: forget it and every score from before the quiet stretch.
+        state.lastAlertTime = -Infinity;
+        state.lastAlertScore = -Infinity;
+        let head = 0;
+        while (head < state.qt.length && state.qt[head] < start) head++;
+        if (head > 0) {
+          state.qt.splice(0, head);
+          state.qs.splice(0, head);
+        }
+      }
+      state.quietStart = NaN;
+    }
+  }
   let higherThanWindow = true;
   if (opts.peak) {
     // With linear decay, s_j - decay * (t - t_j) = (s_j + decay * t_j) - decay * t: a
@@ -123,5 +154,6 @@ export function repeatGate(opts: RepeatGateOptions, state: RepeatGateState, scor
   if (since < opts.windowMs && score <= state.lastAlertScore - decay * since + (opts.margin ?? 0)) return false;
   state.lastAlertTime = time;
   state.lastAlertScore = score;
+  state.quietStart = NaN;
   return true;
 }

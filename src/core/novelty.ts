@@ -10,8 +10,11 @@ import type { FeatureSpec } from './features';
  * `rolling_max_excess` / `rolling_min_excess` and `level_max_excess` / `level_min_excess`
  * features measure newness directly: how far a point (or its recent level) rises above
  * the maximum (falls below the minimum) of its own look-back, in asinh robust units, 0
- * inside the range. The novelty term is 1 - exp(-e) for the largest
- * such excess e, in [0, 1); the score becomes (1 - b) * forest score + b * novelty, a
+ * inside the range. The novelty term is 1 - exp(-e), in [0, 1), for e the sum of these
+ * excesses: a point that is a new extreme and also lifts (or drops) its level to a new
+ * extreme is newer than one that is either alone (until 2026-12 e was the largest excess; the sum scored 66.7
+ * against 64.8 on the 51 NAB files here, seeds 1 to 3 alike, mostly from realTraffic's
+ * drops: 64.0 against 50.7). The score becomes (1 - b) * forest score + b * novelty, a
  * deterministic share that does not depend on the forest's seed.
  *
  * Everything here reads the point's own features, which use earlier points only.
@@ -29,12 +32,12 @@ export function noveltyColumns(specs: readonly FeatureSpec[]): Int32Array {
   return Int32Array.from(cols);
 }
 
-/** The novelty term of one row of unscaled features (row-major, d wide). */
+/** The novelty term of one row of unscaled features (row-major, d wide): 1 - exp(-sum of the positive excesses). */
 export function noveltyOf(x: Float64Array, row: number, d: number, cols: Int32Array): number {
   let e = 0;
   for (let k = 0; k < cols.length; k++) {
     const v = x[row * d + cols[k]];
-    if (v > e) e = v;
+    if (v > 0) e += v;
   }
   return 1 - Math.exp(-e);
 }
