@@ -190,6 +190,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       influx = { api: 'v2', url: e.INFLUX_URL, token: e.INFLUX_TOKEN as string, org: e.INFLUX_ORG as string, bucket: e.INFLUX_BUCKET as string, timeoutMs };
     } else {
       if (e.INFLUX_PASSWORD && !e.INFLUX_USERNAME) throw new ConfigError('invalid configuration: INFLUX_PASSWORD is set without INFLUX_USERNAME');
+      if (e.INFLUX_TOKEN && e.INFLUX_USERNAME) throw new ConfigError('invalid configuration: give either INFLUX_TOKEN or INFLUX_USERNAME (v1), not both');
       influx = { api: 'v1', url: e.INFLUX_URL, database: e.INFLUX_DATABASE, retentionPolicy: e.INFLUX_RETENTION_POLICY, username: e.INFLUX_USERNAME, password: e.INFLUX_PASSWORD, token: e.INFLUX_TOKEN, timeoutMs };
     }
   }

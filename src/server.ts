@@ -4,6 +4,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { buildApp } from './app';
 import { loadConfig, type Config } from './config';
+import { ExpectedError } from './errors';
 import { ModelStore } from './model-store';
 import { FileModelSource, MlflowModelSource, type ModelSource } from './model-source';
 import { ModelReloader } from './reloader';
@@ -17,7 +18,7 @@ import { loadMapping } from './poller/mapping-file';
 import type { ParseOptions } from './core/artifact';
 
 /** Raised for a start-up failure: the message is the one line printed before exit. */
-export class StartupError extends Error {
+export class StartupError extends ExpectedError {
   override readonly name = 'StartupError';
 }
 

@@ -11,6 +11,7 @@ import { registerInfluxCommands } from './influx-commands';
 import { registerPipelineCommands } from './pipeline';
 import { registerBenchCommand } from './bench';
 import { UsageError } from './errors';
+import { timeArg } from './time-arg';
 import { loadSigningKey } from '../config';
 import { ArtifactError, parseArtifact, serialize, signWithKey } from '../core/artifact';
 
@@ -57,8 +58,7 @@ export function registerCommands(program: Command): void {
       if (o.profile !== 'uniform' && o.profile !== 'fleet') throw new UsageError(`--profile: ${JSON.stringify(o.profile)} is not uniform or fleet`);
       if (o.influx) return simulateToInflux(o);
       if (!o.csv) throw new UsageError('simulate needs --csv FILE or --influx URL');
-      const start = Date.parse(o.start);
-      if (!Number.isFinite(start)) throw new UsageError(`--start: ${JSON.stringify(o.start)} is not a date`);
+      const start = timeArg('start', o.start);
       const rows = simulate({ ...DEFAULT_SIMULATION, hosts: o.hosts, steps: Math.round((o.days * 86400) / o.step), stepS: o.step, seed: o.seed, start, profile: o.profile });
       writeFile(o.csv as string, rowsToCsv(rows));
       const anomalies = rows.filter((r) => r.anomaly === 1).length;

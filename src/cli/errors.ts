@@ -1,4 +1,2 @@
-/** A command-line mistake; main prints errors of this name as one line. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+/** A command-line mistake (defined in the error catalogue, src/errors.ts). */
+export { UsageError } from '../errors';

@@ -18,13 +18,13 @@ import { METRIC_NAMES } from '../core/metrics';
 import { LABELS_MEASUREMENT } from '../data/telegraf-sim';
 import { csvField } from '../data/csv';
 import { UsageError } from './errors';
+import { timeArg } from './time-arg';
+import { InfluxError } from '../influx/types';
 import { artifactOptions } from '../server';
 
 function rangeOf(o: { from: string; to?: string }): [number, number] {
-  const from = Date.parse(o.from);
-  const to = o.to ? Date.parse(o.to) : Date.now();
-  if (!Number.isFinite(from)) throw new UsageError(`--from: ${JSON.stringify(o.from)} is not a date`);
-  if (!Number.isFinite(to)) throw new UsageError(`--to: ${JSON.stringify(o.to)} is not a date`);
+  const from = timeArg('from', o.from);
+  const to = o.to ? timeArg('to', o.to) : Date.now();
   if (!(from < to)) throw new UsageError('--from must be before --to');
   return [from, to];
 }
@@ -86,17 +86,21 @@ export function registerInfluxCommands(program: Command): void {
       const history: HistoryState = { primed: false };
       let scored = 0;
       let alerts = 0;
-      for (let t = from, k = 0; t < to; t += HOUR, k++) {
-        const r = await poller.backfill(t, Math.min(to, t + HOUR), state, history);
-        scored += r.scored;
-        alerts += r.alerts;
-        // Keep memory flat: wait for each hour's writes.
-        if ((await poller.writer.drain(120000)) > 0) throw new Error(`InfluxDB did not accept the writes: ${poller.writer.lastError}`);
-        bar.update(k + 1);
+      try {
+        for (let t = from, k = 0; t < to; t += HOUR, k++) {
+          const r = await poller.backfill(t, Math.min(to, t + HOUR), state, history);
+          scored += r.scored;
+          alerts += r.alerts;
+          // Keep memory flat: wait for each hour's writes.
+          if ((await poller.writer.drain(120000)) > 0) throw new InfluxError('write', `InfluxDB did not accept the writes within 120 s: ${poller.writer.lastError}`);
+          bar.update(k + 1);
+        }
+      } finally {
+        // The progress bar must not be left drawing over the error line.
+        bar.stop();
+        poller.writer.close();
+        await store.close();
       }
-      bar.stop();
-      poller.writer.close();
-      await store.close();
       process.stdout.write(`backfilled ${scored} predictions (${alerts} alerts) for ${state.size} hosts from ${new Date(from).toISOString()} to ${new Date(to).toISOString()}\n`);
     });
 
@@ -119,39 +123,42 @@ export function registerInfluxCommands(program: Command): void {
       const bar = progress(hours, 'export');
       let rows = 0;
       let incomplete = 0;
-      for (let t = from, k = 0; t < to; t += HOUR, k++) {
-        const end = Math.min(to, t + HOUR);
-        const steps: HostSteps = new Map();
-        for (const metric of METRIC_NAMES) {
-          const m = mapping[metric];
-          const groups = await store.readSeries(readSpec(m, t, end, interval));
-          addMetric(steps, metric, m, groups, interval);
-        }
-        const labelled = new Set<string>();
-        if (o.labels) {
-          for (const g of await store.readSeries({ measurement: LABELS_MEASUREMENT, fields: ['anomaly'], groupBy: ['host'], from: t, to: end })) {
-            for (const r of g.rows) labelled.add(`${g.tags.host}\u0000${Math.floor(r.time / interval) * interval}`);
+      try {
+        for (let t = from, k = 0; t < to; t += HOUR, k++) {
+          const end = Math.min(to, t + HOUR);
+          const steps: HostSteps = new Map();
+          for (const metric of METRIC_NAMES) {
+            const m = mapping[metric];
+            const groups = await store.readSeries(readSpec(m, t, end, interval));
+            addMetric(steps, metric, m, groups, interval);
           }
-        }
-        const lines: Array<[number, string]> = [];
-        for (const [host, byStep] of steps) {
-          for (const [step, v] of byStep) {
-            if (step < t || step >= end) continue;
-            if (!isComplete(v)) {
-              incomplete++;
-              continue;
+          const labelled = new Set<string>();
+          if (o.labels) {
+            for (const g of await store.readSeries({ measurement: LABELS_MEASUREMENT, fields: ['anomaly'], groupBy: ['host'], from: t, to: end })) {
+              for (const r of g.rows) labelled.add(`${g.tags.host}\u0000${Math.floor(r.time / interval) * interval}`);
             }
-            const label = o.labels ? `,${labelled.has(`${host}\u0000${step}`) ? 1 : 0}` : '';
-            lines.push([step, `${new Date(step).toISOString()},${csvField(host)},${v.cpu_usage},${v.memory_usage},${v.network_load}${label}`]);
           }
+          const lines: Array<[number, string]> = [];
+          for (const [host, byStep] of steps) {
+            for (const [step, v] of byStep) {
+              if (step < t || step >= end) continue;
+              if (!isComplete(v)) {
+                incomplete++;
+                continue;
+              }
+              const label = o.labels ? `,${labelled.has(`${host}\u0000${step}`) ? 1 : 0}` : '';
+              lines.push([step, `${new Date(step).toISOString()},${csvField(host)},${v.cpu_usage},${v.memory_usage},${v.network_load}${label}`]);
+            }
+          }
+          lines.sort((a, b) => a[0] - b[0]);
+          for (const [, l] of lines) out.push(l);
+          rows += lines.length;
+          bar.update(k + 1);
         }
-        lines.sort((a, b) => a[0] - b[0]);
-        for (const [, l] of lines) out.push(l);
-        rows += lines.length;
-        bar.update(k + 1);
+      } finally {
+        bar.stop();
+        await store.close();
       }
-      bar.stop();
-      await store.close();
       mkdirSync(dirname(o.out), { recursive: true });
       writeFileSync(o.out, `${out.join('\n')}\n`);
       process.stdout.write(`exported ${rows} rows to ${o.out}${incomplete > 0 ? ` (${incomplete} steps with a metric missing left out)` : ''}\n`);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { registerCommands } from './commands';
+import { ExpectedError } from '../errors';
 
 /** `anomaly-detector <command>`: one program for the service and its tooling. */
 async function main(argv: string[]): Promise<void> {
@@ -16,10 +17,10 @@ async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) process.exit(e.exitCode);
-    // Known user errors print one line; anything else is a bug and keeps its stack.
+    // Expected failures (the catalogue in src/errors.ts) print one line; anything else is
+    // a bug and keeps its stack.
     const err = e as Error;
-    const known = ['DataError', 'ArtifactError', 'ConfigError', 'UsageError', 'MlflowError', 'StartupError'];
-    process.stderr.write(known.includes(err.name) ? `anomaly-detector: ${err.message}\n` : `anomaly-detector: ${err.stack ?? err.message}\n`);
+    process.stderr.write(e instanceof ExpectedError ? `anomaly-detector: ${err.message.split('\n')[0]}\n` : `anomaly-detector: ${err.stack ?? err.message}\n`);
     process.exit(1);
   }
 }

@@ -2,6 +2,7 @@ import { createMetricsStore } from '../influx';
 import { DEFAULT_SIMULATION, simulate } from '../data/simulate';
 import { TelegrafEncoder } from '../data/telegraf-sim';
 import { UsageError } from './errors';
+import { timeArg } from './time-arg';
 
 export interface SimulateCliOptions {
   csv?: string;
@@ -21,11 +22,7 @@ export interface SimulateCliOptions {
   start: string;
 }
 
-const parseTime = (flag: string, v: string): number => {
-  const t = Date.parse(v);
-  if (!Number.isFinite(t)) throw new UsageError(`--${flag}: ${JSON.stringify(v)} is not a date`);
-  return t;
-};
+const parseTime = timeArg;
 
 /**
  * `simulate --influx`: feeds InfluxDB with Telegraf-schema points of simulated hosts with

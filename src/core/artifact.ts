@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { METRIC_NAMES } from './metrics';
 import { checkFeatures, TRANSFORMS } from './features';
 import type { ForestState } from './isolation-forest';
+import { ExpectedError } from '../errors';
 
 export const ARTIFACT_FORMAT = 'infra-anomaly-detector/model';
 export const ARTIFACT_FORMAT_VERSION = 1;
@@ -125,7 +126,7 @@ export function artifactInputs(a: Pick<ModelArtifact, 'inputs'>): readonly strin
 }
 
 /** Raised when an artifact cannot be used; `message` is one line fit for a log. */
-export class ArtifactError extends Error {
+export class ArtifactError extends ExpectedError {
   override readonly name = 'ArtifactError';
 }
 

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { ExpectedError } from '../errors';
 
 /** A data problem the user can fix; `message` is one line, no stack trace needed. */
-export class DataError extends Error {
+export class DataError extends ExpectedError {
   override readonly name = 'DataError';
 }
 

@@ -1,3 +1,5 @@
+import { ExpectedError } from '../errors';
+
 /**
  * InfluxDB line protocol: escaping and formatting of points.
  *
@@ -26,7 +28,7 @@
  */
 
 /** A point that cannot be written as line protocol without changing it. */
-export class LineProtocolError extends Error {
+export class LineProtocolError extends ExpectedError {
   override readonly name = 'LineProtocolError';
 }
 

@@ -3,6 +3,7 @@
  * (v1.ts: InfluxQL + line protocol over the v1 HTTP API; v2.ts: Flux via the v2 client).
  * No Fastify here: plugins only hand an instance to the app.
  */
+import { ExpectedError } from '../errors';
 
 /** A numeric field value; absent and non-numeric values read as null. */
 export type MetricValue = number | null;
@@ -97,7 +98,7 @@ export interface InfluxQLClient {
 export type InfluxOperation = 'ping' | 'query' | 'write';
 
 /** A failed InfluxDB request, with the HTTP status and InfluxDB's message when there was a reply. */
-export class InfluxError extends Error {
+export class InfluxError extends ExpectedError {
   override readonly name = 'InfluxError';
   constructor(
     readonly operation: InfluxOperation,

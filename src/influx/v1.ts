@@ -9,6 +9,7 @@ import axios, { AxiosError, type AxiosInstance, type AxiosRequestConfig, type Ax
 import type { Precision } from './line-protocol';
 import { quoteIdent, quoteMeasurement, tagCondition, tagExclusion, timeLiteral } from './influxql';
 import { retryStaleSocket } from './stale-socket';
+import { ConfigError } from '../errors';
 import { DEFAULT_GROUP_BY, GroupCollector, matchesNothing, toMetricValue, toMs, uniqueFields } from './series';
 import {
   InfluxError,
@@ -80,8 +81,8 @@ export class InfluxV1Store implements MetricsStore, InfluxQLClient {
   private readonly authParams: Record<string, string> = {};
 
   constructor(private readonly options: InfluxV1Options) {
-    if (!options.database) throw new RangeError('InfluxDB v1: database is required');
-    if (options.token && options.username) throw new RangeError('InfluxDB v1: give either a token or a username, not both');
+    if (!options.database) throw new ConfigError('invalid configuration: InfluxDB v1: database is required (INFLUX_DATABASE)');
+    if (options.token && options.username) throw new ConfigError('invalid configuration: InfluxDB v1: give either a token or a username, not both (INFLUX_TOKEN, INFLUX_USERNAME)');
     this.batchSize = options.batchSize ?? 5000;
     this.chunkSize = options.chunkSize ?? 10000;
     this.timeoutMs = options.timeoutMs ?? 10000;

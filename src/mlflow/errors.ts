@@ -1,3 +1,5 @@
+import { ExpectedError } from '../errors';
+
 /**
  * What went wrong talking to MLflow:
  * - `unreachable`: no connection (refused, unknown host, network down);
@@ -13,7 +15,7 @@ export type MlflowErrorKind = 'unreachable' | 'timeout' | 'http' | 'protocol' | 
 const MAX_MESSAGE = 300;
 
 /** An MLflow failure with a one-line `message` (never a whole response body). */
-export class MlflowError extends Error {
+export class MlflowError extends ExpectedError {
   override readonly name = 'MlflowError';
 
   constructor(

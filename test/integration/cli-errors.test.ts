@@ -1,0 +1,50 @@
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../helpers/cli';
+import { MODEL_PATH } from '../helpers/fixtures';
+import { freePort } from '../helpers/ports';
+
+/**
+ * Issue 11 item 15: every expected failure of a command is one line on stderr
+ * (`anomaly-detector: ...`) and exit 1, never a stack trace.
+ */
+describe('CLI failures', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cli-errors-'));
+  let down: string;
+  beforeAll(async () => {
+    down = `http://127.0.0.1:${await freePort()}`;
+  });
+
+  const range = ['--from', '2026-01-01T00:00:00Z', '--to', '2026-01-01T02:00:00Z'];
+  const cases: Array<[string, () => [string[], NodeJS.ProcessEnv], RegExp]> = [
+    ['backfill with InfluxDB down', () => [['backfill', ...range], { INFLUX_URL: down, MODEL_PATH }], /^anomaly-detector: InfluxDB query failed: connect ECONNREFUSED/],
+    ['export with InfluxDB down', () => [['export', ...range, '--out', join(dir, 'x.csv')], { INFLUX_URL: down }], /^anomaly-detector: InfluxDB query failed: connect ECONNREFUSED/],
+    ['simulate --influx with InfluxDB down', () => [['simulate', '--influx', down, ...range], {}], /^anomaly-detector: InfluxDB (query|write) failed: connect ECONNREFUSED/],
+    ['backfill with both a token and a username', () => [['backfill', ...range], { INFLUX_URL: down, INFLUX_TOKEN: 't', INFLUX_USERNAME: 'u' }], /^anomaly-detector: invalid configuration: .*INFLUX_TOKEN.*INFLUX_USERNAME/],
+    ['backfill --from an impossible date', () => [['backfill', '--from', '2026-02-30T00:00:00Z'], { INFLUX_URL: down }], /^anomaly-detector: --from: "2026-02-30T00:00:00Z" is not an RFC 3339 time/],
+    ['sign without MODEL_SIGNING_KEY', () => [['sign', '--model', MODEL_PATH], {}], /^anomaly-detector: MODEL_SIGNING_KEY is not set/],
+    ['sign a corrupted artifact', () => {
+      const p = join(dir, 'bad.json');
+      writeFileSync(p, readFileSync(MODEL_PATH, 'utf8').replace('"threshold":{"value":', '"threshold":{"value":1'));
+      return [['sign', '--model', p], { MODEL_SIGNING_KEY: 'k'.repeat(20) }];
+    }, /^anomaly-detector: model artifact .*bad\.json: (checksum mismatch|invalid)/],
+    ['backfill with an unsigned model while MODEL_SIGNING_KEY is set', () => [['backfill', ...range], { INFLUX_URL: down, MODEL_PATH, MODEL_SIGNING_KEY: 'k'.repeat(20) }], /^anomaly-detector: model artifact .*: unsigned; MODEL_SIGNING_KEY is set/],
+  ];
+
+  it.each(cases)('%s: one line, exit 1', (_name, make, pattern) => {
+    const [args, env] = make();
+    const r = runCli(args, env, 30_000);
+    expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(pattern)]);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('a signed artifact round-trips through sign and loads with the key', () => {
+    const p = join(dir, 'signed.json');
+    writeFileSync(p, readFileSync(MODEL_PATH, 'utf8'));
+    const r = runCli(['sign', '--model', p], { MODEL_SIGNING_KEY: 'k'.repeat(20) });
+    expect([r.code, r.stdout]).toEqual([0, expect.stringMatching(/^signed .* \(sha256 [0-9a-f]{12}\.\.\.\): /)]);
+    expect(JSON.parse(readFileSync(p, 'utf8')).signature.alg).toBe('hmac-sha256');
+  });
+});
