@@ -12,6 +12,11 @@ export type MetricValue = number | null;
 export interface SeriesRow {
   time: number;
   values: Record<string, MetricValue>;
+  /**
+   * Integer fields beyond 2^53 exactly (int64 counters; `values` holds the nearest
+   * number). Only the v1 adapter fills it; rates of counters are computed from it.
+   */
+  exact?: Record<string, bigint>;
 }
 
 /** Rows of one group (e.g. one host), sorted by time ascending. */

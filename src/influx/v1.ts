@@ -10,7 +10,7 @@ import type { Precision } from './line-protocol';
 import { quoteIdent, quoteMeasurement, tagCondition, tagExclusion, timeLiteral } from './influxql';
 import { retryStaleSocket } from './stale-socket';
 import { ConfigError } from '../errors';
-import { DEFAULT_GROUP_BY, GroupCollector, matchesNothing, toMetricValue, toMs, uniqueFields } from './series';
+import { DEFAULT_GROUP_BY, GroupCollector, matchesNothing, parseInfluxJson, toMetricValue, toMs, uniqueFields } from './series';
 import {
   InfluxError,
   type InfluxOperation,
@@ -162,7 +162,7 @@ export class InfluxV1Store implements MetricsStore, InfluxQLClient {
       if (line.trim() === '') continue;
       let body: V1Body;
       try {
-        body = JSON.parse(line) as V1Body;
+        body = parseInfluxJson(line) as V1Body;
       } catch {
         throw new InfluxError('query', `InfluxDB query failed: unreadable response: ${line.slice(0, 200)}`, res.status);
       }
@@ -210,8 +210,13 @@ export class InfluxV1Store implements MetricsStore, InfluxQLClient {
       for (const row of s.values) {
         groupBy.forEach((t, i) => (tags[t] = tagIdx[i] < 0 ? undefined : row[tagIdx[i]]));
         const values: Record<string, number | null> = {};
-        fields.forEach((f, i) => (values[f] = idx[i] < 0 ? null : toMetricValue(row[idx[i]])));
-        collector.group(tags).rows.push({ time: row[timeIdx] as number, values });
+        let exact: Record<string, bigint> | undefined;
+        fields.forEach((f, i) => {
+          const v = idx[i] < 0 ? null : row[idx[i]];
+          values[f] = toMetricValue(v);
+          if (typeof v === 'bigint') (exact ??= {})[f] = v;
+        });
+        collector.group(tags).rows.push(exact ? { time: row[timeIdx] as number, values, exact } : { time: row[timeIdx] as number, values });
       }
     }
     return collector.finish(spec.after);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { METRIC_NAMES, type MetricName } from '../core/metrics';
-import type { SeriesGroup } from '../influx/types';
+import type { SeriesGroup, SeriesRow } from '../influx/types';
 
 const name = z.string().min(1).max(256);
 
@@ -61,8 +61,29 @@ function sumFields(values: Record<string, number | null>, fields: readonly strin
   return s;
 }
 
+/**
+ * The exact integer sum of `fields` when a row carries int64 values beyond 2^53
+ * (SeriesRow.exact) and every field is an integer; undefined otherwise (then the float
+ * sum is exact enough).
+ */
+function exactSum(row: SeriesRow, fields: readonly string[]): bigint | undefined {
+  if (!row.exact) return undefined;
+  let s = 0n;
+  for (const f of fields) {
+    const e = row.exact[f];
+    const v = row.values[f];
+    if (e !== undefined) s += e;
+    else if (typeof v === 'number' && Number.isSafeInteger(v)) s += BigInt(v);
+    else return undefined;
+  }
+  return s;
+}
+
+/** A counter sample: its float value, and its exact value when beyond 2^53. */
+type Sample = { time: number; value: number; exact?: bigint };
+
 /** Recent raw samples of each counter series (host and interface), kept between reads. */
-export type CounterHistory = Map<string, Array<{ time: number; value: number }>>;
+export type CounterHistory = Map<string, Sample[]>;
 const HISTORY_SAMPLES = 8;
 
 /**
@@ -80,24 +101,29 @@ export function addMetric(out: HostSteps, metric: MetricName, m: MetricMapping, 
     let steps = out.get(host);
     if (!steps) out.set(host, (steps = new Map()));
     const key = `${host}\u0000${m.sumOver ? (g.tags[m.sumOver] ?? '') : ''}`;
-    const read: Array<{ time: number; value: number }> = [];
+    const read: Sample[] = [];
     for (const row of g.rows) {
       const raw = sumFields(row.values, m.fields);
-      if (raw !== null) read.push({ time: row.time, value: raw });
+      if (raw === null) continue;
+      const exact = m.transform === 'rate' ? exactSum(row, m.fields) : undefined;
+      read.push(exact === undefined ? { time: row.time, value: raw } : { time: row.time, value: raw, exact });
     }
     if (read.length === 0) continue;
     // Earlier samples this read did not cover come first.
     const known = m.transform === 'rate' && history ? (history.get(key) ?? []).filter((x) => x.time < read[0].time) : [];
     const samples = known.concat(read);
     for (let i = known.length; i < samples.length; i++) {
-      const { time, value: raw } = samples[i];
+      const { time, value: raw, exact } = samples[i];
       let v: number;
       if (m.transform === 'rate') {
         if (i === 0) continue;
         const prev = samples[i - 1];
         const dt = (time - prev.time) / 1000;
         if (!(dt > 0)) continue;
-        v = (raw >= prev.value ? raw - prev.value : raw) / dt;
+        // Counters beyond 2^53 differ exactly in integers (as floats, 1e18 + 1001 - 1e18 is 1024).
+        const before = prev.exact ?? (Number.isSafeInteger(prev.value) ? BigInt(prev.value) : undefined);
+        if (exact !== undefined && before !== undefined) v = Number(exact >= before ? exact - before : exact) / dt;
+        else v = (raw >= prev.value ? raw - prev.value : raw) / dt;
       } else v = m.transform === 'complement100' ? 100 - raw : raw;
       const step = stepOf(time, intervalMs);
       let vals = steps.get(step);
