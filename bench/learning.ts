@@ -105,6 +105,25 @@ for (const h of names) {
   const incs = incidents.filter((x) => x.host === h);
   process.stdout.write(`  ${h.padEnd(12)} false alerts/day ${(falseAlerts.get(h) ?? 0) / days}  incidents ${incs.filter((x) => x.alertAt !== null).length}/${incs.length}${incs.filter((x) => x.alertAt === null).map((x) => ` missed:${x.kind}`).join('')}\n`);
 }
+if (args.has('debug')) {
+  for (const x of incidents.filter((y) => y.alertAt === null)) {
+    let best = 0;
+    let raws = 0;
+    let thr = 0;
+    let rows = 0;
+    for (let i = 0; i < n; i++) {
+      const r = all[i];
+      if (r.host !== x.host || r.timestamp < x.start || r.timestamp > x.end) continue;
+      rows++;
+      raws += res.anomalies[i];
+      if (res.scores[i] > best) {
+        best = res.scores[i];
+        thr = res.thresholds[i];
+      }
+    }
+    process.stdout.write(`  missed ${x.host} ${x.kind} at ${new Date(x.start).toISOString()} (${rows} steps): max score ${best.toFixed(3)} vs threshold ${thr.toFixed(3)}, ${raws} raw anomalies\n`);
+  }
+}
 process.stdout.write(`false alerts per host per day: mean ${(fa.reduce((a, b) => a + b, 0) / fa.length).toFixed(2)}, max ${Math.max(...fa)}\n`);
 process.stdout.write(`incidents alerted: ${detected.length} of ${incidents.length}; delay in steps: median ${median}, max ${delays.at(-1) ?? NaN}; top contribution on the incident's metric: ${topRight} of ${topTotal}\n`);
 const whileLearning = all.reduce((k, r, i) => k + (r.host === 'new-normal' && res.alerts[i] === 1 && res.learning[i] === 1 ? 1 : 0), 0);

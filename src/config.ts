@@ -269,11 +269,16 @@ export function loadMlflowEnv(env: NodeJS.ProcessEnv = process.env): MlflowEnv {
   return r.data;
 }
 
-/** MODEL_SIGNING_KEY alone, for `anomaly-detector sign` (one-line ConfigError when bad or unset). */
-export function loadSigningKey(env: NodeJS.ProcessEnv = process.env): string {
+/**
+ * MODEL_SIGNING_KEY alone, for `anomaly-detector sign` and `train` (one-line ConfigError
+ * when bad, or when unset and `required`).
+ */
+export function loadSigningKey(env?: NodeJS.ProcessEnv): string;
+export function loadSigningKey(env: NodeJS.ProcessEnv | undefined, required: false): string | undefined;
+export function loadSigningKey(env: NodeJS.ProcessEnv = process.env, required = true): string | undefined {
   const r = EnvSchema.pick({ MODEL_SIGNING_KEY: true }).safeParse(env);
   if (!r.success) throw new ConfigError(`invalid configuration: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  if (!r.data.MODEL_SIGNING_KEY) throw new ConfigError('MODEL_SIGNING_KEY is not set: it is the secret the artifact is signed with');
+  if (!r.data.MODEL_SIGNING_KEY && required) throw new ConfigError('MODEL_SIGNING_KEY is not set: it is the secret the artifact is signed with');
   return r.data.MODEL_SIGNING_KEY;
 }
 

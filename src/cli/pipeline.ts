@@ -2,13 +2,13 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import { Option, type Command } from 'commander';
-import { FOREST_LIMITS, parseArtifact, serialize, sign, type ModelArtifact } from '../core/artifact';
+import { FOREST_LIMITS, parseArtifact, serialize, sign, signWithKey, type ModelArtifact } from '../core/artifact';
 import { Detector } from '../core/detector';
 import { hostTemporalFeatures } from '../core/features';
 import { trainModel, type TrainOptions } from '../core/train';
 import { DataError, fileSha256, readText } from '../data/csv';
 import { loadDataset, type Dataset } from '../data/dataset';
-import { loadMlflowEnv, mlflowAuth, type MlflowEnv } from '../config';
+import { loadMlflowEnv, loadSigningKey, mlflowAuth, type MlflowEnv } from '../config';
 import { labelledFigures, scoreSet, seriesOf, type RowSeries, type TestMetrics } from '../eval/evaluate';
 import { DEFAULT_GRID, pointLabel, runGrid, selectBest, type GridResult, type GridSpec, type Selection } from '../eval/grid';
 import { gridSpec, findFonts } from '../eval/plots';
@@ -334,7 +334,11 @@ async function trainCommand(o: TrainCliOptions): Promise<void> {
   });
   // The figures go into the candidate itself (they are not part of its version): no retraining.
   const { sha256: _unsigned, ...unsigned } = candidate;
-  const artifact = sign({ ...unsigned, training: { ...unsigned.training, metrics: artifactMetrics(best, ev.report.test, { val: val.n, test: test.n }) } });
+  const checksummed = sign({ ...unsigned, training: { ...unsigned.training, metrics: artifactMetrics(best, ev.report.test, { val: val.n, test: test.n }) } });
+  // With MODEL_SIGNING_KEY set, the artifact is signed, so a service with the same key loads it.
+  const signingKey = loadSigningKey(undefined, false);
+  const artifact = signingKey ? signWithKey(checksummed, signingKey) : checksummed;
+  if (signingKey) out('signed with MODEL_SIGNING_KEY (HMAC-SHA256)');
   const modelJson = serialize(artifact);
   const modelPath = o.out ?? join(o.modelsDir, `model-${artifact.version}.json`);
   writeFileAtomic(modelPath, modelJson);

@@ -36,6 +36,10 @@ export interface HostLearningParams {
   priorSeverity: number;
   /** Suppress a repeat alert of the same host within this long unless its score is higher (ms). */
   repeatWindowMs: number;
+  /** Severity at which the learned model alerts without waiting for the consecutive steps (0: never). */
+  immediateSeverity: number;
+  /** Consecutive raw anomalies the learned model needs for an alert (0: the service's GATE_CONSECUTIVE). */
+  consecutive: number;
 }
 
 const MINUTE = 60_000;
@@ -57,6 +61,8 @@ export const DEFAULT_HOST_LEARNING: HostLearningParams = {
   minFitRows: 60,
   priorSeverity: 1.15,
   repeatWindowMs: 30 * MINUTE,
+  consecutive: 0,
+  immediateSeverity: 0,
 };
 
 /** The features: each host metric through each transform, relative to the host's own history. */
@@ -99,9 +105,9 @@ export function hostLearningOptions(opts: { prior?: Detector; gate: GateOptions;
     noveltyWeight: p.noveltyWeight,
     refitIntervalMs: p.refitIntervalMs,
     refitWindow: p.refitWindow,
-    gate: { ...opts.gate, surge: null, repeat: opts.gate.repeat ?? { level: 0, windowMs: p.repeatWindowMs, peak: false, margin: 0 } },
+    gate: { ...opts.gate, consecutive: p.consecutive > 0 ? p.consecutive : opts.gate.consecutive, surge: null, repeat: opts.gate.repeat ?? { level: 0, windowMs: p.repeatWindowMs, peak: false, margin: 0 } },
     priorGate: opts.gate,
     maxKeys: opts.maxKeys,
-    learning: { points: p.learnPoints, minFitRows: p.minFitRows, prior: opts.prior, priorSeverity: p.priorSeverity },
+    learning: { points: p.learnPoints, minFitRows: p.minFitRows, prior: opts.prior, priorSeverity: p.priorSeverity, ...(p.immediateSeverity > 0 ? { immediateSeverity: p.immediateSeverity } : {}) },
   };
 }

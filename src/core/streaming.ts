@@ -79,6 +79,12 @@ export interface LearningOptions {
   priorSeverity: number;
   /** Fit a fleet model (raw values of learned keys) with every refit. Default true. */
   fleet?: boolean;
+  /**
+   * A learned key's score at or above this severity meets the gate's run condition at once
+   * (a jump that far out need not wait for `consecutive` steps; the repeat rule still
+   * applies). Absent: no such shortcut.
+   */
+  immediateSeverity?: number;
 }
 
 /** Per-row results of {@link StreamingDetector.process}. */
@@ -430,6 +436,8 @@ export class StreamingDetector {
         out.thresholds[i] = model.threshold;
         const anomalous = model.isAnomaly(score);
         out.anomalies[i] = anomalous ? 1 : 0;
+        const immediate = learning?.immediateSeverity;
+        if (immediate !== undefined && score >= model.threshold * immediate) st.gate.run = Math.max(st.gate.run, this.gateOpts.consecutive - 1);
         alert = gate(this.gateOpts, st.gate, anomalous, t, cpu, mem, net, score);
         if (withContributions) out.contributions.set(learned.contributions.subarray(j * m, j * m + m), i * m);
       }
