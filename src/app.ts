@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { randomUUID } from 'node:crypto';
@@ -118,8 +118,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return reply.code(status).send({ error: code, message: err.message, details: [] });
   });
 
-  app.setNotFoundHandler((request, reply) => {
+  const notFound = (request: FastifyRequest, reply: FastifyReply) =>
     reply.code(404).send({ error: ErrorCode.NotFound, message: `no route ${request.method} ${request.url.split('?')[0].slice(0, 200)}`, details: [] });
+  // An unknown route is answered before its body is read, and the connection closed: a
+  // slow client must not hold it by trickling a body nobody will read.
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.is404) return;
+    if (!request.raw.complete) reply.header('connection', 'close');
+    return notFound(request, reply);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    notFound(request, reply);
   });
 
   // Liveness and metrics are exempt (config.shed false): a busy pod is not a dead one.

@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli';
-import { MODEL_PATH } from '../helpers/fixtures';
+import { DATA_PATH, MODEL_PATH } from '../helpers/fixtures';
+import { loadDetectorFile } from '../../src/model-store';
 import { freePort } from '../helpers/ports';
 
 /**
@@ -30,6 +31,8 @@ describe('CLI failures', () => {
       return [['sign', '--model', p], { MODEL_SIGNING_KEY: 'k'.repeat(20) }];
     }, /^anomaly-detector: model artifact .*bad\.json: (checksum mismatch|invalid)/],
     ['backfill with an unsigned model while MODEL_SIGNING_KEY is set', () => [['backfill', ...range], { INFLUX_URL: down, MODEL_PATH, MODEL_SIGNING_KEY: 'k'.repeat(20) }], /^anomaly-detector: model artifact .*: unsigned; MODEL_SIGNING_KEY is set/],
+    ['train with more trees than a served model may have', () => [['train', '--data', DATA_PATH, '--n-estimators', '2001', '--no-mlflow'], {}], /^anomaly-detector: --n-estimators: "2001" is not an integer in \[1, 2000\]/],
+    ['train with a forest of more nodes than a served model may have', () => [['train', '--data', DATA_PATH, '--n-estimators', '2000', '--max-samples', '65536', '--no-mlflow', '--models-dir', dir, '--results-dir', dir], {}], /^anomaly-detector: --n-estimators x --max-samples: up to \d+ nodes, more than the 4000000/],
   ];
 
   it.each(cases)('%s: one line, exit 1', (_name, make, pattern) => {
@@ -46,5 +49,14 @@ describe('CLI failures', () => {
     const r = runCli(['sign', '--model', p], { MODEL_SIGNING_KEY: 'k'.repeat(20) });
     expect([r.code, r.stdout]).toEqual([0, expect.stringMatching(/^signed .* \(sha256 [0-9a-f]{12}\.\.\.\): /)]);
     expect(JSON.parse(readFileSync(p, 'utf8')).signature.alg).toBe('hmac-sha256');
+  });
+
+  it('train signs the artifact when MODEL_SIGNING_KEY is set; the service loads it with that key only', () => {
+    const key = 'k'.repeat(20);
+    const out = join(dir, 'trained.json');
+    const r = runCli(['train', '--data', DATA_PATH, '--n-estimators', '10', '--max-samples', '32', '--contamination', '0.05', '--no-mlflow', '--out', out, '--models-dir', dir, '--results-dir', join(dir, 'r')], { MODEL_SIGNING_KEY: key });
+    expect([r.code, r.stdout]).toEqual([0, expect.stringContaining('signed with MODEL_SIGNING_KEY (HMAC-SHA256)')]);
+    expect(loadDetectorFile(out, { signingKey: key }).version).toMatch(/^\d{8}-/);
+    expect(() => loadDetectorFile(out, { signingKey: `${key}x` })).toThrow(/signature does not match/);
   });
 });

@@ -88,4 +88,12 @@ describe('the server at a low descriptor limit', () => {
     expect(r.reply).toMatch(/connection: close/i);
     expect(r.afterMs).toBeLessThan(1000);
   });
+
+  it('answers an unknown route at once and closes, instead of waiting for its body', async () => {
+    const c = slowClient(body('/no-such-route'));
+    const r = await c.closed;
+    expect(r.reply).toMatch(/^HTTP\/1.1 404/);
+    expect(r.reply).toMatch(/connection: close/i);
+    expect(r.afterMs).toBeLessThan(1000);
+  });
 });
