@@ -1,11 +1,11 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { registerBenchCommand } from '../../../src/cli/bench';
 import { type CategoryRow, DEFAULT_NAB_PARAMS, DETECTOR_NAME, formatNabBench, readNabSeries, runNabBench, scoreAt, streamTimes } from '../../../src/eval/nab-bench';
 import { loadDetectorFiles, readLabels } from '../../../src/eval/nab-data';
-import { formatLoco, runLoco } from '../../../src/eval/nab-loco';
+import { formatLoco, LOCO_CANDIDATES, type LocoResult, runLoco } from '../../../src/eval/nab-loco';
 import { type CostMatrix, type NabFile, type NabWindow, probationLength, scaledSigmoid, scoreFile, windowSpans } from '../../../src/eval/nab-scorer';
 
 /**
@@ -274,5 +274,34 @@ describe('bench nab on partial NAB layouts', () => {
     expect(quiet.leftOutAtOthersThreshold.score).toBeCloseTo(-0.11 * quiet.leftOutAtOthersThreshold.falseAlarms, 12);
     expect(r.averageLeftOut).toBeCloseTo(((r.folds[1].leftOut.standard as number) + (r.folds[2].leftOut.standard as number)) / 2, 12);
     expect(formatLoco(r)).toMatch(/average over the 2 categories with windows: left out/);
+  });
+
+  it('runs the leave-one-category-out mode from the CLI (--loco, --seeds) and writes its summary', async () => {
+    const dir = writeFixture(FILES, {});
+    const out = mkdtempSync(join(tmpdir(), 'iad-nab-loco-'));
+    const program = new Command().exitOverride();
+    registerBenchCommand(program);
+    const written: string[] = [];
+    const spy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    const errSpy = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      await program.parseAsync(['node', 'anomaly-detector', 'bench', 'nab', '--nab-dir', dir, '--out', out, '--loco', '--seeds', '1']);
+    } finally {
+      spy.mockRestore();
+      errSpy.mockRestore();
+    }
+    const text = written.join('');
+    expect(text).toMatch(/mean over seeds 1:/);
+    expect(text).toMatch(/Leave one category out/);
+    const summary = JSON.parse(readFileSync(join(out, 'loco.json'), 'utf8')) as LocoResult;
+    expect(summary.seeds).toEqual([1]);
+    expect(summary.candidates).toEqual(LOCO_CANDIDATES.map((c) => c.name));
+    expect(summary.folds.map((f) => f.category)).toEqual(['quiet', 'realOne', 'realTwo']);
+    const bad = new Command().exitOverride();
+    registerBenchCommand(bad);
+    await expect(bad.parseAsync(['node', 'anomaly-detector', 'bench', 'nab', '--nab-dir', dir, '--out', out, '--loco', '--seeds', '1,x'])).rejects.toThrow(/--seeds/);
   });
 });
