@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { createMetrics, METRIC_LABELS } from '../../../src/plugins/metrics';
 
@@ -27,7 +29,18 @@ describe('service metrics (issue 11 item 13)', () => {
     for (const line of expected) expect([line, text.includes(`${line}\n`)]).toEqual([line, true]);
   });
 
-  it('lists its label values in one place', () => {
+  it('lists its label values in one place: every value the code uses is initialised', () => {
     expect(METRIC_LABELS.skipped).toEqual(expect.arrayContaining(['incomplete', 'invalid', 'unwritable']));
+    const files = (dir: string): string[] => readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? files(join(dir, f)) : f.endsWith('.ts') ? [join(dir, f)] : []));
+    const known: Record<string, readonly string[]> = { source: METRIC_LABELS.source, reason: METRIC_LABELS.skipped, outcome: [...METRIC_LABELS.reloadOutcome, ...METRIC_LABELS.cycleOutcome] };
+    let seen = 0;
+    for (const f of files(join(__dirname, '..', '..', '..', 'src'))) {
+      const text = readFileSync(f, 'utf8');
+      for (const m of text.matchAll(/\.(?:inc|observe|set|labels)\(\{ (source|reason|outcome): '([a-z_]+)' \}/g)) {
+        seen++;
+        expect([f, m[1], m[2], known[m[1]].includes(m[2])]).toEqual([f, m[1], m[2], true]);
+      }
+    }
+    expect(seen).toBeGreaterThan(10);
   });
 });
