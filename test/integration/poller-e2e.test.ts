@@ -37,7 +37,7 @@ describe('InfluxDB loop end to end (real influxd, real service process)', () => 
 
   it('writes one prediction per host per step, flags the labelled incidents, and no duplicates', async () => {
     // A named model: the bundled model judges every host (the learning default has its own test).
-    svc = await startService({ INFLUX_URL: influxd.url, MODEL_PATH, DRIFT_PSI_WARN: '1000', POLL_INTERVAL_S: '1', COLLECTION_INTERVAL_S: String(STEP_S), DRIFT_INTERVAL_S: '1', MAX_LOOKBACK_S: String(LOOKBACK_S) });
+    svc = await startService({ INFLUX_URL: influxd.url, MODEL_PATH, DRIFT_PSI_WARN: '10', POLL_INTERVAL_S: '1', COLLECTION_INTERVAL_S: String(STEP_S), DRIFT_INTERVAL_S: '1', MAX_LOOKBACK_S: String(LOOKBACK_S) });
     const hosts = [...new Set(rows.map((r) => r.host))];
     await waitUntil(async () => (await predictions(influxd)).length >= hosts.length * STEPS, 60000, 'all predictions');
     // Let a few more cycles run: they must not add or rescore anything.
