@@ -55,7 +55,7 @@ export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyHosts: 
       for (let i = 0; i < points.length; i++) {
         if (isValidPoint(points[i])) continue;
         bad++;
-        const r = inspectPoint(points[i], i, Math.min(MAX_ISSUES_PER_POINT, MAX_ISSUES_PER_REQUEST - details.length));
+        const r = inspectPoint(points[i], i, Math.min(MAX_ISSUES_PER_POINT, MAX_ISSUES_PER_REQUEST - details.length), true);
         for (const issue of r.issues) details.push(issue);
         omitted += r.omitted;
       }
@@ -142,7 +142,7 @@ export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyHosts: 
       const results = request.body.points.map((p, index) => {
         if (isValidPoint(p)) return { index, valid: true, issues: [] };
         valid = false;
-        const r = inspectPoint(p, undefined, Math.min(MAX_ISSUES_PER_POINT, budget));
+        const r = inspectPoint(p, undefined, Math.min(MAX_ISSUES_PER_POINT, budget), true);
         budget -= r.issues.length;
         omitted += r.omitted;
         const issues = r.issues.map(({ field, message, value }) => ({ field, message, value }));

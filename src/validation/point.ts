@@ -164,24 +164,27 @@ export interface PointIssues {
  * counted (and the first `maxIssues` named), and the schema runs on the known fields
  * alone, so a point with 370,000 unknown keys costs one pass over its keys.
  */
-export function inspectPoint(input: unknown, index?: number, maxIssues = MAX_ISSUES_PER_POINT): PointIssues {
-  if (isValidPoint(input)) return { issues: [], omitted: 0 };
+export function inspectPoint(input: unknown, index?: number, maxIssues = MAX_ISSUES_PER_POINT, knownInvalid = false): PointIssues {
+  if (!knownInvalid && isValidPoint(input)) return { issues: [], omitted: 0 };
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     const issues = maxIssues > 0 ? [{ index, field: '(point)', message: 'must be an object', value: preview(input) }] : [];
     return { issues, omitted: 1 - issues.length };
   }
   const obj = input as Record<string, unknown>;
+  // One enumeration of the keys (V8 lists them all however few are looked at); only the
+  // first maxIssues unknown ones are named, the rest counted from the length.
+  const keys = Object.keys(obj);
   const known: Record<string, unknown> = {};
-  const unknownKeys: string[] = [];
-  let unknown = 0;
-  for (const k in obj) {
-    if (!Object.prototype.hasOwnProperty.call(obj, k)) continue;
-    if (FIELDS.has(k)) known[k] = obj[k];
-    else {
-      if (unknownKeys.length < maxIssues) unknownKeys.push(k);
-      unknown++;
+  let knownCount = 0;
+  for (const f of FIELDS) {
+    if (Object.prototype.hasOwnProperty.call(obj, f)) {
+      known[f] = obj[f];
+      knownCount++;
     }
   }
+  const unknown = keys.length - knownCount;
+  const unknownKeys: string[] = [];
+  for (let i = 0; i < keys.length && unknownKeys.length < Math.min(maxIssues, unknown); i++) if (!FIELDS.has(keys[i])) unknownKeys.push(keys[i]);
   const issues: FieldIssue[] = [];
   let fieldIssues = 0;
   const r = PointSchema.safeParse(known);
