@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { formatNabBench, runNabBench } from '../eval/nab-bench';
+import { DEFAULT_NAB_PARAMS, formatNabBench, runNabBench } from '../eval/nab-bench';
 import { formatLoco, runLoco } from '../eval/nab-loco';
 import { UsageError } from './errors';
 
@@ -22,7 +22,8 @@ export function registerBenchCommand(program: Command): void {
     .option('--timing-passes <n>', 'extra passes timed for the throughput figure (median reported; 0: time the first pass)', '3')
     .option('--loco', 'leave one category out instead: stream every candidate parameter set, choose one on the other categories, score it on the category left out')
     .option('--seeds <list>', 'with --loco: forest seeds every candidate runs with, comma-separated (figures are their mean)', '1,2,3')
-    .action((o: { nabDir: string; out: string; json?: string; files?: string; timingPasses: string; loco?: boolean; seeds: string }) => {
+    .option('--seed <n>', 'the forest seed of the default parameters (default 1)')
+    .action((o: { nabDir: string; out: string; json?: string; files?: string; timingPasses: string; loco?: boolean; seeds: string; seed?: string }) => {
       const timingPasses = Number(o.timingPasses);
       if (!Number.isInteger(timingPasses) || timingPasses < 0 || timingPasses > 100) throw new UsageError(`--timing-passes: ${JSON.stringify(o.timingPasses)} is not an integer in [0, 100]`);
       const files = o.files
@@ -47,7 +48,9 @@ export function registerBenchCommand(program: Command): void {
         process.stdout.write(`summary in ${jsonPath}\n`);
         return;
       }
-      const result = runNabBench({ nabDir, outDir, files, timingPasses, log });
+      const seed = o.seed === undefined ? DEFAULT_NAB_PARAMS.seed : Number(o.seed);
+      if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed: ${JSON.stringify(o.seed)} is not a non-negative integer`);
+      const result = runNabBench({ nabDir, outDir, files, timingPasses, log, params: { ...DEFAULT_NAB_PARAMS, seed } });
       mkdirSync(outDir, { recursive: true });
       const jsonPath = o.json ?? join(outDir, 'summary.json');
       writeFileSync(jsonPath, `${JSON.stringify({ ...result, resultFiles: result.resultFiles.length }, null, 2)}\n`);

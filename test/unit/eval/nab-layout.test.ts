@@ -233,6 +233,7 @@ describe('bench nab on partial NAB layouts', () => {
 
   it('runs from the CLI on a folder holding only a category without windows, and prints its board', async () => {
     const dir = writeFixture([FILES[3]], {});
+    const out = mkdtempSync(join(tmpdir(), 'iad-nab-cli-'));
     const program = new Command().exitOverride();
     registerBenchCommand(program);
     const written: string[] = [];
@@ -242,13 +243,14 @@ describe('bench nab on partial NAB layouts', () => {
     });
     const errSpy = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
     try {
-      await program.parseAsync(['node', 'anomaly-detector', 'bench', 'nab', '--nab-dir', dir, '--out', mkdtempSync(join(tmpdir(), 'iad-nab-cli-')), '--timing-passes', '0']);
+      await program.parseAsync(['node', 'anomaly-detector', 'bench', 'nab', '--nab-dir', dir, '--out', out, '--timing-passes', '0', '--seed', '7']);
     } finally {
       spy.mockRestore();
       errSpy.mockRestore();
     }
     const text = written.join('');
     expect(text).toMatch(/NAB leaderboard on 1 file\(s\) \(quiet \(1\)\)/);
+    expect((JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { params: { seed: number } }).params.seed).toBe(7);
     expect(text).toMatch(new RegExp(`${DETECTOR_NAME} \\* +n/a +n/a +n/a`));
     expect(text).toMatch(/false alarm\(s\)/);
   });
