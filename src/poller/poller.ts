@@ -281,6 +281,13 @@ export class Poller {
     return report;
   }
 
+  /** How far back the gate's state reaches: its run of raw anomalies (twice, for gaps), cooldown and repeat windows. */
+  private gateMemoryMs(): number {
+    const g = this.opts.gate;
+    const interval = this.opts.collectionIntervalMs;
+    return Math.max(2 * g.consecutive * interval, g.cooldownMs, g.repeat ? Math.max(g.repeat.windowMs, g.repeat.peakWindowMs ?? 0) : 0);
+  }
+
   /** Refits and failed refits of the live engine since the last cycle: counted and logged. */
   private noteRefits(engine: StreamingDetector): void {
     const st = engine.stats();
@@ -407,12 +414,16 @@ export class Poller {
     // its bootstrap (the points before `from`), so it primes only the points already scored.
     let readFrom = from;
     const temporal = engine.historyPoints > 0;
-    const priming = !learnOnly && temporal && !history.primed;
+    // The gate's memory too: replaying the steps before the watermark restores each host's
+    // run of raw anomalies (and cooldown or repeat state), so a restart in the middle of an
+    // incident goes on alerting as an uninterrupted run does.
+    const gateMemory = this.gateMemoryMs();
+    const priming = !learnOnly && (temporal || gateMemory > 0) && !history.primed;
     if (priming && !this.opts.learn) {
       const floor = Number.isFinite(now) ? stepOf(now - this.opts.maxLookbackMs + interval - 1, interval) : -Infinity;
       // Twice the history length: a host that missed steps, or had invalid ones, still
       // gets its last historyPoints usable points (up to historyPoints of them missing).
-      readFrom = Math.min(from, Math.max(floor, from - 2 * engine.historyPoints * interval));
+      readFrom = Math.min(from, Math.max(floor, from - Math.max(2 * engine.historyPoints * interval, gateMemory)));
     }
     const steps: HostSteps = new Map();
     let read = 0;
