@@ -52,6 +52,8 @@ export const EnvSchema = z.object({
   API_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(8, 'must be at least 8 characters').optional()),
   /** Event loop delay (ms) above which requests are shed with 503. 0 disables. */
   MAX_EVENT_LOOP_DELAY_MS: envNumber(intIn(0, 60_000).default(1000)),
+  /** Requests (other than /health/live and /metrics) processed at once; more get 503 at once. */
+  MAX_CONCURRENT_REQUESTS: envNumber(intIn(1, 100_000).default(8)),
   SHUTDOWN_TIMEOUT_S: envNumber(secondsUpTo(3600).default(10)),
   /** A request (headers and body) must arrive within this long, else 408 and the connection is closed. */
   REQUEST_TIMEOUT_S: envNumber(z.coerce.number().min(1).max(3600).default(30)),
@@ -130,6 +132,7 @@ export interface Config {
   detectHistoryHosts: number;
   apiToken: string | undefined;
   maxEventLoopDelayMs: number;
+  maxConcurrentRequests: number;
   shutdownTimeoutS: number;
   requestTimeoutMs: number;
   connectionTimeoutMs: number;
@@ -212,6 +215,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     detectHistoryHosts: e.DETECT_HISTORY_HOSTS,
     apiToken: e.API_TOKEN,
     maxEventLoopDelayMs: e.MAX_EVENT_LOOP_DELAY_MS,
+    maxConcurrentRequests: e.MAX_CONCURRENT_REQUESTS,
     shutdownTimeoutS: e.SHUTDOWN_TIMEOUT_S,
     requestTimeoutMs: e.REQUEST_TIMEOUT_S * 1000,
     connectionTimeoutMs: e.CONNECTION_TIMEOUT_S * 1000,

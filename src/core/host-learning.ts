@@ -26,8 +26,10 @@ export interface HostLearningParams {
   noveltyWeight: number;
   /** Stream time between refits (ms). */
   refitIntervalMs: number;
-  /** Most recent rows without an alert that a refit trains on (all hosts pooled). */
+  /** Most recent rows without an alert kept for refits (all hosts pooled). */
   refitWindow: number;
+  /** Rows a refit trains on at most, evenly strided over the window (bounds a refit's cost). */
+  fitRows: number;
   /** Points a host needs before its learned model may alert (60 = 10 min of 10 s steps). */
   learnPoints: number;
   /** Rows before the first fit when nothing was learned yet. */
@@ -59,6 +61,7 @@ export const DEFAULT_HOST_LEARNING: HostLearningParams = {
   noveltyWeight: 0,
   refitIntervalMs: 60 * MINUTE,
   refitWindow: 20_000,
+  fitRows: 8192,
   learnPoints: 60,
   minFitRows: 60,
   priorSeverity: 1.15,
@@ -110,6 +113,6 @@ export function hostLearningOptions(opts: { prior?: Detector; gate: GateOptions;
     gate: { ...opts.gate, consecutive: p.consecutive > 0 ? p.consecutive : opts.gate.consecutive, surge: null, repeat: opts.gate.repeat ?? { level: 0, windowMs: p.repeatWindowMs, peak: false, margin: 0 } },
     priorGate: opts.gate,
     maxKeys: opts.maxKeys,
-    learning: { points: p.learnPoints, minFitRows: p.minFitRows, prior: opts.prior, priorSeverity: p.priorSeverity, ...(p.immediateSeverity > 0 ? { immediateSeverity: p.immediateSeverity } : {}) },
+    learning: { points: p.learnPoints, minFitRows: p.minFitRows, fitRows: p.fitRows, prior: opts.prior, priorSeverity: p.priorSeverity, ...(p.immediateSeverity > 0 ? { immediateSeverity: p.immediateSeverity } : {}) },
   };
 }

@@ -80,6 +80,11 @@ export interface LearningOptions {
   /** Fit a fleet model (raw values of learned keys) with every refit. Default true. */
   fleet?: boolean;
   /**
+   * A refit trains on at most this many rows of the window, evenly strided (oldest first),
+   * so that its cost stays bounded however many hosts fill the window. Absent: every row.
+   */
+  fitRows?: number;
+  /**
    * A learned key's score at or above this severity meets the gate's run condition at once
    * (a jump that far out need not wait for `consecutive` steps; the repeat rule still
    * applies). Absent: no such shortcut.
@@ -150,6 +155,8 @@ export class StreamingDetector {
   private readonly priorGateOpts: GateOptions;
   private current: Detector | null;
   private fleet: Detector | null = null;
+  /** Stream time at which the fleet model is refitted (half an interval after the learned model). */
+  private fleetDueAt = Infinity;
   /** The prior while there is no fleet model (learning.prior, replaced by setPrior). */
   private prior: Detector | null;
   private readonly series: SeriesFeatures;
@@ -339,12 +346,13 @@ export class StreamingDetector {
         this.refit(rows.times[start]);
         continue;
       }
+      if (rows.times[start] >= this.fleetDueAt) this.fitFleet(rows.times[start]);
       // The segment ends before the next row at which a refit may be due: a time boundary,
       // or (each row adds at most one to the window) the window reaching its growth target.
       let end = start + 1;
       const growth = this.growthTarget();
       const maxLen = growth === Infinity ? n : Math.max(1, growth - this.window.size);
-      while (end < n && end - start < maxLen && !this.timeDue(rows.times[end])) end++;
+      while (end < n && end - start < maxLen && !this.timeDue(rows.times[end]) && rows.times[end] < this.fleetDueAt) end++;
       this.segment(rows, start, end, features, out);
       start = end;
     }
@@ -460,6 +468,21 @@ export class StreamingDetector {
    * history; with learning, the fleet model too. A failed fit keeps the previous models
    * and is counted.
    */
+  private fitFleet(time: number): void {
+    this.fleetDueAt = Infinity;
+    const fw = this.fleetWindow;
+    const l = this.opts.learning;
+    if (!fw || !l || fw.size < l.minFitRows) return;
+    try {
+      const { rows, n } = strided(fw, l.fitRows ?? fw.size);
+      const fit = fitOnFeatures(rows, n, { ...trainParams(this.opts, time), features: rawFeatures(this.opts.inputs), noveltyWeight: 0, outOfRangeWeight: 8, inputs: this.opts.inputs });
+      this.fleet = new Detector(fit.artifact, { inputs: this.opts.anyInputs ? 'any' : this.opts.inputs });
+    } catch (e) {
+      this.refitFailures++;
+      this.lastRefitError = (e as Error).message;
+    }
+  }
+
   private refit(time: number): void {
     this.lastFit = time;
     this.sizeAtFit = this.window.size;
@@ -467,20 +490,21 @@ export class StreamingDetector {
     const inputs = this.opts.anyInputs ? ('any' as const) : this.opts.inputs;
     const createdAt = this.opts.createdAt ?? isoTime(time);
     try {
-      if (this.current) {
+      const cap = this.opts.learning?.fitRows;
+      if (this.current && (cap === undefined || this.window.size <= cap)) {
         this.current = refitDetector(this.current, this.window, createdAt, { inputs, state: this.store });
         this.refits++;
       } else {
-        const fit = fitOnFeatures(this.window.rows(), this.window.size, { ...trainParams(this.opts, time), inputs: this.opts.inputs });
+        const { rows, n } = strided(this.window, cap ?? this.window.size);
+        const fit = fitOnFeatures(rows, n, { ...trainParams(this.opts, time), inputs: this.opts.inputs });
+        if (this.current) this.refits++;
         this.current = new Detector(fit.artifact, { inputs, state: this.store, forest: fit.forest });
       }
-      const fw = this.fleetWindow;
-      const l = this.opts.learning;
-      if (fw && l && fw.size >= l.minFitRows) {
-        const specs = rawFeatures(this.opts.inputs);
-        const fit = fitOnFeatures(fw.rows(), fw.size, { ...trainParams(this.opts, time), features: specs, noveltyWeight: 0, outOfRangeWeight: 8, inputs: this.opts.inputs });
-        this.fleet = new Detector(fit.artifact, { inputs });
-      }
+      // The fleet model: at once while the window grows (start-up), else half an interval
+      // later, so that the two fits of a refit do not land in the same cycle.
+      const interval = this.opts.refitIntervalMs;
+      if (this.fleetWindow && (this.fleet === null || interval <= 0 || this.sizeAtFit < this.opts.refitWindow)) this.fitFleet(time);
+      else if (this.fleetWindow) this.fleetDueAt = time + interval / 2;
       this.lastRefitError = null;
       this.lastRefitTime = time;
     } catch (e) {
@@ -488,6 +512,19 @@ export class StreamingDetector {
       this.lastRefitError = (e as Error).message;
     }
   }
+}
+
+/** At most `cap` rows of the window, every k-th from the oldest (all of them when it holds no more). */
+function strided(window: RefitWindow, cap: number): { rows: Float64Array; n: number } {
+  const all = window.rows();
+  const size = window.size;
+  if (size <= cap) return { rows: all, n: size };
+  const w = window.width;
+  const stride = Math.ceil(size / cap);
+  const n = Math.ceil(size / stride);
+  const rows = new Float64Array(n * w);
+  for (let k = 0; k < n; k++) rows.set(all.subarray(k * stride * w, k * stride * w + w), k * w);
+  return { rows, n };
 }
 
 function isoTime(t: number): string {
