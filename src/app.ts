@@ -10,6 +10,9 @@ import { bearerAuth } from './plugins/auth';
 import { loadShedding } from './plugins/load-shedding';
 import { metricsPlugin, type ServiceMetrics } from './plugins/metrics';
 import { pointRoutes } from './routes/detect';
+import type { Detector } from './core/detector';
+import { hostLearningOptions } from './core/host-learning';
+import { StreamingDetector } from './core/streaming';
 import { healthRoutes, type HealthContributor } from './routes/health';
 import { docsFor, zodFor } from './routes/schemas';
 
@@ -164,7 +167,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(async (scoped) => {
     if (config.apiToken) scoped.addHook('onRequest', bearerAuth(config.apiToken));
-    await scoped.register(pointRoutes, { maxPoints: config.maxPointsPerRequest, historyHosts: config.detectHistoryHosts });
+    await scoped.register(pointRoutes, {
+      maxPoints: config.maxPointsPerRequest,
+      historyHosts: config.detectHistoryHosts,
+      ...(config.detectLearn
+        ? { learner: (prior: Detector) => StreamingDetector.learner(hostLearningOptions({ prior, gate: config.poller.gate, maxKeys: config.detectHistoryHosts })) }
+        : {}),
+    });
   });
 
   if (deps.extend) await deps.extend(app);

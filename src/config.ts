@@ -109,6 +109,8 @@ export const EnvSchema = z.object({
   /** History read per host at start to learn from (bounded; chunked reads). */
   LEARN_WINDOW_S: z.preprocess(emptyAsUndefined, z.coerce.number().min(0).max(90 * 86400).default(7 * 86400)),
   LEARN_CHUNK_S: z.preprocess(emptyAsUndefined, z.coerce.number().min(60).max(86400).default(3600)),
+  /** /detect learns each host it sees with the poller's streaming detector (off: the loaded model judges every point). */
+  DETECT_LEARN: z.preprocess(emptyAsUndefined, bool.optional()).transform((v) => v ?? false),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -130,6 +132,7 @@ export interface Config {
   bodyLimit: number;
   maxPointsPerRequest: number;
   detectHistoryHosts: number;
+  detectLearn: boolean;
   apiToken: string | undefined;
   maxEventLoopDelayMs: number;
   maxConcurrentRequests: number;
@@ -213,6 +216,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimit: e.BODY_LIMIT,
     maxPointsPerRequest: e.MAX_POINTS_PER_REQUEST,
     detectHistoryHosts: e.DETECT_HISTORY_HOSTS,
+    detectLearn: e.DETECT_LEARN,
     apiToken: e.API_TOKEN,
     maxEventLoopDelayMs: e.MAX_EVENT_LOOP_DELAY_MS,
     maxConcurrentRequests: e.MAX_CONCURRENT_REQUESTS,

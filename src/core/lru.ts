@@ -21,6 +21,11 @@ export class LruMap<V> {
     return this.map.has(key);
   }
 
+  /** The key's entry without marking it used (undefined if absent). */
+  peek(key: string): V | undefined {
+    return this.map.get(key);
+  }
+
   /** The key's entry, made by `create` if absent; marks it most recently used. */
   get(key: string, create: () => V): V {
     let v = this.map.get(key);

@@ -304,6 +304,11 @@ export class StreamingDetector {
     return { keys: this.keys.size, learning };
   }
 
+  /** The latest time of a key's in-order points (-Infinity for a key not held). */
+  lastTime(key: string): number {
+    return this.keys.has(key) ? this.keys.peek(key)?.lastTime ?? -Infinity : -Infinity;
+  }
+
   /** Bytes of learned state per key: feature history plus gate and counters. */
   get bytesPerKey(): number {
     // KeyState: two gate states (with the repeat rule's small queues) and two numbers.

@@ -1,5 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
+import type { Detector } from '../core/detector';
 import type { SeriesStateStore } from '../core/features';
+import type { StreamingDetector } from '../core/streaming';
 import { METRIC_NAMES } from '../core/metrics';
 import { ErrorCode, HttpError, type FieldIssue } from '../errors';
 import { inspectPoint, isoTimestamp, isValidPoint, MAX_ISSUES_PER_POINT, MAX_ISSUES_PER_REQUEST, timestampMs, type Point } from '../validation/point';
@@ -20,7 +22,10 @@ const m = METRIC_NAMES.length;
  */
 export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
 
-export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyHosts: number }> = async (app, opts) => {
+export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyHosts: number; learner?: (prior: Detector) => StreamingDetector }> = async (app, opts) => {
+  // DETECT_LEARN: the streaming detector the poller runs, for the hosts /detect sees (its
+  // own, apart from the poller's), made at the first request with the loaded model as prior.
+  let learner: StreamingDetector | null = null;
   // A temporal model's per-host history of the points /detect has seen (its own, apart
   // from the poller's), bounded in hosts; kept across reloads of models with the same
   // temporal features, dropped while a raw-feature model serves.
@@ -78,6 +83,7 @@ export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyHosts: 
         pointTimes[i] = timestampMs(p.timestamp) ?? NaN;
       }
       const { detector } = model;
+      if (opts.learner) return learnAndScore(detector, valid, raw, pointTimes);
       let scored;
       if (detector.temporal) {
         // A point with host and timestamp reads and joins its host's history; one without
@@ -127,6 +133,74 @@ export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyHosts: 
       return { model: { version: detector.version }, results };
     },
   );
+
+  /**
+   * /detect with DETECT_LEARN: points with host and timestamp run through the learner in
+   * (time, host) order, each host after its latest point; the others (no host or time, too
+   * far ahead, or not after their host's latest point) are judged by the prior on their raw
+   * values and leave the learner alone. Results keep the request's order.
+   */
+  function learnAndScore(prior: Detector, valid: Point[], raw: Float64Array, pointTimes: Float64Array) {
+    const make = opts.learner as (prior: Detector) => StreamingDetector;
+    learner ??= make(prior);
+    learner.setPrior(prior);
+    const n = valid.length;
+    const latest = Date.now() + MAX_FUTURE_SKEW_MS;
+    const last = new Map<string, number>();
+    const streamed: number[] = [];
+    const alone: number[] = [];
+    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => (pointTimes[a] || 0) - (pointTimes[b] || 0) || a - b);
+    for (const i of order) {
+      const host = valid[i].host;
+      const t = pointTimes[i];
+      if (host === undefined || !(t <= latest)) {
+        alone.push(i);
+        continue;
+      }
+      const prev = last.get(host) ?? learner.lastTime(host);
+      if (t > prev) {
+        last.set(host, t);
+        streamed.push(i);
+      } else alone.push(i);
+    }
+    streamed.sort((a, b) => pointTimes[a] - pointTimes[b] || ((valid[a].host as string) < (valid[b].host as string) ? -1 : (valid[a].host as string) > (valid[b].host as string) ? 1 : a - b));
+    const results = new Array(n);
+    const histogram = app.metrics.scores.labels('http');
+    let anomalies = 0;
+    const put = (i: number, score: number, threshold: number, c: Float64Array, k: number, learning: boolean, alert: boolean) => {
+      const anomalous = score > threshold;
+      if (anomalous) anomalies++;
+      histogram.observe(score);
+      const ts = pointTimes[i];
+      results[i] = {
+        host: valid[i].host ?? null,
+        timestamp: Number.isNaN(ts) ? null : isoTimestamp(ts),
+        score,
+        threshold,
+        is_anomaly: anomalous,
+        severity: threshold > 0 ? score / threshold : 0,
+        contributions: { cpu_usage: c[k * m], memory_usage: c[k * m + 1], network_load: c[k * m + 2] },
+        learning,
+        alert,
+      };
+    };
+    if (streamed.length > 0) {
+      const rows = new Float64Array(streamed.length * m);
+      streamed.forEach((i, k) => rows.set(raw.subarray(i * m, i * m + m), k * m));
+      const res = learner.process({ keys: streamed.map((i) => valid[i].host as string), times: streamed.map((i) => pointTimes[i]), raw: rows, n: streamed.length });
+      streamed.forEach((i, k) => put(i, res.scores[k], res.thresholds[k], res.contributions, k, res.learning[k] === 1, res.alerts[k] === 1));
+    }
+    if (alone.length > 0) {
+      const rows = new Float64Array(alone.length * m);
+      alone.forEach((i, k) => rows.set(raw.subarray(i * m, i * m + m), k * m));
+      const res = prior.scoreRaw(rows, alone.length);
+      alone.forEach((i, k) => put(i, res.scores[k], prior.threshold, res.contributions, k, true, false));
+    }
+    app.metrics.historyHosts.set({ source: 'http' }, learner.store.size);
+    app.metrics.pointsScored.inc({ source: 'http' }, n);
+    if (anomalies > 0) app.metrics.anomalies.inc({ source: 'http' }, anomalies);
+    return { model: { version: 'learned' }, results };
+  }
 
   app.post<{ Body: Body }>(
     '/validate',

@@ -53,6 +53,8 @@ export const DetectResponseSchema = z.object({
       is_anomaly: z.boolean(),
       severity: z.number().describe('score / threshold'),
       contributions: Contributions.describe('Expected path length saved by each metric\'s splits; they add up to c(psi) - E[h(x)]; positive pushes towards anomalous'),
+      learning: z.boolean().optional().describe('DETECT_LEARN only: the host is still learning (judged by the prior, the loaded model, at its blatant level)'),
+      alert: z.boolean().optional().describe('DETECT_LEARN only: the alert gate fired (sustained anomaly of the host); is_anomaly is the raw verdict'),
     }),
   ),
 });
