@@ -1,7 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { METRIC_NAMES } from './metrics';
-import { checkFeatures, TRANSFORMS } from './features';
+import { ALL_TRANSFORMS, checkFeatures } from './features';
 import type { ForestState } from './isolation-forest';
 import { ExpectedError } from '../errors';
 
@@ -17,7 +17,7 @@ const FeatureSchema = z.strictObject({
   name: z.string().min(1),
   /** An input channel; checked against the artifact's inputs after parsing. */
   source: z.string().regex(INPUT_NAME, 'must be an input name'),
-  transform: z.enum(TRANSFORMS),
+  transform: z.enum(ALL_TRANSFORMS),
   unit: z.string(),
   min: finite,
   max: finite.nullable(),

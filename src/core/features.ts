@@ -51,7 +51,25 @@ export const TRANSFORMS = [
   'level_max_excess',
   'level_min_excess',
 ] as const;
+
+/**
+ * Transforms appended after TRANSFORMS was fixed: the NAB defaults take every transform
+ * of TRANSFORMS, so later ones are listed here, and every earlier transform keeps its
+ * code (its index in ALL_TRANSFORMS) and its output.
+ *
+ * - `span_max` / `span_min`: the maximum (minimum) of the last `span` points, x included,
+ *   in the channel's own units like `raw`: a spike stays visible for `span` points, so
+ *   the points of an incident that dip back to normal values between its spikes still
+ *   read as part of it.
+ */
+export const LATER_TRANSFORMS = ['span_max', 'span_min'] as const;
+
+/** Every transform, in code order. */
+export const ALL_TRANSFORMS = [...TRANSFORMS, ...LATER_TRANSFORMS] as const;
+/** A transform of TRANSFORMS (the list the NAB defaults take). */
 export type FeatureTransform = (typeof TRANSFORMS)[number];
+/** Any transform a feature may use: TRANSFORMS and the later ones. */
+export type AnyTransform = (typeof ALL_TRANSFORMS)[number];
 
 /** Parameters of temporal transforms, in points of the channel's own series. */
 export interface FeatureParams {
@@ -72,7 +90,7 @@ export interface FeatureSpec {
   name: string;
   /** Input channel (one of the artifact's inputs). */
   source: string;
-  transform: FeatureTransform;
+  transform: AnyTransform;
   unit: string;
   min: number;
   max: number | null;
@@ -81,7 +99,7 @@ export interface FeatureSpec {
 }
 
 /** Which params each transform takes (all required). */
-export const TRANSFORM_PARAMS: Record<FeatureTransform, readonly (keyof FeatureParams)[]> = {
+export const TRANSFORM_PARAMS: Record<AnyTransform, readonly (keyof FeatureParams)[]> = {
   raw: [],
   robust_z: ['window'],
   diff: ['window'],
@@ -93,6 +111,8 @@ export const TRANSFORM_PARAMS: Record<FeatureTransform, readonly (keyof FeatureP
   volatility: ['window', 'span'],
   level_max_excess: ['window', 'span', 'horizon'],
   level_min_excess: ['window', 'span', 'horizon'],
+  span_max: ['window', 'span'],
+  span_min: ['window', 'span'],
 };
 
 /** Upper bounds that keep per-key state small (a few tens of kB per channel). */
@@ -699,7 +719,7 @@ export class SeriesFeatures {
     this.src = sourceIndex(specs, inputs);
     this.plans = channelPlans(specs, inputs);
     this.layout = JSON.stringify(this.plans);
-    this.codes = Uint8Array.from(specs.map((s) => TRANSFORMS.indexOf(s.transform)));
+    this.codes = Uint8Array.from(specs.map((s) => ALL_TRANSFORMS.indexOf(s.transform)));
     this.spans = Int32Array.from(specs.map((s) => s.params?.span ?? 1));
     this.kept = Uint8Array.from(this.plans.map((p) => (p.window > 0 ? 1 : 0)));
   }
@@ -790,6 +810,8 @@ const SEASONAL_MIN = TRANSFORMS.indexOf('seasonal_min_excess');
 const VOLATILITY = TRANSFORMS.indexOf('volatility');
 const LEVEL_MAX = TRANSFORMS.indexOf('level_max_excess');
 const LEVEL_MIN = TRANSFORMS.indexOf('level_min_excess');
+const SPAN_MAX = ALL_TRANSFORMS.indexOf('span_max');
+const SPAN_MIN = ALL_TRANSFORMS.indexOf('span_min');
 
 /**
  * One feature of the current point x, given its channel's prepared baseline: the
@@ -828,6 +850,14 @@ function featureValue(code: number, span: number, ch: ChannelState, x: number): 
       const ss = (x - mean) * (x - mean) + ch.recentSquares(k - 1, mean);
       const eps = 1e-3 * scale;
       return Math.log((Math.sqrt(ss / k) + eps) / (ch.sd + eps));
+    }
+    case SPAN_MAX:
+    case SPAN_MIN: {
+      const k = Math.min(span, ch.count + 1);
+      let v = x;
+      if (code === SPAN_MAX) for (let lag = 1; lag < k; lag++) v = Math.max(v, ch.back(lag));
+      else for (let lag = 1; lag < k; lag++) v = Math.min(v, ch.back(lag));
+      return v;
     }
     default:
       throw new Error(`unknown transform code ${code}`);
