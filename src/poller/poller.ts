@@ -2,15 +2,15 @@ import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { Detector } from '../core/detector';
 import { psi, RecentWindow } from '../core/drift';
 import type { GateOptions } from '../core/gate';
-import { METRIC_NAMES, type MetricName } from '../core/metrics';
+import { METRIC_NAMES } from '../core/metrics';
 import { StreamingDetector, type StreamingOptions } from '../core/streaming';
-import { formatPoint, int, LineProtocolError } from '../influx/line-protocol';
+import { formatPoint, int } from '../influx/line-protocol';
 import type { MetricsStore, ReadSeriesSpec } from '../influx/types';
 import type { ModelStore } from '../model-store';
 import type { HealthContributor } from '../routes/health';
-import { isValidPoint } from '../validation/point';
+import { planRows, predictionLines, PREDICTIONS_MEASUREMENT, type HostState } from './cycle';
 import { ownsHost, type Shard } from './shard';
-import { addMetric, isComplete, stepOf, type CounterHistory, type HostSteps, type Mapping, type MetricMapping } from './telegraf';
+import { addMetric, stepOf, type CounterHistory, type HostSteps, type Mapping, type MetricMapping } from './telegraf';
 import { backoffMs, LineWriter, type WriterMetrics, type WriterOptions } from './writer';
 
 /**
@@ -30,7 +30,7 @@ export function readSpec(m: MetricMapping, from: number, to: number, interval: n
   };
 }
 
-export const PREDICTIONS_MEASUREMENT = 'ai_predictions';
+export { PREDICTIONS_MEASUREMENT, type HostState } from './cycle';
 export const DRIFT_MEASUREMENT = 'ai_drift';
 
 export interface PollerOptions {
@@ -91,15 +91,6 @@ interface Log {
   error(obj: object, msg: string): void;
 }
 
-export interface HostState {
-  /** Start of the last collection step handled (scored or skipped), epoch ms. */
-  watermark: number;
-  /** Clock time at which new data of the host was last found. */
-  seenAt: number;
-  /** The first incomplete step, and when it was first seen incomplete (it waits settleMs from then). */
-  pendingStep?: number;
-  pendingSince?: number;
-}
 
 /**
  * The per-host history a temporal model reads, and whether it already holds the points
@@ -116,10 +107,6 @@ export interface HistoryState {
   primed: boolean;
 }
 
-/** True if a complete step's values pass the point rules (the live path scores only those). */
-function isUsable(host: string, v: Record<MetricName, number | undefined>): v is Record<MetricName, number> {
-  return isValidPoint({ host, cpu_usage: v.cpu_usage, memory_usage: v.memory_usage, network_load: v.network_load });
-}
 
 /** What one cycle did (for tests and logs). */
 export interface CycleReport {
@@ -440,153 +427,37 @@ export class Poller {
     if (counters) this.readTo = to;
     this.metrics.pointsRead.inc(read);
 
-    // The rows to run, per host in time order: history (not written) and new steps.
-    const rowHosts: string[] = [];
-    const rowTimes: number[] = [];
-    const rowValues: number[] = [];
-    const rowWrite: number[] = [];
-    const add = (host: string, t: number, v: Record<MetricName, number>, write: boolean): void => {
-      rowHosts.push(host);
-      rowTimes.push(t);
-      rowValues.push(v.cpu_usage, v.memory_usage, v.network_load);
-      rowWrite.push(write ? 1 : 0);
-    };
-    let skipped = 0;
-    for (const [host, byStep] of steps) {
-      if (!ownsHost(this.opts.shard, host)) continue;
-      if (learnOnly) {
-        for (const t of [...byStep.keys()].filter((t) => t >= from && t < to).sort((a, b) => a - b)) {
-          const v = byStep.get(t) as Record<MetricName, number | undefined>;
-          if (isComplete(v) && isUsable(host, v)) add(host, t, v, false);
-        }
-        continue;
-      }
-      const known = hosts.get(host);
-      const watermark = known?.watermark ?? -Infinity;
-      if (priming) {
-        // Points before the first one this cycle may score: history only, and only those
-        // the live path would have scored.
-        const earlier = [...byStep.keys()].filter((t) => t < to && (t < from || t <= watermark) && (!this.opts.learn || t >= from)).sort((a, b) => a - b);
-        for (const t of earlier) {
-          const v = byStep.get(t) as Record<MetricName, number | undefined>;
-          if (isComplete(v) && isUsable(host, v)) add(host, t, v, false);
-        }
-      }
-      const times = [...byStep.keys()].filter((t) => t > watermark && t >= from && t < to).sort((a, b) => a - b);
-      // A host seen only in the priming read is not followed: its points are older than
-      // what this cycle scores.
-      if (!known && times.length === 0) continue;
-      let state = known;
-      if (!state) {
-        state = { watermark: -Infinity, seenAt: now };
-        hosts.set(host, state);
-      }
-      if (times.length > 0 && Number.isFinite(now)) state.seenAt = now;
-      for (const t of times) {
-        const v = byStep.get(t) as Record<MetricName, number | undefined>;
-        if (!isComplete(v)) {
-          // Its other metrics may still arrive: wait settleMs from the moment the step was
-          // first seen incomplete, so late data (a Telegraf buffer flushed after an
-          // outage, a write half visible to a query) gets the same grace as fresh data.
-          if (settleMs > 0) {
-            if (state.pendingStep !== t) {
-              state.pendingStep = t;
-              state.pendingSince = now;
-            }
-            if (now - (state.pendingSince as number) < settleMs) break;
-          }
-          this.metrics.skipped.inc({ reason: 'incomplete' });
-          skipped++;
-          state.watermark = t;
-          continue;
-        }
-        if (!isUsable(host, v)) {
-          this.metrics.skipped.inc({ reason: 'invalid' });
-          skipped++;
-          state.watermark = t;
-          continue;
-        }
-        add(host, t, v, true);
-        state.watermark = t;
-      }
-    }
+    const plan = planRows(steps, { mode, from, to, now, settleMs, prime: priming, primeFromStart: this.opts.learn !== undefined, hosts, owns: (h) => ownsHost(this.opts.shard, h) });
     if (!learnOnly && priming) history.primed = true;
-
-    // Time order, then host: the order a single pass over the same points takes, so the
-    // scores do not depend on how the stream was cut into cycles.
-    const total = rowHosts.length;
-    const order = Array.from({ length: total }, (_, i) => i).sort((a, b) => rowTimes[a] - rowTimes[b] || (rowHosts[a] < rowHosts[b] ? -1 : rowHosts[a] > rowHosts[b] ? 1 : a - b));
-    const keys = order.map((i) => rowHosts[i]);
-    const times = order.map((i) => rowTimes[i]);
-    const raw = new Float64Array(total * 3);
-    order.forEach((i, k) => raw.set(rowValues.slice(i * 3, i * 3 + 3), k * 3));
-    const res = total > 0 ? engine.process({ keys, times, raw, n: total }) : null;
+    const { incomplete, invalid } = plan.skipped;
+    if (incomplete > 0) this.metrics.skipped.inc({ reason: 'incomplete' }, incomplete);
+    if (invalid > 0) this.metrics.skipped.inc({ reason: 'invalid' }, invalid);
+    let skipped = incomplete + invalid;
+    const res = plan.n > 0 ? engine.process(plan) : null;
     if (live) {
       this.metrics.historyHosts.set({ source: 'poller' }, engine.store.size);
       this.metrics.historyEvictions.inc({ source: 'poller' }, engine.store.takeEvictions());
     }
-    let anomalies = 0;
-    let alerts = 0;
-    let n = 0;
-    if (res && !learnOnly) {
-      // Predictions are tagged with the loaded model's version, or `learned` for the
-      // learner (a refit only adds a field: a new tag value per refit would multiply
-      // InfluxDB's series). Only the live loop feeds the drift window.
-      const tagVersion = this.opts.learn ? 'learned' : (history.engineFor as Detector).version;
-      const drift = live ? this.window : null;
-      const d = engine.opts.features.length;
-      const c = res.contributions;
-      const lines: string[] = [];
-      for (let k = 0; k < total; k++) {
-        if (rowWrite[order[k]] !== 1) continue;
-        n++;
-        const host = keys[k];
-        const score = res.scores[k];
-        const threshold = res.thresholds[k];
-        const rawAnomaly = res.anomalies[k] === 1;
-        const alert = res.alerts[k] === 1;
-        if (rawAnomaly) anomalies++;
-        if (alert) alerts++;
-        this.metrics.scores.observe({ source: 'poller' }, score);
-        if (res.learning[k] === 0) drift?.push(res.features, k * d);
-        try {
-          lines.push(
-            formatPoint({
-              measurement: PREDICTIONS_MEASUREMENT,
-              tags: { host, model_version: tagVersion },
-              fields: {
-                is_anomaly: int(alert ? 1 : 0),
-                raw_anomaly: int(rawAnomaly ? 1 : 0),
-                score,
-                severity: threshold > 0 ? score / threshold : 0,
-                threshold,
-                cpu_val: raw[k * 3],
-                mem_val: raw[k * 3 + 1],
-                net_val: raw[k * 3 + 2],
-                shap_cpu: c[k * 3],
-                shap_memory: c[k * 3 + 1],
-                shap_network: c[k * 3 + 2],
-                model_refit: int(res.refits[k]),
-                learning: int(res.learning[k]),
-              },
-              time: times[k],
-            }),
-          );
-        } catch (e) {
-          // A host name line protocol cannot carry (InfluxDB would not have sent one, but
-          // another writer might): count it, never crash the loop.
-          if (!(e instanceof LineProtocolError)) throw e;
-          this.metrics.skipped.inc({ reason: 'unwritable' });
-          skipped++;
-        }
-      }
-      this.writer.enqueue(lines);
-      if (n > 0) this.metrics.pointsScored.inc({ source: 'poller' }, n);
-      this.scoredTotal += n;
-      if (anomalies > 0) this.metrics.anomalies.inc({ source: 'poller' }, anomalies);
-      if (alerts > 0) this.metrics.alerts.inc(alerts);
+    if (learnOnly || !res) return { read, scored: learnOnly ? plan.n : 0, anomalies: 0, alerts: 0, skipped, hosts: hosts.size, from, to };
+    // Predictions are tagged with the loaded model's version, or `learned` for the learner
+    // (a refit only adds a field: a new tag value per refit would multiply InfluxDB's
+    // series). Only the live loop feeds the drift window.
+    const out = predictionLines(plan, res, this.opts.learn ? 'learned' : (history.engineFor as Detector).version);
+    const drift = live ? this.window : null;
+    const d = engine.opts.features.length;
+    for (const k of out.written) {
+      this.metrics.scores.observe({ source: 'poller' }, res.scores[k]);
+      if (drift && res.learning[k] === 0) drift.push(res.features, k * d);
     }
-    if (learnOnly) n = total;
+    if (out.unwritable > 0) this.metrics.skipped.inc({ reason: 'unwritable' }, out.unwritable);
+    skipped += out.unwritable;
+    this.writer.enqueue(out.lines);
+    if (out.n > 0) this.metrics.pointsScored.inc({ source: 'poller' }, out.n);
+    this.scoredTotal += out.n;
+    if (out.anomalies > 0) this.metrics.anomalies.inc({ source: 'poller' }, out.anomalies);
+    if (out.alerts > 0) this.metrics.alerts.inc(out.alerts);
+    const n = out.n;
+    const { anomalies, alerts } = out;
     return { read, scored: n, anomalies, alerts, skipped, hosts: hosts.size, from, to };
   }
 

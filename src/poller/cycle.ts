@@ -1,0 +1,214 @@
+import type { MetricName } from '../core/metrics';
+import type { StreamResult, StreamRows } from '../core/streaming';
+import { formatPoint, int, LineProtocolError } from '../influx/line-protocol';
+import { isValidPoint } from '../validation/point';
+import { isComplete, type HostSteps } from './telegraf';
+
+/**
+ * The pure part of a poller cycle, with no I/O, timers or metrics: which joined steps of
+ * which hosts run through the streaming detector (and in what order), and the
+ * `ai_predictions` lines of what it returned. The Poller is the shell around it: it reads
+ * InfluxDB, calls these, runs the detector, queues the lines and counts.
+ */
+
+export const PREDICTIONS_MEASUREMENT = 'ai_predictions';
+
+/** Per-host progress of the live loop (or of one backfill). */
+export interface HostState {
+  /** Start of the last collection step handled (scored or skipped), epoch ms. */
+  watermark: number;
+  /** Clock time at which new data of the host was last found. */
+  seenAt: number;
+  /** The first incomplete step, and when it was first seen incomplete (it waits settleMs from then). */
+  pendingStep?: number;
+  pendingSince?: number;
+}
+
+/** What a cycle step runs: mode, window, and the hosts' progress (updated in place). */
+export interface CycleStep {
+  /** 'live' and 'backfill' score new steps; 'learn' feeds every complete step of [from, to), writes nothing, moves no watermark. */
+  mode: 'live' | 'backfill' | 'learn';
+  /** Steps of [from, to) are new; earlier ones can only be history. */
+  from: number;
+  to: number;
+  /** Clock time (Infinity for a backfill: nothing waits). */
+  now: number;
+  /** How long an incomplete step waits for its missing metrics. */
+  settleMs: number;
+  /** Also run, as history (not written), each host's steps already handled: before `from`, or not after its watermark. */
+  prime: boolean;
+  /** With `prime`: history only from `from` on (a learner's bootstrap covered the rest). */
+  primeFromStart: boolean;
+  hosts: Map<string, HostState>;
+  /** The hosts of this replica's shard. */
+  owns: (host: string) => boolean;
+}
+
+/** The rows of a cycle, in (time, host) order, and what was left out. */
+export interface PlannedRows extends StreamRows {
+  /** 1: a new step (written); 0: history. */
+  write: Uint8Array;
+  skipped: { incomplete: number; invalid: number };
+}
+
+/** True if a complete step's values pass the point rules (the live path scores only those). */
+function isUsable(host: string, v: Record<MetricName, number | undefined>): v is Record<MetricName, number> {
+  return isValidPoint({ host, cpu_usage: v.cpu_usage, memory_usage: v.memory_usage, network_load: v.network_load });
+}
+
+/**
+ * Chooses the rows of a cycle from the joined steps: per host, history (when priming) and
+ * the steps after its watermark, in time order; a step missing a metric waits `settleMs`
+ * from when it was first seen incomplete, then is skipped; invalid steps are skipped.
+ * Watermarks and pending steps of `step.hosts` are updated. The rows come sorted by time,
+ * then host: the order one pass over the same points takes, so that scores do not depend
+ * on how the stream was cut into cycles.
+ */
+export function planRows(steps: HostSteps, step: CycleStep): PlannedRows {
+  const { from, to, now, settleMs, hosts } = step;
+  const learnOnly = step.mode === 'learn';
+  const rowHosts: string[] = [];
+  const rowTimes: number[] = [];
+  const rowValues: number[] = [];
+  const rowWrite: number[] = [];
+  const add = (host: string, t: number, v: Record<MetricName, number>, write: boolean): void => {
+    rowHosts.push(host);
+    rowTimes.push(t);
+    rowValues.push(v.cpu_usage, v.memory_usage, v.network_load);
+    rowWrite.push(write ? 1 : 0);
+  };
+  const skipped = { incomplete: 0, invalid: 0 };
+  for (const [host, byStep] of steps) {
+    if (!step.owns(host)) continue;
+    if (learnOnly) {
+      for (const t of [...byStep.keys()].filter((t) => t >= from && t < to).sort((a, b) => a - b)) {
+        const v = byStep.get(t) as Record<MetricName, number | undefined>;
+        if (isComplete(v) && isUsable(host, v)) add(host, t, v, false);
+      }
+      continue;
+    }
+    const known = hosts.get(host);
+    const watermark = known?.watermark ?? -Infinity;
+    if (step.prime) {
+      // Points before the first one this cycle may score: history only, and only those
+      // the live path would have scored.
+      const earlier = [...byStep.keys()].filter((t) => t < to && (t < from || t <= watermark) && (!step.primeFromStart || t >= from)).sort((a, b) => a - b);
+      for (const t of earlier) {
+        const v = byStep.get(t) as Record<MetricName, number | undefined>;
+        if (isComplete(v) && isUsable(host, v)) add(host, t, v, false);
+      }
+    }
+    const times = [...byStep.keys()].filter((t) => t > watermark && t >= from && t < to).sort((a, b) => a - b);
+    // A host seen only in the priming read is not followed: its points are older than
+    // what this cycle scores.
+    if (!known && times.length === 0) continue;
+    let state = known;
+    if (!state) {
+      state = { watermark: -Infinity, seenAt: now };
+      hosts.set(host, state);
+    }
+    if (times.length > 0 && Number.isFinite(now)) state.seenAt = now;
+    for (const t of times) {
+      const v = byStep.get(t) as Record<MetricName, number | undefined>;
+      if (!isComplete(v)) {
+        // Its other metrics may still arrive: wait settleMs from the moment the step was
+        // first seen incomplete, so late data (a Telegraf buffer flushed after an
+        // outage, a write half visible to a query) gets the same grace as fresh data.
+        if (settleMs > 0) {
+          if (state.pendingStep !== t) {
+            state.pendingStep = t;
+            state.pendingSince = now;
+          }
+          if (now - (state.pendingSince as number) < settleMs) break;
+        }
+        skipped.incomplete++;
+        state.watermark = t;
+        continue;
+      }
+      if (!isUsable(host, v)) {
+        skipped.invalid++;
+        state.watermark = t;
+        continue;
+      }
+      add(host, t, v, true);
+      state.watermark = t;
+    }
+  }
+  const total = rowHosts.length;
+  const order = Array.from({ length: total }, (_, i) => i).sort((a, b) => rowTimes[a] - rowTimes[b] || (rowHosts[a] < rowHosts[b] ? -1 : rowHosts[a] > rowHosts[b] ? 1 : a - b));
+  const raw = new Float64Array(total * 3);
+  order.forEach((i, k) => raw.set(rowValues.slice(i * 3, i * 3 + 3), k * 3));
+  return {
+    keys: order.map((i) => rowHosts[i]),
+    times: order.map((i) => rowTimes[i]),
+    raw,
+    n: total,
+    write: Uint8Array.from(order, (i) => rowWrite[i]),
+    skipped,
+  };
+}
+
+/** The prediction lines of the written rows, and what they held. */
+export interface PredictionLines {
+  lines: string[];
+  /** Rows written (lines plus unwritable). */
+  n: number;
+  anomalies: number;
+  alerts: number;
+  /** Rows whose host line protocol cannot carry. */
+  unwritable: number;
+  /** Indexes (into the plan) of the rows written, for callers that observe them. */
+  written: number[];
+}
+
+/**
+ * One `ai_predictions` point per written row: the gated alert, the raw verdict, score,
+ * severity and threshold of the model that judged it, the metric values, their
+ * contributions, the refits before it and whether its host was still learning. Tagged
+ * with `version` (the loaded model's, or `learned`).
+ */
+export function predictionLines(plan: PlannedRows, res: StreamResult, version: string): PredictionLines {
+  const out: PredictionLines = { lines: [], n: 0, anomalies: 0, alerts: 0, unwritable: 0, written: [] };
+  const c = res.contributions;
+  const { raw } = plan;
+  for (let k = 0; k < plan.n; k++) {
+    if (plan.write[k] !== 1) continue;
+    out.n++;
+    out.written.push(k);
+    const score = res.scores[k];
+    const threshold = res.thresholds[k];
+    const alert = res.alerts[k] === 1;
+    if (res.anomalies[k] === 1) out.anomalies++;
+    if (alert) out.alerts++;
+    try {
+      out.lines.push(
+        formatPoint({
+          measurement: PREDICTIONS_MEASUREMENT,
+          tags: { host: plan.keys[k], model_version: version },
+          fields: {
+            is_anomaly: int(alert ? 1 : 0),
+            raw_anomaly: int(res.anomalies[k]),
+            score,
+            severity: threshold > 0 ? score / threshold : 0,
+            threshold,
+            cpu_val: raw[k * 3],
+            mem_val: raw[k * 3 + 1],
+            net_val: raw[k * 3 + 2],
+            shap_cpu: c[k * 3],
+            shap_memory: c[k * 3 + 1],
+            shap_network: c[k * 3 + 2],
+            model_refit: int(res.refits[k]),
+            learning: int(res.learning[k]),
+          },
+          time: plan.times[k],
+        }),
+      );
+    } catch (e) {
+      // A host name line protocol cannot carry (InfluxDB would not have sent one, but
+      // another writer might): counted, never crashes the loop.
+      if (!(e instanceof LineProtocolError)) throw e;
+      out.unwritable++;
+    }
+  }
+  return out;
+}

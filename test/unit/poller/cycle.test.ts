@@ -1,0 +1,89 @@
+import { DEFAULT_GATE } from '../../../src/core/gate';
+import { DEFAULT_HOST_LEARNING, hostLearningOptions } from '../../../src/core/host-learning';
+import { StreamingDetector } from '../../../src/core/streaming';
+import { planRows, predictionLines, type CycleStep, type HostState } from '../../../src/poller/cycle';
+import type { HostSteps, StepValues } from '../../../src/poller/telegraf';
+
+/** The pure cycle step, without influxd: row choice, order, settling, and the lines. */
+const S = 10_000;
+
+function steps(spec: Record<string, Array<[number, Partial<StepValues>]>>): HostSteps {
+  const out: HostSteps = new Map();
+  for (const [host, list] of Object.entries(spec)) out.set(host, new Map(list.map(([k, v]) => [k * S, { ...v } as StepValues])));
+  return out;
+}
+const full = (cpu: number): Partial<StepValues> => ({ cpu_usage: cpu, memory_usage: 40, network_load: 1000 });
+
+function cycle(over: Partial<CycleStep> = {}): CycleStep {
+  return { mode: 'live', from: 0, to: 100 * S, now: 100 * S, settleMs: 0, prime: false, primeFromStart: false, hosts: new Map(), owns: () => true, ...over };
+}
+
+describe('planRows', () => {
+  it('orders the rows by time, then host, and moves each host\'s watermark', () => {
+    const hosts = new Map<string, HostState>();
+    const plan = planRows(steps({ b: [[2, full(1)], [1, full(2)]], a: [[2, full(3)], [1, full(4)]] }), cycle({ hosts }));
+    expect(plan.keys).toEqual(['a', 'b', 'a', 'b']);
+    expect(plan.times).toEqual([S, S, 2 * S, 2 * S]);
+    expect(Array.from(plan.raw.filter((_, i) => i % 3 === 0))).toEqual([4, 2, 3, 1]);
+    expect([...plan.write]).toEqual([1, 1, 1, 1]);
+    expect(hosts.get('a')?.watermark).toBe(2 * S);
+    expect(hosts.get('b')?.watermark).toBe(2 * S);
+  });
+
+  it('skips steps at or before the watermark, and other shards\' hosts', () => {
+    const hosts = new Map<string, HostState>([['a', { watermark: S, seenAt: 0 }]]);
+    const plan = planRows(steps({ a: [[1, full(1)], [2, full(2)]], other: [[2, full(3)]] }), cycle({ hosts, owns: (h) => h !== 'other' }));
+    expect(plan.keys).toEqual(['a']);
+    expect(plan.times).toEqual([2 * S]);
+    expect(hosts.has('other')).toBe(false);
+  });
+
+  it('waits settleMs for a step missing a metric, then skips it and counts it; later steps wait behind it', () => {
+    const hosts = new Map<string, HostState>();
+    const data = steps({ a: [[1, full(1)], [2, { cpu_usage: 5 }], [3, full(3)]] });
+    let plan = planRows(data, cycle({ hosts, now: 10 * S, settleMs: 30_000 }));
+    expect(plan.times).toEqual([S]);
+    expect(plan.skipped.incomplete).toBe(0);
+    plan = planRows(data, cycle({ hosts, now: 10 * S + 30_000, settleMs: 30_000 }));
+    expect(plan.times).toEqual([3 * S]);
+    expect(plan.skipped.incomplete).toBe(1);
+    expect(hosts.get('a')?.watermark).toBe(3 * S);
+  });
+
+  it('skips invalid steps (out of the point rules) and counts them', () => {
+    const plan = planRows(steps({ a: [[1, full(101)], [2, full(50)]] }), cycle());
+    expect(plan.times).toEqual([2 * S]);
+    expect(plan.skipped.invalid).toBe(1);
+  });
+
+  it('priming adds the steps already handled as history (not written); learn mode feeds everything and moves nothing', () => {
+    const hosts = new Map<string, HostState>([['a', { watermark: 3 * S, seenAt: 0 }]]);
+    const data = steps({ a: [[1, full(1)], [3, full(3)], [4, full(4)]] });
+    const plan = planRows(data, cycle({ hosts, from: 2 * S, prime: true }));
+    expect(plan.times).toEqual([S, 3 * S, 4 * S]);
+    expect([...plan.write]).toEqual([0, 0, 1]);
+    const fromStart = planRows(data, cycle({ hosts: new Map([['a', { watermark: 3 * S, seenAt: 0 }]]), from: 2 * S, prime: true, primeFromStart: true }));
+    expect(fromStart.times).toEqual([3 * S, 4 * S]);
+    const learnHosts = new Map<string, HostState>();
+    const learn = planRows(data, cycle({ hosts: learnHosts, mode: 'learn', from: 0, to: 4 * S }));
+    expect(learn.times).toEqual([S, 3 * S]);
+    expect([...learn.write]).toEqual([0, 0]);
+    expect(learnHosts.size).toBe(0);
+  });
+});
+
+describe('predictionLines', () => {
+  it('writes one point per written row with the judging model\'s fields and the learning flag', () => {
+    const plan = planRows(steps({ a: [[1, full(10)], [2, full(11)]], 'b x': [[1, full(12)]] }), cycle());
+    const engine = StreamingDetector.learner(hostLearningOptions({ gate: DEFAULT_GATE, maxKeys: 10, params: { ...DEFAULT_HOST_LEARNING, nEstimators: 5 } }));
+    const res = engine.process(plan);
+    const out = predictionLines(plan, res, 'learned');
+    expect(out.n).toBe(3);
+    expect(out.lines).toHaveLength(3);
+    // Row 1 is host "b x" at step 1 (time, then host: "a" < "b x").
+    const line = out.lines[1];
+    expect(line.startsWith('ai_predictions,host=b\\ x,model_version=learned ')).toBe(true);
+    for (const f of ['learning=1i', 'is_anomaly=0i', 'cpu_val=12', 'mem_val=40', 'net_val=1000', `score=${res.scores[1]}`, `threshold=${res.thresholds[1]}`]) expect(line).toContain(f);
+    expect(line.endsWith(` ${S}`) || line.endsWith(` ${S * 1e6}`)).toBe(true);
+  });
+});
