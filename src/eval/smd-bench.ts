@@ -53,18 +53,20 @@ const HOUR_MS = 3_600_000;
 /**
  * The one set for every machine and for both metric sets, chosen by leave-one-machine-out
  * and machine-1-* vs machine-2-* over the 14 SMD machines (bench/smd-tune.ts): each
- * metric raw plus the maximum and minimum of its last 20 points (span_max, span_min: an
- * incident's points stay visible between its spikes; 2 x 8 x (2 + 20) bytes of history
- * per metric), 100 trees of 4096 points fitted on the train part, out-of-range weight 8,
- * no refits (refits on the test stream learned long incidents and lost best F1). Alerts:
- * two consecutive scores above the machine's own threshold (the 0.05 % quantile of its
- * training scores), and within a day of an alert only a higher score alerts again.
+ * metric raw, the maximum and minimum of its last 20 points (span_max, span_min: an
+ * incident's points stay visible between its spikes) and its volatility (sd of the last
+ * 12 points against the last 128), 100 trees of 4096 points fitted on the train part,
+ * out-of-range weight 8, no refits (refits on the test stream learned long incidents and
+ * lost best F1). 2 kB of history per metric. Alerts: a score above the machine's own
+ * threshold (the 0.05 % quantile of its training scores) and at least 0.65; within a day
+ * of an alert only a higher score alerts again.
  */
 export const DEFAULT_SMD_PARAMS: SmdBenchParams = {
-  transforms: ['span_max', 'span_min'],
+  transforms: ['span_max', 'span_min', 'volatility'],
   includeRaw: true,
-  window: 2,
-  span: 20,
+  window: 128,
+  span: 6,
+  holdSpan: 20,
   horizon: 256,
   nEstimators: 100,
   maxSamples: 4096,
@@ -74,7 +76,7 @@ export const DEFAULT_SMD_PARAMS: SmdBenchParams = {
   noveltyWeight: 0,
   refitIntervalSteps: 0,
   refitWindow: 2,
-  gate: { consecutive: 2, surge: null, cooldownMs: 0, repeat: { level: 0, windowMs: 24 * HOUR_MS, peak: false } },
+  gate: { consecutive: 1, surge: null, cooldownMs: 0, repeat: { level: 0.65, windowMs: 24 * HOUR_MS, peak: false } },
 };
 
 /** The feature list: per metric, raw (if asked) then each transform. */
