@@ -118,7 +118,7 @@ async function http(seconds: number) {
   const servicePort = await freePort();
   const service: ChildProcess = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'cli', 'main.js'), 'serve'], {
     cwd: ROOT,
-    env: { ...process.env, PORT: String(servicePort), HOST: '127.0.0.1', LOG_LEVEL: 'warn', MAX_EVENT_LOOP_DELAY_MS: '0' },
+    env: { ...process.env, PORT: String(servicePort), HOST: '127.0.0.1', LOG_LEVEL: 'warn', MAX_EVENT_LOOP_DELAY_MS: '0', MAX_CONCURRENT_REQUESTS: '1000' },
     stdio: 'ignore',
   });
   const base = `http://127.0.0.1:${servicePort}`;

@@ -135,7 +135,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   // Liveness and metrics are exempt (config.shed false): a busy pod is not a dead one.
-  if (config.maxEventLoopDelayMs > 0) await app.register(loadShedding, { maxEventLoopDelayMs: config.maxEventLoopDelayMs });
+  await app.register(loadShedding, { maxEventLoopDelayMs: config.maxEventLoopDelayMs, maxConcurrent: config.maxConcurrentRequests });
 
   await app.register(swagger, {
     openapi: {

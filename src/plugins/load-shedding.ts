@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { FastifyReply } from 'fastify';
 import { ErrorCode } from '../errors';
 
 declare module 'fastify' {
@@ -10,10 +11,16 @@ declare module 'fastify' {
 }
 
 export interface LoadSheddingOptions {
-  /** Mean event loop delay (ms) over a sample above which requests are shed with 503. */
+  /** Mean event loop delay (ms) over a sample above which requests are shed with 503; 0: no check. */
   maxEventLoopDelayMs: number;
   /** How often the delay is sampled; default 1000 ms. */
   sampleIntervalMs?: number;
+  /**
+   * Requests of shed routes processed at once; more get 503 at once, before their body
+   * is read. The event loop runs one at a time anyway: admitting more only queues them,
+   * and a liveness probe waits behind the whole queue. undefined: no bound.
+   */
+  maxConcurrent?: number;
 }
 
 const RESOLUTION_MS = 10;
@@ -30,18 +37,28 @@ export const loadShedding = fp<LoadSheddingOptions>(
     const histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
     histogram.enable();
     let delayMs = 0;
+    let sampledAt = performance.now();
     const timer = setInterval(() => {
-      // No sample yet in this interval: keep the last value.
-      if (histogram.count > 0) delayMs = Math.max(0, histogram.mean / 1e6 - RESOLUTION_MS);
+      const now = performance.now();
+      // No tick of the histogram in a whole interval: the loop was blocked all along.
+      delayMs = histogram.count > 0 ? Math.max(0, histogram.mean / 1e6 - RESOLUTION_MS) : now - sampledAt;
+      sampledAt = now;
       histogram.reset();
     }, opts.sampleIntervalMs ?? 1000);
     timer.unref();
+    let inFlight = 0;
+    const shed = (reply: FastifyReply, why: string) =>
+      reply.code(503).header('retry-after', '5').send({ error: ErrorCode.Overloaded, message: `overloaded (${why}), retry later`, details: [] });
     app.addHook('onRequest', async (request, reply) => {
-      if (delayMs <= opts.maxEventLoopDelayMs || request.routeOptions.config.shed === false) return;
-      return reply
-        .code(503)
-        .header('retry-after', '5')
-        .send({ error: ErrorCode.Overloaded, message: `overloaded (event loop delay ${Math.round(delayMs)} ms), retry later`, details: [] });
+      if (request.routeOptions.config.shed === false || (opts.maxEventLoopDelayMs <= 0 && opts.maxConcurrent === undefined)) return;
+      if (opts.maxEventLoopDelayMs > 0 && delayMs > opts.maxEventLoopDelayMs) return shed(reply, `event loop delay ${Math.round(delayMs)} ms`);
+      if (opts.maxConcurrent === undefined) return;
+      if (inFlight >= opts.maxConcurrent) {
+        if (!request.raw.complete) reply.header('connection', 'close');
+        return shed(reply, `${inFlight} requests in progress`);
+      }
+      inFlight++;
+      reply.raw.once('close', () => inFlight--);
     });
     app.addHook('onClose', async () => {
       clearInterval(timer);

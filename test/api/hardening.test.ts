@@ -220,3 +220,26 @@ describe('connection bounds (item 1)', () => {
     expect(descriptorLimit('/nonexistent')).toBeUndefined();
   });
 });
+
+describe('concurrency bound (items 1 and 3)', () => {
+  it('answers 503 at once beyond MAX_CONCURRENT_REQUESTS in progress, never for /health/live or /metrics, and admits again when they finish', async () => {
+    const { PassThrough } = await import('node:stream');
+    const app = await testApp({ MAX_CONCURRENT_REQUESTS: '2', MAX_EVENT_LOOP_DELAY_MS: '0' });
+    try {
+      const bodies = [new PassThrough(), new PassThrough()];
+      const held = bodies.map((b) => app.inject({ method: 'POST', url: '/detect', payload: b, headers: { 'content-type': 'application/json' } }));
+      await new Promise((r) => setTimeout(r, 50));
+      const third = await post(app, '/detect', { points: [normalPoint(0)] });
+      expect(third.statusCode).toBe(503);
+      expect(third.json()).toMatchObject({ error: 'overloaded', message: 'overloaded (2 requests in progress), retry later' });
+      expect(third.headers['retry-after']).toBe('5');
+      expect((await app.inject({ url: '/health/live' })).statusCode).toBe(200);
+      expect((await app.inject({ url: '/metrics' })).statusCode).toBe(200);
+      for (const b of bodies) b.end(JSON.stringify({ points: [normalPoint(1)] }));
+      expect((await Promise.all(held)).map((r) => r.statusCode)).toEqual([200, 200]);
+      expect((await post(app, '/detect', { points: [normalPoint(2)] })).statusCode).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+});

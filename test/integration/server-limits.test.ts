@@ -22,9 +22,11 @@ describe('the server at a low descriptor limit', () => {
   beforeAll(async () => {
     port = await freePort();
     url = `http://127.0.0.1:${port}`;
+    // MAX_CONCURRENT_REQUESTS high: here the descriptor limit and the request timeout are
+    // under test (the concurrency bound would refuse most of these clients at once).
     child = spawn('bash', ['-c', `ulimit -n 256 && exec "${process.execPath}" "${CLI}" serve`], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', MODEL_PATH, REQUEST_TIMEOUT_S: '2', API_TOKEN: 'secret-token-1' },
+      env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', MODEL_PATH, REQUEST_TIMEOUT_S: '2', API_TOKEN: 'secret-token-1', MAX_CONCURRENT_REQUESTS: '1000' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout?.on('data', (d) => (out += d));
