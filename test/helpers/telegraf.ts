@@ -117,6 +117,11 @@ export interface TelegrafOptions {
   intervalS?: number;
   /** How long to wait for outputs.health; default 30 s. */
   startTimeoutMs?: number;
+  /**
+   * The configuration to run (intervals rewritten as above); default docker/telegraf.conf
+   * of this checkout (TELEGRAF_CONF). For callers run from dist/, whose ROOT is not the checkout's.
+   */
+  configPath?: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -127,7 +132,7 @@ export async function startTelegraf(opts: TelegrafOptions): Promise<Telegraf> {
   const intervalS = opts.intervalS ?? 1;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'telegraf-test-'));
   const configPath = path.join(dir, 'telegraf.conf');
-  fs.writeFileSync(configPath, testTelegrafConfig(fs.readFileSync(TELEGRAF_CONF, 'utf8'), intervalS));
+  fs.writeFileSync(configPath, testTelegrafConfig(fs.readFileSync(opts.configPath ?? TELEGRAF_CONF, 'utf8'), intervalS));
   const healthPort = await freePort();
   const healthUrl = `http://127.0.0.1:${healthPort}/`;
   let output = '';

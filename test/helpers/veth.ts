@@ -12,7 +12,29 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 export interface VethTraffic {
   /** The host end's name, e.g. `ethtg1234`. */
   readonly iface: string;
+  /** The network namespace holding the other end. */
+  readonly ns: string;
+  /**
+   * Starts one more sender into the host end (e.g. a burst on top of the steady traffic);
+   * its stop() ends it. stop() of the pair ends it too.
+   */
+  addSender(bytesPerSecond: number, opts?: SenderOptions): { stop(): Promise<void> };
   stop(): Promise<void>;
+}
+
+/** Options of {@link startVethTraffic}. */
+export interface VethOptions {
+  /**
+   * MTU of both ends (default: the kernel's, 1500). With a large MTU and large datagrams
+   * (SenderOptions.datagramBytes) tens of MB/s cost little CPU: no fragmentation.
+   */
+  mtu?: number;
+}
+
+/** Options of one sender. */
+export interface SenderOptions {
+  /** Every datagram this size (bytes of payload); default: 600-1399 bytes, varying. */
+  datagramBytes?: number;
 }
 
 function ip(args: string[]): void {
@@ -25,22 +47,25 @@ function ip(args: string[]): void {
   }
 }
 
-// Sends `bytes` per tick, the datagram size varying so rates are not round numbers.
+// Sends `bytes` per tick, the datagram size varying so rates are not round numbers
+// (or, with a third argument, datagrams of that size from one reused buffer).
 const SENDER = `
 const s = require('node:dgram').createSocket('udp4');
-const [addr, perTick] = [process.argv[1], Number(process.argv[2])];
+const [addr, perTick, fixed] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3] || 0)];
+const big = fixed > 0 ? Buffer.alloc(fixed) : null;
 let n = 0;
 setInterval(() => {
   for (let left = perTick; left > 0; ) {
-    const size = Math.min(left, 600 + ((n++ * 389) % 800));
-    s.send(Buffer.alloc(size), 9, addr);
+    const size = Math.min(left, big ? fixed : 600 + ((n++ * 389) % 800));
+    if (big) s.send(big, 0, size, 9, addr);
+    else s.send(Buffer.alloc(size), 9, addr);
     left -= size;
   }
 }, 50);
 `;
 
 /** Creates the pair and starts sending about `bytesPerSecond` into the host end. */
-export function startVethTraffic(bytesPerSecond: number): VethTraffic {
+export function startVethTraffic(bytesPerSecond: number, options: VethOptions = {}): VethTraffic {
   const id = process.pid % 10_000;
   const iface = `ethtg${id}`;
   const ns = `adtest-${id}`;
@@ -59,6 +84,10 @@ export function startVethTraffic(bytesPerSecond: number): VethTraffic {
   try {
     ip(['link', 'add', iface, 'type', 'veth', 'peer', 'name', 'peer0', 'netns', ns]);
     ip(['addr', 'add', `${hostAddr}/30`, 'dev', iface]);
+    if (options.mtu !== undefined) {
+      ip(['link', 'set', iface, 'mtu', String(options.mtu)]);
+      ip(['-n', ns, 'link', 'set', 'peer0', 'mtu', String(options.mtu)]);
+    }
     ip(['link', 'set', iface, 'up']);
     ip(['-n', ns, 'addr', 'add', `${net}.2/30`, 'dev', 'peer0']);
     ip(['-n', ns, 'link', 'set', 'peer0', 'up']);
@@ -67,16 +96,43 @@ export function startVethTraffic(bytesPerSecond: number): VethTraffic {
     deleteNs();
     throw e;
   }
-  const sender: ChildProcess = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', SENDER, hostAddr, String(Math.ceil(bytesPerSecond / 20))], { stdio: 'ignore' });
+  const extra = new Set<ChildProcess>();
+  const startSender = (rate: number, opts: SenderOptions = {}): ChildProcess => {
+    const args = ['netns', 'exec', ns, process.execPath, '-e', SENDER, hostAddr, String(Math.ceil(rate / 20))];
+    if (opts.datagramBytes !== undefined) args.push(String(opts.datagramBytes));
+    return spawn('ip', args, { stdio: 'ignore' });
+  };
+  const stopSender = async (child: ChildProcess): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      await gone;
+    }
+  };
+  const sender: ChildProcess = startSender(bytesPerSecond);
   const exited = new Promise<void>((resolve) => sender.once('exit', () => resolve()));
   const killOnExit = () => {
     sender.kill('SIGKILL');
+    for (const c of extra) c.kill('SIGKILL');
     deleteNs();
   };
   process.once('exit', killOnExit);
   return {
     iface,
+    ns,
+    addSender: (rate, opts) => {
+      const child = startSender(rate, opts);
+      extra.add(child);
+      return {
+        stop: async () => {
+          await stopSender(child);
+          extra.delete(child);
+        },
+      };
+    },
     stop: async () => {
+      for (const c of [...extra]) await stopSender(c);
+      extra.clear();
       if (sender.exitCode === null && sender.signalCode === null) {
         sender.kill('SIGTERM');
         await exited;
