@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULT_NAB_PARAMS, formatNabBench, runNabBench } from '../eval/nab-bench';
 import { formatLoco, runLoco } from '../eval/nab-loco';
+import { registerSmdBench } from './bench-smd';
 import { UsageError } from './errors';
 
 /**
@@ -57,4 +58,5 @@ export function registerBenchCommand(program: Command): void {
       process.stdout.write(formatNabBench(result));
       process.stdout.write(`results in ${join(outDir, result.detector)}; summary in ${jsonPath}\n`);
     });
+  registerSmdBench(bench);
 }
