@@ -1,6 +1,9 @@
 /**
  * `npm run bench:poller`: one poll cycle over 10,000 hosts (one new point each) through
  * a real influxd on this machine: read + score + write, and resident memory.
+ * BENCH_MODE=learn runs the learning default instead of the bundled model: BENCH_HISTORY_STEPS
+ * steps (default 70: every host past its 60 learning points) are written first and read
+ * back by the bootstrap, so the cycles measured are the steady state of learned hosts.
  */
 import { resolve } from 'node:path';
 import { createMetricsStore } from '../src/influx';
@@ -9,8 +12,13 @@ import { TelegrafEncoder } from '../src/data/telegraf-sim';
 import { Rng } from '../src/core/random';
 import { startInfluxd } from '../test/helpers/influxd';
 import { testPoller } from '../test/helpers/poller';
+import type { Detector } from '../src/core/detector';
+import { DEFAULT_GATE } from '../src/core/gate';
+import { hostLearningOptions } from '../src/core/host-learning';
 
 const HOSTS = Number(process.env.BENCH_HOSTS ?? 10000);
+const LEARN = process.env.BENCH_MODE === 'learn';
+const HISTORY = Number(process.env.BENCH_HISTORY_STEPS ?? (LEARN ? 70 : 0));
 const CYCLES = Number(process.env.BENCH_CYCLES ?? 6);
 const STEP = 10_000;
 
@@ -30,7 +38,7 @@ async function main(): Promise<void> {
     }
     const root = resolve(__dirname, '..', '..');
     const models = ModelStore.fromDetector(loadDetectorFile(resolve(root, 'models', 'model.json')), 'models/model.json');
-    let now = Math.floor(Date.now() / STEP) * STEP - (CYCLES + 2) * STEP;
+    let now = Math.floor(Date.now() / STEP) * STEP - (CYCLES + 2 + HISTORY) * STEP;
     const poller = testPoller(store, models, {
       stepMs: STEP,
       clock: () => now,
@@ -41,6 +49,8 @@ async function main(): Promise<void> {
         baseBackoffMs: 200,
         maxBackoffMs: 2000,
         drift: { windowPoints: 10_000, intervalMs: 60_000, warnPsi: 0.25 },
+        // Learning: the history is the bootstrap's, not rescored (the live loop looks back 2 steps).
+        ...(LEARN ? { maxLookbackMs: 2 * STEP, learn: { windowMs: (HISTORY + 1) * STEP, chunkMs: 30 * STEP, options: (prior: Detector) => hostLearningOptions({ prior, gate: DEFAULT_GATE, maxKeys: 1_000_000 }) } } : {}),
       },
     });
     const enc = new TelegrafEncoder(1);
@@ -53,7 +63,12 @@ async function main(): Promise<void> {
       }
       await store.writeLines(lines);
     };
-    const rows: Array<{ cycle: number; scored: number; readScoreMs: number; writeMs: number; totalMs: number; rssMb: number }> = [];
+    for (let k = 0; k < HISTORY; k++) {
+      await writeStep(now);
+      now += STEP;
+    }
+    if (HISTORY > 0) process.stderr.write(`wrote ${HISTORY} steps of history for ${HOSTS} hosts\n`);
+    const rows: Array<{ cycle: number; scored: number; readScoreMs: number; writeMs: number; totalMs: number; rssMb: number; heapMb: number }> = [];
     for (let c = 0; c < CYCLES + 1; c++) {
       await writeStep(now);
       now += 1000; // the cycle runs a second after Telegraf wrote
@@ -65,15 +80,19 @@ async function main(): Promise<void> {
       const t2 = performance.now();
       now += STEP - 1000;
       // Cycle 0 warms up (first read of every host); the rest are steady state.
-      if (c > 0) rows.push({ cycle: c, scored: r.scored, readScoreMs: t1 - t0, writeMs: t2 - t1, totalMs: t2 - t0, rssMb: process.memoryUsage().rss / 1048576 });
-      else process.stderr.write(`warm-up cycle: ${r.scored} points in ${(t2 - t0).toFixed(0)} ms\n`);
+      // With node --expose-gc, the heap live after a collection (RSS alone also counts garbage not yet collected).
+      const gc = (globalThis as { gc?: () => void }).gc;
+      if (gc) gc();
+      if (c > 0) rows.push({ cycle: c, scored: r.scored, readScoreMs: t1 - t0, writeMs: t2 - t1, totalMs: t2 - t0, rssMb: process.memoryUsage().rss / 1048576, heapMb: (process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers) / 1048576 });
+      else process.stderr.write(`warm-up cycle${LEARN ? ' (with the bootstrap)' : ''}: ${r.scored} points in ${(t2 - t0).toFixed(0)} ms\n`);
     }
     await poller.stop(1000);
     await store.close();
     const med = (k: 'readScoreMs' | 'writeMs' | 'totalMs') => [...rows.map((r) => r[k])].sort((a, b) => a - b)[Math.floor(rows.length / 2)];
-    process.stdout.write(`| cycle | points scored | read+score (ms) | write (ms) | total (ms) | RSS (MB) |\n|---|---|---|---|---|---|\n`);
-    for (const r of rows) process.stdout.write(`| ${r.cycle} | ${r.scored} | ${r.readScoreMs.toFixed(0)} | ${r.writeMs.toFixed(0)} | ${r.totalMs.toFixed(0)} | ${r.rssMb.toFixed(0)} |\n`);
-    const summary = { hosts: HOSTS, cycles: rows.length, median_total_ms: med('totalMs'), median_read_score_ms: med('readScoreMs'), median_write_ms: med('writeMs'), max_rss_mb: Math.max(...rows.map((r) => r.rssMb)) };
+    process.stdout.write(`| cycle | points scored | read+score (ms) | write (ms) | total (ms) | RSS (MB) | heap + buffers (MB) |\n|---|---|---|---|---|---|---|\n`);
+    for (const r of rows) process.stdout.write(`| ${r.cycle} | ${r.scored} | ${r.readScoreMs.toFixed(0)} | ${r.writeMs.toFixed(0)} | ${r.totalMs.toFixed(0)} | ${r.rssMb.toFixed(0)} | ${r.heapMb.toFixed(0)} |\n`);
+    const health = poller.health().check().body as { learning?: { learning_hosts?: number; bytes_per_host?: number } };
+    const summary = { mode: LEARN ? 'learn' : 'model', learning_hosts: health.learning?.learning_hosts ?? null, hosts: HOSTS, cycles: rows.length, median_total_ms: med('totalMs'), median_read_score_ms: med('readScoreMs'), median_write_ms: med('writeMs'), max_rss_mb: Math.max(...rows.map((r) => r.rssMb)), max_heap_mb: Math.max(...rows.map((r) => r.heapMb)) };
     process.stdout.write(`${JSON.stringify(summary)}\n`);
   } finally {
     await influxd.cleanup();

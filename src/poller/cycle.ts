@@ -1,5 +1,5 @@
 import type { MetricName } from '../core/metrics';
-import type { StreamResult, StreamRows } from '../core/streaming';
+import type { StreamingDetector, StreamResult, StreamRows } from '../core/streaming';
 import { formatPoint, int, LineProtocolError } from '../influx/line-protocol';
 import { isValidPoint } from '../validation/point';
 import { isComplete, type HostSteps } from './telegraf';
@@ -209,6 +209,55 @@ export function predictionLines(plan: PlannedRows, res: StreamResult, version: s
       if (!(e instanceof LineProtocolError)) throw e;
       out.unwritable++;
     }
+  }
+  return out;
+}
+
+/** Rows per call of the streaming detector: bounds the transient memory of a large read (a bootstrap chunk, a backfill hour). */
+export const SLICE_ROWS = 20_000;
+
+/**
+ * Runs the plan through the detector in slices of at most `sliceRows` rows (the detector
+ * gives the same results however its input is cut) and returns the results of the whole
+ * plan; `features` is filled only with `keepFeatures` (the drift window reads it), else empty.
+ * With `discard`, nothing is kept (a bootstrap: the detector only learns).
+ */
+export function runPlan(engine: StreamingDetector, plan: PlannedRows, opts: { keepFeatures: boolean; discard?: boolean; sliceRows?: number }): StreamResult | null {
+  const n = plan.n;
+  if (n === 0) return null;
+  const step = opts.sliceRows ?? SLICE_ROWS;
+  const m = plan.raw.length / Math.max(1, n);
+  const d = engine.opts.features.length;
+  if (n <= step && !opts.discard) {
+    const r = engine.process(plan);
+    return opts.keepFeatures ? r : { ...r, features: new Float64Array(0) };
+  }
+  const withC = engine.opts.contributions ?? true;
+  const out: StreamResult | null = opts.discard
+    ? null
+    : {
+        n,
+        scores: new Float64Array(n),
+        thresholds: new Float64Array(n),
+        anomalies: new Uint8Array(n),
+        alerts: new Uint8Array(n),
+        learning: new Uint8Array(n),
+        contributions: new Float64Array(withC ? n * m : 0),
+        features: new Float64Array(opts.keepFeatures ? n * d : 0),
+        refits: new Uint32Array(n),
+      };
+  for (let a = 0; a < n; a += step) {
+    const b = Math.min(n, a + step);
+    const r = engine.process({ keys: plan.keys.slice(a, b), times: Array.prototype.slice.call(plan.times, a, b) as number[], raw: plan.raw.subarray(a * m, b * m), n: b - a });
+    if (!out) continue;
+    out.scores.set(r.scores, a);
+    out.thresholds.set(r.thresholds, a);
+    out.anomalies.set(r.anomalies, a);
+    out.alerts.set(r.alerts, a);
+    out.learning.set(r.learning, a);
+    out.refits.set(r.refits, a);
+    if (withC) out.contributions.set(r.contributions, a * m);
+    if (opts.keepFeatures) out.features.set(r.features, a * d);
   }
   return out;
 }

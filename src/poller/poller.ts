@@ -8,7 +8,7 @@ import { formatPoint, int } from '../influx/line-protocol';
 import type { MetricsStore, ReadSeriesSpec } from '../influx/types';
 import type { ModelStore } from '../model-store';
 import type { HealthContributor } from '../routes/health';
-import { planRows, predictionLines, PREDICTIONS_MEASUREMENT, type HostState } from './cycle';
+import { planRows, predictionLines, PREDICTIONS_MEASUREMENT, runPlan, type HostState } from './cycle';
 import { ownsHost, type Shard } from './shard';
 import { addMetric, stepOf, type CounterHistory, type HostSteps, type Mapping, type MetricMapping } from './telegraf';
 import { backoffMs, LineWriter, type WriterMetrics, type WriterOptions } from './writer';
@@ -433,12 +433,12 @@ export class Poller {
     if (incomplete > 0) this.metrics.skipped.inc({ reason: 'incomplete' }, incomplete);
     if (invalid > 0) this.metrics.skipped.inc({ reason: 'invalid' }, invalid);
     let skipped = incomplete + invalid;
-    const res = plan.n > 0 ? engine.process(plan) : null;
+    const res = runPlan(engine, plan, { keepFeatures: live, discard: learnOnly });
     if (live) {
       this.metrics.historyHosts.set({ source: 'poller' }, engine.store.size);
       this.metrics.historyEvictions.inc({ source: 'poller' }, engine.store.takeEvictions());
     }
-    if (learnOnly || !res) return { read, scored: learnOnly ? plan.n : 0, anomalies: 0, alerts: 0, skipped, hosts: hosts.size, from, to };
+    if (!res) return { read, scored: learnOnly ? plan.n : 0, anomalies: 0, alerts: 0, skipped, hosts: hosts.size, from, to };
     // Predictions are tagged with the loaded model's version, or `learned` for the learner
     // (a refit only adds a field: a new tag value per refit would multiply InfluxDB's
     // series). Only the live loop feeds the drift window.

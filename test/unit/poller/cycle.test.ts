@@ -1,7 +1,7 @@
 import { DEFAULT_GATE } from '../../../src/core/gate';
 import { DEFAULT_HOST_LEARNING, hostLearningOptions } from '../../../src/core/host-learning';
 import { StreamingDetector } from '../../../src/core/streaming';
-import { planRows, predictionLines, type CycleStep, type HostState } from '../../../src/poller/cycle';
+import { planRows, predictionLines, runPlan, type CycleStep, type HostState } from '../../../src/poller/cycle';
 import type { HostSteps, StepValues } from '../../../src/poller/telegraf';
 
 /** The pure cycle step, without influxd: row choice, order, settling, and the lines. */
@@ -85,5 +85,20 @@ describe('predictionLines', () => {
     expect(line.startsWith('ai_predictions,host=b\\ x,model_version=learned ')).toBe(true);
     for (const f of ['learning=1i', 'is_anomaly=0i', 'cpu_val=12', 'mem_val=40', 'net_val=1000', `score=${res.scores[1]}`, `threshold=${res.thresholds[1]}`]) expect(line).toContain(f);
     expect(line.endsWith(` ${S}`) || line.endsWith(` ${S * 1e6}`)).toBe(true);
+  });
+});
+
+describe('runPlan', () => {
+  it('gives the same results in slices as in one call, bit for bit (refits inside included)', () => {
+    const spec: Record<string, Array<[number, Partial<StepValues>]>> = {};
+    for (const h of ['a', 'b', 'c']) spec[h] = Array.from({ length: 120 }, (_, k): [number, Partial<StepValues>] => [k, full(20 + ((k * 7 + h.charCodeAt(0)) % 13))]);
+    const plan = planRows(steps(spec), cycle({ to: 200 * S }));
+    const opts = () => hostLearningOptions({ gate: DEFAULT_GATE, maxKeys: 10, params: { ...DEFAULT_HOST_LEARNING, nEstimators: 5, learnPoints: 20, minFitRows: 30 } });
+    const whole = StreamingDetector.learner(opts()).process(plan);
+    const sliced = runPlan(StreamingDetector.learner(opts()), plan, { keepFeatures: true, sliceRows: 17 });
+    expect(sliced).not.toBeNull();
+    for (const k of ['scores', 'thresholds', 'alerts', 'learning', 'contributions', 'features', 'refits'] as const) expect(Array.from(sliced?.[k] ?? [])).toEqual(Array.from(whole[k]));
+    expect(Math.max(...whole.refits)).toBeGreaterThan(0);
+    expect(runPlan(StreamingDetector.learner(opts()), plan, { keepFeatures: false, discard: true, sliceRows: 17 })).toBeNull();
   });
 });
