@@ -311,12 +311,18 @@ export class ChannelState {
 
   constructor(plan: ChannelPlan) {
     this.plan = plan;
-    this.ring = new Float64Array(plan.ring);
-    this.sorted = new Float64Array(plan.window);
     const nb = plan.block > 0 ? Math.ceil(plan.horizon / plan.block) : 0;
-    this.pointExtremes = new BlockExtremes(plan.block, nb);
-    this.levels = new Float64Array(plan.levelSpan);
-    this.levelExtremes = new BlockExtremes(plan.block, plan.levelSpan > 0 ? nb : 0);
+    const lb = plan.levelSpan > 0 ? nb : 0;
+    // One buffer per channel, cut into views: a host's state is a few allocations, not
+    // eight (each typed array has its own buffer and headers otherwise).
+    const all = new Float64Array(plan.ring + plan.window + plan.levelSpan + 2 * nb + 2 * lb);
+    let at = 0;
+    const take = (k: number): Float64Array => all.subarray(at, (at += k));
+    this.ring = take(plan.ring);
+    this.sorted = take(plan.window);
+    this.levels = take(plan.levelSpan);
+    this.pointExtremes = new BlockExtremes(plan.block, take(nb), take(nb));
+    this.levelExtremes = new BlockExtremes(plan.block, take(lb), take(lb));
   }
 
   /** Bytes held by this state's arrays. */
@@ -525,12 +531,14 @@ class BlockExtremes {
   private curMin = Infinity;
   private curLen = 0;
 
+  /** `blockMax` and `blockMin`: storage of one entry per block (views of the channel's buffer). */
   constructor(
     private readonly block: number,
-    blocks: number,
+    blockMax: Float64Array,
+    blockMin: Float64Array,
   ) {
-    this.blockMax = new Float64Array(blocks);
-    this.blockMin = new Float64Array(blocks);
+    this.blockMax = blockMax;
+    this.blockMin = blockMin;
   }
 
   get bytes(): number {
