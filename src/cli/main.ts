@@ -19,8 +19,11 @@ async function main(argv: string[]): Promise<void> {
     if (e instanceof CommanderError) process.exit(e.exitCode);
     // Expected failures (the catalogue in src/errors.ts) print one line; anything else is
     // a bug and keeps its stack.
-    const err = e as Error;
-    process.stderr.write(e instanceof ExpectedError ? `anomaly-detector: ${err.message.split('\n')[0]}\n` : `anomaly-detector: ${err.stack ?? err.message}\n`);
+    // A file system error on a path the user gave (a file that cannot be read or written)
+    // is expected too: Node's message names the error, the call and the path.
+    const err = e as NodeJS.ErrnoException;
+    const expected = e instanceof ExpectedError || (typeof err.code === 'string' && typeof err.syscall === 'string' && typeof err.path === 'string');
+    process.stderr.write(expected ? `anomaly-detector: ${err.message.split('\n')[0]}\n` : `anomaly-detector: ${err.stack ?? err.message}\n`);
     process.exit(1);
   }
 }
