@@ -32,8 +32,8 @@ describe('CLI failures', () => {
     }, /^anomaly-detector: model artifact .*bad\.json: (checksum mismatch|invalid)/],
     ['backfill with an unsigned model while MODEL_SIGNING_KEY is set', () => [['backfill', ...range], { INFLUX_URL: down, MODEL_PATH, MODEL_SIGNING_KEY: 'k'.repeat(20) }], /^anomaly-detector: model artifact .*: unsigned; MODEL_SIGNING_KEY is set/],
     ['simulate --csv into a path that cannot be written', () => [['simulate', '--csv', '/dev/null/x.csv', '--hosts', '1', '--days', '0.01'], {}], /^anomaly-detector: (EEXIST|ENOTDIR)[^\n]*\/dev\/null/],
-    ['train with more trees than a served model may have', () => [['train', '--data', DATA_PATH, '--n-estimators', '2001', '--no-mlflow'], {}], /^anomaly-detector: --n-estimators: "2001" is not an integer in \[1, 2000\]/],
-    ['train with a forest of more nodes than a served model may have', () => [['train', '--data', DATA_PATH, '--n-estimators', '2000', '--max-samples', '65536', '--no-mlflow', '--models-dir', dir, '--results-dir', dir], {}], /^anomaly-detector: --n-estimators x --max-samples: up to \d+ nodes, more than the 4000000/],
+    ['train with more trees than a served model may have', () => [['train', '--data', DATA_PATH, '--n-estimators', '1001', '--no-mlflow'], {}], /^anomaly-detector: --n-estimators: "1001" is not an integer in \[1, 1000\]/],
+    ['train with a forest of more nodes than a served model may have', () => [['train', '--data', DATA_PATH, '--n-estimators', '1000', '--max-samples', '4096', '--no-mlflow', '--models-dir', dir, '--results-dir', dir], {}], /^anomaly-detector: --n-estimators x --max-samples: up to \d+ nodes, more than the 2500000/],
   ];
 
   it.each(cases)('%s: one line, exit 1', (_name, make, pattern) => {

@@ -43,8 +43,8 @@ describe('artifact size and shape limits', () => {
   });
 
   it.each([
-    ['trees', (a: ModelArtifact) => (a.forest.roots = Array.from({ length: 2001 }, () => a.forest.roots[0])), 'the forest is too large: 2001 trees, more than the limit of 2000'],
-    ['subsample', (a: ModelArtifact) => (a.forest.subsample = 100_000), 'the forest is too large: 100000 points of subsample, more than the limit of 65536'],
+    ['trees', (a: ModelArtifact) => (a.forest.roots = Array.from({ length: 1001 }, () => a.forest.roots[0])), 'the forest is too large: 1001 trees, more than the limit of 1000'],
+    ['subsample', (a: ModelArtifact) => (a.forest.subsample = 5000), 'the forest is too large: 5000 points of subsample, more than the limit of 4096'],
     ['features', (a: ModelArtifact) => (a.features = Array.from({ length: 300 }, () => a.features[0])), 'the forest is too large: 300 features, more than the limit of 256'],
   ])('refuses a forest beyond the %s limit with one line, before the schema walks it', (_name, change, message) => {
     const a = bundled();
@@ -54,7 +54,7 @@ describe('artifact size and shape limits', () => {
 
   it('refuses too many nodes (limit given for the test)', () => {
     const nodes = bundled().forest.feature.length;
-    expect(errorOf(() => parseArtifact(text, 'm', { limits: { trees: 2000, subsample: 65_536, nodes: nodes - 1, features: 256 } }))).toBe(`m: the forest is too large: ${nodes} nodes, more than the limit of ${nodes - 1}`);
+    expect(errorOf(() => parseArtifact(text, 'm', { limits: { trees: 1000, subsample: 4096, nodes: nodes - 1, features: 256 } }))).toBe(`m: the forest is too large: ${nodes} nodes, more than the limit of ${nodes - 1}`);
   });
 });
 
