@@ -216,7 +216,8 @@ export class Detector {
       for (let f = 0; f < d; f++) {
         const v = x[i * d + f];
         const gap = v > hi[f] ? v - hi[f] : v < lo[f] ? lo[f] - v : 0;
-        share[f] = gap > 0 ? gap / (hi[f] - lo[f] + gap) : 0;
+        // An infinite gap (a value beyond float range after scaling) is all share, never NaN.
+        share[f] = gap > 0 ? (gap === Infinity ? 1 : gap / (hi[f] - lo[f] + gap)) : 0;
         p += share[f];
       }
       if (p === 0) continue;
