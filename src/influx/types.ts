@@ -59,6 +59,8 @@ export interface LatestTimesOptions {
   field?: string;
   /** Only look at points at or after this time (bounds the scan). */
   since?: number | Date;
+  /** Only look at points at or before this time (a point from the future must not hide the real latest one). */
+  until?: number | Date;
 }
 
 /**

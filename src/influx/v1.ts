@@ -226,7 +226,10 @@ export class InfluxV1Store implements MetricsStore, InfluxQLClient {
   async latestTimes(measurement: string, groupByTag: string, options: LatestTimesOptions = {}): Promise<Map<string, number>> {
     const select = options.field === undefined ? '*' : quoteIdent(options.field);
     let q = `SELECT ${select} FROM ${quoteMeasurement(measurement, this.options.retentionPolicy)}`;
-    if (options.since !== undefined) q += ` WHERE time >= ${timeLiteral(toMs(options.since))}`;
+    const where: string[] = [];
+    if (options.since !== undefined) where.push(`time >= ${timeLiteral(toMs(options.since))}`);
+    if (options.until !== undefined) where.push(`time <= ${timeLiteral(toMs(options.until))}`);
+    if (where.length > 0) q += ` WHERE ${where.join(' AND ')}`;
     q += ` GROUP BY ${quoteIdent(groupByTag)} ORDER BY time DESC LIMIT 1`;
     const out = new Map<string, number>();
     for (const s of await this.query(q)) {

@@ -41,7 +41,7 @@ export interface ServiceMetrics {
 export const METRIC_LABELS = {
   source: ['http', 'poller'],
   reloadOutcome: ['ok', 'failed', 'refit', 'refit_failed'],
-  skipped: ['incomplete', 'invalid', 'unwritable'],
+  skipped: ['incomplete', 'invalid', 'unwritable', 'future_prediction'],
   cycleOutcome: ['ok', 'error'],
 } as const;
 

@@ -35,6 +35,8 @@ export interface CycleStep {
   now: number;
   /** How long an incomplete step waits for its missing metrics. */
   settleMs: number;
+  /** Telegraf's collection interval (a step ends this long after its start). */
+  intervalMs: number;
   /** Also run, as history (not written), each host's steps already handled: before `from`, or not after its watermark. */
   prime: boolean;
   /** With `prime`: history only from `from` on (a learner's bootstrap covered the rest). */
@@ -114,12 +116,15 @@ export function planRows(steps: HostSteps, step: CycleStep): PlannedRows {
         // Its other metrics may still arrive: wait settleMs from the moment the step was
         // first seen incomplete, so late data (a Telegraf buffer flushed after an
         // outage, a write half visible to a query) gets the same grace as fresh data.
+        // Each step waits settleMs from the later of the moment the host's wait began and
+        // its own end, so every step that has waited is settled in the same cycle: a host
+        // missing a metric for good lags by settleMs, not by one step per settleMs.
         if (settleMs > 0) {
-          if (state.pendingStep !== t) {
+          if (state.pendingStep === undefined) {
             state.pendingStep = t;
             state.pendingSince = now;
           }
-          if (now - (state.pendingSince as number) < settleMs) break;
+          if (now - Math.max(state.pendingSince as number, t + step.intervalMs) < settleMs) break;
         }
         skipped.incomplete++;
         state.watermark = t;
@@ -132,6 +137,8 @@ export function planRows(steps: HostSteps, step: CycleStep): PlannedRows {
       }
       add(host, t, v, true);
       state.watermark = t;
+      state.pendingStep = undefined;
+      state.pendingSince = undefined;
     }
   }
   const total = rowHosts.length;

@@ -207,7 +207,16 @@ export class Poller {
 
   /** Restores per-host watermarks from the latest prediction of each host. */
   private async restore(now: number): Promise<void> {
-    const latest = await this.store.latestTimes(PREDICTIONS_MEASUREMENT, 'host', { since: now - this.opts.maxLookbackMs });
+    // A prediction from the future (a clock far ahead, or a hostile write: any host's
+    // Telegraf credentials can write ai_predictions) must not become a watermark that
+    // silences its host: only times up to one collection step ahead count.
+    const until = now + this.opts.collectionIntervalMs;
+    const latest = await this.store.latestTimes(PREDICTIONS_MEASUREMENT, 'host', { since: now - this.opts.maxLookbackMs, until });
+    const ahead = await this.store.latestTimes(PREDICTIONS_MEASUREMENT, 'host', { since: until + 1 });
+    if (ahead.size > 0) {
+      this.metrics.skipped.inc({ reason: 'future_prediction' }, ahead.size);
+      this.log.warn({ hosts: ahead.size, example: [...ahead.keys()][0] }, 'ai_predictions holds points from the future: ignored as watermarks');
+    }
     for (const [host, t] of latest) {
       if (host === '' || !ownsHost(this.opts.shard, host)) continue;
       this.hosts.set(host, { watermark: t, seenAt: now });
@@ -427,7 +436,7 @@ export class Poller {
     if (counters) this.readTo = to;
     this.metrics.pointsRead.inc(read);
 
-    const plan = planRows(steps, { mode, from, to, now, settleMs, prime: priming, primeFromStart: this.opts.learn !== undefined, hosts, owns: (h) => ownsHost(this.opts.shard, h) });
+    const plan = planRows(steps, { mode, from, to, now, settleMs, intervalMs: interval, prime: priming, primeFromStart: this.opts.learn !== undefined, hosts, owns: (h) => ownsHost(this.opts.shard, h) });
     if (!learnOnly && priming) history.primed = true;
     const { incomplete, invalid } = plan.skipped;
     if (incomplete > 0) this.metrics.skipped.inc({ reason: 'incomplete' }, incomplete);

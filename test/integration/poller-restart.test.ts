@@ -69,4 +69,21 @@ describe('restart during an incident (real influxd)', () => {
     // The incidents did alert (the comparison is not one of empty runs).
     expect(uninterrupted.filter((r) => r.is_anomaly === 1).length).toBeGreaterThan(0);
   }, 120_000);
+
+  it('ignores a prediction from the future as a watermark (it would silence its host) and counts it', async () => {
+    await influxd.rawQuery('DROP MEASUREMENT "ai_predictions"', { db: DB });
+    const host = rows[0].host;
+    const future = END + 10 * 365 * 86400_000;
+    await store.writeLines([`ai_predictions,host=${host},model_version=x score=0.5 ${future}`]);
+    const metrics = createMetrics(new Registry(), false);
+    const now = END + 1;
+    const poller = testPoller(store, ModelStore.fromDetector(loadDetectorFile(MODEL_PATH), MODEL_PATH), { stepMs: STEP, clock: () => now, metrics });
+    const r = await poller.runCycle();
+    expect(await poller.writer.drain(30_000)).toBe(0);
+    await poller.stop(1000);
+    // Every host scored its steps, the one with the future point too.
+    expect((await predictions(influxd, host)).filter((p) => p.time <= END)).toHaveLength(STEPS);
+    expect(r.scored).toBe(3 * STEPS);
+    expect(await metrics.registry.getSingleMetricAsString('anomaly_detector_poll_points_skipped_total')).toMatch(/reason="future_prediction"} 1/);
+  }, 60_000);
 });

@@ -15,7 +15,7 @@ function steps(spec: Record<string, Array<[number, Partial<StepValues>]>>): Host
 const full = (cpu: number): Partial<StepValues> => ({ cpu_usage: cpu, memory_usage: 40, network_load: 1000 });
 
 function cycle(over: Partial<CycleStep> = {}): CycleStep {
-  return { mode: 'live', from: 0, to: 100 * S, now: 100 * S, settleMs: 0, prime: false, primeFromStart: false, hosts: new Map(), owns: () => true, ...over };
+  return { mode: 'live', from: 0, to: 100 * S, now: 100 * S, settleMs: 0, intervalMs: S, prime: false, primeFromStart: false, hosts: new Map(), owns: () => true, ...over };
 }
 
 describe('planRows', () => {
@@ -48,6 +48,28 @@ describe('planRows', () => {
     expect(plan.times).toEqual([3 * S]);
     expect(plan.skipped.incomplete).toBe(1);
     expect(hosts.get('a')?.watermark).toBe(3 * S);
+  });
+
+  it('settles in one cycle every step that has waited settleMs, so a host missing a metric for good lags by settleMs only', () => {
+    const hosts = new Map<string, HostState>();
+    const missing = (k: number): [number, Partial<StepValues>] => [k, { cpu_usage: 5, memory_usage: 40 }];
+    const data = steps({ a: [missing(1), missing(2), missing(3), missing(4), missing(5)] });
+    // All five seen at once (a buffer flushed late): they wait 30 s from then, then all go.
+    let plan = planRows(data, cycle({ hosts, now: 6 * S, settleMs: 30_000 }));
+    expect(plan.skipped.incomplete).toBe(0);
+    plan = planRows(data, cycle({ hosts, now: 6 * S + 29_999, settleMs: 30_000 }));
+    expect(plan.skipped.incomplete).toBe(0);
+    plan = planRows(data, cycle({ hosts, now: 6 * S + 30_000, settleMs: 30_000 }));
+    expect(plan.skipped.incomplete).toBe(5);
+    expect(hosts.get('a')?.watermark).toBe(5 * S);
+    // Live: a new incomplete step every 10 s settles 30 s after its end, one cycle each.
+    for (let k = 6; k < 40; k++) {
+      data.get('a')?.set(k * S, { cpu_usage: 5, memory_usage: 40 } as StepValues);
+      const now = (k + 1) * S + 30_000;
+      plan = planRows(data, cycle({ hosts, now, settleMs: 30_000 }));
+      expect(hosts.get('a')?.watermark).toBe(k * S);
+      expect(now - (hosts.get('a')?.watermark as number)).toBeLessThanOrEqual(S + 30_000);
+    }
   });
 
   it('skips invalid steps (out of the point rules) and counts them', () => {
