@@ -144,6 +144,8 @@ export class Poller {
   /** Bootstrap progress: history read at start in learning mode (null: not started or not learning). */
   private bootstrap: { from: number; to: number; done: number; rows: number; finished: boolean } | null = null;
   private psiValues: Record<string, number> = {};
+  /** The last cycle read up to before now (an outage being caught up): the next runs at once. */
+  private catchingUp = false;
   private seenStats: { engine: StreamingDetector | null; refits: number; failures: number } = { engine: null, refits: 0, failures: 0 };
   private scoredTotal = 0;
   /** Lag in seconds at the last successful cycle (null before any host was seen). */
@@ -190,7 +192,7 @@ export class Poller {
       this.running = this.runCycle().then(
         () => {
           this.failures = 0;
-          this.schedule(Math.max(0, this.opts.intervalMs - (this.clock() - started)));
+          this.schedule(this.catchingUp ? 0 : Math.max(0, this.opts.intervalMs - (this.clock() - started)));
         },
         (e: unknown) => {
           this.failures++;
@@ -242,7 +244,9 @@ export class Poller {
     const floor = now - this.opts.maxLookbackMs;
     let from = Infinity;
     for (const h of this.hosts.values()) if (this.isActive(h, now) && h.watermark + 1 < from) from = h.watermark + 1;
-    return from === Infinity ? floor : Math.max(floor, from);
+    // An outage longer than MAX_LOOKBACK_S resumes from the watermarks, however far back,
+    // in reads of MAX_LOOKBACK_S each (see cycleBody): nothing is lost while the poller runs.
+    return from === Infinity ? floor : from;
   }
 
   /** One read, score, gate and write pass. Exposed for tests and backfill. */
@@ -266,7 +270,12 @@ export class Poller {
     if (!this.restored) await this.restore(now);
     const engine = this.engineOf(this.history, now, true);
     if (this.opts.learn && !this.bootstrap?.finished) await this.runBootstrap(now);
-    const report = await this.process(this.readFrom(now), now + 1, now, this.hosts, this.opts.settleMs, this.history, 'live', this.counters);
+    const from = this.readFrom(now);
+    // At most MAX_LOOKBACK_S per read: catching up after an outage takes several cycles,
+    // run back to back (see schedule), each a bounded read.
+    const to = Math.min(now + 1, from + this.opts.maxLookbackMs);
+    this.catchingUp = to < now + 1;
+    const report = await this.process(from, to, now, this.hosts, this.opts.settleMs, this.history, 'live', this.counters);
     this.forgetOldHosts();
     this.updateLag(now);
     this.maybeDrift(now, engine);

@@ -86,4 +86,26 @@ describe('restart during an incident (real influxd)', () => {
     expect(r.scored).toBe(3 * STEPS);
     expect(await metrics.registry.getSingleMetricAsString('anomaly_detector_poll_points_skipped_total')).toMatch(/reason="future_prediction"} 1/);
   }, 60_000);
+
+  it('an outage longer than MAX_LOOKBACK_S loses nothing: the poller resumes from the watermarks in bounded reads', async () => {
+    await influxd.rawQuery('DROP MEASUREMENT "ai_predictions"', { db: DB });
+    let now = START + 20 * STEP + 1;
+    const poller = testPoller(store, ModelStore.fromDetector(loadDetectorFile(MODEL_PATH), MODEL_PATH), { stepMs: STEP, clock: () => now, overrides: { maxLookbackMs: 30_000 } });
+    const reports = [];
+    for (let s = 20; s <= 50; s++) {
+      now = START + s * STEP + 1;
+      reports.push(await poller.runCycle());
+    }
+    // 70 s without a cycle (InfluxDB unreachable, or the process paused), lookback 30 s.
+    now = START + 57 * STEP + 1;
+    for (let k = 0; k < 4; k++) reports.push(await poller.runCycle());
+    expect(await poller.writer.drain(30_000)).toBe(0);
+    await poller.stop(1000);
+    const written = await predictions(influxd, rows[0].host);
+    const steps = new Set(written.map((p) => (p.time - START) / STEP));
+    // The first cycle looks back 30 s (steps 18-20); from then on every step up to 57.
+    for (let s = 18; s <= 57; s++) expect(steps.has(s)).toBe(true);
+    // Each read is bounded by the lookback: no cycle read more than 4 steps of 3 hosts' 3 measurements.
+    for (const r of reports) expect(r.to - r.from).toBeLessThanOrEqual(30_000 + 1);
+  }, 60_000);
 });
