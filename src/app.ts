@@ -84,7 +84,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('preParsing', async (request) => {
     const encoding = request.headers['content-encoding'];
     if (encoding !== undefined && request.method !== 'GET' && request.method !== 'HEAD' && encoding.trim().toLowerCase() !== 'identity') {
-      throw new HttpError(415, ErrorCode.UnsupportedMediaType, `content-encoding ${JSON.stringify(encoding.slice(0, 50))} is not supported: send the body uncompressed`);
+      throw new HttpError(
+        415,
+        ErrorCode.UnsupportedMediaType,
+        `content-encoding ${JSON.stringify(encoding.slice(0, 50))} is not supported: send the body uncompressed`,
+      );
     }
   });
   // JSON only: anything else is a 415, not a string that fails validation.
@@ -98,7 +102,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const r = zod.safeParse(data);
       if (r.success) return { value: r.data };
       const details = r.error.issues.slice(0, 100).map(bodyIssue);
-      return { error: new HttpError(400, ErrorCode.InvalidRequest, `invalid request body: ${details[0].field} ${details[0].message}`, details) };
+      return {
+        error: new HttpError(400, ErrorCode.InvalidRequest, `invalid request body: ${details[0].field} ${details[0].message}`, details),
+      };
     };
   });
 
@@ -108,21 +114,38 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (!request.raw.complete) reply.header('connection', 'close');
     if (err instanceof HttpError) {
       if (err.statusCode === 503) reply.header('retry-after', '5');
-      return reply.code(err.statusCode).send({ error: err.code, message: err.message, details: err.details, ...(err.omitted > 0 ? { details_omitted: err.omitted } : {}) });
+      return reply
+        .code(err.statusCode)
+        .send({
+          error: err.code,
+          message: err.message,
+          details: err.details,
+          ...(err.omitted > 0 ? { details_omitted: err.omitted } : {}),
+        });
     }
     const status = err.statusCode ?? 500;
     if (status >= 500) {
       request.log.error({ err }, 'request failed');
       const code = status === 503 ? ErrorCode.Overloaded : ErrorCode.Internal;
-      return reply.code(status).send({ error: code, message: status === 503 ? 'service unavailable, retry later' : 'internal error', details: [] });
+      return reply
+        .code(status)
+        .send({ error: code, message: status === 503 ? 'service unavailable, retry later' : 'internal error', details: [] });
     }
     const code =
-      status === 413 ? ErrorCode.PayloadTooLarge : status === 415 ? ErrorCode.UnsupportedMediaType : status === 401 ? ErrorCode.Unauthorized : ErrorCode.InvalidRequest;
+      status === 413
+        ? ErrorCode.PayloadTooLarge
+        : status === 415
+          ? ErrorCode.UnsupportedMediaType
+          : status === 401
+            ? ErrorCode.Unauthorized
+            : ErrorCode.InvalidRequest;
     return reply.code(status).send({ error: code, message: err.message, details: [] });
   });
 
   const notFound = (request: FastifyRequest, reply: FastifyReply) =>
-    reply.code(404).send({ error: ErrorCode.NotFound, message: `no route ${request.method} ${request.url.split('?')[0].slice(0, 200)}`, details: [] });
+    reply
+      .code(404)
+      .send({ error: ErrorCode.NotFound, message: `no route ${request.method} ${request.url.split('?')[0].slice(0, 200)}`, details: [] });
   // An unknown route is answered before its body is read, and the connection closed: a
   // slow client must not hold it by trickling a body nobody will read.
   app.addHook('onRequest', async (request, reply) => {
@@ -171,7 +194,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       maxPoints: config.maxPointsPerRequest,
       historyHosts: config.detectHistoryHosts,
       ...(config.detectLearn
-        ? { learner: (prior: Detector) => StreamingDetector.learner(hostLearningOptions({ prior, gate: config.poller.gate, maxKeys: config.detectHistoryHosts })) }
+        ? {
+            learner: (prior: Detector) =>
+              StreamingDetector.learner(hostLearningOptions({ prior, gate: config.poller.gate, maxKeys: config.detectHistoryHosts })),
+          }
         : {}),
     });
   });

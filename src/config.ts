@@ -29,7 +29,13 @@ export const EnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MODEL_PATH: z.string().min(1).default('models/model.json'),
   /** models:/<name>@<alias>, models:/<name>/<version> or runs:/<run_id>/<path>: load from MLflow instead. */
-  MODEL_URI: z.preprocess(emptyAsUndefined, z.string().regex(/^(models|runs):\/.+/, 'must be models:/<name>@<alias>, models:/<name>/<version> or runs:/<run_id>/<path>').optional()),
+  MODEL_URI: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^(models|runs):\/.+/, 'must be models:/<name>@<alias>, models:/<name>/<version> or runs:/<run_id>/<path>')
+      .optional(),
+  ),
   MODEL_CACHE_DIR: z.string().min(1).default('.cache/models'),
   /** Largest model artifact read (bytes), checked before reading or parsing it. */
   MODEL_MAX_BYTES: envNumber(intIn(1024, 1024 ** 3).default(128 * 1024 * 1024)),
@@ -107,7 +113,14 @@ export const EnvSchema = z.object({
   /** Learn every host's own normal (auto: when no model is named, i.e. MODEL_PATH and MODEL_URI unset). */
   LEARN: z.preprocess(emptyAsUndefined, z.enum(['auto', 'true', 'false']).optional()).transform((v) => v ?? 'auto'),
   /** History read per host at start to learn from (bounded; chunked reads). */
-  LEARN_WINDOW_S: z.preprocess(emptyAsUndefined, z.coerce.number().min(0).max(90 * 86400).default(7 * 86400)),
+  LEARN_WINDOW_S: z.preprocess(
+    emptyAsUndefined,
+    z.coerce
+      .number()
+      .min(0)
+      .max(90 * 86400)
+      .default(7 * 86400),
+  ),
   LEARN_CHUNK_S: z.preprocess(emptyAsUndefined, z.coerce.number().min(60).max(86400).default(3600)),
   /** /detect learns each host it sees with the poller's streaming detector (off: the loaded model judges every point). */
   DETECT_LEARN: z.preprocess(emptyAsUndefined, bool.optional()).transform((v) => v ?? false),
@@ -148,7 +161,16 @@ export interface Config {
 
 /** How to reach InfluxDB (null when INFLUX_URL is unset: no poller). */
 export type InfluxConfig =
-  | { api: 'v1'; url: string; database: string; retentionPolicy?: string; username?: string; password?: string; token?: string; timeoutMs: number }
+  | {
+      api: 'v1';
+      url: string;
+      database: string;
+      retentionPolicy?: string;
+      username?: string;
+      password?: string;
+      token?: string;
+      timeoutMs: number;
+    }
   | { api: 'v2'; url: string; token: string; org: string; bucket: string; timeoutMs: number };
 
 export interface PollerConfig {
@@ -184,20 +206,40 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   if (e.MODEL_URI && !e.MLFLOW_TRACKING_URI) throw new ConfigError('invalid configuration: MODEL_URI needs MLFLOW_TRACKING_URI');
-  if (e.SHARD_COUNT > 1 && e.SHARD_INDEX === undefined) throw new ConfigError(`invalid configuration: SHARD_INDEX is required with SHARD_COUNT=${e.SHARD_COUNT}`);
+  if (e.SHARD_COUNT > 1 && e.SHARD_INDEX === undefined)
+    throw new ConfigError(`invalid configuration: SHARD_INDEX is required with SHARD_COUNT=${e.SHARD_COUNT}`);
   const shardIndex = e.SHARD_INDEX ?? 0;
-  if (shardIndex >= e.SHARD_COUNT) throw new ConfigError(`invalid configuration: SHARD_INDEX=${shardIndex}: must be < SHARD_COUNT (${e.SHARD_COUNT})`);
+  if (shardIndex >= e.SHARD_COUNT)
+    throw new ConfigError(`invalid configuration: SHARD_INDEX=${shardIndex}: must be < SHARD_COUNT (${e.SHARD_COUNT})`);
   let influx: InfluxConfig | null = null;
   if (e.INFLUX_URL) {
     const timeoutMs = e.INFLUX_TIMEOUT_S * 1000;
     if (e.INFLUX_API === 'v2') {
       const missing = (['INFLUX_TOKEN', 'INFLUX_ORG', 'INFLUX_BUCKET'] as const).filter((k) => !e[k]);
       if (missing.length > 0) throw new ConfigError(`invalid configuration: INFLUX_API=v2 needs ${missing.join(', ')}`);
-      influx = { api: 'v2', url: e.INFLUX_URL, token: e.INFLUX_TOKEN as string, org: e.INFLUX_ORG as string, bucket: e.INFLUX_BUCKET as string, timeoutMs };
+      influx = {
+        api: 'v2',
+        url: e.INFLUX_URL,
+        token: e.INFLUX_TOKEN as string,
+        org: e.INFLUX_ORG as string,
+        bucket: e.INFLUX_BUCKET as string,
+        timeoutMs,
+      };
     } else {
-      if (e.INFLUX_PASSWORD && !e.INFLUX_USERNAME) throw new ConfigError('invalid configuration: INFLUX_PASSWORD is set without INFLUX_USERNAME');
-      if (e.INFLUX_TOKEN && e.INFLUX_USERNAME) throw new ConfigError('invalid configuration: give either INFLUX_TOKEN or INFLUX_USERNAME (v1), not both');
-      influx = { api: 'v1', url: e.INFLUX_URL, database: e.INFLUX_DATABASE, retentionPolicy: e.INFLUX_RETENTION_POLICY, username: e.INFLUX_USERNAME, password: e.INFLUX_PASSWORD, token: e.INFLUX_TOKEN, timeoutMs };
+      if (e.INFLUX_PASSWORD && !e.INFLUX_USERNAME)
+        throw new ConfigError('invalid configuration: INFLUX_PASSWORD is set without INFLUX_USERNAME');
+      if (e.INFLUX_TOKEN && e.INFLUX_USERNAME)
+        throw new ConfigError('invalid configuration: give either INFLUX_TOKEN or INFLUX_USERNAME (v1), not both');
+      influx = {
+        api: 'v1',
+        url: e.INFLUX_URL,
+        database: e.INFLUX_DATABASE,
+        retentionPolicy: e.INFLUX_RETENTION_POLICY,
+        username: e.INFLUX_USERNAME,
+        password: e.INFLUX_PASSWORD,
+        token: e.INFLUX_TOKEN,
+        timeoutMs,
+      };
     }
   }
   return Object.freeze({
@@ -236,9 +278,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       netIncludeSent: e.NET_INCLUDE_SENT,
       gate: {
         consecutive: e.GATE_CONSECUTIVE,
-        surge: e.GATE_SURGE_ENABLED ? { cpu_usage: e.GATE_SURGE_CPU, memory_usage: e.GATE_SURGE_MEMORY, network_load: e.GATE_SURGE_NETWORK } : null,
+        surge: e.GATE_SURGE_ENABLED
+          ? { cpu_usage: e.GATE_SURGE_CPU, memory_usage: e.GATE_SURGE_MEMORY, network_load: e.GATE_SURGE_NETWORK }
+          : null,
         cooldownMs: e.GATE_COOLDOWN_S * 1000,
-        ...(e.GATE_REPEAT_WINDOW_S > 0 ? { repeat: { level: 0, windowMs: e.GATE_REPEAT_WINDOW_S * 1000, peak: false, margin: e.GATE_REPEAT_MARGIN } } : {}),
+        ...(e.GATE_REPEAT_WINDOW_S > 0
+          ? { repeat: { level: 0, windowMs: e.GATE_REPEAT_WINDOW_S * 1000, peak: false, margin: e.GATE_REPEAT_MARGIN } }
+          : {}),
       },
       writeBufferPoints: e.WRITE_BUFFER_POINTS,
       writeBatchPoints: e.WRITE_BATCH_POINTS,
@@ -246,7 +292,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxHosts: e.MAX_HOSTS,
       drift: { windowPoints: e.DRIFT_WINDOW_POINTS, intervalMs: e.DRIFT_INTERVAL_S * 1000, warnPsi: e.DRIFT_PSI_WARN },
       learn: learns(e, env) ? { windowMs: e.LEARN_WINDOW_S * 1000, chunkMs: e.LEARN_CHUNK_S * 1000 } : null,
-      ...(e.REFIT_INTERVAL_S > 0 ? { refit: { intervalMs: e.REFIT_INTERVAL_S * 1000, windowPoints: e.REFIT_WINDOW_POINTS, minPoints: Math.min(e.REFIT_MIN_POINTS, e.REFIT_WINDOW_POINTS) } } : {}),
+      ...(e.REFIT_INTERVAL_S > 0
+        ? {
+            refit: {
+              intervalMs: e.REFIT_INTERVAL_S * 1000,
+              windowPoints: e.REFIT_WINDOW_POINTS,
+              minPoints: Math.min(e.REFIT_MIN_POINTS, e.REFIT_WINDOW_POINTS),
+            },
+          }
+        : {}),
     },
   });
 }
@@ -272,8 +326,10 @@ export type MlflowEnv = z.infer<typeof MlflowEnvSchema>;
  */
 export function loadMlflowEnv(env: NodeJS.ProcessEnv = process.env): MlflowEnv {
   const r = MlflowEnvSchema.safeParse(env);
-  if (!r.success) throw new ConfigError(`invalid configuration: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  if (!!r.data.MLFLOW_TRACKING_USERNAME !== !!r.data.MLFLOW_TRACKING_PASSWORD) throw new ConfigError('invalid configuration: MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD go together');
+  if (!r.success)
+    throw new ConfigError(`invalid configuration: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!!r.data.MLFLOW_TRACKING_USERNAME !== !!r.data.MLFLOW_TRACKING_PASSWORD)
+    throw new ConfigError('invalid configuration: MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD go together');
   return r.data;
 }
 
@@ -285,14 +341,19 @@ export function loadSigningKey(env?: NodeJS.ProcessEnv): string;
 export function loadSigningKey(env: NodeJS.ProcessEnv | undefined, required: false): string | undefined;
 export function loadSigningKey(env: NodeJS.ProcessEnv = process.env, required = true): string | undefined {
   const r = EnvSchema.pick({ MODEL_SIGNING_KEY: true }).safeParse(env);
-  if (!r.success) throw new ConfigError(`invalid configuration: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  if (!r.data.MODEL_SIGNING_KEY && required) throw new ConfigError('MODEL_SIGNING_KEY is not set: it is the secret the artifact is signed with');
+  if (!r.success)
+    throw new ConfigError(`invalid configuration: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!r.data.MODEL_SIGNING_KEY && required)
+    throw new ConfigError('MODEL_SIGNING_KEY is not set: it is the secret the artifact is signed with');
   return r.data.MODEL_SIGNING_KEY;
 }
 
 /** MLflow client auth from the MLflow settings. */
-export function mlflowAuth(e: Pick<MlflowEnv, 'MLFLOW_TRACKING_TOKEN' | 'MLFLOW_TRACKING_USERNAME' | 'MLFLOW_TRACKING_PASSWORD'>): { token: string } | { username: string; password: string } | undefined {
+export function mlflowAuth(
+  e: Pick<MlflowEnv, 'MLFLOW_TRACKING_TOKEN' | 'MLFLOW_TRACKING_USERNAME' | 'MLFLOW_TRACKING_PASSWORD'>,
+): { token: string } | { username: string; password: string } | undefined {
   if (e.MLFLOW_TRACKING_TOKEN) return { token: e.MLFLOW_TRACKING_TOKEN };
-  if (e.MLFLOW_TRACKING_USERNAME && e.MLFLOW_TRACKING_PASSWORD) return { username: e.MLFLOW_TRACKING_USERNAME, password: e.MLFLOW_TRACKING_PASSWORD };
+  if (e.MLFLOW_TRACKING_USERNAME && e.MLFLOW_TRACKING_PASSWORD)
+    return { username: e.MLFLOW_TRACKING_USERNAME, password: e.MLFLOW_TRACKING_PASSWORD };
   return undefined;
 }

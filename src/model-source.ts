@@ -46,7 +46,13 @@ export class MlflowModelSource implements ModelSource {
     private readonly opts: ParseOptions = {},
   ) {
     // A download larger than the artifact limit is cut off by the client, not buffered.
-    this.client = new MlflowClient({ trackingUri, timeoutMs, artifactTimeoutMs: timeoutMs * 4, auth, maxArtifactBytes: opts.maxBytes ?? DEFAULT_MAX_ARTIFACT_BYTES });
+    this.client = new MlflowClient({
+      trackingUri,
+      timeoutMs,
+      artifactTimeoutMs: timeoutMs * 4,
+      auth,
+      maxArtifactBytes: opts.maxBytes ?? DEFAULT_MAX_ARTIFACT_BYTES,
+    });
     // One cache file per URI: an alias that moves replaces it, another URI does not.
     this.cacheFile = join(cacheDir, `${createHash('sha256').update(uri).digest('hex').slice(0, 16)}.json`);
   }
@@ -72,7 +78,13 @@ export class MlflowModelSource implements ModelSource {
         throw new ArtifactError(`${this.uri}: MLflow is unreachable (${err.message}) and there is no cached copy in ${this.cacheDir}`);
       }
       const detector = new Detector(parseArtifact(cached, `cached copy of ${this.uri}`, this.opts));
-      return { detector, loadedAt: new Date(), source: `${this.uri} (cached)`, fromCache: true, warning: `MLflow unreachable (${err.message}): serving the cached copy of ${this.uri}` };
+      return {
+        detector,
+        loadedAt: new Date(),
+        source: `${this.uri} (cached)`,
+        fromCache: true,
+        warning: `MLflow unreachable (${err.message}): serving the cached copy of ${this.uri}`,
+      };
     }
     const text = bytes.toString('utf8');
     const detector = new Detector(parseArtifact(text, `${this.uri}${version ? ` (version ${version})` : ''}`, this.opts));

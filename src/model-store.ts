@@ -19,7 +19,8 @@ export function loadDetectorFile(path: string, opts: ParseOptions = {}): Detecto
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_ARTIFACT_BYTES;
   try {
     const size = statSync(path).size;
-    if (size > maxBytes) throw new ArtifactError(`model artifact ${path}: ${size} bytes, more than the limit of ${maxBytes} (MODEL_MAX_BYTES); not read`);
+    if (size > maxBytes)
+      throw new ArtifactError(`model artifact ${path}: ${size} bytes, more than the limit of ${maxBytes} (MODEL_MAX_BYTES); not read`);
     text = readFileSync(path, 'utf8');
   } catch (e) {
     if (e instanceof ArtifactError) throw e;

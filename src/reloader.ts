@@ -9,7 +9,8 @@ interface Log {
   error(obj: object, msg: string): void;
 }
 
-export type ReloadResult = { ok: true; version: string; previous: string | null; source: string } | { ok: false; reason: string; version: string | null };
+export type ReloadResult =
+  { ok: true; version: string; previous: string | null; source: string } | { ok: false; reason: string; version: string | null };
 
 /**
  * Loads the model from its source at start and on SIGHUP or POST /admin/reload. A new

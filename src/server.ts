@@ -29,7 +29,14 @@ export async function startService(config: Config): Promise<FastifyInstance> {
   const models = new ModelStore();
   const source: ModelSource =
     config.modelUri && config.mlflowTrackingUri
-      ? new MlflowModelSource(config.modelUri, config.mlflowTrackingUri, config.modelCacheDir, config.mlflowTimeoutMs, config.mlflowAuth, artifactOptions(config))
+      ? new MlflowModelSource(
+          config.modelUri,
+          config.mlflowTrackingUri,
+          config.modelCacheDir,
+          config.mlflowTimeoutMs,
+          config.mlflowAuth,
+          artifactOptions(config),
+        )
       : new FileModelSource(config.modelPath, artifactOptions(config));
   const reloader = new ModelReloader(source, models, metrics, logger);
   try {
@@ -47,7 +54,11 @@ export async function startService(config: Config): Promise<FastifyInstance> {
       throw new StartupError((e as Error).message);
     }
     const i = config.influx;
-    const store = createMetricsStore(i.api === 'v1' ? { version: 'v1', ...i, timeoutMs: i.timeoutMs, batchSize: p.writeBatchPoints } : { version: 'v2', ...i, batchSize: p.writeBatchPoints });
+    const store = createMetricsStore(
+      i.api === 'v1'
+        ? { version: 'v1', ...i, timeoutMs: i.timeoutMs, batchSize: p.writeBatchPoints }
+        : { version: 'v2', ...i, batchSize: p.writeBatchPoints },
+    );
     poller = new Poller(
       store,
       models,
@@ -60,18 +71,28 @@ export async function startService(config: Config): Promise<FastifyInstance> {
         gate: p.gate,
         shard: p.shard,
         maxHosts: p.maxHosts,
-        writer: { maxBuffer: p.writeBufferPoints, batchSize: p.writeBatchPoints, baseBackoffMs: Math.min(500, p.maxBackoffMs), maxBackoffMs: p.maxBackoffMs },
+        writer: {
+          maxBuffer: p.writeBufferPoints,
+          batchSize: p.writeBatchPoints,
+          baseBackoffMs: Math.min(500, p.maxBackoffMs),
+          maxBackoffMs: p.maxBackoffMs,
+        },
         baseBackoffMs: Math.min(1000, p.maxBackoffMs),
         maxBackoffMs: p.maxBackoffMs,
         drift: p.drift,
         refit: p.refit,
-        ...(p.learn ? { learn: { ...p.learn, options: (prior: Detector) => hostLearningOptions({ prior, gate: p.gate, maxKeys: p.maxHosts }) } } : {}),
+        ...(p.learn
+          ? { learn: { ...p.learn, options: (prior: Detector) => hostLearningOptions({ prior, gate: p.gate, maxKeys: p.maxHosts }) } }
+          : {}),
       },
       metrics,
       logger.child({ component: 'poller' }),
     );
   }
-  const influxOff = { name: 'influx', check: () => ({ degraded: false, body: { enabled: false, status: 'disabled', last_success: null, last_error: null, lag_s: null } }) };
+  const influxOff = {
+    name: 'influx',
+    check: () => ({ degraded: false, body: { enabled: false, status: 'disabled', last_success: null, last_error: null, lag_s: null } }),
+  };
   const app = await buildApp({
     config,
     models,
@@ -98,7 +119,16 @@ export async function startService(config: Config): Promise<FastifyInstance> {
   limitConnections(app, config.maxConnections ?? connectionsFromDescriptorLimit(descriptorLimit()), metrics, logger);
   if (poller) {
     poller.start();
-    logger.info({ influx: config.influx?.url, api: config.influx?.api, intervalMs: config.poller.intervalMs, shard: config.poller.shard, learning: config.poller.learn !== null }, config.poller.learn ? 'poller started: learning each host (the loaded model is the prior)' : 'poller started');
+    logger.info(
+      {
+        influx: config.influx?.url,
+        api: config.influx?.api,
+        intervalMs: config.poller.intervalMs,
+        shard: config.poller.shard,
+        learning: config.poller.learn !== null,
+      },
+      config.poller.learn ? 'poller started: learning each host (the loaded model is the prior)' : 'poller started',
+    );
   } else logger.info('INFLUX_URL is unset: poller off, serving HTTP only');
   return app;
 }

@@ -13,14 +13,21 @@ import { UsageError } from './errors';
 export function registerSmdBench(bench: Command): void {
   bench
     .command('smd')
-    .description('learn every SMD machine from its train part, stream its test part through the detector, write <out>/<machine>.csv (step,score,alert) and print ROC-AUC, PR-AUC, best F1 and the own alerts\' precision and recall per machine and on average')
+    .description(
+      "learn every SMD machine from its train part, stream its test part through the detector, write <out>/<machine>.csv (step,score,alert) and print ROC-AUC, PR-AUC, best F1 and the own alerts' precision and recall per machine and on average",
+    )
     .requiredOption('--smd-dir <dir>', 'an SMD folder (one folder per machine with train.csv.gz and test.csv.gz), e.g. ../shared/smd')
     .requiredOption('--out <dir>', 'where to write <machine>.csv and summary.json')
-    .option('--metrics <set>', `metric columns: ${Object.keys(SMD_METRIC_SETS).join(' (cpu_r, mem_u, eth1_fi) or ')} (the 38 columns)`, 'basic')
+    .option(
+      '--metrics <set>',
+      `metric columns: ${Object.keys(SMD_METRIC_SETS).join(' (cpu_r, mem_u, eth1_fi) or ')} (the 38 columns)`,
+      'basic',
+    )
     .option('--machines <list>', 'only these machine folders, comma-separated (default: every machine under DIR)')
     .option('--params <file>', 'a JSON file of parameters that replace the defaults (the same set for every machine)')
     .action((o: { smdDir: string; out: string; metrics: string; machines?: string; params?: string }) => {
-      if (!Object.hasOwn(SMD_METRIC_SETS, o.metrics)) throw new UsageError(`--metrics: ${JSON.stringify(o.metrics)} is not one of ${Object.keys(SMD_METRIC_SETS).join(', ')}`);
+      if (!Object.hasOwn(SMD_METRIC_SETS, o.metrics))
+        throw new UsageError(`--metrics: ${JSON.stringify(o.metrics)} is not one of ${Object.keys(SMD_METRIC_SETS).join(', ')}`);
       const smdDir = resolve(o.smdDir);
       if (!existsSync(smdDir)) throw new UsageError(`--smd-dir: ${smdDir} does not exist`);
       const outDir = resolve(o.out);
@@ -30,10 +37,18 @@ export function registerSmdBench(bench: Command): void {
         .map((m) => m.trim())
         .filter(Boolean);
       if (machines !== undefined && machines.length === 0) throw new UsageError('--machines: no machine named');
-      for (const m of machines ?? []) if (!existsSync(join(smdDir, m))) throw new UsageError(`--machines: ${join(smdDir, m)} does not exist`);
+      for (const m of machines ?? [])
+        if (!existsSync(join(smdDir, m))) throw new UsageError(`--machines: ${join(smdDir, m)} does not exist`);
       const params = o.params ? readParams(o.params) : DEFAULT_SMD_PARAMS;
       // A malformed SMD folder throws SmdDataError, a DataError: one line.
-      const result = runSmdBench({ smdDir, outDir, metrics: o.metrics as SmdMetricSet, machines, params, log: (line) => process.stderr.write(`${line}\n`) });
+      const result = runSmdBench({
+        smdDir,
+        outDir,
+        metrics: o.metrics as SmdMetricSet,
+        machines,
+        params,
+        log: (line) => process.stderr.write(`${line}\n`),
+      });
       mkdirSync(outDir, { recursive: true });
       const jsonPath = join(outDir, 'summary.json');
       writeFileSync(jsonPath, `${JSON.stringify({ ...result, resultFiles: result.resultFiles.length }, null, 2)}\n`);
@@ -52,6 +67,7 @@ function readParams(path: string): SmdBenchParams {
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new UsageError(`--params: ${path} must hold a JSON object`);
   const known = new Set(Object.keys(DEFAULT_SMD_PARAMS));
-  for (const k of Object.keys(json)) if (!known.has(k)) throw new UsageError(`--params: unknown parameter ${JSON.stringify(k)} (known: ${[...known].join(', ')})`);
+  for (const k of Object.keys(json))
+    if (!known.has(k)) throw new UsageError(`--params: unknown parameter ${JSON.stringify(k)} (known: ${[...known].join(', ')})`);
   return { ...DEFAULT_SMD_PARAMS, ...json };
 }

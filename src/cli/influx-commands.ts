@@ -36,7 +36,10 @@ function storeOf(config: Config): MetricsStore {
 }
 
 function progress(total: number, label: string): SingleBar {
-  const bar = new SingleBar({ format: `${label} [{bar}] {percentage}% | {value}/{total} h | {eta_value}s left`, stream: process.stderr, hideCursor: true }, Presets.shades_classic);
+  const bar = new SingleBar(
+    { format: `${label} [{bar}] {percentage}% | {value}/{total} h | {eta_value}s left`, stream: process.stderr, hideCursor: true },
+    Presets.shades_classic,
+  );
   bar.start(total, 0);
   return bar;
 }
@@ -75,7 +78,9 @@ export function registerInfluxCommands(program: Command): void {
           drift: p.drift,
           // The live loop's detector: learning each host (from LEARN_WINDOW_S before --from) unless a model is named.
           refit: p.refit,
-          ...(p.learn ? { learn: { ...p.learn, options: (prior: Detector) => hostLearningOptions({ prior, gate: p.gate, maxKeys: p.maxHosts }) } } : {}),
+          ...(p.learn
+            ? { learn: { ...p.learn, options: (prior: Detector) => hostLearningOptions({ prior, gate: p.gate, maxKeys: p.maxHosts }) } }
+            : {}),
         },
         createMetrics(new Registry(), false),
         log,
@@ -92,7 +97,8 @@ export function registerInfluxCommands(program: Command): void {
           scored += r.scored;
           alerts += r.alerts;
           // Keep memory flat: wait for each hour's writes.
-          if ((await poller.writer.drain(120000)) > 0) throw new InfluxError('write', `InfluxDB did not accept the writes within 120 s: ${poller.writer.lastError}`);
+          if ((await poller.writer.drain(120000)) > 0)
+            throw new InfluxError('write', `InfluxDB did not accept the writes within 120 s: ${poller.writer.lastError}`);
           bar.update(k + 1);
         }
       } finally {
@@ -101,7 +107,9 @@ export function registerInfluxCommands(program: Command): void {
         poller.writer.close();
         await store.close();
       }
-      process.stdout.write(`backfilled ${scored} predictions (${alerts} alerts) for ${state.size} hosts from ${new Date(from).toISOString()} to ${new Date(to).toISOString()}\n`);
+      process.stdout.write(
+        `backfilled ${scored} predictions (${alerts} alerts) for ${state.size} hosts from ${new Date(from).toISOString()} to ${new Date(to).toISOString()}\n`,
+      );
     });
 
   program
@@ -134,7 +142,13 @@ export function registerInfluxCommands(program: Command): void {
           }
           const labelled = new Set<string>();
           if (o.labels) {
-            for (const g of await store.readSeries({ measurement: LABELS_MEASUREMENT, fields: ['anomaly'], groupBy: ['host'], from: t, to: end })) {
+            for (const g of await store.readSeries({
+              measurement: LABELS_MEASUREMENT,
+              fields: ['anomaly'],
+              groupBy: ['host'],
+              from: t,
+              to: end,
+            })) {
               for (const r of g.rows) labelled.add(`${g.tags.host}\u0000${Math.floor(r.time / interval) * interval}`);
             }
           }
@@ -147,7 +161,10 @@ export function registerInfluxCommands(program: Command): void {
                 continue;
               }
               const label = o.labels ? `,${labelled.has(`${host}\u0000${step}`) ? 1 : 0}` : '';
-              lines.push([step, `${new Date(step).toISOString()},${csvField(host)},${v.cpu_usage},${v.memory_usage},${v.network_load}${label}`]);
+              lines.push([
+                step,
+                `${new Date(step).toISOString()},${csvField(host)},${v.cpu_usage},${v.memory_usage},${v.network_load}${label}`,
+              ]);
             }
           }
           lines.sort((a, b) => a[0] - b[0]);
@@ -161,6 +178,8 @@ export function registerInfluxCommands(program: Command): void {
       }
       mkdirSync(dirname(o.out), { recursive: true });
       writeFileSync(o.out, `${out.join('\n')}\n`);
-      process.stdout.write(`exported ${rows} rows to ${o.out}${incomplete > 0 ? ` (${incomplete} steps with a metric missing left out)` : ''}\n`);
+      process.stdout.write(
+        `exported ${rows} rows to ${o.out}${incomplete > 0 ? ` (${incomplete} steps with a metric missing left out)` : ''}\n`,
+      );
     });
 }

@@ -22,8 +22,11 @@ async function main(argv: string[]): Promise<void> {
     // A file system error on a path the user gave (a file that cannot be read or written)
     // is expected too: Node's message names the error, the call and the path.
     const err = e as NodeJS.ErrnoException;
-    const expected = e instanceof ExpectedError || (typeof err.code === 'string' && typeof err.syscall === 'string' && typeof err.path === 'string');
-    process.stderr.write(expected ? `anomaly-detector: ${err.message.split('\n')[0]}\n` : `anomaly-detector: ${err.stack ?? err.message}\n`);
+    const expected =
+      e instanceof ExpectedError || (typeof err.code === 'string' && typeof err.syscall === 'string' && typeof err.path === 'string');
+    process.stderr.write(
+      expected ? `anomaly-detector: ${err.message.split('\n')[0]}\n` : `anomaly-detector: ${err.stack ?? err.message}\n`,
+    );
     process.exit(1);
   }
 }

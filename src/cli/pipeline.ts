@@ -12,7 +12,16 @@ import { loadMlflowEnv, loadSigningKey, mlflowAuth, type MlflowEnv } from '../co
 import { labelledFigures, scoreSet, seriesOf, type RowSeries, type TestMetrics } from '../eval/evaluate';
 import { DEFAULT_GRID, pointLabel, runGrid, selectBest, type GridResult, type GridSpec, type Selection } from '../eval/grid';
 import { gridSpec, findFonts } from '../eval/plots';
-import { evaluateModel, evaluationHtml, fileStamp, writeEvaluation, writeFileAtomic, writeJson, type Evaluation, type EvaluationReport } from '../eval/report';
+import {
+  evaluateModel,
+  evaluationHtml,
+  fileStamp,
+  writeEvaluation,
+  writeFileAtomic,
+  writeJson,
+  type Evaluation,
+  type EvaluationReport,
+} from '../eval/report';
 import type { ScenarioResult } from '../eval/robustness';
 import { splitRows, takePart, type Split, type SplitMode } from '../eval/split';
 import { failureLine, formatValidation, validateFile, type ValidationReport } from '../eval/validate';
@@ -23,7 +32,6 @@ import { UsageError } from './errors';
 
 // ------------------------------------------------------------------ environment
 
-
 /** The MLflow variables the pipeline commands read (MLflow's own names). */
 export type PipelineEnv = MlflowEnv;
 
@@ -32,29 +40,41 @@ export const readPipelineEnv = (env: NodeJS.ProcessEnv = process.env): PipelineE
 
 // ------------------------------------------------------------------ option parsers
 
-const intArg = (name: string, min: number, max: number) => (v: string): number => {
-  const x = Number(v);
-  if (!Number.isInteger(x) || x < min || x > max) throw new UsageError(`--${name}: ${JSON.stringify(v)} is not an integer in [${min}, ${max}]`);
-  return x;
-};
-
-const listArg = (name: string, opts: { int?: boolean; min: number; max: number; exclusive?: boolean }) => (v: string): number[] => {
-  const parts = v.split(',').map((s) => s.trim());
-  const out = parts.map((s) => {
-    const x = Number(s);
-    const ok = s !== '' && Number.isFinite(x) && (!opts.int || Number.isInteger(x)) && (opts.exclusive ? x > opts.min && x < opts.max : x >= opts.min && x <= opts.max);
-    if (!ok) {
-      const range = opts.exclusive ? `(${opts.min}, ${opts.max})` : `[${opts.min}, ${opts.max}]`;
-      throw new UsageError(`--${name}: ${JSON.stringify(s)} is not ${opts.int ? 'an integer' : 'a number'} in ${range} (give a comma-separated list, e.g. ${opts.int ? '100,200' : '0.01,0.05'})`);
-    }
+const intArg =
+  (name: string, min: number, max: number) =>
+  (v: string): number => {
+    const x = Number(v);
+    if (!Number.isInteger(x) || x < min || x > max)
+      throw new UsageError(`--${name}: ${JSON.stringify(v)} is not an integer in [${min}, ${max}]`);
     return x;
-  });
-  return [...new Set(out)];
-};
+  };
+
+const listArg =
+  (name: string, opts: { int?: boolean; min: number; max: number; exclusive?: boolean }) =>
+  (v: string): number[] => {
+    const parts = v.split(',').map((s) => s.trim());
+    const out = parts.map((s) => {
+      const x = Number(s);
+      const ok =
+        s !== '' &&
+        Number.isFinite(x) &&
+        (!opts.int || Number.isInteger(x)) &&
+        (opts.exclusive ? x > opts.min && x < opts.max : x >= opts.min && x <= opts.max);
+      if (!ok) {
+        const range = opts.exclusive ? `(${opts.min}, ${opts.max})` : `[${opts.min}, ${opts.max}]`;
+        throw new UsageError(
+          `--${name}: ${JSON.stringify(s)} is not ${opts.int ? 'an integer' : 'a number'} in ${range} (give a comma-separated list, e.g. ${opts.int ? '100,200' : '0.01,0.05'})`,
+        );
+      }
+      return x;
+    });
+    return [...new Set(out)];
+  };
 
 function parseCreatedAt(v: string | undefined): string {
   if (v === undefined) return new Date().toISOString();
-  if (!/^\d{4}-\d{2}-\d{2}/.test(v) || !Number.isFinite(Date.parse(v))) throw new UsageError(`--created-at: ${JSON.stringify(v)} is not an RFC 3339 timestamp`);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(v) || !Number.isFinite(Date.parse(v)))
+    throw new UsageError(`--created-at: ${JSON.stringify(v)} is not an RFC 3339 timestamp`);
   return v;
 }
 
@@ -82,13 +102,21 @@ function describeTest(t: TestMetrics, rows: string): string[] {
   const lf = t.label_free;
   const l = t.labelled;
   if (l) {
-    lines.push(`test metrics (${rows}, ${l.positives} labelled anomalies, against the real labels): precision ${f4(l.precision)}, recall ${f4(l.recall)}, F1 ${f4(l.f1)}, ROC-AUC ${f4(l.roc_auc)}, PR-AUC ${f4(l.pr_auc)}`);
-    lines.push(`confusion matrix: TP ${l.confusion.tp}, FP ${l.confusion.fp}, TN ${l.confusion.tn}, FN ${l.confusion.fn}; flagged ${lf.flagged} (${pc(lf.flagged_fraction)})`);
+    lines.push(
+      `test metrics (${rows}, ${l.positives} labelled anomalies, against the real labels): precision ${f4(l.precision)}, recall ${f4(l.recall)}, F1 ${f4(l.f1)}, ROC-AUC ${f4(l.roc_auc)}, PR-AUC ${f4(l.pr_auc)}`,
+    );
+    lines.push(
+      `confusion matrix: TP ${l.confusion.tp}, FP ${l.confusion.fp}, TN ${l.confusion.tn}, FN ${l.confusion.fn}; flagged ${lf.flagged} (${pc(lf.flagged_fraction)})`,
+    );
   } else {
-    lines.push(`test figures (${rows}), label-free only: flagged ${lf.flagged} (${pc(lf.flagged_fraction)}); score p50 ${f4(lf.score.p50)}, p99 ${f4(lf.score.p99)}, threshold ${f4(lf.threshold)}`);
+    lines.push(
+      `test figures (${rows}), label-free only: flagged ${lf.flagged} (${pc(lf.flagged_fraction)}); score p50 ${f4(lf.score.p50)}, p99 ${f4(lf.score.p99)}, threshold ${f4(lf.threshold)}`,
+    );
   }
   if (t.labels === 'absent' || (l && (l.roc_auc === null || l.pr_auc === null))) lines.push(`note: ${t.note}`);
-  lines.push(`scoring latency per point: mean ${t.latency.per_point_mean_us.toFixed(1)} µs, p50 ${t.latency.per_point_p50_us.toFixed(1)} µs, p99 ${t.latency.per_point_p99_us.toFixed(1)} µs (${t.latency.points} single-point calls); ${t.latency.batch_per_point_us.toFixed(2)} µs per point in a batch`);
+  lines.push(
+    `scoring latency per point: mean ${t.latency.per_point_mean_us.toFixed(1)} µs, p50 ${t.latency.per_point_p50_us.toFixed(1)} µs, p99 ${t.latency.per_point_p99_us.toFixed(1)} µs (${t.latency.points} single-point calls); ${t.latency.batch_per_point_us.toFixed(2)} µs per point in a batch`,
+  );
   return lines;
 }
 
@@ -119,7 +147,10 @@ function mlflowClient(o: MlflowOptions, env: PipelineEnv, quiet = false): Mlflow
   const uri = o.mlflowUri ?? env.MLFLOW_TRACKING_URI;
   if (!uri) {
     if (o.requireMlflow) throw new UsageError('--require-mlflow: no tracking server given (set MLFLOW_TRACKING_URI or pass --mlflow-uri)');
-    if (!quiet) warn('MLFLOW_TRACKING_URI is not set: this run is not tracked in MLflow (set it or pass --mlflow-uri URL; --no-mlflow silences this)');
+    if (!quiet)
+      warn(
+        'MLFLOW_TRACKING_URI is not set: this run is not tracked in MLflow (set it or pass --mlflow-uri URL; --no-mlflow silences this)',
+      );
     return null;
   }
   return new MlflowClient({ trackingUri: uri, timeoutMs: 15_000, auth: mlflowAuth(env) });
@@ -153,7 +184,13 @@ export interface TrainingReport {
   command: string;
   data: { path: string; sha256: string; rows: number; labels: boolean; positives: number | null };
   validation_report: string;
-  split: { mode: SplitMode; seed: number; rows: { train: number; validation: number; test: number }; bounds: Split['bounds']; note: string };
+  split: {
+    mode: SplitMode;
+    seed: number;
+    rows: { train: number; validation: number; test: number };
+    bounds: Split['bounds'];
+    note: string;
+  };
   grid: { spec: GridSpec; rule: Selection['rule']; explanation: string; selected: number; results: GridResult[] };
   model: { path: string; promoted: boolean; sha256: string; threshold: number; params: ModelArtifact['training']['params'] };
   test: TestMetrics;
@@ -164,7 +201,12 @@ export interface TrainingReport {
 /** Deterministic figures recorded inside the artifact (no timings: the bytes must reproduce). */
 function artifactMetrics(grid: GridResult, t: TestMetrics, sizes: { val: number; test: number }): Record<string, number | null> {
   const nf = (v: number | null | undefined): number | null => (v === null || v === undefined || !Number.isFinite(v) ? null : v);
-  const m: Record<string, number | null> = { validation_rows: sizes.val, test_rows: sizes.test, test_flagged_fraction: t.label_free.flagged_fraction, validation_flagged_fraction: grid.val_flagged_fraction };
+  const m: Record<string, number | null> = {
+    validation_rows: sizes.val,
+    test_rows: sizes.test,
+    test_flagged_fraction: t.label_free.flagged_fraction,
+    validation_flagged_fraction: grid.val_flagged_fraction,
+  };
   if (t.labelled && grid.val) {
     Object.assign(m, {
       validation_f1: grid.val.f1,
@@ -236,7 +278,12 @@ function runMetrics(grid: GridResult[], sel: number, ev: Evaluation): Metric[] {
 
 function gridBar(total: number): SingleBar {
   const bar = new SingleBar(
-    { format: 'grid search [{bar}] {value}/{total} | {point} | best {best}', stream: process.stderr, hideCursor: true, clearOnComplete: true },
+    {
+      format: 'grid search [{bar}] {value}/{total} | {point} | best {best}',
+      stream: process.stderr,
+      hideCursor: true,
+      clearOnComplete: true,
+    },
     Presets.shades_classic,
   );
   bar.start(total, 0, { point: '', best: '-' });
@@ -249,14 +296,19 @@ const TEMPORAL_SPAN = 3;
 async function trainCommand(o: TrainCliOptions): Promise<void> {
   const createdAt = parseCreatedAt(o.createdAt);
   if (o.features === 'temporal' && o.split !== 'time') {
-    throw new UsageError('--features temporal needs --split time: a random split scatters each host\'s points across the parts, so their histories would have gaps');
+    throw new UsageError(
+      "--features temporal needs --split time: a random split scatters each host's points across the parts, so their histories would have gaps",
+    );
   }
   // With --no-mlflow the MLflow variables are not read at all.
   const env: PipelineEnv = o.mlflow ? readPipelineEnv() : {};
   const client = mlflowClient(o, env, true);
   const experiment = o.experiment ?? env.MLFLOW_EXPERIMENT_NAME ?? 'anomaly-detector';
   if (client && o.requireMlflow && !(await client.health())) {
-    throw new MlflowError(`MLflow at ${client.trackingUri} is not reachable (GET /health failed) and --require-mlflow is set; nothing was trained`, 'unreachable');
+    throw new MlflowError(
+      `MLflow at ${client.trackingUri} is not reachable (GET /health failed) and --require-mlflow is set; nothing was trained`,
+      'unreachable',
+    );
   }
   const stamp = fileStamp();
 
@@ -283,13 +335,19 @@ async function trainCommand(o: TrainCliOptions): Promise<void> {
   const spec: GridSpec = { contamination: o.contamination, nEstimators: o.nEstimators, maxSamples: o.maxSamples };
   // Every candidate must be loadable by the service (FOREST_LIMITS): at most 2 * subsample - 1 nodes a tree.
   const maxNodes = Math.max(...spec.nEstimators) * (2 * Math.min(Math.max(...spec.maxSamples), train.n) - 1);
-  if (maxNodes > FOREST_LIMITS.nodes) throw new UsageError(`--n-estimators x --max-samples: up to ${maxNodes} nodes, more than the ${FOREST_LIMITS.nodes} a served model may have; use fewer trees or a smaller subsample`);
+  if (maxNodes > FOREST_LIMITS.nodes)
+    throw new UsageError(
+      `--n-estimators x --max-samples: up to ${maxNodes} nodes, more than the ${FOREST_LIMITS.nodes} a served model may have; use fewer trees or a smaller subsample`,
+    );
   const total = spec.contamination.length * spec.nEstimators.length * spec.maxSamples.length;
   const bar = gridBar(total);
   let bestF1 = -1;
   let bestGap = Infinity;
   const features = o.features === 'temporal' ? hostTemporalFeatures(o.historyWindow, TEMPORAL_SPAN) : undefined;
-  if (features) out(`features: the three metrics plus robust_z, diff and level_shift of each (window ${o.historyWindow} points, span ${TEMPORAL_SPAN}), per host in time order; each part's histories start at its first row`);
+  if (features)
+    out(
+      `features: the three metrics plus robust_z, diff and level_shift of each (window ${o.historyWindow} points, span ${TEMPORAL_SPAN}), per host in time order; each part's histories start at its first row`,
+    );
   const grid = runGrid(train, val, spec, {
     features,
     seed: o.seed,
@@ -334,7 +392,10 @@ async function trainCommand(o: TrainCliOptions): Promise<void> {
   });
   // The figures go into the candidate itself (they are not part of its version): no retraining.
   const { sha256: _unsigned, ...unsigned } = candidate;
-  const checksummed = sign({ ...unsigned, training: { ...unsigned.training, metrics: artifactMetrics(best, ev.report.test, { val: val.n, test: test.n }) } });
+  const checksummed = sign({
+    ...unsigned,
+    training: { ...unsigned.training, metrics: artifactMetrics(best, ev.report.test, { val: val.n, test: test.n }) },
+  });
   // With MODEL_SIGNING_KEY set, the artifact is signed, so a service with the same key loads it.
   const signingKey = loadSigningKey(undefined, false);
   const artifact = signingKey ? signWithKey(checksummed, signingKey) : checksummed;
@@ -351,7 +412,9 @@ async function trainCommand(o: TrainCliOptions): Promise<void> {
   // 5. Reports and plots.
   const fonts = findFonts();
   if (fonts.warning) warn(fonts.warning);
-  const { report: evReport, svgs } = await writeEvaluation(ev, o.resultsDir, stamp, { grid: gridSpec(grid, selection.index, selection.rule) });
+  const { report: evReport, svgs } = await writeEvaluation(ev, o.resultsDir, stamp, {
+    grid: gridSpec(grid, selection.index, selection.rule),
+  });
   const metricsPath = join(o.resultsDir, `training_metrics_${artifact.version}.json`);
   const trainingReport: TrainingReport = {
     report: 'training',
@@ -360,9 +423,21 @@ async function trainCommand(o: TrainCliOptions): Promise<void> {
     command: `anomaly-detector train ${process.argv.slice(3).join(' ')}`,
     data: { path: o.data, sha256: sha, rows: ds.n, labels: ds.labels !== null, positives: validation.labels.positives },
     validation_report: validationPath,
-    split: { mode: split.mode, seed: o.seed, rows: { train: train.n, validation: val.n, test: test.n }, bounds: split.bounds, note: split.note },
+    split: {
+      mode: split.mode,
+      seed: o.seed,
+      rows: { train: train.n, validation: val.n, test: test.n },
+      bounds: split.bounds,
+      note: split.note,
+    },
     grid: { spec, rule: selection.rule, explanation: selection.explanation, selected: selection.index, results: grid },
-    model: { path: modelPath, promoted: !!o.promote, sha256: artifact.sha256, threshold: artifact.threshold.value, params: artifact.training.params },
+    model: {
+      path: modelPath,
+      promoted: !!o.promote,
+      sha256: artifact.sha256,
+      threshold: artifact.threshold.value,
+      params: artifact.training.params,
+    },
     test: ev.report.test,
     evaluation_report: evReport.files.json,
     mlflow: { tracked: false, reason: 'not attempted' },
@@ -371,7 +446,10 @@ async function trainCommand(o: TrainCliOptions): Promise<void> {
   // 6. MLflow: run, registry, champion. Failure is a warning unless --require-mlflow.
   if (!client) {
     trainingReport.mlflow = { tracked: false, reason: o.mlflow ? 'MLFLOW_TRACKING_URI is not set' : '--no-mlflow' };
-    if (o.mlflow) warn('MLFLOW_TRACKING_URI is not set: this run is not tracked in MLflow (set it or pass --mlflow-uri URL; --no-mlflow silences this)');
+    if (o.mlflow)
+      warn(
+        'MLFLOW_TRACKING_URI is not set: this run is not tracked in MLflow (set it or pass --mlflow-uri URL; --no-mlflow silences this)',
+      );
   } else {
     try {
       const tracked = await trackTraining(client, {
@@ -389,7 +467,9 @@ async function trainCommand(o: TrainCliOptions): Promise<void> {
       });
       trainingReport.mlflow = { tracked: true, ...tracked };
       out(`mlflow: run ${tracked.runId} in experiment '${experiment}' (${tracked.runUrl})`);
-      out(`mlflow: registered ${tracked.modelName} version ${tracked.registeredVersion}; champion ${tracked.champion.moved ? `moved to version ${tracked.registeredVersion}` : `stays version ${tracked.champion.version}`}: ${tracked.champion.reason}`);
+      out(
+        `mlflow: registered ${tracked.modelName} version ${tracked.registeredVersion}; champion ${tracked.champion.moved ? `moved to version ${tracked.registeredVersion}` : `stays version ${tracked.champion.version}`}: ${tracked.champion.reason}`,
+      );
     } catch (e) {
       if (!(e instanceof MlflowError)) throw e;
       if (o.requireMlflow) throw e;
@@ -398,7 +478,9 @@ async function trainCommand(o: TrainCliOptions): Promise<void> {
     }
   }
   writeJson(metricsPath, trainingReport);
-  out(`model ${artifact.version}: ${modelPath}${o.promote ? ` and ${join(o.modelsDir, 'model.json')} (promoted)` : ` (${join(o.modelsDir, 'model.json')} unchanged; --promote to replace it)`}`);
+  out(
+    `model ${artifact.version}: ${modelPath}${o.promote ? ` and ${join(o.modelsDir, 'model.json')} (promoted)` : ` (${join(o.modelsDir, 'model.json')} unchanged; --promote to replace it)`}`,
+  );
   out(`reports: ${metricsPath}, ${evReport.files.html}`);
 }
 
@@ -413,7 +495,14 @@ function comparableOf(a: ModelArtifact, raw: Float64Array, n: number, labels: Ui
   return { f1: l.f1, pr_auc: l.pr_auc };
 }
 
-function runParams(o: TrainCliOptions, split: Split, spec: GridSpec, sel: Selection, a: ModelArtifact, ds: Dataset): Record<string, string | number | boolean> {
+function runParams(
+  o: TrainCliOptions,
+  split: Split,
+  spec: GridSpec,
+  sel: Selection,
+  a: ModelArtifact,
+  ds: Dataset,
+): Record<string, string | number | boolean> {
   return {
     data_path: o.data,
     data_rows: ds.n,
@@ -454,7 +543,13 @@ function runTags(sha: string, a: ModelArtifact, split: Split, sel: Selection, ds
 }
 
 /** Reports and plots for the run, laid out as evaluation/{evaluation_report.json,.html,plots/*}. */
-function runArtifacts(tr: TrainingReport, metricsPath: string, validation: ValidationReport, ev: EvaluationReport, svgs: Record<string, string>): Array<{ path: string; content: Buffer | string }> {
+function runArtifacts(
+  tr: TrainingReport,
+  metricsPath: string,
+  validation: ValidationReport,
+  ev: EvaluationReport,
+  svgs: Record<string, string>,
+): Array<{ path: string; content: Buffer | string }> {
   const files: Array<{ path: string; content: Buffer | string }> = [
     { path: basename(metricsPath), content: `${JSON.stringify(tr, null, 2)}\n` },
     { path: 'validation_report.json', content: `${JSON.stringify(validation, null, 2)}\n` },
@@ -464,8 +559,14 @@ function runArtifacts(tr: TrainingReport, metricsPath: string, validation: Valid
     plots[name] = { svg: `evaluation/plots/${name}.svg`, png: `evaluation/plots/${name}.png` };
     files.push({ path: plots[name].svg, content: readFileSync(p.svg) }, { path: plots[name].png, content: readFileSync(p.png) });
   }
-  const remote: EvaluationReport = { ...ev, files: { json: 'evaluation/evaluation_report.json', html: 'evaluation/evaluation_report.html', plots } };
-  files.push({ path: remote.files.json, content: `${JSON.stringify(remote, null, 2)}\n` }, { path: remote.files.html, content: evaluationHtml(remote, svgs) });
+  const remote: EvaluationReport = {
+    ...ev,
+    files: { json: 'evaluation/evaluation_report.json', html: 'evaluation/evaluation_report.html', plots },
+  };
+  files.push(
+    { path: remote.files.json, content: `${JSON.stringify(remote, null, 2)}\n` },
+    { path: remote.files.html, content: evaluationHtml(remote, svgs) },
+  );
   return files;
 }
 
@@ -495,13 +596,18 @@ async function evaluateCommand(o: EvaluateCliOptions): Promise<void> {
   const { artifact, source } = await loadModel(o);
   const detector = new Detector(artifact);
   if (detector.temporal && o.split === 'random') {
-    throw new UsageError(`${source} has temporal features: evaluate it with --split time (as it was trained) or all; a random split scatters each host's points`);
+    throw new UsageError(
+      `${source} has temporal features: evaluate it with --split time (as it was trained) or all; a random split scatters each host's points`,
+    );
   }
   const ds = loadDataset(o.data);
   const sha = fileSha256(o.data);
   const seed = o.seed ?? artifact.training.seed;
   const sameData = sha === artifact.training.data_sha256;
-  let part = takePart(ds, Int32Array.from({ length: ds.n }, (_, i) => i));
+  let part = takePart(
+    ds,
+    Int32Array.from({ length: ds.n }, (_, i) => i),
+  );
   let partDesc = `all ${ds.n} rows`;
   let includes: boolean | null = sameData ? true : false;
   const notes: string[] = [];
@@ -514,21 +620,34 @@ async function evaluateCommand(o: EvaluateCliOptions): Promise<void> {
       notes.push(
         seed === artifact.training.seed
           ? `the data is the model's training file and the split uses its training seed: these are its held-out test rows if it was trained with --split ${o.split}`
-          : 'the data is the model\'s training file but the seed differs from its training seed: the rows may include training rows',
+          : "the data is the model's training file but the seed differs from its training seed: the rows may include training rows",
       );
     }
   } else if (sameData) {
-    warn(`${o.data} is the file this model was trained on: all its rows include the training rows, so the figures are optimistic; pass --split random (or time, as trained) to evaluate on the held-out test rows only`);
+    warn(
+      `${o.data} is the file this model was trained on: all its rows include the training rows, so the figures are optimistic; pass --split random (or time, as trained) to evaluate on the held-out test rows only`,
+    );
   }
-  if (!sameData) notes.push('the data is not the model\'s training file (different sha256)');
-  const ev = evaluateModel(detector, part, { context: 'evaluate', modelSource: source, dataPath: o.data, dataSha256: sha, part: partDesc, includesTrainingRows: includes, seed, notes });
+  if (!sameData) notes.push("the data is not the model's training file (different sha256)");
+  const ev = evaluateModel(detector, part, {
+    context: 'evaluate',
+    modelSource: source,
+    dataPath: o.data,
+    dataSha256: sha,
+    part: partDesc,
+    includesTrainingRows: includes,
+    seed,
+    notes,
+  });
   const fonts = findFonts();
   if (fonts.warning) warn(fonts.warning);
   const { report } = await writeEvaluation(ev, o.resultsDir, fileStamp());
   out(`evaluated model ${artifact.version} (${source}) on ${o.data}: ${partDesc}`);
   for (const line of describeTest(report.test, partDesc)) out(line);
   out(describeRobustness(ev));
-  out(`report: ${report.files.json}, ${report.files.html}, plots in ${dirname(Object.values(report.files.plots)[0]?.png ?? report.files.html)}`);
+  out(
+    `report: ${report.files.json}, ${report.files.html}, plots in ${dirname(Object.values(report.files.plots)[0]?.png ?? report.files.html)}`,
+  );
 }
 
 // ------------------------------------------------------------------ validate
@@ -562,16 +681,43 @@ export function registerPipelineCommands(program: Command): void {
     .description('validate, split 70/15/15, grid-search, evaluate on the test split, write the model and reports, log to MLflow')
     .requiredOption('--data <file>', 'training CSV (timestamp,host,cpu_usage,memory_usage,network_load[,anomaly])')
     .option('--seed <n>', 'random seed of the split, the forests and the robustness suite', intArg('seed', 0, 2 ** 32 - 1), 42)
-    .addOption(new Option('--split <mode>', 'random (seeded) or time (oldest 70% train, newest 15% test)').choices(['random', 'time']).default('random'))
-    .option('--contamination <list>', 'grid: expected shares of anomalies (set the threshold)', listArg('contamination', { min: 0, max: 0.5, exclusive: true }), DEFAULT_GRID.contamination)
-    .option('--n-estimators <list>', 'grid: numbers of trees', listArg('n-estimators', { int: true, min: 1, max: FOREST_LIMITS.trees }), DEFAULT_GRID.nEstimators)
-    .option('--max-samples <list>', 'grid: subsample sizes per tree', listArg('max-samples', { int: true, min: 2, max: FOREST_LIMITS.subsample }), DEFAULT_GRID.maxSamples)
     .addOption(
-      new Option('--features <kind>', 'raw: the three metrics; temporal: also each metric\'s deviation from its host\'s rolling median, step and level shift (needs --split time)')
+      new Option('--split <mode>', 'random (seeded) or time (oldest 70% train, newest 15% test)')
+        .choices(['random', 'time'])
+        .default('random'),
+    )
+    .option(
+      '--contamination <list>',
+      'grid: expected shares of anomalies (set the threshold)',
+      listArg('contamination', { min: 0, max: 0.5, exclusive: true }),
+      DEFAULT_GRID.contamination,
+    )
+    .option(
+      '--n-estimators <list>',
+      'grid: numbers of trees',
+      listArg('n-estimators', { int: true, min: 1, max: FOREST_LIMITS.trees }),
+      DEFAULT_GRID.nEstimators,
+    )
+    .option(
+      '--max-samples <list>',
+      'grid: subsample sizes per tree',
+      listArg('max-samples', { int: true, min: 2, max: FOREST_LIMITS.subsample }),
+      DEFAULT_GRID.maxSamples,
+    )
+    .addOption(
+      new Option(
+        '--features <kind>',
+        "raw: the three metrics; temporal: also each metric's deviation from its host's rolling median, step and level shift (needs --split time)",
+      )
         .choices(['raw', 'temporal'])
         .default('raw'),
     )
-    .option('--history-window <points>', 'with --features temporal: the rolling window, in points of each host', intArg('history-window', 2, 4096), 30)
+    .option(
+      '--history-window <points>',
+      'with --features temporal: the rolling window, in points of each host',
+      intArg('history-window', 2, 4096),
+      30,
+    )
     .option('--created-at <time>', 'timestamp recorded in the model (fix it for a byte-identical artifact)')
     .option('--out <file>', 'artifact path (default <models-dir>/model-<version>.json)')
     .option('--models-dir <dir>', 'where models go', 'models')
@@ -587,8 +733,12 @@ export function registerPipelineCommands(program: Command): void {
     .description('test metrics and the robustness suite of a model on a CSV; JSON and HTML report with plots (SVG and PNG)')
     .requiredOption('--model <file|uri>', 'model file, or models:/<name>@<alias>, models:/<name>/<version>, runs:/<run>/model')
     .requiredOption('--data <file>', 'CSV (with an anomaly column for labelled figures)')
-    .addOption(new Option('--split <mode>', 'rows to evaluate: all, or the test part of a random or time split').choices(['all', 'random', 'time']).default('all'))
-    .option('--seed <n>', 'split and robustness seed (default: the model\'s training seed)', intArg('seed', 0, 2 ** 32 - 1))
+    .addOption(
+      new Option('--split <mode>', 'rows to evaluate: all, or the test part of a random or time split')
+        .choices(['all', 'random', 'time'])
+        .default('all'),
+    )
+    .option('--seed <n>', "split and robustness seed (default: the model's training seed)", intArg('seed', 0, 2 ** 32 - 1))
     .option('--results-dir <dir>', 'where the report and plots go', 'results');
   mlflowOptions(evaluate).action(evaluateCommand);
 }

@@ -58,7 +58,15 @@ export async function simulateToInflux(o: SimulateCliOptions): Promise<void> {
   while (!stop && Date.now() < until) {
     const start = Math.ceil(Date.now() / stepMs) * stepMs;
     const steps = Math.round(86400000 / stepMs);
-    const rows = simulate({ ...DEFAULT_SIMULATION, hosts: o.hosts, start, steps, stepS: o.step, seed: o.seed + chunk++, profile: o.profile });
+    const rows = simulate({
+      ...DEFAULT_SIMULATION,
+      hosts: o.hosts,
+      start,
+      steps,
+      stepS: o.step,
+      seed: o.seed + chunk++,
+      profile: o.profile,
+    });
     for (let s = 0; s < steps && !stop && Date.now() < until; s++) {
       const t = start + s * stepMs;
       const wait = t - Date.now();

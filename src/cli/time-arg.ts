@@ -8,6 +8,7 @@ import { parseRfc3339 } from '../validation/point';
  */
 export function timeArg(flag: string, v: string): number {
   const t = parseRfc3339(/^\d{4}-\d{2}-\d{2}$/.test(v) ? `${v}T00:00:00Z` : v);
-  if (!Number.isFinite(t)) throw new UsageError(`--${flag}: ${JSON.stringify(v)} is not an RFC 3339 time (e.g. 2026-01-05T10:00:00Z) or a date (2026-01-05)`);
+  if (!Number.isFinite(t))
+    throw new UsageError(`--${flag}: ${JSON.stringify(v)} is not an RFC 3339 time (e.g. 2026-01-05T10:00:00Z) or a date (2026-01-05)`);
   return t;
 }

@@ -23,7 +23,13 @@ const FeatureSchema = z.strictObject({
   max: finite.nullable(),
   /** Temporal transforms only (see features.ts); which keys a transform needs is checked after parsing. */
   params: z
-    .strictObject({ window: int.optional(), span: int.optional(), horizon: int.optional(), period: int.optional(), tolerance: int.optional() })
+    .strictObject({
+      window: int.optional(),
+      span: int.optional(),
+      horizon: int.optional(),
+      period: int.optional(),
+      tolerance: int.optional(),
+    })
     .optional(),
 });
 
@@ -192,10 +198,28 @@ export function serialize(a: ModelArtifact): string {
 
 /** Converts a forest's state to the artifact's snake_case form and back. */
 export function forestToJson(s: ForestState): ModelArtifact['forest'] {
-  return { n_features: s.nFeatures, subsample: s.subsample, height_limit: s.heightLimit, roots: s.roots, feature: s.feature, threshold: s.threshold, left: s.left, size: s.size };
+  return {
+    n_features: s.nFeatures,
+    subsample: s.subsample,
+    height_limit: s.heightLimit,
+    roots: s.roots,
+    feature: s.feature,
+    threshold: s.threshold,
+    left: s.left,
+    size: s.size,
+  };
 }
 export function forestFromJson(f: ModelArtifact['forest']): ForestState {
-  return { nFeatures: f.n_features, subsample: f.subsample, heightLimit: f.height_limit, roots: f.roots, feature: f.feature, threshold: f.threshold, left: f.left, size: f.size };
+  return {
+    nFeatures: f.n_features,
+    subsample: f.subsample,
+    heightLimit: f.height_limit,
+    roots: f.roots,
+    feature: f.feature,
+    threshold: f.threshold,
+    left: f.left,
+    size: f.size,
+  };
 }
 
 /**
@@ -206,15 +230,23 @@ export function forestFromJson(f: ModelArtifact['forest']): ForestState {
 export function parseArtifact(text: string, source = 'model artifact', opts: ParseOptions = {}): ModelArtifact {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_ARTIFACT_BYTES;
   // text.length counts UTF-16 units: at most the UTF-8 byte count, so this never refuses a file within the limit.
-  if (text.length > maxBytes) throw new ArtifactError(`${source}: ${text.length} characters, more than the limit of ${maxBytes} bytes (MODEL_MAX_BYTES)`);
+  if (text.length > maxBytes)
+    throw new ArtifactError(`${source}: ${text.length} characters, more than the limit of ${maxBytes} bytes (MODEL_MAX_BYTES)`);
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (e) {
     throw new ArtifactError(`${source}: not valid JSON (truncated or corrupted?): ${(e as Error).message}`);
   }
-  if (raw && typeof raw === 'object' && 'format_version' in raw && (raw as { format_version: unknown }).format_version !== ARTIFACT_FORMAT_VERSION) {
-    throw new ArtifactError(`${source}: format_version ${JSON.stringify((raw as { format_version: unknown }).format_version)} is not supported (this build reads ${ARTIFACT_FORMAT_VERSION})`);
+  if (
+    raw &&
+    typeof raw === 'object' &&
+    'format_version' in raw &&
+    (raw as { format_version: unknown }).format_version !== ARTIFACT_FORMAT_VERSION
+  ) {
+    throw new ArtifactError(
+      `${source}: format_version ${JSON.stringify((raw as { format_version: unknown }).format_version)} is not supported (this build reads ${ARTIFACT_FORMAT_VERSION})`,
+    );
   }
   checkShape(raw, source, opts.limits ?? FOREST_LIMITS);
   const parsed = ArtifactSchema.safeParse(raw);
@@ -228,12 +260,19 @@ export function parseArtifact(text: string, source = 'model artifact', opts: Par
   const bad = checkFeatures(a.features, inputs);
   if (bad) throw new ArtifactError(`${source}: invalid at features.${bad[0].join('.')}: ${bad[1]}`);
   const expected = contentHash(a);
-  if (expected !== a.sha256) throw new ArtifactError(`${source}: checksum mismatch (content sha256 ${expected.slice(0, 12)}..., recorded ${a.sha256.slice(0, 12)}...): the file was modified or corrupted`);
+  if (expected !== a.sha256)
+    throw new ArtifactError(
+      `${source}: checksum mismatch (content sha256 ${expected.slice(0, 12)}..., recorded ${a.sha256.slice(0, 12)}...): the file was modified or corrupted`,
+    );
   checkConsistency(a, source);
   if (opts.signingKey !== undefined) {
-    if (!a.signature) throw new ArtifactError(`${source}: unsigned; MODEL_SIGNING_KEY is set, so only artifacts signed with it are loaded (anomaly-detector sign --model FILE)`);
+    if (!a.signature)
+      throw new ArtifactError(
+        `${source}: unsigned; MODEL_SIGNING_KEY is set, so only artifacts signed with it are loaded (anomaly-detector sign --model FILE)`,
+      );
     const expectedMac = Buffer.from(hmacOf(a.sha256, opts.signingKey), 'hex');
-    if (!timingSafeEqual(expectedMac, Buffer.from(a.signature.value, 'hex'))) throw new ArtifactError(`${source}: signature does not match MODEL_SIGNING_KEY: signed with another key, or modified after signing`);
+    if (!timingSafeEqual(expectedMac, Buffer.from(a.signature.value, 'hex')))
+      throw new ArtifactError(`${source}: signature does not match MODEL_SIGNING_KEY: signed with another key, or modified after signing`);
   }
   return a;
 }

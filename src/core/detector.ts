@@ -83,13 +83,19 @@ export class Detector {
     this.inputs = artifactInputs(artifact);
     const expected = opts.inputs ?? METRIC_NAMES;
     if (expected !== 'any' && !sameNames(expected, this.inputs)) {
-      throw new ArtifactError(`model ${artifact.version} takes inputs (${this.inputs.join(', ')}), but this caller provides (${expected.join(', ')})`);
+      throw new ArtifactError(
+        `model ${artifact.version} takes inputs (${this.inputs.join(', ')}), but this caller provides (${expected.join(', ')})`,
+      );
     }
     this.forest = opts.forest ?? IsolationForest.fromState(forestFromJson(artifact.forest));
-    if (this.forest.nFeatures !== artifact.features.length) throw new ArtifactError(`model ${artifact.version}: forest has ${this.forest.nFeatures} features, model declares ${artifact.features.length}`);
+    if (this.forest.nFeatures !== artifact.features.length)
+      throw new ArtifactError(
+        `model ${artifact.version}: forest has ${this.forest.nFeatures} features, model declares ${artifact.features.length}`,
+      );
     this.src = sourceIndex(artifact.features, this.inputs);
     this.series = new SeriesFeatures(artifact.features, this.inputs);
-    if (opts.state && !this.series.fits(opts.state)) throw new ArtifactError(`model ${artifact.version}: its features keep a different per-host history than the state handed over`);
+    if (opts.state && !this.series.fits(opts.state))
+      throw new ArtifactError(`model ${artifact.version}: its features keep a different per-host history than the state handed over`);
     this.state = opts.state ?? this.series.newStore(opts.maxKeys ?? DEFAULT_MAX_KEYS);
     const d = this.features.length;
     this.identityFold = d === this.inputs.length && this.src.every((s, i) => s === i);

@@ -141,7 +141,14 @@ export const isTemporal = (s: FeatureSpec): boolean => s.transform !== 'raw';
 
 /** The default features: the three raw metrics. */
 export function defaultFeatures(): FeatureSpec[] {
-  return METRIC_NAMES.map((m) => ({ name: m, source: m, transform: 'raw' as const, unit: METRICS[m].unit, min: METRICS[m].min, max: METRICS[m].max }));
+  return METRIC_NAMES.map((m) => ({
+    name: m,
+    source: m,
+    transform: 'raw' as const,
+    unit: METRICS[m].unit,
+    min: METRICS[m].min,
+    max: METRICS[m].max,
+  }));
 }
 
 /**
@@ -176,9 +183,11 @@ export function checkFeatures(specs: readonly FeatureSpec[], inputs: readonly st
     for (const k of needed) {
       const v = s.params?.[k];
       const lo = k === 'tolerance' ? 0 : k === 'window' || k === 'period' ? 2 : 1;
-      if (v === undefined || !Number.isInteger(v) || v < lo || v > PARAM_LIMITS[k]) return [[i, 'params', k], `transform ${s.transform} needs an integer ${k} in [${lo}, ${PARAM_LIMITS[k]}]`];
+      if (v === undefined || !Number.isInteger(v) || v < lo || v > PARAM_LIMITS[k])
+        return [[i, 'params', k], `transform ${s.transform} needs an integer ${k} in [${lo}, ${PARAM_LIMITS[k]}]`];
     }
-    if (s.transform.startsWith('seasonal') && (s.params?.tolerance ?? 0) >= (s.params?.period ?? 0)) return [[i, 'params', 'tolerance'], 'tolerance must be smaller than period'];
+    if (s.transform.startsWith('seasonal') && (s.params?.tolerance ?? 0) >= (s.params?.period ?? 0))
+      return [[i, 'params', 'tolerance'], 'tolerance must be smaller than period'];
   }
   // One level span per channel for the level extremes.
   {
@@ -187,7 +196,8 @@ export function checkFeatures(specs: readonly FeatureSpec[], inputs: readonly st
       if (specs[i].transform !== 'level_max_excess' && specs[i].transform !== 'level_min_excess') continue;
       const v = specs[i].params?.span as number;
       const prev = seen.get(specs[i].source);
-      if (prev !== undefined && prev !== v) return [[i, 'params', 'span'], `the level extremes of ${specs[i].source} must share one span (${prev})`];
+      if (prev !== undefined && prev !== v)
+        return [[i, 'params', 'span'], `the level extremes of ${specs[i].source} must share one span (${prev})`];
       seen.set(specs[i].source, v);
     }
   }
@@ -264,8 +274,20 @@ function channelPlans(specs: readonly FeatureSpec[], inputs: readonly string[]):
       tolerance = Math.max(tolerance, p.tolerance ?? 0);
     }
     const block = horizon > 0 ? Math.max(1, Math.ceil(horizon / EXTREME_BLOCKS)) : 0;
-    const levelSpan = Math.max(0, ...own.filter((s) => s.transform === 'level_max_excess' || s.transform === 'level_min_excess').map((s) => s.params?.span ?? 0));
-    return { window, ring: Math.max(ring, 1), horizon, block, period, tolerance, needsSd: own.some((s) => s.transform === 'volatility'), levelSpan };
+    const levelSpan = Math.max(
+      0,
+      ...own.filter((s) => s.transform === 'level_max_excess' || s.transform === 'level_min_excess').map((s) => s.params?.span ?? 0),
+    );
+    return {
+      window,
+      ring: Math.max(ring, 1),
+      horizon,
+      block,
+      period,
+      tolerance,
+      needsSd: own.some((s) => s.transform === 'volatility'),
+      levelSpan,
+    };
   });
 }
 
@@ -767,7 +789,14 @@ export class SeriesFeatures {
    * whose time is NaN (a point without host or time) is computed the same way without
    * touching the store.
    */
-  compute(store: SeriesStateStore, keys: readonly string[], times: ArrayLike<number>, raw: Float64Array, n: number, out: Float64Array): void {
+  compute(
+    store: SeriesStateStore,
+    keys: readonly string[],
+    times: ArrayLike<number>,
+    raw: Float64Array,
+    n: number,
+    out: Float64Array,
+  ): void {
     if (!this.fits(store)) throw new Error('this state store was made for other features');
     const m = this.inputs.length;
     const d = this.specs.length;
@@ -780,7 +809,8 @@ export class SeriesFeatures {
       const r = i * m;
       const o = i * d;
       if (Number.isNaN(t)) {
-        for (let c = 0; c < m; c++) if (!Number.isFinite(raw[r + c])) throw new RangeError(`row ${i}: ${this.inputs[c]} is not a finite number`);
+        for (let c = 0; c < m; c++)
+          if (!Number.isFinite(raw[r + c])) throw new RangeError(`row ${i}: ${this.inputs[c]} is not a finite number`);
         for (let f = 0; f < d; f++) out[o + f] = codes[f] === RAW ? raw[r + src[f]] : 0;
         continue;
       }

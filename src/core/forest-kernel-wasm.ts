@@ -417,7 +417,9 @@ function scoreFunc(shape: KernelShape, rows: boolean): FuncBuilder {
         f.get(j[k]).i32(1).op(OP.i32shl);
         if (mask !== 0) f.get(rp).get(tmp).i32(mask).op(OP.i32and, OP.i32add);
         else f.get(rp);
-        f.loadI32(k * rowBytes).get(tmp).op(OP.i32gtU);
+        f.loadI32(k * rowBytes)
+          .get(tmp)
+          .op(OP.i32gtU);
         f.op(OP.i32add).set(j[k]);
       }
     }
@@ -426,7 +428,10 @@ function scoreFunc(shape: KernelShape, rows: boolean): FuncBuilder {
 
   /** SIMD: j = 32 * heap index on inner block levels, then 8 * leaf heap index. */
   const simdWalk = (count: number): void => {
-    for (let k = 0; k < count; k++) f.get(rp).loadV128(16 * k).set(xv[k]);
+    for (let k = 0; k < count; k++)
+      f.get(rp)
+        .loadV128(16 * k)
+        .set(xv[k]);
     if (nLv === 0) for (let k = 0; k < count; k++) f.i32(8).set(j[k]);
     for (let lv = 0; lv < nLv; lv++) {
       const last = lv === nLv - 1;
@@ -439,7 +444,9 @@ function scoreFunc(shape: KernelShape, rows: boolean): FuncBuilder {
         f.simd(SIMD.i8x16swizzle);
         if (lv === 0) f.get(rootThr);
         else f.get(lvb[lv]).get(j[k]).op(OP.i32add).loadV128(0);
-        f.simd(SIMD.i16x8gtS).simd(SIMD.i16x8bitmask).loadU8(256 * table);
+        f.simd(SIMD.i16x8gtS)
+          .simd(SIMD.i16x8bitmask)
+          .loadU8(256 * table);
         if (lv === 0) {
           // Root heap index 1: inner 32 (8 + e); last 8 (2^L + e).
           f.i32(last ? 8 * 2 ** levels[lv] : 32 * 8);
@@ -462,7 +469,9 @@ function scoreFunc(shape: KernelShape, rows: boolean): FuncBuilder {
     // j[k] is now 8 * leaf heap index.
     for (let k = 0; k < count; k++) {
       if (!rows) {
-        f.get(ap).get(ap).loadF64(8 * k);
+        f.get(ap)
+          .get(ap)
+          .loadF64(8 * k);
         f.get(lb).get(j[k]).op(OP.i32add).loadF64();
         f.op(OP.f64add).storeF64(8 * k);
         continue;
@@ -472,12 +481,28 @@ function scoreFunc(shape: KernelShape, rows: boolean): FuncBuilder {
       for (let q = 0; q < W; q += vector ? 2 : 1) {
         const off = 8 * (k * W + q);
         f.get(ap).get(ap);
-        if (vector) f.loadV128(off).get(tmp).loadV128(8 * q).simd(SIMD.f64x2add).storeV128(off);
-        else f.loadF64(off).get(tmp).loadF64(8 * q).op(OP.f64add).storeF64(off);
+        if (vector)
+          f.loadV128(off)
+            .get(tmp)
+            .loadV128(8 * q)
+            .simd(SIMD.f64x2add)
+            .storeV128(off);
+        else
+          f.loadF64(off)
+            .get(tmp)
+            .loadF64(8 * q)
+            .op(OP.f64add)
+            .storeF64(off);
       }
     }
-    f.get(rp).i32(count * rowBytes).op(OP.i32add).set(rp);
-    f.get(ap).i32(count * 8 * W).op(OP.i32add).set(ap);
+    f.get(rp)
+      .i32(count * rowBytes)
+      .op(OP.i32add)
+      .set(rp);
+    f.get(ap)
+      .i32(count * 8 * W)
+      .op(OP.i32add)
+      .set(ap);
     f.get(rem).i32(count).op(OP.i32sub).set(rem);
   };
 
@@ -486,7 +511,10 @@ function scoreFunc(shape: KernelShape, rows: boolean): FuncBuilder {
   f.get(n).op(OP.i32eqz).brIf(0);
   f.get(nodesPtr).set(nb);
   // Leaf heap indices run over [2^depth, 2^(depth+1)): bias the base accordingly (mod 2^32).
-  f.get(leavesPtr).i32(leafBytes * width).op(OP.i32sub).set(lb);
+  f.get(leavesPtr)
+    .i32(leafBytes * width)
+    .op(OP.i32sub)
+    .set(lb);
   f.get(nTrees).set(t);
   f.loop(); // trees
   if (kind === 'simd') {
@@ -516,7 +544,10 @@ function scoreFunc(shape: KernelShape, rows: boolean): FuncBuilder {
   f.end();
   f.end();
   f.get(nb).i32(treeBytes).op(OP.i32add).set(nb);
-  f.get(lb).i32(leafBytes * width).op(OP.i32add).set(lb);
+  f.get(lb)
+    .i32(leafBytes * width)
+    .op(OP.i32add)
+    .set(lb);
   f.get(t).i32(1).op(OP.i32sub).tee(t).brIf(0);
   f.end(); // loop
   f.end(); // block
@@ -552,7 +583,9 @@ function rankFunc(d: number, rowBytes: number, laneBytes: 2 | 4, shift: number):
   f.get(n).op(OP.i32eqz).brIf(0);
   f.loop();
   for (let k = 0; k < d; k++) {
-    f.get(xPtr).loadF64(8 * k).set(xv[k]);
+    f.get(xPtr)
+      .loadF64(8 * k)
+      .set(xv[k]);
     f.i32(1).set(pos[k]);
   }
   f.get(half).set(s);
@@ -572,7 +605,10 @@ function rankFunc(d: number, rowBytes: number, laneBytes: 2 | 4, shift: number):
     if (laneBytes === 4) f.storeI32(4 * k);
     else f.storeI16(2 * k);
   }
-  f.get(xPtr).i32(8 * d).op(OP.i32add).set(xPtr);
+  f.get(xPtr)
+    .i32(8 * d)
+    .op(OP.i32add)
+    .set(xPtr);
   f.get(rankPtr).i32(rowBytes).op(OP.i32add).set(rankPtr);
   f.get(n).i32(1).op(OP.i32sub).tee(n).brIf(0);
   f.end();

@@ -37,7 +37,16 @@ export const newGateState = (): GateState => ({ run: 0, lastAlert: -Infinity });
  * Advances `state` by one point (in time order) and returns whether it raises an alert.
  * `score` (the model score) is read by the repeat rule only.
  */
-export function gate(opts: GateOptions, state: GateState, rawAnomaly: boolean, time: number, cpu: number, memory: number, network: number, score = 0): boolean {
+export function gate(
+  opts: GateOptions,
+  state: GateState,
+  rawAnomaly: boolean,
+  time: number,
+  cpu: number,
+  memory: number,
+  network: number,
+  score = 0,
+): boolean {
   state.run = rawAnomaly ? state.run + 1 : 0;
   const s = opts.surge;
   let alert =
@@ -96,7 +105,13 @@ export interface RepeatGateState {
   quietLast?: number;
 }
 
-export const newRepeatGateState = (): RepeatGateState => ({ lastAlertTime: -Infinity, lastAlertScore: -Infinity, qt: [], qs: [], origin: NaN });
+export const newRepeatGateState = (): RepeatGateState => ({
+  lastAlertTime: -Infinity,
+  lastAlertScore: -Infinity,
+  qt: [],
+  qs: [],
+  origin: NaN,
+});
 
 /**
  * Advances `state` by one score (in time order) and returns whether it alerts. With

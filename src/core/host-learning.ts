@@ -86,7 +86,15 @@ export function hostLearningFeatures(p: HostLearningParams = DEFAULT_HOST_LEARNI
                 ? { window: p.window, span: p.span, horizon: p.horizon }
                 : undefined;
       if (params === undefined) throw new RangeError(`host learning: transform ${t} is not supported`);
-      out.push({ name: `${m}_${t}`, source: m, transform: t, unit: t === 'volatility' ? 'log ratio' : 'robust units (asinh)', min: -Number.MAX_VALUE, max: null, params });
+      out.push({
+        name: `${m}_${t}`,
+        source: m,
+        transform: t,
+        unit: t === 'volatility' ? 'log ratio' : 'robust units (asinh)',
+        min: -Number.MAX_VALUE,
+        max: null,
+        params,
+      });
     }
   }
   return out;
@@ -97,7 +105,12 @@ export function hostLearningFeatures(p: HostLearningParams = DEFAULT_HOST_LEARNI
  * anomalies, cooldown); surge levels are absolute and so do not apply to the learned
  * model (its scores are already relative to the host), but do apply to the prior.
  */
-export function hostLearningOptions(opts: { prior?: Detector; gate: GateOptions; maxKeys: number; params?: HostLearningParams }): StreamingOptions {
+export function hostLearningOptions(opts: {
+  prior?: Detector;
+  gate: GateOptions;
+  maxKeys: number;
+  params?: HostLearningParams;
+}): StreamingOptions {
   const p = opts.params ?? DEFAULT_HOST_LEARNING;
   return {
     features: hostLearningFeatures(p),
@@ -110,9 +123,21 @@ export function hostLearningOptions(opts: { prior?: Detector; gate: GateOptions;
     noveltyWeight: p.noveltyWeight,
     refitIntervalMs: p.refitIntervalMs,
     refitWindow: p.refitWindow,
-    gate: { ...opts.gate, consecutive: p.consecutive > 0 ? p.consecutive : opts.gate.consecutive, surge: null, repeat: opts.gate.repeat ?? { level: 0, windowMs: p.repeatWindowMs, peak: false, margin: 0 } },
+    gate: {
+      ...opts.gate,
+      consecutive: p.consecutive > 0 ? p.consecutive : opts.gate.consecutive,
+      surge: null,
+      repeat: opts.gate.repeat ?? { level: 0, windowMs: p.repeatWindowMs, peak: false, margin: 0 },
+    },
     priorGate: opts.gate,
     maxKeys: opts.maxKeys,
-    learning: { points: p.learnPoints, minFitRows: p.minFitRows, fitRows: p.fitRows, prior: opts.prior, priorSeverity: p.priorSeverity, ...(p.immediateSeverity > 0 ? { immediateSeverity: p.immediateSeverity } : {}) },
+    learning: {
+      points: p.learnPoints,
+      minFitRows: p.minFitRows,
+      fitRows: p.fitRows,
+      prior: opts.prior,
+      priorSeverity: p.priorSeverity,
+      ...(p.immediateSeverity > 0 ? { immediateSeverity: p.immediateSeverity } : {}),
+    },
   };
 }

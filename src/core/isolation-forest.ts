@@ -150,7 +150,8 @@ export class IsolationForest {
           let first = NaN;
           for (let i = start; i < end; i++) {
             const v = x[idx[i] + f];
-            if (first !== first) first = v; // the first non-NaN value (NaN until one is seen)
+            if (first !== first)
+              first = v; // the first non-NaN value (NaN until one is seen)
             else if (v < first || v > first) {
               vary[list + nc++] = f;
               break;

@@ -21,7 +21,12 @@ import type { FeatureSpec } from './features';
  */
 
 /** The transforms whose value is a "new extreme" excess. */
-export const NOVELTY_TRANSFORMS: readonly FeatureSpec['transform'][] = ['rolling_max_excess', 'rolling_min_excess', 'level_max_excess', 'level_min_excess'];
+export const NOVELTY_TRANSFORMS: readonly FeatureSpec['transform'][] = [
+  'rolling_max_excess',
+  'rolling_min_excess',
+  'level_max_excess',
+  'level_min_excess',
+];
 
 /** Indexes of the features that feed the novelty term. */
 export function noveltyColumns(specs: readonly FeatureSpec[]): Int32Array {

@@ -60,8 +60,14 @@ export class RefitWindow {
  * artifact (and names its version with the content hash). `opts` are the new Detector's
  * (pass the state or inputs the caller's detectors use).
  */
-export function refitDetector(current: Detector, window: RefitWindow, createdAt: string, opts: Omit<DetectorOptions, 'forest'> = {}): Detector {
-  if (window.width !== current.features.length) throw new RangeError(`refit window has ${window.width} columns, the model ${current.features.length} features`);
+export function refitDetector(
+  current: Detector,
+  window: RefitWindow,
+  createdAt: string,
+  opts: Omit<DetectorOptions, 'forest'> = {},
+): Detector {
+  if (window.width !== current.features.length)
+    throw new RangeError(`refit window has ${window.width} columns, the model ${current.features.length} features`);
   if (window.size < 2) throw new RangeError('a refit needs at least 2 rows');
   const a = current.artifact;
   const p = a.training.params;

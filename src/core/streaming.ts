@@ -217,7 +217,11 @@ export class StreamingDetector {
     series.compute(state, warm.keys, warm.times, warm.raw, warm.n, features);
     let last = -Infinity;
     for (let i = 0; i < warm.n; i++) last = Math.max(last, warm.times[i]);
-    const fit = fitOnFeatures(features, warm.n, { ...trainParams(opts, last), inputs: opts.inputs, dataSha256: matrixSha256(warm.raw.subarray(0, warm.n * opts.inputs.length)) });
+    const fit = fitOnFeatures(features, warm.n, {
+      ...trainParams(opts, last),
+      inputs: opts.inputs,
+      dataSha256: matrixSha256(warm.raw.subarray(0, warm.n * opts.inputs.length)),
+    });
     const first = new Detector(fit.artifact, { inputs: opts.anyInputs ? 'any' : opts.inputs, state, forest: fit.forest });
     const s = new StreamingDetector(opts, first, last, state);
     for (let i = Math.max(0, warm.n - opts.refitWindow); i < warm.n; i++) s.window.remember(features, i);
@@ -247,7 +251,14 @@ export class StreamingDetector {
    * A stream around a model loaded from an artifact (a model named by the user): its
    * features, trees and threshold, refitted like it when `refitIntervalMs` is set.
    */
-  static fromModel(detector: Detector, opts: Omit<StreamingOptions, 'features' | 'inputs' | 'nEstimators' | 'maxSamples' | 'seed' | 'contamination' | 'outOfRangeWeight' | 'noveltyWeight'>, now: number): StreamingDetector {
+  static fromModel(
+    detector: Detector,
+    opts: Omit<
+      StreamingOptions,
+      'features' | 'inputs' | 'nEstimators' | 'maxSamples' | 'seed' | 'contamination' | 'outOfRangeWeight' | 'noveltyWeight'
+    >,
+    now: number,
+  ): StreamingDetector {
     const a = detector.artifact;
     const p = a.training.params;
     const full: StreamingOptions = {
@@ -306,7 +317,7 @@ export class StreamingDetector {
 
   /** The latest time of a key's in-order points (-Infinity for a key not held). */
   lastTime(key: string): number {
-    return this.keys.has(key) ? this.keys.peek(key)?.lastTime ?? -Infinity : -Infinity;
+    return this.keys.has(key) ? (this.keys.peek(key)?.lastTime ?? -Infinity) : -Infinity;
   }
 
   /** Bytes of learned state per key: feature history plus gate and counters. */
@@ -316,7 +327,14 @@ export class StreamingDetector {
   }
 
   stats(): StreamStats {
-    return { refits: this.refits, refitFailures: this.refitFailures, lastRefitError: this.lastRefitError, lastRefitTime: this.lastRefitTime, fleetRows: this.fleetWindow?.size ?? 0, windowRows: this.window.size };
+    return {
+      refits: this.refits,
+      refitFailures: this.refitFailures,
+      lastRefitError: this.lastRefitError,
+      lastRefitTime: this.lastRefitTime,
+      fleetRows: this.fleetWindow?.size ?? 0,
+      windowRows: this.window.size,
+    };
   }
 
   /**
@@ -374,7 +392,8 @@ export class StreamingDetector {
     const l = this.opts.learning;
     if (!l) return Infinity;
     // After a failed first fit, try again when minFitRows more rows have come.
-    if (this.current === null) return this.refitFailures > 0 ? Math.min(this.opts.refitWindow, this.sizeAtFit + l.minFitRows) : l.minFitRows;
+    if (this.current === null)
+      return this.refitFailures > 0 ? Math.min(this.opts.refitWindow, this.sizeAtFit + l.minFitRows) : l.minFitRows;
     return this.sizeAtFit < this.opts.refitWindow ? Math.min(this.opts.refitWindow, 2 * this.sizeAtFit) : Infinity;
   }
 
@@ -450,7 +469,8 @@ export class StreamingDetector {
         const anomalous = model.isAnomaly(score);
         out.anomalies[i] = anomalous ? 1 : 0;
         const immediate = learning?.immediateSeverity;
-        if (immediate !== undefined && score >= model.threshold * immediate) st.gate.run = Math.max(st.gate.run, this.gateOpts.consecutive - 1);
+        if (immediate !== undefined && score >= model.threshold * immediate)
+          st.gate.run = Math.max(st.gate.run, this.gateOpts.consecutive - 1);
         alert = gate(this.gateOpts, st.gate, anomalous, t, cpu, mem, net, score);
         if (withContributions) out.contributions.set(learned.contributions.subarray(j * m, j * m + m), i * m);
       }
@@ -480,7 +500,13 @@ export class StreamingDetector {
     if (!fw || !l || fw.size < l.minFitRows) return;
     try {
       const { rows, n } = strided(fw, l.fitRows ?? fw.size);
-      const fit = fitOnFeatures(rows, n, { ...trainParams(this.opts, time), features: rawFeatures(this.opts.inputs), noveltyWeight: 0, outOfRangeWeight: 8, inputs: this.opts.inputs });
+      const fit = fitOnFeatures(rows, n, {
+        ...trainParams(this.opts, time),
+        features: rawFeatures(this.opts.inputs),
+        noveltyWeight: 0,
+        outOfRangeWeight: 8,
+        inputs: this.opts.inputs,
+      });
       this.fleet = new Detector(fit.artifact, { inputs: this.opts.anyInputs ? 'any' : this.opts.inputs });
     } catch (e) {
       this.refitFailures++;

@@ -43,7 +43,9 @@ export interface TrainOptions {
 
 /** sha256 of a raw metric matrix's bytes (used when no file hash is given). */
 export function matrixSha256(raw: Float64Array): string {
-  return createHash('sha256').update(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength)).digest('hex');
+  return createHash('sha256')
+    .update(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength))
+    .digest('hex');
 }
 
 /**
@@ -76,7 +78,11 @@ export function trainOnFeatures(features: Float64Array, n: number, opts: TrainOp
  * {@link trainOnFeatures}, also returning the fitted forest (the artifact's forest, as
  * an object), so that a caller that scores at once does not rebuild it.
  */
-export function fitOnFeatures(features: Float64Array, n: number, opts: TrainOptions & { features: FeatureSpec[] }): { artifact: ModelArtifact; forest: IsolationForest } {
+export function fitOnFeatures(
+  features: Float64Array,
+  n: number,
+  opts: TrainOptions & { features: FeatureSpec[] },
+): { artifact: ModelArtifact; forest: IsolationForest } {
   const specs = opts.features;
   const d = specs.length;
   if (features.length < n * d) throw new RangeError(`expected ${n * d} feature values, got ${features.length}`);
@@ -115,8 +121,16 @@ export function fitOnFeatures(features: Float64Array, n: number, opts: TrainOpti
       ...(scoring ? { scoring } : {}),
       training: { feature_quantiles: featureQuantiles },
     } as unknown as ModelArtifact;
-    const { scores } = new Detector(draft, { inputs: 'any', forest }).scoreFeatures(Float64Array.from(features.subarray(0, n * d)), n, false);
-    threshold = { value: thresholdFromContamination(scores, opts.contamination), method: 'contamination', contamination: opts.contamination };
+    const { scores } = new Detector(draft, { inputs: 'any', forest }).scoreFeatures(
+      Float64Array.from(features.subarray(0, n * d)),
+      n,
+      false,
+    );
+    threshold = {
+      value: thresholdFromContamination(scores, opts.contamination),
+      method: 'contamination',
+      contamination: opts.contamination,
+    };
   }
   // The forest is most of the JSON and both hashes below cover it: serialise it once.
   const texts = new Map([[forestJson, JSON.stringify(forestJson)]]);
@@ -129,22 +143,30 @@ export function fitOnFeatures(features: Float64Array, n: number, opts: TrainOpti
   // The version names the model's content, so the same training gives the same version.
   const named = custom || scoring ? { inputs: opts.inputs, ...body, scoring } : body;
   const version = `${opts.createdAt.slice(0, 10).replace(/-/g, '')}-${jsonSha256(named, texts).slice(0, 12)}`;
-  const artifact = sign({
-    format: 'infra-anomaly-detector/model',
-    format_version: 1,
-    version,
-    ...(custom ? { inputs: opts.inputs } : {}),
-    ...body,
-    ...(scoring ? { scoring } : {}),
-    training: {
-      rows: n,
-      data_sha256: opts.dataSha256 ?? matrixSha256(features.subarray(0, n * d)),
-      seed: opts.seed,
-      params: { n_estimators: opts.nEstimators, max_samples: opts.maxSamples, subsample: forest.subsample, contamination: opts.threshold !== undefined ? null : opts.contamination },
-      metrics: opts.metrics ?? {},
-      feature_quantiles: featureQuantiles,
-      created_at: opts.createdAt,
+  const artifact = sign(
+    {
+      format: 'infra-anomaly-detector/model',
+      format_version: 1,
+      version,
+      ...(custom ? { inputs: opts.inputs } : {}),
+      ...body,
+      ...(scoring ? { scoring } : {}),
+      training: {
+        rows: n,
+        data_sha256: opts.dataSha256 ?? matrixSha256(features.subarray(0, n * d)),
+        seed: opts.seed,
+        params: {
+          n_estimators: opts.nEstimators,
+          max_samples: opts.maxSamples,
+          subsample: forest.subsample,
+          contamination: opts.threshold !== undefined ? null : opts.contamination,
+        },
+        metrics: opts.metrics ?? {},
+        feature_quantiles: featureQuantiles,
+        created_at: opts.createdAt,
+      },
     },
-  }, texts);
+    texts,
+  );
   return { artifact, forest };
 }

@@ -46,7 +46,7 @@ export interface TestMetrics {
 }
 
 export const NO_LABELS_NOTE =
-  'the data has no anomaly labels: only label-free figures are reported (flagged fraction, score distribution, latency); precision, recall, F1, ROC-AUC and PR-AUC need real labels and the model\'s own flags are never used as truth';
+  "the data has no anomaly labels: only label-free figures are reported (flagged fraction, score distribution, latency); precision, recall, F1, ROC-AUC and PR-AUC need real labels and the model's own flags are never used as truth";
 
 const finiteOrNull = (v: number): number | null => (Number.isFinite(v) ? v : null);
 
@@ -80,7 +80,14 @@ export function labelFreeFigures(scores: Float64Array, flags: Uint8Array, thresh
     flagged,
     flagged_fraction: n > 0 ? flagged / n : 0,
     threshold,
-    score: { mean, min: sorted[0], p50: quantile(sorted, 0.5), p90: quantile(sorted, 0.9), p99: quantile(sorted, 0.99), max: sorted[n - 1] },
+    score: {
+      mean,
+      min: sorted[0],
+      p50: quantile(sorted, 0.5),
+      p90: quantile(sorted, 0.9),
+      p99: quantile(sorted, 0.99),
+      max: sorted[n - 1],
+    },
   };
 }
 
@@ -113,7 +120,13 @@ export function measureLatency(det: Detector, raw: Float64Array, n: number, maxP
   const batchUs = Number(process.hrtime.bigint() - t0) / 1000;
   let mean = 0;
   for (let k = 0; k < points; k++) mean += (us[k] - mean) / (k + 1);
-  return { points, per_point_mean_us: mean, per_point_p50_us: quantile(us, 0.5), per_point_p99_us: quantile(us, 0.99), batch_per_point_us: batchUs / n };
+  return {
+    points,
+    per_point_mean_us: mean,
+    per_point_p50_us: quantile(us, 0.5),
+    per_point_p99_us: quantile(us, 0.99),
+    batch_per_point_us: batchUs / n,
+  };
 }
 
 /** Scores, flags and contributions of a set, through the one scoring path. */
@@ -171,13 +184,25 @@ export function scoreSet(det: Detector, raw: Float64Array, n: number, series?: R
 }
 
 /** Test-set figures: label-free always, labelled when `labels` is given, latency. */
-export function testMetrics(det: Detector, raw: Float64Array, n: number, labels: Uint8Array | null, scored = scoreSet(det, raw, n)): TestMetrics {
+export function testMetrics(
+  det: Detector,
+  raw: Float64Array,
+  n: number,
+  labels: Uint8Array | null,
+  scored = scoreSet(det, raw, n),
+): TestMetrics {
   const labelled = labels ? labelledFigures(scored.scores, scored.flags, labels) : null;
-  let note = labels ? 'figures against the data\'s anomaly labels' : NO_LABELS_NOTE;
+  let note = labels ? "figures against the data's anomaly labels" : NO_LABELS_NOTE;
   if (labelled && (labelled.positives === 0 || labelled.negatives === 0)) {
     note = `the labels have a single class (${labelled.positives} anomalous, ${labelled.negatives} normal): ROC-AUC and PR-AUC are undefined (null)`;
   }
-  return { labels: labels ? 'present' : 'absent', label_free: labelFreeFigures(scored.scores, scored.flags, det.threshold), labelled, latency: measureLatency(det, raw, n), note };
+  return {
+    labels: labels ? 'present' : 'absent',
+    label_free: labelFreeFigures(scored.scores, scored.flags, det.threshold),
+    labelled,
+    latency: measureLatency(det, raw, n),
+    note,
+  };
 }
 
 /** A flagged point and what pushed it over. */

@@ -54,7 +54,9 @@ export interface Selection {
 /** Every combination, contamination outermost and subsample innermost. */
 export function gridPoints(spec: GridSpec): GridPoint[] {
   const out: GridPoint[] = [];
-  for (const contamination of spec.contamination) for (const nEstimators of spec.nEstimators) for (const maxSamples of spec.maxSamples) out.push({ contamination, nEstimators, maxSamples });
+  for (const contamination of spec.contamination)
+    for (const nEstimators of spec.nEstimators)
+      for (const maxSamples of spec.maxSamples) out.push({ contamination, nEstimators, maxSamples });
   if (out.length === 0) throw new Error('the grid is empty');
   return out;
 }
@@ -69,7 +71,10 @@ export function pointLabel(p: GridPoint): string {
  * the rule is validation F1; otherwise the prototype's label-free rule, and the
  * explanation says why.
  */
-export function selectBest(results: readonly GridResult[], labels: { present: boolean; valPositives: number; valNegatives: number }): Selection {
+export function selectBest(
+  results: readonly GridResult[],
+  labels: { present: boolean; valPositives: number; valNegatives: number },
+): Selection {
   if (results.length === 0) throw new Error('no grid results to choose from');
   const usable = labels.present && labels.valPositives > 0 && labels.valNegatives > 0 && results.every((r) => r.val !== null);
   if (usable) {
@@ -80,7 +85,11 @@ export function selectBest(results: readonly GridResult[], labels: { present: bo
       if (a.f1 > b.f1 || (a.f1 === b.f1 && (a.pr_auc ?? -1) > (b.pr_auc ?? -1))) best = i;
     }
     const v = results[best].val as LabelledFigures;
-    return { index: best, rule: 'validation_f1', explanation: `chose ${pointLabel(results[best])} by the highest validation F1 against the data's labels (F1 ${v.f1.toFixed(4)}, precision ${v.precision.toFixed(4)}, recall ${v.recall.toFixed(4)})` };
+    return {
+      index: best,
+      rule: 'validation_f1',
+      explanation: `chose ${pointLabel(results[best])} by the highest validation F1 against the data's labels (F1 ${v.f1.toFixed(4)}, precision ${v.precision.toFixed(4)}, recall ${v.recall.toFixed(4)})`,
+    };
   }
   let best = 0;
   for (let i = 1; i < results.length; i++) if (results[i].fraction_gap < results[best].fraction_gap) best = i;

@@ -49,7 +49,10 @@ export function rocCurve(scores: ArrayLike<number>, labels: ArrayLike<number>): 
 }
 
 /** Points of the precision-recall curve, one per distinct score, for plots. */
-export function prCurve(scores: ArrayLike<number>, labels: ArrayLike<number>): Array<{ recall: number; precision: number; threshold: number }> {
+export function prCurve(
+  scores: ArrayLike<number>,
+  labels: ArrayLike<number>,
+): Array<{ recall: number; precision: number; threshold: number }> {
   return sweep(scores, labels)
     .filter((p) => p.tp + p.fp > 0)
     .map((p) => ({ recall: p.tp / p.positives, precision: p.tp / (p.tp + p.fp), threshold: p.threshold }));
@@ -139,7 +142,7 @@ export function averageRanks(v: ArrayLike<number>): Float64Array {
   const n = v.length;
   const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => v[x] - v[y]);
   const ranks = new Float64Array(n);
-  for (let i = 0; i < n; ) {
+  for (let i = 0; i < n;) {
     let j = i;
     while (j + 1 < n && v[order[j + 1]] === v[order[i]]) j++;
     const r = (i + j) / 2 + 1;

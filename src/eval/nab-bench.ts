@@ -123,7 +123,15 @@ export function nabFeatures(p: NabBenchParams): FeatureSpec[] {
     ...(p.includeRaw === false ? [] : [raw]),
     ...p.transforms
       .filter((t) => t !== 'raw')
-      .map((t): FeatureSpec => ({ name: `${NAB_INPUT}_${t}`, source: NAB_INPUT, transform: t, unit: t === 'volatility' ? 'log ratio' : unit, min: -Number.MAX_VALUE, max: null, params: params(t) })),
+      .map((t): FeatureSpec => ({
+        name: `${NAB_INPUT}_${t}`,
+        source: NAB_INPUT,
+        transform: t,
+        unit: t === 'volatility' ? 'log ratio' : unit,
+        min: -Number.MAX_VALUE,
+        max: null,
+        params: params(t),
+      })),
   ];
 }
 
@@ -177,7 +185,8 @@ export function readNabSeries(nabDir: string, relPath: string): NabSeries {
     if (lines[k].trim() === '') continue;
     const cells = lines[k].split(',');
     const v = Number(cells[vi]);
-    if (cells[vi] === undefined || cells[vi].trim() === '' || !Number.isFinite(v)) throw new NabDataError(`${path}: line ${k + 1} has no numeric value`);
+    if (cells[vi] === undefined || cells[vi].trim() === '' || !Number.isFinite(v))
+      throw new NabDataError(`${path}: line ${k + 1} has no numeric value`);
     timestampText.push(cells[ti]);
     values.push(v);
   }
@@ -229,7 +238,12 @@ export function runSeries(series: NabSeries, params: NabBenchParams): SeriesRun 
   const keysOf = (count: number): string[] => new Array<string>(count).fill(series.relPath);
   const times = streamTimes(series.times);
   const t0 = process.hrtime.bigint();
-  const stream = StreamingDetector.start(streamingOptions(params), { keys: keysOf(probation), times: times.slice(0, probation), raw: series.values.subarray(0, probation), n: probation });
+  const stream = StreamingDetector.start(streamingOptions(params), {
+    keys: keysOf(probation),
+    times: times.slice(0, probation),
+    raw: series.values.subarray(0, probation),
+    n: probation,
+  });
   const rest = n - probation;
   const res = stream.process({ keys: keysOf(rest), times: times.slice(probation), raw: series.values.subarray(probation), n: rest });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -255,10 +269,12 @@ export function readResult(outDir: string, detector: string, series: NabSeries, 
   if (lines[0] !== 'timestamp,anomaly_score') throw new NabDataError(`${path}: unexpected header ${lines[0]}`);
   const scores = lines.slice(1).map((l, i) => {
     const [ts, s] = l.split(',');
-    if (ts !== series.timestampText[i]) throw new NabDataError(`${path}: row ${i + 2} has timestamp ${ts}, the data file ${series.timestampText[i]}`);
+    if (ts !== series.timestampText[i])
+      throw new NabDataError(`${path}: row ${i + 2} has timestamp ${ts}, the data file ${series.timestampText[i]}`);
     return Number(s);
   });
-  if (scores.length !== series.times.length) throw new NabDataError(`${path}: ${scores.length} rows, the data file has ${series.times.length}`);
+  if (scores.length !== series.times.length)
+    throw new NabDataError(`${path}: ${scores.length} rows, the data file has ${series.times.length}`);
   return { name: series.relPath, timestamps: series.times, scores, windows };
 }
 
@@ -415,7 +431,8 @@ export function labelledFiles(nabDir: string, labels: Map<string, NabWindow[]>, 
 
 /** Reads the series named (every one must have an entry in the labels, possibly with no windows). */
 export function readAllSeries(nabDir: string, files: readonly string[], labels: Map<string, NabWindow[]>): NabSeries[] {
-  for (const f of files) if (!labels.has(f)) throw new NabDataError(`${join(nabDir, 'labels', 'combined_windows.json')}: no windows for ${f}`);
+  for (const f of files)
+    if (!labels.has(f)) throw new NabDataError(`${join(nabDir, 'labels', 'combined_windows.json')}: no windows for ${f}`);
   return files.map((f) => readNabSeries(nabDir, f));
 }
 
@@ -435,7 +452,12 @@ export function loadPublished(nabDir: string, files: readonly string[], labels: 
 }
 
 /** A detector's row over `files` (those it has), with the rest listed as missing. */
-function rowOn(detector: string, have: readonly NabFile[], files: readonly string[], profiles: Record<string, CostMatrix>): LeaderboardRow | null {
+function rowOn(
+  detector: string,
+  have: readonly NabFile[],
+  files: readonly string[],
+  profiles: Record<string, CostMatrix>,
+): LeaderboardRow | null {
   const wanted = new Set(files);
   const mine = have.filter((f) => wanted.has(f.name));
   if (mine.length === 0) return null;
@@ -446,7 +468,11 @@ function rowOn(detector: string, have: readonly NabFile[], files: readonly strin
 }
 
 /** The standard profile's raw score and false alarms of `files` at a threshold. */
-export function scoreAt(files: readonly NabFile[], threshold: number, cost: CostMatrix): { threshold: number; score: number; falseAlarms: number } {
+export function scoreAt(
+  files: readonly NabFile[],
+  threshold: number,
+  cost: CostMatrix,
+): { threshold: number; score: number; falseAlarms: number } {
   let score = 0;
   let falseAlarms = 0;
   for (const f of files) {
@@ -458,7 +484,11 @@ export function scoreAt(files: readonly NabFile[], threshold: number, cost: Cost
 }
 
 /** Leaderboards over all files and per category, from every detector's files. */
-export function boards(byDetector: Map<string, NabFile[]>, files: readonly string[], profiles: Record<string, CostMatrix>): { all: LeaderboardRow[]; categories: CategoryBoard[] } {
+export function boards(
+  byDetector: Map<string, NabFile[]>,
+  files: readonly string[],
+  profiles: Record<string, CostMatrix>,
+): { all: LeaderboardRow[]; categories: CategoryBoard[] } {
   const first = Object.keys(profiles)[0];
   const standardName = profiles.standard ? 'standard' : first;
   const all: LeaderboardRow[] = [];
@@ -478,7 +508,8 @@ export function boards(byDetector: Map<string, NabFile[]>, files: readonly strin
     }
     sortRows(rows, first);
     // Without windows there is no normalised score: fewer false alarms ranks first.
-    if (rows.every((r) => r.profiles[first].normalised === null)) rows.sort((a, b) => b.atAllFilesThreshold.score - a.atAllFilesThreshold.score);
+    if (rows.every((r) => r.profiles[first].normalised === null))
+      rows.sort((a, b) => b.atAllFilesThreshold.score - a.atAllFilesThreshold.score);
     const windows = countWindows(byDetector, catFiles);
     categories.push({ category, files: catFiles, windows, rows });
   }
@@ -534,7 +565,8 @@ export function runNabBench(opts: NabBenchOptions): NabBenchResult {
   // Score what was written, as the published detectors' files are scored.
   const ourFiles = series.map((s) => readResult(opts.outDir, DETECTOR_NAME, s, labels.get(s.relPath) ?? []));
   const byDetector = new Map<string, NabFile[]>([[DETECTOR_NAME, ourFiles]]);
-  if (opts.published !== false) for (const [d, f] of loadPublished(opts.nabDir, files, labels)) if (d !== DETECTOR_NAME) byDetector.set(d, f);
+  if (opts.published !== false)
+    for (const [d, f] of loadPublished(opts.nabDir, files, labels)) if (d !== DETECTOR_NAME) byDetector.set(d, f);
   const { all, categories } = boards(byDetector, files, profiles);
   const ours = all.find((r) => r.detector === DETECTOR_NAME) as LeaderboardRow;
   const first = Object.keys(profiles)[0];
@@ -569,7 +601,8 @@ const fmtScore = (v: number | null): string => (v === null ? 'n/a' : v.toFixed(1
 export function formatNabBench(r: NabBenchResult): string {
   const profiles = Object.keys(r.ours.profiles);
   const width = Math.max(...r.leaderboard.map((row) => row.detector.length), 'detector'.length) + 4;
-  const line = (row: LeaderboardRow): string => `${(row.detector === r.detector ? `${row.detector} *` : row.detector).padEnd(width)}${profiles.map((p) => fmtScore(row.profiles[p].normalised).padStart(20)).join('')}`;
+  const line = (row: LeaderboardRow): string =>
+    `${(row.detector === r.detector ? `${row.detector} *` : row.detector).padEnd(width)}${profiles.map((p) => fmtScore(row.profiles[p].normalised).padStart(20)).join('')}`;
   const complete = r.leaderboard.filter((row) => row.missing.length === 0);
   const partial = r.leaderboard.filter((row) => row.missing.length > 0);
   const lines = [
@@ -578,20 +611,30 @@ export function formatNabBench(r: NabBenchResult): string {
     ...complete.map(line),
   ];
   if (partial.length > 0) {
-    lines.push(`Left out of the board above (no results for some files; each scored on its own files only, so not comparable: see the per-category boards):`);
-    for (const row of partial) lines.push(`${line(row)}   on ${row.files.length} of ${r.files.length}; no results for ${describeFiles(row.missing, r.files)}`);
+    lines.push(
+      `Left out of the board above (no results for some files; each scored on its own files only, so not comparable: see the per-category boards):`,
+    );
+    for (const row of partial)
+      lines.push(`${line(row)}   on ${row.files.length} of ${r.files.length}; no results for ${describeFiles(row.missing, r.files)}`);
   }
   lines.push('', `Per category (normalised ${profiles.join(' / ')}, thresholds optimised on the category):`);
   for (const b of r.categories) {
     if (b.windows === 0) {
-      lines.push(`${b.category} (${b.files.length} file(s), no windows: standard score and false alarms at each detector's all-files threshold)`);
-      for (const row of b.rows) lines.push(`  ${(row.detector === r.detector ? `${row.detector} *` : row.detector).padEnd(width)}${row.atAllFilesThreshold.score.toFixed(2).padStart(8)}  (${row.atAllFilesThreshold.falseAlarms} false alarm(s))`);
+      lines.push(
+        `${b.category} (${b.files.length} file(s), no windows: standard score and false alarms at each detector's all-files threshold)`,
+      );
+      for (const row of b.rows)
+        lines.push(
+          `  ${(row.detector === r.detector ? `${row.detector} *` : row.detector).padEnd(width)}${row.atAllFilesThreshold.score.toFixed(2).padStart(8)}  (${row.atAllFilesThreshold.falseAlarms} false alarm(s))`,
+        );
       continue;
     }
     lines.push(`${b.category} (${b.files.length} file(s), ${b.windows} window(s))`);
     for (const row of b.rows) {
       const note = row.missing.length > 0 ? `   on ${row.files.length} of ${b.files.length} file(s)` : '';
-      lines.push(`  ${(row.detector === r.detector ? `${row.detector} *` : row.detector).padEnd(width)}${profiles.map((p) => fmtScore(row.profiles[p].normalised).padStart(8)).join('')}${note}`);
+      lines.push(
+        `  ${(row.detector === r.detector ? `${row.detector} *` : row.detector).padEnd(width)}${profiles.map((p) => fmtScore(row.profiles[p].normalised).padStart(8)).join('')}${note}`,
+      );
     }
   }
   lines.push(

@@ -49,7 +49,10 @@ function readColumns(path: string, names: readonly string[]): string[][] {
   const text = readText(path);
   let eol = text.indexOf('\n');
   if (eol < 0) eol = text.length;
-  const header = text.slice(0, eol).split(',').map((h) => h.trim());
+  const header = text
+    .slice(0, eol)
+    .split(',')
+    .map((h) => h.trim());
   if (header.join('') === '') throw new NabDataError(`${path}: the file is empty`);
   const slotOf = new Int32Array(header.length).fill(-1);
   names.forEach((name, k) => {
@@ -102,7 +105,8 @@ export function listDataFiles(nabDir: string): string[] {
 export function readLabels(nabDir: string): Map<string, NabWindow[]> {
   const path = join(nabDir, 'labels', 'combined_windows.json');
   const json = readJson(path);
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new NabDataError(`${path}: expected an object of file -> windows`);
+  if (json === null || typeof json !== 'object' || Array.isArray(json))
+    throw new NabDataError(`${path}: expected an object of file -> windows`);
   const out = new Map<string, NabWindow[]>();
   for (const [file, windows] of Object.entries(json)) {
     if (!Array.isArray(windows)) throw new NabDataError(`${path}: windows of ${file} are not a list`);
@@ -127,8 +131,14 @@ export function readProfiles(nabDir: string): Record<string, CostMatrix> {
   for (const [name, profile] of Object.entries(json ?? {})) {
     const m = profile?.CostMatrix;
     const keys = ['tpWeight', 'fpWeight', 'fnWeight', 'tnWeight'] as const;
-    if (!m || keys.some((k) => typeof m[k] !== 'number')) throw new NabDataError(`${path}: profile ${name} lacks a numeric CostMatrix (${keys.join(', ')})`);
-    out[name] = { tpWeight: m.tpWeight as number, fpWeight: m.fpWeight as number, fnWeight: m.fnWeight as number, tnWeight: m.tnWeight as number };
+    if (!m || keys.some((k) => typeof m[k] !== 'number'))
+      throw new NabDataError(`${path}: profile ${name} lacks a numeric CostMatrix (${keys.join(', ')})`);
+    out[name] = {
+      tpWeight: m.tpWeight as number,
+      fpWeight: m.fpWeight as number,
+      fnWeight: m.fnWeight as number,
+      tnWeight: m.tnWeight as number,
+    };
   }
   if (Object.keys(out).length === 0) throw new NabDataError(`${path}: no profiles`);
   return out;
@@ -156,7 +166,8 @@ export function resultFile(root: string, detector: string, relPath: string): str
 }
 
 /** Path of a published detector's results for a data file: `results/<det>/<category>/<det>_<file>`. */
-export const resultsPath = (nabDir: string, detector: string, relPath: string): string => resultFile(join(nabDir, 'results'), detector, relPath);
+export const resultsPath = (nabDir: string, detector: string, relPath: string): string =>
+  resultFile(join(nabDir, 'results'), detector, relPath);
 
 /** A detector's raw results for one data file: timestamps (text) and `anomaly_score`s. */
 export function readDetectorScores(nabDir: string, detector: string, relPath: string): { timestamps: string[]; scores: number[] } {
@@ -225,7 +236,8 @@ export function loadDetectorFiles(
     }
     const res = readDetectorScores(nabDir, detector, relPath);
     const path = resultsPath(nabDir, detector, relPath);
-    if (res.scores.length !== data.text.length) throw new NabDataError(`${path}: ${res.scores.length} rows, but the data file has ${data.text.length}`);
+    if (res.scores.length !== data.text.length)
+      throw new NabDataError(`${path}: ${res.scores.length} rows, but the data file has ${data.text.length}`);
     const bad = res.timestamps.findIndex((t, i) => t !== data.text[i] && parseNabTimestamp(t) !== data.ms[i]);
     if (bad >= 0) throw new NabDataError(`${path}: row ${bad + 2} has timestamp ${res.timestamps[bad]}, the data file ${data.text[bad]}`);
     return { name: relPath, timestamps: data.ms, scores: res.scores, windows };
@@ -276,7 +288,11 @@ export function sortRows<T extends { profiles: Record<string, ProfileResult> }>(
  * row's `missing` (a detector with none of them is left out). Rows are sorted by the
  * first profile's normalised score, best first.
  */
-export function leaderboard(nabDir: string, profiles: Record<string, CostMatrix> = readProfiles(nabDir), options: LeaderboardOptions = {}): LeaderboardRow[] {
+export function leaderboard(
+  nabDir: string,
+  profiles: Record<string, CostMatrix> = readProfiles(nabDir),
+  options: LeaderboardOptions = {},
+): LeaderboardRow[] {
   const labels = options.labels ?? readLabels(nabDir);
   const files = options.files ?? listDataFiles(nabDir).filter((f) => labels.has(f));
   if (files.length === 0) throw new NabDataError(`${join(nabDir, 'data')}: no labelled data files`);
@@ -299,7 +315,11 @@ export function scoreDetector(detector: string, files: readonly NabFile[], profi
   const out: Record<string, ProfileResult> = {};
   for (const [name, cost] of Object.entries(profiles)) {
     const best = optimiseThreshold(prep, cost);
-    out[name] = { threshold: best.threshold, score: best.score, normalised: prep.labelledWindows > 0 ? normaliseScore(best.score, prep.labelledWindows, cost) : null };
+    out[name] = {
+      threshold: best.threshold,
+      score: best.score,
+      normalised: prep.labelledWindows > 0 ? normaliseScore(best.score, prep.labelledWindows, cost) : null,
+    };
   }
   return { detector, profiles: out, files: files.map((f) => f.name), missing: [] };
 }

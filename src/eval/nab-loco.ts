@@ -105,7 +105,11 @@ function normalised(files: readonly NabFile[], score: number, cost: CostMatrix):
 const mean = (a: number[]): number | null => (a.length ? a.reduce((s, v) => s + v, 0) / a.length : null);
 
 /** Seed means of each profile's normalised score (and the per-seed thresholds) over the files `keep` selects. */
-function scoreRuns(runs: readonly NabFile[][], keep: (f: NabFile) => boolean, profiles: Record<string, CostMatrix>): { profiles: Record<string, SeedMean>; thresholds: Record<string, number[]> } {
+function scoreRuns(
+  runs: readonly NabFile[][],
+  keep: (f: NabFile) => boolean,
+  profiles: Record<string, CostMatrix>,
+): { profiles: Record<string, SeedMean>; thresholds: Record<string, number[]> } {
   const rows = runs.map((files) => scoreDetector('', files.filter(keep), profiles).profiles);
   const out: Record<string, SeedMean> = {};
   const thresholds: Record<string, number[]> = {};
@@ -136,10 +140,17 @@ export function runLoco(opts: LocoOptions): LocoResult {
     runs.set(
       c.name,
       seeds.map((seed) =>
-        series.map((s) => ({ name: s.relPath, timestamps: s.times, scores: Array.from(runSeries(s, { ...c.params, seed }).anomalyScores), windows: labels.get(s.relPath) ?? [] })),
+        series.map((s) => ({
+          name: s.relPath,
+          timestamps: s.times,
+          scores: Array.from(runSeries(s, { ...c.params, seed }).anomalyScores),
+          windows: labels.get(s.relPath) ?? [],
+        })),
       ),
     );
-    opts.log?.(`candidate ${c.name}: ${files.length} file(s) x ${seeds.length} seed(s) streamed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    opts.log?.(
+      `candidate ${c.name}: ${files.length} file(s) x ${seeds.length} seed(s) streamed in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    );
   }
   const categories = [...new Set(files.map(categoryOf))];
   const inSample: LocoResult['inSample'] = {};
@@ -172,7 +183,8 @@ export function runLoco(opts: LocoOptions): LocoResult {
       return { ...r, normalised: normalised(mine, r.score, profiles[standard]) };
     });
     let bestName = names[0];
-    for (const n of names) if (value(inSample[n].byCategory[cat][standard]) > value(inSample[bestName].byCategory[cat][standard])) bestName = n;
+    for (const n of names)
+      if (value(inSample[n].byCategory[cat][standard]) > value(inSample[bestName].byCategory[cat][standard])) bestName = n;
     const norms = at.map((a) => a.normalised);
     return {
       category: cat,

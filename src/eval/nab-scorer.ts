@@ -143,11 +143,7 @@ export interface SweepRows {
  * recent window's end; before any window, at 3 (value -1). A one-row window makes the
  * rows after it divide by zero: NAB crashes there, this gives them -1.
  */
-export function sweepRows(
-  timestamps: readonly number[],
-  windows: readonly NabWindow[],
-  probationPercent = PROBATION_PERCENT,
-): SweepRows {
+export function sweepRows(timestamps: readonly number[], windows: readonly NabWindow[], probationPercent = PROBATION_PERCENT): SweepRows {
   const rows = timestamps.length;
   const spans = windowSpans(timestamps, windows);
   const windowOf = new Int32Array(rows).fill(-1);
@@ -347,7 +343,7 @@ export function sweepThresholds(prep: PreparedSweep, cost: CostMatrix): Threshol
   const n = prep.scores.length;
   const none = n > 0 && prep.scores[0] >= NO_DETECTION_THRESHOLD ? Infinity : NO_DETECTION_THRESHOLD;
   const out: ThresholdScore[] = [{ threshold: none, score: score(), tp, tn, fp, fn, total }];
-  for (let i = 0; i < n; ) {
+  for (let i = 0; i < n;) {
     const threshold = prep.scores[i];
     for (; i < n && prep.scores[i] === threshold; i++) {
       const w = prep.window[i];

@@ -18,7 +18,13 @@ export type ChartSpec = Record<string, unknown>;
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 const FONT = 'DejaVu Sans';
-const CONFIG = { font: FONT, background: 'white', view: { stroke: '#ccc' }, title: { fontSize: 14, anchor: 'start' }, axis: { labelFontSize: 11, titleFontSize: 12 } };
+const CONFIG = {
+  font: FONT,
+  background: 'white',
+  view: { stroke: '#ccc' },
+  title: { fontSize: 14, anchor: 'start' },
+  axis: { labelFontSize: 11, titleFontSize: 12 },
+};
 const COLORS = { normal: '#4c78a8', anomalous: '#e45756', unlabelled: '#72b7b2' };
 const METRIC_COLORS = ['#4c78a8', '#f58518', '#54a24b'];
 
@@ -32,7 +38,16 @@ export function rocSpec(points: Array<{ fpr: number; tpr: number }>, auc: number
     width: 380,
     height: 320,
     layer: [
-      { data: { values: [{ x: 0, y: 0 }, { x: 1, y: 1 }] }, mark: { type: 'line', strokeDash: [4, 4], color: '#999' }, encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } } },
+      {
+        data: {
+          values: [
+            { x: 0, y: 0 },
+            { x: 1, y: 1 },
+          ],
+        },
+        mark: { type: 'line', strokeDash: [4, 4], color: '#999' },
+        encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } },
+      },
       {
         data: { values: points },
         mark: { type: 'line', color: COLORS.normal, strokeWidth: 2, interpolate: 'step-after' },
@@ -52,7 +67,11 @@ export function prSpec(points: Array<{ recall: number; precision: number }>, ap:
     width: 380,
     height: 320,
     layer: [
-      { data: { values: [{ y: positiveRate }] }, mark: { type: 'rule', strokeDash: [4, 4], color: '#999' }, encoding: { y: { field: 'y', type: 'quantitative' } } },
+      {
+        data: { values: [{ y: positiveRate }] },
+        mark: { type: 'rule', strokeDash: [4, 4], color: '#999' },
+        encoding: { y: { field: 'y', type: 'quantitative' } },
+      },
       {
         data: { values: [{ x: 0.02, y: positiveRate, text: `no-skill baseline ${positiveRate.toFixed(3)}` }] },
         mark: { type: 'text', align: 'left', baseline: 'bottom', dy: -3, color: '#666' },
@@ -92,7 +111,10 @@ export function histogramSpec(scores: ArrayLike<number>, labels: ArrayLike<numbe
   for (let i = 0; i < scores.length; i++) groups[labels ? (labels[i] === 1 ? 1 : 0) : 0][1].push(scores[i]);
   const bin = { extent: [lo, hi], maxbins: 50 };
   return top({
-    title: { text: `Score distribution${labels ? ' by label' : ' (no labels)'} with the threshold ${threshold.toFixed(4)}`, anchor: 'start' },
+    title: {
+      text: `Score distribution${labels ? ' by label' : ' (no labels)'} with the threshold ${threshold.toFixed(4)}`,
+      anchor: 'start',
+    },
     vconcat: groups.map(([name, vs]) => ({
       title: { text: `${name} (${vs.length} rows)`, fontSize: 12 },
       width: 520,
@@ -101,9 +123,16 @@ export function histogramSpec(scores: ArrayLike<number>, labels: ArrayLike<numbe
         {
           data: { values: vs.map((score) => ({ score })) },
           mark: { type: 'bar', color: COLORS[name as keyof typeof COLORS] },
-          encoding: { x: { field: 'score', type: 'quantitative', bin, title: 'anomaly score s(x)', scale: { domain: [lo, hi] } }, y: { aggregate: 'count', type: 'quantitative', title: 'rows' } },
+          encoding: {
+            x: { field: 'score', type: 'quantitative', bin, title: 'anomaly score s(x)', scale: { domain: [lo, hi] } },
+            y: { aggregate: 'count', type: 'quantitative', title: 'rows' },
+          },
         },
-        { data: { values: [{ t: threshold }] }, mark: { type: 'rule', color: 'black', strokeDash: [6, 3], strokeWidth: 2 }, encoding: { x: { field: 't', type: 'quantitative' } } },
+        {
+          data: { values: [{ t: threshold }] },
+          mark: { type: 'rule', color: 'black', strokeDash: [6, 3], strokeWidth: 2 },
+          encoding: { x: { field: 't', type: 'quantitative' } },
+        },
       ],
     })),
   });
@@ -141,7 +170,13 @@ export function robustnessSpec(r: RobustnessReport): ChartSpec {
     outliers: `Outliers on ${(100 * r.options.outlierFraction).toFixed(0)}% of rows`,
     shift: 'Distribution shift (all metrics)',
   };
-  const palette: Record<string, string> = { F1: '#4c78a8', 'flag agreement': '#72b7b2', 'flagged fraction': '#f58518', 'detection rate': '#e45756', 'flagged before injection': '#bab0ac' };
+  const palette: Record<string, string> = {
+    F1: '#4c78a8',
+    'flag agreement': '#72b7b2',
+    'flagged fraction': '#f58518',
+    'detection rate': '#e45756',
+    'flagged before injection': '#bab0ac',
+  };
   const measures = Object.keys(palette).filter((m) => rows.some((r) => r.measure === m));
   return top({
     title: { text: 'Robustness suite', anchor: 'start' },
@@ -156,7 +191,13 @@ export function robustnessSpec(r: RobustnessReport): ChartSpec {
         x: { field: 'scenario', type: 'nominal', sort: { field: 'order' }, title: null, axis: { labelAngle: -30 } },
         xOffset: { field: 'measure', type: 'nominal', sort: measures },
         y: { field: 'value', type: 'quantitative', scale: { domain: [0, 1] }, title: suite === 'noise' ? 'share' : null },
-        color: { field: 'measure', type: 'nominal', sort: measures, scale: { domain: measures, range: measures.map((m) => palette[m]) }, legend: { orient: 'bottom', title: null, labelLimit: 300 } },
+        color: {
+          field: 'measure',
+          type: 'nominal',
+          sort: measures,
+          scale: { domain: measures, range: measures.map((m) => palette[m]) },
+          legend: { orient: 'bottom', title: null, labelLimit: 300 },
+        },
       },
     })),
     resolve: { scale: { color: 'shared' } },
@@ -172,7 +213,12 @@ export function contributionsSpec(f: FlaggedSummary): ChartSpec {
       contribution: p.contributions[m],
     })),
   );
-  const colour = { field: 'metric', type: 'nominal', scale: { domain: [...METRIC_NAMES], range: METRIC_COLORS }, legend: { orient: 'bottom', title: null } };
+  const colour = {
+    field: 'metric',
+    type: 'nominal',
+    scale: { domain: [...METRIC_NAMES], range: METRIC_COLORS },
+    legend: { orient: 'bottom', title: null },
+  };
   return top({
     title: { text: `Contributions of flagged points (${f.flagged} flagged; top ${f.top.length} by score)`, anchor: 'start' },
     vconcat: [
@@ -181,7 +227,15 @@ export function contributionsSpec(f: FlaggedSummary): ChartSpec {
         height: Math.max(60, 16 * f.top.length),
         data: { values },
         mark: 'bar',
-        encoding: { y: { field: 'point', type: 'nominal', sort: null, title: null, axis: { labelLimit: 400 } }, x: { field: 'contribution', type: 'quantitative', title: 'contribution: path length saved by splits on the metric (sums to c(psi) - E[h(x)])' }, color: colour },
+        encoding: {
+          y: { field: 'point', type: 'nominal', sort: null, title: null, axis: { labelLimit: 400 } },
+          x: {
+            field: 'contribution',
+            type: 'quantitative',
+            title: 'contribution: path length saved by splits on the metric (sums to c(psi) - E[h(x)])',
+          },
+          color: colour,
+        },
       },
       {
         title: { text: 'Mean contribution over all flagged points', fontSize: 12 },
@@ -189,23 +243,49 @@ export function contributionsSpec(f: FlaggedSummary): ChartSpec {
         height: 70,
         data: { values: METRIC_NAMES.map((m) => ({ metric: m, contribution: f.mean_contributions[m] })) },
         mark: 'bar',
-        encoding: { y: { field: 'metric', type: 'nominal', title: null, sort: null }, x: { field: 'contribution', type: 'quantitative', title: 'mean contribution' }, color: colour },
+        encoding: {
+          y: { field: 'metric', type: 'nominal', title: null, sort: null },
+          x: { field: 'contribution', type: 'quantitative', title: 'mean contribution' },
+          color: colour,
+        },
       },
     ],
   });
 }
 
 /** Grid search: the selection criterion of every point, the winner highlighted. */
-export function gridSpec(results: GridResult[], selected: number, rule: 'validation_f1' | 'flagged_fraction_closest_to_contamination'): ChartSpec {
+export function gridSpec(
+  results: GridResult[],
+  selected: number,
+  rule: 'validation_f1' | 'flagged_fraction_closest_to_contamination',
+): ChartSpec {
   const byF1 = rule === 'validation_f1';
   return top({
-    title: { text: byF1 ? 'Grid search: validation F1 (selected in orange)' : 'Grid search: |validation flagged fraction - contamination| (lower is chosen; orange)', anchor: 'start' },
+    title: {
+      text: byF1
+        ? 'Grid search: validation F1 (selected in orange)'
+        : 'Grid search: |validation flagged fraction - contamination| (lower is chosen; orange)',
+      anchor: 'start',
+    },
     width: Math.max(300, 26 * results.length),
     height: 220,
-    data: { values: results.map((r, i) => ({ point: pointLabel(r), value: byF1 ? (r.val?.f1 ?? 0) : r.fraction_gap, selected: i === selected ? 'selected' : 'other', step: r.step })) },
+    data: {
+      values: results.map((r, i) => ({
+        point: pointLabel(r),
+        value: byF1 ? (r.val?.f1 ?? 0) : r.fraction_gap,
+        selected: i === selected ? 'selected' : 'other',
+        step: r.step,
+      })),
+    },
     mark: 'bar',
     encoding: {
-      x: { field: 'point', type: 'nominal', sort: { field: 'step' }, title: 'contamination c, trees n, subsample s', axis: { labelAngle: -50 } },
+      x: {
+        field: 'point',
+        type: 'nominal',
+        sort: { field: 'step' },
+        title: 'contamination c, trees n, subsample s',
+        axis: { labelAngle: -50 },
+      },
       y: { field: 'value', type: 'quantitative', title: byF1 ? 'validation F1' : 'fraction gap' },
       color: { field: 'selected', type: 'nominal', scale: { domain: ['other', 'selected'], range: ['#9ecae9', '#f58518'] }, legend: null },
     },
@@ -286,10 +366,24 @@ export function findFonts(): FontSetup {
   const dejavu = PREFERRED_FONTS.filter((p) => existsSync(p));
   if (dejavu.length > 0) fontSetup = { files: dejavu, family: FONT, warning: null };
   else {
-    const other = ['/usr/share/fonts', '/usr/local/share/fonts', join(homedir(), '.fonts'), join(homedir(), '.local/share/fonts'), '/System/Library/Fonts', '/Library/Fonts'].map((d) => anyFont(d)).find(Boolean);
+    const other = [
+      '/usr/share/fonts',
+      '/usr/local/share/fonts',
+      join(homedir(), '.fonts'),
+      join(homedir(), '.local/share/fonts'),
+      '/System/Library/Fonts',
+      '/Library/Fonts',
+    ]
+      .map((d) => anyFont(d))
+      .find(Boolean);
     fontSetup = other
       ? { files: [other], family: null, warning: null }
-      : { files: [], family: null, warning: 'no font found: PNG plots will have no text (install fonts-dejavu-core); the SVG plots and the HTML report are unaffected' };
+      : {
+          files: [],
+          family: null,
+          warning:
+            'no font found: PNG plots will have no text (install fonts-dejavu-core); the SVG plots and the HTML report are unaffected',
+        };
   }
   return fontSetup;
 }

@@ -44,7 +44,16 @@ export interface EvaluationReport {
   report: 'evaluation';
   created_at: string;
   context: EvaluationContext['context'];
-  model: { version: string; source: string; sha256: string; threshold: number; params: Record<string, unknown>; trained_at: string; training_rows: number; training_data_sha256: string };
+  model: {
+    version: string;
+    source: string;
+    sha256: string;
+    threshold: number;
+    params: Record<string, unknown>;
+    trained_at: string;
+    training_rows: number;
+    training_data_sha256: string;
+  };
   data: { path: string; sha256: string; rows: number; part: string; includes_training_rows: boolean | null };
   labels: 'present' | 'absent';
   notes: string[];
@@ -70,13 +79,22 @@ export function evaluateModel(det: Detector, part: Part, ctx: EvaluationContext,
   const flagged = flaggedSummary(scored, part.raw, { hosts: part.hosts, timestamps: part.timestamps, labels: part.labels });
   const a = det.artifact;
   const notes = [...(ctx.notes ?? []), test.note];
-  if (ctx.includesTrainingRows) notes.push('the evaluated rows include the model\'s training rows: its figures are optimistic');
+  if (ctx.includesTrainingRows) notes.push("the evaluated rows include the model's training rows: its figures are optimistic");
   return {
     report: {
       report: 'evaluation',
       created_at: createdAt,
       context: ctx.context,
-      model: { version: a.version, source: ctx.modelSource, sha256: a.sha256, threshold: a.threshold.value, params: a.training.params, trained_at: a.training.created_at, training_rows: a.training.rows, training_data_sha256: a.training.data_sha256 },
+      model: {
+        version: a.version,
+        source: ctx.modelSource,
+        sha256: a.sha256,
+        threshold: a.threshold.value,
+        params: a.training.params,
+        trained_at: a.training.created_at,
+        training_rows: a.training.rows,
+        training_data_sha256: a.training.data_sha256,
+      },
       data: { path: ctx.dataPath, sha256: ctx.dataSha256, rows: part.n, part: ctx.part, includes_training_rows: ctx.includesTrainingRows },
       labels: test.labels,
       notes,
@@ -108,7 +126,12 @@ export function evaluationCharts(ev: Evaluation): Record<string, ChartSpec> {
  * Writes `<dir>/evaluation_report_<stamp>.json`, `.html`, and the plots as SVG and PNG in
  * `<dir>/evaluation_report_<stamp>_plots/`. `extraCharts` (e.g. the grid) join the plots.
  */
-export async function writeEvaluation(ev: Evaluation, dir: string, stamp: string, extraCharts: Record<string, ChartSpec> = {}): Promise<{ report: EvaluationReport; svgs: Record<string, string> }> {
+export async function writeEvaluation(
+  ev: Evaluation,
+  dir: string,
+  stamp: string,
+  extraCharts: Record<string, ChartSpec> = {},
+): Promise<{ report: EvaluationReport; svgs: Record<string, string> }> {
   const base = join(dir, `evaluation_report_${stamp}`);
   const plotDir = `${base}_plots`;
   const rendered = await renderCharts({ ...evaluationCharts(ev), ...extraCharts });
@@ -130,9 +153,12 @@ export async function writeEvaluation(ev: Evaluation, dir: string, stamp: string
 
 // ------------------------------------------------------------------ HTML
 
-const esc = (s: unknown): string => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
-const n4 = (v: number | null | undefined): string => (v === null || v === undefined || !Number.isFinite(v) ? 'n/a' : Number(v.toFixed(4)).toString());
-const p2 = (v: number | null | undefined): string => (v === null || v === undefined || !Number.isFinite(v) ? 'n/a' : `${(100 * v).toFixed(2)}%`);
+const esc = (s: unknown): string =>
+  String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+const n4 = (v: number | null | undefined): string =>
+  v === null || v === undefined || !Number.isFinite(v) ? 'n/a' : Number(v.toFixed(4)).toString();
+const p2 = (v: number | null | undefined): string =>
+  v === null || v === undefined || !Number.isFinite(v) ? 'n/a' : `${(100 * v).toFixed(2)}%`;
 
 function table(head: string[], rows: Array<Array<string | number>>): string {
   return `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
@@ -160,7 +186,14 @@ export function evaluationHtml(r: EvaluationReport, svgs: Record<string, string>
     svgs[name]
       ? `<figure>${svgs[name].replace(/^<\?xml[^>]*>/, '')}<figcaption>${esc(caption)} (<a href="${esc(relative(htmlDir, r.files.plots[name].png))}">PNG</a>, <a href="${esc(relative(htmlDir, r.files.plots[name].svg))}">SVG</a>)</figcaption></figure>`
       : '';
-  const scenarioHead = ['scenario', 'flagged', 'change', 'flag agreement', 'score Spearman', ...(labelled ? ['F1', 'ROC-AUC', 'PR-AUC'] : [])];
+  const scenarioHead = [
+    'scenario',
+    'flagged',
+    'change',
+    'flag agreement',
+    'score Spearman',
+    ...(labelled ? ['F1', 'ROC-AUC', 'PR-AUC'] : []),
+  ];
   const parts: string[] = [];
   parts.push(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Evaluation of ${esc(r.model.version)}</title>
 <style>body{font-family:"DejaVu Sans",system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -172,7 +205,10 @@ code{background:#f3f3f3;padding:0 .2em}</style></head><body>`);
     table(
       ['', ''],
       [
-        ['model', `${r.model.source} (sha256 ${r.model.sha256.slice(0, 12)}…, trained ${r.model.trained_at} on ${r.model.training_rows} rows)`],
+        [
+          'model',
+          `${r.model.source} (sha256 ${r.model.sha256.slice(0, 12)}…, trained ${r.model.trained_at} on ${r.model.training_rows} rows)`,
+        ],
         ['parameters', JSON.stringify(r.model.params)],
         ['threshold', n4(r.model.threshold)],
         ['data', `${r.data.path} (sha256 ${r.data.sha256.slice(0, 12)}…)`],
@@ -189,23 +225,43 @@ code{background:#f3f3f3;padding:0 .2em}</style></head><body>`);
     ['rows', lf.rows],
     ['flagged', `${lf.flagged} (${p2(lf.flagged_fraction)})`],
     ['score p50 / p90 / p99 / max', `${n4(lf.score.p50)} / ${n4(lf.score.p90)} / ${n4(lf.score.p99)} / ${n4(lf.score.max)}`],
-    ['latency per point, mean / p50 / p99 (single-point calls)', `${t.latency.per_point_mean_us.toFixed(1)} / ${t.latency.per_point_p50_us.toFixed(1)} / ${t.latency.per_point_p99_us.toFixed(1)} µs (${t.latency.points} points)`],
+    [
+      'latency per point, mean / p50 / p99 (single-point calls)',
+      `${t.latency.per_point_mean_us.toFixed(1)} / ${t.latency.per_point_p50_us.toFixed(1)} / ${t.latency.per_point_p99_us.toFixed(1)} µs (${t.latency.points} points)`,
+    ],
     ['latency per point in one batch', `${t.latency.batch_per_point_us.toFixed(2)} µs`],
   ];
   if (l) {
-    rows.unshift(['precision', n4(l.precision)], ['recall', n4(l.recall)], ['F1', n4(l.f1)], ['ROC-AUC', n4(l.roc_auc)], ['PR-AUC (average precision)', n4(l.pr_auc)], ['labelled anomalies', `${l.positives} of ${l.positives + l.negatives}`]);
+    rows.unshift(
+      ['precision', n4(l.precision)],
+      ['recall', n4(l.recall)],
+      ['F1', n4(l.f1)],
+      ['ROC-AUC', n4(l.roc_auc)],
+      ['PR-AUC (average precision)', n4(l.pr_auc)],
+      ['labelled anomalies', `${l.positives} of ${l.positives + l.negatives}`],
+    );
   }
   parts.push(table(['figure', 'value'], rows));
   if (l) {
     parts.push('<h3>Confusion matrix</h3>');
-    parts.push(table(['', 'flagged', 'not flagged'], [['labelled anomaly', l.confusion.tp, l.confusion.fn], ['labelled normal', l.confusion.fp, l.confusion.tn]]));
+    parts.push(
+      table(
+        ['', 'flagged', 'not flagged'],
+        [
+          ['labelled anomaly', l.confusion.tp, l.confusion.fn],
+          ['labelled normal', l.confusion.fp, l.confusion.tn],
+        ],
+      ),
+    );
   }
   parts.push(plot('roc', 'ROC curve on the evaluated rows'));
   parts.push(plot('pr', 'Precision-recall curve on the evaluated rows'));
   parts.push(plot('score_histogram', 'Score histogram by label, with the threshold'));
   parts.push('<h2>Robustness</h2>');
   parts.push(rob.notes.map((n) => `<p class="note">${esc(n)}</p>`).join(''));
-  parts.push(`<p>Unperturbed: flagged ${p2(rob.clean.flagged_fraction)}${rob.clean.labelled ? `, F1 ${n4(rob.clean.labelled.f1)}, ROC-AUC ${n4(rob.clean.labelled.roc_auc)}` : ''}.</p>`);
+  parts.push(
+    `<p>Unperturbed: flagged ${p2(rob.clean.flagged_fraction)}${rob.clean.labelled ? `, F1 ${n4(rob.clean.labelled.f1)}, ROC-AUC ${n4(rob.clean.labelled.roc_auc)}` : ''}.</p>`,
+  );
   parts.push('<h3>Gaussian noise</h3>', table(scenarioHead, scenarioRows(rob.noise, labelled)));
   parts.push('<h3>One metric missing, imputed with the training median</h3>', table(scenarioHead, scenarioRows(rob.missing, labelled)));
   parts.push(

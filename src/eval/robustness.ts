@@ -77,7 +77,11 @@ export function metricScales(artifact: ModelArtifact, raw: Float64Array, n: numb
  * `training.feature_quantiles` for its raw feature; the scaler mean when the quantiles
  * are unavailable; the evaluated rows' median when the model has no raw feature of it.
  */
-export function trainingMedians(artifact: ModelArtifact, raw: Float64Array, n: number): PerMetric<'training_median' | 'training_mean' | 'evaluation_median'> {
+export function trainingMedians(
+  artifact: ModelArtifact,
+  raw: Float64Array,
+  n: number,
+): PerMetric<'training_median' | 'training_mean' | 'evaluation_median'> {
   const values: number[] = [];
   const source: Array<'training_median' | 'training_mean' | 'evaluation_median'> = [];
   for (let m = 0; m < M; m++) {
@@ -203,12 +207,26 @@ function mean01(flags: Uint8Array, rows?: ArrayLike<number>): number {
  * with its training median), outliers on a share of rows (detection rate), and a shift
  * of every metric (flagged fraction). `clean` is the unperturbed scoring, if already done.
  */
-export function runRobustness(det: Detector, raw: Float64Array, n: number, labels: Uint8Array | null, opts: RobustnessOptions, clean: Scored = scoreSet(det, raw, n, opts.series)): RobustnessReport {
+export function runRobustness(
+  det: Detector,
+  raw: Float64Array,
+  n: number,
+  labels: Uint8Array | null,
+  opts: RobustnessOptions,
+  clean: Scored = scoreSet(det, raw, n, opts.series),
+): RobustnessReport {
   const scales = metricScales(det.artifact, raw, n);
   const medians = trainingMedians(det.artifact, raw, n);
   const cleanFF = mean01(clean.flags);
   const hasBoth = labels !== null && labels.some((l) => l === 1) && labels.some((l) => l === 0);
-  const compare = (suite: ScenarioResult['suite'], scenario: string, parameter: number | string, perturbed: Float64Array, affected: number, useLabels = true): ScenarioResult & { scored: Scored } => {
+  const compare = (
+    suite: ScenarioResult['suite'],
+    scenario: string,
+    parameter: number | string,
+    perturbed: Float64Array,
+    affected: number,
+    useLabels = true,
+  ): ScenarioResult & { scored: Scored } => {
     const s = scoreSet(det, perturbed, n, opts.series);
     let agree = 0;
     for (let i = 0; i < n; i++) if (s.flags[i] === clean.flags[i]) agree++;
@@ -230,9 +248,13 @@ export function runRobustness(det: Detector, raw: Float64Array, n: number, label
   const strip = ({ scored: _s, ...r }: ScenarioResult & { scored: Scored }): ScenarioResult => r;
 
   const z = normalDraws(n, opts.seed);
-  const noise = opts.noiseSigmas.map((sigma) => strip(compare('noise', `sigma ${sigma}`, sigma, addNoise(raw, n, scales.values, sigma, z), n)));
+  const noise = opts.noiseSigmas.map((sigma) =>
+    strip(compare('noise', `sigma ${sigma}`, sigma, addNoise(raw, n, scales.values, sigma, z), n)),
+  );
 
-  const missing = METRIC_NAMES.map((name, m) => strip(compare('missing', `${name} imputed`, name, imputeMetric(raw, n, m, medians.values[m]), n)));
+  const missing = METRIC_NAMES.map((name, m) =>
+    strip(compare('missing', `${name} imputed`, name, imputeMetric(raw, n, m, medians.values[m]), n)),
+  );
 
   const rows = sampleRows(n, opts.outlierFraction, opts.seed + 1);
   const baseline = mean01(clean.flags, rows);
@@ -249,11 +271,19 @@ export function runRobustness(det: Detector, raw: Float64Array, n: number, label
     `outliers: every metric of ${rows.length} rows (${(100 * opts.outlierFraction).toFixed(0)}%, seeded) multiplied by the factor; detection rate = share of those rows flagged, baseline = share flagged before injection`,
     'flag agreement and score Spearman compare with the unperturbed run: they measure stability, not accuracy',
   ];
-  if (!labels) notes.push('no labels: accuracy under perturbation (F1, ROC-AUC) is not computed; only flagged fractions, stability and the outlier detection rate (whose truth is the injection itself)');
+  if (!labels)
+    notes.push(
+      'no labels: accuracy under perturbation (F1, ROC-AUC) is not computed; only flagged fractions, stability and the outlier detection rate (whose truth is the injection itself)',
+    );
   else if (!hasBoth) notes.push('the labels have a single class: ROC-AUC and PR-AUC are undefined (null)');
   return {
     seed: opts.seed,
-    options: { noiseSigmas: opts.noiseSigmas, outlierFactors: opts.outlierFactors, outlierFraction: opts.outlierFraction, shifts: opts.shifts },
+    options: {
+      noiseSigmas: opts.noiseSigmas,
+      outlierFactors: opts.outlierFactors,
+      outlierFraction: opts.outlierFraction,
+      shifts: opts.shifts,
+    },
     scales: Object.fromEntries(METRIC_NAMES.map((name, m) => [name, { value: scales.values[m], source: scales.source[m] }])),
     imputation: Object.fromEntries(METRIC_NAMES.map((name, m) => [name, { value: medians.values[m], source: medians.source[m] }])),
     clean: { flagged_fraction: cleanFF, labelled: labels ? pickLabelled(labelledFigures(clean.scores, clean.flags, labels)) : null },

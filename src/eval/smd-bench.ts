@@ -111,7 +111,15 @@ export function smdFeatures(metrics: readonly string[], p: SmdBenchParams): Feat
     if (p.includeRaw) out.push({ name: m, source: m, transform: 'raw', unit: 'unitless [0, 1]', min: -Number.MAX_VALUE, max: null });
     for (const t of p.transforms) {
       if (t === 'raw') continue;
-      out.push({ name: `${m}_${t}`, source: m, transform: t, unit: t === 'volatility' ? 'log ratio' : t === 'span_max' || t === 'span_min' ? 'unitless [0, 1]' : 'robust units (asinh)', min: -Number.MAX_VALUE, max: null, params: params(t) });
+      out.push({
+        name: `${m}_${t}`,
+        source: m,
+        transform: t,
+        unit: t === 'volatility' ? 'log ratio' : t === 'span_max' || t === 'span_min' ? 'unitless [0, 1]' : 'robust units (asinh)',
+        min: -Number.MAX_VALUE,
+        max: null,
+        params: params(t),
+      });
     }
   }
   return out;
@@ -165,7 +173,12 @@ export function runSmdMachine(machine: SmdMachine, params: SmdBenchParams): SmdR
   const timesOf = (steps: Float64Array): number[] => Array.from(steps, (s) => s * SMD_STEP_MS);
   const t0 = process.hrtime.bigint();
   const { train, test } = machine;
-  const stream = StreamingDetector.start(smdStreamingOptions(machine.metrics, params), { keys: keysOf(train.n), times: timesOf(train.steps), raw: train.raw, n: train.n });
+  const stream = StreamingDetector.start(smdStreamingOptions(machine.metrics, params), {
+    keys: keysOf(train.n),
+    times: timesOf(train.steps),
+    raw: train.raw,
+    n: train.n,
+  });
   const res = stream.process({ keys: keysOf(test.n), times: timesOf(test.steps), raw: test.raw, n: test.n });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   return {
@@ -182,7 +195,10 @@ export function runSmdMachine(machine: SmdMachine, params: SmdBenchParams): SmdR
 }
 
 /** Best point-wise F1 over every threshold on the scores (the papers' oracle), and that threshold. */
-export function bestF1(scores: ArrayLike<number>, labels: ArrayLike<number>): { f1: number; threshold: number; precision: number; recall: number } {
+export function bestF1(
+  scores: ArrayLike<number>,
+  labels: ArrayLike<number>,
+): { f1: number; threshold: number; precision: number; recall: number } {
   const n = scores.length;
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[b] - scores[a]);
   let positives = 0;
@@ -206,7 +222,7 @@ export function bestF1(scores: ArrayLike<number>, labels: ArrayLike<number>): { 
 /** Labelled segments: maximal runs of 1, as [start, end) row ranges. */
 export function labelSegments(labels: ArrayLike<number>): Array<[number, number]> {
   const out: Array<[number, number]> = [];
-  for (let i = 0; i < labels.length; ) {
+  for (let i = 0; i < labels.length;) {
     if (labels[i] !== 1) {
       i++;
       continue;
@@ -242,9 +258,15 @@ export interface SmdMachineMetrics {
 }
 
 /** Scores one machine's run against its labels. */
-export function smdMetrics(machine: string, scores: ArrayLike<number>, alerts: ArrayLike<number>, labels: ArrayLike<number>): SmdMachineMetrics {
+export function smdMetrics(
+  machine: string,
+  scores: ArrayLike<number>,
+  alerts: ArrayLike<number>,
+  labels: ArrayLike<number>,
+): SmdMachineMetrics {
   const n = labels.length;
-  if (scores.length !== n || alerts.length !== n) throw new RangeError(`${machine}: ${scores.length} scores and ${alerts.length} alerts for ${n} labels`);
+  if (scores.length !== n || alerts.length !== n)
+    throw new RangeError(`${machine}: ${scores.length} scores and ${alerts.length} alerts for ${n} labels`);
   const bm = binaryMetrics(alerts, labels);
   const segments = labelSegments(labels);
   let detected = 0;
@@ -281,7 +303,20 @@ export function smdMetrics(machine: string, scores: ArrayLike<number>, alerts: A
 /** Numeric fields averaged over machines (NaN-free fields; meanDelaySteps over machines with a detection). */
 export type SmdAverage = Omit<SmdMachineMetrics, 'machine' | 'meanDelaySteps'> & { meanDelaySteps: number | null };
 
-const AVERAGED = ['rows', 'anomalies', 'rocAuc', 'prAuc', 'bestF1', 'precision', 'recall', 'f1', 'alertShare', 'segments', 'segmentsDetected', 'falseAlertsPerDay'] as const;
+const AVERAGED = [
+  'rows',
+  'anomalies',
+  'rocAuc',
+  'prAuc',
+  'bestF1',
+  'precision',
+  'recall',
+  'f1',
+  'alertShare',
+  'segments',
+  'segmentsDetected',
+  'falseAlertsPerDay',
+] as const;
 
 /** The mean over machines of every figure (an unweighted mean: each machine counts once). */
 export function averageMetrics(rows: readonly SmdMachineMetrics[]): SmdAverage {
@@ -351,9 +386,22 @@ export function runSmdBench(opts: SmdBenchOptions): SmdBenchResult {
     bytesPerKey = run.bytesPerKey;
     refits += run.refits;
     seconds += run.seconds;
-    opts.log?.(`${name}: ${data.train.n} train + ${data.test.n} test rows, ${run.refits} refit(s), ${(run.seconds * 1000).toFixed(0)} ms, ROC-AUC ${fmt(m.rocAuc)}`);
+    opts.log?.(
+      `${name}: ${data.train.n} train + ${data.test.n} test rows, ${run.refits} refit(s), ${(run.seconds * 1000).toFixed(0)} ms, ROC-AUC ${fmt(m.rocAuc)}`,
+    );
   }
-  return { metrics: opts.metrics, columns, params, machines, average: averageMetrics(machines), stateBytesPerKey, bytesPerKey, refits, seconds, resultFiles };
+  return {
+    metrics: opts.metrics,
+    columns,
+    params,
+    machines,
+    average: averageMetrics(machines),
+    stateBytesPerKey,
+    bytesPerKey,
+    refits,
+    seconds,
+    resultFiles,
+  };
 }
 
 function fmt(v: number | null, digits = 3): string {
@@ -380,7 +428,7 @@ export function formatSmdBench(r: SmdBenchResult): string {
   ];
   const lines = [
     `SMD, ${r.machines.length} machine(s), metrics ${r.metrics} (${r.columns.length}); point-wise, no point adjustment`,
-    '(prec, recall, F1, alerted: the detector\'s own alerts; bestF1: the oracle threshold on the scores; delay: minutes from segment start; FA/day: alerts outside labelled segments)',
+    "(prec, recall, F1, alerted: the detector's own alerts; bestF1: the oracle threshold on the scores; delay: minutes from segment start; FA/day: alerts outside labelled segments)",
     row(head),
     ...r.machines.map((m) => row(cells(m.machine, m))),
     row(cells('average', r.average)),

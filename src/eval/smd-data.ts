@@ -14,10 +14,44 @@ export class SmdDataError extends DataError {}
 
 /** The 38 metric columns, in file order (names as OmniAnomaly's issue 22 gives them). */
 export const SMD_METRICS = [
-  'cpu_r', 'load_1', 'load_5', 'load_15', 'mem_shmem', 'mem_u', 'mem_u_e', 'total_mem', 'disk_q', 'disk_r',
-  'disk_rb', 'disk_svc', 'disk_u', 'disk_w', 'disk_wa', 'disk_wb', 'si', 'so', 'eth1_fi', 'eth1_fo',
-  'eth1_pi', 'eth1_po', 'tcp_tw', 'tcp_use', 'active_opens', 'curr_estab', 'in_errs', 'in_segs', 'listen_overflows', 'out_rsts',
-  'out_segs', 'passive_opens', 'retransegs', 'tcp_timeouts', 'udp_in_dg', 'udp_out_dg', 'udp_rcv_buf_errs', 'udp_snd_buf_errs',
+  'cpu_r',
+  'load_1',
+  'load_5',
+  'load_15',
+  'mem_shmem',
+  'mem_u',
+  'mem_u_e',
+  'total_mem',
+  'disk_q',
+  'disk_r',
+  'disk_rb',
+  'disk_svc',
+  'disk_u',
+  'disk_w',
+  'disk_wa',
+  'disk_wb',
+  'si',
+  'so',
+  'eth1_fi',
+  'eth1_fo',
+  'eth1_pi',
+  'eth1_po',
+  'tcp_tw',
+  'tcp_use',
+  'active_opens',
+  'curr_estab',
+  'in_errs',
+  'in_segs',
+  'listen_overflows',
+  'out_rsts',
+  'out_segs',
+  'passive_opens',
+  'retransegs',
+  'tcp_timeouts',
+  'udp_in_dg',
+  'udp_out_dg',
+  'udp_rcv_buf_errs',
+  'udp_snd_buf_errs',
 ] as const;
 
 /** The metric sets of `bench smd --metrics`: `basic` is CPU, memory and network in. */
@@ -99,9 +133,11 @@ export function parseSmdCsv(text: string, metrics: readonly string[], withLabels
   for (let i = 0; i < n; i++) {
     const line = i + 2;
     const cells = lines[i + 1].split(',');
-    if (cells.length !== header.length) throw new SmdDataError(`${path}: line ${line} has ${cells.length} cells, the header ${header.length}`);
+    if (cells.length !== header.length)
+      throw new SmdDataError(`${path}: line ${line} has ${cells.length} cells, the header ${header.length}`);
     steps[i] = num(cells, stepCol, line);
-    if (i > 0 && !(steps[i] > steps[i - 1])) throw new SmdDataError(`${path}: line ${line}: step ${steps[i]} does not follow ${steps[i - 1]}`);
+    if (i > 0 && !(steps[i] > steps[i - 1]))
+      throw new SmdDataError(`${path}: line ${line}: step ${steps[i]} does not follow ${steps[i - 1]}`);
     for (let k = 0; k < m; k++) raw[i * m + k] = num(cells, metricCols[k], line);
     if (labels) {
       const v = num(cells, labelCol, line);
@@ -130,6 +166,9 @@ export function readSmdMachine(dir: string, name: string, metrics: readonly stri
   const test = readSmdFile(join(dir, name, 'test.csv.gz'), metrics, true);
   if (train.n < 2) throw new SmdDataError(`${join(dir, name, 'train.csv.gz')}: needs at least 2 rows, has ${train.n}`);
   if (test.n < 1) throw new SmdDataError(`${join(dir, name, 'test.csv.gz')}: no rows`);
-  if (!(test.steps[0] > train.steps[train.n - 1])) throw new SmdDataError(`${join(dir, name, 'test.csv.gz')}: first step ${test.steps[0]} does not follow the train part's last (${train.steps[train.n - 1]})`);
+  if (!(test.steps[0] > train.steps[train.n - 1]))
+    throw new SmdDataError(
+      `${join(dir, name, 'test.csv.gz')}: first step ${test.steps[0]} does not follow the train part's last (${train.steps[train.n - 1]})`,
+    );
   return { name, metrics: [...metrics], train, test: test as SmdPart & { labels: Uint8Array } };
 }

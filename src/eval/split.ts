@@ -31,7 +31,8 @@ export interface Split {
 /** Target sizes of the three parts: train and validation rounded, test the rest. */
 export function partSizes(n: number, f: SplitFractions = DEFAULT_FRACTIONS): [number, number, number] {
   const sum = f.train + f.val + f.test;
-  if (!(f.train > 0 && f.val > 0 && f.test > 0) || Math.abs(sum - 1) > 1e-9) throw new Error(`split fractions must be positive and sum to 1, got ${f.train}/${f.val}/${f.test}`);
+  if (!(f.train > 0 && f.val > 0 && f.test > 0) || Math.abs(sum - 1) > 1e-9)
+    throw new Error(`split fractions must be positive and sum to 1, got ${f.train}/${f.val}/${f.test}`);
   const nTrain = Math.round(n * f.train);
   const nVal = Math.round(n * f.val);
   return [nTrain, nVal, n - nTrain - nVal];
@@ -46,9 +47,13 @@ export function partSizes(n: number, f: SplitFractions = DEFAULT_FRACTIONS): [nu
  * every validation row strictly older than every test row: rows that share a
  * timestamp (several hosts at one instant) never straddle a boundary.
  */
-export function splitRows(n: number, opts: { mode: SplitMode; seed: number; timestamps?: ArrayLike<number>; fractions?: SplitFractions }): Split {
+export function splitRows(
+  n: number,
+  opts: { mode: SplitMode; seed: number; timestamps?: ArrayLike<number>; fractions?: SplitFractions },
+): Split {
   const [nTrain, nVal] = partSizes(n, opts.fractions);
-  if (nTrain < 2 || nVal < 1 || n - nTrain - nVal < 1) throw new DataError(`${n} rows are too few to split into training, validation and test parts`);
+  if (nTrain < 2 || nVal < 1 || n - nTrain - nVal < 1)
+    throw new DataError(`${n} rows are too few to split into training, validation and test parts`);
   if (opts.mode === 'random') {
     const perm = Int32Array.from({ length: n }, (_, i) => i);
     const rng = new Rng(opts.seed);
@@ -70,7 +75,8 @@ export function splitRows(n: number, opts: { mode: SplitMode; seed: number; time
   }
   const ts = opts.timestamps;
   if (!ts || ts.length !== n) throw new Error('a time split needs one timestamp per row');
-  for (let i = 0; i < n; i++) if (!Number.isFinite(ts[i])) throw new DataError(`--split time needs a readable timestamp on every row (row ${i + 1} has none)`);
+  for (let i = 0; i < n; i++)
+    if (!Number.isFinite(ts[i])) throw new DataError(`--split time needs a readable timestamp on every row (row ${i + 1} has none)`);
   const order = Int32Array.from({ length: n }, (_, i) => i).sort((a, b) => ts[a] - ts[b] || a - b);
   // Move a cut forward past rows sharing the timestamp just before it.
   const cutAfterTies = (cut: number): number => {
@@ -80,7 +86,8 @@ export function splitRows(n: number, opts: { mode: SplitMode; seed: number; time
   };
   const c1 = cutAfterTies(nTrain);
   const c2 = cutAfterTies(Math.max(c1 + 1, c1 + nVal));
-  if (c1 >= n || c2 >= n || c2 <= c1) throw new DataError('--split time: too few distinct timestamps to leave rows for validation and test');
+  if (c1 >= n || c2 >= n || c2 <= c1)
+    throw new DataError('--split time: too few distinct timestamps to leave rows for validation and test');
   const train = order.slice(0, c1);
   const val = order.slice(c1, c2);
   const test = order.slice(c2);
@@ -120,7 +127,10 @@ export interface Part {
 }
 
 /** Cuts one part out of a data set. */
-export function takePart(ds: { raw: Float64Array; labels: Uint8Array | null; timestamps: number[]; hosts: string[] }, idx: ArrayLike<number>): Part {
+export function takePart(
+  ds: { raw: Float64Array; labels: Uint8Array | null; timestamps: number[]; hosts: string[] },
+  idx: ArrayLike<number>,
+): Part {
   return {
     n: idx.length,
     raw: takeRows(ds.raw, METRIC_NAMES.length, idx),

@@ -142,7 +142,9 @@ export function validateRecords(records: CsvRecord[], createdAt = new Date().toI
   if (missingCols.length > 0) schemaProblems.push(`missing column(s) ${missingCols.join(', ')} (header: ${header.join(',')})`);
   if (dupCols.length > 0) schemaProblems.push(`duplicate column name(s) ${[...new Set(dupCols)].join(', ')}`);
   if (ragged.length > 0) {
-    schemaProblems.push(`${ragged.length} row(s) do not have the header's ${width} fields (${examples(ragged.map((r) => `line ${r.line} has ${r.fields.length} fields`))})`);
+    schemaProblems.push(
+      `${ragged.length} row(s) do not have the header's ${width} fields (${examples(ragged.map((r) => `line ${r.line} has ${r.fields.length} fields`))})`,
+    );
   }
   if (body.length === 0) schemaProblems.push('no data rows');
   const labelCol = col('anomaly');
@@ -159,11 +161,15 @@ export function validateRecords(records: CsvRecord[], createdAt = new Date().toI
   const tsCol = col('timestamp');
   const badTs: string[] = [];
   if (tsCol >= 0) {
-    for (const r of rows) if (!Number.isFinite(parseTimestamp(r.fields[tsCol]))) badTs.push(`line ${r.line} timestamp=${JSON.stringify(r.fields[tsCol])}`);
-    if (badTs.length > 0) schemaProblems.push(`${badTs.length} timestamp(s) are neither RFC 3339 nor epoch milliseconds (${examples(badTs)})`);
+    for (const r of rows)
+      if (!Number.isFinite(parseTimestamp(r.fields[tsCol]))) badTs.push(`line ${r.line} timestamp=${JSON.stringify(r.fields[tsCol])}`);
+    if (badTs.length > 0)
+      schemaProblems.push(`${badTs.length} timestamp(s) are neither RFC 3339 nor epoch milliseconds (${examples(badTs)})`);
   }
   const optional = OPTIONAL_COLUMNS.filter((c) => col(c) >= 0);
-  const extra = header.filter((h) => !(REQUIRED_COLUMNS as readonly string[]).includes(h) && !(OPTIONAL_COLUMNS as readonly string[]).includes(h));
+  const extra = header.filter(
+    (h) => !(REQUIRED_COLUMNS as readonly string[]).includes(h) && !(OPTIONAL_COLUMNS as readonly string[]).includes(h),
+  );
   checks.push({
     name: 'schema',
     status: schemaProblems.length > 0 ? 'fail' : 'pass',
@@ -247,7 +253,12 @@ export function validateRecords(records: CsvRecord[], createdAt = new Date().toI
   checks.push({
     name: 'missing_values',
     status: nBad > 0 ? 'fail' : present.length === 0 ? 'info' : 'pass',
-    summary: nBad > 0 ? `${nBad} non-numeric or missing values: ${examples(badCells)}` : present.length === 0 ? 'no metric column to check' : 'no missing or non-numeric values',
+    summary:
+      nBad > 0
+        ? `${nBad} non-numeric or missing values: ${examples(badCells)}`
+        : present.length === 0
+          ? 'no metric column to check'
+          : 'no missing or non-numeric values',
     details: { missing, non_numeric: invalid, examples: badCells.slice(0, EXAMPLES) },
   });
 
@@ -302,7 +313,11 @@ export function validateRecords(records: CsvRecord[], createdAt = new Date().toI
     columns: header,
     passed: failed.length === 0,
     failed_checks: failed,
-    rules: { required_columns: REQUIRED_COLUMNS, range_violation_max_fraction: MAX_RANGE_VIOLATION_FRACTION, duplicate_max_fraction: MAX_DUPLICATE_FRACTION },
+    rules: {
+      required_columns: REQUIRED_COLUMNS,
+      range_violation_max_fraction: MAX_RANGE_VIOLATION_FRACTION,
+      duplicate_max_fraction: MAX_DUPLICATE_FRACTION,
+    },
     labels: { present: labelCol >= 0, positives: labelsOk ? positives : null, fraction: labelsOk ? positives / rows.length : null },
     checks,
     statistics,
@@ -348,7 +363,18 @@ export function formatValidation(r: ValidationReport): string {
     const table = metrics.map((m) => {
       const s = r.statistics[m];
       const o = r.outliers[m];
-      return [m, String(s.count), num(s.mean), num(s.std), num(s.min), num(s.q25), num(s.median), num(s.q75), num(s.max), `${o.count} (${pct(o.fraction)})`];
+      return [
+        m,
+        String(s.count),
+        num(s.mean),
+        num(s.std),
+        num(s.min),
+        num(s.q25),
+        num(s.median),
+        num(s.q75),
+        num(s.max),
+        `${o.count} (${pct(o.fraction)})`,
+      ];
     });
     const widths = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
     const fmtRow = (row: string[]): string => row.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ');
@@ -357,7 +383,11 @@ export function formatValidation(r: ValidationReport): string {
   }
   if (r.labels.present) {
     lines.push('');
-    lines.push(r.labels.positives === null ? 'Labels: column anomaly present but unreadable' : `Labels: ${r.labels.positives} anomalous rows (${pct(r.labels.fraction ?? 0)})`);
+    lines.push(
+      r.labels.positives === null
+        ? 'Labels: column anomaly present but unreadable'
+        : `Labels: ${r.labels.positives} anomalous rows (${pct(r.labels.fraction ?? 0)})`,
+    );
   }
   lines.push('');
   lines.push(r.passed ? 'Result: PASSED' : `Result: FAILED (${r.failed_checks.join(', ')})`);

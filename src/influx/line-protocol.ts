@@ -80,7 +80,8 @@ function checkName(kind: string, s: string): void {
 export function escapeMeasurement(name: string): string {
   if (name === '') throw new LineProtocolError('measurement name is empty');
   // A line that starts with # is a comment: InfluxDB would drop the point silently.
-  if (name.startsWith('#')) throw new LineProtocolError(`measurement ${JSON.stringify(name)} starts with #, which makes the line a comment`);
+  if (name.startsWith('#'))
+    throw new LineProtocolError(`measurement ${JSON.stringify(name)} starts with #, which makes the line a comment`);
   checkName('measurement', name);
   return name.replace(/[, ]/g, (c) => `\\${c}`);
 }

@@ -86,7 +86,8 @@ export function parseInfluxJson(text: string): unknown {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 92) i++; // backslash: skip the escaped character
+      if (c === 92)
+        i++; // backslash: skip the escaped character
       else if (c === 34) inString = false;
       continue;
     }
@@ -110,5 +111,7 @@ export function parseInfluxJson(text: string): unknown {
   }
   if (last === 0) return JSON.parse(text);
   out += text.slice(last);
-  return JSON.parse(out, (_key, value: unknown) => (typeof value === 'string' && value.startsWith(BIG_INT) ? BigInt(value.slice(BIG_INT.length)) : value));
+  return JSON.parse(out, (_key, value: unknown) =>
+    typeof value === 'string' && value.startsWith(BIG_INT) ? BigInt(value.slice(BIG_INT.length)) : value,
+  );
 }

@@ -82,7 +82,10 @@ export class InfluxV1Store implements MetricsStore, InfluxQLClient {
 
   constructor(private readonly options: InfluxV1Options) {
     if (!options.database) throw new ConfigError('invalid configuration: InfluxDB v1: database is required (INFLUX_DATABASE)');
-    if (options.token && options.username) throw new ConfigError('invalid configuration: InfluxDB v1: give either a token or a username, not both (INFLUX_TOKEN, INFLUX_USERNAME)');
+    if (options.token && options.username)
+      throw new ConfigError(
+        'invalid configuration: InfluxDB v1: give either a token or a username, not both (INFLUX_TOKEN, INFLUX_USERNAME)',
+      );
     this.batchSize = options.batchSize ?? 5000;
     this.chunkSize = options.chunkSize ?? 10000;
     this.timeoutMs = options.timeoutMs ?? 10000;

@@ -8,7 +8,14 @@ import { fluxColumn, fluxString, fluxStringArray, fluxTime } from './flux';
 import type { Precision } from './line-protocol';
 import { retryStaleSocket } from './stale-socket';
 import { DEFAULT_GROUP_BY, GroupCollector, matchesNothing, toMetricValue, toMs, uniqueFields } from './series';
-import { InfluxError, type InfluxOperation, type LatestTimesOptions, type MetricsStore, type ReadSeriesSpec, type SeriesGroup } from './types';
+import {
+  InfluxError,
+  type InfluxOperation,
+  type LatestTimesOptions,
+  type MetricsStore,
+  type ReadSeriesSpec,
+  type SeriesGroup,
+} from './types';
 
 /** Options of {@link InfluxV2Store}. */
 export interface InfluxV2Options {
@@ -31,7 +38,8 @@ export interface InfluxV2Options {
 export function readSeriesFlux(bucket: string, spec: ReadSeriesSpec): string {
   const fields = uniqueFields(spec.fields);
   const groupBy = spec.groupBy ?? DEFAULT_GROUP_BY;
-  const range = spec.to === undefined ? `start: ${fluxTime(toMs(spec.from))}` : `start: ${fluxTime(toMs(spec.from))}, stop: ${fluxTime(toMs(spec.to))}`;
+  const range =
+    spec.to === undefined ? `start: ${fluxTime(toMs(spec.from))}` : `start: ${fluxTime(toMs(spec.from))}, stop: ${fluxTime(toMs(spec.to))}`;
   const lines = [
     `from(bucket: ${fluxString(bucket)})`,
     `  |> range(${range})`,
@@ -43,7 +51,8 @@ export function readSeriesFlux(bucket: string, spec: ReadSeriesSpec): string {
     lines.push(`  |> filter(fn: (r) => ${values.map((x) => `${fluxColumn(key)} == ${fluxString(x)}`).join(' or ')})`);
   }
   for (const [key, values] of Object.entries(spec.exclude ?? {})) {
-    if (values.length > 0) lines.push(`  |> filter(fn: (r) => ${values.map((x) => `${fluxColumn(key)} != ${fluxString(x)}`).join(' and ')})`);
+    if (values.length > 0)
+      lines.push(`  |> filter(fn: (r) => ${values.map((x) => `${fluxColumn(key)} != ${fluxString(x)}`).join(' and ')})`);
   }
   lines.push(
     '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")',
@@ -76,9 +85,15 @@ function toInfluxError(op: InfluxOperation, err: unknown, timeoutMs: number): In
   if (err instanceof HttpError) {
     const json = err.json as { message?: unknown } | undefined;
     const influxMessage = typeof json?.message === 'string' ? json.message : err.body?.trim().slice(0, 500) || err.statusMessage;
-    return new InfluxError(op, `InfluxDB ${op} failed: HTTP ${err.statusCode}${influxMessage ? `: ${influxMessage}` : ''}`, err.statusCode, influxMessage);
+    return new InfluxError(
+      op,
+      `InfluxDB ${op} failed: HTTP ${err.statusCode}${influxMessage ? `: ${influxMessage}` : ''}`,
+      err.statusCode,
+      influxMessage,
+    );
   }
-  if (err instanceof RequestTimedOutError) return new InfluxError(op, `InfluxDB ${op} failed: timed out after ${timeoutMs} ms`, undefined, undefined, 'ETIMEDOUT');
+  if (err instanceof RequestTimedOutError)
+    return new InfluxError(op, `InfluxDB ${op} failed: timed out after ${timeoutMs} ms`, undefined, undefined, 'ETIMEDOUT');
   const e = err as Error & { code?: string };
   return new InfluxError(op, `InfluxDB ${op} failed: ${e.message}`, undefined, undefined, e.code);
 }
@@ -151,7 +166,10 @@ export class InfluxV2Store implements MetricsStore {
       try {
         const body = lines.slice(i, i + this.batchSize).join('\n');
         await retryStaleSocket(() =>
-          this.client.transport.request(`/api/v2/write?${q.toString()}`, body, { method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8' } }),
+          this.client.transport.request(`/api/v2/write?${q.toString()}`, body, {
+            method: 'POST',
+            headers: { 'content-type': 'text/plain; charset=utf-8' },
+          }),
         );
       } catch (err) {
         throw toInfluxError('write', err, this.timeoutMs);

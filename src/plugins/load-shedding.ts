@@ -48,10 +48,14 @@ export const loadShedding = fp<LoadSheddingOptions>(
     timer.unref();
     let inFlight = 0;
     const shed = (reply: FastifyReply, why: string) =>
-      reply.code(503).header('retry-after', '5').send({ error: ErrorCode.Overloaded, message: `overloaded (${why}), retry later`, details: [] });
+      reply
+        .code(503)
+        .header('retry-after', '5')
+        .send({ error: ErrorCode.Overloaded, message: `overloaded (${why}), retry later`, details: [] });
     app.addHook('onRequest', async (request, reply) => {
       if (request.routeOptions.config.shed === false || (opts.maxEventLoopDelayMs <= 0 && opts.maxConcurrent === undefined)) return;
-      if (opts.maxEventLoopDelayMs > 0 && delayMs > opts.maxEventLoopDelayMs) return shed(reply, `event loop delay ${Math.round(delayMs)} ms`);
+      if (opts.maxEventLoopDelayMs > 0 && delayMs > opts.maxEventLoopDelayMs)
+        return shed(reply, `event loop delay ${Math.round(delayMs)} ms`);
       if (opts.maxConcurrent === undefined) return;
       if (inFlight >= opts.maxConcurrent) {
         if (!request.raw.complete) reply.header('connection', 'close');

@@ -94,7 +94,9 @@ export function planRows(steps: HostSteps, step: CycleStep): PlannedRows {
     if (step.prime) {
       // Points before the first one this cycle may score: history only, and only those
       // the live path would have scored.
-      const earlier = [...byStep.keys()].filter((t) => t < to && (t < from || t <= watermark) && (!step.primeFromStart || t >= from)).sort((a, b) => a - b);
+      const earlier = [...byStep.keys()]
+        .filter((t) => t < to && (t < from || t <= watermark) && (!step.primeFromStart || t >= from))
+        .sort((a, b) => a - b);
       for (const t of earlier) {
         const v = byStep.get(t) as Record<MetricName, number | undefined>;
         if (isComplete(v) && isUsable(host, v)) add(host, t, v, false);
@@ -142,7 +144,9 @@ export function planRows(steps: HostSteps, step: CycleStep): PlannedRows {
     }
   }
   const total = rowHosts.length;
-  const order = Array.from({ length: total }, (_, i) => i).sort((a, b) => rowTimes[a] - rowTimes[b] || (rowHosts[a] < rowHosts[b] ? -1 : rowHosts[a] > rowHosts[b] ? 1 : a - b));
+  const order = Array.from({ length: total }, (_, i) => i).sort(
+    (a, b) => rowTimes[a] - rowTimes[b] || (rowHosts[a] < rowHosts[b] ? -1 : rowHosts[a] > rowHosts[b] ? 1 : a - b),
+  );
   const raw = new Float64Array(total * 3);
   order.forEach((i, k) => raw.set(rowValues.slice(i * 3, i * 3 + 3), k * 3));
   return {
@@ -229,7 +233,11 @@ export const SLICE_ROWS = 20_000;
  * plan; `features` is filled only with `keepFeatures` (the drift window reads it), else empty.
  * With `discard`, nothing is kept (a bootstrap: the detector only learns).
  */
-export function runPlan(engine: StreamingDetector, plan: PlannedRows, opts: { keepFeatures: boolean; discard?: boolean; sliceRows?: number }): StreamResult | null {
+export function runPlan(
+  engine: StreamingDetector,
+  plan: PlannedRows,
+  opts: { keepFeatures: boolean; discard?: boolean; sliceRows?: number },
+): StreamResult | null {
   const n = plan.n;
   if (n === 0) return null;
   const step = opts.sliceRows ?? SLICE_ROWS;
@@ -255,7 +263,12 @@ export function runPlan(engine: StreamingDetector, plan: PlannedRows, opts: { ke
       };
   for (let a = 0; a < n; a += step) {
     const b = Math.min(n, a + step);
-    const r = engine.process({ keys: plan.keys.slice(a, b), times: Array.prototype.slice.call(plan.times, a, b) as number[], raw: plan.raw.subarray(a * m, b * m), n: b - a });
+    const r = engine.process({
+      keys: plan.keys.slice(a, b),
+      times: Array.prototype.slice.call(plan.times, a, b) as number[],
+      raw: plan.raw.subarray(a * m, b * m),
+      n: b - a,
+    });
     if (!out) continue;
     out.scores.set(r.scores, a);
     out.thresholds.set(r.thresholds, a);

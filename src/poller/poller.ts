@@ -91,7 +91,6 @@ interface Log {
   error(obj: object, msg: string): void;
 }
 
-
 /**
  * The per-host history a temporal model reads, and whether it already holds the points
  * before the first one scored. Unprimed (after a start, or a reload to a model with
@@ -106,7 +105,6 @@ export interface HistoryState {
   engineFor?: Detector;
   primed: boolean;
 }
-
 
 /** What one cycle did (for tests and logs). */
 export interface CycleReport {
@@ -217,7 +215,10 @@ export class Poller {
     const ahead = await this.store.latestTimes(PREDICTIONS_MEASUREMENT, 'host', { since: until + 1 });
     if (ahead.size > 0) {
       this.metrics.skipped.inc({ reason: 'future_prediction' }, ahead.size);
-      this.log.warn({ hosts: ahead.size, example: [...ahead.keys()][0] }, 'ai_predictions holds points from the future: ignored as watermarks');
+      this.log.warn(
+        { hosts: ahead.size, example: [...ahead.keys()][0] },
+        'ai_predictions holds points from the future: ignored as watermarks',
+      );
     }
     for (const [host, t] of latest) {
       if (host === '' || !ownsHost(this.opts.shard, host)) continue;
@@ -327,7 +328,13 @@ export class Poller {
       const r = this.opts.refit;
       history.engine = StreamingDetector.fromModel(
         loaded,
-        { refitIntervalMs: r?.intervalMs ?? 0, refitWindow: r?.windowPoints ?? 2, minRefitRows: r?.minPoints, gate: this.opts.gate, maxKeys: this.opts.maxHosts },
+        {
+          refitIntervalMs: r?.intervalMs ?? 0,
+          refitWindow: r?.windowPoints ?? 2,
+          minRefitRows: r?.minPoints,
+          gate: this.opts.gate,
+          maxKeys: this.opts.maxHosts,
+        },
         now,
       );
       history.primed = false;
@@ -355,7 +362,7 @@ export class Poller {
     if (!this.bootstrap) {
       const from = stepOf(end - learn.windowMs, interval);
       this.bootstrap = { from, to: end, done: from, rows: 0, finished: false };
-      this.log.info({ from: new Date(from).toISOString(), to: new Date(end).toISOString() }, 'learning: reading the hosts\' history');
+      this.log.info({ from: new Date(from).toISOString(), to: new Date(end).toISOString() }, "learning: reading the hosts' history");
     }
     const b = this.bootstrap;
     const t0 = Date.now();
@@ -364,7 +371,15 @@ export class Poller {
       const r = await this.process(b.done, chunkTo, Infinity, new Map(), 0, this.history, 'learn');
       b.rows += r.scored;
       b.done = chunkTo;
-      this.log.info({ done: new Date(b.done).toISOString(), to: new Date(b.to).toISOString(), rows: b.rows, share: Math.round((100 * (b.done - b.from)) / Math.max(1, b.to - b.from)) }, 'learning: history read');
+      this.log.info(
+        {
+          done: new Date(b.done).toISOString(),
+          to: new Date(b.to).toISOString(),
+          rows: b.rows,
+          share: Math.round((100 * (b.done - b.from)) / Math.max(1, b.to - b.from)),
+        },
+        'learning: history read',
+      );
     }
     b.finished = true;
     // The first live read starts where the history ended: nothing is fed twice.
@@ -381,12 +396,18 @@ export class Poller {
    * before `from`. Pass the same `state` and `history` to consecutive calls over adjacent
    * ranges. Used by `anomaly-detector backfill`.
    */
-  async backfill(from: number, to: number, state: Map<string, HostState> = new Map(), history: HistoryState = { primed: false }): Promise<CycleReport> {
+  async backfill(
+    from: number,
+    to: number,
+    state: Map<string, HostState> = new Map(),
+    history: HistoryState = { primed: false },
+  ): Promise<CycleReport> {
     if (!this.models.current) throw new Error('no model loaded');
     const learn = this.opts.learn;
     if (learn && !history.primed) {
       this.engineOf(history, from, false);
-      for (let t = from - learn.windowMs; t < from; t += learn.chunkMs) await this.process(t, Math.min(from, t + learn.chunkMs), Infinity, new Map(), 0, history, 'learn');
+      for (let t = from - learn.windowMs; t < from; t += learn.chunkMs)
+        await this.process(t, Math.min(from, t + learn.chunkMs), Infinity, new Map(), 0, history, 'learn');
       history.primed = true;
     }
     return this.process(from, to, Infinity, state, 0, history, 'backfill');
@@ -436,7 +457,9 @@ export class Poller {
     // The counter history (the last few samples before readTo) holds the sample before
     // `readFrom` when the read starts just inside it: then no look-back is needed.
     const warm = counters !== undefined && this.readTo !== null && readFrom <= this.readTo && readFrom >= this.readTo - 4 * interval;
-    const results = await Promise.all(METRIC_NAMES.map((metric) => this.store.readSeries(readSpec(this.opts.mapping[metric], readFrom, to, interval, warm))));
+    const results = await Promise.all(
+      METRIC_NAMES.map((metric) => this.store.readSeries(readSpec(this.opts.mapping[metric], readFrom, to, interval, warm))),
+    );
     METRIC_NAMES.forEach((metric, k) => {
       for (const g of results[k]) read += g.rows.length;
       const mine = this.opts.shard.count > 1 ? results[k].filter((g) => ownsHost(this.opts.shard, g.tags.host ?? '')) : results[k];
@@ -445,7 +468,18 @@ export class Poller {
     if (counters) this.readTo = to;
     this.metrics.pointsRead.inc(read);
 
-    const plan = planRows(steps, { mode, from, to, now, settleMs, intervalMs: interval, prime: priming, primeFromStart: this.opts.learn !== undefined, hosts, owns: (h) => ownsHost(this.opts.shard, h) });
+    const plan = planRows(steps, {
+      mode,
+      from,
+      to,
+      now,
+      settleMs,
+      intervalMs: interval,
+      prime: priming,
+      primeFromStart: this.opts.learn !== undefined,
+      hosts,
+      owns: (h) => ownsHost(this.opts.shard, h),
+    });
     if (!learnOnly && priming) history.primed = true;
     const { incomplete, invalid } = plan.skipped;
     if (incomplete > 0) this.metrics.skipped.inc({ reason: 'incomplete' }, incomplete);
@@ -512,7 +546,14 @@ export class Poller {
       const value = psi(quantiles[f], window.column(f));
       this.psiValues[name] = value;
       this.metrics.psi.set({ feature: name }, value);
-      lines.push(formatPoint({ measurement: DRIFT_MEASUREMENT, tags: { feature: name, model_version: version }, fields: { psi: value, window_points: int(window.size) }, time: now }));
+      lines.push(
+        formatPoint({
+          measurement: DRIFT_MEASUREMENT,
+          tags: { feature: name, model_version: version },
+          fields: { psi: value, window_points: int(window.size) },
+          time: now,
+        }),
+      );
     });
     this.writer.enqueue(lines);
   }
@@ -534,7 +575,14 @@ export class Poller {
           degraded: failing || drifted.length > 0 || refitFailing,
           body: {
             enabled: true,
-            status: this.lastSuccess === null && this.lastError === null ? 'starting' : failing ? 'unreachable' : drifted.length > 0 || refitFailing ? 'degraded' : 'ok',
+            status:
+              this.lastSuccess === null && this.lastError === null
+                ? 'starting'
+                : failing
+                  ? 'unreachable'
+                  : drifted.length > 0 || refitFailing
+                    ? 'degraded'
+                    : 'ok',
             last_success: this.lastSuccess === null ? null : new Date(this.lastSuccess).toISOString(),
             last_error: this.lastError ?? this.writer.lastError,
             lag_s: this.lag,
@@ -548,7 +596,13 @@ export class Poller {
                   fleet_model: engine?.fleetModel !== null && engine?.fleetModel !== undefined,
                   bytes_per_host: engine?.bytesPerKey ?? null,
                   bootstrap: b
-                    ? { from: new Date(b.from).toISOString(), to: new Date(b.to).toISOString(), done_share: b.to > b.from ? (b.done - b.from) / (b.to - b.from) : 1, rows: b.rows, finished: b.finished }
+                    ? {
+                        from: new Date(b.from).toISOString(),
+                        to: new Date(b.to).toISOString(),
+                        done_share: b.to > b.from ? (b.done - b.from) / (b.to - b.from) : 1,
+                        rows: b.rows,
+                        finished: b.finished,
+                      }
                     : null,
                 }
               : { enabled: false },
@@ -564,7 +618,11 @@ export class Poller {
                     window_points: st?.windowRows ?? 0,
                   }
                 : { enabled: false },
-            drift: { psi: this.psiValues, warn_above: this.opts.drift.warnPsi, warning: drifted.length > 0 ? `input drift on ${drifted.map(([k]) => k).join(', ')}` : null },
+            drift: {
+              psi: this.psiValues,
+              warn_above: this.opts.drift.warnPsi,
+              warning: drifted.length > 0 ? `input drift on ${drifted.map(([k]) => k).join(', ')}` : null,
+            },
           },
         };
       },

@@ -93,7 +93,14 @@ const HISTORY_SAMPLES = 8;
  * from the same read, or from `history` (the samples earlier reads saw), so a poller need
  * not read older points again; without either, the sample has no rate.
  */
-export function addMetric(out: HostSteps, metric: MetricName, m: MetricMapping, groups: readonly SeriesGroup[], intervalMs: number, history?: CounterHistory): void {
+export function addMetric(
+  out: HostSteps,
+  metric: MetricName,
+  m: MetricMapping,
+  groups: readonly SeriesGroup[],
+  intervalMs: number,
+  history?: CounterHistory,
+): void {
   for (const g of groups) {
     const host = g.tags.host ?? '';
     if (host === '') continue;

@@ -105,7 +105,10 @@ export class LineWriter {
       this.metrics.dropped.inc(over);
       if (!this.overflowing) {
         this.overflowing = true;
-        this.log.error({ dropped: over, maxBuffer: this.opts.maxBuffer }, 'write buffer full: dropping the oldest predictions until InfluxDB accepts writes again');
+        this.log.error(
+          { dropped: over, maxBuffer: this.opts.maxBuffer },
+          'write buffer full: dropping the oldest predictions until InfluxDB accepts writes again',
+        );
       }
     }
     this.compact();
@@ -163,7 +166,8 @@ export class LineWriter {
             this.failures++;
             this.lastError = (e as Error).message;
             this.metrics.writeErrors.inc();
-            if (this.failures === 1) this.log.warn({ err: this.lastError, buffered: this.size }, 'writing predictions failed; retrying with backoff');
+            if (this.failures === 1)
+              this.log.warn({ err: this.lastError, buffered: this.size }, 'writing predictions failed; retrying with backoff');
             this.running = false;
             this.kick(backoffMs(this.failures, this.opts.baseBackoffMs, this.opts.maxBackoffMs));
             return;
@@ -223,7 +227,9 @@ export class LineWriter {
             status,
             buffered: this.size,
             refused_lines: this.refusedLines,
-            last_refusal: this.lastRefusal ? { at: new Date(this.lastRefusal.at).toISOString(), lines: this.lastRefusal.lines, reason: this.lastRefusal.reason } : null,
+            last_refusal: this.lastRefusal
+              ? { at: new Date(this.lastRefusal.at).toISOString(), lines: this.lastRefusal.lines, reason: this.lastRefusal.reason }
+              : null,
             last_error: this.lastError,
           },
         };

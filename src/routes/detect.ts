@@ -4,7 +4,15 @@ import type { SeriesStateStore } from '../core/features';
 import type { StreamingDetector } from '../core/streaming';
 import { METRIC_NAMES } from '../core/metrics';
 import { ErrorCode, HttpError, type FieldIssue } from '../errors';
-import { inspectPoint, isoTimestamp, isValidPoint, MAX_ISSUES_PER_POINT, MAX_ISSUES_PER_REQUEST, timestampMs, type Point } from '../validation/point';
+import {
+  inspectPoint,
+  isoTimestamp,
+  isValidPoint,
+  MAX_ISSUES_PER_POINT,
+  MAX_ISSUES_PER_REQUEST,
+  timestampMs,
+  type Point,
+} from '../validation/point';
 import { DetectResponseSchema, ErrorSchema, PointsEnvelopeSchema, PointsBodySchema, ValidateResponseSchema, schemaOf } from './schemas';
 
 interface Body {
@@ -22,7 +30,11 @@ const m = METRIC_NAMES.length;
  */
 export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
 
-export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyHosts: number; learner?: (prior: Detector) => StreamingDetector }> = async (app, opts) => {
+export const pointRoutes: FastifyPluginAsync<{
+  maxPoints: number;
+  historyHosts: number;
+  learner?: (prior: Detector) => StreamingDetector;
+}> = async (app, opts) => {
   // DETECT_LEARN: the streaming detector the poller runs, for the hosts /detect sees (its
   // own, apart from the poller's), made at the first request with the loaded model as prior.
   let learner: StreamingDetector | null = null;
@@ -33,7 +45,9 @@ export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyHosts: 
   // Fastify checks the envelope; each point is checked on its own so that every bad
   // point is reported. The OpenAPI description shows the full point schema.
   const bodySchema = schemaOf(
-    PointsEnvelopeSchema.extend({ points: PointsEnvelopeSchema.shape.points.max(opts.maxPoints, `must hold at most ${opts.maxPoints} points`) }),
+    PointsEnvelopeSchema.extend({
+      points: PointsEnvelopeSchema.shape.points.max(opts.maxPoints, `must hold at most ${opts.maxPoints} points`),
+    }),
     PointsBodySchema.extend({ points: PointsBodySchema.shape.points.max(opts.maxPoints) }),
   );
   const errors = { 400: schemaOf(ErrorSchema), 401: schemaOf(ErrorSchema), 503: schemaOf(ErrorSchema) };
@@ -44,7 +58,7 @@ export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyHosts: 
       schema: {
         summary: 'Score metric points',
         description:
-          'Scores every point or none (any invalid point: 400). With a model of raw features each point is scored on its own. With a model of temporal features, a point with host and timestamp reads the earlier points of its host seen by /detect (bounded by DETECT_HISTORY_HOSTS) and joins them; a point without host or timestamp, more than 5 minutes ahead of the server\'s clock, or not later than its host\'s latest point is judged on its raw values (temporal features neutral) and leaves the history alone; the first point of a host with no history is judged on its raw values too.',
+          "Scores every point or none (any invalid point: 400). With a model of raw features each point is scored on its own. With a model of temporal features, a point with host and timestamp reads the earlier points of its host seen by /detect (bounded by DETECT_HISTORY_HOSTS) and joins them; a point without host or timestamp, more than 5 minutes ahead of the server's clock, or not later than its host's latest point is judged on its raw values (temporal features neutral) and leaves the history alone; the first point of a host with no history is judged on its raw values too.",
         tags: ['detection'],
         body: bodySchema,
         response: { 200: schemaOf(DetectResponseSchema), ...errors },
@@ -66,7 +80,13 @@ export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyHosts: 
       }
       if (bad > 0) {
         const more = omitted > 0 ? `; ${details.length} issue(s) listed, ${omitted} more not listed` : '';
-        throw new HttpError(400, ErrorCode.InvalidPoints, `${bad} of ${points.length} point(s) are invalid; nothing was scored${more}`, details, omitted);
+        throw new HttpError(
+          400,
+          ErrorCode.InvalidPoints,
+          `${bad} of ${points.length} point(s) are invalid; nothing was scored${more}`,
+          details,
+          omitted,
+        );
       }
       const model = app.models.current;
       if (!model) throw new HttpError(503, ErrorCode.ModelUnavailable, 'no model is loaded');
@@ -163,7 +183,11 @@ export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyHosts: 
         streamed.push(i);
       } else alone.push(i);
     }
-    streamed.sort((a, b) => pointTimes[a] - pointTimes[b] || ((valid[a].host as string) < (valid[b].host as string) ? -1 : (valid[a].host as string) > (valid[b].host as string) ? 1 : a - b));
+    streamed.sort(
+      (a, b) =>
+        pointTimes[a] - pointTimes[b] ||
+        ((valid[a].host as string) < (valid[b].host as string) ? -1 : (valid[a].host as string) > (valid[b].host as string) ? 1 : a - b),
+    );
     const results = new Array(n);
     const histogram = app.metrics.scores.labels('http');
     let anomalies = 0;
@@ -187,8 +211,15 @@ export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyHosts: 
     if (streamed.length > 0) {
       const rows = new Float64Array(streamed.length * m);
       streamed.forEach((i, k) => rows.set(raw.subarray(i * m, i * m + m), k * m));
-      const res = learner.process({ keys: streamed.map((i) => valid[i].host as string), times: streamed.map((i) => pointTimes[i]), raw: rows, n: streamed.length });
-      streamed.forEach((i, k) => put(i, res.scores[k], res.thresholds[k], res.contributions, k, res.learning[k] === 1, res.alerts[k] === 1));
+      const res = learner.process({
+        keys: streamed.map((i) => valid[i].host as string),
+        times: streamed.map((i) => pointTimes[i]),
+        raw: rows,
+        n: streamed.length,
+      });
+      streamed.forEach((i, k) =>
+        put(i, res.scores[k], res.thresholds[k], res.contributions, k, res.learning[k] === 1, res.alerts[k] === 1),
+      );
     }
     if (alone.length > 0) {
       const rows = new Float64Array(alone.length * m);
@@ -205,7 +236,12 @@ export const pointRoutes: FastifyPluginAsync<{ maxPoints: number; historyHosts: 
   app.post<{ Body: Body }>(
     '/validate',
     {
-      schema: { summary: 'Check metric points without scoring them', tags: ['detection'], body: bodySchema, response: { 200: schemaOf(ValidateResponseSchema), ...errors } },
+      schema: {
+        summary: 'Check metric points without scoring them',
+        tags: ['detection'],
+        body: bodySchema,
+        response: { 200: schemaOf(ValidateResponseSchema), ...errors },
+      },
     },
     async (request) => {
       // Every point gets its verdict; issues are listed within the same bounds as

@@ -11,13 +11,21 @@ export interface HealthContributor {
 
 /** GET /health (readiness) and GET /health/live (liveness). */
 export const healthRoutes: FastifyPluginAsync<{ startedAt: number; contributors: HealthContributor[] }> = async (app, opts) => {
-  app.get('/health/live', { logLevel: 'warn', config: { shed: false }, schema: { summary: 'Liveness: 200 while the process runs', tags: ['operations'] } }, async () => ({ status: 'alive' }));
+  app.get(
+    '/health/live',
+    { logLevel: 'warn', config: { shed: false }, schema: { summary: 'Liveness: 200 while the process runs', tags: ['operations'] } },
+    async () => ({ status: 'alive' }),
+  );
 
   app.get(
     '/health',
     {
       logLevel: 'warn',
-      schema: { summary: 'Readiness: 200 with a model loaded, 503 without', tags: ['operations'], response: { 200: schemaOf(HealthSchema.passthrough()), 503: schemaOf(HealthSchema.passthrough()) } },
+      schema: {
+        summary: 'Readiness: 200 with a model loaded, 503 without',
+        tags: ['operations'],
+        response: { 200: schemaOf(HealthSchema.passthrough()), 503: schemaOf(HealthSchema.passthrough()) },
+      },
     },
     async (_request, reply) => {
       const model = app.models.current;
@@ -31,7 +39,12 @@ export const healthRoutes: FastifyPluginAsync<{ startedAt: number; contributors:
       const body = {
         status: !model ? 'unavailable' : degraded ? 'degraded' : 'ok',
         model: model
-          ? { version: model.detector.version, loaded_at: model.loadedAt.toISOString(), features: model.detector.features.map((f) => f.name), source: model.source }
+          ? {
+              version: model.detector.version,
+              loaded_at: model.loadedAt.toISOString(),
+              features: model.detector.features.map((f) => f.name),
+              source: model.source,
+            }
           : null,
         uptime_s: Math.round((Date.now() - opts.startedAt) / 100) / 10,
         ...extra,

@@ -7,7 +7,8 @@ const zodOf = new WeakMap<object, z.ZodType>();
 /** What the OpenAPI description shows for a schema validated more loosely on the wire. */
 const docsOf = new WeakMap<object, Record<string, unknown>>();
 
-const toJson = (s: z.ZodType): Record<string, unknown> => z.toJSONSchema(s, { target: 'openapi-3.0', io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+const toJson = (s: z.ZodType): Record<string, unknown> =>
+  z.toJSONSchema(s, { target: 'openapi-3.0', io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
 
 /**
  * Converts a zod schema to the JSON Schema Fastify and OpenAPI see, remembering the
@@ -52,9 +53,17 @@ export const DetectResponseSchema = z.object({
       threshold: z.number(),
       is_anomaly: z.boolean(),
       severity: z.number().describe('score / threshold'),
-      contributions: Contributions.describe('Expected path length saved by each metric\'s splits; they add up to c(psi) - E[h(x)]; positive pushes towards anomalous'),
-      learning: z.boolean().optional().describe('DETECT_LEARN only: the host is still learning (judged by the prior, the loaded model, at its blatant level)'),
-      alert: z.boolean().optional().describe('DETECT_LEARN only: the alert gate fired (sustained anomaly of the host); is_anomaly is the raw verdict'),
+      contributions: Contributions.describe(
+        "Expected path length saved by each metric's splits; they add up to c(psi) - E[h(x)]; positive pushes towards anomalous",
+      ),
+      learning: z
+        .boolean()
+        .optional()
+        .describe('DETECT_LEARN only: the host is still learning (judged by the prior, the loaded model, at its blatant level)'),
+      alert: z
+        .boolean()
+        .optional()
+        .describe('DETECT_LEARN only: the alert gate fired (sustained anomaly of the host); is_anomaly is the raw verdict'),
     }),
   ),
 });
@@ -66,7 +75,11 @@ export const ValidateResponseSchema = z.object({
       index: z.number().int(),
       valid: z.boolean(),
       issues: z.array(z.object({ field: z.string(), message: z.string(), value: z.unknown() })),
-      issues_omitted: z.number().int().optional().describe('Issues of this point not listed (at most 20 are listed per point, 100 per request)'),
+      issues_omitted: z
+        .number()
+        .int()
+        .optional()
+        .describe('Issues of this point not listed (at most 20 are listed per point, 100 per request)'),
     }),
   ),
   issues_omitted: z.number().int().optional().describe('Issues not listed in all'),

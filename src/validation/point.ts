@@ -38,7 +38,10 @@ export function parseRfc3339(s: string): number {
   const ms = m[7] ? Number(m[7].slice(1, 4).padEnd(3, '0')) : 0;
   // Date.UTC reads years 0-99 as 1900-1999: shift by 400 years (same calendar) and back.
   const shifted = year < 100;
-  const t = Date.UTC(shifted ? year + 400 : year, month - 1, day, hour, minute, Math.min(second, 59), second === 60 ? 999 : ms) - (shifted ? MS_400_YEARS : 0) - offsetMin * 60_000;
+  const t =
+    Date.UTC(shifted ? year + 400 : year, month - 1, day, hour, minute, Math.min(second, 59), second === 60 ? 999 : ms) -
+    (shifted ? MS_400_YEARS : 0) -
+    offsetMin * 60_000;
   if (second === 60) {
     // Only the last second of a UTC day can be a leap second.
     const utc = new Date(t);
@@ -75,10 +78,9 @@ const MAX_EPOCH_MS = 253402300799999;
 export const MAX_NETWORK_LOAD = 1e15;
 
 /** The accepted range of each metric: METRICS' range, network_load capped at MAX_NETWORK_LOAD. */
-const RANGES = Object.fromEntries(METRIC_NAMES.map((m) => [m, { ...METRICS[m], max: METRICS[m].max ?? (m === 'network_load' ? MAX_NETWORK_LOAD : null) }])) as Record<
-  (typeof METRIC_NAMES)[number],
-  { unit: string; min: number; max: number | null }
->;
+const RANGES = Object.fromEntries(
+  METRIC_NAMES.map((m) => [m, { ...METRICS[m], max: METRICS[m].max ?? (m === 'network_load' ? MAX_NETWORK_LOAD : null) }]),
+) as Record<(typeof METRIC_NAMES)[number], { unit: string; min: number; max: number | null }>;
 
 const metric = (name: (typeof METRIC_NAMES)[number]) => {
   const { min, max, unit } = RANGES[name];
@@ -100,13 +102,19 @@ export const PointSchema = z.strictObject({
     .max(MAX_HOST_CHARS, `must be at most ${MAX_HOST_CHARS} characters`)
     .optional(),
   timestamp: z
-    .union([
-      z
-        .string()
-        .regex(RFC3339, 'must be RFC 3339, e.g. 2026-01-05T10:00:00Z')
-        .refine((s) => Number.isFinite(parseRfc3339(s)), 'is not a valid date (a field out of range for its calendar, e.g. 2026-02-30 or T24:00:00)'),
-      z.number().int('must be whole epoch milliseconds').min(0, 'must be >= 0').max(MAX_EPOCH_MS, 'is too far in the future'),
-    ], { error: 'must be an RFC 3339 string or epoch milliseconds' })
+    .union(
+      [
+        z
+          .string()
+          .regex(RFC3339, 'must be RFC 3339, e.g. 2026-01-05T10:00:00Z')
+          .refine(
+            (s) => Number.isFinite(parseRfc3339(s)),
+            'is not a valid date (a field out of range for its calendar, e.g. 2026-02-30 or T24:00:00)',
+          ),
+        z.number().int('must be whole epoch milliseconds').min(0, 'must be >= 0').max(MAX_EPOCH_MS, 'is too far in the future'),
+      ],
+      { error: 'must be an RFC 3339 string or epoch milliseconds' },
+    )
     .optional(),
   cpu_usage: metric('cpu_usage'),
   memory_usage: metric('memory_usage'),
@@ -184,7 +192,8 @@ export function inspectPoint(input: unknown, index?: number, maxIssues = MAX_ISS
   }
   const unknown = keys.length - knownCount;
   const unknownKeys: string[] = [];
-  for (let i = 0; i < keys.length && unknownKeys.length < Math.min(maxIssues, unknown); i++) if (!FIELDS.has(keys[i])) unknownKeys.push(keys[i]);
+  for (let i = 0; i < keys.length && unknownKeys.length < Math.min(maxIssues, unknown); i++)
+    if (!FIELDS.has(keys[i])) unknownKeys.push(keys[i]);
   const issues: FieldIssue[] = [];
   let fieldIssues = 0;
   const r = PointSchema.safeParse(known);
