@@ -50,6 +50,20 @@ function bodyIssue(i: z.core.$ZodIssue): { field: string; message: string } {
 }
 
 /** Builds the Fastify app: plugins, routes and the error handler. No I/O of its own. */
+/** Descriptions of the responses whose schema gives none (OpenAPI requires one). */
+const RESPONSE_DESCRIPTIONS: Record<string, string> = {
+  '200': 'Success',
+  '400': 'Invalid request: the error body lists the issues (bounded, with a count of those left out)',
+  '401': 'Missing or wrong bearer token',
+  '404': 'Not found',
+  '413': 'Body larger than BODY_LIMIT',
+  '415': 'Unsupported content type or encoding',
+  '503': 'No model loaded, overloaded (Retry-After), or not ready',
+};
+
+/** Operations that need a bearer token: /detect and /validate when API_TOKEN is set, /admin/reload (ADMIN_TOKEN). */
+const TOKEN_ROUTES = new Set(['/detect', '/validate', '/admin/reload']);
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const loggerOpt =
@@ -114,14 +128,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (!request.raw.complete) reply.header('connection', 'close');
     if (err instanceof HttpError) {
       if (err.statusCode === 503) reply.header('retry-after', '5');
-      return reply
-        .code(err.statusCode)
-        .send({
-          error: err.code,
-          message: err.message,
-          details: err.details,
-          ...(err.omitted > 0 ? { details_omitted: err.omitted } : {}),
-        });
+      return reply.code(err.statusCode).send({
+        error: err.code,
+        message: err.message,
+        details: err.details,
+        ...(err.omitted > 0 ? { details_omitted: err.omitted } : {}),
+      });
     }
     const status = err.statusCode ?? 500;
     if (status >= 500) {
@@ -172,8 +184,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     transform: ({ schema, url }) => {
       const s = schema as Record<string, unknown> | undefined;
-      if (!s || !s.body) return { schema: schema as never, url };
-      return { schema: { ...s, body: docsFor(s.body as Record<string, unknown>) } as never, url };
+      if (!s) return { schema: schema as never, url };
+      const out: Record<string, unknown> = { ...s };
+      if (s.body) out.body = docsFor(s.body as Record<string, unknown>);
+      // Every response described; the token-protected operations say so.
+      if (s.response) {
+        out.response = Object.fromEntries(
+          Object.entries(s.response as Record<string, Record<string, unknown>>).map(([code, r]) => [
+            code,
+            r.description ? r : { ...r, description: RESPONSE_DESCRIPTIONS[code] ?? 'Response' },
+          ]),
+        );
+      }
+      if (TOKEN_ROUTES.has(url)) out.security = [{ bearer: [] }];
+      return { schema: out as never, url };
     },
   });
   if (config.docsEnabled) await app.register(swaggerUi, { routePrefix: '/docs' });

@@ -13,7 +13,21 @@ export interface HealthContributor {
 export const healthRoutes: FastifyPluginAsync<{ startedAt: number; contributors: HealthContributor[] }> = async (app, opts) => {
   app.get(
     '/health/live',
-    { logLevel: 'warn', config: { shed: false }, schema: { summary: 'Liveness: 200 while the process runs', tags: ['operations'] } },
+    {
+      logLevel: 'warn',
+      config: { shed: false },
+      schema: {
+        summary: 'Liveness: 200 while the process runs',
+        tags: ['operations'],
+        response: {
+          200: {
+            description: 'The process runs (never shed under load)',
+            type: 'object',
+            properties: { status: { type: 'string', enum: ['alive'] } },
+          },
+        },
+      },
+    },
     async () => ({ status: 'alive' }),
   );
 

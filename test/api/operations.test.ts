@@ -82,6 +82,13 @@ describe('OpenAPI', () => {
     expect(point.required.sort()).toEqual(['cpu_usage', 'memory_usage', 'network_load']);
     const docs = await app.inject({ url: '/docs' });
     expect([200, 302]).toContain(docs.statusCode);
+    // Every response is described; the operations behind API_TOKEN declare the bearer scheme.
+    for (const [path, ops] of Object.entries(served.paths as Record<string, Record<string, { responses: Record<string, { description: string }>; security?: unknown }>>)) {
+      for (const op of Object.values(ops)) {
+        for (const r of Object.values(op.responses)) expect(r.description).not.toBe('Default Response');
+        expect(op.security).toEqual(path === '/detect' || path === '/validate' ? [{ bearer: [] }] : undefined);
+      }
+    }
     await app.close();
   });
 });
