@@ -79,6 +79,9 @@ export interface LearningOptions {
   priorSeverity: number;
   /** Fit a fleet model (raw values of learned keys) with every refit. Default true. */
   fleet?: boolean;
+  /** Until a key has this many points, the learned model judges it against `youngSeverity` times its threshold (absent: never). */
+  youngPoints?: number;
+  youngSeverity?: number;
   /**
    * A refit trains on at most this many rows of the window, evenly strided (oldest first),
    * so that its cost stays bounded however many hosts fill the window. Absent: every row.
@@ -465,8 +468,12 @@ export class StreamingDetector {
       } else if (learned && model) {
         const score = learned.scores[j];
         out.scores[i] = score;
-        out.thresholds[i] = model.threshold;
-        const anomalous = model.isAnomaly(score);
+        // A young key (fewer than youngPoints) is judged against a raised threshold: its
+        // baseline and extremes still cover only a short past.
+        const young = learning?.youngPoints !== undefined && st.seen < learning.youngPoints;
+        const threshold = young ? model.threshold * (learning?.youngSeverity ?? 1) : model.threshold;
+        out.thresholds[i] = threshold;
+        const anomalous = score > threshold;
         out.anomalies[i] = anomalous ? 1 : 0;
         const immediate = learning?.immediateSeverity;
         if (immediate !== undefined && score >= model.threshold * immediate)
