@@ -298,6 +298,122 @@ type VegaModule = typeof import('vega', { with: { 'resolution-mode': 'import' } 
 type VegaLiteModule = typeof import('vega-lite', { with: { 'resolution-mode': 'import' } });
 let modules: Promise<[VegaModule, VegaLiteModule]> | null = null;
 
+/** One step of a host as the service writes it to ai_predictions (for {@link incidentSpec}). */
+export interface HostStep {
+  time: number;
+  cpu: number;
+  memory: number;
+  /** Bytes/s. */
+  network: number;
+  score: number;
+  threshold: number;
+  alert: boolean;
+  learning: boolean;
+  /** Contribution of each metric (METRIC_NAMES order). */
+  contributions: [number, number, number];
+  /** Labelled incident (simulated data). */
+  incident: boolean;
+}
+
+/**
+ * What the Grafana dashboard shows for one host, drawn from the service's own output:
+ * the metrics, the score against its threshold with the alerts, and each metric's
+ * contribution, over a stretch of time with a labelled incident shaded.
+ */
+export function incidentSpec(host: string, steps: HostStep[]): ChartSpec {
+  const t = (s: HostStep) => new Date(s.time).toISOString();
+  const incident = steps.filter((s) => s.incident);
+  const band =
+    incident.length > 0
+      ? [
+          {
+            data: { values: [{ from: t(incident[0]), to: t(incident[incident.length - 1]) }] },
+            mark: { type: 'rect', color: '#e45756', opacity: 0.12 },
+            encoding: { x: { field: 'from', type: 'temporal' }, x2: { field: 'to' } },
+          },
+        ]
+      : [];
+  const x = { field: 'time', type: 'temporal', title: null, axis: { format: '%H:%M' } };
+  const metrics = steps.flatMap((s) => [
+    { time: t(s), metric: 'CPU', value: s.cpu },
+    { time: t(s), metric: 'memory', value: s.memory },
+  ]);
+  // One colour per metric in every panel (and one legend).
+  const color = { field: 'metric', type: 'nominal', title: null, scale: { domain: ['CPU', 'memory', 'network'], range: METRIC_COLORS } };
+  const label = ['CPU', 'memory', 'network'];
+  const scores = steps.map((s) => ({ time: t(s), score: s.score, threshold: s.threshold, alert: s.alert }));
+  const contributions = steps.flatMap((s) => METRIC_NAMES.map((_, k) => ({ time: t(s), metric: label[k], value: s.contributions[k] })));
+  const width = 640;
+  return top({
+    title: `${host}: metrics, score and contributions as the service writes them (labelled incident shaded)`,
+    vconcat: [
+      {
+        width,
+        height: 120,
+        layer: [
+          ...band,
+          {
+            data: { values: metrics },
+            mark: { type: 'line' },
+            encoding: { x, y: { field: 'value', type: 'quantitative', title: 'percent' }, color },
+          },
+        ],
+      },
+      {
+        width,
+        height: 120,
+        layer: [
+          ...band,
+          {
+            data: { values: steps.map((s) => ({ time: t(s), network: s.network / 1e6 })) },
+            mark: { type: 'line', color: METRIC_COLORS[2] },
+            encoding: { x, y: { field: 'network', type: 'quantitative', title: 'network MB/s' } },
+          },
+        ],
+      },
+      {
+        width,
+        height: 140,
+        layer: [
+          ...band,
+          {
+            data: { values: scores },
+            mark: { type: 'line', color: COLORS.normal },
+            encoding: { x, y: { field: 'score', type: 'quantitative', title: 'score', scale: { zero: false } } },
+          },
+          {
+            data: { values: scores },
+            mark: { type: 'line', color: '#888', strokeDash: [4, 3] },
+            encoding: { x, y: { field: 'threshold', type: 'quantitative' } },
+          },
+          {
+            data: { values: scores.filter((s) => s.alert) },
+            mark: { type: 'point', filled: true, size: 70, color: COLORS.anomalous },
+            encoding: { x, y: { field: 'score', type: 'quantitative' } },
+          },
+          {
+            data: { values: [{ text: 'dashed: threshold; red: alerts (is_anomaly)' }] },
+            mark: { type: 'text', align: 'left', dx: 4, dy: 8, color: '#555' },
+            encoding: { text: { field: 'text' }, x: { value: 0 }, y: { value: 0 } },
+          },
+        ],
+      },
+      {
+        width,
+        height: 120,
+        layer: [
+          ...band,
+          {
+            data: { values: contributions },
+            mark: { type: 'area' },
+            encoding: { x, y: { field: 'value', type: 'quantitative', stack: 'zero', title: 'contribution' }, color },
+          },
+        ],
+      },
+    ],
+  });
+}
+
 /** Loads the ESM-only Vega packages once (a real dynamic import in the CommonJS build). */
 function loadVega(): Promise<[VegaModule, VegaLiteModule]> {
   modules ??= Promise.all([import('vega'), import('vega-lite')]);
