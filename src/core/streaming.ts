@@ -75,8 +75,10 @@ export interface LearningOptions {
   minFitRows: number;
   /** The model that covers learning keys while there is no fleet model (the bundled model); absent: none. */
   prior?: Detector;
-  /** A prior's point is anomalous only at a severity (score / threshold) of at least this: blatant values only. */
+  /** The given prior's point is anomalous only at a severity (score / threshold) above this: blatant values only. */
   priorSeverity: number;
+  /** The same for the fleet model (default: priorSeverity). */
+  fleetSeverity?: number;
   /** Fit a fleet model (raw values of learned keys) with every refit. Default true. */
   fleet?: boolean;
   /** Until a key has this many points, the learned model judges it against `youngSeverity` times its threshold (absent: never). */
@@ -437,7 +439,8 @@ export class StreamingDetector {
       priorScores = res.scores;
       priorContrib = res.contributions;
     }
-    const severity = learning?.priorSeverity ?? 1;
+    // The fleet model and the given prior (trained on other hosts) have their own blatant levels.
+    const severity = this.fleet ? (learning?.fleetSeverity ?? learning?.priorSeverity ?? 1) : (learning?.priorSeverity ?? 1);
     const sc = this.surgeCols;
     let q = 0;
     for (let j = 0; j < k; j++) {
