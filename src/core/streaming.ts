@@ -79,6 +79,8 @@ export interface LearningOptions {
   priorSeverity: number;
   /** The same for the fleet model (default: priorSeverity). */
   fleetSeverity?: number;
+  /** Rows of a key with fewer points than this before them are not trained on (default 0). */
+  minHistory?: number;
   /** Fit a fleet model (raw values of learned keys) with every refit. Default true. */
   fleet?: boolean;
   /** Until a key has this many points, the learned model judges it against `youngSeverity` times its threshold (absent: never). */
@@ -487,7 +489,10 @@ export class StreamingDetector {
       out.alerts[i] = alert ? 1 : 0;
       out.refits[i] = this.refits;
       const inOrder = t > st.lastTime;
-      if (!alert) {
+      // A key's first points have features from a history of a few points (a MAD of almost
+      // nothing makes any change look huge): they would teach the forest that huge
+      // deviations are normal, so they are not trained on.
+      if (!alert && st.seen >= (learning?.minHistory ?? 0)) {
         this.window.remember(features, i);
         if (this.fleetWindow && !isLearning) this.fleetWindow.remember(rows.raw, i);
       }
