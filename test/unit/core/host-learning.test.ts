@@ -35,3 +35,39 @@ describe('host learning: the prior with no fleet', () => {
     expect(res.alerts.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(3);
   });
 });
+
+describe('host learning: a lone new host', () => {
+  it('is learned after 60 points, stays quiet, and alerts on a memory jump and a network burst within 3 steps, the jumping metric on top', () => {
+    const engine = StreamingDetector.learner(hostLearningOptions({ prior: loadDetectorFile(MODEL_PATH), gate: DEFAULT_GATE, maxKeys: 10 }));
+    let seed = 1;
+    const rnd = (): number => {
+      seed = (seed * 16807) % 2147483647;
+      return seed / 2147483647;
+    };
+    const n = 180;
+    const raw = new Float64Array(n * 3);
+    const kind: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const cpu = Math.min(100, 35 + 20 * (rnd() - 0.5) + (rnd() < 0.05 ? 30 : 0));
+      let mem = 2.1 + 0.1 * (rnd() - 0.5);
+      let net = 5e4 * (0.8 + 0.4 * rnd());
+      kind.push(i >= 130 && i < 142 ? 'memory' : i >= 160 && i < 170 ? 'network' : '');
+      if (kind[i] === 'memory') mem = 27.6;
+      if (kind[i] === 'network') net = 3e7;
+      raw.set([cpu, mem, net], i * 3);
+    }
+    const res = engine.process({ keys: new Array<string>(n).fill('h'), times: Array.from({ length: n }, (_, i) => i * 10_000), raw, n });
+    expect(Array.from(res.learning).indexOf(0)).toBe(60);
+    expect(Array.from(res.alerts.slice(0, 130)).reduce((a, b) => a + b, 0)).toBe(0);
+    for (const [metric, start, col] of [
+      ['memory', 130, 1],
+      ['network', 160, 2],
+    ] as const) {
+      const first = Array.from(res.alerts).findIndex((a, i) => a === 1 && kind[i] === metric);
+      expect(first - start).toBeGreaterThanOrEqual(0);
+      expect(first - start).toBeLessThan(3);
+      const c = [0, 1, 2].map((k) => res.contributions[first * 3 + k]);
+      expect(c.indexOf(Math.max(...c))).toBe(col);
+    }
+  });
+});
