@@ -492,7 +492,10 @@ export class StreamingDetector {
       // A key's first points have features from a history of a few points (a MAD of almost
       // nothing makes any change look huge): they would teach the forest that huge
       // deviations are normal, so they are not trained on.
-      if (!alert && st.seen >= (learning?.minHistory ?? 0)) {
+      // A learning key's rows are trained on even when the prior alerted (the prior's blatant
+      // verdict is not the learned model's; a host busy from its first minute must still
+      // get a model within its learning points).
+      if ((!alert || isLearning) && st.seen >= (learning?.minHistory ?? 0)) {
         this.window.remember(features, i);
         if (this.fleetWindow && !isLearning) this.fleetWindow.remember(rows.raw, i);
       }

@@ -366,11 +366,15 @@ export class Poller {
     }
     const b = this.bootstrap;
     const t0 = Date.now();
+    // Empty stretches (no history yet, or before a host existed) cost a query each: the next
+    // read doubles while they come back empty, and starts again at LEARN_CHUNK_S on data.
+    let len = learn.chunkMs;
     while (b.done < b.to) {
-      const chunkTo = Math.min(b.to, b.done + learn.chunkMs);
+      const chunkTo = Math.min(b.to, b.done + len);
       const r = await this.process(b.done, chunkTo, Infinity, new Map(), 0, this.history, 'learn');
       b.rows += r.scored;
       b.done = chunkTo;
+      len = r.read === 0 ? len * 2 : learn.chunkMs;
       this.log.info(
         {
           done: new Date(b.done).toISOString(),

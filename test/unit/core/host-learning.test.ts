@@ -34,6 +34,20 @@ describe('host learning: the prior with no fleet', () => {
     expect(first).toBeLessThanOrEqual(2);
     expect(res.alerts.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(3);
   });
+
+  it('learns a host the prior alerts on at every step like any other: learned after its 60 points', () => {
+    // The prior's rule without repeat suppression: it alerts on every blatant step.
+    const opts = {
+      ...hostLearningOptions({ prior: loadDetectorFile(MODEL_PATH), gate: DEFAULT_GATE, maxKeys: 10 }),
+      priorGate: DEFAULT_GATE,
+    };
+    const engine = StreamingDetector.learner(opts);
+    const n = 80;
+    const raw = Float64Array.from({ length: n * 3 }, (_, i) => (i % 3 === 2 ? 1e5 + (i % 7) * 100 : 100 - (i % 5) * 0.1));
+    const res = engine.process({ keys: new Array<string>(n).fill('h'), times: Array.from({ length: n }, (_, i) => i * 10_000), raw, n });
+    expect(res.alerts.slice(0, 60).reduce((a, b) => a + b, 0)).toBeGreaterThan(50);
+    expect(Array.from(res.learning).indexOf(0)).toBe(60);
+  });
 });
 
 describe('host learning: a lone new host', () => {
