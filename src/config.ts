@@ -20,7 +20,7 @@ const DAY_S = 86_400;
 
 /**
  * Every environment variable the service reads, with defaults. This is the only place
- * process.env is read; the README's configuration table mirrors it.
+ * process.env is read; the table in docs/configuration.md mirrors it (a test checks).
  */
 export const EnvSchema = z.object({
   /** 0: any free port (tests); empty: the default. */

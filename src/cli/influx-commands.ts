@@ -31,7 +31,7 @@ function rangeOf(o: { from: string; to?: string }): [number, number] {
 
 function storeOf(config: Config): MetricsStore {
   const i = config.influx;
-  if (!i) throw new UsageError('INFLUX_URL is not set (see the README configuration table)');
+  if (!i) throw new UsageError('INFLUX_URL is not set (see docs/configuration.md)');
   return createMetricsStore(i.api === 'v1' ? { version: 'v1', ...i } : { version: 'v2', ...i });
 }
 
