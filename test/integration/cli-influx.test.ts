@@ -63,6 +63,6 @@ describe('backfill and export against a real influxd', () => {
   it('says how to configure InfluxDB when INFLUX_URL is missing', () => {
     const r = runCli(['backfill', '--from', '2026-01-01T00:00:00Z'], {});
     expect(r.code).toBe(1);
-    expect(r.stderr.trim()).toBe('anomaly-detector: INFLUX_URL is not set (see the README configuration table)');
+    expect(r.stderr.trim()).toBe('anomaly-detector: INFLUX_URL is not set (see docs/configuration.md)');
   });
 });
