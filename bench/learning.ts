@@ -26,13 +26,29 @@ const STEP_S = 10;
 const perDay = 86400 / STEP_S;
 const start = Date.UTC(2026, 10, 1);
 
-const rows: SimulatedRow[] = simulate({ hosts, start, steps: (historyDays + days) * perDay, stepS: STEP_S, seed, incidentsPerDay: 3, profile: 'fleet' });
+const rows: SimulatedRow[] = simulate({
+  hosts,
+  start,
+  steps: (historyDays + days) * perDay,
+  stepS: STEP_S,
+  seed,
+  incidentsPerDay: 3,
+  profile: 'fleet',
+});
 const liveFrom = start + historyDays * 86400_000;
 // Two hosts that appear when scoring starts: one normal (a web host's numbers), one blatant.
 const fresh = simulate({ hosts: 5, start: liveFrom, steps: 360, stepS: STEP_S, seed: seed + 100, incidentsPerDay: 0, profile: 'fleet' })
   .filter((r) => r.host.startsWith('web'))
   .map((r) => ({ ...r, host: 'new-normal' }));
-const blatant = Array.from({ length: 30 }, (_, k): SimulatedRow => ({ timestamp: liveFrom + k * STEP_S * 1000, host: 'new-blatant', cpu_usage: 100, memory_usage: 100, network_load: 1e5, anomaly: 1, incident: 'combined' }));
+const blatant = Array.from({ length: 30 }, (_, k): SimulatedRow => ({
+  timestamp: liveFrom + k * STEP_S * 1000,
+  host: 'new-blatant',
+  cpu_usage: 100,
+  memory_usage: 100,
+  network_load: 1e5,
+  anomaly: 1,
+  incident: 'combined',
+}));
 const all = [...rows, ...fresh, ...blatant].sort((a, b) => a.timestamp - b.timestamp || (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
 
 const prior = loadDetectorFile(resolve(__dirname, '../../models/model.json'));
@@ -46,7 +62,12 @@ for (const kv of (args.get('set') ?? '').split(',').filter(Boolean)) {
 const engine = StreamingDetector.learner(hostLearningOptions({ prior, gate: DEFAULT_GATE, maxKeys: 100_000, params }));
 const n = all.length;
 const t0 = process.hrtime.bigint();
-const res = engine.process({ keys: all.map((r) => r.host), times: all.map((r) => r.timestamp), raw: Float64Array.from(all.flatMap((r) => [r.cpu_usage, r.memory_usage, r.network_load])), n });
+const res = engine.process({
+  keys: all.map((r) => r.host),
+  times: all.map((r) => r.timestamp),
+  raw: Float64Array.from(all.flatMap((r) => [r.cpu_usage, r.memory_usage, r.network_load])),
+  n,
+});
 const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
 
 // Per host over the scored days: false alerts (outside an incident and its 10 minutes after),
@@ -89,7 +110,8 @@ for (let i = 0; i < n; i++) {
       lastEnd.set(r.host, inc.end);
       open.delete(r.host);
     }
-    if (res.alerts[i] === 1 && !(r.timestamp - (lastEnd.get(r.host) ?? -Infinity) <= GRACE)) falseAlerts.set(r.host, (falseAlerts.get(r.host) ?? 0) + 1);
+    if (res.alerts[i] === 1 && !(r.timestamp - (lastEnd.get(r.host) ?? -Infinity) <= GRACE))
+      falseAlerts.set(r.host, (falseAlerts.get(r.host) ?? 0) + 1);
   }
 }
 const names = [...new Set(rows.map((r) => r.host))];
@@ -97,13 +119,21 @@ const fa = names.map((h) => (falseAlerts.get(h) ?? 0) / days);
 const detected = incidents.filter((x) => x.alertAt !== null);
 const delays = detected.map((x) => Math.round(((x.alertAt as number) - x.start) / (STEP_S * 1000))).sort((a, b) => a - b);
 const median = delays.length ? delays[Math.floor((delays.length - 1) / 2)] : NaN;
-const alertsOf = (host: string, from: number, to: number): number => all.reduce((k, r, i) => k + (r.host === host && r.timestamp >= from && r.timestamp < to && res.alerts[i] === 1 ? 1 : 0), 0);
+const alertsOf = (host: string, from: number, to: number): number =>
+  all.reduce((k, r, i) => k + (r.host === host && r.timestamp >= from && r.timestamp < to && res.alerts[i] === 1 ? 1 : 0), 0);
 const blatantFirst = all.findIndex((r, i) => r.host === 'new-blatant' && res.alerts[i] === 1);
 
-process.stdout.write(`learning each host: ${names.length} hosts (${historyDays} days of history, ${days} day(s) scored), ${n} rows in ${seconds.toFixed(2)} s (${Math.round(n / seconds)} rows/s), ${engine.refits} refits\n`);
+process.stdout.write(
+  `learning each host: ${names.length} hosts (${historyDays} days of history, ${days} day(s) scored), ${n} rows in ${seconds.toFixed(2)} s (${Math.round(n / seconds)} rows/s), ${engine.refits} refits\n`,
+);
 for (const h of names) {
   const incs = incidents.filter((x) => x.host === h);
-  process.stdout.write(`  ${h.padEnd(12)} false alerts/day ${(falseAlerts.get(h) ?? 0) / days}  incidents ${incs.filter((x) => x.alertAt !== null).length}/${incs.length}${incs.filter((x) => x.alertAt === null).map((x) => ` missed:${x.kind}`).join('')}\n`);
+  process.stdout.write(
+    `  ${h.padEnd(12)} false alerts/day ${(falseAlerts.get(h) ?? 0) / days}  incidents ${incs.filter((x) => x.alertAt !== null).length}/${incs.length}${incs
+      .filter((x) => x.alertAt === null)
+      .map((x) => ` missed:${x.kind}`)
+      .join('')}\n`,
+  );
 }
 if (args.has('debug')) {
   for (const x of incidents.filter((y) => y.alertAt === null)) {
@@ -121,12 +151,22 @@ if (args.has('debug')) {
         thr = res.thresholds[i];
       }
     }
-    process.stdout.write(`  missed ${x.host} ${x.kind} at ${new Date(x.start).toISOString()} (${rows} steps): max score ${best.toFixed(3)} vs threshold ${thr.toFixed(3)}, ${raws} raw anomalies\n`);
+    process.stdout.write(
+      `  missed ${x.host} ${x.kind} at ${new Date(x.start).toISOString()} (${rows} steps): max score ${best.toFixed(3)} vs threshold ${thr.toFixed(3)}, ${raws} raw anomalies\n`,
+    );
   }
 }
-process.stdout.write(`false alerts per host per day: mean ${(fa.reduce((a, b) => a + b, 0) / fa.length).toFixed(2)}, max ${Math.max(...fa)}\n`);
-process.stdout.write(`incidents alerted: ${detected.length} of ${incidents.length}; delay in steps: median ${median}, max ${delays.at(-1) ?? NaN}; top contribution on the incident's metric: ${topRight} of ${topTotal}\n`);
+process.stdout.write(
+  `false alerts per host per day: mean ${(fa.reduce((a, b) => a + b, 0) / fa.length).toFixed(2)}, max ${Math.max(...fa)}\n`,
+);
+process.stdout.write(
+  `incidents alerted: ${detected.length} of ${incidents.length}; delay in steps: median ${median}, max ${delays.at(-1) ?? NaN}; top contribution on the incident's metric: ${topRight} of ${topTotal}\n`,
+);
 const whileLearning = all.reduce((k, r, i) => k + (r.host === 'new-normal' && res.alerts[i] === 1 && res.learning[i] === 1 ? 1 : 0), 0);
-process.stdout.write(`new host, normal: ${alertsOf('new-normal', liveFrom, liveFrom + 3600_000)} alerts in its first hour (${whileLearning} while learning, by the prior)\n`);
-process.stdout.write(`new host, CPU and memory at 100 %: first alert at step ${blatantFirst < 0 ? 'never' : Math.round((all[blatantFirst].timestamp - liveFrom) / (STEP_S * 1000)) + 1}\n`);
+process.stdout.write(
+  `new host, normal: ${alertsOf('new-normal', liveFrom, liveFrom + 3600_000)} alerts in its first hour (${whileLearning} while learning, by the prior)\n`,
+);
+process.stdout.write(
+  `new host, CPU and memory at 100 %: first alert at step ${blatantFirst < 0 ? 'never' : Math.round((all[blatantFirst].timestamp - liveFrom) / (STEP_S * 1000)) + 1}\n`,
+);
 process.stdout.write(`learned state: ${engine.bytesPerKey} bytes per host\n`);

@@ -32,7 +32,9 @@ async function main(): Promise<void> {
       store.readSeries = async (spec) => {
         const t0 = performance.now();
         const r = await orig(spec);
-        process.stderr.write(`  read ${spec.measurement}: ${r.reduce((a, g) => a + g.rows.length, 0)} rows in ${r.length} groups, ${(performance.now() - t0).toFixed(0)} ms\n`);
+        process.stderr.write(
+          `  read ${spec.measurement}: ${r.reduce((a, g) => a + g.rows.length, 0)} rows in ${r.length} groups, ${(performance.now() - t0).toFixed(0)} ms\n`,
+        );
         return r;
       };
     }
@@ -50,7 +52,16 @@ async function main(): Promise<void> {
         maxBackoffMs: 2000,
         drift: { windowPoints: 10_000, intervalMs: 60_000, warnPsi: 0.25 },
         // Learning: the history is the bootstrap's, not rescored (the live loop looks back 2 steps).
-        ...(LEARN ? { maxLookbackMs: 2 * STEP, learn: { windowMs: (HISTORY + 1) * STEP, chunkMs: 30 * STEP, options: (prior: Detector) => hostLearningOptions({ prior, gate: DEFAULT_GATE, maxKeys: 1_000_000 }) } } : {}),
+        ...(LEARN
+          ? {
+              maxLookbackMs: 2 * STEP,
+              learn: {
+                windowMs: (HISTORY + 1) * STEP,
+                chunkMs: 30 * STEP,
+                options: (prior: Detector) => hostLearningOptions({ prior, gate: DEFAULT_GATE, maxKeys: 1_000_000 }),
+              },
+            }
+          : {}),
       },
     });
     const enc = new TelegrafEncoder(1);
@@ -59,7 +70,21 @@ async function main(): Promise<void> {
     const writeStep = async (t: number) => {
       const lines: string[] = [];
       for (const host of hosts) {
-        lines.push(...enc.lines({ timestamp: t, host, cpu_usage: 20 + rng.next() * 30, memory_usage: 40 + rng.next() * 20, network_load: 3e5 + rng.next() * 2e5, anomaly: 0, incident: '' }, STEP / 1000, false));
+        lines.push(
+          ...enc.lines(
+            {
+              timestamp: t,
+              host,
+              cpu_usage: 20 + rng.next() * 30,
+              memory_usage: 40 + rng.next() * 20,
+              network_load: 3e5 + rng.next() * 2e5,
+              anomaly: 0,
+              incident: '',
+            },
+            STEP / 1000,
+            false,
+          ),
+        );
       }
       await store.writeLines(lines);
     };
@@ -68,7 +93,15 @@ async function main(): Promise<void> {
       now += STEP;
     }
     if (HISTORY > 0) process.stderr.write(`wrote ${HISTORY} steps of history for ${HOSTS} hosts\n`);
-    const rows: Array<{ cycle: number; scored: number; readScoreMs: number; writeMs: number; totalMs: number; rssMb: number; heapMb: number }> = [];
+    const rows: Array<{
+      cycle: number;
+      scored: number;
+      readScoreMs: number;
+      writeMs: number;
+      totalMs: number;
+      rssMb: number;
+      heapMb: number;
+    }> = [];
     for (let c = 0; c < CYCLES + 1; c++) {
       await writeStep(now);
       now += 1000; // the cycle runs a second after Telegraf wrote
@@ -83,16 +116,40 @@ async function main(): Promise<void> {
       // With node --expose-gc, the heap live after a collection (RSS alone also counts garbage not yet collected).
       const gc = (globalThis as { gc?: () => void }).gc;
       if (gc) gc();
-      if (c > 0) rows.push({ cycle: c, scored: r.scored, readScoreMs: t1 - t0, writeMs: t2 - t1, totalMs: t2 - t0, rssMb: process.memoryUsage().rss / 1048576, heapMb: (process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers) / 1048576 });
+      if (c > 0)
+        rows.push({
+          cycle: c,
+          scored: r.scored,
+          readScoreMs: t1 - t0,
+          writeMs: t2 - t1,
+          totalMs: t2 - t0,
+          rssMb: process.memoryUsage().rss / 1048576,
+          heapMb: (process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers) / 1048576,
+        });
       else process.stderr.write(`warm-up cycle${LEARN ? ' (with the bootstrap)' : ''}: ${r.scored} points in ${(t2 - t0).toFixed(0)} ms\n`);
     }
     await poller.stop(1000);
     await store.close();
     const med = (k: 'readScoreMs' | 'writeMs' | 'totalMs') => [...rows.map((r) => r[k])].sort((a, b) => a - b)[Math.floor(rows.length / 2)];
-    process.stdout.write(`| cycle | points scored | read+score (ms) | write (ms) | total (ms) | RSS (MB) | heap + buffers (MB) |\n|---|---|---|---|---|---|---|\n`);
-    for (const r of rows) process.stdout.write(`| ${r.cycle} | ${r.scored} | ${r.readScoreMs.toFixed(0)} | ${r.writeMs.toFixed(0)} | ${r.totalMs.toFixed(0)} | ${r.rssMb.toFixed(0)} | ${r.heapMb.toFixed(0)} |\n`);
+    process.stdout.write(
+      `| cycle | points scored | read+score (ms) | write (ms) | total (ms) | RSS (MB) | heap + buffers (MB) |\n|---|---|---|---|---|---|---|\n`,
+    );
+    for (const r of rows)
+      process.stdout.write(
+        `| ${r.cycle} | ${r.scored} | ${r.readScoreMs.toFixed(0)} | ${r.writeMs.toFixed(0)} | ${r.totalMs.toFixed(0)} | ${r.rssMb.toFixed(0)} | ${r.heapMb.toFixed(0)} |\n`,
+      );
     const health = poller.health().check().body as { learning?: { learning_hosts?: number; bytes_per_host?: number } };
-    const summary = { mode: LEARN ? 'learn' : 'model', learning_hosts: health.learning?.learning_hosts ?? null, hosts: HOSTS, cycles: rows.length, median_total_ms: med('totalMs'), median_read_score_ms: med('readScoreMs'), median_write_ms: med('writeMs'), max_rss_mb: Math.max(...rows.map((r) => r.rssMb)), max_heap_mb: Math.max(...rows.map((r) => r.heapMb)) };
+    const summary = {
+      mode: LEARN ? 'learn' : 'model',
+      learning_hosts: health.learning?.learning_hosts ?? null,
+      hosts: HOSTS,
+      cycles: rows.length,
+      median_total_ms: med('totalMs'),
+      median_read_score_ms: med('readScoreMs'),
+      median_write_ms: med('writeMs'),
+      max_rss_mb: Math.max(...rows.map((r) => r.rssMb)),
+      max_heap_mb: Math.max(...rows.map((r) => r.heapMb)),
+    };
     process.stdout.write(`${JSON.stringify(summary)}\n`);
   } finally {
     await influxd.cleanup();

@@ -84,7 +84,9 @@ function parse(): Args {
     },
   });
   if (values.help) {
-    console.log('usage: bench:real-host [--learn-min 10] [--quiet-min 10] [--hold-min 2] [--rest-min 3] [--burst-s 90] [--burst-mbps 30] [--balloon-pct 25] [--cpu-burn auto|on|off] [--cpu-saturated-pct 85] [--poll-s 5] [--out results/real-host.json]');
+    console.log(
+      'usage: bench:real-host [--learn-min 10] [--quiet-min 10] [--hold-min 2] [--rest-min 3] [--burst-s 90] [--burst-mbps 30] [--balloon-pct 25] [--cpu-burn auto|on|off] [--cpu-saturated-pct 85] [--poll-s 5] [--out results/real-host.json]',
+    );
     process.exit(0);
   }
   const num = (k: string, v: string | undefined, min: number): number => {
@@ -179,8 +181,23 @@ async function startServiceProcess(influxUrl: string, pollS: number, logPath: st
   fs.mkdirSync(path.dirname(logPath), { recursive: true });
   const logFd = fs.openSync(logPath, 'w');
   // As the README starts it: INFLUX_URL set, no model named (learning mode), defaults otherwise.
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', INFLUX_URL: influxUrl, POLL_INTERVAL_S: String(pollS), COLLECTION_INTERVAL_S: String(STEP_S) };
-  const child = track(spawn(process.execPath, [path.join(ROOT, 'dist', 'src', 'cli', 'main.js'), 'serve'], { cwd: ROOT, env, stdio: ['ignore', logFd, logFd] }));
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    LOG_LEVEL: 'info',
+    INFLUX_URL: influxUrl,
+    POLL_INTERVAL_S: String(pollS),
+    COLLECTION_INTERVAL_S: String(STEP_S),
+  };
+  const child = track(
+    spawn(process.execPath, [path.join(ROOT, 'dist', 'src', 'cli', 'main.js'), 'serve'], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', logFd, logFd],
+    }),
+  );
   fs.closeSync(logFd);
   const url = `http://127.0.0.1:${port}`;
   const tail = () => {
@@ -297,10 +314,22 @@ interface Levels {
 function levels(rows: PredictionRow[]): Levels {
   return {
     steps: rows.length,
-    cpu_median: quantile(rows.map((p) => num(p.cpu_val)), 0.5),
-    cpu_p90: quantile(rows.map((p) => num(p.cpu_val)), 0.9),
-    mem_median: quantile(rows.map((p) => num(p.mem_val)), 0.5),
-    net_median: quantile(rows.map((p) => num(p.net_val)), 0.5),
+    cpu_median: quantile(
+      rows.map((p) => num(p.cpu_val)),
+      0.5,
+    ),
+    cpu_p90: quantile(
+      rows.map((p) => num(p.cpu_val)),
+      0.9,
+    ),
+    mem_median: quantile(
+      rows.map((p) => num(p.mem_val)),
+      0.5,
+    ),
+    net_median: quantile(
+      rows.map((p) => num(p.net_val)),
+      0.5,
+    ),
   };
 }
 
@@ -344,7 +373,29 @@ interface IncidentResult {
 function judge(rows: PredictionRow[], inc: Incident, nextStart: number): IncidentResult {
   const empty = { cpu_median: null, cpu_p90: null, mem_median: null, net_median: null, steps: 0 };
   if (inc.skipped) {
-    return { name: inc.name, expected_top: inc.metric, skipped: inc.skipped, start: null, end: null, steps_in_incident: 0, alerted: false, delay_steps: null, delay_s: null, top_contribution: null, first_alert: null, alerts: 0, raw_anomalies: 0, learning_steps: 0, max_severity: null, alerts_after: 0, alerts_before: 0, raw_anomalies_before: 0, before: empty, peak: { cpu: null, mem: null, net: null }, detail: inc.detail };
+    return {
+      name: inc.name,
+      expected_top: inc.metric,
+      skipped: inc.skipped,
+      start: null,
+      end: null,
+      steps_in_incident: 0,
+      alerted: false,
+      delay_steps: null,
+      delay_s: null,
+      top_contribution: null,
+      first_alert: null,
+      alerts: 0,
+      raw_anomalies: 0,
+      learning_steps: 0,
+      max_severity: null,
+      alerts_after: 0,
+      alerts_before: 0,
+      raw_anomalies_before: 0,
+      before: empty,
+      peak: { cpu: null, mem: null, net: null },
+      detail: inc.detail,
+    };
   }
   const first = stepAtOrAfter(inc.start);
   // Steps whose collection saw the load: from the first at/after its start to the last at/before its end.
@@ -396,17 +447,27 @@ const mbps = (v: number | null | undefined) => (v === null || v === undefined ? 
 
 async function main(): Promise<void> {
   const args = parse();
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) throw new Error('bench:real-host needs root (a network namespace and a veth pair)');
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0)
+    throw new Error('bench:real-host needs root (a network namespace and a veth pair)');
   const host = os.hostname();
   const cores = os.availableParallelism();
   const totalMem = os.totalmem();
   const started = Date.now();
   const logPath = args.out.replace(/\.json$/, '') + '.service.log';
-  log(`real host ${host}: ${cores} cores, ${(totalMem / 2 ** 30).toFixed(1)} GiB, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  log(
+    `real host ${host}: ${cores} cores, ${(totalMem / 2 ** 30).toFixed(1)} GiB, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
 
   // Telegraf: the pinned build (built once into the cache; the script prints its path).
   const script = path.join(ROOT, 'scripts', 'telegraf-env.sh');
-  process.env.TELEGRAF_BIN = execFileSync('bash', [script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 15 * MIN }).trim().split('\n').pop() ?? '';
+  process.env.TELEGRAF_BIN =
+    execFileSync('bash', [script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 15 * MIN })
+      .trim()
+      .split('\n')
+      .pop() ?? '';
   const telegrafVersion = execFileSync(process.env.TELEGRAF_BIN, ['--version'], { encoding: 'utf8' }).trim();
 
   const influxd = await startInfluxd();
@@ -424,7 +485,13 @@ async function main(): Promise<void> {
     },
   });
   log(`veth ${veth.iface} (namespace ${veth.ns}), ${BACKGROUND_BPS / 1000} kB/s background`);
-  const telegraf = await startTelegraf({ influxUrl: influxd.url, database: DB, intervalS: STEP_S, configPath: path.join(ROOT, 'docker', 'telegraf.conf'), startTimeoutMs: 60_000 });
+  const telegraf = await startTelegraf({
+    influxUrl: influxd.url,
+    database: DB,
+    intervalS: STEP_S,
+    configPath: path.join(ROOT, 'docker', 'telegraf.conf'),
+    startTimeoutMs: 60_000,
+  });
   undo.push({ what: 'telegraf', fn: () => telegraf.stop() });
   const collectStart = Date.now();
   log(`${telegrafVersion} collecting every ${STEP_S} s (docker/telegraf.conf)`);
@@ -432,11 +499,15 @@ async function main(): Promise<void> {
   undo.push({ what: 'service', fn: () => stopChild(svc.child) });
   log(`service at ${svc.url} (learning mode, POLL_INTERVAL_S=${args.pollS}, COLLECTION_INTERVAL_S=${STEP_S}); log ${logPath}`);
   const alive = () => {
-    if (svc.child.exitCode !== null || svc.child.signalCode !== null) throw new Error(`the service exited (${svc.child.exitCode ?? svc.child.signalCode}): ${svc.tail()}`);
+    if (svc.child.exitCode !== null || svc.child.signalCode !== null)
+      throw new Error(`the service exited (${svc.child.exitCode ?? svc.child.signalCode}): ${svc.tail()}`);
   };
 
   const first = await waitForPredictions(influxd, host, 0, 3 * MIN);
-  if (first.length === 0) throw new Error(`no prediction of host ${host} within 3 minutes: service: ${svc.tail()} | telegraf: ${telegraf.logs().trim().split('\n').slice(-3).join(' | ')}`);
+  if (first.length === 0)
+    throw new Error(
+      `no prediction of host ${host} within 3 minutes: service: ${svc.tail()} | telegraf: ${telegraf.logs().trim().split('\n').slice(-3).join(' | ')}`,
+    );
   log(`first prediction at ${new Date(first[0].time).toISOString()}`);
 
   const learnEnd = collectStart + args.learnMin * MIN;
@@ -458,12 +529,23 @@ async function main(): Promise<void> {
     const bytes = Math.max(0, Math.min(want, avail - 0.1 * totalMem));
     const detail: Record<string, unknown> = { requested_bytes: want, bytes, available_before: avail, capped: bytes < want };
     if (bytes < 0.05 * totalMem) {
-      incidents.push({ name: 'memory balloon', metric: 'memory', start: 0, end: 0, detail, skipped: `only ${(avail / 2 ** 30).toFixed(1)} GiB available` });
+      incidents.push({
+        name: 'memory balloon',
+        metric: 'memory',
+        start: 0,
+        end: 0,
+        detail,
+        skipped: `only ${(avail / 2 ** 30).toFixed(1)} GiB available`,
+      });
     } else {
       const holdMs = args.holdMin * MIN;
       const start = Date.now();
-      log(`memory balloon: ${(bytes / 2 ** 30).toFixed(2)} GiB (${((100 * bytes) / totalMem).toFixed(1)} % of RAM) for ${args.holdMin} min`);
-      const child = track(spawn(process.execPath, ['-e', BALLOON, String(bytes), String(holdMs)], { stdio: ['ignore', 'pipe', 'inherit'] }));
+      log(
+        `memory balloon: ${(bytes / 2 ** 30).toFixed(2)} GiB (${((100 * bytes) / totalMem).toFixed(1)} % of RAM) for ${args.holdMin} min`,
+      );
+      const child = track(
+        spawn(process.execPath, ['-e', BALLOON, String(bytes), String(holdMs)], { stdio: ['ignore', 'pipe', 'inherit'] }),
+      );
       undo.push({ what: 'balloon', fn: () => stopChild(child, 'SIGKILL') });
       let readyAt = 0;
       child.stdout?.on('data', () => (readyAt ||= Date.now()));
@@ -489,7 +571,13 @@ async function main(): Promise<void> {
     await sleep(args.burstS * 1000);
     await burst.stop();
     const end = Date.now();
-    incidents.push({ name: 'network burst', metric: 'network', start, end, detail: { bytes_per_s: rate, datagram_bytes: BURST_DATAGRAM, seconds: args.burstS, iface: veth.iface } });
+    incidents.push({
+      name: 'network burst',
+      metric: 'network',
+      start,
+      end,
+      detail: { bytes_per_s: rate, datagram_bytes: BURST_DATAGRAM, seconds: args.burstS, iface: veth.iface },
+    });
     phaseEnds.push(end);
     await sleep(args.restMin * MIN);
   }
@@ -500,10 +588,19 @@ async function main(): Promise<void> {
     const now = Date.now();
     const recent = inRange(await predictions(influxd, host), now - 5 * MIN, now);
     const level = levels(recent);
-    const detail: Record<string, unknown> = { cpu_before_median: level.cpu_median, cpu_before_p90: level.cpu_p90, saturated_at: args.cpuSaturatedPct, workers: cores };
+    const detail: Record<string, unknown> = {
+      cpu_before_median: level.cpu_median,
+      cpu_before_p90: level.cpu_p90,
+      saturated_at: args.cpuSaturatedPct,
+      workers: cores,
+    };
     let skipped: string | undefined;
     if (args.cpuBurn === 'off') skipped = '--cpu-burn off';
-    else if (args.cpuBurn === 'auto' && (level.cpu_median === null || level.cpu_median >= args.cpuSaturatedPct)) skipped = level.cpu_median === null ? 'no cpu_val in the 5 minutes before' : `CPU already at ${level.cpu_median.toFixed(1)} % (median cpu_val of the 5 minutes before, >= ${args.cpuSaturatedPct} %)`;
+    else if (args.cpuBurn === 'auto' && (level.cpu_median === null || level.cpu_median >= args.cpuSaturatedPct))
+      skipped =
+        level.cpu_median === null
+          ? 'no cpu_val in the 5 minutes before'
+          : `CPU already at ${level.cpu_median.toFixed(1)} % (median cpu_val of the 5 minutes before, >= ${args.cpuSaturatedPct} %)`;
     if (skipped) {
       log(`cpu burn skipped: ${skipped}`);
       incidents.push({ name: 'cpu burn', metric: 'cpu', start: 0, end: 0, detail, skipped });
@@ -554,12 +651,22 @@ async function main(): Promise<void> {
     started: new Date(started).toISOString(),
     finished: new Date(finished).toISOString(),
     load_average_end: os.loadavg(),
-    learning_period: { minutes: args.learnMin, ...levels(learning), alerts: learning.filter((p) => num(p.is_anomaly) === 1).length, learning_steps: learning.filter((p) => num(p.learning) === 1).length },
+    learning_period: {
+      minutes: args.learnMin,
+      ...levels(learning),
+      alerts: learning.filter((p) => num(p.is_anomaly) === 1).length,
+      learning_steps: learning.filter((p) => num(p.learning) === 1).length,
+    },
     quiet_period: {
       minutes: args.quietMin,
       ...levels(quiet),
       alerts: quietAlerts.length,
-      alert_times: quietAlerts.map((p) => ({ time: new Date(p.time).toISOString(), top: topMetric(p), severity: num(p.severity), learning: num(p.learning) })),
+      alert_times: quietAlerts.map((p) => ({
+        time: new Date(p.time).toISOString(),
+        top: topMetric(p),
+        severity: num(p.severity),
+        learning: num(p.learning),
+      })),
       raw_anomalies: quiet.filter((p) => num(p.raw_anomaly) === 1).length,
       learning_steps: quiet.filter((p) => num(p.learning) === 1).length,
     },
@@ -581,8 +688,15 @@ async function main(): Promise<void> {
     '|---|---|---|---|---|---|---|---|',
     ...results.map((r) => {
       if (r.skipped) return `| ${r.name} | skipped: ${r.skipped} | | | | | | |`;
-      const lvl = r.expected_top === 'cpu' ? `cpu ${fmt(r.before.cpu_median)} -> ${fmt(r.peak.cpu)} %` : r.expected_top === 'memory' ? `mem ${fmt(r.before.mem_median)} -> ${fmt(r.peak.mem)} %` : `net ${mbps(r.before.net_median)} -> ${mbps(r.peak.net)}`;
-      const top = r.top_contribution ? `${r.top_contribution}${r.top_contribution === r.expected_top ? '' : ` (expected ${r.expected_top})`}` : '-';
+      const lvl =
+        r.expected_top === 'cpu'
+          ? `cpu ${fmt(r.before.cpu_median)} -> ${fmt(r.peak.cpu)} %`
+          : r.expected_top === 'memory'
+            ? `mem ${fmt(r.before.mem_median)} -> ${fmt(r.peak.mem)} %`
+            : `net ${mbps(r.before.net_median)} -> ${mbps(r.peak.net)}`;
+      const top = r.top_contribution
+        ? `${r.top_contribution}${r.top_contribution === r.expected_top ? '' : ` (expected ${r.expected_top})`}`
+        : '-';
       return `| ${r.name} | ${r.alerted ? 'yes' : 'no'} | ${r.delay_steps ?? '-'} | ${top} | ${r.alerts} (+${r.alerts_after} after) | ${r.alerts_before} of ${r.before.steps} | ${fmt(r.max_severity, 2)} | ${lvl} |`;
     }),
     '',

@@ -46,15 +46,19 @@ function ours(x: Float64Array) {
   const one = Float64Array.from([0.1, 0.2, 0.3]);
   const o1 = new Float64Array(1);
   const c1 = new Float64Array(D);
-  const single = best(() => {
-    for (let i = 0; i < 1000; i++) f.score(one, 1, o1, c1);
-  }, 5) / 1000;
+  const single =
+    best(() => {
+      for (let i = 0; i < 1000; i++) f.score(one, 1, o1, c1);
+    }, 5) / 1000;
   return { fit1k, fit100k, score, scoreContrib, single };
 }
 
 function mlIsolationForest(x: Float64Array) {
+  type MlModule = {
+    IsolationForest: new (opts?: { nEstimators?: number }) => { train(x: number[][]): void; predict(x: number[][]): number[] };
+  };
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const MlIF = (require('ml-isolation-forest') as { IsolationForest: new (opts?: { nEstimators?: number }) => { train(x: number[][]): void; predict(x: number[][]): number[] } }).IsolationForest;
+  const MlIF = (require('ml-isolation-forest') as MlModule).IsolationForest;
   const rows = (n: number) => Array.from({ length: n }, (_, i) => [x[i * D], x[i * D + 1], x[i * D + 2]]);
   const r1k = rows(1000);
   const r100k = rows(N);
@@ -109,7 +113,15 @@ function rssMb(pid: number): number {
 }
 
 async function cannon(url: string, body: string, seconds: number) {
-  const r = await autocannon({ url, method: 'POST', body, headers: { 'content-type': 'application/json' }, connections: 10, pipelining: 1, duration: seconds });
+  const r = await autocannon({
+    url,
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json' },
+    connections: 10,
+    pipelining: 1,
+    duration: seconds,
+  });
   if (r.non2xx > 0 || r.errors > 0) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
 }
@@ -118,17 +130,31 @@ async function http(seconds: number) {
   const servicePort = await freePort();
   const service: ChildProcess = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'cli', 'main.js'), 'serve'], {
     cwd: ROOT,
-    env: { ...process.env, PORT: String(servicePort), HOST: '127.0.0.1', LOG_LEVEL: 'warn', MAX_EVENT_LOOP_DELAY_MS: '0', MAX_CONCURRENT_REQUESTS: '1000' },
+    env: {
+      ...process.env,
+      PORT: String(servicePort),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      MAX_EVENT_LOOP_DELAY_MS: '0',
+      MAX_CONCURRENT_REQUESTS: '1000',
+    },
     stdio: 'ignore',
   });
   const base = `http://127.0.0.1:${servicePort}`;
   await waitFor(`${base}/health`);
   await new Promise((r) => setTimeout(r, 1000));
   const rssAtStart = rssMb(service.pid as number);
-  const point = (i: number) => ({ host: `host-${i % 50}`, timestamp: 1767607200000 + i * 1000, cpu_usage: 20 + (i % 30), memory_usage: 40 + (i % 20), network_load: 300000 + (i % 100) * 1000 });
+  const point = (i: number) => ({
+    host: `host-${i % 50}`,
+    timestamp: 1767607200000 + i * 1000,
+    cpu_usage: 20 + (i % 30),
+    memory_usage: 40 + (i % 20),
+    network_load: 300000 + (i % 100) * 1000,
+  });
   const body1 = JSON.stringify({ points: [point(0)] });
   const body1000 = JSON.stringify({ points: Array.from({ length: 1000 }, (_, i) => point(i)) });
-  const post = async (b: string) => (await fetch(`${base}/detect`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: b })).json();
+  const post = async (b: string) =>
+    (await fetch(`${base}/detect`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: b })).json();
   const replies = { 1: await post(body1), 1000: await post(body1000) };
   const barePort = await freePort();
   const repliesFile = join(mkdtempSync(join(tmpdir(), 'iad-bare-')), 'replies.json');
@@ -176,14 +202,38 @@ async function main(): Promise<void> {
   const h = await http(seconds);
   const rate = (s: number, n = N) => Math.round(n / s);
   const rows: Array<[string, string, string, string, string]> = [
-    ['scoring 100k points (points/s)', `${rate(o.score)}`, `${rate(sk.score_100000_s)}`, `${Math.round(ml.scoreRate)}`, `${(sk.score_100000_s / o.score).toFixed(1)}x sklearn`],
+    [
+      'scoring 100k points (points/s)',
+      `${rate(o.score)}`,
+      `${rate(sk.score_100000_s)}`,
+      `${Math.round(ml.scoreRate)}`,
+      `${(sk.score_100000_s / o.score).toFixed(1)}x sklearn`,
+    ],
     ['  with contributions (points/s)', `${rate(o.scoreContrib)}`, '-', '-', `${(sk.score_100000_s / o.scoreContrib).toFixed(1)}x sklearn`],
-    ['one point (µs)', (o.single * 1e6).toFixed(1), (sk.predict_1_s * 1e6).toFixed(0), '-', `${(sk.predict_1_s / o.single).toFixed(0)}x sklearn predict`],
+    [
+      'one point (µs)',
+      (o.single * 1e6).toFixed(1),
+      (sk.predict_1_s * 1e6).toFixed(0),
+      '-',
+      `${(sk.predict_1_s / o.single).toFixed(0)}x sklearn predict`,
+    ],
     ['train 1,000 rows (ms)', (o.fit1k * 1e3).toFixed(1), (sk.fit_1000_s * 1e3).toFixed(1), (ml.fit1k * 1e3).toFixed(0), ''],
     ['train 100,000 rows (ms)', (o.fit100k * 1e3).toFixed(1), (sk.fit_100000_s * 1e3).toFixed(1), (ml.fit100k * 1e3).toFixed(0), ''],
-    ['POST /detect 1 point (req/s)', h.single.rps.toFixed(0), `bare ${h.singleBare.rps.toFixed(0)}`, '', `${((100 * h.single.rps) / h.singleBare.rps).toFixed(0)}% of bare`],
+    [
+      'POST /detect 1 point (req/s)',
+      h.single.rps.toFixed(0),
+      `bare ${h.singleBare.rps.toFixed(0)}`,
+      '',
+      `${((100 * h.single.rps) / h.singleBare.rps).toFixed(0)}% of bare`,
+    ],
     ['  p50 / p99 latency (ms)', `${h.single.p50} / ${h.single.p99}`, `bare ${h.singleBare.p50} / ${h.singleBare.p99}`, '', ''],
-    ['POST /detect 1,000 points (points/s)', (h.batch.rps * 1000).toFixed(0), `bare ${(h.batchBare.rps * 1000).toFixed(0)}`, '', `${((100 * h.batch.rps) / h.batchBare.rps).toFixed(0)}% of bare`],
+    [
+      'POST /detect 1,000 points (points/s)',
+      (h.batch.rps * 1000).toFixed(0),
+      `bare ${(h.batchBare.rps * 1000).toFixed(0)}`,
+      '',
+      `${((100 * h.batch.rps) / h.batchBare.rps).toFixed(0)}% of bare`,
+    ],
     ['  p50 / p99 latency (ms)', `${h.batch.p50} / ${h.batch.p99}`, `bare ${h.batchBare.p50} / ${h.batchBare.p99}`, '', ''],
     ['resident memory after start (MB)', h.rssAtStart.toFixed(1), '', '', `after load ${h.rssAfter.toFixed(1)}`],
   ];

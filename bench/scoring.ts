@@ -72,7 +72,11 @@ for (const mode of ['js', 'scalar', 'auto'] as const) {
     const ref = reference[key];
     let check = '';
     if (!ref) reference[key] = r;
-    else check = same(r.scores, ref.scores) && (!r.contrib || same(r.contrib, ref.contrib as Float64Array)) ? '  identical to js' : '  DIFFERS FROM JS';
+    else
+      check =
+        same(r.scores, ref.scores) && (!r.contrib || same(r.contrib, ref.contrib as Float64Array))
+          ? '  identical to js'
+          : '  DIFFERS FROM JS';
     const label = `${mode === 'auto' ? 'wasm simd' : mode === 'scalar' ? 'wasm scalar' : 'js'} ${withContrib ? 'score+contrib' : 'score'}`;
     console.log(`${label.padEnd(26)}${rate(r.median)} ${rate(r.best)} ${rate(r.cpu)}${check}`);
   }

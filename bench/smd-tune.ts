@@ -13,7 +13,14 @@
  */
 import { appendFileSync, readFileSync } from 'node:fs';
 import { gate, newGateState, type GateOptions } from '../src/core/gate';
-import { averageMetrics, DEFAULT_SMD_PARAMS, runSmdMachine, smdMetrics, type SmdBenchParams, type SmdMachineMetrics } from '../src/eval/smd-bench';
+import {
+  averageMetrics,
+  DEFAULT_SMD_PARAMS,
+  runSmdMachine,
+  smdMetrics,
+  type SmdBenchParams,
+  type SmdMachineMetrics,
+} from '../src/eval/smd-bench';
 import { listSmdMachines, readSmdMachine, SMD_METRIC_SETS, type SmdMetricSet } from '../src/eval/smd-data';
 
 interface Candidate {
@@ -51,7 +58,9 @@ function run(args: string[]): void {
       const m = smdMetrics(name, r.scores, r.alerts, data.test.labels);
       const line: ResultLine = { config: c.name, metrics: set, params, stateBytesPerKey: r.stateBytesPerKey, machine: m };
       appendFileSync(out, `${JSON.stringify(line)}\n`);
-      process.stderr.write(`${name} ${c.name}: roc ${m.rocAuc.toFixed(3)} pr ${m.prAuc.toFixed(3)} bestF1 ${m.bestF1.toFixed(3)} own P ${m.precision.toFixed(2)} R ${m.recall.toFixed(2)} alerted ${(100 * m.alertShare).toFixed(2)}% ${r.seconds.toFixed(1)}s\n`);
+      process.stderr.write(
+        `${name} ${c.name}: roc ${m.rocAuc.toFixed(3)} pr ${m.prAuc.toFixed(3)} bestF1 ${m.bestF1.toFixed(3)} own P ${m.precision.toFixed(2)} R ${m.recall.toFixed(2)} alerted ${(100 * m.alertShare).toFixed(2)}% ${r.seconds.toFixed(1)}s\n`,
+      );
     }
   }
 }
@@ -62,7 +71,11 @@ function run(args: string[]): void {
  * 2 % alerted, else below every such one by the precision shortfall.
  */
 const objective = (a: { rocAuc: number; bestF1: number; precision: number; f1: number; alertShare: number }): number =>
-  process.env.SMD_TUNE_OBJECTIVE === 'alerts' ? (a.precision >= 0.55 && a.alertShare <= 0.02 ? 1 + a.f1 : a.precision - 0.55) : a.rocAuc + a.bestF1;
+  process.env.SMD_TUNE_OBJECTIVE === 'alerts'
+    ? a.precision >= 0.55 && a.alertShare <= 0.02
+      ? 1 + a.f1
+      : a.precision - 0.55
+    : a.rocAuc + a.bestF1;
 
 function select(files: string[]): void {
   const joint = files[0] === '--joint';
@@ -92,7 +105,10 @@ function select(files: string[]): void {
     .map(([k, m]) => ({ k, avg: averageMetrics(machines.map((x) => m.get(x) as SmdMachineMetrics)) }))
     .sort((a, b) => objective(b.avg) - objective(a.avg));
   console.log('config (in-sample averages over all machines), best first');
-  for (const t of table) console.log(`${t.k.padEnd(40)} roc ${t.avg.rocAuc.toFixed(4)} pr ${t.avg.prAuc.toFixed(4)} bestF1 ${t.avg.bestF1.toFixed(4)} own P ${t.avg.precision.toFixed(3)} R ${t.avg.recall.toFixed(3)} F1 ${t.avg.f1.toFixed(3)} alerted ${(100 * t.avg.alertShare).toFixed(2)}% state ${stateOf.get(t.k)} B`);
+  for (const t of table)
+    console.log(
+      `${t.k.padEnd(40)} roc ${t.avg.rocAuc.toFixed(4)} pr ${t.avg.prAuc.toFixed(4)} bestF1 ${t.avg.bestF1.toFixed(4)} own P ${t.avg.precision.toFixed(3)} R ${t.avg.recall.toFixed(3)} F1 ${t.avg.f1.toFixed(3)} alerted ${(100 * t.avg.alertShare).toFixed(2)}% state ${stateOf.get(t.k)} B`,
+    );
   const pick = (train: string[]): string => {
     let best = '';
     let bestV = -Infinity;
@@ -113,15 +129,25 @@ function select(files: string[]): void {
       for (const x of g) {
         const m = byConfig.get(chosen)?.get(x) as SmdMachineMetrics;
         rows.push(m);
-        console.log(`  ${x.padEnd(12)} chosen ${chosen.padEnd(36)} roc ${m.rocAuc.toFixed(3)} pr ${m.prAuc.toFixed(3)} bestF1 ${m.bestF1.toFixed(3)} own P ${m.precision.toFixed(3)} R ${m.recall.toFixed(3)} alerted ${(100 * m.alertShare).toFixed(2)}%`);
+        console.log(
+          `  ${x.padEnd(12)} chosen ${chosen.padEnd(36)} roc ${m.rocAuc.toFixed(3)} pr ${m.prAuc.toFixed(3)} bestF1 ${m.bestF1.toFixed(3)} own P ${m.precision.toFixed(3)} R ${m.recall.toFixed(3)} alerted ${(100 * m.alertShare).toFixed(2)}%`,
+        );
       }
     }
     const a = averageMetrics(rows);
-    console.log(`  held-out average: roc ${a.rocAuc.toFixed(4)} pr ${a.prAuc.toFixed(4)} bestF1 ${a.bestF1.toFixed(4)} own P ${a.precision.toFixed(3)} R ${a.recall.toFixed(3)} F1 ${a.f1.toFixed(3)} alerted ${(100 * a.alertShare).toFixed(2)}%`);
+    console.log(
+      `  held-out average: roc ${a.rocAuc.toFixed(4)} pr ${a.prAuc.toFixed(4)} bestF1 ${a.bestF1.toFixed(4)} own P ${a.precision.toFixed(3)} R ${a.recall.toFixed(3)} F1 ${a.f1.toFixed(3)} alerted ${(100 * a.alertShare).toFixed(2)}%`,
+    );
   };
-  held(machines.map((x) => [x]), 'leave-one-machine-out (config chosen on the other machines)');
+  held(
+    machines.map((x) => [x]),
+    'leave-one-machine-out (config chosen on the other machines)',
+  );
   const groups = [...new Set(machines.map((x) => x.split('-').slice(0, 2).join('-')))];
-  held(groups.map((g) => machines.filter((x) => x.startsWith(`${g}-`))), `leave-a-group-out (${groups.join(' vs ')})`);
+  held(
+    groups.map((g) => machines.filter((x) => x.startsWith(`${g}-`))),
+    `leave-a-group-out (${groups.join(' vs ')})`,
+  );
 }
 
 /**
@@ -147,9 +173,16 @@ function gates(args: string[]): void {
         for (const g of list) {
           const st = newGateState();
           const alerts = new Uint8Array(r.scores.length);
-          for (let i = 0; i < alerts.length; i++) alerts[i] = gate(g.gate, st, r.scores[i] > r.threshold, r.steps[i] * 60_000, 0, 0, 0, r.scores[i]) ? 1 : 0;
+          for (let i = 0; i < alerts.length; i++)
+            alerts[i] = gate(g.gate, st, r.scores[i] > r.threshold, r.steps[i] * 60_000, 0, 0, 0, r.scores[i]) ? 1 : 0;
           const m = smdMetrics(name, r.scores, alerts, data.test.labels);
-          const line: ResultLine = { config: `${c.name}_c${contamination}_${g.name}`, metrics: set, params: { ...params, gate: g.gate as never }, stateBytesPerKey: r.stateBytesPerKey, machine: m };
+          const line: ResultLine = {
+            config: `${c.name}_c${contamination}_${g.name}`,
+            metrics: set,
+            params: { ...params, gate: g.gate as never },
+            stateBytesPerKey: r.stateBytesPerKey,
+            machine: m,
+          };
           appendFileSync(out, `${JSON.stringify(line)}\n`);
         }
       }
@@ -171,15 +204,22 @@ function selectJoint(lines: ResultLine[]): void {
     res.get(k)?.set(l.machine.machine, l.machine);
   }
   const machines = [...new Set(lines.map((l) => l.machine.machine))].sort();
-  const configs = [...new Set(lines.map((l) => l.config))].filter((c) => sets.every((set) => machines.every((x) => res.get(`${c}|${set}`)?.has(x))));
+  const configs = [...new Set(lines.map((l) => l.config))].filter((c) =>
+    sets.every((set) => machines.every((x) => res.get(`${c}|${set}`)?.has(x))),
+  );
   const get = (c: string, set: string, x: string): SmdMachineMetrics => res.get(`${c}|${set}`)?.get(x) as SmdMachineMetrics;
-  const score = (c: string, train: string[]): number => sets.reduce((sum, set) => sum + objective(averageMetrics(train.map((x) => get(c, set, x)))), 0);
+  const score = (c: string, train: string[]): number =>
+    sets.reduce((sum, set) => sum + objective(averageMetrics(train.map((x) => get(c, set, x)))), 0);
   console.log(`joint selection over ${sets.join(' + ')}; ${configs.length} configs on ${machines.length} machines`);
   for (const c of [...configs].sort((a, b) => score(b, machines) - score(a, machines))) {
-    console.log(`${c.padEnd(44)} ${sets.map((set) => {
-      const a = averageMetrics(machines.map((x) => get(c, set, x)));
-      return `${set}: roc ${a.rocAuc.toFixed(4)} bestF1 ${a.bestF1.toFixed(4)} P ${a.precision.toFixed(3)} R ${a.recall.toFixed(3)} alerted ${(100 * a.alertShare).toFixed(2)}%`;
-    }).join(' | ')}`);
+    console.log(
+      `${c.padEnd(44)} ${sets
+        .map((set) => {
+          const a = averageMetrics(machines.map((x) => get(c, set, x)));
+          return `${set}: roc ${a.rocAuc.toFixed(4)} bestF1 ${a.bestF1.toFixed(4)} P ${a.precision.toFixed(3)} R ${a.recall.toFixed(3)} alerted ${(100 * a.alertShare).toFixed(2)}%`;
+        })
+        .join(' | ')}`,
+    );
   }
   const held = (groups: string[][], label: string): void => {
     console.log(`\n${label}`);
@@ -188,21 +228,33 @@ function selectJoint(lines: ResultLine[]): void {
       const train = machines.filter((x) => !g.includes(x));
       const chosen = configs.reduce((best, c) => (score(c, train) > score(best, train) ? c : best), configs[0]);
       for (const x of g) {
-        console.log(`  ${x.padEnd(12)} chosen ${chosen.padEnd(40)} ${sets.map((set) => {
-          const m = get(chosen, set, x);
-          rows.get(set)?.push(m);
-          return `${set}: roc ${m.rocAuc.toFixed(3)} pr ${m.prAuc.toFixed(3)} bestF1 ${m.bestF1.toFixed(3)} P ${m.precision.toFixed(3)} R ${m.recall.toFixed(3)} alerted ${(100 * m.alertShare).toFixed(2)}%`;
-        }).join(' | ')}`);
+        console.log(
+          `  ${x.padEnd(12)} chosen ${chosen.padEnd(40)} ${sets
+            .map((set) => {
+              const m = get(chosen, set, x);
+              rows.get(set)?.push(m);
+              return `${set}: roc ${m.rocAuc.toFixed(3)} pr ${m.prAuc.toFixed(3)} bestF1 ${m.bestF1.toFixed(3)} P ${m.precision.toFixed(3)} R ${m.recall.toFixed(3)} alerted ${(100 * m.alertShare).toFixed(2)}%`;
+            })
+            .join(' | ')}`,
+        );
       }
     }
     for (const set of sets) {
       const a = averageMetrics(rows.get(set) ?? []);
-      console.log(`  held-out average ${set}: roc ${a.rocAuc.toFixed(4)} pr ${a.prAuc.toFixed(4)} bestF1 ${a.bestF1.toFixed(4)} own P ${a.precision.toFixed(3)} R ${a.recall.toFixed(3)} F1 ${a.f1.toFixed(3)} alerted ${(100 * a.alertShare).toFixed(2)}% segments ${a.segmentsDetected.toFixed(2)}/${a.segments.toFixed(2)} FA/day ${a.falseAlertsPerDay.toFixed(2)}`);
+      console.log(
+        `  held-out average ${set}: roc ${a.rocAuc.toFixed(4)} pr ${a.prAuc.toFixed(4)} bestF1 ${a.bestF1.toFixed(4)} own P ${a.precision.toFixed(3)} R ${a.recall.toFixed(3)} F1 ${a.f1.toFixed(3)} alerted ${(100 * a.alertShare).toFixed(2)}% segments ${a.segmentsDetected.toFixed(2)}/${a.segments.toFixed(2)} FA/day ${a.falseAlertsPerDay.toFixed(2)}`,
+      );
     }
   };
-  held(machines.map((x) => [x]), 'leave-one-machine-out (one config for both sets, chosen on the other machines)');
+  held(
+    machines.map((x) => [x]),
+    'leave-one-machine-out (one config for both sets, chosen on the other machines)',
+  );
   const groups = [...new Set(machines.map((x) => x.split('-').slice(0, 2).join('-')))];
-  held(groups.map((g) => machines.filter((x) => x.startsWith(`${g}-`))), `leave-a-group-out (${groups.join(' vs ')})`);
+  held(
+    groups.map((g) => machines.filter((x) => x.startsWith(`${g}-`))),
+    `leave-a-group-out (${groups.join(' vs ')})`,
+  );
 }
 
 const [cmd, ...rest] = process.argv.slice(2);
@@ -210,6 +262,8 @@ if (cmd === 'run') run(rest);
 else if (cmd === 'gates') gates(rest);
 else if (cmd === 'select') select(rest);
 else {
-  console.error('usage: smd-tune run --smd-dir DIR --metrics basic|all --configs FILE --out FILE [--machines a,b] | smd-tune select FILE...');
+  console.error(
+    'usage: smd-tune run --smd-dir DIR --metrics basic|all --configs FILE --out FILE [--machines a,b] | smd-tune select FILE...',
+  );
   process.exitCode = 2;
 }

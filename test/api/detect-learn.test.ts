@@ -15,7 +15,13 @@ const T0 = Date.parse('2026-11-01T00:00:00Z');
 function points(host: string, from: number, to: number, level: number) {
   return Array.from({ length: to - from }, (_, k) => {
     const i = from + k;
-    return { host, timestamp: T0 + i * 10_000, cpu_usage: level + 2 * Math.sin(i / 7) + ((i * 37) % 11) / 10, memory_usage: 60 + ((i * 13) % 7) / 10, network_load: 2e6 + ((i * 29) % 17) * 1e4 };
+    return {
+      host,
+      timestamp: T0 + i * 10_000,
+      cpu_usage: level + 2 * Math.sin(i / 7) + ((i * 37) % 11) / 10,
+      memory_usage: 60 + ((i * 13) % 7) / 10,
+      network_load: 2e6 + ((i * 29) % 17) * 1e4,
+    };
   });
 }
 
@@ -26,7 +32,7 @@ describe('/detect with DETECT_LEARN', () => {
     const idle = points('idle', 0, 300, 2);
     const all = busy.flatMap((p, i) => [p, idle[i]]);
     const got: Array<{ score: number; alert: boolean; learning: boolean }> = [];
-    for (let from = 0; from < all.length; ) {
+    for (let from = 0; from < all.length;) {
       const to = Math.min(all.length, from + 1 + ((from * 7) % 97));
       const r = await app.inject({ method: 'POST', url: '/detect', payload: { points: all.slice(from, to) } });
       expect(r.statusCode).toBe(200);
@@ -36,8 +42,15 @@ describe('/detect with DETECT_LEARN', () => {
       from = to;
     }
     // The reference: one pass, rows in (time, host) order as the route orders them.
-    const engine = StreamingDetector.learner(hostLearningOptions({ prior: loadDetectorFile(MODEL_PATH), gate: DEFAULT_GATE, maxKeys: 10_000 }));
-    const ref = engine.process({ keys: all.map((p) => p.host), times: all.map((p) => p.timestamp), raw: Float64Array.from(all.flatMap((p) => [p.cpu_usage, p.memory_usage, p.network_load])), n: all.length });
+    const engine = StreamingDetector.learner(
+      hostLearningOptions({ prior: loadDetectorFile(MODEL_PATH), gate: DEFAULT_GATE, maxKeys: 10_000 }),
+    );
+    const ref = engine.process({
+      keys: all.map((p) => p.host),
+      times: all.map((p) => p.timestamp),
+      raw: Float64Array.from(all.flatMap((p) => [p.cpu_usage, p.memory_usage, p.network_load])),
+      n: all.length,
+    });
     got.forEach((g, i) => {
       expect(g.score).toBe(ref.scores[i]);
       expect(g.alert).toBe(ref.alerts[i] === 1);
@@ -71,7 +84,7 @@ describe('/detect with DETECT_LEARN', () => {
   it('is off by default: the loaded model judges every point, results carry no learning fields', async () => {
     const app = await testApp();
     const r = await app.inject({ method: 'POST', url: '/detect', payload: { points: points('h', 0, 3, 30) } });
-    const res = (r.json() as { model: { version: string }; results: Array<Record<string, unknown>> });
+    const res = r.json() as { model: { version: string }; results: Array<Record<string, unknown>> };
     expect(res.model.version).toBe(loadDetectorFile(MODEL_PATH).version);
     expect(res.results[0].learning).toBeUndefined();
     await app.close();

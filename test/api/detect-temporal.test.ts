@@ -31,12 +31,34 @@ function trainTemporal(seed: number): Detector {
       keys.push(`train-${h}`);
       times.push(T0 + s * STEP);
     }
-  return new Detector(trainModel(raw, n, { nEstimators: 100, maxSamples: 128, seed, contamination: 0.02, createdAt: '2026-01-01T00:00:00.000Z', features: hostTemporalFeatures(30, 3), keys, times }));
+  return new Detector(
+    trainModel(raw, n, {
+      nEstimators: 100,
+      maxSamples: 128,
+      seed,
+      contamination: 0.02,
+      createdAt: '2026-01-01T00:00:00.000Z',
+      features: hostTemporalFeatures(30, 3),
+      keys,
+      times,
+    }),
+  );
 }
 
-const calm = (host: string, k: number, r: Rng) => ({ host, timestamp: T0 + k * STEP, cpu_usage: 20 + r.normal(), memory_usage: 40 + 0.5 * r.normal(), network_load: 3e5 * (1 + 0.05 * r.normal()) });
+const calm = (host: string, k: number, r: Rng) => ({
+  host,
+  timestamp: T0 + k * STEP,
+  cpu_usage: 20 + r.normal(),
+  memory_usage: 40 + 0.5 * r.normal(),
+  network_load: 3e5 * (1 + 0.05 * r.normal()),
+});
 /** A jump to another host's normal level: only history tells it apart. */
-const jump = (host: string | undefined, k: number) => ({ ...(host === undefined ? {} : { host, timestamp: T0 + k * STEP }), cpu_usage: 65, memory_usage: 55, network_load: 1.2e6 });
+const jump = (host: string | undefined, k: number) => ({
+  ...(host === undefined ? {} : { host, timestamp: T0 + k * STEP }),
+  cpu_usage: 65,
+  memory_usage: 55,
+  network_load: 1.2e6,
+});
 
 describe('POST /detect with a temporal model', () => {
   let app: FastifyInstance;
@@ -57,7 +79,7 @@ describe('POST /detect with a temporal model', () => {
   };
   const rawScore = (p: ReturnType<typeof jump>) => det.scoreRaw(Float64Array.of(p.cpu_usage, p.memory_usage, p.network_load), 1).scores[0];
 
-  it('reads each host\'s history across requests; a host with no history, or a point without host, is judged on raw values', async () => {
+  it("reads each host's history across requests; a host with no history, or a point without host, is judged on raw values", async () => {
     await start();
     const r = new Rng(5);
     // 40 calm points of host a over two requests.
@@ -71,7 +93,7 @@ describe('POST /detect with a temporal model', () => {
     expect(a.score).toBeGreaterThan(b.score + 0.05);
   });
 
-  it('a point not later than its host\'s latest is scored without history and does not change it', async () => {
+  it("a point not later than its host's latest is scored without history and does not change it", async () => {
     await start();
     const r = new Rng(6);
     await detect(Array.from({ length: 40 }, (_, k) => calm('a', k, r)));
@@ -96,7 +118,7 @@ describe('POST /detect with a temporal model', () => {
     expect(metrics).toMatch(/anomaly_detector_history_evictions_total\{source="http"\} 2\b/);
   });
 
-  it('a point stamped more than 5 minutes ahead of the clock neither joins nor blinds its host\'s history', async () => {
+  it("a point stamped more than 5 minutes ahead of the clock neither joins nor blinds its host's history", async () => {
     await start();
     const r = new Rng(9);
     await detect(Array.from({ length: 40 }, (_, k) => calm('a', k, r)));

@@ -2,7 +2,12 @@ import type { FastifyInstance } from 'fastify';
 import { testApp, normalPoint } from '../helpers/fixtures';
 
 const post = (app: FastifyInstance, url: string, payload: unknown, headers: Record<string, string> = {}) =>
-  app.inject({ method: 'POST', url, payload: typeof payload === 'string' ? payload : JSON.stringify(payload), headers: { 'content-type': 'application/json', ...headers } });
+  app.inject({
+    method: 'POST',
+    url,
+    payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
+    headers: { 'content-type': 'application/json', ...headers },
+  });
 
 describe('POST /detect', () => {
   let app: FastifyInstance;
@@ -12,7 +17,12 @@ describe('POST /detect', () => {
   afterAll(() => app.close());
 
   it('scores points with score, threshold, flag, severity and contributions', async () => {
-    const res = await post(app, '/detect', { points: [normalPoint(0), { host: 'db-1', timestamp: '2026-01-05T10:00:00+02:00', cpu_usage: 99.5, memory_usage: 98, network_load: 2e7 }] });
+    const res = await post(app, '/detect', {
+      points: [
+        normalPoint(0),
+        { host: 'db-1', timestamp: '2026-01-05T10:00:00+02:00', cpu_usage: 99.5, memory_usage: 98, network_load: 2e7 },
+      ],
+    });
     expect(res.statusCode).toBe(200);
     const body = res.json();
     expect(body.model.version).toMatch(/^\d{8}-[0-9a-f]{12}$/);
@@ -45,12 +55,20 @@ describe('POST /detect', () => {
     expect(ok.json().results).toHaveLength(10000);
     const tooMany = await post(app, '/detect', { points: [...points, normalPoint(1)] });
     expect(tooMany.statusCode).toBe(400);
-    expect(tooMany.json()).toMatchObject({ error: 'invalid_request', details: [{ field: 'points', message: 'must hold at most 10000 points' }] });
+    expect(tooMany.json()).toMatchObject({
+      error: 'invalid_request',
+      details: [{ field: 'points', message: 'must hold at most 10000 points' }],
+    });
   });
 
   it('lists every bad point and field, and scores nothing', async () => {
     const res = await post(app, '/detect', {
-      points: [normalPoint(0), { cpu_usage: 'high', memory_usage: null, network_load: -5 }, normalPoint(2), { cpu_usage: 101, memory_usage: 50, network_load: 1, color: 'red' }],
+      points: [
+        normalPoint(0),
+        { cpu_usage: 'high', memory_usage: null, network_load: -5 },
+        normalPoint(2),
+        { cpu_usage: 101, memory_usage: 50, network_load: 1, color: 'red' },
+      ],
     });
     expect(res.statusCode).toBe(400);
     const body = res.json();
@@ -58,7 +76,9 @@ describe('POST /detect', () => {
     expect(body.message).toMatch(/2 of 4 point\(s\) are invalid/);
     const got = body.details.map((d: { index: number; field: string }) => `${d.index}:${d.field}`).sort();
     expect(got).toEqual(['1:cpu_usage', '1:memory_usage', '1:network_load', '3:color', '3:cpu_usage']);
-    expect(body.details.find((d: { field: string; value: unknown }) => d.field === 'cpu_usage' && d.value === 'high').message).toBe('must be a finite number');
+    expect(body.details.find((d: { field: string; value: unknown }) => d.field === 'cpu_usage' && d.value === 'high').message).toBe(
+      'must be a finite number',
+    );
   });
 
   it.each([
@@ -125,7 +145,9 @@ describe('POST /validate', () => {
   afterAll(() => app.close());
 
   it('reports each point without scoring it', async () => {
-    const res = await post(app, '/validate', { points: [normalPoint(0), { cpu_usage: -1, memory_usage: 50, network_load: 'lots', timestamp: 'noon' }, 'nonsense'] });
+    const res = await post(app, '/validate', {
+      points: [normalPoint(0), { cpu_usage: -1, memory_usage: 50, network_load: 'lots', timestamp: 'noon' }, 'nonsense'],
+    });
     expect(res.statusCode).toBe(200);
     const body = res.json();
     expect(body.valid).toBe(false);

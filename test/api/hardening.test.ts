@@ -15,7 +15,12 @@ import { normalPoint, testApp } from '../helpers/fixtures';
 /** Hostile-client cases of issue 11 that app.inject can reach. */
 
 const post = (app: FastifyInstance, url: string, payload: unknown) =>
-  app.inject({ method: 'POST', url, payload: typeof payload === 'string' ? payload : JSON.stringify(payload), headers: { 'content-type': 'application/json' } });
+  app.inject({
+    method: 'POST',
+    url,
+    payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
+    headers: { 'content-type': 'application/json' },
+  });
 
 function manyKeys(n: number, base: Record<string, unknown> = { cpu_usage: 1, memory_usage: 1, network_load: 1 }): Record<string, unknown> {
   const p: Record<string, unknown> = { ...base };
@@ -42,7 +47,9 @@ describe('bounded error replies (item 2)', () => {
   });
 
   it('/detect: many bad points: at most 100 issues in all, the rest counted', async () => {
-    const points = Array.from({ length: 1000 }, (_, i) => (i % 2 === 0 ? normalPoint(i) : manyKeys(30, { cpu_usage: 'x', memory_usage: 1, network_load: 1 })));
+    const points = Array.from({ length: 1000 }, (_, i) =>
+      i % 2 === 0 ? normalPoint(i) : manyKeys(30, { cpu_usage: 'x', memory_usage: 1, network_load: 1 }),
+    );
     const res = await post(app, '/detect', { points });
     expect(res.statusCode).toBe(400);
     const body = res.json();
@@ -77,7 +84,10 @@ describe('bounded error replies (item 2)', () => {
     const res = await post(app, url, manyKeys(100_000, { points: [normalPoint(0)] }));
     expect(res.statusCode).toBe(400);
     expect(res.payload.length).toBeLessThan(2_000);
-    expect(res.json()).toMatchObject({ error: 'invalid_request', message: 'invalid request body: (body) has 100000 unknown key(s): "k0", "k1", "k2", "k3", "k4", ...' });
+    expect(res.json()).toMatchObject({
+      error: 'invalid_request',
+      message: 'invalid request body: (body) has 100000 unknown key(s): "k0", "k1", "k2", "k3", "k4", ...',
+    });
   });
 });
 
@@ -91,7 +101,9 @@ describe('strict timestamps in /detect (item 10)', () => {
   it.each(['2026-02-30T00:00:00Z', '2026-01-05T24:00:00Z'])('refuses %s with a 400 naming the field', async (timestamp) => {
     const res = await post(app, '/detect', { points: [{ ...normalPoint(0), timestamp }] });
     expect(res.statusCode).toBe(400);
-    expect(res.json().details).toEqual([{ index: 0, field: 'timestamp', message: expect.stringMatching(/^is not a valid date/), value: timestamp }]);
+    expect(res.json().details).toEqual([
+      { index: 0, field: 'timestamp', message: expect.stringMatching(/^is not a valid date/), value: timestamp },
+    ]);
   });
 
   it('accepts the leap second 23:59:60Z and answers it as 23:59:59.999Z', async () => {
@@ -142,13 +154,27 @@ describe('content encodings (item 11)', () => {
 
   it.each(['gzip', 'deflate', 'br', 'GZIP'])('answers a %s-encoded body with 415, not "not valid JSON"', async (encoding) => {
     const { gzipSync } = await import('node:zlib');
-    const res = await app.inject({ method: 'POST', url: '/detect', payload: gzipSync(JSON.stringify({ points: [normalPoint(0)] })), headers: { 'content-type': 'application/json', 'content-encoding': encoding } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/detect',
+      payload: gzipSync(JSON.stringify({ points: [normalPoint(0)] })),
+      headers: { 'content-type': 'application/json', 'content-encoding': encoding },
+    });
     expect(res.statusCode).toBe(415);
-    expect(res.json()).toEqual({ error: 'unsupported_media_type', message: `content-encoding ${JSON.stringify(encoding)} is not supported: send the body uncompressed`, details: [] });
+    expect(res.json()).toEqual({
+      error: 'unsupported_media_type',
+      message: `content-encoding ${JSON.stringify(encoding)} is not supported: send the body uncompressed`,
+      details: [],
+    });
   });
 
   it('accepts content-encoding identity', async () => {
-    const res = await app.inject({ method: 'POST', url: '/detect', payload: JSON.stringify({ points: [normalPoint(0)] }), headers: { 'content-type': 'application/json', 'content-encoding': 'identity' } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/detect',
+      payload: JSON.stringify({ points: [normalPoint(0)] }),
+      headers: { 'content-type': 'application/json', 'content-encoding': 'identity' },
+    });
     expect(res.statusCode).toBe(200);
   });
 });
@@ -168,13 +194,31 @@ describe('huge values with a temporal out-of-range model (item 9)', () => {
       keys.push('train');
       times.push(i * 10_000);
     }
-    const det = new Detector(trainModel(raw, n, { nEstimators: 50, maxSamples: 128, seed: 1, contamination: 0.02, createdAt: '2026-01-01T00:00:00.000Z', features: hostTemporalFeatures(30, 3), keys, times, outOfRangeWeight: 4 }));
-    app = await buildApp({ config: loadConfig({}), models: ModelStore.fromDetector(det, 'test:oor'), metrics: createMetrics(new Registry(), false), logger: false });
+    const det = new Detector(
+      trainModel(raw, n, {
+        nEstimators: 50,
+        maxSamples: 128,
+        seed: 1,
+        contamination: 0.02,
+        createdAt: '2026-01-01T00:00:00.000Z',
+        features: hostTemporalFeatures(30, 3),
+        keys,
+        times,
+        outOfRangeWeight: 4,
+      }),
+    );
+    app = await buildApp({
+      config: loadConfig({}),
+      models: ModelStore.fromDetector(det, 'test:oor'),
+      metrics: createMetrics(new Registry(), false),
+      logger: false,
+    });
     await app.ready();
   });
   afterAll(() => app.close());
 
-  const pts = (v: number) => [0, 1].map((k) => ({ host: 'big', timestamp: 1767607200000 + k * 10_000, cpu_usage: 20, memory_usage: 40, network_load: v }));
+  const pts = (v: number) =>
+    [0, 1].map((k) => ({ host: 'big', timestamp: 1767607200000 + k * 10_000, cpu_usage: 20, memory_usage: 40, network_load: v }));
 
   it('refuses network_load 1e308 with a 400 (it overflowed the features to NaN: a 500), for /detect and the poller alike', async () => {
     const res = await post(app, '/detect', { points: pts(1e308) });
@@ -195,7 +239,13 @@ describe('huge values with a temporal out-of-range model (item 9)', () => {
     }
     // Random extremes of every metric, within the rules, on one host's history.
     const r = new Rng(5);
-    const points = Array.from({ length: 200 }, (_, k) => ({ host: 'edge', timestamp: 1767607200000 + k * 10_000, cpu_usage: r.next() < 0.5 ? 0 : 100, memory_usage: r.next() < 0.5 ? 0 : 100, network_load: r.next() < 0.5 ? 0 : 1e15 * r.next() }));
+    const points = Array.from({ length: 200 }, (_, k) => ({
+      host: 'edge',
+      timestamp: 1767607200000 + k * 10_000,
+      cpu_usage: r.next() < 0.5 ? 0 : 100,
+      memory_usage: r.next() < 0.5 ? 0 : 100,
+      network_load: r.next() < 0.5 ? 0 : 1e15 * r.next(),
+    }));
     const res = await post(app, '/detect', { points });
     expect(res.statusCode).toBe(200);
     expect(res.payload).not.toMatch(/null|NaN|Infinity/);
@@ -207,10 +257,14 @@ describe('huge values with a temporal out-of-range model (item 9)', () => {
 describe('connection bounds (item 1)', () => {
   it('sets the request, idle and keep-alive timeouts from the configuration', async () => {
     const app = await testApp({ REQUEST_TIMEOUT_S: '5', CONNECTION_TIMEOUT_S: '40' });
-    expect([app.server.requestTimeout, app.server.headersTimeout, app.server.timeout, app.server.keepAliveTimeout]).toEqual([5000, 5000, 40_000, 40_000]);
+    expect([app.server.requestTimeout, app.server.headersTimeout, app.server.timeout, app.server.keepAliveTimeout]).toEqual([
+      5000, 5000, 40_000, 40_000,
+    ]);
     await app.close();
     const d = await testApp();
-    expect([d.server.requestTimeout, d.server.headersTimeout, d.server.timeout, d.server.keepAliveTimeout]).toEqual([30_000, 30_000, 120_000, 72_000]);
+    expect([d.server.requestTimeout, d.server.headersTimeout, d.server.timeout, d.server.keepAliveTimeout]).toEqual([
+      30_000, 30_000, 120_000, 72_000,
+    ]);
     await d.close();
   });
 
@@ -227,7 +281,9 @@ describe('concurrency bound (items 1 and 3)', () => {
     const app = await testApp({ MAX_CONCURRENT_REQUESTS: '2', MAX_EVENT_LOOP_DELAY_MS: '0' });
     try {
       const bodies = [new PassThrough(), new PassThrough()];
-      const held = bodies.map((b) => app.inject({ method: 'POST', url: '/detect', payload: b, headers: { 'content-type': 'application/json' } }));
+      const held = bodies.map((b) =>
+        app.inject({ method: 'POST', url: '/detect', payload: b, headers: { 'content-type': 'application/json' } }),
+      );
       await new Promise((r) => setTimeout(r, 50));
       const third = await post(app, '/detect', { points: [normalPoint(0)] });
       expect(third.statusCode).toBe(503);

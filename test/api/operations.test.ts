@@ -24,7 +24,12 @@ describe('GET /health', () => {
   });
 
   it('answers 503 without a model, while /health/live stays 200 and /detect says why', async () => {
-    const app = await buildApp({ config: loadConfig({}), models: new ModelStore(), metrics: createMetrics(new Registry(), false), logger: false });
+    const app = await buildApp({
+      config: loadConfig({}),
+      models: new ModelStore(),
+      metrics: createMetrics(new Registry(), false),
+      logger: false,
+    });
     const res = await app.inject({ url: '/health' });
     expect(res.statusCode).toBe(503);
     expect(res.json()).toMatchObject({ status: 'unavailable', model: null });
@@ -37,7 +42,10 @@ describe('GET /health', () => {
   });
 
   it('lets other components report degraded state (still 200)', async () => {
-    const app = await testApp({}, { health: [{ name: 'influx', check: () => ({ degraded: true, body: { enabled: true, status: 'unreachable' } }) }] });
+    const app = await testApp(
+      {},
+      { health: [{ name: 'influx', check: () => ({ degraded: true, body: { enabled: true, status: 'unreachable' } }) }] },
+    );
     const res = await app.inject({ url: '/health' });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ status: 'degraded', influx: { enabled: true, status: 'unreachable' } });
@@ -48,7 +56,11 @@ describe('GET /health', () => {
 describe('GET /metrics', () => {
   it('exposes request durations, points, anomalies, scores and the model version', async () => {
     const app = await testApp();
-    await app.inject({ method: 'POST', url: '/detect', payload: { points: [normalPoint(0), normalPoint(1), { cpu_usage: 100, memory_usage: 99, network_load: 1e8 }] } });
+    await app.inject({
+      method: 'POST',
+      url: '/detect',
+      payload: { points: [normalPoint(0), normalPoint(1), { cpu_usage: 100, memory_usage: 99, network_load: 1e8 }] },
+    });
     const res = await app.inject({ url: '/metrics' });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/text\/plain/);
@@ -83,7 +95,9 @@ describe('OpenAPI', () => {
     const docs = await app.inject({ url: '/docs' });
     expect([200, 302]).toContain(docs.statusCode);
     // Every response is described; the operations behind API_TOKEN declare the bearer scheme.
-    for (const [path, ops] of Object.entries(served.paths as Record<string, Record<string, { responses: Record<string, { description: string }>; security?: unknown }>>)) {
+    for (const [path, ops] of Object.entries(
+      served.paths as Record<string, Record<string, { responses: Record<string, { description: string }>; security?: unknown }>>,
+    )) {
       for (const op of Object.values(ops)) {
         for (const r of Object.values(op.responses)) expect(r.description).not.toBe('Default Response');
         expect(op.security).toEqual(path === '/detect' || path === '/validate' ? [{ bearer: [] }] : undefined);

@@ -12,11 +12,22 @@ export function storeFor(influxd: Influxd): MetricsStore {
 }
 
 /** Writes `steps` Telegraf-schema steps of simulated hosts ending before now; returns the rows. */
-export async function writeSimulatedRange(store: MetricsStore, opts: { hosts: number; steps: number; stepS: number; seed: number; names?: string[]; end?: number }): Promise<SimulatedRow[]> {
+export async function writeSimulatedRange(
+  store: MetricsStore,
+  opts: { hosts: number; steps: number; stepS: number; seed: number; names?: string[]; end?: number },
+): Promise<SimulatedRow[]> {
   const stepMs = opts.stepS * 1000;
   const end = opts.end ?? Math.floor(Date.now() / stepMs) * stepMs - stepMs;
   const start = end - (opts.steps - 1) * stepMs;
-  let rows = simulate({ ...DEFAULT_SIMULATION, hosts: opts.hosts, start, steps: opts.steps, stepS: opts.stepS, seed: opts.seed, incidentsPerDay: 3 });
+  let rows = simulate({
+    ...DEFAULT_SIMULATION,
+    hosts: opts.hosts,
+    start,
+    steps: opts.steps,
+    stepS: opts.stepS,
+    seed: opts.seed,
+    incidentsPerDay: 3,
+  });
   if (opts.names) {
     const names = opts.names;
     rows = rows.map((r) => ({ ...r, host: names[Number(r.host.slice(5)) - 1] }));

@@ -26,16 +26,20 @@ export const MLFLOW_START_TIMEOUT_MS = 15 * 60_000;
 export async function mlflowVenv(): Promise<string> {
   const script = resolve(ROOT, 'scripts', 'mlflow-env.sh');
   return new Promise((ok, fail) => {
-    execFile('bash', [script], { encoding: 'utf8', timeout: MLFLOW_START_TIMEOUT_MS - 120_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const venv = stdout.trim().split('\n').pop() ?? '';
-      if (err || !existsSync(join(venv, 'bin', 'mlflow'))) {
-        const why = (stderr.trim().split('\n').pop() || err?.message.split('\n')[0] || 'no venv path printed').slice(0, 300);
-        fail(new Error(`MLflow is not available: scripts/mlflow-env.sh failed (needs python3 with venv and PyPI access): ${why}`));
-      } else ok(venv);
-    });
+    execFile(
+      'bash',
+      [script],
+      { encoding: 'utf8', timeout: MLFLOW_START_TIMEOUT_MS - 120_000, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const venv = stdout.trim().split('\n').pop() ?? '';
+        if (err || !existsSync(join(venv, 'bin', 'mlflow'))) {
+          const why = (stderr.trim().split('\n').pop() || err?.message.split('\n')[0] || 'no venv path printed').slice(0, 300);
+          fail(new Error(`MLflow is not available: scripts/mlflow-env.sh failed (needs python3 with venv and PyPI access): ${why}`));
+        } else ok(venv);
+      },
+    );
   });
 }
-
 
 function healthy(url: string): Promise<boolean> {
   return new Promise((ok) => {
@@ -52,7 +56,10 @@ function healthy(url: string): Promise<boolean> {
 
 function logTail(file: string): string {
   try {
-    const lines = readFileSync(file, 'utf8').trim().split('\n').filter((l) => !/Warning|warn\(|^\s/.test(l));
+    const lines = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .filter((l) => !/Warning|warn\(|^\s/.test(l));
     return (lines.pop() ?? '').slice(0, 300);
   } catch {
     return '';
@@ -110,13 +117,30 @@ export async function startMlflowServer(startTimeoutMs = 120_000): Promise<Mlflo
     const fd = openSync(log, 'a');
     const child = spawn(
       join(venv, 'bin', 'mlflow'),
-      ['server', '--host', '127.0.0.1', '--port', String(port), '--workers', '1',
-        '--backend-store-uri', `sqlite:///${join(dir, 'mlflow.db')}`, '--artifacts-destination', join(dir, 'artifacts')],
+      [
+        'server',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--workers',
+        '1',
+        '--backend-store-uri',
+        `sqlite:///${join(dir, 'mlflow.db')}`,
+        '--artifacts-destination',
+        join(dir, 'artifacts'),
+      ],
       {
         cwd: dir,
         detached: true, // own process group, so stop() reaches the uvicorn/gunicorn children
         stdio: ['ignore', fd, fd],
-        env: { ...process.env, MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false', PYTHONUNBUFFERED: '1', NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' },
+        env: {
+          ...process.env,
+          MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false',
+          PYTHONUNBUFFERED: '1',
+          NO_PROXY: '127.0.0.1,localhost',
+          no_proxy: '127.0.0.1,localhost',
+        },
       },
     );
     closeSync(fd);

@@ -10,8 +10,17 @@ import { ROOT } from './fixtures';
 export function sklearnPython(): string {
   if (process.env.SKLEARN_PYTHON) return process.env.SKLEARN_PYTHON;
   try {
-    return execFileSync('bash', [resolve(ROOT, 'scripts', 'python-env.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 600000 }).trim().split('\n').pop() as string;
+    return execFileSync('bash', [resolve(ROOT, 'scripts', 'python-env.sh')], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 600000,
+    })
+      .trim()
+      .split('\n')
+      .pop() as string;
   } catch (e) {
-    throw new Error(`scikit-learn is not available: run scripts/python-env.sh (needs python3 with venv and PyPI access): ${(e as Error).message.split('\n')[0]}`);
+    throw new Error(
+      `scikit-learn is not available: run scripts/python-env.sh (needs python3 with venv and PyPI access): ${(e as Error).message.split('\n')[0]}`,
+    );
   }
 }

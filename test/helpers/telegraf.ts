@@ -51,13 +51,18 @@ function isExecutable(p: string): boolean {
 
 function buildWithScript(): Promise<string> {
   return new Promise((ok, fail) => {
-    execFile('bash', [SCRIPT], { encoding: 'utf8', timeout: TELEGRAF_START_TIMEOUT_MS - 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const bin = stdout.trim().split('\n').pop() ?? '';
-      if (err || !isExecutable(bin)) {
-        const why = (stderr.trim().split('\n').pop() || err?.message.split('\n')[0] || 'no path printed').slice(0, 300);
-        fail(new Error(`Telegraf is not available: scripts/telegraf-env.sh failed: ${why}`));
-      } else ok(bin);
-    });
+    execFile(
+      'bash',
+      [SCRIPT],
+      { encoding: 'utf8', timeout: TELEGRAF_START_TIMEOUT_MS - 60_000, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const bin = stdout.trim().split('\n').pop() ?? '';
+        if (err || !isExecutable(bin)) {
+          const why = (stderr.trim().split('\n').pop() || err?.message.split('\n')[0] || 'no path printed').slice(0, 300);
+          fail(new Error(`Telegraf is not available: scripts/telegraf-env.sh failed: ${why}`));
+        } else ok(bin);
+      },
+    );
   });
 }
 
@@ -65,12 +70,16 @@ function buildWithScript(): Promise<string> {
 export async function findTelegraf(): Promise<string> {
   const fromEnv = process.env.TELEGRAF_BIN;
   if (fromEnv) {
-    if (!isExecutable(fromEnv)) throw new Error(`TELEGRAF_BIN=${fromEnv} is not an executable file: run scripts/telegraf-env.sh and set TELEGRAF_BIN to the path it prints`);
+    if (!isExecutable(fromEnv))
+      throw new Error(
+        `TELEGRAF_BIN=${fromEnv} is not an executable file: run scripts/telegraf-env.sh and set TELEGRAF_BIN to the path it prints`,
+      );
     return fromEnv;
   }
   const cached = cachedTelegrafPath();
   if (isExecutable(cached)) return cached;
-  if (process.env.CI === 'true') throw new Error(`Telegraf not found at ${cached}: run scripts/telegraf-env.sh (it prints the path; or set TELEGRAF_BIN)`);
+  if (process.env.CI === 'true')
+    throw new Error(`Telegraf not found at ${cached}: run scripts/telegraf-env.sh (it prints the path; or set TELEGRAF_BIN)`);
   return buildWithScript();
 }
 
@@ -142,7 +151,13 @@ export async function startTelegraf(opts: TelegrafOptions): Promise<Telegraf> {
   // The variables the compose file sets for the container, and nothing of the test's.
   const child: ChildProcess = spawn(bin, ['--config', configPath], {
     cwd: dir,
-    env: { PATH: process.env.PATH, HOME: dir, INFLUX_URL: opts.influxUrl, INFLUX_DATABASE: opts.database, TELEGRAF_HEALTH_PORT: String(healthPort) },
+    env: {
+      PATH: process.env.PATH,
+      HOME: dir,
+      INFLUX_URL: opts.influxUrl,
+      INFLUX_DATABASE: opts.database,
+      TELEGRAF_HEALTH_PORT: String(healthPort),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.on('data', append);

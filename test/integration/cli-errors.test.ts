@@ -19,21 +19,77 @@ describe('CLI failures', () => {
 
   const range = ['--from', '2026-01-01T00:00:00Z', '--to', '2026-01-01T02:00:00Z'];
   const cases: Array<[string, () => [string[], NodeJS.ProcessEnv], RegExp]> = [
-    ['backfill with InfluxDB down', () => [['backfill', ...range], { INFLUX_URL: down, MODEL_PATH }], /^anomaly-detector: InfluxDB query failed: connect ECONNREFUSED/],
-    ['export with InfluxDB down', () => [['export', ...range, '--out', join(dir, 'x.csv')], { INFLUX_URL: down }], /^anomaly-detector: InfluxDB query failed: connect ECONNREFUSED/],
-    ['simulate --influx with InfluxDB down', () => [['simulate', '--influx', down, ...range], {}], /^anomaly-detector: InfluxDB (query|write) failed: connect ECONNREFUSED/],
-    ['backfill with both a token and a username', () => [['backfill', ...range], { INFLUX_URL: down, INFLUX_TOKEN: 't', INFLUX_USERNAME: 'u' }], /^anomaly-detector: invalid configuration: .*INFLUX_TOKEN.*INFLUX_USERNAME/],
-    ['backfill --from an impossible date', () => [['backfill', '--from', '2026-02-30T00:00:00Z'], { INFLUX_URL: down }], /^anomaly-detector: --from: "2026-02-30T00:00:00Z" is not an RFC 3339 time/],
+    [
+      'backfill with InfluxDB down',
+      () => [['backfill', ...range], { INFLUX_URL: down, MODEL_PATH }],
+      /^anomaly-detector: InfluxDB query failed: connect ECONNREFUSED/,
+    ],
+    [
+      'export with InfluxDB down',
+      () => [['export', ...range, '--out', join(dir, 'x.csv')], { INFLUX_URL: down }],
+      /^anomaly-detector: InfluxDB query failed: connect ECONNREFUSED/,
+    ],
+    [
+      'simulate --influx with InfluxDB down',
+      () => [['simulate', '--influx', down, ...range], {}],
+      /^anomaly-detector: InfluxDB (query|write) failed: connect ECONNREFUSED/,
+    ],
+    [
+      'backfill with both a token and a username',
+      () => [['backfill', ...range], { INFLUX_URL: down, INFLUX_TOKEN: 't', INFLUX_USERNAME: 'u' }],
+      /^anomaly-detector: invalid configuration: .*INFLUX_TOKEN.*INFLUX_USERNAME/,
+    ],
+    [
+      'backfill --from an impossible date',
+      () => [['backfill', '--from', '2026-02-30T00:00:00Z'], { INFLUX_URL: down }],
+      /^anomaly-detector: --from: "2026-02-30T00:00:00Z" is not an RFC 3339 time/,
+    ],
     ['sign without MODEL_SIGNING_KEY', () => [['sign', '--model', MODEL_PATH], {}], /^anomaly-detector: MODEL_SIGNING_KEY is not set/],
-    ['sign a corrupted artifact', () => {
-      const p = join(dir, 'bad.json');
-      writeFileSync(p, readFileSync(MODEL_PATH, 'utf8').replace('"threshold":{"value":', '"threshold":{"value":1'));
-      return [['sign', '--model', p], { MODEL_SIGNING_KEY: 'k'.repeat(20) }];
-    }, /^anomaly-detector: model artifact .*bad\.json: (checksum mismatch|invalid)/],
-    ['backfill with an unsigned model while MODEL_SIGNING_KEY is set', () => [['backfill', ...range], { INFLUX_URL: down, MODEL_PATH, MODEL_SIGNING_KEY: 'k'.repeat(20) }], /^anomaly-detector: model artifact .*: unsigned; MODEL_SIGNING_KEY is set/],
-    ['simulate --csv into a path that cannot be written', () => [['simulate', '--csv', '/dev/null/x.csv', '--hosts', '1', '--days', '0.01'], {}], /^anomaly-detector: (EEXIST|ENOTDIR)[^\n]*\/dev\/null/],
-    ['train with more trees than a served model may have', () => [['train', '--data', DATA_PATH, '--n-estimators', '1001', '--no-mlflow'], {}], /^anomaly-detector: --n-estimators: "1001" is not an integer in \[1, 1000\]/],
-    ['train with a forest of more nodes than a served model may have', () => [['train', '--data', DATA_PATH, '--n-estimators', '1000', '--max-samples', '4096', '--no-mlflow', '--models-dir', dir, '--results-dir', dir], {}], /^anomaly-detector: --n-estimators x --max-samples: up to \d+ nodes, more than the 2500000/],
+    [
+      'sign a corrupted artifact',
+      () => {
+        const p = join(dir, 'bad.json');
+        writeFileSync(p, readFileSync(MODEL_PATH, 'utf8').replace('"threshold":{"value":', '"threshold":{"value":1'));
+        return [['sign', '--model', p], { MODEL_SIGNING_KEY: 'k'.repeat(20) }];
+      },
+      /^anomaly-detector: model artifact .*bad\.json: (checksum mismatch|invalid)/,
+    ],
+    [
+      'backfill with an unsigned model while MODEL_SIGNING_KEY is set',
+      () => [['backfill', ...range], { INFLUX_URL: down, MODEL_PATH, MODEL_SIGNING_KEY: 'k'.repeat(20) }],
+      /^anomaly-detector: model artifact .*: unsigned; MODEL_SIGNING_KEY is set/,
+    ],
+    [
+      'simulate --csv into a path that cannot be written',
+      () => [['simulate', '--csv', '/dev/null/x.csv', '--hosts', '1', '--days', '0.01'], {}],
+      /^anomaly-detector: (EEXIST|ENOTDIR)[^\n]*\/dev\/null/,
+    ],
+    [
+      'train with more trees than a served model may have',
+      () => [['train', '--data', DATA_PATH, '--n-estimators', '1001', '--no-mlflow'], {}],
+      /^anomaly-detector: --n-estimators: "1001" is not an integer in \[1, 1000\]/,
+    ],
+    [
+      'train with a forest of more nodes than a served model may have',
+      () => [
+        [
+          'train',
+          '--data',
+          DATA_PATH,
+          '--n-estimators',
+          '1000',
+          '--max-samples',
+          '4096',
+          '--no-mlflow',
+          '--models-dir',
+          dir,
+          '--results-dir',
+          dir,
+        ],
+        {},
+      ],
+      /^anomaly-detector: --n-estimators x --max-samples: up to \d+ nodes, more than the 2500000/,
+    ],
   ];
 
   it.each(cases)('%s: one line, exit 1', (_name, make, pattern) => {
@@ -55,7 +111,27 @@ describe('CLI failures', () => {
   it('train signs the artifact when MODEL_SIGNING_KEY is set; the service loads it with that key only', () => {
     const key = 'k'.repeat(20);
     const out = join(dir, 'trained.json');
-    const r = runCli(['train', '--data', DATA_PATH, '--n-estimators', '10', '--max-samples', '32', '--contamination', '0.05', '--no-mlflow', '--out', out, '--models-dir', dir, '--results-dir', join(dir, 'r')], { MODEL_SIGNING_KEY: key });
+    const r = runCli(
+      [
+        'train',
+        '--data',
+        DATA_PATH,
+        '--n-estimators',
+        '10',
+        '--max-samples',
+        '32',
+        '--contamination',
+        '0.05',
+        '--no-mlflow',
+        '--out',
+        out,
+        '--models-dir',
+        dir,
+        '--results-dir',
+        join(dir, 'r'),
+      ],
+      { MODEL_SIGNING_KEY: key },
+    );
     expect([r.code, r.stdout]).toEqual([0, expect.stringContaining('signed with MODEL_SIGNING_KEY (HMAC-SHA256)')]);
     expect(loadDetectorFile(out, { signingKey: key }).version).toMatch(/^\d{8}-/);
     expect(() => loadDetectorFile(out, { signingKey: `${key}x` })).toThrow(/signature does not match/);

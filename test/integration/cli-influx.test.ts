@@ -19,7 +19,12 @@ describe('backfill and export against a real influxd', () => {
   }, 60000);
   afterAll(() => influxd?.cleanup());
 
-  const range = () => ['--from', new Date(rows[0].timestamp).toISOString(), '--to', new Date(rows[rows.length - 1].timestamp + 1).toISOString()];
+  const range = () => [
+    '--from',
+    new Date(rows[0].timestamp).toISOString(),
+    '--to',
+    new Date(rows[rows.length - 1].timestamp + 1).toISOString(),
+  ];
 
   it('backfill scores the range once per host and step, and a rerun overwrites instead of duplicating', async () => {
     const env = { INFLUX_URL: influxd.url };
@@ -46,10 +51,12 @@ describe('backfill and export against a real influxd', () => {
     const lines = readFileSync(out, 'utf8').trim().split('\n');
     expect(lines[0]).toBe('timestamp,host,cpu_usage,memory_usage,network_load,anomaly');
     expect(lines).toHaveLength(1 + rows.length);
-    const got = new Map(lines.slice(1).map((l) => {
-      const [ts, host, cpu, mem, net, label] = l.split(',');
-      return [`${host} ${Date.parse(ts)}`, { cpu: Number(cpu), mem: Number(mem), net: Number(net), label: Number(label) }];
-    }));
+    const got = new Map(
+      lines.slice(1).map((l) => {
+        const [ts, host, cpu, mem, net, label] = l.split(',');
+        return [`${host} ${Date.parse(ts)}`, { cpu: Number(cpu), mem: Number(mem), net: Number(net), label: Number(label) }];
+      }),
+    );
     for (const row of rows) {
       const g = got.get(`${row.host} ${row.timestamp}`);
       expect(g).toBeDefined();

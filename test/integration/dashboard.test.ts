@@ -13,7 +13,17 @@ import { startService, type ServiceProcess } from '../helpers/process';
 import type { MetricsStore } from '../../src/influx/types';
 import type { SimulatedRow } from '../../src/data/simulate';
 import { parseYamlStrict } from '../unit/deploy/lib/compose';
-import { dashboardQueries, evaluateRule, interpolateInfluxQL, loadAlertGroups, loadDashboards, loadDatasources, resolveDatasource, type Dashboard, type Series } from '../unit/deploy/lib/grafana';
+import {
+  dashboardQueries,
+  evaluateRule,
+  interpolateInfluxQL,
+  loadAlertGroups,
+  loadDashboards,
+  loadDatasources,
+  resolveDatasource,
+  type Dashboard,
+  type Series,
+} from '../unit/deploy/lib/grafana';
 import { PROMETHEUS_YML } from '../unit/deploy/lib/paths';
 import { parseExposition, promqlProblems, promqlUses } from '../unit/deploy/lib/promql';
 
@@ -53,11 +63,20 @@ describe('Grafana dashboard and alert queries against a real influxd fed by the 
     store = storeFor(influxd);
     rows = await writeSimulatedRange(store, { hosts: HOSTS, steps: STEPS, stepS: STEP_S, seed: 11 });
     hosts = [...new Set(rows.map((r) => r.host))].sort();
-    svc = await startService({ INFLUX_URL: influxd.url, POLL_INTERVAL_S: '1', COLLECTION_INTERVAL_S: String(STEP_S), DRIFT_INTERVAL_S: '1' });
+    svc = await startService({
+      INFLUX_URL: influxd.url,
+      POLL_INTERVAL_S: '1',
+      COLLECTION_INTERVAL_S: String(STEP_S),
+      DRIFT_INTERVAL_S: '1',
+    });
     await waitUntil(async () => (await predictions(influxd)).length >= HOSTS * STEPS, 60_000, 'the poller to score every simulated point');
     await waitUntil(async () => (await query('SELECT count("psi") FROM "ai_drift"')).length > 0, 20_000, 'drift to be written');
     // Traffic for the HTTP panels' metrics.
-    const detect = await fetch(`${svc.url}/detect`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ points: [normalPoint(0)] }) });
+    const detect = await fetch(`${svc.url}/detect`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ points: [normalPoint(0)] }),
+    });
     expect(detect.status).toBe(200);
     metricsText = await (await fetch(`${svc.url}/metrics`)).text();
   }, 120_000);
@@ -77,12 +96,21 @@ describe('Grafana dashboard and alert queries against a real influxd fed by the 
     for (const q of influxQueries) {
       // "All" hosts (the default), then one host and two hosts (Grafana's regex forms).
       for (const host of ['all', [hosts[0]], hosts.slice(1, 3)] as const) {
-        const text = interpolateInfluxQL(q.query as string, dashboard, { ...range(), interval: '30s', variables: { host: host === 'all' ? 'all' : [...host] } });
+        const text = interpolateInfluxQL(q.query as string, dashboard, {
+          ...range(),
+          interval: '30s',
+          variables: { host: host === 'all' ? 'all' : [...host] },
+        });
         const series = await query(text);
         if (host === 'all' && !hasValues(series)) empty.push(`${q.where}: ${text}`);
         if (q.query?.includes('$host') && host !== 'all') {
-          const got = new Set(series.flatMap((s) => (s.tags?.host ? [s.tags.host] : s.columns.includes('host') ? s.values.map((v) => String(v[s.columns.indexOf('host')])) : [])));
-          for (const h of got) expect({ where: q.where, host: h, selected: host.includes(h) }).toEqual({ where: q.where, host: h, selected: true });
+          const got = new Set(
+            series.flatMap((s) =>
+              s.tags?.host ? [s.tags.host] : s.columns.includes('host') ? s.values.map((v) => String(v[s.columns.indexOf('host')])) : [],
+            ),
+          );
+          for (const h of got)
+            expect({ where: q.where, host: h, selected: host.includes(h) }).toEqual({ where: q.where, host: h, selected: true });
         }
       }
     }
@@ -105,7 +133,7 @@ describe('Grafana dashboard and alert queries against a real influxd fed by the 
     }
   });
 
-  it('runs the alert rules\' InfluxQL queries; the sustained-anomaly rule fires for exactly the hosts with gated alerts', async () => {
+  it("runs the alert rules' InfluxQL queries; the sustained-anomaly rule fires for exactly the hosts with gated alerts", async () => {
     const influxRules = rules.filter((r) => r.data.some((d) => sources.find((s) => s.uid === d.datasourceUid)?.type === 'influxdb'));
     expect(influxRules.length).toBeGreaterThan(0);
     for (const rule of influxRules) {
@@ -115,17 +143,27 @@ describe('Grafana dashboard and alert queries against a real influxd fed by the 
         const rtr = d.relativeTimeRange as { from: number; to: number };
         const now = Date.now();
         // As Grafana evaluates it now (the simulated data ends seconds ago), and over the whole run.
-        const recent = await query(interpolateInfluxQL(String(d.model.query), undefined, { from: now - rtr.from * 1000, to: now - rtr.to * 1000, interval: '10s', variables: {} }));
+        const recent = await query(
+          interpolateInfluxQL(String(d.model.query), undefined, {
+            from: now - rtr.from * 1000,
+            to: now - rtr.to * 1000,
+            interval: '10s',
+            variables: {},
+          }),
+        );
         expect({ rule: rule.uid, series: recent.length }).toEqual({ rule: rule.uid, series: expect.any(Number) });
         expect(recent.length).toBeGreaterThan(0);
         const all = await query(interpolateInfluxQL(String(d.model.query), undefined, { ...range(), interval: '10s', variables: {} }));
-        const toSeries = (ss: InfluxSeries[]): Series[] => ss.map((s) => ({ labels: s.tags ?? {}, values: s.values.map((v) => (v[1] === null ? null : Number(v[1]))) }));
+        const toSeries = (ss: InfluxSeries[]): Series[] =>
+          ss.map((s) => ({ labels: s.tags ?? {}, values: s.values.map((v) => (v[1] === null ? null : Number(v[1]))) }));
         results[d.refId] = toSeries(recent);
         wide[d.refId] = toSeries(all);
       }
       evaluateRule(rule, results);
       if (rule.uid === 'ad-host-sustained-anomaly') {
-        const firing = evaluateRule(rule, wide).map((l) => l.host).sort();
+        const firing = evaluateRule(rule, wide)
+          .map((l) => l.host)
+          .sort();
         const flagged: string[] = [];
         for (const h of hosts) if ((await predictions(influxd, h)).some((p) => p.is_anomaly === 1)) flagged.push(h);
         expect(flagged.length).toBeGreaterThan(0);
@@ -137,11 +175,17 @@ describe('Grafana dashboard and alert queries against a real influxd fed by the 
   it('uses only metrics and labels the service exposes in its PromQL (panels and alert rules)', () => {
     const expo = parseExposition(metricsText);
     const exprs = [
-      ...dashboardQueries(dashboard).filter((q) => q.expr).map((q) => ({ where: q.where, expr: q.expr as string })),
-      ...rules.flatMap((r) => r.data.filter((d) => typeof d.model.expr === 'string').map((d) => ({ where: `rule ${r.uid}`, expr: String(d.model.expr) }))),
+      ...dashboardQueries(dashboard)
+        .filter((q) => q.expr)
+        .map((q) => ({ where: q.where, expr: q.expr as string })),
+      ...rules.flatMap((r) =>
+        r.data.filter((d) => typeof d.model.expr === 'string').map((d) => ({ where: `rule ${r.uid}`, expr: String(d.model.expr) })),
+      ),
     ];
     expect(exprs.length).toBeGreaterThanOrEqual(10);
-    const problems = exprs.flatMap((e) => promqlProblems(e.expr.replace(/\$__rate_interval|\$__interval/g, '1m'), expo).map((p) => `${e.where}: ${p}`));
+    const problems = exprs.flatMap((e) =>
+      promqlProblems(e.expr.replace(/\$__rate_interval|\$__interval/g, '1m'), expo).map((p) => `${e.where}: ${p}`),
+    );
     expect(problems).toEqual([]);
     // `up{job=...}` selects the job that Prometheus scrapes the service as.
     const prom = parseYamlStrict(readFileSync(PROMETHEUS_YML, 'utf8'), 'prometheus.yml') as { scrape_configs: Array<{ job_name: string }> };
@@ -151,7 +195,9 @@ describe('Grafana dashboard and alert queries against a real influxd fed by the 
       expect(jobs).toContain(job);
     }
     // The check itself notices a wrong name or label.
-    expect(promqlProblems('sum by (host) (rate(anomaly_detector_points_scored_total[1m]))', expo)).toEqual(['anomaly_detector_points_scored_total: has no label host']);
+    expect(promqlProblems('sum by (host) (rate(anomaly_detector_points_scored_total[1m]))', expo)).toEqual([
+      'anomaly_detector_points_scored_total: has no label host',
+    ]);
     expect(promqlProblems('anomaly_detector_no_such_thing', expo)).toEqual(['anomaly_detector_no_such_thing: not exposed by the service']);
   });
 });

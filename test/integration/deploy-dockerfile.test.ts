@@ -39,8 +39,19 @@ describe('Dockerfile build and start, outside Docker', () => {
   });
 
   it('sends a small build context: sources, lockfile and the bundled model only', () => {
-    expect(contextFiles).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'models/model.json', 'src/server.ts']));
-    expect(contextFiles.filter((f) => /^(node_modules|dist|\.git|test|data|mlflow|docker|k8s)\//.test(f) || /(^|\/)\.env/.test(f))).toEqual([]);
+    expect(contextFiles).toEqual(
+      expect.arrayContaining([
+        'package.json',
+        'package-lock.json',
+        'tsconfig.json',
+        'tsconfig.build.json',
+        'models/model.json',
+        'src/server.ts',
+      ]),
+    );
+    expect(contextFiles.filter((f) => /^(node_modules|dist|\.git|test|data|mlflow|docker|k8s)\//.test(f) || /(^|\/)\.env/.test(f))).toEqual(
+      [],
+    );
   });
 
   it('ran the build, compile and prune commands', () => {
@@ -52,9 +63,14 @@ describe('Dockerfile build and start, outside Docker', () => {
 
   it('leaves production dependencies only, the compiled service and the model in the image', () => {
     const app = hostPath(report.image.root, report.image.workdir);
-    const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
-    for (const dep of Object.keys(pkg.dependencies)) expect({ dep, present: existsSync(join(app, 'node_modules', dep, 'package.json')) }).toEqual({ dep, present: true });
-    for (const dep of Object.keys(pkg.devDependencies)) expect({ dep, present: existsSync(join(app, 'node_modules', dep)) }).toEqual({ dep, present: false });
+    const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+      devDependencies: Record<string, string>;
+    };
+    for (const dep of Object.keys(pkg.dependencies))
+      expect({ dep, present: existsSync(join(app, 'node_modules', dep, 'package.json')) }).toEqual({ dep, present: true });
+    for (const dep of Object.keys(pkg.devDependencies))
+      expect({ dep, present: existsSync(join(app, 'node_modules', dep)) }).toEqual({ dep, present: false });
     expect(existsSync(join(app, 'dist', 'src', 'cli', 'main.js'))).toBe(true);
     expect(existsSync(join(app, 'models', 'model.json'))).toBe(true);
     expect(existsSync(join(app, 'src'))).toBe(false);

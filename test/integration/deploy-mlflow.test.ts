@@ -19,24 +19,52 @@ jest.setTimeout(900_000);
 
 function venv(): Promise<string> {
   return new Promise((ok, fail) => {
-    execFile('bash', [resolve(REPO, 'scripts', 'mlflow-env.sh')], { encoding: 'utf8', timeout: 840_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const path = stdout.trim().split('\n').pop() ?? '';
-      if (err || !existsSync(join(path, 'bin', 'mlflow'))) fail(new Error(`MLflow is not available: scripts/mlflow-env.sh failed: ${(stderr.trim().split('\n').pop() ?? err?.message ?? '').slice(0, 300)}`));
-      else ok(path);
-    });
+    execFile(
+      'bash',
+      [resolve(REPO, 'scripts', 'mlflow-env.sh')],
+      { encoding: 'utf8', timeout: 840_000, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const path = stdout.trim().split('\n').pop() ?? '';
+        if (err || !existsSync(join(path, 'bin', 'mlflow')))
+          fail(
+            new Error(
+              `MLflow is not available: scripts/mlflow-env.sh failed: ${(stderr.trim().split('\n').pop() ?? err?.message ?? '').slice(0, 300)}`,
+            ),
+          );
+        else ok(path);
+      },
+    );
   });
 }
 
 /** An HTTP request with a chosen Host header (fetch does not allow setting it). */
-function call(port: number, host: string, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; text: string }> {
+function call(
+  port: number,
+  host: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  contentType = 'application/json',
+): Promise<{ status: number; text: string }> {
   return new Promise((ok, fail) => {
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-    const req = request({ host: '127.0.0.1', port, method, path, agent: false, headers: { host, ...(payload !== undefined ? { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) } : {}) }, timeout: 10_000 }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => ok({ status: res.statusCode ?? 0, text }));
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        agent: false,
+        headers: { host, ...(payload !== undefined ? { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) } : {}) },
+        timeout: 10_000,
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => ok({ status: res.statusCode ?? 0, text }));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', fail);
     req.end(payload);
@@ -60,10 +88,17 @@ describe('compose MLflow service command, with the pinned MLflow', () => {
     dir = mkdtempSync(join(tmpdir(), 'iad-compose-mlflow-'));
     port = await freePort();
     const argv = argvOf(svc.command).map((a) =>
-      a.startsWith('--host=') ? '--host=127.0.0.1' : a.startsWith('--port=') ? `--port=${port}` : a.split(`${mount.target}/`).join(`${dir}/`),
+      a.startsWith('--host=')
+        ? '--host=127.0.0.1'
+        : a.startsWith('--port=')
+          ? `--port=${port}`
+          : a.split(`${mount.target}/`).join(`${dir}/`),
     );
     expect(argv.slice(0, 2)).toEqual(['mlflow', 'server']);
-    const env = { ...process.env, ...Object.fromEntries(Object.entries(svc.environment as Record<string, string>).map(([k, v]) => [k, String(v)])) };
+    const env = {
+      ...process.env,
+      ...Object.fromEntries(Object.entries(svc.environment as Record<string, string>).map(([k, v]) => [k, String(v)])),
+    };
     // Own process group: stopping it reaches the uvicorn worker too.
     child = spawn(join(home, 'bin', 'mlflow'), argv.slice(1), { cwd: dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.on('data', (d) => (log = (log + d).slice(-4000)));
@@ -100,16 +135,27 @@ describe('compose MLflow service command, with the pinned MLflow', () => {
     const created = await call(port, 'mlflow:5000', 'POST', '/api/2.0/mlflow/experiments/create', { name: 'compose-check' });
     expect(created.status).toBe(200);
     expect(JSON.parse(created.text)).toHaveProperty('experiment_id');
-    expect((await call(port, 'localhost:5000', 'GET', '/api/2.0/mlflow/experiments/get-by-name?experiment_name=compose-check')).status).toBe(200);
-    expect((await call(port, 'evil.example:5000', 'GET', '/api/2.0/mlflow/experiments/get-by-name?experiment_name=compose-check')).status).toBe(403);
+    expect(
+      (await call(port, 'localhost:5000', 'GET', '/api/2.0/mlflow/experiments/get-by-name?experiment_name=compose-check')).status,
+    ).toBe(200);
+    expect(
+      (await call(port, 'evil.example:5000', 'GET', '/api/2.0/mlflow/experiments/get-by-name?experiment_name=compose-check')).status,
+    ).toBe(403);
     expect(existsSync(join(dir, 'mlflow.db'))).toBe(true);
     // Proxied artifacts land under the mounted directory.
-    const put = await call(port, 'mlflow:5000', 'PUT', '/api/2.0/mlflow-artifacts/artifacts/compose-check/hello.txt', 'hello', 'text/plain');
+    const put = await call(
+      port,
+      'mlflow:5000',
+      'PUT',
+      '/api/2.0/mlflow-artifacts/artifacts/compose-check/hello.txt',
+      'hello',
+      'text/plain',
+    );
     expect(put.status).toBe(200);
     expect(readFileSync(join(dir, 'artifacts', 'compose-check', 'hello.txt'), 'utf8')).toBe('hello');
   });
 
-  it('passes the container\'s healthcheck command', () => {
+  it("passes the container's healthcheck command", () => {
     const { compose } = loadCompose(COMPOSE_FILE);
     const test = argvOf(compose.services.mlflow.healthcheck?.test);
     expect(test.slice(0, 3)).toEqual(['CMD', 'python', '-c']);

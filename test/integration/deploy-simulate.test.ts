@@ -21,7 +21,9 @@ describe('compose simulate profile, run outside Docker', () => {
   const svc = compose.services.simulate;
 
   const series = async (q: string) => {
-    const body = (await influxd.rawQuery(q, { db: DB })) as { results: Array<{ series?: Array<{ tags?: Record<string, string>; values: unknown[][] }>; error?: string }> };
+    const body = (await influxd.rawQuery(q, { db: DB })) as {
+      results: Array<{ series?: Array<{ tags?: Record<string, string>; values: unknown[][] }>; error?: string }>;
+    };
     if (body.results[0].error) throw new Error(body.results[0].error);
     return body.results[0].series ?? [];
   };
@@ -51,13 +53,21 @@ describe('compose simulate profile, run outside Docker', () => {
     const script = command[0].split(INFLUX_IN_COMPOSE).join(influxd.url);
     expect(script).not.toContain('influxdb:8086');
     // The image's WORKDIR holds dist/ as the repository does after npm run build.
-    child = spawn(entrypoint[0], [...entrypoint.slice(1), script], { cwd: REPO, env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(entrypoint[0], [...entrypoint.slice(1), script], {
+      cwd: REPO,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout?.on('data', (d) => (out += d));
     child.stderr?.on('data', (d) => (out += d));
 
     // Backfill: about 50 minutes of 10 s steps for every host, with incident labels.
-    await waitUntil(async () => (await series('SELECT count("usage_idle") FROM "cpu" GROUP BY "host"')).length === 3, 30_000, `the backfill (${out})`);
+    await waitUntil(
+      async () => (await series('SELECT count("usage_idle") FROM "cpu" GROUP BY "host"')).length === 3,
+      30_000,
+      `the backfill (${out})`,
+    );
     const counts = await series('SELECT count("usage_idle") FROM "cpu" GROUP BY "host"');
     // The compose profile simulates the heterogeneous fleet: batch, idle and network hosts first.
     expect(counts.map((s) => s.tags?.host).sort()).toEqual(['batch-01', 'idle-01', 'network-01']);
@@ -66,12 +76,19 @@ describe('compose simulate profile, run outside Docker', () => {
 
     // Live: a new step arrives after the backfill.
     const before = Number(counts[0].values[0][1]);
-    await waitUntil(async () => Number((await series(`SELECT count("usage_idle") FROM "cpu" WHERE "host" = '${counts[0].tags?.host}'`))[0].values[0][1]) > before, 25_000, `a live step (${out})`);
+    await waitUntil(
+      async () =>
+        Number((await series(`SELECT count("usage_idle") FROM "cpu" WHERE "host" = '${counts[0].tags?.host}'`))[0].values[0][1]) > before,
+      25_000,
+      `a live step (${out})`,
+    );
     expect(child.exitCode).toBeNull();
 
     const hc = argvOf(svc.healthcheck?.test);
     expect(hc.slice(0, 3)).toEqual(['CMD', 'node', '-e']);
-    const check = (url: string, db = DB) => spawnSync(process.execPath, ['-e', hc[3].split(INFLUX_IN_COMPOSE).join(url).replace(`db=${DB}`, `db=${db}`)], { timeout: 15_000 }).status;
+    const check = (url: string, db = DB) =>
+      spawnSync(process.execPath, ['-e', hc[3].split(INFLUX_IN_COMPOSE).join(url).replace(`db=${DB}`, `db=${db}`)], { timeout: 15_000 })
+        .status;
     expect(check(influxd.url)).toBe(0);
     expect(check(influxd.url, 'no_such_db')).not.toBe(0);
   }, 90_000);

@@ -27,7 +27,14 @@ beforeAll(async () => {
   await new InfluxV1Store({ url: influxd.url, database: 'x' }).createDatabase();
   await new InfluxV1Store({ url: influxd.url, database: 'x' }).writeLines(['keep v=1 1000']);
   await store.writeLines(
-    HOSTS.map((host, i) => formatPoint({ measurement: 'cpu', tags: { host, cpu: 'cpu-total' }, fields: { v: i, n: int(i), s: `${host}\n"${i}"` }, time: T0 + i })),
+    HOSTS.map((host, i) =>
+      formatPoint({
+        measurement: 'cpu',
+        tags: { host, cpu: 'cpu-total' },
+        fields: { v: i, n: int(i), s: `${host}\n"${i}"` },
+        time: T0 + i,
+      }),
+    ),
   );
 }, 120_000);
 
@@ -81,7 +88,12 @@ describe('hostile host tags on a real influxd', () => {
       await expect(store.readSeries({ measurement: attempt, fields: [attempt], from: 0 })).resolves.toEqual([]);
     }
     expect(await showDatabases()).toEqual(before);
-    const kept = await new InfluxV1Store({ url: influxd.url, database: 'x' }).readSeries({ measurement: 'keep', fields: ['v'], groupBy: [], from: 0 });
+    const kept = await new InfluxV1Store({ url: influxd.url, database: 'x' }).readSeries({
+      measurement: 'keep',
+      fields: ['v'],
+      groupBy: [],
+      from: 0,
+    });
     expect(kept).toEqual([{ tags: {}, rows: [{ time: 1000, values: { v: 1 } }] }]);
     const all = await store.readSeries({ measurement: 'cpu', fields: ['v'], from: 0 });
     expect(all).toHaveLength(HOSTS.length);

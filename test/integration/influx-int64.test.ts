@@ -11,7 +11,8 @@ import type { MetricsStore } from '../../src/influx/types';
  */
 describe('int64 counters above 2^53', () => {
   it('parseInfluxJson keeps integers beyond 2^53 exactly, and leaves strings and other numbers alone', () => {
-    const text = '{"results":[{"series":[{"columns":["time","bytes_recv","x"],"tags":{"host":"12345678901234567890"},"values":[[1,1000000000000001001,-9007199254740993],[2,12,1.5e300],[3,"1000000000000001001 \\" ,1000000000000001001",9007199254740991]]}]}]}';
+    const text =
+      '{"results":[{"series":[{"columns":["time","bytes_recv","x"],"tags":{"host":"12345678901234567890"},"values":[[1,1000000000000001001,-9007199254740993],[2,12,1.5e300],[3,"1000000000000001001 \\" ,1000000000000001001",9007199254740991]]}]}]}';
     const body = parseInfluxJson(text) as { results: Array<{ series: Array<{ tags: { host: string }; values: unknown[][] }> }> };
     const s = body.results[0].series[0];
     expect(s.tags.host).toBe('12345678901234567890');
@@ -41,7 +42,13 @@ describe('int64 counters above 2^53', () => {
         `net,host=h,interface=eth0 bytes_recv=1000000000000001001i ${t0 + 10_000}`,
       ]);
       const m = telegrafPreset().network_load;
-      const groups = await store.readSeries({ measurement: m.measurement, fields: m.fields, groupBy: ['host', 'interface'], from: t0 - 1, to: t0 + 20_000 });
+      const groups = await store.readSeries({
+        measurement: m.measurement,
+        fields: m.fields,
+        groupBy: ['host', 'interface'],
+        from: t0 - 1,
+        to: t0 + 20_000,
+      });
       expect(groups[0].rows.map((r) => r.values.bytes_recv)).toEqual([1e18, Number('1000000000000001001')]);
       const steps: HostSteps = new Map();
       addMetric(steps, 'network_load', m, groups, 10_000);

@@ -9,7 +9,7 @@ import { InfluxV1Store, type InfluxV1Options } from '../../src/influx/v1';
 import { freePort, startInfluxd, type Influxd } from '../helpers/influxd';
 
 const DB = 'system_metrics';
-const ADMIN = { username: 'admin', password: "s3cret'\"pw" };
+const ADMIN = { username: 'admin', password: 's3cret\'"pw' };
 const T0 = 1_700_000_000_000;
 const HOSTS = ['web-1', 'web-2', 'db 1'];
 
@@ -43,7 +43,12 @@ beforeAll(async () => {
   for (const [h, host] of HOSTS.entries()) {
     for (let i = 0; i < 5; i++) {
       const time = T0 + i * 10_000;
-      points.push({ measurement: 'cpu', tags: { host, cpu: 'cpu-total' }, fields: { usage_user: h * 10 + i + 0.5, usage_system: i }, time });
+      points.push({
+        measurement: 'cpu',
+        tags: { host, cpu: 'cpu-total' },
+        fields: { usage_user: h * 10 + i + 0.5, usage_system: i },
+        time,
+      });
       // A per-core series of the same host: must not leak into cpu-total reads.
       points.push({ measurement: 'cpu', tags: { host, cpu: 'cpu0' }, fields: { usage_user: 99, usage_system: 99 }, time });
       points.push({ measurement: 'net', tags: { host, interface: 'eth0' }, fields: { bytes_recv: int(1_000_000 * (i + 1)) }, time });
@@ -115,7 +120,9 @@ describe('InfluxDB v1 adapter on a real influxd', () => {
   });
 
   it('finds the latest time per host, with and without a field, bounded by since', async () => {
-    const preds = HOSTS.map((host, i) => formatPoint({ measurement: 'ai_predictions', tags: { host }, fields: { score: 0.4, is_anomaly: false }, time: T0 + 1000 * (i + 1) }));
+    const preds = HOSTS.map((host, i) =>
+      formatPoint({ measurement: 'ai_predictions', tags: { host }, fields: { score: 0.4, is_anomaly: false }, time: T0 + 1000 * (i + 1) }),
+    );
     preds.push(formatPoint({ measurement: 'ai_predictions', tags: { host: 'web-1' }, fields: { score: 0.9 }, time: T0 - 5000 }));
     await store.writeLines(preds);
     const expected = new Map(HOSTS.map((h, i) => [h, T0 + 1000 * (i + 1)]));
@@ -132,7 +139,9 @@ describe('InfluxDB v1 adapter on a real influxd', () => {
 
   it('writes in batches and merges series split across response chunks', async () => {
     const small = open({ batchSize: 7, chunkSize: 25 });
-    const lines = Array.from({ length: 160 }, (_, i) => formatPoint({ measurement: 'batch', tags: { host: i % 2 ? 'odd' : 'even' }, fields: { v: i }, time: T0 + i }));
+    const lines = Array.from({ length: 160 }, (_, i) =>
+      formatPoint({ measurement: 'batch', tags: { host: i % 2 ? 'odd' : 'even' }, fields: { v: i }, time: T0 + i }),
+    );
     await small.writeLines(lines);
     await small.writeLines([]);
     const groups = await small.readSeries({ measurement: 'batch', fields: ['v'], from: T0 });
@@ -144,7 +153,9 @@ describe('InfluxDB v1 adapter on a real influxd', () => {
   });
 
   it('sends credentials as u/p parameters when asked', async () => {
-    await expect(open({ authMethod: 'query' }).latestTimes('cpu', 'host')).resolves.toEqual(new Map(HOSTS.map((h) => [h, T0 + (h === 'web-1' ? 50_000 : 40_000)])));
+    await expect(open({ authMethod: 'query' }).latestTimes('cpu', 'host')).resolves.toEqual(
+      new Map(HOSTS.map((h) => [h, T0 + (h === 'web-1' ? 50_000 : 40_000)])),
+    );
   });
 
   it('honours a retention policy for writes and reads', async () => {
@@ -152,17 +163,25 @@ describe('InfluxDB v1 adapter on a real influxd', () => {
     const rp = open({ retentionPolicy: 'week' });
     const now = Date.now();
     await rp.writeLines([formatPoint({ measurement: 'rp_test', tags: { host: 'a' }, fields: { v: 1 }, time: now })]);
-    await expect(rp.readSeries({ measurement: 'rp_test', fields: ['v'], from: now - 1 })).resolves.toEqual([{ tags: { host: 'a' }, rows: [{ time: now, values: { v: 1 } }] }]);
+    await expect(rp.readSeries({ measurement: 'rp_test', fields: ['v'], from: now - 1 })).resolves.toEqual([
+      { tags: { host: 'a' }, rows: [{ time: now, values: { v: 1 } }] },
+    ]);
     await expect(store.readSeries({ measurement: 'rp_test', fields: ['v'], from: now - 1 })).resolves.toEqual([]);
   });
 
   describe('errors carry the status and InfluxDB message', () => {
     it('wrong password and missing credentials: 401 authorization failed', async () => {
-      for (const bad of [open({ password: 'wrong' }), open({ password: 'wrong', authMethod: 'query' }), open({ username: undefined, password: undefined })]) {
+      for (const bad of [
+        open({ password: 'wrong' }),
+        open({ password: 'wrong', authMethod: 'query' }),
+        open({ username: undefined, password: undefined }),
+      ]) {
         const err = await influxError(bad.readSeries({ measurement: 'cpu', fields: ['usage_user'], from: 0 }));
         expect(err.status).toBe(401);
         expect(err.operation).toBe('query');
-        expect(err.message).toMatch(/^InfluxDB query failed: HTTP 401: .*(authorization failed|unable to parse authentication credentials)/);
+        expect(err.message).toMatch(
+          /^InfluxDB query failed: HTTP 401: .*(authorization failed|unable to parse authentication credentials)/,
+        );
         expect(err.message).not.toContain('wrong');
         const werr = await influxError(bad.writeLines(['cpu v=1']));
         expect(werr.status).toBe(401);

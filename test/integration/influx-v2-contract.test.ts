@@ -67,7 +67,13 @@ beforeAll(async () => {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const u = new URL(req.url ?? '/', 'http://x');
-      requests.push({ method: req.method ?? '', path: u.pathname, query: u.searchParams, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      requests.push({
+        method: req.method ?? '',
+        path: u.pathname,
+        query: u.searchParams,
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      });
       const r = replies.shift() ?? { status: 204 };
       const send = () => {
         if (res.destroyed) return;
@@ -156,9 +162,18 @@ describe('InfluxDB v2 adapter contract test (fake HTTP server: no InfluxDB 2.x r
   });
 
   it('escapes hostile names as Flux string literals in the query it sends', async () => {
-    reply(csv(['#datatype,string,long,dateTime:RFC3339,string,double', '#group,false,false,false,true,false', '#default,_result,,,,', ',result,table,_time,host,v']));
+    reply(
+      csv([
+        '#datatype,string,long,dateTime:RFC3339,string,double',
+        '#group,false,false,false,true,false',
+        '#default,_result,,,,',
+        ',result,table,_time,host,v',
+      ]),
+    );
     const evil = '" or true) |> yield() //${r.token}\\';
-    await expect(open({ bucket: evil }).readSeries({ measurement: evil, fields: ['v'], where: { host: evil }, from: 0 })).resolves.toEqual([]);
+    await expect(open({ bucket: evil }).readSeries({ measurement: evil, fields: ['v'], where: { host: evil }, from: 0 })).resolves.toEqual(
+      [],
+    );
     const q = (JSON.parse(requests[0].body) as { query: string }).query;
     const lit = '"\\" or true) |> yield() //\\${r.token}\\\\"';
     expect(q).toContain(`from(bucket: ${lit})`);
@@ -233,7 +248,11 @@ describe('InfluxDB v2 adapter contract test (fake HTTP server: no InfluxDB 2.x r
     expect(q.message).toBe('InfluxDB query failed: HTTP 401: unauthorized access');
     expect(q.message).not.toContain(TOKEN);
 
-    reply({ status: 404, contentType: 'application/json; charset=utf-8', body: `{"code":"not found","message":"bucket \\"${BUCKET}\\" not found"}` });
+    reply({
+      status: 404,
+      contentType: 'application/json; charset=utf-8',
+      body: `{"code":"not found","message":"bucket \\"${BUCKET}\\" not found"}`,
+    });
     const w = await influxError(open().writeLines(['m v=1']));
     expect(w.status).toBe(404);
     expect(w.operation).toBe('write');
@@ -244,7 +263,11 @@ describe('InfluxDB v2 adapter contract test (fake HTTP server: no InfluxDB 2.x r
     expect(u.status).toBe(503);
     expect(requests).toHaveLength(3);
 
-    reply({ status: 400, contentType: 'application/json; charset=utf-8', body: '{"code":"invalid","message":"compilation failed: error at @1:1-1:5: undefined identifier"}' });
+    reply({
+      status: 400,
+      contentType: 'application/json; charset=utf-8',
+      body: '{"code":"invalid","message":"compilation failed: error at @1:1-1:5: undefined identifier"}',
+    });
     const bad = await influxError(open().readSeries({ measurement: 'cpu', fields: ['v'], from: 0 }));
     expect(bad.message).toBe('InfluxDB query failed: HTTP 400: compilation failed: error at @1:1-1:5: undefined identifier');
   });

@@ -27,7 +27,15 @@ describe('MLflow URIs (no server)', () => {
   });
 
   it('rejects malformed URIs and paths with one line', () => {
-    for (const bad of ['models:/', 'models:/x@', 'models:/@a', 'runs:/', 's3://bucket/model.json', 'model.json', 'runs:/abc/../../etc/passwd']) {
+    for (const bad of [
+      'models:/',
+      'models:/x@',
+      'models:/@a',
+      'runs:/',
+      's3://bucket/model.json',
+      'model.json',
+      'runs:/abc/../../etc/passwd',
+    ]) {
       expect(() => parseModelUri(bad)).toThrow(MlflowError);
     }
     expect(() => artifactProxyPath('s3://bucket/1/r/artifacts')).toThrow(/not served by the tracking server's artifact proxy/);
@@ -71,7 +79,10 @@ describe('MlflowClient against a real mlflow server', () => {
 
   it('creates an experiment once; asking again returns the same one', async () => {
     const a = await client.getOrCreateExperiment('anomaly-detector-test');
-    const [b, c] = await Promise.all([client.getOrCreateExperiment('anomaly-detector-test'), client.getOrCreateExperiment('anomaly-detector-test')]);
+    const [b, c] = await Promise.all([
+      client.getOrCreateExperiment('anomaly-detector-test'),
+      client.getOrCreateExperiment('anomaly-detector-test'),
+    ]);
     expect(a.experimentId).toMatch(/^\d+$/);
     expect(b.experimentId).toBe(a.experimentId);
     expect(c.experimentId).toBe(a.experimentId);
@@ -91,7 +102,12 @@ describe('MlflowClient against a real mlflow server', () => {
     // 150 params and 1200 metric values: more than one log-batch request each.
     const params: Record<string, string | number | boolean> = { n_estimators: 100, max_samples: 256, bootstrap: false };
     for (let i = 0; i < 147; i++) params[`grid.${i}`] = i / 10;
-    const history: Metric[] = Array.from({ length: 1200 }, (_, step) => ({ key: 'loss', value: 1 / (step + 1), step, timestamp: 1_700_000_000_000 + step }));
+    const history: Metric[] = Array.from({ length: 1200 }, (_, step) => ({
+      key: 'loss',
+      value: 1 / (step + 1),
+      step,
+      timestamp: 1_700_000_000_000 + step,
+    }));
     await client.logBatch(run.runId, { params, metrics: [...history, { key: 'auc', value: 0.93, step: 0 }], tags: { stage: 'train' } });
     await client.logMetrics(run.runId, { f1: 0.5, nan_metric: NaN }, 7, 1_700_000_123_000);
     await client.setTag(run.runId, 'stage', 'evaluated');
@@ -148,7 +164,10 @@ describe('MlflowClient against a real mlflow server', () => {
     await client.uploadArtifact(run.runId, 'reports/name with spaces.txt', 'spaced');
 
     const root = await client.listArtifacts(run.runId);
-    expect(root.map((f) => [f.path, f.isDir]).sort()).toEqual([['model', true], ['reports', true]]);
+    expect(root.map((f) => [f.path, f.isDir]).sort()).toEqual([
+      ['model', true],
+      ['reports', true],
+    ]);
     const reports = await client.listArtifacts(run.runId, 'reports');
     expect(reports.map((f) => f.path).sort()).toEqual(['reports/blob.bin', 'reports/name with spaces.txt']);
     expect(reports.find((f) => f.path === 'reports/blob.bin')?.fileSize).toBe(binary.length);
@@ -182,7 +201,9 @@ describe('MlflowClient against a real mlflow server', () => {
     // Version 2: the file itself, via a runs:/ source.
     const v2 = await client.createModelVersion('infra-anomaly-detector', `runs:/${run.runId}/model/model.json`, run.runId);
     expect(v2.version).toBe('2');
-    expect(await client.getModelVersionDownloadUri('infra-anomaly-detector', '1')).toBe(`mlflow-artifacts:/${exp.experimentId}/${run.runId}/artifacts/model`);
+    expect(await client.getModelVersionDownloadUri('infra-anomaly-detector', '1')).toBe(
+      `mlflow-artifacts:/${exp.experimentId}/${run.runId}/artifacts/model`,
+    );
 
     await client.setRegisteredModelAlias('infra-anomaly-detector', 'champion', '1');
     const champion = await client.getModelVersionByAlias('infra-anomaly-detector', 'champion');
@@ -213,7 +234,9 @@ describe('MlflowClient against a real mlflow server', () => {
   it('fails with one clear line for a missing model, alias, version or run artifact', async () => {
     await client.createRegisteredModel('registered-but-empty');
     const noModel = await mlflowError(client.resolveModelUri('models:/no-such-model@champion'));
-    expect(noModel.message).toMatch(/^cannot resolve models:\/no-such-model@champion: MLflow GET .*registered-models\/alias -> 404 RESOURCE_DOES_NOT_EXIST: /);
+    expect(noModel.message).toMatch(
+      /^cannot resolve models:\/no-such-model@champion: MLflow GET .*registered-models\/alias -> 404 RESOURCE_DOES_NOT_EXIST: /,
+    );
     expect(noModel.notFound).toBe(true);
     const noAlias = await mlflowError(client.resolveModelUri('models:/registered-but-empty@champion'));
     expect(noAlias.message).toMatch(/^cannot resolve models:\/registered-but-empty@champion: .*alias champion not found/);

@@ -60,7 +60,9 @@ describe('train without a reachable MLflow', () => {
   it('MLFLOW_TRACKING_URI unset: one warning line, training goes on (exit 0)', () => {
     const r = train(WEAK);
     expect(r.code).toBe(0);
-    expect(lines(r.stderr)).toEqual(['warning: MLFLOW_TRACKING_URI is not set: this run is not tracked in MLflow (set it or pass --mlflow-uri URL; --no-mlflow silences this)']);
+    expect(lines(r.stderr)).toEqual([
+      'warning: MLFLOW_TRACKING_URI is not set: this run is not tracked in MLflow (set it or pass --mlflow-uri URL; --no-mlflow silences this)',
+    ]);
     expect(r.modelPath).toBeDefined();
   });
 
@@ -69,7 +71,11 @@ describe('train without a reachable MLflow', () => {
     const r = train(WEAK, { MLFLOW_TRACKING_URI: uri });
     expect(r.code).toBe(0);
     expect(lines(r.stderr)).toHaveLength(1);
-    expect(r.stderr).toMatch(new RegExp(`^warning: MLflow tracking failed \\(MLflow at ${uri.replace(/\./g, '\\.')} is unreachable \\(ECONNREFUSED\\)\\); the model and reports are saved locally`));
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `^warning: MLflow tracking failed \\(MLflow at ${uri.replace(/\./g, '\\.')} is unreachable \\(ECONNREFUSED\\)\\); the model and reports are saved locally`,
+      ),
+    );
     const a = parseArtifact(readFileSync(r.modelPath as string, 'utf8'));
     const rep = JSON.parse(readFileSync(join(r.dir, `training_metrics_${a.version}.json`), 'utf8')) as TrainingReport;
     expect(rep.mlflow).toMatchObject({ tracked: false, reason: expect.stringMatching(/ECONNREFUSED/) });
@@ -137,7 +143,10 @@ describe('train with a real MLflow tracking server', () => {
   const paramsOf = (run: RestRun): Record<string, string> => Object.fromEntries(run.data.params.map((t) => [t.key, t.value]));
   const metricsOf = (run: RestRun): Record<string, number> => Object.fromEntries(run.data.metrics.map((t) => [t.key, t.value]));
   const champion = async (name = 'anomaly-detector') =>
-    ((await rest<{ registered_model: { aliases?: Array<{ alias: string; version: string }> } }>('registered-models/get', { name })).registered_model.aliases ?? []).find((a) => a.alias === 'champion')?.version;
+    (
+      (await rest<{ registered_model: { aliases?: Array<{ alias: string; version: string }> } }>('registered-models/get', { name }))
+        .registered_model.aliases ?? []
+    ).find((a) => a.alias === 'champion')?.version;
 
   it('logs run, params, metrics (grid as steps), tags and artifacts, registers every model, and moves champion only when beaten or promoted', async () => {
     // 1. A weak model: the first version becomes champion (there was none).
@@ -154,7 +163,8 @@ describe('train with a real MLflow tracking server', () => {
     expect(good.stdout).toMatch(/champion moved to version 2: beats the champion \(version 1\): test F1 0\.\d{4} vs 0\.\d{4}/);
     expect(await champion()).toBe('2');
 
-    const exp = (await rest<{ experiment: { experiment_id: string } }>('experiments/get-by-name', { experiment_name: 'pipeline-test' })).experiment;
+    const exp = (await rest<{ experiment: { experiment_id: string } }>('experiments/get-by-name', { experiment_name: 'pipeline-test' }))
+      .experiment;
     const run = await runOf(good.stdout);
     expect(run.info.experiment_id).toBe(exp.experiment_id);
     expect(run.info.status).toBe('FINISHED');
@@ -168,10 +178,24 @@ describe('train with a real MLflow tracking server', () => {
     expect(tags.data_sha256).toBe(fileSha256(DATA_PATH));
     expect(tags.model_version).toBe(a.version);
     expect(tags.git_commit).toMatch(/^([0-9a-f]{40}(-dirty)?|unknown)$/);
-    expect(tags).toMatchObject({ selection_rule: 'validation_f1', split: 'random', labels: 'present', registered_version: '2', champion: 'true' });
+    expect(tags).toMatchObject({
+      selection_rule: 'validation_f1',
+      split: 'random',
+      labels: 'present',
+      registered_version: '2',
+      champion: 'true',
+    });
 
     const params = paramsOf(run);
-    expect(params).toMatchObject({ seed: '42', split: 'random', split_rows: '12096/2592/2592', grid_contamination: '0.05,0.1', grid_n_estimators: '50', grid_max_samples: '128,256', selection_rule: 'validation_f1' });
+    expect(params).toMatchObject({
+      seed: '42',
+      split: 'random',
+      split_rows: '12096/2592/2592',
+      grid_contamination: '0.05,0.1',
+      grid_n_estimators: '50',
+      grid_max_samples: '128,256',
+      selection_rule: 'validation_f1',
+    });
     expect(Number(params.n_estimators)).toBe(a.training.params.n_estimators);
     expect(Number(params.threshold)).toBe(a.threshold.value);
 
@@ -181,20 +205,33 @@ describe('train with a real MLflow tracking server', () => {
     expect(metrics.test_tp + metrics.test_fn).toBe(labelled.positives);
     expect(metrics.test_latency_p99_us).toBeGreaterThan(0);
     expect(metrics.robustness_outliers_x10_detection_rate).toBeGreaterThan(0.9);
-    const history = (await rest<{ metrics: RestRun['data']['metrics'] }>('metrics/get-history', { run_id: run.info.run_id, metric_key: 'grid_val_f1' })).metrics;
+    const history = (
+      await rest<{ metrics: RestRun['data']['metrics'] }>('metrics/get-history', { run_id: run.info.run_id, metric_key: 'grid_val_f1' })
+    ).metrics;
     expect(history.map((m) => Number(m.step)).sort()).toEqual([0, 1, 2, 3]);
     expect(history.map((m) => m.value).sort()).toEqual(report.grid.results.map((g) => g.val?.f1).sort());
 
     const top = (await rest<Listing>('artifacts/list', { run_id: run.info.run_id })).files.map((f) => f.path);
     expect(top).toEqual(expect.arrayContaining(['model', 'evaluation', 'validation_report.json', `training_metrics_${a.version}.json`]));
     const plots = (await rest<Listing>('artifacts/list', { run_id: run.info.run_id, path: 'evaluation/plots' })).files.map((f) => f.path);
-    for (const p of ['roc', 'pr', 'score_histogram', 'robustness', 'contributions', 'grid']) expect(plots).toEqual(expect.arrayContaining([`evaluation/plots/${p}.png`, `evaluation/plots/${p}.svg`]));
+    for (const p of ['roc', 'pr', 'score_histogram', 'robustness', 'contributions', 'grid'])
+      expect(plots).toEqual(expect.arrayContaining([`evaluation/plots/${p}.png`, `evaluation/plots/${p}.svg`]));
     expect((await artifactBytes(run.info.run_id, 'model/model.json', exp.experiment_id)).toString('utf8')).toBe(local);
-    expect((await artifactBytes(run.info.run_id, 'evaluation/evaluation_report.html', exp.experiment_id)).toString('utf8')).toMatch(/<svg[\s\S]*href="plots\/roc\.png"/);
+    expect((await artifactBytes(run.info.run_id, 'evaluation/evaluation_report.html', exp.experiment_id)).toString('utf8')).toMatch(
+      /<svg[\s\S]*href="plots\/roc\.png"/,
+    );
 
-    const mv = (await rest<{ model_version: Record<string, unknown> }>('model-versions/get', { name: 'anomaly-detector', version: '2' })).model_version;
-    expect(mv).toMatchObject({ run_id: run.info.run_id, status: 'READY', source: `mlflow-artifacts:/${exp.experiment_id}/${run.info.run_id}/artifacts/model` });
-    expect((await rest<{ model_version: { version: string } }>('registered-models/alias', { name: 'anomaly-detector', alias: 'champion' })).model_version.version).toBe('2');
+    const mv = (await rest<{ model_version: Record<string, unknown> }>('model-versions/get', { name: 'anomaly-detector', version: '2' }))
+      .model_version;
+    expect(mv).toMatchObject({
+      run_id: run.info.run_id,
+      status: 'READY',
+      source: `mlflow-artifacts:/${exp.experiment_id}/${run.info.run_id}/artifacts/model`,
+    });
+    expect(
+      (await rest<{ model_version: { version: string } }>('registered-models/alias', { name: 'anomaly-detector', alias: 'champion' }))
+        .model_version.version,
+    ).toBe('2');
     // What the service will load: models:/anomaly-detector@champion is this artifact, byte for byte.
     const resolved = await new MlflowClient({ trackingUri: server.url }).resolveModel('models:/anomaly-detector@champion');
     expect(resolved.bytes.toString('utf8')).toBe(local);
@@ -202,7 +239,9 @@ describe('train with a real MLflow tracking server', () => {
     // 3. The weak model again: registered as version 3, but the champion stays.
     const again = train([...WEAK, '--mlflow-uri', server.url]);
     expect(again.code).toBe(0);
-    expect(again.stdout).toMatch(/registered anomaly-detector version 3; champion stays version 2: does not beat the champion \(version 2\)/);
+    expect(again.stdout).toMatch(
+      /registered anomaly-detector version 3; champion stays version 2: does not beat the champion \(version 2\)/,
+    );
     expect(await champion()).toBe('2');
     expect(tagsOf(await runOf(again.stdout))).toMatchObject({ champion: 'false', registered_version: '3' });
 
@@ -217,10 +256,17 @@ describe('train with a real MLflow tracking server', () => {
   it('without labels the champion does not move: nothing shows the model is better', async () => {
     const before = await champion();
     const data = join(TMP, 'unlabelled.csv');
-    const text = readFileSync(DATA_PATH, 'utf8').trimEnd().split('\n').map((l) => l.split(',').slice(0, 5).join(','));
+    const text = readFileSync(DATA_PATH, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => l.split(',').slice(0, 5).join(','));
     writeFileSync(data, `${text.join('\n')}\n`);
     const dir = join(TMP, 'unlabelled');
-    const r = runCli(['train', '--data', data, ...GOOD, '--models-dir', dir, '--results-dir', dir, '--mlflow-uri', server.url], {}, 120_000);
+    const r = runCli(
+      ['train', '--data', data, ...GOOD, '--models-dir', dir, '--results-dir', dir, '--mlflow-uri', server.url],
+      {},
+      120_000,
+    );
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/champion stays version \d+: the data has no labels, so nothing shows this model beats the champion/);
     expect(await champion()).toBe(before);

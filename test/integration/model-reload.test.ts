@@ -7,7 +7,8 @@ import { loadDataset } from '../../src/data/dataset';
 import { DATA_PATH, MODEL_PATH } from '../helpers/fixtures';
 import { startService } from '../helpers/process';
 
-const health = async (url: string) => (await (await fetch(`${url}/health`)).json()) as { model: { version: string }; model_source: { last_reload_error: string | null } };
+const health = async (url: string) =>
+  (await (await fetch(`${url}/health`)).json()) as { model: { version: string }; model_source: { last_reload_error: string | null } };
 const waitFor = async (fn: () => Promise<boolean>, ms: number) => {
   const end = Date.now() + ms;
   while (Date.now() < end) {
@@ -21,7 +22,9 @@ describe('model reload (SIGHUP and POST /admin/reload)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'iad-reload-'));
   const modelFile = join(dir, 'model.json');
   const ds = loadDataset(DATA_PATH);
-  const other = serialize(trainModel(ds.raw, ds.n, { nEstimators: 50, maxSamples: 128, seed: 99, contamination: 0.05, createdAt: '2026-11-27T00:00:00.000Z' }));
+  const other = serialize(
+    trainModel(ds.raw, ds.n, { nEstimators: 50, maxSamples: 128, seed: 99, contamination: 0.05, createdAt: '2026-11-27T00:00:00.000Z' }),
+  );
   const otherVersion = (JSON.parse(other) as { version: string }).version;
   const original = (JSON.parse(readFileSync(MODEL_PATH, 'utf8')) as { version: string }).version;
 
@@ -41,7 +44,13 @@ describe('model reload (SIGHUP and POST /admin/reload)', () => {
       const metrics = await (await fetch(`${svc.url}/metrics`)).text();
       expect(metrics).toContain(`anomaly_detector_model_info{version="${otherVersion}"} 1`);
       expect(metrics).not.toContain(`anomaly_detector_model_info{version="${original}"}`);
-      const detect = (await (await fetch(`${svc.url}/detect`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ points: [{ cpu_usage: 1, memory_usage: 2, network_load: 3 }] }) })).json()) as { model: { version: string } };
+      const detect = (await (
+        await fetch(`${svc.url}/detect`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ points: [{ cpu_usage: 1, memory_usage: 2, network_load: 3 }] }),
+        })
+      ).json()) as { model: { version: string } };
       expect(detect.model.version).toBe(otherVersion);
     } finally {
       expect(await svc.stop()).toBe(0);

@@ -6,7 +6,11 @@ import { MODEL_PATH } from '../helpers/fixtures';
 import { MLFLOW_START_TIMEOUT_MS, startMlflowServer, type MlflowServer } from '../helpers/mlflow';
 import { startExpectingFailure, startService } from '../helpers/process';
 
-type Health = { status: string; model: { version: string; source: string }; model_source: { using_cache: boolean; warning: string | null } };
+type Health = {
+  status: string;
+  model: { version: string; source: string };
+  model_source: { using_cache: boolean; warning: string | null };
+};
 const health = async (url: string) => (await (await fetch(`${url}/health`)).json()) as Health;
 
 describe('MODEL_URI: the service loads its model from the MLflow registry (real MLflow server)', () => {
@@ -33,7 +37,12 @@ describe('MODEL_URI: the service loads its model from the MLflow registry (real 
   });
 
   it('serves models:/anomaly-detector@champion, then the cached copy when MLflow is down', async () => {
-    const env = { MODEL_URI: 'models:/anomaly-detector@champion', MLFLOW_TRACKING_URI: (server as MlflowServer).url, MODEL_CACHE_DIR: cache, MLFLOW_TIMEOUT_S: '3' };
+    const env = {
+      MODEL_URI: 'models:/anomaly-detector@champion',
+      MLFLOW_TRACKING_URI: (server as MlflowServer).url,
+      MODEL_CACHE_DIR: cache,
+      MLFLOW_TIMEOUT_S: '3',
+    };
     const a = await startService(env);
     try {
       const h = await health(a.url);
@@ -53,7 +62,11 @@ describe('MODEL_URI: the service loads its model from the MLflow registry (real 
       expect(h.status).toBe('degraded');
       expect(h.model_source.using_cache).toBe(true);
       expect(h.model_source.warning).toMatch(/MLflow unreachable .*serving the cached copy of models:\/anomaly-detector@champion/);
-      const detect = await fetch(`${b.url}/detect`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ points: [{ cpu_usage: 1, memory_usage: 2, network_load: 3 }] }) });
+      const detect = await fetch(`${b.url}/detect`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ points: [{ cpu_usage: 1, memory_usage: 2, network_load: 3 }] }),
+      });
       expect(detect.status).toBe(200);
     } finally {
       await b.stop();

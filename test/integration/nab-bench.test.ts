@@ -101,7 +101,20 @@ describe('bench nab (streaming detector on NAB files)', () => {
     });
     const errSpy = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
     try {
-      await program.parseAsync(['node', 'anomaly-detector', 'bench', 'nab', '--nab-dir', dir, '--out', cliOut, '--files', FILES[0], '--timing-passes', '0']);
+      await program.parseAsync([
+        'node',
+        'anomaly-detector',
+        'bench',
+        'nab',
+        '--nab-dir',
+        dir,
+        '--out',
+        cliOut,
+        '--files',
+        FILES[0],
+        '--timing-passes',
+        '0',
+      ]);
     } finally {
       spy.mockRestore();
       errSpy.mockRestore();
@@ -114,13 +127,17 @@ describe('bench nab (streaming detector on NAB files)', () => {
     expect(text).toMatch(/points\/s/);
     const summary = JSON.parse(readFileSync(join(cliOut, 'summary.json'), 'utf8')) as NabBenchResult;
     expect(summary.files).toEqual([FILES[0]]);
-    expect(existsSync(join(cliOut, DETECTOR_NAME, 'realAWSCloudwatch', `${DETECTOR_NAME}_iio_us-east-1_i-a2eb1cd9_NetworkIn.csv`))).toBe(true);
+    expect(existsSync(join(cliOut, DETECTOR_NAME, 'realAWSCloudwatch', `${DETECTOR_NAME}_iio_us-east-1_i-a2eb1cd9_NetworkIn.csv`))).toBe(
+      true,
+    );
   });
 
   it('stops with one line on a directory that is not NAB', async () => {
     const program = new Command().exitOverride();
     registerBenchCommand(program);
     const empty = mkdtempSync(join(tmpdir(), 'iad-not-nab-'));
-    await expect(program.parseAsync(['node', 'anomaly-detector', 'bench', 'nab', '--nab-dir', empty])).rejects.toThrow(/has no data\/ folder/);
+    await expect(program.parseAsync(['node', 'anomaly-detector', 'bench', 'nab', '--nab-dir', empty])).rejects.toThrow(
+      /has no data\/ folder/,
+    );
   });
 });

@@ -43,7 +43,11 @@ function file(name: string, body: string): string {
 
 /** n in-range rows of one host, 5% labelled. */
 function goodRows(n: number): string[] {
-  return Array.from({ length: n }, (_, i) => `${new Date(Date.UTC(2026, 0, 1) + i * 60000).toISOString()},h1,${20 + (i % 40)},${40 + (i % 25)},${100000 + 37 * i},${i % 20 === 0 ? 1 : 0}`);
+  return Array.from(
+    { length: n },
+    (_, i) =>
+      `${new Date(Date.UTC(2026, 0, 1) + i * 60000).toISOString()},h1,${20 + (i % 40)},${40 + (i % 25)},${100000 + 37 * i},${i % 20 === 0 ? 1 : 0}`,
+  );
 }
 
 /** The committed data without its label column. */
@@ -62,7 +66,8 @@ describe('validate', () => {
     const r = runCli(['validate', '--data', DATA_PATH, '--results-dir', out]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    for (const check of ['schema', 'ranges', 'missing_values', 'duplicates', 'statistics', 'outliers']) expect(r.stdout).toMatch(new RegExp(`^${check}\\s+(PASS|INFO)\\s`, 'm'));
+    for (const check of ['schema', 'ranges', 'missing_values', 'duplicates', 'statistics', 'outliers'])
+      expect(r.stdout).toMatch(new RegExp(`^${check}\\s+(PASS|INFO)\\s`, 'm'));
     expect(r.stdout).toMatch(/^cpu_usage\s+17280\s+31\.734/m);
     expect(r.stdout).toMatch(/Labels: 976 anomalous rows \(5\.65%\)/);
     expect(r.stdout).toMatch(/Result: PASSED/);
@@ -72,18 +77,46 @@ describe('validate', () => {
     expect(files).toContain('validation_report_latest.json');
     const rep = json<ValidationReport>(join(out, stamped[0]));
     expect(rep).toEqual(json<ValidationReport>(join(out, 'validation_report_latest.json')));
-    expect(rep).toMatchObject({ report: 'validation', passed: true, rows: 17280, failed_checks: [], labels: { present: true, positives: 976 } });
+    expect(rep).toMatchObject({
+      report: 'validation',
+      passed: true,
+      rows: 17280,
+      failed_checks: [],
+      labels: { present: true, positives: 976 },
+    });
     expect(rep.source.sha256).toBe(fileSha256(DATA_PATH));
     expect(rep.checks).toHaveLength(6);
   });
 
   const cases: Array<[string, string | null, RegExp, string | null]> = [
     ['empty.csv', '', /empty\.csv: the file is empty/, null],
-    ['ragged.csv', `${HEADER}\n${goodRows(3).join('\n')}\n2026-01-02T00:00:00Z,h1,1,2\n`, /schema: 1 row\(s\) do not have the header's 6 fields \(line 5 has 4 fields\)/, 'schema'],
-    ['text.csv', `${HEADER}\n${goodRows(3).join('\n')}\n2026-01-02T00:00:00Z,h1,high,2,3,0\n`, /missing_values: 1 non-numeric or missing values: line 5 cpu_usage="high"/, 'missing_values'],
+    [
+      'ragged.csv',
+      `${HEADER}\n${goodRows(3).join('\n')}\n2026-01-02T00:00:00Z,h1,1,2\n`,
+      /schema: 1 row\(s\) do not have the header's 6 fields \(line 5 has 4 fields\)/,
+      'schema',
+    ],
+    [
+      'text.csv',
+      `${HEADER}\n${goodRows(3).join('\n')}\n2026-01-02T00:00:00Z,h1,high,2,3,0\n`,
+      /missing_values: 1 non-numeric or missing values: line 5 cpu_usage="high"/,
+      'missing_values',
+    ],
     ['nocol.csv', 'timestamp,host,cpu_usage\n1,a,1\n', /schema: missing column\(s\) memory_usage, network_load/, 'schema'],
-    ['range.csv', `${HEADER}\n${goodRows(100).map((l, i) => (i < 6 ? l.replace(/,h1,\d+,/, ',h1,140,') : l)).join('\n')}\n`, /ranges: 6 of 100 rows \(6\.00%\) out of range/, 'ranges'],
-    ['dups.csv', `${HEADER}\n${[...goodRows(80), ...goodRows(20)].join('\n')}\n`, /duplicates: 20 duplicate row\(s\) \(20\.00%/, 'duplicates'],
+    [
+      'range.csv',
+      `${HEADER}\n${goodRows(100)
+        .map((l, i) => (i < 6 ? l.replace(/,h1,\d+,/, ',h1,140,') : l))
+        .join('\n')}\n`,
+      /ranges: 6 of 100 rows \(6\.00%\) out of range/,
+      'ranges',
+    ],
+    [
+      'dups.csv',
+      `${HEADER}\n${[...goodRows(80), ...goodRows(20)].join('\n')}\n`,
+      /duplicates: 20 duplicate row\(s\) \(20\.00%/,
+      'duplicates',
+    ],
     ['quote.csv', `${HEADER}\n"unterminated,1,2,3,4,0\n`, /unterminated quoted field starting on line 2/, null],
     ['missing.csv', null, /missing\.csv: no such file/, null],
   ];
@@ -108,7 +141,13 @@ describe('validate', () => {
   it('passes with problems under the limits and reports them (5% out of range, 10% duplicates)', () => {
     const out = freshDir('validate-limits');
     const rows = goodRows(90).map((l, i) => (i < 5 ? l.replace(/,h1,\d+,/, ',h1,-3,') : l));
-    const r = runCli(['validate', '--data', file('limits.csv', `${HEADER}\n${[...rows, ...rows.slice(80)].join('\n')}\n`), '--results-dir', out]);
+    const r = runCli([
+      'validate',
+      '--data',
+      file('limits.csv', `${HEADER}\n${[...rows, ...rows.slice(80)].join('\n')}\n`),
+      '--results-dir',
+      out,
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^ranges\s+PASS\s+5 of 100 rows \(5\.00%\)/m);
     expect(r.stdout).toMatch(/^duplicates\s+PASS\s+10 duplicate row\(s\) \(10\.00%/m);
@@ -123,7 +162,11 @@ describe('train', () => {
   let modelPath: string;
 
   beforeAll(() => {
-    run = runCli(['train', '--data', DATA_PATH, '--models-dir', models, '--results-dir', results, '--created-at', CREATED_AT, '--no-mlflow'], {}, 120_000);
+    run = runCli(
+      ['train', '--data', DATA_PATH, '--models-dir', models, '--results-dir', results, '--created-at', CREATED_AT, '--no-mlflow'],
+      {},
+      120_000,
+    );
     const m = /^model (\S+): (\S+)/m.exec(run.stdout);
     if (run.code !== 0 || !m) throw new Error(`train failed (${run.code}): ${run.stderr || run.stdout}`);
     modelPath = m[2];
@@ -135,7 +178,9 @@ describe('train', () => {
     expect(run.stdout).toMatch(/^validation passed \(6 checks, 17280 rows\)/m);
     expect(run.stdout).toMatch(/^split: random split \(seed 42\): 12096\/2592\/2592 rows/m);
     expect(run.stdout).toMatch(/^grid: 18 points; rule validation_f1: chose c=\S+ n=\d+ s=\d+ by the highest validation F1/m);
-    expect(run.stdout).toMatch(/^test metrics \(2592 held-out test rows, \d+ labelled anomalies, against the real labels\): precision [01]\.\d{4}, recall [01]\.\d{4}, F1 [01]\.\d{4}, ROC-AUC [01]\.\d{4}, PR-AUC [01]\.\d{4}/m);
+    expect(run.stdout).toMatch(
+      /^test metrics \(2592 held-out test rows, \d+ labelled anomalies, against the real labels\): precision [01]\.\d{4}, recall [01]\.\d{4}, F1 [01]\.\d{4}, ROC-AUC [01]\.\d{4}, PR-AUC [01]\.\d{4}/m,
+    );
     expect(run.stdout).toMatch(/^confusion matrix: TP \d+, FP \d+, TN \d+, FN \d+/m);
     expect(run.stdout).toMatch(/^scoring latency per point: mean [\d.]+ µs, p50 [\d.]+ µs, p99 [\d.]+ µs/m);
     expect(report.split).toMatchObject({ mode: 'random', seed: 42, rows: { train: 12096, validation: 2592, test: 2592 } });
@@ -166,7 +211,11 @@ describe('train', () => {
     expect(a.training.data_sha256).toBe(fileSha256(DATA_PATH));
     expect(a.training.created_at).toBe(CREATED_AT);
     const sel = report.grid.results[report.grid.selected];
-    expect(a.training.params).toMatchObject({ n_estimators: sel.nEstimators, max_samples: sel.maxSamples, contamination: sel.contamination });
+    expect(a.training.params).toMatchObject({
+      n_estimators: sel.nEstimators,
+      max_samples: sel.maxSamples,
+      contamination: sel.contamination,
+    });
     expect(a.training.metrics.test_f1).toBe(report.test.labelled?.f1);
     expect(a.training.metrics.validation_f1).toBe(sel.val?.f1);
     expect(report.model).toMatchObject({ path: modelPath, promoted: false, sha256: a.sha256 });
@@ -187,13 +236,37 @@ describe('train', () => {
     expect(readFileSync(ev.files.plots.roc.svg, 'utf8')).toContain('ROC-AUC');
     const html = readFileSync(ev.files.html, 'utf8');
     expect(html.match(/<svg/g)?.length).toBeGreaterThanOrEqual(6);
-    for (const s of ['Confusion matrix', 'Gaussian noise', 'One metric missing', 'Extreme outliers', 'Distribution shift', 'Flagged points']) expect(html).toContain(s);
+    for (const s of [
+      'Confusion matrix',
+      'Gaussian noise',
+      'One metric missing',
+      'Extreme outliers',
+      'Distribution shift',
+      'Flagged points',
+    ])
+      expect(html).toContain(s);
     expect(ev.robustness.outliers.map((o) => o.parameter)).toEqual([2, 5, 10]);
     expect(ev.robustness.imputation.cpu_usage.source).toBe('training_median');
   });
 
   it('is byte-reproducible; --promote also writes model.json', () => {
-    const r = runCli(['train', '--data', DATA_PATH, '--models-dir', models, '--results-dir', results, '--created-at', CREATED_AT, '--no-mlflow', '--promote'], {}, 120_000);
+    const r = runCli(
+      [
+        'train',
+        '--data',
+        DATA_PATH,
+        '--models-dir',
+        models,
+        '--results-dir',
+        results,
+        '--created-at',
+        CREATED_AT,
+        '--no-mlflow',
+        '--promote',
+      ],
+      {},
+      120_000,
+    );
     expect(r.code).toBe(0);
     const bytes = readFileSync(modelPath, 'utf8');
     expect(readFileSync(join(models, 'model.json'), 'utf8')).toBe(bytes);
@@ -202,7 +275,24 @@ describe('train', () => {
 
   it('--split time keeps time order: no training row is newer than a validation row, none of those newer than a test row', () => {
     const out = freshDir('train-time');
-    const r = runCli(['train', '--data', DATA_PATH, '--split', 'time', '--contamination', '0.05', '--n-estimators', '50', '--max-samples', '128,256', '--models-dir', out, '--results-dir', out, '--no-mlflow']);
+    const r = runCli([
+      'train',
+      '--data',
+      DATA_PATH,
+      '--split',
+      'time',
+      '--contamination',
+      '0.05',
+      '--n-estimators',
+      '50',
+      '--max-samples',
+      '128,256',
+      '--models-dir',
+      out,
+      '--results-dir',
+      out,
+      '--no-mlflow',
+    ]);
     expect(r.code).toBe(0);
     const m = /^model (\S+):/m.exec(r.stdout) as RegExpExecArray;
     const rep = trainingReport(join(out, `training_metrics_${m[1]}.json`));
@@ -220,7 +310,28 @@ describe('train', () => {
 
   it('--features temporal trains a model with per-host temporal features that evaluate re-scores identically', () => {
     const out = freshDir('train-temporal');
-    const r = runCli(['train', '--data', DATA_PATH, '--split', 'time', '--features', 'temporal', '--history-window', '20', '--contamination', '0.05', '--n-estimators', '50', '--max-samples', '256', '--models-dir', out, '--results-dir', out, '--no-mlflow']);
+    const r = runCli([
+      'train',
+      '--data',
+      DATA_PATH,
+      '--split',
+      'time',
+      '--features',
+      'temporal',
+      '--history-window',
+      '20',
+      '--contamination',
+      '0.05',
+      '--n-estimators',
+      '50',
+      '--max-samples',
+      '256',
+      '--models-dir',
+      out,
+      '--results-dir',
+      out,
+      '--no-mlflow',
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^features: the three metrics plus robust_z, diff and level_shift of each \(window 20 points, span 3\)/m);
     const m = /^model (\S+): (\S+)/m.exec(r.stdout) as RegExpExecArray;
@@ -252,10 +363,27 @@ describe('train', () => {
   it('without labels: the label-free rule, label-free figures only, and it says so', () => {
     const out = freshDir('train-unlabelled');
     const data = file('unlabelled.csv', unlabelled());
-    const r = runCli(['train', '--data', data, '--contamination', '0.01,0.05', '--n-estimators', '50', '--max-samples', '128', '--models-dir', out, '--results-dir', out, '--no-mlflow']);
+    const r = runCli([
+      'train',
+      '--data',
+      data,
+      '--contamination',
+      '0.01,0.05',
+      '--n-estimators',
+      '50',
+      '--max-samples',
+      '128',
+      '--models-dir',
+      out,
+      '--results-dir',
+      out,
+      '--no-mlflow',
+    ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/rule flagged_fraction_closest_to_contamination: the data has no labels, so chose .* by the prototype's label-free rule/);
+    expect(r.stdout).toMatch(
+      /rule flagged_fraction_closest_to_contamination: the data has no labels, so chose .* by the prototype's label-free rule/,
+    );
     expect(r.stdout).toMatch(/^test figures \(2592 held-out test rows\), label-free only: flagged \d+/m);
     expect(r.stdout).toMatch(/^note: the data has no anomaly labels/m);
     expect(r.stdout).not.toMatch(/(precision|recall|F1|ROC-AUC|PR-AUC) [01]\.\d/);
@@ -274,7 +402,12 @@ describe('train', () => {
 
   it('stops on data that fails validation with one line, and trains nothing', () => {
     const out = freshDir('train-bad');
-    const bad = file('train-range.csv', `${HEADER}\n${goodRows(100).map((l, i) => (i < 10 ? l.replace(/,h1,\d+,/, ',h1,400,') : l)).join('\n')}\n`);
+    const bad = file(
+      'train-range.csv',
+      `${HEADER}\n${goodRows(100)
+        .map((l, i) => (i < 10 ? l.replace(/,h1,\d+,/, ',h1,400,') : l))
+        .join('\n')}\n`,
+    );
     const r = runCli(['train', '--data', bad, '--models-dir', out, '--results-dir', out, '--no-mlflow']);
     expect(r.code).toBe(1);
     expect(lines(r.stderr)).toHaveLength(1);
@@ -305,7 +438,24 @@ describe('evaluate', () => {
   let trainReport: TrainingReport;
 
   beforeAll(() => {
-    const r = runCli(['train', '--data', DATA_PATH, '--contamination', '0.05', '--n-estimators', '100', '--max-samples', '256', '--models-dir', out, '--results-dir', out, '--no-mlflow', '--created-at', CREATED_AT]);
+    const r = runCli([
+      'train',
+      '--data',
+      DATA_PATH,
+      '--contamination',
+      '0.05',
+      '--n-estimators',
+      '100',
+      '--max-samples',
+      '256',
+      '--models-dir',
+      out,
+      '--results-dir',
+      out,
+      '--no-mlflow',
+      '--created-at',
+      CREATED_AT,
+    ]);
     const m = /^model (\S+): (\S+)/m.exec(r.stdout);
     if (r.code !== 0 || !m) throw new Error(`train failed: ${r.stderr}`);
     model = m[2];
@@ -331,7 +481,8 @@ describe('evaluate', () => {
     expect(rob.shift[2].flagged_fraction).toBeGreaterThan(rob.clean.flagged_fraction);
     expect(ev.flagged.top.length).toBeGreaterThan(0);
     expect(Object.keys(ev.files.plots).sort()).toEqual(['contributions', 'pr', 'robustness', 'roc', 'score_histogram']);
-    for (const p of Object.values(ev.files.plots) as Array<{ png: string }>) expect(readFileSync(p.png).subarray(0, 8).equals(PNG_MAGIC)).toBe(true);
+    for (const p of Object.values(ev.files.plots) as Array<{ png: string }>)
+      expect(readFileSync(p.png).subarray(0, 8).equals(PNG_MAGIC)).toBe(true);
     expect(existsSync(ev.files.html)).toBe(true);
   });
 
@@ -361,7 +512,11 @@ describe('evaluate', () => {
     ['a corrupted model', () => ['--model', file('corrupt.json', '{"format":'), '--data', DATA_PATH], /corrupt\.json: not valid JSON/],
     ['a missing model', () => ['--model', join(TMP, 'nope.json'), '--data', DATA_PATH], /nope\.json: no such file/],
     ['malformed data', () => ['--model', model, '--data', file('eval-text.csv', `${HEADER}\n1,h,x,2,3,0\n`)], /line 2 cpu_usage="x"/],
-    ['a registry URI without MLflow', () => ['--model', 'models:/anomaly-detector@champion', '--data', DATA_PATH], /needs MLflow|no tracking server given/],
+    [
+      'a registry URI without MLflow',
+      () => ['--model', 'models:/anomaly-detector@champion', '--data', DATA_PATH],
+      /needs MLflow|no tracking server given/,
+    ],
   ])('fails on %s with one line', (_name, args, pattern) => {
     const r = runCli(['evaluate', ...args(), '--results-dir', out]);
     expect(r.code).toBe(1);
@@ -373,7 +528,9 @@ describe('evaluate', () => {
 describe('PNG text', () => {
   it('the PNG renderer has a font: text is drawn (Debian: fonts-dejavu-core)', async () => {
     expect(findFonts().warning).toBeNull();
-    const img = await rasterize('<svg xmlns="http://www.w3.org/2000/svg" width="200" height="40"><text x="5" y="30" font-family="sans-serif" font-size="24">ROC-AUC 0.99</text></svg>');
+    const img = await rasterize(
+      '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="40"><text x="5" y="30" font-family="sans-serif" font-size="24">ROC-AUC 0.99</text></svg>',
+    );
     const px = img.pixels;
     let dark = 0;
     for (let i = 0; i < px.length; i += 4) if (px[i] < 128) dark++;

@@ -13,7 +13,19 @@ const C_PSI = averagePathLength((JSON.parse(readFileSync(MODEL_PATH, 'utf8')) as
 const STEPS = 180;
 const END = Date.UTC(2026, 10, 2, 15, 0, 0);
 const LOOKBACK_S = Math.ceil((Date.now() - END) / 1000) + 3600;
-const FIELDS = ['cpu_val', 'is_anomaly', 'mem_val', 'net_val', 'raw_anomaly', 'score', 'severity', 'shap_cpu', 'shap_memory', 'shap_network', 'threshold'];
+const FIELDS = [
+  'cpu_val',
+  'is_anomaly',
+  'mem_val',
+  'net_val',
+  'raw_anomaly',
+  'score',
+  'severity',
+  'shap_cpu',
+  'shap_memory',
+  'shap_network',
+  'threshold',
+];
 
 describe('InfluxDB loop end to end (real influxd, real service process)', () => {
   let influxd: Influxd;
@@ -37,12 +49,23 @@ describe('InfluxDB loop end to end (real influxd, real service process)', () => 
 
   it('writes one prediction per host per step, flags the labelled incidents, and no duplicates', async () => {
     // A named model: the bundled model judges every host (the learning default has its own test).
-    svc = await startService({ INFLUX_URL: influxd.url, MODEL_PATH, DRIFT_PSI_WARN: '10', POLL_INTERVAL_S: '1', COLLECTION_INTERVAL_S: String(STEP_S), DRIFT_INTERVAL_S: '1', MAX_LOOKBACK_S: String(LOOKBACK_S) });
+    svc = await startService({
+      INFLUX_URL: influxd.url,
+      MODEL_PATH,
+      DRIFT_PSI_WARN: '10',
+      POLL_INTERVAL_S: '1',
+      COLLECTION_INTERVAL_S: String(STEP_S),
+      DRIFT_INTERVAL_S: '1',
+      MAX_LOOKBACK_S: String(LOOKBACK_S),
+    });
     const hosts = [...new Set(rows.map((r) => r.host))];
     await waitUntil(async () => (await predictions(influxd)).length >= hosts.length * STEPS, 60000, 'all predictions');
     // Let a few more cycles run: they must not add or rescore anything.
     await new Promise((r) => setTimeout(r, 3000));
-    const health = await (await fetch(`${svc.url}/health`)).json() as { status: string; influx: { enabled: boolean; status: string; lag_s: number } };
+    const health = (await (await fetch(`${svc.url}/health`)).json()) as {
+      status: string;
+      influx: { enabled: boolean; status: string; lag_s: number };
+    };
     expect(health.status).toBe('ok');
     expect(health.influx).toMatchObject({ enabled: true, status: 'ok' });
     const metrics = await (await fetch(`${svc.url}/metrics`)).text();

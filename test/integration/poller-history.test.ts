@@ -21,7 +21,15 @@ const END = Date.parse('2026-11-02T15:00:00Z');
 const START = END - (STEPS - 1) * STEP;
 
 function temporalModel(): Detector {
-  const rows = simulate({ ...DEFAULT_SIMULATION, hosts: 3, steps: 600, stepS: 10, seed: 77, start: START - 86_400_000, incidentsPerDay: 0 });
+  const rows = simulate({
+    ...DEFAULT_SIMULATION,
+    hosts: 3,
+    steps: 600,
+    stepS: 10,
+    seed: 77,
+    start: START - 86_400_000,
+    incidentsPerDay: 0,
+  });
   const raw = new Float64Array(rows.length * 3);
   rows.forEach((r, i) => METRIC_NAMES.forEach((m, c) => (raw[i * 3 + c] = r[m])));
   // simulate() orders rows by time, then host: each host's rows are in time order.
@@ -47,7 +55,11 @@ function pollerAt(store: MetricsStore, det: Detector, clock: () => number, model
  * The reference: one backfill pass over the whole range, its report and its scores by
  * host and time; ai_predictions is emptied before and after.
  */
-async function wholePass(influxd: Influxd, store: MetricsStore, det: Detector): Promise<{ report: CycleReport; scores: Map<string, number> }> {
+async function wholePass(
+  influxd: Influxd,
+  store: MetricsStore,
+  det: Detector,
+): Promise<{ report: CycleReport; scores: Map<string, number> }> {
   await influxd.rawQuery('DROP MEASUREMENT "ai_predictions"', { db: DB });
   const whole = pollerAt(store, det, () => END + STEP);
   const report = await whole.backfill(START - STEP, END + STEP);
@@ -136,7 +148,13 @@ describe('poller with a temporal model (real influxd)', () => {
     const p = pollerAt(store, det, () => now, models);
     await p.runCycle();
     // A raw model serves for 50 steps, then the temporal model comes back.
-    const rawModel = new Detector(trainModel(Float64Array.from({ length: 300 }, (_, k) => [30, 50, 4e5][k % 3] * (1 + 0.01 * (k % 7))), 100, { nEstimators: 10, maxSamples: 64, seed: 1, contamination: 0.05, createdAt: '2026-01-01T00:00:00.000Z' }));
+    const rawModel = new Detector(
+      trainModel(
+        Float64Array.from({ length: 300 }, (_, k) => [30, 50, 4e5][k % 3] * (1 + 0.01 * (k % 7))),
+        100,
+        { nEstimators: 10, maxSamples: 64, seed: 1, contamination: 0.05, createdAt: '2026-01-01T00:00:00.000Z' },
+      ),
+    );
     models.swap({ detector: rawModel, loadedAt: new Date(), source: 'raw' });
     now = START + 80 * STEP + 1;
     await p.runCycle();

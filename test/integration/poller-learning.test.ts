@@ -27,7 +27,12 @@ const LIVE_FROM = 150; // steps before this are history at the poller's start
 
 // Small and fast, the same policy: learn after 20 points, first fit at 40 rows, refit every 5 min.
 const options = (prior: Detector): StreamingOptions =>
-  hostLearningOptions({ prior, gate: DEFAULT_GATE, maxKeys: 100, params: { ...DEFAULT_HOST_LEARNING, nEstimators: 25, learnPoints: 20, minFitRows: 40, refitIntervalMs: 300_000, refitWindow: 400 } });
+  hostLearningOptions({
+    prior,
+    gate: DEFAULT_GATE,
+    maxKeys: 100,
+    params: { ...DEFAULT_HOST_LEARNING, nEstimators: 25, learnPoints: 20, minFitRows: 40, refitIntervalMs: 300_000, refitWindow: 400 },
+  });
 
 describe('learning each host: poller and one pass agree (real influxd)', () => {
   let influxd: Influxd;
@@ -54,7 +59,9 @@ describe('learning each host: poller and one pass agree (real influxd)', () => {
       overrides: { maxLookbackMs: 20 * STEP, learn: { windowMs: 3600_000, chunkMs: 300_000, options } },
     });
     await poller.runCycle();
-    const health = poller.health().check().body as { learning: { enabled: boolean; hosts: number; bootstrap: { finished: boolean; rows: number } } };
+    const health = poller.health().check().body as {
+      learning: { enabled: boolean; hosts: number; bootstrap: { finished: boolean; rows: number } };
+    };
     expect(health.learning).toMatchObject({ enabled: true, hosts: 3, bootstrap: { finished: true } });
     // History before the live loop's window (the 19 steps up to now) was learned, not written.
     expect(health.learning.bootstrap.rows).toBe(3 * (LIVE_FROM - 19));
@@ -70,12 +77,19 @@ describe('learning each host: poller and one pass agree (real influxd)', () => {
     // One pass over the same points, joined the same way, in (time, host) order.
     const steps: HostSteps = new Map();
     const mapping = telegrafPreset();
-    for (const metric of METRIC_NAMES) addMetric(steps, metric, mapping[metric], await store.readSeries(readSpec(mapping[metric], START, END + STEP, STEP)), STEP);
+    for (const metric of METRIC_NAMES)
+      addMetric(steps, metric, mapping[metric], await store.readSeries(readSpec(mapping[metric], START, END + STEP, STEP)), STEP);
     const rows: Array<{ host: string; t: number; v: number[] }> = [];
-    for (const [host, byStep] of steps) for (const [t, v] of byStep) if (isComplete(v)) rows.push({ host, t, v: [v.cpu_usage, v.memory_usage, v.network_load] });
+    for (const [host, byStep] of steps)
+      for (const [t, v] of byStep) if (isComplete(v)) rows.push({ host, t, v: [v.cpu_usage, v.memory_usage, v.network_load] });
     rows.sort((a, b) => a.t - b.t || (a.host < b.host ? -1 : 1));
     const engine = StreamingDetector.learner(options(prior));
-    const res = engine.process({ keys: rows.map((r) => r.host), times: rows.map((r) => r.t), raw: Float64Array.from(rows.flatMap((r) => r.v)), n: rows.length });
+    const res = engine.process({
+      keys: rows.map((r) => r.host),
+      times: rows.map((r) => r.t),
+      raw: Float64Array.from(rows.flatMap((r) => r.v)),
+      n: rows.length,
+    });
     const ref = new Map(rows.map((r, i) => [`${r.host}@${r.t}`, i]));
     let learning = 0;
     let alerts = 0;

@@ -38,8 +38,14 @@ describe('poller refit on recent normal points (real influxd)', () => {
     const models = ModelStore.fromDetector(loaded, MODEL_PATH);
     const metrics = createMetrics(new Registry(), false);
     let now = START + 40 * STEP + 1;
-    const poller = testPoller(store, models, { stepMs: STEP, clock: () => now, metrics, overrides: { refit: { intervalMs: 200_000, windowPoints: 150, minPoints: 50 } } });
-    const refitOf = () => (poller.health().check().body as { refit: { refits: number; base_version: string; window_points: number } }).refit;
+    const poller = testPoller(store, models, {
+      stepMs: STEP,
+      clock: () => now,
+      metrics,
+      overrides: { refit: { intervalMs: 200_000, windowPoints: 150, minPoints: 50 } },
+    });
+    const refitOf = () =>
+      (poller.health().check().body as { refit: { refits: number; base_version: string; window_points: number } }).refit;
     await poller.runCycle();
     expect(refitOf()).toMatchObject({ refits: 0 }); // not due yet: the stream started at `now`
     now = START + 70 * STEP + 1;
@@ -82,7 +88,12 @@ describe('poller refit on recent normal points (real influxd)', () => {
     const models = ModelStore.fromDetector(odd, 'odd');
     const metrics = createMetrics(new Registry(), false);
     let now = START + 40 * STEP + 1;
-    const poller = testPoller(store, models, { stepMs: STEP, clock: () => now, metrics, overrides: { refit: { intervalMs: 1, windowPoints: 150, minPoints: 10 } } });
+    const poller = testPoller(store, models, {
+      stepMs: STEP,
+      clock: () => now,
+      metrics,
+      overrides: { refit: { intervalMs: 1, windowPoints: 150, minPoints: 10 } },
+    });
     await poller.runCycle();
     now += STEP;
     const r = await poller.runCycle();
@@ -92,9 +103,15 @@ describe('poller refit on recent normal points (real influxd)', () => {
     const health = poller.health().check();
     expect(health.degraded).toBe(true);
     expect((health.body as { status: string }).status).toBe('degraded');
-    expect((health.body as { refit: { last_error: string; refits: number; failures: number } }).refit).toMatchObject({ refits: 0, failures: expect.any(Number), last_error: expect.stringMatching(/nEstimators|estimators/i) });
+    expect((health.body as { refit: { last_error: string; refits: number; failures: number } }).refit).toMatchObject({
+      refits: 0,
+      failures: expect.any(Number),
+      last_error: expect.stringMatching(/nEstimators|estimators/i),
+    });
     expect(await metrics.registry.getSingleMetricAsString('anomaly_detector_model_reloads_total')).toMatch(/outcome="refit_failed"} [1-9]/);
-    expect(await metrics.registry.getSingleMetricAsString('anomaly_detector_refit_failures_total')).toMatch(/anomaly_detector_refit_failures_total [1-9]/);
+    expect(await metrics.registry.getSingleMetricAsString('anomaly_detector_refit_failures_total')).toMatch(
+      /anomaly_detector_refit_failures_total [1-9]/,
+    );
     expect(await poller.writer.drain(30_000)).toBe(0);
     await poller.stop(1000);
   }, 120_000);

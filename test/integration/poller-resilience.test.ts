@@ -5,19 +5,50 @@ import { startInfluxd, type Influxd } from '../helpers/influxd';
 import { DB, predictions, storeFor, waitUntil, writeSimulatedRange } from '../helpers/influx-data';
 import { startService, type ServiceProcess } from '../helpers/process';
 
-const FAST = { POLL_INTERVAL_S: '1', COLLECTION_INTERVAL_S: '1', SETTLE_S: '5', INFLUX_TIMEOUT_S: '2', POLL_MAX_BACKOFF_S: '2', LOG_LEVEL: 'info' };
+const FAST = {
+  POLL_INTERVAL_S: '1',
+  COLLECTION_INTERVAL_S: '1',
+  SETTLE_S: '5',
+  INFLUX_TIMEOUT_S: '2',
+  POLL_MAX_BACKOFF_S: '2',
+  LOG_LEVEL: 'info',
+};
 
 /** Telegraf stand-in: live simulated hosts, one step per second, buffering while InfluxDB is down. */
 function liveSimulator(influxd: Influxd, hosts: number, seconds: number): { child: ChildProcess; done: Promise<number | null> } {
-  const child = spawn(process.execPath, [CLI, 'simulate', '--influx', influxd.url, '--live', '--step', '1', '--hosts', String(hosts), '--duration', String(seconds), '--seed', '5'], { cwd: ROOT, stdio: 'ignore' });
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'simulate',
+      '--influx',
+      influxd.url,
+      '--live',
+      '--step',
+      '1',
+      '--hosts',
+      String(hosts),
+      '--duration',
+      String(seconds),
+      '--seed',
+      '5',
+    ],
+    { cwd: ROOT, stdio: 'ignore' },
+  );
   return { child, done: new Promise((r) => child.on('exit', r)) };
 }
 
 /** Epoch ms of every cpu point of a host: the steps that must be scored. */
 async function cpuTimes(influxd: Influxd): Promise<Map<string, number[]>> {
-  const body = (await influxd.rawQuery('SELECT "usage_idle" FROM "cpu" GROUP BY "host"', { db: DB })) as { results: Array<{ series?: Array<{ tags: { host: string }; values: Array<[string, number]> }> }> };
+  const body = (await influxd.rawQuery('SELECT "usage_idle" FROM "cpu" GROUP BY "host"', { db: DB })) as {
+    results: Array<{ series?: Array<{ tags: { host: string }; values: Array<[string, number]> }> }>;
+  };
   const out = new Map<string, number[]>();
-  for (const s of body.results[0].series ?? []) out.set(s.tags.host, s.values.map((v) => Date.parse(v[0])));
+  for (const s of body.results[0].series ?? [])
+    out.set(
+      s.tags.host,
+      s.values.map((v) => Date.parse(v[0])),
+    );
   return out;
 }
 
@@ -69,7 +100,11 @@ describe('InfluxDB loop resilience (real influxd)', () => {
       const statuses: string[] = [];
       const outageEnd = Date.now() + 15000;
       while (Date.now() < outageEnd) {
-        const d = await fetch(`${svc.url}/detect`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ points: [normalPoint(0)] }) });
+        const d = await fetch(`${svc.url}/detect`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ points: [normalPoint(0)] }),
+        });
         expect(d.status).toBe(200);
         statuses.push(((await (await fetch(`${svc.url}/health`)).json()) as { status: string }).status);
         await new Promise((r) => setTimeout(r, 500));
@@ -119,14 +154,27 @@ describe('InfluxDB loop resilience (real influxd)', () => {
   }, 150000);
 
   it('handles hostile host names: exact tags in ai_predictions, no injection', async () => {
-    const names = ['web,01', 'db 02', 'a=b', 'quote"host', "it's", 'C:\\temp', 'hôte-ü-日本-🚀', "x' OR '1'='1", '"; DROP DATABASE system_metrics; --', "y\\' OR 1=1 --"];
+    const names = [
+      'web,01',
+      'db 02',
+      'a=b',
+      'quote"host',
+      "it's",
+      'C:\\temp',
+      'hôte-ü-日本-🚀',
+      "x' OR '1'='1",
+      '"; DROP DATABASE system_metrics; --',
+      "y\\' OR 1=1 --",
+    ];
     const store = storeFor(influxd);
     await writeSimulatedRange(store, { hosts: names.length, steps: 30, stepS: 10, seed: 3, names });
     const svc = await startService({ INFLUX_URL: influxd.url, POLL_INTERVAL_S: '1', COLLECTION_INTERVAL_S: '10' });
     try {
       await waitUntil(async () => (await predictions(influxd)).length >= names.length * 30, 30000, 'predictions of every hostile host');
       for (const name of names) expect((await predictions(influxd, name)).length).toBe(30);
-      const hosts = (await influxd.rawQuery('SHOW TAG VALUES FROM "ai_predictions" WITH KEY = "host"', { db: DB })) as { results: Array<{ series: Array<{ values: Array<[string, string]> }> }> };
+      const hosts = (await influxd.rawQuery('SHOW TAG VALUES FROM "ai_predictions" WITH KEY = "host"', { db: DB })) as {
+        results: Array<{ series: Array<{ values: Array<[string, string]> }> }>;
+      };
       expect(hosts.results[0].series[0].values.map((v) => v[1]).sort()).toEqual([...names].sort());
       const dbs = (await influxd.rawQuery('SHOW DATABASES')) as { results: Array<{ series: Array<{ values: string[][] }> }> };
       expect(dbs.results[0].series[0].values.flat()).toContain(DB);

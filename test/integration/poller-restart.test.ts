@@ -56,9 +56,11 @@ describe('restart during an incident (real influxd)', () => {
     // Restart one and two steps into each labelled incident of the first host.
     const host = rows[0].host;
     const starts: number[] = [];
-    rows.filter((r) => r.host === host).forEach((r, s, all) => {
-      if (r.anomaly === 1 && (s === 0 || all[s - 1].anomaly === 0) && s > 25) starts.push(s + 1, s + 2);
-    });
+    rows
+      .filter((r) => r.host === host)
+      .forEach((r, s, all) => {
+        if (r.anomaly === 1 && (s === 0 || all[s - 1].anomaly === 0) && s > 25) starts.push(s + 1, s + 2);
+      });
     expect(starts.length).toBeGreaterThan(0);
     const uninterrupted = await run([]);
     const restarted = await run(starts);
@@ -77,20 +79,30 @@ describe('restart during an incident (real influxd)', () => {
     await store.writeLines([`ai_predictions,host=${host},model_version=x score=0.5 ${future}`]);
     const metrics = createMetrics(new Registry(), false);
     const now = END + 1;
-    const poller = testPoller(store, ModelStore.fromDetector(loadDetectorFile(MODEL_PATH), MODEL_PATH), { stepMs: STEP, clock: () => now, metrics });
+    const poller = testPoller(store, ModelStore.fromDetector(loadDetectorFile(MODEL_PATH), MODEL_PATH), {
+      stepMs: STEP,
+      clock: () => now,
+      metrics,
+    });
     const r = await poller.runCycle();
     expect(await poller.writer.drain(30_000)).toBe(0);
     await poller.stop(1000);
     // Every host scored its steps, the one with the future point too.
     expect((await predictions(influxd, host)).filter((p) => p.time <= END)).toHaveLength(STEPS);
     expect(r.scored).toBe(3 * STEPS);
-    expect(await metrics.registry.getSingleMetricAsString('anomaly_detector_poll_points_skipped_total')).toMatch(/reason="future_prediction"} 1/);
+    expect(await metrics.registry.getSingleMetricAsString('anomaly_detector_poll_points_skipped_total')).toMatch(
+      /reason="future_prediction"} 1/,
+    );
   }, 60_000);
 
   it('an outage longer than MAX_LOOKBACK_S loses nothing: the poller resumes from the watermarks in bounded reads', async () => {
     await influxd.rawQuery('DROP MEASUREMENT "ai_predictions"', { db: DB });
     let now = START + 20 * STEP + 1;
-    const poller = testPoller(store, ModelStore.fromDetector(loadDetectorFile(MODEL_PATH), MODEL_PATH), { stepMs: STEP, clock: () => now, overrides: { maxLookbackMs: 30_000 } });
+    const poller = testPoller(store, ModelStore.fromDetector(loadDetectorFile(MODEL_PATH), MODEL_PATH), {
+      stepMs: STEP,
+      clock: () => now,
+      overrides: { maxLookbackMs: 30_000 },
+    });
     const reports = [];
     for (let s = 20; s <= 50; s++) {
       now = START + s * STEP + 1;

@@ -26,7 +26,16 @@ describe('the server at a low descriptor limit', () => {
     // under test (the concurrency bound would refuse most of these clients at once).
     child = spawn('bash', ['-c', `ulimit -n 256 && exec "${process.execPath}" "${CLI}" serve`], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', MODEL_PATH, REQUEST_TIMEOUT_S: '2', API_TOKEN: 'secret-token-1', MAX_CONCURRENT_REQUESTS: '1000' },
+      env: {
+        PATH: process.env.PATH,
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        LOG_LEVEL: 'warn',
+        MODEL_PATH,
+        REQUEST_TIMEOUT_S: '2',
+        API_TOKEN: 'secret-token-1',
+        MAX_CONCURRENT_REQUESTS: '1000',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout?.on('data', (d) => (out += d));
@@ -61,7 +70,8 @@ describe('the server at a low descriptor limit', () => {
     const closed = new Promise<{ afterMs: number; reply: string }>((r) => socket.on('close', () => r({ afterMs: Date.now() - t0, reply })));
     return { closed, socket };
   }
-  const body = (path: string, auth = true) => `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${auth ? 'Authorization: Bearer secret-token-1\r\n' : ''}Content-Length: 1000\r\n\r\n{`;
+  const body = (path: string, auth = true) =>
+    `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${auth ? 'Authorization: Bearer secret-token-1\r\n' : ''}Content-Length: 1000\r\n\r\n{`;
 
   it('survives 400 slow clients: refuses past the limit, closes them after REQUEST_TIMEOUT_S, then answers again', async () => {
     const clients = [];

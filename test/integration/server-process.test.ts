@@ -11,7 +11,11 @@ describe('the service as a real process (npm start runs the same command)', () =
     try {
       const health = await fetch(`${svc.url}/health`);
       expect(health.status).toBe(200);
-      const detect: Response = await fetch(`${svc.url}/detect`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'test-req-42' }, body: JSON.stringify({ points: [normalPoint(0)] }) });
+      const detect: Response = await fetch(`${svc.url}/detect`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': 'test-req-42' },
+        body: JSON.stringify({ points: [normalPoint(0)] }),
+      });
       expect(detect.status).toBe(200);
       expect(((await detect.json()) as { results: unknown[] }).results).toHaveLength(1);
       const metrics = await (await fetch(`${svc.url}/metrics`)).text();
@@ -19,7 +23,11 @@ describe('the service as a real process (npm start runs the same command)', () =
     } finally {
       expect(await svc.stop()).toBe(0);
     }
-    const lines = svc.output().trim().split('\n').map((l) => JSON.parse(l));
+    const lines = svc
+      .output()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.some((l) => l.reqId === 'test-req-42')).toBe(true);
     expect(lines.some((l) => l.msg === 'model loaded')).toBe(true);
   });
@@ -34,7 +42,9 @@ describe('the service as a real process (npm start runs the same command)', () =
     socket.on('data', (d) => (response += d));
     const closed = new Promise((r) => socket.on('close', r));
     await new Promise((r) => socket.on('connect', r));
-    socket.write(`POST /detect HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.slice(0, half)}`);
+    socket.write(
+      `POST /detect HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.slice(0, half)}`,
+    );
     await new Promise((r) => setTimeout(r, 200));
     svc.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 300));
@@ -59,8 +69,16 @@ describe('the service as a real process (npm start runs the same command)', () =
     ['a missing model', () => join(dir, 'absent.json'), /cannot read \(ENOENT\)/],
     ['a truncated model', () => write('truncated.json', good.slice(0, 5000)), /not valid JSON/],
     ['a tampered model', () => write('tampered.json', good.replace(/"mean":\[([-0-9.e]+)/, '"mean":[1')), /checksum mismatch/],
-    ['a model of another format version', () => write('v9.json', good.replace('"format_version":1', '"format_version":9')), /format_version 9 is not supported/],
-    ['a model with other features', () => write('features.json', good.replace('"source":"cpu_usage"', '"source":"disk_io"')), /features.0.source/],
+    [
+      'a model of another format version',
+      () => write('v9.json', good.replace('"format_version":1', '"format_version":9')),
+      /format_version 9 is not supported/,
+    ],
+    [
+      'a model with other features',
+      () => write('features.json', good.replace('"source":"cpu_usage"', '"source":"disk_io"')),
+      /features.0.source/,
+    ],
   ])('refuses to start on %s with one clear line and a non-zero exit', async (_name, path, pattern) => {
     const r = await startExpectingFailure({ MODEL_PATH: path() });
     expect(r.code).not.toBe(0);

@@ -49,7 +49,16 @@ describe('poller sharding: two replicas, one influxd, every host scored exactly 
     for (const o of owned) expect(o.length).toBeGreaterThan(0);
 
     for (let i = 0; i < SHARDS; i++) {
-      replicas.push(await startService({ INFLUX_URL: influxd.url, POLL_INTERVAL_S: '1', COLLECTION_INTERVAL_S: String(STEP_S), DRIFT_INTERVAL_S: '3600', SHARD_COUNT: String(SHARDS), SHARD_INDEX: String(i) }));
+      replicas.push(
+        await startService({
+          INFLUX_URL: influxd.url,
+          POLL_INTERVAL_S: '1',
+          COLLECTION_INTERVAL_S: String(STEP_S),
+          DRIFT_INTERVAL_S: '3600',
+          SHARD_COUNT: String(SHARDS),
+          SHARD_INDEX: String(i),
+        }),
+      );
     }
     await waitUntil(async () => (await predictions(influxd)).length >= HOSTS * STEPS, 60_000, 'both shards to score every host');
     // More cycles: nothing may be added or rescored.

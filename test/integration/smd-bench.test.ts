@@ -59,7 +59,9 @@ describe('bench smd (streaming detector on an SMD-layout folder)', () => {
     const { stdout, stderr } = await benchSmd(['--smd-dir', smd, '--out', out, '--metrics', metrics]);
     expect(readdirSync(out).sort()).toEqual(['machine-1-1.csv', 'machine-2-1.csv', 'summary.json']);
     for (const name of ['machine-1-1', 'machine-2-1']) {
-      const lines = readFileSync(join(out, `${name}.csv`), 'utf8').trim().split('\n');
+      const lines = readFileSync(join(out, `${name}.csv`), 'utf8')
+        .trim()
+        .split('\n');
       expect(lines[0]).toBe('step,score,alert');
       expect(lines).toHaveLength(TEST + 1);
       const rows = lines.slice(1).map((l) => l.split(',').map(Number));
@@ -73,7 +75,11 @@ describe('bench smd (streaming detector on an SMD-layout folder)', () => {
       expect(rows.slice(...INCIDENT).some((r) => r[2] === 1)).toBe(true);
       expect(stderr).toContain(`${name}: ${TRAIN} train + ${TEST} test rows`);
     }
-    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { average: { rocAuc: number; bestF1: number }; columns: string[]; stateBytesPerKey: number };
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as {
+      average: { rocAuc: number; bestF1: number };
+      columns: string[];
+      stateBytesPerKey: number;
+    };
     expect(summary.columns).toHaveLength(metrics === 'basic' ? 3 : 38);
     expect(summary.average.rocAuc).toBeGreaterThan(0.95);
     expect(summary.average.bestF1).toBeGreaterThan(0.75);
@@ -84,7 +90,9 @@ describe('bench smd (streaming detector on an SMD-layout folder)', () => {
 
   it('refuses an unknown metric set, a missing folder and unknown parameters with one line', async () => {
     const out = mkdtempSync(join(tmpdir(), 'iad-smd-out-'));
-    await expect(benchSmd(['--smd-dir', smd, '--out', out, '--metrics', 'node'])).rejects.toThrow('--metrics: "node" is not one of basic, all');
+    await expect(benchSmd(['--smd-dir', smd, '--out', out, '--metrics', 'node'])).rejects.toThrow(
+      '--metrics: "node" is not one of basic, all',
+    );
     await expect(benchSmd(['--smd-dir', join(smd, 'nope'), '--out', out])).rejects.toThrow(/--smd-dir: .* does not exist/);
     const params = join(out, 'p.json');
     writeFileSync(params, '{"windows": 3}');

@@ -21,8 +21,12 @@ interface Row {
 
 /** InfluxQL with epoch-ms times, straight over HTTP: series tags and (time, value) rows. */
 async function raw(influxd: Influxd, q: string): Promise<Array<{ tags: Record<string, string>; rows: Row[] }>> {
-  const res = await fetch(`${influxd.url}/query?${new URLSearchParams({ db: DB, epoch: 'ms', q })}`, { signal: AbortSignal.timeout(10_000) });
-  const body = (await res.json()) as { results: Array<{ error?: string; series?: Array<{ tags?: Record<string, string>; values: Array<[number, number]> }> }> };
+  const res = await fetch(`${influxd.url}/query?${new URLSearchParams({ db: DB, epoch: 'ms', q })}`, {
+    signal: AbortSignal.timeout(10_000),
+  });
+  const body = (await res.json()) as {
+    results: Array<{ error?: string; series?: Array<{ tags?: Record<string, string>; values: Array<[number, number]> }> }>;
+  };
   const r = body.results[0];
   if (r.error) throw new Error(r.error);
   return (r.series ?? []).map((s) => ({ tags: s.tags ?? {}, rows: s.values.map(([time, value]) => ({ time, value })) }));
@@ -52,7 +56,11 @@ describe('real Telegraf -> real influxd -> the service (values written back as T
     telegraf = await startTelegraf({ influxUrl: influxd.url, database: DB, intervalS: STEP_MS / 1000 });
     // docker/telegraf.conf keeps only some interface names: say so if this machine has none.
     const tg = telegraf;
-    await waitUntil(async () => (await raw(influxd, `SELECT count("bytes_recv") FROM "net" WHERE "host" = '${host}'`)).length > 0, 15_000, `net points of host ${host} (docker/telegraf.conf's interfaces filter must match one of this machine's interfaces; telegraf: ${tg.logs().trim().split('\n').slice(-3).join(' | ')})`);
+    await waitUntil(
+      async () => (await raw(influxd, `SELECT count("bytes_recv") FROM "net" WHERE "host" = '${host}'`)).length > 0,
+      15_000,
+      `net points of host ${host} (docker/telegraf.conf's interfaces filter must match one of this machine's interfaces; telegraf: ${tg.logs().trim().split('\n').slice(-3).join(' | ')})`,
+    );
   }, TELEGRAF_START_TIMEOUT_MS);
 
   afterAll(async () => {
@@ -63,10 +71,20 @@ describe('real Telegraf -> real influxd -> the service (values written back as T
   });
 
   it('scores every complete step of this host, with cpu_val, mem_val and net_val equal to the values computed from the raw points', async () => {
-    svc = await startService({ INFLUX_URL: influxd.url, INFLUX_DATABASE: DB, POLL_INTERVAL_S: '1', COLLECTION_INTERVAL_S: String(STEP_MS / 1000), SETTLE_S: '2' });
+    svc = await startService({
+      INFLUX_URL: influxd.url,
+      INFLUX_DATABASE: DB,
+      POLL_INTERVAL_S: '1',
+      COLLECTION_INTERVAL_S: String(STEP_MS / 1000),
+      SETTLE_S: '2',
+    });
     const s = svc;
     let got: PredictionRow[] = [];
-    await waitUntil(async () => (got = await predictions(influxd, host)).length >= MIN_PREDICTIONS, 30_000, `${MIN_PREDICTIONS} predictions of host ${host} (service: ${s.output().trim().split('\n').slice(-3).join(' | ')})`);
+    await waitUntil(
+      async () => (got = await predictions(influxd, host)).length >= MIN_PREDICTIONS,
+      30_000,
+      `${MIN_PREDICTIONS} predictions of host ${host} (service: ${s.output().trim().split('\n').slice(-3).join(' | ')})`,
+    );
     // Read after the predictions: every raw point they were computed from is in.
     const [cpu] = await raw(influxd, `SELECT "usage_idle" FROM "cpu" WHERE "host" = '${host}' AND "cpu" = 'cpu-total'`);
     const [mem] = await raw(influxd, `SELECT "used_percent" FROM "mem" WHERE "host" = '${host}'`);

@@ -46,7 +46,9 @@ describe('LineWriter against InfluxDB refusing lines', () => {
     ]);
     expect(await w.drain(3000)).toBe(0);
     // The good lines are in InfluxDB, the conflicting ones are not.
-    const drift = (await influxd.rawQuery('SELECT "psi" FROM "anomaly_drift"', { db: DB })) as { results: Array<{ series?: Array<{ values: unknown[][] }> }> };
+    const drift = (await influxd.rawQuery('SELECT "psi" FROM "anomaly_drift"', { db: DB })) as {
+      results: Array<{ series?: Array<{ values: unknown[][] }> }>;
+    };
     expect(drift.results[0].series?.[0].values).toHaveLength(2);
     expect(await metrics.writeRefused.get()).toMatchObject({ values: [{ value: 2 }] });
     expect((await metrics.written.get()).values[0].value).toBe(2);
@@ -55,7 +57,11 @@ describe('LineWriter against InfluxDB refusing lines', () => {
     expect(fields).toMatchObject({ reason: expect.stringMatching(/field type conflict/) });
     const h = w.health().check();
     expect(h.degraded).toBe(true);
-    expect(h.body).toMatchObject({ status: 'refusing_lines', refused_lines: 2, last_refusal: { lines: 2, reason: expect.stringMatching(/field type conflict.*"score".*ai_predictions/) } });
+    expect(h.body).toMatchObject({
+      status: 'refusing_lines',
+      refused_lines: 2,
+      last_refusal: { lines: 2, reason: expect.stringMatching(/field type conflict.*"score".*ai_predictions/) },
+    });
     // Later writes go on.
     w.enqueue([`anomaly_drift,feature=network_load psi=0.3 ${t + 5}`]);
     expect(await w.drain(3000)).toBe(0);

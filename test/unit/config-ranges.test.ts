@@ -55,7 +55,9 @@ describe('configuration ranges', () => {
     expect(c('POLL_MAX_BACKOFF_S').poller.maxBackoffMs).toBeLessThanOrEqual(MAX_TIMER_MS);
     expect(c('SHUTDOWN_TIMEOUT_S').shutdownTimeoutS * 1000).toBeLessThanOrEqual(MAX_TIMER_MS);
     expect(c('MLFLOW_TIMEOUT_S').mlflowTimeoutMs * 4).toBeLessThanOrEqual(MAX_TIMER_MS);
-    expect(loadConfig({ INFLUX_URL: 'http://x:8086', INFLUX_TIMEOUT_S: max('INFLUX_TIMEOUT_S') }).influx?.timeoutMs).toBeLessThanOrEqual(MAX_TIMER_MS);
+    expect(loadConfig({ INFLUX_URL: 'http://x:8086', INFLUX_TIMEOUT_S: max('INFLUX_TIMEOUT_S') }).influx?.timeoutMs).toBeLessThanOrEqual(
+      MAX_TIMER_MS,
+    );
     expect(c('DRIFT_INTERVAL_S').poller.drift.intervalMs).toBeLessThanOrEqual(MAX_TIMER_MS);
   });
 
@@ -65,7 +67,9 @@ describe('configuration ranges', () => {
       const shape = EnvSchema.shape as Record<string, { safeParse(v: unknown): { success: boolean; data?: unknown } }>;
       return typeof shape[n].safeParse(undefined).data === 'number';
     });
-    expect(numeric).toEqual(expect.arrayContaining(['PORT', 'POLL_INTERVAL_S', 'GATE_SURGE_CPU', 'SETTLE_S', 'REFIT_INTERVAL_S', 'BODY_LIMIT']));
+    expect(numeric).toEqual(
+      expect.arrayContaining(['PORT', 'POLL_INTERVAL_S', 'GATE_SURGE_CPU', 'SETTLE_S', 'REFIT_INTERVAL_S', 'BODY_LIMIT']),
+    );
     for (const name of numeric) {
       const c = loadConfig({ [name]: '' });
       expect([name, JSON.stringify(c)]).toEqual([name, JSON.stringify(defaults)]);

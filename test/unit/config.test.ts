@@ -44,8 +44,16 @@ describe('configuration', () => {
   });
 
   it('builds the InfluxDB settings for both APIs', () => {
-    expect(loadConfig({ INFLUX_URL: 'http://influx:8086', INFLUX_USERNAME: 'u', INFLUX_PASSWORD: 'p' }).influx).toMatchObject({ api: 'v1', url: 'http://influx:8086', database: 'system_metrics', username: 'u', password: 'p' });
-    expect(loadConfig({ INFLUX_URL: 'http://influx:8086', INFLUX_API: 'v2', INFLUX_TOKEN: 't', INFLUX_ORG: 'o', INFLUX_BUCKET: 'b' }).influx).toMatchObject({ api: 'v2', token: 't', org: 'o', bucket: 'b' });
+    expect(loadConfig({ INFLUX_URL: 'http://influx:8086', INFLUX_USERNAME: 'u', INFLUX_PASSWORD: 'p' }).influx).toMatchObject({
+      api: 'v1',
+      url: 'http://influx:8086',
+      database: 'system_metrics',
+      username: 'u',
+      password: 'p',
+    });
+    expect(
+      loadConfig({ INFLUX_URL: 'http://influx:8086', INFLUX_API: 'v2', INFLUX_TOKEN: 't', INFLUX_ORG: 'o', INFLUX_BUCKET: 'b' }).influx,
+    ).toMatchObject({ api: 'v2', token: 't', org: 'o', bucket: 'b' });
   });
 
   it('the configuration table (docs/configuration.md) lists exactly the variables of the schema', () => {

@@ -3,17 +3,28 @@ import { checkPoint, isValidPoint, parseRfc3339, PointSchema, timestampMs } from
 const base = { cpu_usage: 1, memory_usage: 1, network_load: 1 };
 
 describe('strict RFC 3339 timestamps (issue 11, item 10)', () => {
-  it.each(['2026-02-30T00:00:00Z', '2025-02-29T00:00:00Z', '2026-04-31T00:00:00Z', '2026-01-05T24:00:00Z', '2026-01-05T10:60:00Z', '2026-01-05T10:00:61Z', '2026-13-01T00:00:00Z', '2026-00-10T00:00:00Z', '2026-01-00T00:00:00Z', '2026-01-05T10:00:00+24:00', '2026-01-05T10:00:00+01:60', '2026-01-05T12:59:60Z', '2026-01-05T23:58:60Z'])(
-    'refuses %s instead of rolling it over',
-    (ts) => {
-      expect(parseRfc3339(ts)).toBeNaN();
-      expect(isValidPoint({ ...base, timestamp: ts })).toBe(false);
-      expect(PointSchema.safeParse({ ...base, timestamp: ts }).success).toBe(false);
-      const issues = checkPoint({ ...base, timestamp: ts });
-      expect(issues).toHaveLength(1);
-      expect(issues[0]).toMatchObject({ field: 'timestamp' });
-    },
-  );
+  it.each([
+    '2026-02-30T00:00:00Z',
+    '2025-02-29T00:00:00Z',
+    '2026-04-31T00:00:00Z',
+    '2026-01-05T24:00:00Z',
+    '2026-01-05T10:60:00Z',
+    '2026-01-05T10:00:61Z',
+    '2026-13-01T00:00:00Z',
+    '2026-00-10T00:00:00Z',
+    '2026-01-00T00:00:00Z',
+    '2026-01-05T10:00:00+24:00',
+    '2026-01-05T10:00:00+01:60',
+    '2026-01-05T12:59:60Z',
+    '2026-01-05T23:58:60Z',
+  ])('refuses %s instead of rolling it over', (ts) => {
+    expect(parseRfc3339(ts)).toBeNaN();
+    expect(isValidPoint({ ...base, timestamp: ts })).toBe(false);
+    expect(PointSchema.safeParse({ ...base, timestamp: ts }).success).toBe(false);
+    const issues = checkPoint({ ...base, timestamp: ts });
+    expect(issues).toHaveLength(1);
+    expect(issues[0]).toMatchObject({ field: 'timestamp' });
+  });
 
   it.each([
     ['2024-02-29T00:00:00Z', Date.UTC(2024, 1, 29)],

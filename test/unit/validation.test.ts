@@ -61,8 +61,15 @@ describe('point validation', () => {
 describe('isoTimestamp', () => {
   it('equals Date.prototype.toISOString for random, edge, fractional and pre-1970 times', () => {
     const r = new Rng(17);
-    const edges = [0, 1, 999, 1000, 86_399_999, 86_400_000, 951_782_400_000, 4_102_444_800_000, 253_402_300_799_999, 253_402_300_800_000, -1, -86_400_001, 1.5, 1767607200000.999, 8.64e15, -8.64e15];
-    const values = [...edges, ...Array.from({ length: 20_000 }, () => Math.floor(r.next() * 253_402_300_800_000)), ...Array.from({ length: 2000 }, () => 1767607200000 + Math.floor(r.next() * 5 * 86_400_000))];
+    const edges = [
+      0, 1, 999, 1000, 86_399_999, 86_400_000, 951_782_400_000, 4_102_444_800_000, 253_402_300_799_999, 253_402_300_800_000, -1,
+      -86_400_001, 1.5, 1767607200000.999, 8.64e15, -8.64e15,
+    ];
+    const values = [
+      ...edges,
+      ...Array.from({ length: 20_000 }, () => Math.floor(r.next() * 253_402_300_800_000)),
+      ...Array.from({ length: 2000 }, () => 1767607200000 + Math.floor(r.next() * 5 * 86_400_000)),
+    ];
     for (const v of values) expect(isoTimestamp(v)).toBe(new Date(v).toISOString());
   });
 });

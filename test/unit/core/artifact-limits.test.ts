@@ -31,21 +31,37 @@ describe('artifact size and shape limits', () => {
   it('refuses a file over MODEL_MAX_BYTES from its size, before reading it', () => {
     const path = join(dir, 'big.json');
     writeFileSync(path, text);
-    expect(errorOf(() => loadDetectorFile(path, { maxBytes: 100_000 }))).toBe(`model artifact ${path}: ${text.length} bytes, more than the limit of 100000 (MODEL_MAX_BYTES); not read`);
+    expect(errorOf(() => loadDetectorFile(path, { maxBytes: 100_000 }))).toBe(
+      `model artifact ${path}: ${text.length} bytes, more than the limit of 100000 (MODEL_MAX_BYTES); not read`,
+    );
     expect(loadDetectorFile(path, { maxBytes: text.length }).version).toBe(bundled().version);
   });
 
   it('refuses text over the limit before JSON.parse', () => {
     const huge = `${'['.repeat(3_000_000)}`;
     const t0 = Date.now();
-    expect(errorOf(() => parseArtifact(huge, 'x', { maxBytes: 1_000_000 }))).toBe('x: 3000000 characters, more than the limit of 1000000 bytes (MODEL_MAX_BYTES)');
+    expect(errorOf(() => parseArtifact(huge, 'x', { maxBytes: 1_000_000 }))).toBe(
+      'x: 3000000 characters, more than the limit of 1000000 bytes (MODEL_MAX_BYTES)',
+    );
     expect(Date.now() - t0).toBeLessThan(50);
   });
 
   it.each([
-    ['trees', (a: ModelArtifact) => (a.forest.roots = Array.from({ length: 1001 }, () => a.forest.roots[0])), 'the forest is too large: 1001 trees, more than the limit of 1000'],
-    ['subsample', (a: ModelArtifact) => (a.forest.subsample = 5000), 'the forest is too large: 5000 points of subsample, more than the limit of 4096'],
-    ['features', (a: ModelArtifact) => (a.features = Array.from({ length: 300 }, () => a.features[0])), 'the forest is too large: 300 features, more than the limit of 256'],
+    [
+      'trees',
+      (a: ModelArtifact) => (a.forest.roots = Array.from({ length: 1001 }, () => a.forest.roots[0])),
+      'the forest is too large: 1001 trees, more than the limit of 1000',
+    ],
+    [
+      'subsample',
+      (a: ModelArtifact) => (a.forest.subsample = 5000),
+      'the forest is too large: 5000 points of subsample, more than the limit of 4096',
+    ],
+    [
+      'features',
+      (a: ModelArtifact) => (a.features = Array.from({ length: 300 }, () => a.features[0])),
+      'the forest is too large: 300 features, more than the limit of 256',
+    ],
   ])('refuses a forest beyond the %s limit with one line, before the schema walks it', (_name, change, message) => {
     const a = bundled();
     change(a);
@@ -54,7 +70,9 @@ describe('artifact size and shape limits', () => {
 
   it('refuses too many nodes (limit given for the test)', () => {
     const nodes = bundled().forest.feature.length;
-    expect(errorOf(() => parseArtifact(text, 'm', { limits: { trees: 1000, subsample: 4096, nodes: nodes - 1, features: 256 } }))).toBe(`m: the forest is too large: ${nodes} nodes, more than the limit of ${nodes - 1}`);
+    expect(errorOf(() => parseArtifact(text, 'm', { limits: { trees: 1000, subsample: 4096, nodes: nodes - 1, features: 256 } }))).toBe(
+      `m: the forest is too large: ${nodes} nodes, more than the limit of ${nodes - 1}`,
+    );
   });
 });
 

@@ -33,7 +33,11 @@ describe('model artifact', () => {
     ['wrong format version', text.replace('"format_version":1', '"format_version":2'), /format_version 2 is not supported/],
     ['unknown top-level field', resigned((a) => Object.assign(a, { extra: 1 })), /invalid at/],
     ['scaler of the wrong width', resigned((a) => a.scaler.mean.push(0)), /scaler has 4 features/],
-    ['unknown feature source', resigned((a) => ((a.features[0] as { source: string }).source = 'disk_usage')), /invalid at features.0.source/],
+    [
+      'unknown feature source',
+      resigned((a) => ((a.features[0] as { source: string }).source = 'disk_usage')),
+      /invalid at features.0.source/,
+    ],
     ['node pointing outside the forest', resigned((a) => (a.forest.left[0] = a.forest.left.length + 5)), /children out of range/],
     ['split on a missing feature', resigned((a) => (a.forest.feature[0] = 7)), /splits on feature 7/],
   ])('rejects a %s artifact with one line', (_name, body, pattern) => {
@@ -60,7 +64,23 @@ describe('model artifact', () => {
     // (default seed 42, random 70/15/15 split and the default grid; the winner is trained on the training split).
     const a = parseArtifact(text);
     const dir = mkdtempSync(join(tmpdir(), 'iad-train-'));
-    const r = runCli(['train', '--data', DATA_PATH, '--promote', '--created-at', a.training.created_at, '--models-dir', dir, '--results-dir', dir, '--no-mlflow'], {}, 120000);
+    const r = runCli(
+      [
+        'train',
+        '--data',
+        DATA_PATH,
+        '--promote',
+        '--created-at',
+        a.training.created_at,
+        '--models-dir',
+        dir,
+        '--results-dir',
+        dir,
+        '--no-mlflow',
+      ],
+      {},
+      120000,
+    );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(readFileSync(join(dir, 'model.json'), 'utf8')).toBe(text);
@@ -78,7 +98,11 @@ describe('model artifact', () => {
     const dir = mkdtempSync(join(tmpdir(), 'iad-bad-'));
     const cases: Array<[string, string, RegExp]> = [
       ['empty.csv', '', /empty/],
-      ['ragged.csv', 'timestamp,host,cpu_usage,memory_usage,network_load\n1,a,1,2,3\n2,a,1,2\n', /do not have the header's 5 fields \(line 3 has 4 fields\)/],
+      [
+        'ragged.csv',
+        'timestamp,host,cpu_usage,memory_usage,network_load\n1,a,1,2,3\n2,a,1,2\n',
+        /do not have the header's 5 fields \(line 3 has 4 fields\)/,
+      ],
       ['text.csv', 'timestamp,host,cpu_usage,memory_usage,network_load\n1,a,1,2,3\n2,a,high,2,3\n', /line 3 cpu_usage="high"/],
       ['nocol.csv', 'timestamp,host,cpu_usage\n1,a,1\n', /missing column\(s\) memory_usage, network_load/],
     ];

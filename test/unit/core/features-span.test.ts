@@ -30,7 +30,14 @@ describe('span_max / span_min (appended transforms)', () => {
         const specs = [spec('span_max', span, window), spec('span_min', span, window)];
         const sf = new SeriesFeatures(specs, ['v']);
         const out = new Float64Array(n * 2);
-        sf.compute(sf.newStore(1), new Array<string>(n).fill('k'), Float64Array.from({ length: n }, (_, i) => i), raw, n, out);
+        sf.compute(
+          sf.newStore(1),
+          new Array<string>(n).fill('k'),
+          Float64Array.from({ length: n }, (_, i) => i),
+          raw,
+          n,
+          out,
+        );
         expect(out[0]).toBe(0);
         expect(out[1]).toBe(0);
         for (let i = 1; i < n; i++) {
@@ -46,8 +53,20 @@ describe('span_max / span_min (appended transforms)', () => {
     const r = new Rng(9);
     const n = 200;
     const raw = Float64Array.from({ length: n }, () => r.next());
-    const features = [{ name: 'v', source: 'v', transform: 'raw' as const, unit: 'value', min: -Number.MAX_VALUE, max: null }, spec('span_max', 10), spec('span_min', 10)];
-    const a = trainModel(raw, n, { nEstimators: 10, maxSamples: 64, seed: 1, contamination: 0.01, features, inputs: ['v'], createdAt: '2026-01-01T00:00:00.000Z' });
+    const features = [
+      { name: 'v', source: 'v', transform: 'raw' as const, unit: 'value', min: -Number.MAX_VALUE, max: null },
+      spec('span_max', 10),
+      spec('span_min', 10),
+    ];
+    const a = trainModel(raw, n, {
+      nEstimators: 10,
+      maxSamples: 64,
+      seed: 1,
+      contamination: 0.01,
+      features,
+      inputs: ['v'],
+      createdAt: '2026-01-01T00:00:00.000Z',
+    });
     const back = parseArtifact(serialize(a));
     expect(back.features.map((f) => f.transform)).toEqual(['raw', 'span_max', 'span_min']);
   });

@@ -53,7 +53,9 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 /** Reference implementation of the baseline: median and MAD of the previous `w` points, by sorting. */
 function baseline(x: ArrayLike<number>, i: number, w: number): { median: number; scale: number } {
-  const win = Array.from(x).slice(Math.max(0, i - w), i).sort((a, b) => a - b);
+  const win = Array.from(x)
+    .slice(Math.max(0, i - w), i)
+    .sort((a, b) => a - b);
   const med = (a: number[]): number => (a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2);
   const m = med(win);
   const mad = med(win.map((v) => Math.abs(v - m)).sort((a, b) => a - b));
@@ -137,8 +139,14 @@ describe('feature transforms', () => {
       if (x[i] > hiWide) expect(ex).toBeGreaterThan(0);
       if (x[i] <= hi) expect(ex).toBe(0);
       const season = prev.slice(i - 22, i - 17);
-      expect(col('seasonal_max_excess', i)).toBeCloseTo(x[i] > Math.max(...season) ? Math.asinh((x[i] - Math.max(...season)) / b.scale) : 0, 10);
-      expect(col('seasonal_min_excess', i)).toBeCloseTo(x[i] < Math.min(...season) ? Math.asinh((Math.min(...season) - x[i]) / b.scale) : 0, 10);
+      expect(col('seasonal_max_excess', i)).toBeCloseTo(
+        x[i] > Math.max(...season) ? Math.asinh((x[i] - Math.max(...season)) / b.scale) : 0,
+        10,
+      );
+      expect(col('seasonal_min_excess', i)).toBeCloseTo(
+        x[i] < Math.min(...season) ? Math.asinh((Math.min(...season) - x[i]) / b.scale) : 0,
+        10,
+      );
       const last6 = Array.from(x.slice(i - 5, i + 1));
       const m6 = last6.reduce((a, v) => a + v, 0) / 6;
       const sd6 = Math.sqrt(last6.reduce((a, v) => a + (v - m6) ** 2, 0) / 6);
@@ -173,8 +181,12 @@ describe('feature transforms', () => {
       // Levels ending k or more points back: at least the last 100 of them, at most 102.
       const last = i - k;
       if (last < 0) continue;
-      const narrow = range(n).filter((j) => j <= last && j >= Math.max(0, last - 99)).map(level);
-      const wide = range(n).filter((j) => j <= last && j >= Math.max(0, last - 101)).map(level);
+      const narrow = range(n)
+        .filter((j) => j <= last && j >= Math.max(0, last - 99))
+        .map(level);
+      const wide = range(n)
+        .filter((j) => j <= last && j >= Math.max(0, last - 101))
+        .map(level);
       const up = col('level_max_excess', i);
       const down = col('level_min_excess', i);
       if (li <= Math.max(...narrow)) expect(up).toBe(0);
@@ -232,7 +244,8 @@ describe('feature transforms', () => {
     }
     const both = compute(specs, ['v'], keys, times, raw);
     const alone = compute(specs, ['v'], new Array(150).fill('a'), range(150), a);
-    for (let i = 0; i < 150; i++) expect(Array.from(both.subarray(2 * i * d, (2 * i + 1) * d))).toEqual(Array.from(alone.subarray(i * d, (i + 1) * d)));
+    for (let i = 0; i < 150; i++)
+      expect(Array.from(both.subarray(2 * i * d, (2 * i + 1) * d))).toEqual(Array.from(alone.subarray(i * d, (i + 1) * d)));
   });
 
   it('scores a late or duplicate row as if it had no history, without changing the state', () => {
@@ -261,7 +274,9 @@ describe('feature transforms', () => {
 
   it('rejects non-finite inputs with the row and channel', () => {
     const sf = new SeriesFeatures(allFeatures('v'), ['v']);
-    expect(() => sf.compute(sf.newStore(1), ['k', 'k'], [0, 1], Float64Array.of(1, NaN), 2, new Float64Array(2 * TRANSFORMS.length))).toThrow(/row 1: v is not a finite number/);
+    expect(() =>
+      sf.compute(sf.newStore(1), ['k', 'k'], [0, 1], Float64Array.of(1, NaN), 2, new Float64Array(2 * TRANSFORMS.length)),
+    ).toThrow(/row 1: v is not a finite number/);
   });
 });
 
@@ -302,8 +317,24 @@ describe('feature specs in the artifact', () => {
   const raw = Float64Array.from({ length: n * 3 }, () => 20 + r.normal());
   const temporal: FeatureSpec[] = [
     ...defaultFeatures(),
-    { name: 'cpu_z', source: 'cpu_usage', transform: 'robust_z', unit: 'robust units (asinh)', min: -1e300, max: null, params: { window: 48 } },
-    { name: 'net_diff', source: 'network_load', transform: 'diff', unit: 'robust units (asinh)', min: -1e300, max: null, params: { window: 48 } },
+    {
+      name: 'cpu_z',
+      source: 'cpu_usage',
+      transform: 'robust_z',
+      unit: 'robust units (asinh)',
+      min: -1e300,
+      max: null,
+      params: { window: 48 },
+    },
+    {
+      name: 'net_diff',
+      source: 'network_load',
+      transform: 'diff',
+      unit: 'robust units (asinh)',
+      min: -1e300,
+      max: null,
+      params: { window: 48 },
+    },
   ];
   const opts = { nEstimators: 10, maxSamples: 64, seed: 1, contamination: 0.05, createdAt: '2026-01-01T00:00:00.000Z' };
 
@@ -347,15 +378,62 @@ describe('feature specs in the artifact', () => {
   });
 
   it.each([
-    ['a source that is not an input', (a: ModelArtifact) => ((a.features[3] as { source: string }).source = 'disk'), /invalid at features.3.source: "disk" is not one of the inputs/],
-    ['a missing param', (a: ModelArtifact) => delete a.features[3].params, /invalid at features.3.params.window: transform robust_z needs an integer window/],
-    ['a param the transform does not take', (a: ModelArtifact) => ((a.features[3].params as Record<string, number>).period = 5), /invalid at features.3.params.period: transform robust_z does not take period/],
-    ['params on a raw feature', (a: ModelArtifact) => (a.features[0].params = { window: 5 }), /invalid at features.0.params: transform raw takes no params/],
-    ['two windows on one channel', (a: ModelArtifact) => (a.features.push({ ...a.features[3], name: 'cpu_z2', params: { window: 10 } }), a.scaler.mean.push(0), a.scaler.scale.push(1)), /must share one window/],
-    ['an unknown transform', (a: ModelArtifact) => ((a.features[3] as { transform: string }).transform = 'fft'), /invalid at features.3.transform/],
-    ['duplicate inputs', (a: ModelArtifact) => (a.inputs = ['cpu_usage', 'cpu_usage', 'network_load']), /invalid at inputs: duplicate input names/],
-    ['a novelty weight above 1', (a: ModelArtifact) => (a.scoring = { out_of_range_weight: 0, novelty_weight: 1.5 }), /invalid at scoring.novelty_weight: must be in \[0, 1\]/],
-    ['two level spans on one channel', (a: ModelArtifact) => (a.features.push({ ...a.features[3], name: 'cpu_lv1', transform: 'level_max_excess', params: { window: 48, span: 3, horizon: 50 } }, { ...a.features[3], name: 'cpu_lv2', transform: 'level_min_excess', params: { window: 48, span: 4, horizon: 50 } }), a.scaler.mean.push(0, 0), a.scaler.scale.push(1, 1)), /level extremes of cpu_usage must share one span/],
+    [
+      'a source that is not an input',
+      (a: ModelArtifact) => ((a.features[3] as { source: string }).source = 'disk'),
+      /invalid at features.3.source: "disk" is not one of the inputs/,
+    ],
+    [
+      'a missing param',
+      (a: ModelArtifact) => delete a.features[3].params,
+      /invalid at features.3.params.window: transform robust_z needs an integer window/,
+    ],
+    [
+      'a param the transform does not take',
+      (a: ModelArtifact) => ((a.features[3].params as Record<string, number>).period = 5),
+      /invalid at features.3.params.period: transform robust_z does not take period/,
+    ],
+    [
+      'params on a raw feature',
+      (a: ModelArtifact) => (a.features[0].params = { window: 5 }),
+      /invalid at features.0.params: transform raw takes no params/,
+    ],
+    [
+      'two windows on one channel',
+      (a: ModelArtifact) => (
+        a.features.push({ ...a.features[3], name: 'cpu_z2', params: { window: 10 } }),
+        a.scaler.mean.push(0),
+        a.scaler.scale.push(1)
+      ),
+      /must share one window/,
+    ],
+    [
+      'an unknown transform',
+      (a: ModelArtifact) => ((a.features[3] as { transform: string }).transform = 'fft'),
+      /invalid at features.3.transform/,
+    ],
+    [
+      'duplicate inputs',
+      (a: ModelArtifact) => (a.inputs = ['cpu_usage', 'cpu_usage', 'network_load']),
+      /invalid at inputs: duplicate input names/,
+    ],
+    [
+      'a novelty weight above 1',
+      (a: ModelArtifact) => (a.scoring = { out_of_range_weight: 0, novelty_weight: 1.5 }),
+      /invalid at scoring.novelty_weight: must be in \[0, 1\]/,
+    ],
+    [
+      'two level spans on one channel',
+      (a: ModelArtifact) => (
+        a.features.push(
+          { ...a.features[3], name: 'cpu_lv1', transform: 'level_max_excess', params: { window: 48, span: 3, horizon: 50 } },
+          { ...a.features[3], name: 'cpu_lv2', transform: 'level_min_excess', params: { window: 48, span: 4, horizon: 50 } },
+        ),
+        a.scaler.mean.push(0, 0),
+        a.scaler.scale.push(1, 1)
+      ),
+      /level extremes of cpu_usage must share one span/,
+    ],
   ])('rejects %s with one line naming the field', (_name, mutate, pattern) => {
     const a = JSON.parse(serialize(trainModel(raw, n, { ...opts, features: temporal }))) as ModelArtifact;
     mutate(a);
@@ -371,13 +449,28 @@ describe('history for the service (stores per reader, priming, points without hi
   const raw = Float64Array.from({ length: n * 3 }, (_, k) => [30, 50, 4e5][k % 3] * (1 + 0.05 * r.normal()));
   const keys = new Array<string>(n).fill('h');
   const times = range(n).map((i) => i * 10_000);
-  const det = new Detector(trainModel(raw, n, { nEstimators: 20, maxSamples: 64, seed: 2, contamination: 0.05, createdAt: '2026-01-01T00:00:00.000Z', features: specs, keys, times }));
+  const det = new Detector(
+    trainModel(raw, n, {
+      nEstimators: 20,
+      maxSamples: 64,
+      seed: 2,
+      contamination: 0.05,
+      createdAt: '2026-01-01T00:00:00.000Z',
+      features: specs,
+      keys,
+      times,
+    }),
+  );
 
   it('declares raw + robust_z, diff and level_shift per metric, with a history of `window` points', () => {
     expect(specs.map((s) => s.name).slice(0, 4)).toEqual(['cpu_usage', 'memory_usage', 'network_load', 'cpu_usage_robust_z']);
     expect(specs).toHaveLength(12);
     expect(det.historyPoints).toBe(20);
-    expect(new Detector(trainModel(raw, n, { nEstimators: 5, maxSamples: 32, seed: 1, contamination: 0.05, createdAt: '2026-01-01T00:00:00.000Z' })).historyPoints).toBe(0);
+    expect(
+      new Detector(
+        trainModel(raw, n, { nEstimators: 5, maxSamples: 32, seed: 1, contamination: 0.05, createdAt: '2026-01-01T00:00:00.000Z' }),
+      ).historyPoints,
+    ).toBe(0);
   });
 
   it('a row with time NaN is scored as with no history and leaves the store untouched', () => {
@@ -408,9 +501,31 @@ describe('history for the service (stores per reader, priming, points without hi
 
   it('stateFor keeps a store across models with the same temporal features and replaces it otherwise', () => {
     const store = det.stateFor(undefined, 7);
-    const same = new Detector(trainModel(raw, n, { nEstimators: 10, maxSamples: 32, seed: 9, contamination: 0.1, createdAt: '2026-01-01T00:00:00.000Z', features: specs, keys, times }));
+    const same = new Detector(
+      trainModel(raw, n, {
+        nEstimators: 10,
+        maxSamples: 32,
+        seed: 9,
+        contamination: 0.1,
+        createdAt: '2026-01-01T00:00:00.000Z',
+        features: specs,
+        keys,
+        times,
+      }),
+    );
     expect(same.stateFor(store)).toBe(store);
-    const other = new Detector(trainModel(raw, n, { nEstimators: 10, maxSamples: 32, seed: 9, contamination: 0.1, createdAt: '2026-01-01T00:00:00.000Z', features: hostTemporalFeatures(30, 3), keys, times }));
+    const other = new Detector(
+      trainModel(raw, n, {
+        nEstimators: 10,
+        maxSamples: 32,
+        seed: 9,
+        contamination: 0.1,
+        createdAt: '2026-01-01T00:00:00.000Z',
+        features: hostTemporalFeatures(30, 3),
+        keys,
+        times,
+      }),
+    );
     const fresh = other.stateFor(store);
     expect(fresh).not.toBe(store);
     expect(fresh.maxKeys).toBe(7);
@@ -426,12 +541,33 @@ describe('artifact key order', () => {
     const shuffled: FeatureSpec[] = hostTemporalFeatures(12, 3).map((s) => {
       const { params, ...rest } = s;
       const entries = Object.entries(rest).reverse();
-      return { ...(params ? { params: Object.fromEntries(Object.entries(params).reverse()) } : {}), ...Object.fromEntries(entries) } as FeatureSpec;
+      return {
+        ...(params ? { params: Object.fromEntries(Object.entries(params).reverse()) } : {}),
+        ...Object.fromEntries(entries),
+      } as FeatureSpec;
     });
     expect(Object.keys(shuffled[3])[0]).toBe('params');
-    const a = trainModel(raw, n, { nEstimators: 5, maxSamples: 32, seed: 1, contamination: 0.05, createdAt: '2026-01-01T00:00:00.000Z', features: shuffled, keys: new Array(n).fill('h'), times: range(n) });
+    const a = trainModel(raw, n, {
+      nEstimators: 5,
+      maxSamples: 32,
+      seed: 1,
+      contamination: 0.05,
+      createdAt: '2026-01-01T00:00:00.000Z',
+      features: shuffled,
+      keys: new Array(n).fill('h'),
+      times: range(n),
+    });
     expect(parseArtifact(serialize(a))).toEqual(a);
-    const b = trainModel(raw, n, { nEstimators: 5, maxSamples: 32, seed: 1, contamination: 0.05, createdAt: '2026-01-01T00:00:00.000Z', features: hostTemporalFeatures(12, 3), keys: new Array(n).fill('h'), times: range(n) });
+    const b = trainModel(raw, n, {
+      nEstimators: 5,
+      maxSamples: 32,
+      seed: 1,
+      contamination: 0.05,
+      createdAt: '2026-01-01T00:00:00.000Z',
+      features: hostTemporalFeatures(12, 3),
+      keys: new Array(n).fill('h'),
+      times: range(n),
+    });
     expect(serialize(b)).toBe(serialize(a));
   });
 });

@@ -58,7 +58,12 @@ function queries(s: ForestState, train: Float64Array, nTrain: number, m: number,
   return q;
 }
 
-function run(forest: IsolationForest, mode: KernelMode, x: Float64Array, n: number): { scores: Float64Array; contrib: Float64Array; plain: Float64Array } {
+function run(
+  forest: IsolationForest,
+  mode: KernelMode,
+  x: Float64Array,
+  n: number,
+): { scores: Float64Array; contrib: Float64Array; plain: Float64Array } {
   setKernelMode(mode);
   try {
     const d = forest.nFeatures;
@@ -182,7 +187,13 @@ describe('forest kernels (WebAssembly SIMD, WebAssembly scalar, JS)', () => {
     const trees: TreeSpec[] = [
       { size: 10 },
       { f: 1, thr: -0, size: 10, l: { size: 4 }, r: { f: 0, thr: NaN, size: 6, l: { size: 3 }, r: { size: 3 } } },
-      { f: 0, thr: 0, size: 10, l: chain(5, 6), r: { f: 1, thr: Infinity, size: 4, l: { size: 2 }, r: { f: 1, thr: -Infinity, size: 2, l: { size: 1 }, r: { size: 1 } } } },
+      {
+        f: 0,
+        thr: 0,
+        size: 10,
+        l: chain(5, 6),
+        r: { f: 1, thr: Infinity, size: 4, l: { size: 2 }, r: { f: 1, thr: -Infinity, size: 2, l: { size: 1 }, r: { size: 1 } } },
+      },
       chain(7, 10),
     ];
     const forest = IsolationForest.fromState(buildState(2, 10, trees));
@@ -263,7 +274,16 @@ type TreeSpec = { size: number } | { f: number; thr: number; size: number; l: Tr
 
 /** A ForestState from nested tree specs (children stored as adjacent pairs). */
 function buildState(nFeatures: number, subsample: number, trees: TreeSpec[]): ForestState {
-  const s: ForestState = { nFeatures, subsample, heightLimit: Math.ceil(Math.log2(subsample)), roots: [], feature: [], threshold: [], left: [], size: [] };
+  const s: ForestState = {
+    nFeatures,
+    subsample,
+    heightLimit: Math.ceil(Math.log2(subsample)),
+    roots: [],
+    feature: [],
+    threshold: [],
+    left: [],
+    size: [],
+  };
   const alloc = (): number => {
     s.feature.push(-1);
     s.threshold.push(0);

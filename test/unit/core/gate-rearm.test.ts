@@ -42,11 +42,25 @@ describe('repeat gate re-arming', () => {
 
   it('a rise that breaks a quiet stretch resets it', () => {
     // 20 quiet rows, one score at 0.8 (not quiet, suppressed), 20 quiet rows, then 0.8: 21 * 5 min < 3 h of quiet each time.
-    const scores = [...new Array<number>(10).fill(0.3), 0.9, ...new Array<number>(20).fill(0.3), 0.8, ...new Array<number>(20).fill(0.3), 0.8];
+    const scores = [
+      ...new Array<number>(10).fill(0.3),
+      0.9,
+      ...new Array<number>(20).fill(0.3),
+      0.8,
+      ...new Array<number>(20).fill(0.3),
+      0.8,
+    ];
     const short: RepeatGateOptions = { ...BASE, peakWindowMs: HOUR, rearm: { below: 0.8, forMs: 2 * HOUR } };
     expect(alerts(short, scores)).toEqual([0, 10]);
     // With 30 quiet rows (2.4 h) before the last rise it re-arms.
-    const longer = [...new Array<number>(10).fill(0.3), 0.9, ...new Array<number>(20).fill(0.3), 0.8, ...new Array<number>(30).fill(0.3), 0.8];
+    const longer = [
+      ...new Array<number>(10).fill(0.3),
+      0.9,
+      ...new Array<number>(20).fill(0.3),
+      0.8,
+      ...new Array<number>(30).fill(0.3),
+      0.8,
+    ];
     expect(alerts(short, longer)).toEqual([0, 10, 62]);
   });
 });

@@ -1,7 +1,14 @@
 import type { FeatureSpec } from '../../../src/core/features';
 import { noveltyColumns, noveltyOf } from '../../../src/core/novelty';
 
-const spec = (name: string, transform: FeatureSpec['transform']): FeatureSpec => ({ name, source: 'value', transform, unit: 'u', min: -Number.MAX_VALUE, max: null });
+const spec = (name: string, transform: FeatureSpec['transform']): FeatureSpec => ({
+  name,
+  source: 'value',
+  transform,
+  unit: 'u',
+  min: -Number.MAX_VALUE,
+  max: null,
+});
 const SPECS: FeatureSpec[] = [
   spec('value', 'raw'),
   spec('value_robust_z', 'robust_z'),

@@ -16,8 +16,24 @@ const valueFeatures: FeatureSpec[] = [
   { name: 'value', source: 'value', transform: 'raw', unit: 'v', min: -1e300, max: null },
   { name: 'value_z', source: 'value', transform: 'robust_z', unit: 'v', min: -1e300, max: null, params: { window: 48 } },
   { name: 'value_diff', source: 'value', transform: 'diff', unit: 'v', min: -1e300, max: null, params: { window: 48 } },
-  { name: 'value_max', source: 'value', transform: 'rolling_max_excess', unit: 'v', min: 0, max: null, params: { window: 48, horizon: 200 } },
-  { name: 'value_season', source: 'value', transform: 'seasonal_max_excess', unit: 'v', min: 0, max: null, params: { window: 48, period: 96, tolerance: 2 } },
+  {
+    name: 'value_max',
+    source: 'value',
+    transform: 'rolling_max_excess',
+    unit: 'v',
+    min: 0,
+    max: null,
+    params: { window: 48, horizon: 200 },
+  },
+  {
+    name: 'value_season',
+    source: 'value',
+    transform: 'seasonal_max_excess',
+    unit: 'v',
+    min: 0,
+    max: null,
+    params: { window: 48, period: 96, tolerance: 2 },
+  },
 ];
 
 function options(over: Partial<StreamingOptions> = {}): StreamingOptions {
@@ -42,7 +58,10 @@ function options(over: Partial<StreamingOptions> = {}): StreamingOptions {
 function stream(n: number, seed: number): { times: number[]; values: Float64Array } {
   const r = new Rng(seed);
   const times = Array.from({ length: n }, (_, i) => i * 15 * MIN);
-  const values = Float64Array.from({ length: n }, (_, i) => 50 + 10 * Math.sin((2 * Math.PI * i) / 96) + r.normal() * 2 + (i === 500 ? 60 : 0) + (i > 700 && i < 720 ? 25 : 0));
+  const values = Float64Array.from(
+    { length: n },
+    (_, i) => 50 + 10 * Math.sin((2 * Math.PI * i) / 96) + r.normal() * 2 + (i === 500 ? 60 : 0) + (i > 700 && i < 720 ? 25 : 0),
+  );
   return { times, values };
 }
 
@@ -50,13 +69,18 @@ function rows(keys: string, times: number[], values: Float64Array, from: number,
   return { keys: new Array<string>(to - from).fill(keys), times: times.slice(from, to), raw: values.subarray(from, to), n: to - from };
 }
 
-function run(values: Float64Array, times: number[], opts = options(), warm = 150): { scores: number[]; alerts: number[]; refits: number; versions: string[] } {
+function run(
+  values: Float64Array,
+  times: number[],
+  opts = options(),
+  warm = 150,
+): { scores: number[]; alerts: number[]; refits: number; versions: string[] } {
   const s = StreamingDetector.start(opts, rows('h', times, values, 0, warm));
   const versions = [s.artifact.version];
   const scores: number[] = [];
   const alerts: number[] = [];
   // Feed in uneven batches, as a poller would.
-  for (let from = warm; from < values.length; ) {
+  for (let from = warm; from < values.length;) {
     const to = Math.min(values.length, from + 1 + ((from * 7) % 40));
     const res = s.process(rows('h', times, values, from, to));
     scores.push(...res.scores);
@@ -128,10 +152,18 @@ describe('streaming detector', () => {
     const m = METRIC_NAMES.length;
     const warm = 200;
     const raw = Float64Array.from({ length: (warm + 50) * m }, (_, k) => (k % m === 2 ? 1e5 : 30) + r.normal());
-    const feats: FeatureSpec[] = [...defaultFeatures(), { name: 'cpu_z', source: 'cpu_usage', transform: 'robust_z', unit: 'u', min: -1e300, max: null, params: { window: 30 } }];
+    const feats: FeatureSpec[] = [
+      ...defaultFeatures(),
+      { name: 'cpu_z', source: 'cpu_usage', transform: 'robust_z', unit: 'u', min: -1e300, max: null, params: { window: 30 } },
+    ];
     const keys = Array.from({ length: warm + 50 }, (_, i) => `host-${i % 4}`);
     const ts = Array.from({ length: warm + 50 }, (_, i) => Math.floor(i / 4) * MIN);
-    const s = StreamingDetector.start(options({ features: feats, inputs: [...METRIC_NAMES], anyInputs: false }), { keys: keys.slice(0, warm), times: ts.slice(0, warm), raw: raw.subarray(0, warm * m), n: warm });
+    const s = StreamingDetector.start(options({ features: feats, inputs: [...METRIC_NAMES], anyInputs: false }), {
+      keys: keys.slice(0, warm),
+      times: ts.slice(0, warm),
+      raw: raw.subarray(0, warm * m),
+      n: warm,
+    });
     const res = s.process({ keys: keys.slice(warm), times: ts.slice(warm), raw: raw.subarray(warm * m), n: 50 });
     expect(res.contributions.length).toBe(50 * m);
     expect(s.detector.inputs).toEqual(METRIC_NAMES);
@@ -143,9 +175,24 @@ describe('out-of-range scoring', () => {
     const r = new Rng(8);
     const n = 500;
     const d = 3;
-    const specs: FeatureSpec[] = ['a', 'b', 'c'].map((name) => ({ name, source: name, transform: 'raw' as const, unit: '', min: -1e300, max: null }));
+    const specs: FeatureSpec[] = ['a', 'b', 'c'].map((name) => ({
+      name,
+      source: name,
+      transform: 'raw' as const,
+      unit: '',
+      min: -1e300,
+      max: null,
+    }));
     const x = Float64Array.from({ length: n * d }, () => r.normal());
-    const base = { nEstimators: 30, maxSamples: 64, seed: 1, contamination: 0.05, features: specs, inputs: ['a', 'b', 'c'], createdAt: '2026-01-01T00:00:00Z' };
+    const base = {
+      nEstimators: 30,
+      maxSamples: 64,
+      seed: 1,
+      contamination: 0.05,
+      features: specs,
+      inputs: ['a', 'b', 'c'],
+      createdAt: '2026-01-01T00:00:00Z',
+    };
     const plain = new Detector(trainOnFeatures(x, n, base), { inputs: 'any' });
     const ext = new Detector(trainOnFeatures(x, n, { ...base, outOfRangeWeight: 3 }), { inputs: 'any' });
     const pts = Float64Array.of(0.1, -0.2, 0.3, 5, 0, 0, 50, 0, 0, 50, 50, 50);
@@ -168,9 +215,33 @@ describe('out-of-range scoring', () => {
 describe('novelty scoring', () => {
   const levelFeatures: FeatureSpec[] = [
     ...valueFeatures,
-    { name: 'value_min', source: 'value', transform: 'rolling_min_excess', unit: 'v', min: 0, max: null, params: { window: 48, horizon: 200 } },
-    { name: 'value_level_max', source: 'value', transform: 'level_max_excess', unit: 'v', min: 0, max: null, params: { window: 48, span: 4, horizon: 200 } },
-    { name: 'value_level_min', source: 'value', transform: 'level_min_excess', unit: 'v', min: 0, max: null, params: { window: 48, span: 4, horizon: 200 } },
+    {
+      name: 'value_min',
+      source: 'value',
+      transform: 'rolling_min_excess',
+      unit: 'v',
+      min: 0,
+      max: null,
+      params: { window: 48, horizon: 200 },
+    },
+    {
+      name: 'value_level_max',
+      source: 'value',
+      transform: 'level_max_excess',
+      unit: 'v',
+      min: 0,
+      max: null,
+      params: { window: 48, span: 4, horizon: 200 },
+    },
+    {
+      name: 'value_level_min',
+      source: 'value',
+      transform: 'level_min_excess',
+      unit: 'v',
+      min: 0,
+      max: null,
+      params: { window: 48, span: 4, horizon: 200 },
+    },
   ];
 
   it('blends (1 - b) * forest score + b * (1 - exp(-largest excess)), and b = 0 is the plain score', () => {
@@ -179,7 +250,16 @@ describe('novelty scoring', () => {
     const d = valueFeatures.length;
     // Excess features are 0 on the training rows except a few.
     const x = Float64Array.from({ length: n * d }, (_, k) => (k % d === 3 ? (r.next() < 0.05 ? r.next() : 0) : r.normal()));
-    const base = { nEstimators: 30, maxSamples: 64, seed: 1, contamination: 0.05, features: valueFeatures, inputs: ['value'], createdAt: '2026-01-01T00:00:00Z', outOfRangeWeight: 6 };
+    const base = {
+      nEstimators: 30,
+      maxSamples: 64,
+      seed: 1,
+      contamination: 0.05,
+      features: valueFeatures,
+      inputs: ['value'],
+      createdAt: '2026-01-01T00:00:00Z',
+      outOfRangeWeight: 6,
+    };
     const plain = new Detector(trainOnFeatures(x, n, base), { inputs: 'any' });
     const art = trainOnFeatures(x, n, { ...base, noveltyWeight: 0.3 });
     expect(art.scoring).toEqual({ out_of_range_weight: 6, novelty_weight: 0.3 });
@@ -266,13 +346,28 @@ describe('repeat gate', () => {
     const s = newRepeatGateState();
     // 0.9 alerts; 0.5 at t=50 is below the 100 ms peak window; a later 0.92 is below the
     // last alert + margin (alert memory 1000 ms); 0.96 beats both.
-    expect([[0.9, 0], [0.5, 50], [0.92, 300], [0.96, 400]].map(([score, t]) => repeatGate(p, s, score, t))).toEqual([true, false, false, true]);
+    expect(
+      [
+        [0.9, 0],
+        [0.5, 50],
+        [0.92, 300],
+        [0.96, 400],
+      ].map(([score, t]) => repeatGate(p, s, score, t)),
+    ).toEqual([true, false, false, true]);
     // After the alert memory has passed, a score above the last 100 ms alerts even if lower than old peaks.
     expect(repeatGate(p, s, 0.3, 1500)).toBe(true);
     // With the default (peak window = windowMs) the same sequence is held back longer.
     const q = newRepeatGateState();
     const d = { ...p, peakWindowMs: undefined };
-    expect([[0.9, 0], [0.5, 50], [0.92, 300], [0.96, 400], [0.3, 1350]].map(([score, t]) => repeatGate(d, q, score, t))).toEqual([true, false, false, true, false]);
+    expect(
+      [
+        [0.9, 0],
+        [0.5, 50],
+        [0.92, 300],
+        [0.96, 400],
+        [0.3, 1350],
+      ].map(([score, t]) => repeatGate(d, q, score, t)),
+    ).toEqual([true, false, false, true, false]);
   });
 
   it('leaves the poller gate as it was', () => {
@@ -296,7 +391,16 @@ describe('refit window', () => {
   it('refits a model of the same kind: features, parameters, explicit threshold kept', () => {
     const n = 300;
     const raw = Float64Array.from({ length: n * 3 }, (_, k) => [30, 50, 4e5][k % 3] * (1 + 0.01 * (k % 11)));
-    const base = new Detector(trainModel(raw, n, { nEstimators: 20, maxSamples: 64, seed: 4, contamination: 0.05, threshold: 0.61, createdAt: '2026-01-01T00:00:00.000Z' }));
+    const base = new Detector(
+      trainModel(raw, n, {
+        nEstimators: 20,
+        maxSamples: 64,
+        seed: 4,
+        contamination: 0.05,
+        threshold: 0.61,
+        createdAt: '2026-01-01T00:00:00.000Z',
+      }),
+    );
     const w = new RefitWindow(3, 100);
     for (let r = 0; r < 100; r++) w.remember(raw, r);
     const next = refitDetector(base, w, '2026-02-01T00:00:00.000Z');
@@ -316,7 +420,17 @@ describe('scores without contributions', () => {
     const raw = Float64Array.from({ length: n * 3 }, (_, k) => [30, 50, 4e5][k % 3] * (1 + 0.1 * r.normal()));
     const keys = Array.from({ length: n }, (_, i) => `h${i % 4}`);
     const times = Array.from({ length: n }, (_, i) => Math.floor(i / 4) * 1000);
-    const a = trainModel(raw, n, { nEstimators: 30, maxSamples: 64, seed: 2, contamination: 0.05, createdAt: '2026-01-01T00:00:00.000Z', features: hostTemporalFeatures(12, 3), keys, times, outOfRangeWeight: 4 });
+    const a = trainModel(raw, n, {
+      nEstimators: 30,
+      maxSamples: 64,
+      seed: 2,
+      contamination: 0.05,
+      createdAt: '2026-01-01T00:00:00.000Z',
+      features: hostTemporalFeatures(12, 3),
+      keys,
+      times,
+      outOfRangeWeight: 4,
+    });
     const spiky = Float64Array.from(raw, (v, k) => (k % 97 === 0 ? v * 3 : v));
     const full = new Detector(a).scoreSeries(keys, times, spiky, n);
     const bare = new Detector(a).scoreSeries(keys, times, spiky, n, { contributions: false });
@@ -333,7 +447,14 @@ describe('refits on steady traffic', () => {
     const n = 6000;
     const times = Array.from({ length: n }, (_, i) => i * MIN);
     const values = Float64Array.from({ length: n }, () => 50 + 5 * r.normal());
-    const opts = options({ features: [valueFeatures[0]], outOfRangeWeight: 0, contamination: 0.05, refitIntervalMs: 100 * MIN, refitWindow: 1000, gate: { level: 2, windowMs: 0, peak: false } });
+    const opts = options({
+      features: [valueFeatures[0]],
+      outOfRangeWeight: 0,
+      contamination: 0.05,
+      refitIntervalMs: 100 * MIN,
+      refitWindow: 1000,
+      gate: { level: 2, windowMs: 0, peak: false },
+    });
     const s = StreamingDetector.start(opts, rows('h', times, values, 0, 1000));
     const rates: number[] = [];
     for (let from = 1000; from < n; from += 500) {

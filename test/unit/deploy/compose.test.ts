@@ -3,7 +3,17 @@ import { dirname, resolve } from 'node:path';
 import { CONFIG_ENV_NAMES, loadConfig } from '../../../src/config';
 import { simulate, DEFAULT_SIMULATION } from '../../../src/data/simulate';
 import { testApp } from '../../helpers/fixtures';
-import { argvOf, bindMountsOf, dependsOn, environmentOf, loadCompose, parseYamlStrict, portsOf, type ComposeFile, type ComposeService } from './lib/compose';
+import {
+  argvOf,
+  bindMountsOf,
+  dependsOn,
+  environmentOf,
+  loadCompose,
+  parseYamlStrict,
+  portsOf,
+  type ComposeFile,
+  type ComposeService,
+} from './lib/compose';
 import { loadDatasources } from './lib/grafana';
 import { COMPOSE_FILE, ENV_EXAMPLE, PROMETHEUS_YML, REPO, TELEGRAF_CONF } from './lib/paths';
 import { parseTelegrafToml, type TomlTable } from './lib/toml';
@@ -25,9 +35,11 @@ const svc = (name: string): ComposeService => {
 };
 
 /** Services that run this repository's image. */
-const builtHere = (s: ComposeService): boolean => s.build !== undefined && resolve(COMPOSE_DIR, typeof s.build === 'string' ? s.build : s.build.context) === REPO;
+const builtHere = (s: ComposeService): boolean =>
+  s.build !== undefined && resolve(COMPOSE_DIR, typeof s.build === 'string' ? s.build : s.build.context) === REPO;
 /** Services that run `anomaly-detector serve` (the image's CMD or an explicit serve). */
-const runsServe = (s: ComposeService): boolean => builtHere(s) && (s.command === undefined || argvOf(s.command).includes('serve')) && s.entrypoint === undefined;
+const runsServe = (s: ComposeService): boolean =>
+  builtHere(s) && (s.command === undefined || argvOf(s.command).includes('serve')) && s.entrypoint === undefined;
 const serviceNames = services.filter(([, s]) => runsServe(s)).map(([n]) => n);
 
 function telegraf(): TomlTable[] {
@@ -89,7 +101,9 @@ function references(c: ComposeFile): Ref[] {
     scan(name, 'healthcheck', argvOf(s.healthcheck?.test).join(' '));
   }
   for (const t of telegraf()) for (const [k, v] of Object.entries(t.values)) scan('telegraf', `telegraf.conf [${t.name}] ${k}`, String(v));
-  const prom = parseYamlStrict(readFileSync(PROMETHEUS_YML, 'utf8'), 'prometheus.yml') as { scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }> };
+  const prom = parseYamlStrict(readFileSync(PROMETHEUS_YML, 'utf8'), 'prometheus.yml') as {
+    scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }>;
+  };
   for (const job of prom.scrape_configs) {
     for (const t of job.static_configs.flatMap((sc) => sc.targets)) {
       const [host, port] = t.split(':');
@@ -158,7 +172,12 @@ describe('docker/docker-compose.yml', () => {
   it('waits for healthy dependencies, with no cycles', () => {
     for (const [name, s] of services) {
       for (const [dep, condition] of Object.entries(dependsOn(s))) {
-        expect({ name, dep, exists: dep in compose.services, condition }).toEqual({ name, dep, exists: true, condition: 'service_healthy' });
+        expect({ name, dep, exists: dep in compose.services, condition }).toEqual({
+          name,
+          dep,
+          exists: true,
+          condition: 'service_healthy',
+        });
       }
     }
     const visiting = new Set<string>();
@@ -179,7 +198,8 @@ describe('docker/docker-compose.yml', () => {
   it('gives the service only environment variables from the config schema, and a valid configuration', async () => {
     for (const name of serviceNames) {
       const env = environmentOf(svc(name));
-      for (const k of Object.keys(env)) expect({ service: name, variable: k, known: CONFIG_ENV_NAMES.includes(k) }).toEqual({ service: name, variable: k, known: true });
+      for (const k of Object.keys(env))
+        expect({ service: name, variable: k, known: CONFIG_ENV_NAMES.includes(k) }).toEqual({ service: name, variable: k, known: true });
       const config = loadConfig(env);
       expect(config.influx).toMatchObject({ api: 'v1', database: environmentOf(svc('influxdb')).INFLUXDB_DB });
       // Shutdown finishes before Docker's SIGKILL.
@@ -201,7 +221,9 @@ describe('docker/docker-compose.yml', () => {
     const byName = new Set(Object.keys(compose.services));
     const problems: string[] = [];
     for (const [name, s] of services) {
-      for (const p of portsOf(s)) if (!listening[name].includes(p.target)) problems.push(`${name}: publishes container port ${p.target}, listens on ${listening[name].join(', ') || 'nothing'}`);
+      for (const p of portsOf(s))
+        if (!listening[name].includes(p.target))
+          problems.push(`${name}: publishes container port ${p.target}, listens on ${listening[name].join(', ') || 'nothing'}`);
     }
     const edges = new Set<string>();
     for (const r of references(compose)) {
@@ -209,21 +231,37 @@ describe('docker/docker-compose.yml', () => {
       const hostNet = from.network_mode === 'host';
       if (byName.has(r.host)) {
         if (hostNet) problems.push(`${r.from} (host network) cannot resolve service name ${r.host} (${r.where})`);
-        else if (svc(r.host).network_mode === 'host') problems.push(`${r.host} uses the host network: ${r.from} cannot reach it by name (${r.where})`);
-        else if (!listening[r.host].includes(r.port)) problems.push(`${r.from} ${r.where}: ${r.host}:${r.port}, but ${r.host} listens on ${listening[r.host].join(', ')}`);
+        else if (svc(r.host).network_mode === 'host')
+          problems.push(`${r.host} uses the host network: ${r.from} cannot reach it by name (${r.where})`);
+        else if (!listening[r.host].includes(r.port))
+          problems.push(`${r.from} ${r.where}: ${r.host}:${r.port}, but ${r.host} listens on ${listening[r.host].join(', ')}`);
         edges.add(`${r.from}->${r.host}`);
       } else if (r.host === 'localhost' || r.host === '127.0.0.1') {
         if (hostNet && r.where !== 'healthcheck' && !r.where.includes('outputs.health')) {
           // On the host network, loopback reaches the ports other services publish.
-          const target = services.find(([n, s]) => portsOf(s).some((p) => p.published === r.port && ['127.0.0.1', '0.0.0.0', undefined].includes(p.hostIp) && listening[n].includes(p.target)));
+          const target = services.find(([n, s]) =>
+            portsOf(s).some(
+              (p) => p.published === r.port && ['127.0.0.1', '0.0.0.0', undefined].includes(p.hostIp) && listening[n].includes(p.target),
+            ),
+          );
           if (!target) problems.push(`${r.from} ${r.where}: nothing publishes port ${r.port} on the host`);
           else edges.add(`${r.from}->${target[0]}`);
-        } else if (!listening[r.from].includes(r.port)) problems.push(`${r.from} ${r.where}: its own port ${r.port}, but it listens on ${listening[r.from].join(', ') || 'nothing'}`);
+        } else if (!listening[r.from].includes(r.port))
+          problems.push(`${r.from} ${r.where}: its own port ${r.port}, but it listens on ${listening[r.from].join(', ') || 'nothing'}`);
       } else problems.push(`${r.from} ${r.where}: unknown host ${r.host}`);
     }
     expect(problems).toEqual([]);
     // The data flow of the stack, as wired.
-    expect([...edges].sort()).toEqual(expect.arrayContaining(['anomaly-detector->influxdb', 'grafana->influxdb', 'grafana->prometheus', 'prometheus->anomaly-detector', 'simulate->influxdb', 'telegraf->influxdb']));
+    expect([...edges].sort()).toEqual(
+      expect.arrayContaining([
+        'anomaly-detector->influxdb',
+        'grafana->influxdb',
+        'grafana->prometheus',
+        'prometheus->anomaly-detector',
+        'simulate->influxdb',
+        'telegraf->influxdb',
+      ]),
+    );
   });
 
   it('agrees on the database and the collection interval (Telegraf, service, simulator, Grafana)', () => {
@@ -248,7 +286,7 @@ describe('docker/docker-compose.yml', () => {
     expect(argvOf(svc('simulate').healthcheck?.test).join(' ')).toContain(`host = '${first}'`);
   });
 
-  it('feeds Telegraf\'s cpu, mem and net inputs in the schema the poller reads', () => {
+  it("feeds Telegraf's cpu, mem and net inputs in the schema the poller reads", () => {
     const tables = telegraf();
     const cpu = table(tables, 'inputs.cpu');
     expect(cpu.values.totalcpu).toBe(true);
@@ -257,11 +295,18 @@ describe('docker/docker-compose.yml', () => {
     expect(net.values.ignore_protocol_stats).toBe(true);
     // Host network: the net input sees the Docker host's interfaces, and the host tag is its name.
     expect(svc('telegraf').network_mode).toBe('host');
-    expect(tables.filter((t) => t.name.startsWith('inputs.')).map((t) => t.name).sort()).toEqual(['inputs.cpu', 'inputs.mem', 'inputs.net']);
+    expect(
+      tables
+        .filter((t) => t.name.startsWith('inputs.'))
+        .map((t) => t.name)
+        .sort(),
+    ).toEqual(['inputs.cpu', 'inputs.mem', 'inputs.net']);
   });
 
-  it('has Prometheus scrape the service\'s /metrics', async () => {
-    const prom = parseYamlStrict(readFileSync(PROMETHEUS_YML, 'utf8'), 'prometheus.yml') as { scrape_configs: Array<{ job_name: string; metrics_path?: string; static_configs: Array<{ targets: string[] }> }> };
+  it("has Prometheus scrape the service's /metrics", async () => {
+    const prom = parseYamlStrict(readFileSync(PROMETHEUS_YML, 'utf8'), 'prometheus.yml') as {
+      scrape_configs: Array<{ job_name: string; metrics_path?: string; static_configs: Array<{ targets: string[] }> }>;
+    };
     const job = prom.scrape_configs.find((j) => j.static_configs.some((sc) => sc.targets.some((t) => t.startsWith('anomaly-detector:'))));
     expect(job?.job_name).toBe('anomaly-detector');
     const app = await testApp();
@@ -274,14 +319,22 @@ describe('docker/docker-compose.yml', () => {
     }
   });
 
-  it('mounts files and directories that exist, and Grafana\'s provisioning where Grafana reads it', () => {
+  it("mounts files and directories that exist, and Grafana's provisioning where Grafana reads it", () => {
     for (const [name, s] of services) {
-      for (const b of bindMountsOf(s)) expect({ name, source: b.source, exists: existsSync(resolve(COMPOSE_DIR, b.source)) }).toEqual({ name, source: b.source, exists: true });
+      for (const b of bindMountsOf(s))
+        expect({ name, source: b.source, exists: existsSync(resolve(COMPOSE_DIR, b.source)) }).toEqual({
+          name,
+          source: b.source,
+          exists: true,
+        });
     }
     const mounts = bindMountsOf(svc('grafana'));
     const prov = mounts.find((m) => m.target === '/etc/grafana/provisioning');
     expect(prov && resolve(COMPOSE_DIR, prov.source)).toBe(resolve(REPO, 'grafana', 'provisioning'));
-    const provider = parseYamlStrict(readFileSync(resolve(REPO, 'grafana', 'provisioning', 'dashboards', 'dashboards.yml'), 'utf8'), 'dashboards.yml') as { providers: Array<{ options: { path: string } }> };
+    const provider = parseYamlStrict(
+      readFileSync(resolve(REPO, 'grafana', 'provisioning', 'dashboards', 'dashboards.yml'), 'utf8'),
+      'dashboards.yml',
+    ) as { providers: Array<{ options: { path: string } }> };
     for (const p of provider.providers) {
       const m = mounts.find((x) => x.target === p.options.path);
       expect(m).toBeDefined();
@@ -293,7 +346,12 @@ describe('docker/docker-compose.yml', () => {
     const homeMount = mounts.find((m) => home.startsWith(`${m.target}/`));
     expect(homeMount && existsSync(resolve(COMPOSE_DIR, homeMount.source, home.slice(homeMount.target.length + 1)))).toBe(true);
     // Admin credentials come from the environment, with the documented defaults.
-    expect(environmentOf(svc('grafana'))).toMatchObject({ GF_SECURITY_ADMIN_USER: envExample.GRAFANA_ADMIN_USER, GF_SECURITY_ADMIN_PASSWORD: envExample.GRAFANA_ADMIN_PASSWORD });
-    expect(environmentOf(loadCompose(COMPOSE_FILE, { GRAFANA_ADMIN_PASSWORD: 's3cret' }).compose.services.grafana).GF_SECURITY_ADMIN_PASSWORD).toBe('s3cret');
+    expect(environmentOf(svc('grafana'))).toMatchObject({
+      GF_SECURITY_ADMIN_USER: envExample.GRAFANA_ADMIN_USER,
+      GF_SECURITY_ADMIN_PASSWORD: envExample.GRAFANA_ADMIN_PASSWORD,
+    });
+    expect(
+      environmentOf(loadCompose(COMPOSE_FILE, { GRAFANA_ADMIN_PASSWORD: 's3cret' }).compose.services.grafana).GF_SECURITY_ADMIN_PASSWORD,
+    ).toBe('s3cret');
   });
 });

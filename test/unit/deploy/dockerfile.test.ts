@@ -9,7 +9,11 @@ import { DOCKERFILE, DOCKERIGNORE, REPO } from './lib/paths';
 const text = readFileSync(DOCKERFILE, 'utf8');
 const stages = stagesOf(parseDockerfile(text));
 const final = stages[stages.length - 1];
-const pkg = JSON.parse(readFileSync(resolve(REPO, 'package.json'), 'utf8')) as { scripts: Record<string, string>; bin: Record<string, string>; engines: { node: string } };
+const pkg = JSON.parse(readFileSync(resolve(REPO, 'package.json'), 'utf8')) as {
+  scripts: Record<string, string>;
+  bin: Record<string, string>;
+  engines: { node: string };
+};
 
 const all = (s: Stage, keyword: string) => s.instructions.filter((i) => i.keyword === keyword);
 const envOf = (s: Stage): Record<string, string> => Object.assign({}, ...all(s, 'ENV').map((i) => parseEnv(i.args)));
@@ -20,7 +24,9 @@ describe('Dockerfile (static checks; test/integration/deploy-dockerfile.test.ts 
     expect(stages.length).toBeGreaterThanOrEqual(2);
     for (const s of stages) {
       if (stages.some((o) => o.name === s.base)) continue;
-      const m = /^node:(\d+)\.(\d+)\.(\d+)-(bookworm-slim|bullseye-slim|trixie-slim|alpine\d*(?:\.\d+)?)(@sha256:[0-9a-f]{64})?$/.exec(s.base);
+      const m = /^node:(\d+)\.(\d+)\.(\d+)-(bookworm-slim|bullseye-slim|trixie-slim|alpine\d*(?:\.\d+)?)(@sha256:[0-9a-f]{64})?$/.exec(
+        s.base,
+      );
       expect({ stage: s.name, base: s.base, pinned: m !== null }).toEqual({ stage: s.name, base: s.base, pinned: true });
       const [major, minor] = [Number(m?.[1]), Number(m?.[2])];
       expect(major).toBe(20);
@@ -99,7 +105,17 @@ describe('Dockerfile (static checks; test/integration/deploy-dockerfile.test.ts 
 
   it('.dockerignore keeps dependencies, build output, git, tests, data and env files out, and lets every COPY source in', () => {
     const excluded = dockerignore(readFileSync(DOCKERIGNORE, 'utf8'));
-    for (const p of ['node_modules/fastify/package.json', 'dist/src/app.js', '.git/HEAD', 'test/unit/x.test.ts', 'data/system_metrics.csv', 'docker/.env', '.env', 'mlflow/mlflow.db', 'coverage/index.html']) {
+    for (const p of [
+      'node_modules/fastify/package.json',
+      'dist/src/app.js',
+      '.git/HEAD',
+      'test/unit/x.test.ts',
+      'data/system_metrics.csv',
+      'docker/.env',
+      '.env',
+      'mlflow/mlflow.db',
+      'coverage/index.html',
+    ]) {
       expect({ p, excluded: excluded(p) }).toEqual({ p, excluded: true });
     }
     for (const s of stages) {

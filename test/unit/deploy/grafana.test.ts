@@ -35,7 +35,10 @@ describe('Grafana datasources', () => {
   });
 
   it('has a dashboard provider', () => {
-    const doc = parseYamlStrict(readFileSync(join(PROVISIONING_DIR, 'dashboards', 'dashboards.yml'), 'utf8'), 'dashboards.yml') as { apiVersion: number; providers: Array<{ type: string; options: { path: string } }> };
+    const doc = parseYamlStrict(readFileSync(join(PROVISIONING_DIR, 'dashboards', 'dashboards.yml'), 'utf8'), 'dashboards.yml') as {
+      apiVersion: number;
+      providers: Array<{ type: string; options: { path: string } }>;
+    };
     expect(doc.apiVersion).toBe(1);
     expect(doc.providers.map((p) => p.type)).toEqual(['file']);
   });
@@ -58,11 +61,14 @@ describe('the anomaly detector dashboard', () => {
     }
   });
 
-  it('refers only to provisioned datasources, by uid, with queries of the datasource\'s language', () => {
+  it("refers only to provisioned datasources, by uid, with queries of the datasource's language", () => {
     const queries = dashboardQueries(main);
     expect(queries.length).toBeGreaterThan(10);
     for (const q of queries) {
-      expect({ where: q.where, ref: typeof q.datasource === 'object' && typeof q.datasource.uid === 'string' }).toEqual({ where: q.where, ref: true });
+      expect({ where: q.where, ref: typeof q.datasource === 'object' && typeof q.datasource.uid === 'string' }).toEqual({
+        where: q.where,
+        ref: true,
+      });
       const ds = resolveDatasource(q.datasource, sources);
       expect({ where: q.where, resolved: ds?.uid }).toEqual({ where: q.where, resolved: expect.any(String) });
       if (typeof q.datasource === 'object' && q.datasource.type) expect(q.datasource.type).toBe(ds?.type);
@@ -70,15 +76,19 @@ describe('the anomaly detector dashboard', () => {
       if (ds?.type === 'prometheus') expect({ where: q.where, expr: typeof q.expr }).toEqual({ where: q.where, expr: 'string' });
     }
     // InfluxDB targets are raw InfluxQL, so the query text is exactly what Grafana sends.
-    for (const p of allPanels(main)) for (const t of p.targets ?? []) if ('query' in t) expect({ panel: p.id, raw: t.rawQuery }).toEqual({ panel: p.id, raw: true });
+    for (const p of allPanels(main))
+      for (const t of p.targets ?? []) if ('query' in t) expect({ panel: p.id, raw: t.rawQuery }).toEqual({ panel: p.id, raw: true });
   });
 
   it('has a host variable from SHOW TAG VALUES, used by the host panels', () => {
     const host = main.templating?.list.find((v) => v.name === 'host');
     expect(host).toMatchObject({ type: 'query', multi: true, includeAll: true, datasource: { uid: 'influxdb' } });
     expect(String(host?.query)).toMatch(/^SHOW TAG VALUES FROM "ai_predictions" WITH KEY = "host"$/);
-    const influx = dashboardQueries(main).filter((q) => q.query && q.kind !== 'variable' && q.query.includes('ai_predictions') && !q.query.includes('"threshold"'));
-    for (const q of influx) expect({ where: q.where, filtered: q.query?.includes('"host" =~ /^$host$/') }).toEqual({ where: q.where, filtered: true });
+    const influx = dashboardQueries(main).filter(
+      (q) => q.query && q.kind !== 'variable' && q.query.includes('ai_predictions') && !q.query.includes('"threshold"'),
+    );
+    for (const q of influx)
+      expect({ where: q.where, filtered: q.query?.includes('"host" =~ /^$host$/') }).toEqual({ where: q.where, filtered: true });
   });
 
   it('has the panels the issue lists', () => {
@@ -107,20 +117,29 @@ describe('the anomaly detector dashboard', () => {
     const anno = main.annotations?.list.find((a) => /Gated alerts/.test(String(a.name)));
     expect(String(anno?.query)).toMatch(/"is_anomaly" = 1/);
     // The prototype's queries.
-    const all = dashboardQueries(main).map((q) => q.query ?? '').join('\n');
+    const all = dashboardQueries(main)
+      .map((q) => q.query ?? '')
+      .join('\n');
     for (const f of ['is_anomaly', 'cpu_val', 'mem_val', 'net_val']) expect(all).toContain(`SELECT mean("${f}") FROM "ai_predictions"`);
   });
 
   it('substitutes every variable of every InfluxQL query (no typo left for Grafana to send)', () => {
     for (const q of dashboardQueries(main).filter((x) => x.query)) {
       for (const hosts of ['all', ['host-01'], ['host-01', 'a.b/c']] as const) {
-        const out = interpolateInfluxQL(q.query as string, main, { from: 1_000, to: 2_000, interval: '10s', variables: { host: hosts === 'all' ? 'all' : [...hosts] } });
+        const out = interpolateInfluxQL(q.query as string, main, {
+          from: 1_000,
+          to: 2_000,
+          interval: '10s',
+          variables: { host: hosts === 'all' ? 'all' : [...hosts] },
+        });
         expect(out).not.toMatch(/\$\{?\w|\[\[/);
         if (q.query?.includes('$timeFilter')) expect(out).toContain('time >= 1000ms and time <= 2000ms');
         if (hosts !== 'all' && hosts.length === 2 && q.query?.includes('/^$host$/')) expect(out).toContain('/^(host-01|a\\.b\\/c)$/');
       }
     }
-    expect(() => interpolateInfluxQL('SELECT 1 FROM x WHERE $hots', main, { from: 0, to: 1, interval: '1s', variables: {} })).toThrow(/\$hots/);
+    expect(() => interpolateInfluxQL('SELECT 1 FROM x WHERE $hots', main, { from: 0, to: 1, interval: '1s', variables: {} })).toThrow(
+      /\$hots/,
+    );
   });
 });
 
@@ -130,7 +149,9 @@ describe('provisioned alert rules', () => {
   it('has a sustained-anomaly rule per host and detector-down and poll-lag rules', () => {
     expect(new Set(rules.map((r) => r.uid)).size).toBe(rules.length);
     const titles = rules.map((r) => r.title);
-    expect(titles).toEqual(expect.arrayContaining(['Sustained anomaly on a host', 'Anomaly detector down', 'Anomaly detector poll lag high']));
+    expect(titles).toEqual(
+      expect.arrayContaining(['Sustained anomaly on a host', 'Anomaly detector down', 'Anomaly detector poll lag high']),
+    );
     const host = rules.find((r) => r.title === 'Sustained anomaly on a host');
     expect(String(host?.data[0].model.query)).toMatch(/"is_anomaly"[\s\S]*GROUP BY "host"/);
     expect(host?.annotations?.summary).toContain('{{ $labels.host }}');
@@ -146,14 +167,23 @@ describe('provisioned alert rules', () => {
       expect(refIds).toContain(r.condition);
       for (const d of r.data) {
         if (d.datasourceUid === '__expr__') continue;
-        expect({ rule: r.uid, uid: d.datasourceUid, known: sources.some((s) => s.uid === d.datasourceUid) }).toEqual({ rule: r.uid, uid: d.datasourceUid, known: true });
+        expect({ rule: r.uid, uid: d.datasourceUid, known: sources.some((s) => s.uid === d.datasourceUid) }).toEqual({
+          rule: r.uid,
+          uid: d.datasourceUid,
+          known: true,
+        });
         expect(d.relativeTimeRange?.from).toBeGreaterThan(0);
         const ds = sources.find((s) => s.uid === d.datasourceUid);
         expect(typeof (ds?.type === 'influxdb' ? d.model.query : d.model.expr)).toBe('string');
       }
       // The expression chain runs on a made-up result: a high series fires, a low one does not.
       const first = r.data[0].refId;
-      const firing = evaluateRule(r, { [first]: [{ labels: { host: 'hi' }, values: [1e9] }, { labels: { host: 'lo' }, values: [r.title.includes('down') ? 1 : 0] }] });
+      const firing = evaluateRule(r, {
+        [first]: [
+          { labels: { host: 'hi' }, values: [1e9] },
+          { labels: { host: 'lo' }, values: [r.title.includes('down') ? 1 : 0] },
+        ],
+      });
       if (r.title.includes('down')) expect(firing).toEqual([]);
       else expect(firing).toEqual([{ host: 'hi' }]);
     }

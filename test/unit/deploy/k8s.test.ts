@@ -34,7 +34,15 @@ interface Container {
   command?: string[];
   args?: string[];
   ports?: Array<{ name?: string; containerPort: number }>;
-  env?: Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string }; configMapKeyRef?: { name: string; key: string }; secretKeyRef?: { name: string; key: string } } }>;
+  env?: Array<{
+    name: string;
+    value?: string;
+    valueFrom?: {
+      fieldRef?: { fieldPath: string };
+      configMapKeyRef?: { name: string; key: string };
+      secretKeyRef?: { name: string; key: string };
+    };
+  }>;
   envFrom?: Array<{ configMapRef?: { name: string }; secretRef?: { name: string } }>;
   livenessProbe?: Probe;
   readinessProbe?: Probe;
@@ -52,7 +60,8 @@ const files = readdirSync(K8S_DIR).filter((f) => /\.ya?ml$/.test(f));
 const manifests: Array<Manifest & { file: string }> = [];
 for (const file of files.filter((f) => f !== 'kustomization.yaml')) {
   for (const doc of parseAllDocuments(readFileSync(join(K8S_DIR, file), 'utf8'), { uniqueKeys: true })) {
-    if (doc.errors.length > 0 || doc.warnings.length > 0) throw new Error(`${file}: ${[...doc.errors, ...doc.warnings].map((e) => e.message).join('; ')}`);
+    if (doc.errors.length > 0 || doc.warnings.length > 0)
+      throw new Error(`${file}: ${[...doc.errors, ...doc.warnings].map((e) => e.message).join('; ')}`);
     const m = doc.toJS() as Manifest | null;
     if (m) manifests.push({ ...m, file });
   }
@@ -66,7 +75,8 @@ const named = (kind: string, name: string): Manifest => {
 const workloads = manifests.filter((m) => m.kind === 'Deployment' || m.kind === 'StatefulSet');
 const templateOf = (w: Manifest) => (w.spec as { template: PodTemplate }).template;
 const replicasOf = (w: Manifest) => Number((w.spec as { replicas?: number }).replicas ?? 1);
-const matches = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+const matches = (selector: Record<string, string>, labels: Record<string, string>) =>
+  Object.entries(selector).every(([k, v]) => labels[k] === v);
 
 /** The environment a container gets, for a pod with the given labels. */
 function containerEnv(c: Container, podLabels: Record<string, string>): Record<string, string> {
@@ -83,8 +93,10 @@ function containerEnv(c: Container, podLabels: Record<string, string>): Record<s
       const v = podLabels[m[1]];
       if (v === undefined) throw new Error(`${e.name}: pod has no label ${m[1]}`);
       env[e.name] = v;
-    } else if (e.valueFrom?.configMapKeyRef) env[e.name] = named('ConfigMap', e.valueFrom.configMapKeyRef.name).data?.[e.valueFrom.configMapKeyRef.key] ?? '';
-    else if (e.valueFrom?.secretKeyRef) env[e.name] = named('Secret', e.valueFrom.secretKeyRef.name).stringData?.[e.valueFrom.secretKeyRef.key] ?? '';
+    } else if (e.valueFrom?.configMapKeyRef)
+      env[e.name] = named('ConfigMap', e.valueFrom.configMapKeyRef.name).data?.[e.valueFrom.configMapKeyRef.key] ?? '';
+    else if (e.valueFrom?.secretKeyRef)
+      env[e.name] = named('Secret', e.valueFrom.secretKeyRef.name).stringData?.[e.valueFrom.secretKeyRef.key] ?? '';
     else throw new Error(`${e.name}: no value`);
   }
   return env;
@@ -95,7 +107,10 @@ function pods(w: Manifest): Array<{ name: string; labels: Record<string, string>
   const labels = templateOf(w).metadata.labels;
   return Array.from({ length: replicasOf(w) }, (_, i) =>
     w.kind === 'StatefulSet'
-      ? { name: `${w.metadata.name}-${i}`, labels: { ...labels, 'apps.kubernetes.io/pod-index': String(i), 'statefulset.kubernetes.io/pod-name': `${w.metadata.name}-${i}` } }
+      ? {
+          name: `${w.metadata.name}-${i}`,
+          labels: { ...labels, 'apps.kubernetes.io/pod-index': String(i), 'statefulset.kubernetes.io/pod-name': `${w.metadata.name}-${i}` },
+        }
       : { name: `${w.metadata.name}-${i}`, labels },
   );
 }
@@ -104,13 +119,19 @@ describe('Kubernetes manifests', () => {
   it('parse, have kind, apiVersion and a name, and are all listed in kustomization.yaml', () => {
     expect(manifests.length).toBeGreaterThanOrEqual(8);
     for (const m of manifests) {
-      expect({ file: m.file, apiVersion: typeof m.apiVersion, kind: typeof m.kind, name: m.metadata?.name }).toEqual({ file: m.file, apiVersion: 'string', kind: 'string', name: expect.stringMatching(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/) });
+      expect({ file: m.file, apiVersion: typeof m.apiVersion, kind: typeof m.kind, name: m.metadata?.name }).toEqual({
+        file: m.file,
+        apiVersion: 'string',
+        kind: 'string',
+        name: expect.stringMatching(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/),
+      });
     }
     const keys = manifests.map((m) => `${m.kind}/${m.metadata.name}`);
     expect(new Set(keys).size).toBe(keys.length);
     const kustomization = parseAllDocuments(readFileSync(join(K8S_DIR, 'kustomization.yaml'), 'utf8'))[0].toJS() as { resources: string[] };
     expect([...kustomization.resources].sort()).toEqual(files.filter((f) => f !== 'kustomization.yaml').sort());
-    for (const kind of ['StatefulSet', 'Deployment', 'Service', 'ConfigMap', 'Secret', 'PodDisruptionBudget', 'HorizontalPodAutoscaler']) expect({ kind, present: ofKind(kind).length > 0 }).toEqual({ kind, present: true });
+    for (const kind of ['StatefulSet', 'Deployment', 'Service', 'ConfigMap', 'Secret', 'PodDisruptionBudget', 'HorizontalPodAutoscaler'])
+      expect({ kind, present: ofKind(kind).length > 0 }).toEqual({ kind, present: true });
   });
 
   it('pin the image and set resources, a non-root user and a read-only root filesystem', () => {
@@ -135,14 +156,19 @@ describe('Kubernetes manifests', () => {
       for (const pod of pods(w)) {
         for (const c of templateOf(w).spec.containers) {
           const env = containerEnv(c, pod.labels);
-          for (const k of Object.keys(env)) expect({ pod: pod.name, variable: k, known: CONFIG_ENV_NAMES.includes(k) }).toEqual({ pod: pod.name, variable: k, known: true });
+          for (const k of Object.keys(env))
+            expect({ pod: pod.name, variable: k, known: CONFIG_ENV_NAMES.includes(k) }).toEqual({
+              pod: pod.name,
+              variable: k,
+              known: true,
+            });
           expect(() => loadConfig(env)).not.toThrow();
         }
       }
     }
   });
 
-  it('shard the hosts across the StatefulSet\'s pods by ordinal: each host belongs to exactly one pod', () => {
+  it("shard the hosts across the StatefulSet's pods by ordinal: each host belongs to exactly one pod", () => {
     const sts = ofKind('StatefulSet');
     expect(sts).toHaveLength(1);
     const configs: Config[] = pods(sts[0]).map((p) => loadConfig(containerEnv(templateOf(sts[0]).spec.containers[0], p.labels)));
@@ -166,13 +192,20 @@ describe('Kubernetes manifests', () => {
     const hpas = ofKind('HorizontalPodAutoscaler');
     expect(hpas.length).toBeGreaterThan(0);
     for (const h of hpas) {
-      const spec = h.spec as { scaleTargetRef: { kind: string; name: string; apiVersion: string }; minReplicas: number; maxReplicas: number; metrics: Array<{ type: string; resource?: { name: string; target: { type: string } } }> };
+      const spec = h.spec as {
+        scaleTargetRef: { kind: string; name: string; apiVersion: string };
+        minReplicas: number;
+        maxReplicas: number;
+        metrics: Array<{ type: string; resource?: { name: string; target: { type: string } } }>;
+      };
       expect(h.apiVersion).toBe('autoscaling/v2');
       expect(spec.scaleTargetRef.kind).toBe('Deployment');
       const target = named('Deployment', spec.scaleTargetRef.name);
       expect(spec.minReplicas).toBeGreaterThanOrEqual(1);
       expect(spec.maxReplicas).toBeGreaterThan(spec.minReplicas);
-      expect(spec.metrics.some((m) => m.type === 'Resource' && m.resource?.name === 'cpu' && m.resource.target.type === 'Utilization')).toBe(true);
+      expect(
+        spec.metrics.some((m) => m.type === 'Resource' && m.resource?.name === 'cpu' && m.resource.target.type === 'Utilization'),
+      ).toBe(true);
       for (const c of templateOf(target).spec.containers) {
         expect(c.resources?.requests?.cpu).toBeDefined();
         // A scaled replica with the poller on would score every host again.
@@ -195,7 +228,11 @@ describe('Kubernetes manifests', () => {
           for (const probe of [c.livenessProbe, c.readinessProbe, c.startupProbe].filter((p): p is Probe => p !== undefined)) {
             const port = probe.httpGet?.port;
             const number = typeof port === 'number' ? port : ports.find((p) => p.name === port)?.containerPort;
-            expect({ workload: w.metadata.name, port, resolves: number === config.port }).toEqual({ workload: w.metadata.name, port, resolves: true });
+            expect({ workload: w.metadata.name, port, resolves: number === config.port }).toEqual({
+              workload: w.metadata.name,
+              port,
+              resolves: true,
+            });
             const res = await app.inject({ method: 'GET', url: probe.httpGet?.path as string });
             expect({ path: probe.httpGet?.path, status: res.statusCode }).toEqual({ path: probe.httpGet?.path, status: 200 });
           }
@@ -208,15 +245,26 @@ describe('Kubernetes manifests', () => {
     }
   });
 
-  it('route Services, PDBs and the StatefulSet\'s headless Service to existing pods and ports', () => {
+  it("route Services, PDBs and the StatefulSet's headless Service to existing pods and ports", () => {
     for (const s of ofKind('Service')) {
-      const spec = s.spec as { selector: Record<string, string>; ports: Array<{ port: number; targetPort: string | number }>; clusterIP?: string };
+      const spec = s.spec as {
+        selector: Record<string, string>;
+        ports: Array<{ port: number; targetPort: string | number }>;
+        clusterIP?: string;
+      };
       const selected = workloads.filter((w) => matches(spec.selector, templateOf(w).metadata.labels));
       expect({ service: s.metadata.name, selects: selected.length }).toEqual({ service: s.metadata.name, selects: 1 });
       for (const p of spec.ports) {
         const container = templateOf(selected[0]).spec.containers[0];
-        const ok = typeof p.targetPort === 'number' ? container.ports?.some((cp) => cp.containerPort === p.targetPort) : container.ports?.some((cp) => cp.name === p.targetPort);
-        expect({ service: s.metadata.name, targetPort: p.targetPort, ok }).toEqual({ service: s.metadata.name, targetPort: p.targetPort, ok: true });
+        const ok =
+          typeof p.targetPort === 'number'
+            ? container.ports?.some((cp) => cp.containerPort === p.targetPort)
+            : container.ports?.some((cp) => cp.name === p.targetPort);
+        expect({ service: s.metadata.name, targetPort: p.targetPort, ok }).toEqual({
+          service: s.metadata.name,
+          targetPort: p.targetPort,
+          ok: true,
+        });
       }
     }
     for (const w of workloads) {
@@ -230,9 +278,16 @@ describe('Kubernetes manifests', () => {
     expect((headless.spec as { clusterIP?: string }).clusterIP).toBe('None');
     for (const pdb of ofKind('PodDisruptionBudget')) {
       const sel = (pdb.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels;
-      expect({ pdb: pdb.metadata.name, selects: workloads.filter((w) => matches(sel, templateOf(w).metadata.labels)).length }).toEqual({ pdb: pdb.metadata.name, selects: 1 });
+      expect({ pdb: pdb.metadata.name, selects: workloads.filter((w) => matches(sel, templateOf(w).metadata.labels)).length }).toEqual({
+        pdb: pdb.metadata.name,
+        selects: 1,
+      });
     }
-    expect(ofKind('PodDisruptionBudget').map((p) => p.metadata.name).sort()).toEqual(workloads.map((w) => w.metadata.name).sort());
+    expect(
+      ofKind('PodDisruptionBudget')
+        .map((p) => p.metadata.name)
+        .sort(),
+    ).toEqual(workloads.map((w) => w.metadata.name).sort());
   });
 
   it('keep secrets in the Secret and annotate pods for Prometheus on the service port', () => {

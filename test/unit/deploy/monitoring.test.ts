@@ -14,12 +14,15 @@ const docs = (file: string): Doc[] => parseAllDocuments(readFileSync(file, 'utf8
 const k8s = ['api-deployment.yaml', 'poller-statefulset.yaml', 'service.yaml'].flatMap((f) => docs(join(K8S_DIR, f)));
 const services = k8s.filter((d) => d.kind === 'Service');
 const workloads = k8s.filter((d) => d.kind === 'Deployment' || d.kind === 'StatefulSet');
-const matches = (sel: Record<string, string>, labels: Record<string, string> = {}) => Object.entries(sel).every(([k, v]) => labels[k] === v);
+const matches = (sel: Record<string, string>, labels: Record<string, string> = {}) =>
+  Object.entries(sel).every(([k, v]) => labels[k] === v);
 
 /** The job the rule selects. */
 function ruleJob(): string {
   const text = readFileSync(join(REPO, 'grafana', 'provisioning', 'alerting', 'alert-rules.yml'), 'utf8');
-  const rules = (parse(text) as { groups: Array<{ rules: Array<{ uid: string; noDataState: string; data: Array<{ model: { expr?: string } }> }> }> }).groups.flatMap((g) => g.rules);
+  const rules = (
+    parse(text) as { groups: Array<{ rules: Array<{ uid: string; noDataState: string; data: Array<{ model: { expr?: string } }> }> }> }
+  ).groups.flatMap((g) => g.rules);
   const down = rules.find((r) => r.uid === 'ad-detector-down');
   if (!down) throw new Error('no detector-down rule');
   expect(down.noDataState).toBe('Alerting');
@@ -32,14 +35,22 @@ describe('scrape configurations agree with the detector-down rule', () => {
   const job = ruleJob();
 
   it('compose: Prometheus scrapes the service under that job', () => {
-    const p = parse(readFileSync(PROMETHEUS_YML, 'utf8')) as { scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }> };
-    expect(p.scrape_configs.find((s) => s.static_configs.some((c) => c.targets.some((t) => t.startsWith('anomaly-detector:'))))?.job_name).toBe(job);
+    const p = parse(readFileSync(PROMETHEUS_YML, 'utf8')) as {
+      scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }>;
+    };
+    expect(
+      p.scrape_configs.find((s) => s.static_configs.some((c) => c.targets.some((t) => t.startsWith('anomaly-detector:'))))?.job_name,
+    ).toBe(job);
   });
 
   it('Prometheus Operator: the ServiceMonitor selects both Services and labels their targets with that job', () => {
     const [sm] = docs(join(K8S_DIR, 'monitoring', 'servicemonitor.yaml'));
     expect(sm.kind).toBe('ServiceMonitor');
-    const spec = sm.spec as { jobLabel?: string; selector: { matchLabels: Record<string, string> }; endpoints: Array<{ port: string; path: string }> };
+    const spec = sm.spec as {
+      jobLabel?: string;
+      selector: { matchLabels: Record<string, string> };
+      endpoints: Array<{ port: string; path: string }>;
+    };
     const selected = services.filter((s) => matches(spec.selector.matchLabels, s.metadata.labels));
     expect(selected.map((s) => s.metadata.name).sort()).toEqual(['anomaly-detector', 'anomaly-detector-poller']);
     for (const s of selected) {
@@ -55,14 +66,20 @@ describe('scrape configurations agree with the detector-down rule', () => {
   });
 
   it('annotation-based Prometheus: the documented job keeps every pod of both workloads, under that job', () => {
-    const cfg = parse(readFileSync(join(K8S_DIR, 'monitoring', 'prometheus-scrape-job.yaml'), 'utf8')) as { scrape_configs: Array<{ job_name: string; relabel_configs: Array<{ source_labels?: string[]; regex?: string; action?: string; target_label?: string }> }> };
+    const cfg = parse(readFileSync(join(K8S_DIR, 'monitoring', 'prometheus-scrape-job.yaml'), 'utf8')) as {
+      scrape_configs: Array<{
+        job_name: string;
+        relabel_configs: Array<{ source_labels?: string[]; regex?: string; action?: string; target_label?: string }>;
+      }>;
+    };
     const [sc] = cfg.scrape_configs;
     expect(sc.job_name).toBe(job);
     // No relabelling may rename the job.
     expect(sc.relabel_configs.some((r) => r.target_label === 'job')).toBe(false);
     const keep = sc.relabel_configs.filter((r) => r.action === 'keep');
     for (const w of workloads) {
-      const t = (w.spec as { template: { metadata: { labels: Record<string, string>; annotations: Record<string, string> } } }).template.metadata;
+      const t = (w.spec as { template: { metadata: { labels: Record<string, string>; annotations: Record<string, string> } } }).template
+        .metadata;
       const meta: Record<string, string> = {};
       for (const [k, v] of Object.entries(t.labels)) meta[`__meta_kubernetes_pod_label_${k.replace(/[^a-zA-Z0-9_]/g, '_')}`] = v;
       for (const [k, v] of Object.entries(t.annotations)) meta[`__meta_kubernetes_pod_annotation_${k.replace(/[^a-zA-Z0-9_]/g, '_')}`] = v;

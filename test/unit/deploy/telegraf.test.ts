@@ -15,7 +15,13 @@ describe('Telegraf: the version and plugins the tests build are the ones the sta
   });
 
   it('builds exactly the plugins docker/telegraf.conf uses (a custom build)', () => {
-    const plugins = [...new Set(parseTelegrafToml(conf, env).filter((t) => t.array).map((t) => t.name))].sort();
+    const plugins = [
+      ...new Set(
+        parseTelegrafToml(conf, env)
+          .filter((t) => t.array)
+          .map((t) => t.name),
+      ),
+    ].sort();
     expect(plugins).toEqual(['inputs.cpu', 'inputs.mem', 'inputs.net', 'outputs.health', 'outputs.influxdb']);
     expect(telegrafTags().sort()).toEqual(['custom', ...plugins].sort());
   });

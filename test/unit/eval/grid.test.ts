@@ -30,7 +30,19 @@ function result(step: number, over: Partial<GridResult> & { f1?: number; pr_auc?
     threshold: 0.6,
     val_flagged_fraction: 0.05,
     fraction_gap: 0,
-    val: f1 === undefined ? null : { precision: 0, recall: 0, f1, roc_auc: 0.9, pr_auc: pr_auc === undefined ? 0.5 : pr_auc, confusion: { tp: 0, fp: 0, tn: 0, fn: 0 }, positives: 1, negatives: 1 },
+    val:
+      f1 === undefined
+        ? null
+        : {
+            precision: 0,
+            recall: 0,
+            f1,
+            roc_auc: 0.9,
+            pr_auc: pr_auc === undefined ? 0.5 : pr_auc,
+            confusion: { tp: 0, fp: 0, tn: 0, fn: 0 },
+            positives: 1,
+            negatives: 1,
+          },
     train_ms: 1,
     ...rest,
   };
@@ -50,14 +62,25 @@ describe('grid', () => {
   });
 
   it('with labels: highest validation F1; ties by PR-AUC, then the earlier point', () => {
-    const rs = [result(0, { f1: 0.5 }), result(1, { f1: 0.8, pr_auc: 0.6 }), result(2, { f1: 0.8, pr_auc: 0.7 }), result(3, { f1: 0.8, pr_auc: 0.7 }), result(4, { f1: 0.2, fraction_gap: 0 })];
+    const rs = [
+      result(0, { f1: 0.5 }),
+      result(1, { f1: 0.8, pr_auc: 0.6 }),
+      result(2, { f1: 0.8, pr_auc: 0.7 }),
+      result(3, { f1: 0.8, pr_auc: 0.7 }),
+      result(4, { f1: 0.2, fraction_gap: 0 }),
+    ];
     const s = selectBest(rs, labelled);
     expect(s).toMatchObject({ index: 2, rule: 'validation_f1' });
     expect(s.explanation).toMatch(/highest validation F1 against the data's labels/);
   });
 
-  it('without labels: the prototype\'s rule (flagged fraction closest to contamination), and says so', () => {
-    const rs = [result(0, { fraction_gap: 0.02 }), result(1, { fraction_gap: 0.004 }), result(2, { fraction_gap: 0.01 }), result(3, { fraction_gap: 0.004 })];
+  it("without labels: the prototype's rule (flagged fraction closest to contamination), and says so", () => {
+    const rs = [
+      result(0, { fraction_gap: 0.02 }),
+      result(1, { fraction_gap: 0.004 }),
+      result(2, { fraction_gap: 0.01 }),
+      result(3, { fraction_gap: 0.004 }),
+    ];
     const s = selectBest(rs, { present: false, valPositives: 0, valNegatives: 0 });
     expect(s).toMatchObject({ index: 1, rule: 'flagged_fraction_closest_to_contamination' });
     expect(s.explanation).toMatch(/^the data has no labels, .*prototype's label-free rule.*says nothing about accuracy/);
@@ -75,9 +98,21 @@ describe('grid', () => {
     const val = synth(1000, 0.05, 2);
     const spec = { contamination: [0.01, 0.05, 0.2], nEstimators: [30], maxSamples: [64, 128] };
     const seen: number[] = [];
-    const a = runGrid(train, val, spec, { seed: 7, createdAt: '2026-01-01T00:00:00.000Z', dataSha256: 'a'.repeat(64), onStep: (done) => seen.push(done) });
+    const a = runGrid(train, val, spec, {
+      seed: 7,
+      createdAt: '2026-01-01T00:00:00.000Z',
+      dataSha256: 'a'.repeat(64),
+      onStep: (done) => seen.push(done),
+    });
     expect(seen).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(a.map((r) => [r.contamination, r.maxSamples])).toEqual([[0.01, 64], [0.01, 128], [0.05, 64], [0.05, 128], [0.2, 64], [0.2, 128]]);
+    expect(a.map((r) => [r.contamination, r.maxSamples])).toEqual([
+      [0.01, 64],
+      [0.01, 128],
+      [0.05, 64],
+      [0.05, 128],
+      [0.2, 64],
+      [0.2, 128],
+    ]);
     for (const r of a) {
       expect(r.val).not.toBeNull();
       expect(r.fraction_gap).toBeCloseTo(Math.abs(r.val_flagged_fraction - r.contamination), 12);
@@ -101,7 +136,14 @@ describe('champion decision', () => {
   it.each([
     ['promote always moves', { f1: 0.1, pr_auc: 0.1 }, champ, true, true, /^--promote \(replaces version 3\)/],
     ['no champion yet', { f1: 0.1, pr_auc: 0.1 }, null, false, true, /no champion yet/],
-    ['unusable champion', { f1: 0.1, pr_auc: 0.1 }, { version: '3', metrics: null, unusable: 'checksum mismatch' }, false, true, /unusable: checksum mismatch/],
+    [
+      'unusable champion',
+      { f1: 0.1, pr_auc: 0.1 },
+      { version: '3', metrics: null, unusable: 'checksum mismatch' },
+      false,
+      true,
+      /unusable: checksum mismatch/,
+    ],
     ['no labels never beats a champion', null, champ, false, false, /no labels.*--promote/],
     ['higher F1 beats', { f1: 0.81, pr_auc: 0.5 }, champ, false, true, /^beats the champion \(version 3\): test F1 0\.8100 vs 0\.8000/],
     ['equal F1, higher PR-AUC beats', { f1: 0.8, pr_auc: 0.95 }, champ, false, true, /^ties the champion/],

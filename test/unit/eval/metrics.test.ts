@@ -2,7 +2,17 @@ import { Detector } from '../../../src/core/detector';
 import { hostTemporalFeatures } from '../../../src/core/features';
 import { Rng } from '../../../src/core/random';
 import { trainModel } from '../../../src/core/train';
-import { curves, flaggedSummary, labelFreeFigures, labelledFigures, measureLatency, scoreRows, scoreSet, testMetrics, thin } from '../../../src/eval/evaluate';
+import {
+  curves,
+  flaggedSummary,
+  labelFreeFigures,
+  labelledFigures,
+  measureLatency,
+  scoreRows,
+  scoreSet,
+  testMetrics,
+  thin,
+} from '../../../src/eval/evaluate';
 import { averagePrecision, rocAuc } from '../../../src/eval/metrics';
 
 /** ROC-AUC by counting every positive/negative pair (ties count half). */
@@ -90,7 +100,9 @@ describe('test metrics through the Detector', () => {
     raw[i * 3 + 1] = bad ? 95 : 50 + 5 * r.normal();
     raw[i * 3 + 2] = bad ? 9e6 : 5e5 + 5e4 * r.normal();
   }
-  const det = new Detector(trainModel(raw, n, { nEstimators: 50, maxSamples: 128, seed: 2, contamination: 0.04, createdAt: '2026-01-01T00:00:00.000Z' }));
+  const det = new Detector(
+    trainModel(raw, n, { nEstimators: 50, maxSamples: 128, seed: 2, contamination: 0.04, createdAt: '2026-01-01T00:00:00.000Z' }),
+  );
 
   it('reports labelled figures, a confusion matrix and latency with labels', () => {
     const t = testMetrics(det, raw, n, labels);
@@ -141,7 +153,18 @@ describe('scoreRows', () => {
     const keys = Array.from({ length: n }, (_, i) => `h${i % 3}`);
     const times = Array.from({ length: n }, (_, i) => 1_000 * Math.floor(i / 3));
     const raw = Float64Array.from({ length: n * 3 }, (_, k) => [30, 50, 4e5][k % 3] * (1 + 0.05 * r.normal()));
-    const det = new Detector(trainModel(raw, n, { nEstimators: 20, maxSamples: 64, seed: 3, contamination: 0.05, createdAt: '2026-01-01T00:00:00.000Z', features: hostTemporalFeatures(10, 3), keys, times }));
+    const det = new Detector(
+      trainModel(raw, n, {
+        nEstimators: 20,
+        maxSamples: 64,
+        seed: 3,
+        contamination: 0.05,
+        createdAt: '2026-01-01T00:00:00.000Z',
+        features: hostTemporalFeatures(10, 3),
+        keys,
+        times,
+      }),
+    );
     const inOrder = scoreRows(det, raw, n, { keys, times });
     const perm = Array.from({ length: n }, (_, i) => i);
     for (let i = n - 1; i > 0; i--) {
@@ -153,11 +176,15 @@ describe('scoreRows', () => {
     const shuffled = scoreRows(det, shuffledRaw, n, { keys: perm.map((p) => keys[p]), times: perm.map((p) => times[p]) });
     perm.forEach((p, k) => {
       expect(shuffled.scores[k]).toBe(inOrder.scores[p]);
-      expect(Array.from(shuffled.contributions.subarray(k * 3, k * 3 + 3))).toEqual(Array.from(inOrder.contributions.subarray(p * 3, p * 3 + 3)));
+      expect(Array.from(shuffled.contributions.subarray(k * 3, k * 3 + 3))).toEqual(
+        Array.from(inOrder.contributions.subarray(p * 3, p * 3 + 3)),
+      );
     });
     // History matters: the series scores differ from row-by-row scores.
     expect(Array.from(inOrder.scores)).not.toEqual(Array.from(det.scoreRaw(raw, n).scores));
-    const rawDet = new Detector(trainModel(raw, n, { nEstimators: 20, maxSamples: 64, seed: 3, contamination: 0.05, createdAt: '2026-01-01T00:00:00.000Z' }));
+    const rawDet = new Detector(
+      trainModel(raw, n, { nEstimators: 20, maxSamples: 64, seed: 3, contamination: 0.05, createdAt: '2026-01-01T00:00:00.000Z' }),
+    );
     expect(Array.from(scoreRows(rawDet, raw, n, { keys, times }).scores)).toEqual(Array.from(rawDet.scoreRaw(raw, n).scores));
   });
 });

@@ -3,10 +3,27 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { registerBenchCommand } from '../../../src/cli/bench';
-import { type CategoryRow, DEFAULT_NAB_PARAMS, DETECTOR_NAME, formatNabBench, readNabSeries, runNabBench, scoreAt, streamTimes } from '../../../src/eval/nab-bench';
+import {
+  type CategoryRow,
+  DEFAULT_NAB_PARAMS,
+  DETECTOR_NAME,
+  formatNabBench,
+  readNabSeries,
+  runNabBench,
+  scoreAt,
+  streamTimes,
+} from '../../../src/eval/nab-bench';
 import { loadDetectorFiles, readLabels } from '../../../src/eval/nab-data';
 import { formatLoco, LOCO_CANDIDATES, type LocoResult, runLoco } from '../../../src/eval/nab-loco';
-import { type CostMatrix, type NabFile, type NabWindow, probationLength, scaledSigmoid, scoreFile, windowSpans } from '../../../src/eval/nab-scorer';
+import {
+  type CostMatrix,
+  type NabFile,
+  type NabWindow,
+  probationLength,
+  scaledSigmoid,
+  scoreFile,
+  windowSpans,
+} from '../../../src/eval/nab-scorer';
 
 /**
  * Small generated NAB directories: any layout `bench nab` must take (some categories
@@ -15,7 +32,12 @@ import { type CostMatrix, type NabFile, type NabWindow, probationLength, scaledS
  */
 const STEP = 300_000;
 const T0 = Date.UTC(2020, 0, 1);
-const stamp = (t: number): string => new Date(t).toISOString().replace('T', ' ').replace('Z', '').replace(/\.\d+$/, '');
+const stamp = (t: number): string =>
+  new Date(t)
+    .toISOString()
+    .replace('T', ' ')
+    .replace('Z', '')
+    .replace(/\.\d+$/, '');
 
 const STANDARD: CostMatrix = { tpWeight: 1, fpWeight: 0.11, fnWeight: 1, tnWeight: 1 };
 const PROFILES = {
@@ -35,7 +57,10 @@ interface FixtureFile {
 function series(n: number, seed: number, spikeAt?: number): number[] {
   let s = seed;
   const rand = (): number => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
-  return Array.from({ length: n }, (_, i) => 10 + 3 * Math.sin((2 * Math.PI * i) / 96) + rand() + (spikeAt !== undefined && i >= spikeAt && i < spikeAt + 3 ? 40 : 0));
+  return Array.from(
+    { length: n },
+    (_, i) => 10 + 3 * Math.sin((2 * Math.PI * i) / 96) + rand() + (spikeAt !== undefined && i >= spikeAt && i < spikeAt + 3 ? 40 : 0),
+  );
 }
 
 function writeFixture(files: FixtureFile[], published: Record<string, string[]>): string {
@@ -57,7 +82,10 @@ function writeFixture(files: FixtureFile[], published: Record<string, string[]>)
       mkdirSync(join(dir, 'results', detector, cat), { recursive: true });
       // A detector that fires on the spike rows (and on every 97th row, a false alarm).
       const scores = f.values.map((v, i) => (v > 30 ? 0.9 : i % 97 === 0 ? 0.6 : 0.1));
-      writeFileSync(join(dir, 'results', detector, cat, `${detector}_${name}`), `timestamp,anomaly_score\n${f.times.map((t, i) => `${stamp(t)},${scores[i]}`).join('\n')}\n`);
+      writeFileSync(
+        join(dir, 'results', detector, cat, `${detector}_${name}`),
+        `timestamp,anomaly_score\n${f.times.map((t, i) => `${stamp(t)},${scores[i]}`).join('\n')}\n`,
+      );
     }
   }
   return dir;
@@ -84,7 +112,12 @@ function clockChanges(n: number): number[] {
 }
 
 const SPIKE = 400;
-const withAnomaly = (rel: string, times: number[], seed: number): FixtureFile => ({ rel, times, values: series(N, seed, SPIKE), windows: [[times[SPIKE - 10], times[SPIKE + 10]]] });
+const withAnomaly = (rel: string, times: number[], seed: number): FixtureFile => ({
+  rel,
+  times,
+  values: series(N, seed, SPIKE),
+  windows: [[times[SPIKE - 10], times[SPIKE + 10]]],
+});
 
 const FILES: FixtureFile[] = [
   withAnomaly('realOne/a.csv', regular(N), 1),
@@ -147,7 +180,15 @@ describe('NAB rows in file order (timestamps that repeat or step back)', () => {
     // Bounds that are not row timestamps snap inward along the file's order.
     expect(windowSpans([0, 10, 20, 30, 20, 25, 40], [[15, 35]])).toEqual([{ start: 2, end: 5 }]);
     // Windows follow each other in file order.
-    expect(windowSpans([0, 10, 20, 10, 20, 30, 40], [[20, 20], [30, 40]])).toEqual([
+    expect(
+      windowSpans(
+        [0, 10, 20, 10, 20, 30, 40],
+        [
+          [20, 20],
+          [30, 40],
+        ],
+      ),
+    ).toEqual([
       { start: 2, end: 2 },
       { start: 5, end: 6 },
     ]);
@@ -174,7 +215,8 @@ describe('NAB rows in file order (timestamps that repeat or step back)', () => {
       if (times.includes(c) && times.includes(d) && times.indexOf(c) > times.indexOf(b)) windows.push([c, d]);
       const scores = times.map(() => Math.round(rand() * 10) / 10);
       const file: NabFile = { name: `f${k}`, timestamps: times, scores, windows };
-      for (const threshold of [0.3, 0.7, 0.95]) expect(scoreFile(file, threshold, STANDARD).score).toBeCloseTo(nabReference(times, scores, windows, threshold, STANDARD), 12);
+      for (const threshold of [0.3, 0.7, 0.95])
+        expect(scoreFile(file, threshold, STANDARD).score).toBeCloseTo(nabReference(times, scores, windows, threshold, STANDARD), 12);
     }
   });
 
@@ -213,7 +255,11 @@ describe('bench nab on partial NAB layouts', () => {
     expect(full.atAllFilesThreshold).toEqual({ threshold: 0.9, score: 0, falseAlarms: 0 });
     const quietFile = readResultsAsFile(dir, 'full', FILES[3]);
     const every97 = Array.from({ length: N }, (_, i) => i).filter((i) => i >= probationLength(N) && i % 97 === 0).length;
-    expect(scoreAt([quietFile], 0.6, STANDARD)).toEqual({ threshold: 0.6, score: expect.closeTo(-0.11 * every97, 12) as number, falseAlarms: every97 });
+    expect(scoreAt([quietFile], 0.6, STANDARD)).toEqual({
+      threshold: 0.6,
+      score: expect.closeTo(-0.11 * every97, 12) as number,
+      falseAlarms: every97,
+    });
     const partial = r.leaderboard.find((x) => x.detector === 'partial');
     expect(partial?.files).toEqual(['realOne/a.csv', 'realOne/clock.csv']);
     expect(partial?.missing).toEqual(['quiet/flat.csv', 'realTwo/b.csv']);
@@ -243,7 +289,20 @@ describe('bench nab on partial NAB layouts', () => {
     });
     const errSpy = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
     try {
-      await program.parseAsync(['node', 'anomaly-detector', 'bench', 'nab', '--nab-dir', dir, '--out', out, '--timing-passes', '0', '--seed', '7']);
+      await program.parseAsync([
+        'node',
+        'anomaly-detector',
+        'bench',
+        'nab',
+        '--nab-dir',
+        dir,
+        '--out',
+        out,
+        '--timing-passes',
+        '0',
+        '--seed',
+        '7',
+      ]);
     } finally {
       spy.mockRestore();
       errSpy.mockRestore();
@@ -304,6 +363,8 @@ describe('bench nab on partial NAB layouts', () => {
     expect(summary.folds.map((f) => f.category)).toEqual(['quiet', 'realOne', 'realTwo']);
     const bad = new Command().exitOverride();
     registerBenchCommand(bad);
-    await expect(bad.parseAsync(['node', 'anomaly-detector', 'bench', 'nab', '--nab-dir', dir, '--out', out, '--loco', '--seeds', '1,x'])).rejects.toThrow(/--seeds/);
+    await expect(
+      bad.parseAsync(['node', 'anomaly-detector', 'bench', 'nab', '--nab-dir', dir, '--out', out, '--loco', '--seeds', '1,x']),
+    ).rejects.toThrow(/--seeds/);
   });
 });

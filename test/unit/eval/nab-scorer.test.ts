@@ -106,7 +106,17 @@ describe('NAB weighting (synthetic)', () => {
 
   it('weights after a window relative to the most recent window', () => {
     const ts = Array.from({ length: 40 }, (_, i) => i);
-    const w = rowWeights(sweepRows(ts, [[2, 4], [20, 29]], 0), STANDARD);
+    const w = rowWeights(
+      sweepRows(
+        ts,
+        [
+          [2, 4],
+          [20, 29],
+        ],
+        0,
+      ),
+      STANDARD,
+    );
     // Row 10 is |4 - 10|/(3 - 1) = 3 past the first window: -fpWeight.
     expect(w[10]).toBe(-0.11);
     expect(w[31]).toBeCloseTo(0.11 * (2 * sig((-5 * 2) / 9) - 1), 14);
@@ -117,12 +127,21 @@ describe('NAB weighting (synthetic)', () => {
     expect(windowSpans(ts, [[10, 30]])).toEqual([{ start: 1, end: 3 }]);
     expect(windowSpans(ts, [[15, 35]])).toEqual([{ start: 2, end: 3 }]);
     expect(windowSpans(ts, [[41, 49]])).toEqual([]);
-    expect(() => windowSpans(ts, [[0, 20], [20, 30]])).toThrow(/overlap/);
+    expect(() =>
+      windowSpans(ts, [
+        [0, 20],
+        [20, 30],
+      ]),
+    ).toThrow(/overlap/);
   });
 
   it('scores a file: earliest detection per window, -fnWeight per missed window, FPs, probation ignored', () => {
     const ts = Array.from({ length: 40 }, (_, i) => i);
-    const windows: NabWindow[] = [[1, 3], [20, 24], [30, 34]];
+    const windows: NabWindow[] = [
+      [1, 3],
+      [20, 24],
+      [30, 34],
+    ];
     const scores = new Array<number>(40).fill(0);
     scores[2] = 1; // in the first window, but inside probation (6 rows at 15%): ignored
     scores[5] = 1; // probation: no FP
@@ -149,7 +168,10 @@ describe('NAB weighting (synthetic)', () => {
       const ts = Array.from({ length: n }, (_, i) => i * 60_000);
       // Scores on a 0.05 grid so that many rows tie.
       const scores = ts.map(() => Math.round(rand() * 20) / 20);
-      const windows: NabWindow[] = [[ts[40 + k], ts[60 + k]], [ts[120], ts[150]]];
+      const windows: NabWindow[] = [
+        [ts[40 + k], ts[60 + k]],
+        [ts[120], ts[150]],
+      ];
       return { name: `f${k}`, timestamps: ts, scores, windows };
     });
     const prep = prepareSweep(files);
@@ -160,7 +182,10 @@ describe('NAB weighting (synthetic)', () => {
       expect(rows.length).toBe(new Set(files.flatMap((f) => f.scores.slice(probationLength(f.scores.length)))).size + 1);
       for (const row of rows) {
         const parts = files.map((f) => scoreFile(f, row.threshold, cost));
-        expect(row.score).toBeCloseTo(parts.reduce((s, p) => s + p.score, 0), 10);
+        expect(row.score).toBeCloseTo(
+          parts.reduce((s, p) => s + p.score, 0),
+          10,
+        );
         for (const k of ['tp', 'tn', 'fp', 'fn', 'total'] as const) expect(row[k]).toBe(parts.reduce((s, p) => s + p[k], 0));
       }
       const best = optimiseThreshold(prep, cost);

@@ -29,11 +29,17 @@ function hostRows(n: number, seed: number): Float64Array {
 }
 
 const train = hostRows(4000, 1);
-const artifact = trainModel(train, 4000, { nEstimators: 60, maxSamples: 256, seed: 3, contamination: 0.05, createdAt: '2026-01-01T00:00:00.000Z' });
+const artifact = trainModel(train, 4000, {
+  nEstimators: 60,
+  maxSamples: 256,
+  seed: 3,
+  contamination: 0.05,
+  createdAt: '2026-01-01T00:00:00.000Z',
+});
 const det = new Detector(artifact);
 
 describe('robustness perturbations', () => {
-  it('scales are the training scaler\'s standard deviations; medians are the training medians stored in the artifact', () => {
+  it("scales are the training scaler's standard deviations; medians are the training medians stored in the artifact", () => {
     const s = metricScales(artifact, train, 4000);
     expect(s.source).toEqual(['training_scaler', 'training_scaler', 'training_scaler']);
     expect(s.values).toEqual(artifact.scaler.scale);
@@ -54,7 +60,7 @@ describe('robustness perturbations', () => {
     expect(m.values).toEqual(artifact.scaler.mean);
   });
 
-  it('noise is Gaussian with sigma times each metric\'s scale; zero sigma changes nothing', () => {
+  it("noise is Gaussian with sigma times each metric's scale; zero sigma changes nothing", () => {
     const n = 20000;
     const raw = hostRows(n, 2);
     const scales = [2, 10, 1000];
@@ -97,7 +103,8 @@ describe('robustness perturbations', () => {
     const raw = hostRows(200, 4);
     const out = injectOutliers(raw, 200, rows, 5);
     const chosen = new Set(rows);
-    for (let i = 0; i < 200; i++) for (let m = 0; m < 3; m++) expect(out[i * 3 + m]).toBe(chosen.has(i) ? raw[i * 3 + m] * 5 : raw[i * 3 + m]);
+    for (let i = 0; i < 200; i++)
+      for (let m = 0; m < 3; m++) expect(out[i * 3 + m]).toBe(chosen.has(i) ? raw[i * 3 + m] * 5 : raw[i * 3 + m]);
   });
 });
 

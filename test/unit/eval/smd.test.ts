@@ -4,7 +4,15 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Rng } from '../../../src/core/random';
 import { averageMetrics, bestF1, labelSegments, smdMetrics } from '../../../src/eval/smd-bench';
-import { compareMachineNames, listSmdMachines, parseSmdCsv, readSmdFile, readSmdMachine, SMD_METRICS, SmdDataError } from '../../../src/eval/smd-data';
+import {
+  compareMachineNames,
+  listSmdMachines,
+  parseSmdCsv,
+  readSmdFile,
+  readSmdMachine,
+  SMD_METRICS,
+  SmdDataError,
+} from '../../../src/eval/smd-data';
 
 /** Best F1 by trying every distinct score as a threshold (flag score >= t). */
 function bruteBestF1(s: number[], l: number[]): number {
@@ -98,7 +106,15 @@ describe('SMD reading', () => {
     const dir = mkdtempSync(join(tmpdir(), 'iad-smd-read-'));
     for (const name of ['machine-1-10', 'machine-1-9']) {
       mkdirSync(join(dir, name));
-      writeFileSync(join(dir, name, 'train.csv.gz'), gzipSync(smdCsv(rows.map((r) => r.slice(0, -1)), false)));
+      writeFileSync(
+        join(dir, name, 'train.csv.gz'),
+        gzipSync(
+          smdCsv(
+            rows.map((r) => r.slice(0, -1)),
+            false,
+          ),
+        ),
+      );
       writeFileSync(join(dir, name, 'test.csv.gz'), gzipSync(smdCsv(rows, true, 3)));
     }
     mkdirSync(join(dir, 'not-a-machine'));
@@ -119,8 +135,12 @@ describe('SMD reading', () => {
     const text = smdCsv(rows, true);
     expect(() => parseSmdCsv(text, ['cpu_x'], false, 'f.csv')).toThrow('f.csv: no column cpu_x');
     expect(() => parseSmdCsv(text.replace('\n1,', '\n1,abc,'), ['cpu_r'], true, 'f.csv')).toThrow(/f.csv: line 3 has 41 cells/);
-    expect(() => parseSmdCsv(text.replace('\n1,1,', '\n1,,'), ['cpu_r'], true, 'f.csv')).toThrow('f.csv: line 3: cpu_r is not a number ("")');
-    expect(() => parseSmdCsv(text.replace(/,1\n/, ',2\n'), ['cpu_r'], true, 'f.csv')).toThrow('f.csv: line 3: anomaly must be 0 or 1, got 2');
+    expect(() => parseSmdCsv(text.replace('\n1,1,', '\n1,,'), ['cpu_r'], true, 'f.csv')).toThrow(
+      'f.csv: line 3: cpu_r is not a number ("")',
+    );
+    expect(() => parseSmdCsv(text.replace(/,1\n/, ',2\n'), ['cpu_r'], true, 'f.csv')).toThrow(
+      'f.csv: line 3: anomaly must be 0 or 1, got 2',
+    );
     expect(() => parseSmdCsv(text.replace('\n2,', '\n0,'), ['cpu_r'], true, 'f.csv')).toThrow('f.csv: line 4: step 0 does not follow 1');
     expect(() => parseSmdCsv('', ['cpu_r'], true, 'f.csv')).toThrow('f.csv: empty file');
   });

@@ -58,7 +58,9 @@ describe('train/validation/test split', () => {
 
   it('time: the seed does not matter, and unreadable timestamps or too few rows are one-line DataErrors', () => {
     const ts = Array.from({ length: 100 }, (_, i) => 1e12 + i * 1000);
-    expect(sorted(splitRows(100, { mode: 'time', seed: 1, timestamps: ts }).test)).toEqual(sorted(splitRows(100, { mode: 'time', seed: 2, timestamps: ts }).test));
+    expect(sorted(splitRows(100, { mode: 'time', seed: 1, timestamps: ts }).test)).toEqual(
+      sorted(splitRows(100, { mode: 'time', seed: 2, timestamps: ts }).test),
+    );
     expect(sorted(splitRows(100, { mode: 'time', seed: 1, timestamps: ts }).test)).toEqual(Array.from({ length: 15 }, (_, i) => 85 + i));
     const bad = [...ts];
     bad[7] = NaN;
@@ -68,7 +70,12 @@ describe('train/validation/test split', () => {
   });
 
   it('takePart copies the chosen rows, labels, timestamps and hosts', () => {
-    const ds = { raw: Float64Array.from({ length: 15 }, (_, i) => i), labels: Uint8Array.from([0, 1, 0, 1, 1]), timestamps: [10, 11, 12, 13, 14], hosts: ['a', 'b', 'c', 'd', 'e'] };
+    const ds = {
+      raw: Float64Array.from({ length: 15 }, (_, i) => i),
+      labels: Uint8Array.from([0, 1, 0, 1, 1]),
+      timestamps: [10, 11, 12, 13, 14],
+      hosts: ['a', 'b', 'c', 'd', 'e'],
+    };
     const p = takePart(ds, [3, 0]);
     expect(p.n).toBe(2);
     expect(Array.from(p.raw)).toEqual([9, 10, 11, 0, 1, 2]);

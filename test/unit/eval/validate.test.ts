@@ -15,7 +15,10 @@ import {
 const HEADER = 'timestamp,host,cpu_usage,memory_usage,network_load,anomaly';
 
 /** n distinct, in-range rows (minute steps, one host). */
-function rows(n: number, f: (i: number) => [number | string, number | string, number | string, string?] = (i) => [20 + (i % 50), 40 + (i % 30), 1000 + i]): string[] {
+function rows(
+  n: number,
+  f: (i: number) => [number | string, number | string, number | string, string?] = (i) => [20 + (i % 50), 40 + (i % 30), 1000 + i],
+): string[] {
   return Array.from({ length: n }, (_, i) => {
     const [c, m, net, label] = f(i);
     return `${new Date(Date.UTC(2026, 0, 1) + i * 60000).toISOString()},h1,${c},${m},${net},${label ?? (i % 20 === 0 ? '1' : '0')}`;
@@ -70,7 +73,11 @@ describe('validation checks', () => {
     // 5 of 100 rows (exactly 5%): passes.
     const five = validateText(csv(rows(100, (i) => [i < 3 ? 101 : 20, i >= 3 && i < 5 ? -1 : 40, 1000 + i])), 'r5.csv');
     expect(check(five, 'ranges').status).toBe('pass');
-    expect(check(five, 'ranges').details).toMatchObject({ violating_rows: 5, fraction: 0.05, per_metric: { cpu_usage: { below: 0, above: 3 }, memory_usage: { below: 2, above: 0 } } });
+    expect(check(five, 'ranges').details).toMatchObject({
+      violating_rows: 5,
+      fraction: 0.05,
+      per_metric: { cpu_usage: { below: 0, above: 3 }, memory_usage: { below: 2, above: 0 } },
+    });
     // 6 of 100 rows: fails; a row with two bad metrics counts once.
     const six = validateText(csv(rows(100, (i) => [i < 6 ? 150 : 20, i < 2 ? 120 : 40, i === 99 ? 0 : 1000 + i])), 'r6.csv');
     expect(check(six, 'ranges').status).toBe('fail');
@@ -85,7 +92,10 @@ describe('validation checks', () => {
     const r = validateText(csv(rows(30, (i) => [i === 4 ? '' : 20, i === 7 ? 'high' : 40, i === 9 ? 'NaN' : 1000 + i])), 'm.csv');
     const c = check(r, 'missing_values');
     expect(c.status).toBe('fail');
-    expect(c.details).toMatchObject({ missing: { cpu_usage: 1, memory_usage: 0, network_load: 1 }, non_numeric: { cpu_usage: 0, memory_usage: 1, network_load: 0 } });
+    expect(c.details).toMatchObject({
+      missing: { cpu_usage: 1, memory_usage: 0, network_load: 1 },
+      non_numeric: { cpu_usage: 0, memory_usage: 1, network_load: 0 },
+    });
     expect(c.summary).toBe('3 non-numeric or missing values: line 6 cpu_usage=""; line 9 memory_usage="high"; line 11 network_load="NaN"');
     // The statistics skip the bad cells rather than failing.
     expect(r.statistics.cpu_usage.count).toBe(29);
@@ -107,7 +117,10 @@ describe('validation checks', () => {
     expect(check(noCol, 'schema').status).toBe('fail');
     expect(check(noCol, 'schema').summary).toMatch(/missing column\(s\) memory_usage, network_load \(header: timestamp,host,cpu_usage\)/);
 
-    const ragged = validateText(csv([...rows(5), '2026-01-01T09:00:00Z,h1,1,2', ...rows(5).map((l) => l.replace('h1', 'h2'))]), 'ragged.csv');
+    const ragged = validateText(
+      csv([...rows(5), '2026-01-01T09:00:00Z,h1,1,2', ...rows(5).map((l) => l.replace('h1', 'h2'))]),
+      'ragged.csv',
+    );
     expect(check(ragged, 'schema').summary).toMatch(/1 row\(s\) do not have the header's 6 fields \(line 7 has 4 fields\)/);
     expect(ragged.statistics.cpu_usage.count).toBe(10); // the ragged row is left out, the rest still checked
 
@@ -116,7 +129,9 @@ describe('validation checks', () => {
     expect(labels.labels.positives).toBeNull();
 
     const ts = validateText(csv(rows(3)).replace('2026-01-01T00:01:00.000Z', '01/01/2026'), 'ts.csv');
-    expect(check(ts, 'schema').summary).toMatch(/1 timestamp\(s\) are neither RFC 3339 nor epoch milliseconds \(line 3 timestamp="01\/01\/2026"\)/);
+    expect(check(ts, 'schema').summary).toMatch(
+      /1 timestamp\(s\) are neither RFC 3339 nor epoch milliseconds \(line 3 timestamp="01\/01\/2026"\)/,
+    );
 
     const noRows = validateText(`${HEADER}\n`, 'header-only.csv');
     expect(noRows.passed).toBe(false);
@@ -133,7 +148,8 @@ describe('validation checks', () => {
   it('prints a table with every check and the result, and a failure line naming failed checks', () => {
     const bad = validateText(csv(rows(20, (i) => [i < 5 ? 'x' : 20, 40, 1000 + i])), 'bad.csv');
     const table = formatValidation(bad);
-    for (const name of ['schema', 'ranges', 'missing_values', 'duplicates', 'statistics', 'outliers']) expect(table).toMatch(new RegExp(`^${name}\\s+(PASS|FAIL|INFO)\\s`, 'm'));
+    for (const name of ['schema', 'ranges', 'missing_values', 'duplicates', 'statistics', 'outliers'])
+      expect(table).toMatch(new RegExp(`^${name}\\s+(PASS|FAIL|INFO)\\s`, 'm'));
     expect(table).toMatch(/Result: FAILED \(missing_values\)/);
     expect(failureLine(bad)).toMatch(/^missing_values: 5 non-numeric or missing values: line 2 cpu_usage="x"/);
     expect(failureLine(bad)).not.toContain('\n');

@@ -180,10 +180,12 @@ describe('formatPoint', () => {
     expect(formatTimestamp(1700000000123456789n, 'ns')).toBe('1700000000123456789');
     expect(formatTimestamp(1700000000123456789n, 'ms')).toBe('1700000000123');
     expect(formatPoint({ measurement: 'm', fields: { v: 1 }, time: 5 }, 'ns')).toBe('m v=1 5000000');
-    expect(formatPoints([{ measurement: 'm', fields: { v: 1 }, time: 5 }, { measurement: 'n', fields: { v: 2 }, time: 6 }])).toEqual([
-      'm v=1 5',
-      'n v=2 6',
-    ]);
+    expect(
+      formatPoints([
+        { measurement: 'm', fields: { v: 1 }, time: 5 },
+        { measurement: 'n', fields: { v: 2 }, time: 6 },
+      ]),
+    ).toEqual(['m v=1 5', 'n v=2 6']);
   });
 
   it('rejects what InfluxDB cannot store', () => {

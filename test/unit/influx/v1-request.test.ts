@@ -115,8 +115,21 @@ describe('GroupCollector', () => {
     c.group({ host: 'a', dc: 'x' }).rows.push({ time: 2, values: {} });
     c.group({ host: 'b' }).rows.push({ time: 1, values: {} });
     c.group(undefined).rows.push({ time: 9, values: {} });
-    expect(c.finish(new Map([['b', 1], ['a', 1]]))).toEqual([
-      { tags: { host: 'a', dc: 'x' }, rows: [{ time: 2, values: {} }, { time: 3, values: {} }] },
+    expect(
+      c.finish(
+        new Map([
+          ['b', 1],
+          ['a', 1],
+        ]),
+      ),
+    ).toEqual([
+      {
+        tags: { host: 'a', dc: 'x' },
+        rows: [
+          { time: 2, values: {} },
+          { time: 3, values: {} },
+        ],
+      },
       { tags: { host: '', dc: '' }, rows: [{ time: 9, values: {} }] },
     ]);
   });

@@ -31,8 +31,15 @@ describe('service metrics (issue 11 item 13)', () => {
 
   it('lists its label values in one place: every value the code uses is initialised', () => {
     expect(METRIC_LABELS.skipped).toEqual(expect.arrayContaining(['incomplete', 'invalid', 'unwritable']));
-    const files = (dir: string): string[] => readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? files(join(dir, f)) : f.endsWith('.ts') ? [join(dir, f)] : []));
-    const known: Record<string, readonly string[]> = { source: METRIC_LABELS.source, reason: METRIC_LABELS.skipped, outcome: [...METRIC_LABELS.reloadOutcome, ...METRIC_LABELS.cycleOutcome] };
+    const files = (dir: string): string[] =>
+      readdirSync(dir).flatMap((f) =>
+        statSync(join(dir, f)).isDirectory() ? files(join(dir, f)) : f.endsWith('.ts') ? [join(dir, f)] : [],
+      );
+    const known: Record<string, readonly string[]> = {
+      source: METRIC_LABELS.source,
+      reason: METRIC_LABELS.skipped,
+      outcome: [...METRIC_LABELS.reloadOutcome, ...METRIC_LABELS.cycleOutcome],
+    };
     let seen = 0;
     for (const f of files(join(__dirname, '..', '..', '..', 'src'))) {
       const text = readFileSync(f, 'utf8');

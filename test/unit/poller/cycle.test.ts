@@ -15,13 +15,37 @@ function steps(spec: Record<string, Array<[number, Partial<StepValues>]>>): Host
 const full = (cpu: number): Partial<StepValues> => ({ cpu_usage: cpu, memory_usage: 40, network_load: 1000 });
 
 function cycle(over: Partial<CycleStep> = {}): CycleStep {
-  return { mode: 'live', from: 0, to: 100 * S, now: 100 * S, settleMs: 0, intervalMs: S, prime: false, primeFromStart: false, hosts: new Map(), owns: () => true, ...over };
+  return {
+    mode: 'live',
+    from: 0,
+    to: 100 * S,
+    now: 100 * S,
+    settleMs: 0,
+    intervalMs: S,
+    prime: false,
+    primeFromStart: false,
+    hosts: new Map(),
+    owns: () => true,
+    ...over,
+  };
 }
 
 describe('planRows', () => {
-  it('orders the rows by time, then host, and moves each host\'s watermark', () => {
+  it("orders the rows by time, then host, and moves each host's watermark", () => {
     const hosts = new Map<string, HostState>();
-    const plan = planRows(steps({ b: [[2, full(1)], [1, full(2)]], a: [[2, full(3)], [1, full(4)]] }), cycle({ hosts }));
+    const plan = planRows(
+      steps({
+        b: [
+          [2, full(1)],
+          [1, full(2)],
+        ],
+        a: [
+          [2, full(3)],
+          [1, full(4)],
+        ],
+      }),
+      cycle({ hosts }),
+    );
     expect(plan.keys).toEqual(['a', 'b', 'a', 'b']);
     expect(plan.times).toEqual([S, S, 2 * S, 2 * S]);
     expect(Array.from(plan.raw.filter((_, i) => i % 3 === 0))).toEqual([4, 2, 3, 1]);
@@ -30,9 +54,18 @@ describe('planRows', () => {
     expect(hosts.get('b')?.watermark).toBe(2 * S);
   });
 
-  it('skips steps at or before the watermark, and other shards\' hosts', () => {
+  it("skips steps at or before the watermark, and other shards' hosts", () => {
     const hosts = new Map<string, HostState>([['a', { watermark: S, seenAt: 0 }]]);
-    const plan = planRows(steps({ a: [[1, full(1)], [2, full(2)]], other: [[2, full(3)]] }), cycle({ hosts, owns: (h) => h !== 'other' }));
+    const plan = planRows(
+      steps({
+        a: [
+          [1, full(1)],
+          [2, full(2)],
+        ],
+        other: [[2, full(3)]],
+      }),
+      cycle({ hosts, owns: (h) => h !== 'other' }),
+    );
     expect(plan.keys).toEqual(['a']);
     expect(plan.times).toEqual([2 * S]);
     expect(hosts.has('other')).toBe(false);
@@ -40,7 +73,13 @@ describe('planRows', () => {
 
   it('waits settleMs for a step missing a metric, then skips it and counts it; later steps wait behind it', () => {
     const hosts = new Map<string, HostState>();
-    const data = steps({ a: [[1, full(1)], [2, { cpu_usage: 5 }], [3, full(3)]] });
+    const data = steps({
+      a: [
+        [1, full(1)],
+        [2, { cpu_usage: 5 }],
+        [3, full(3)],
+      ],
+    });
     let plan = planRows(data, cycle({ hosts, now: 10 * S, settleMs: 30_000 }));
     expect(plan.times).toEqual([S]);
     expect(plan.skipped.incomplete).toBe(0);
@@ -73,18 +112,35 @@ describe('planRows', () => {
   });
 
   it('skips invalid steps (out of the point rules) and counts them', () => {
-    const plan = planRows(steps({ a: [[1, full(101)], [2, full(50)]] }), cycle());
+    const plan = planRows(
+      steps({
+        a: [
+          [1, full(101)],
+          [2, full(50)],
+        ],
+      }),
+      cycle(),
+    );
     expect(plan.times).toEqual([2 * S]);
     expect(plan.skipped.invalid).toBe(1);
   });
 
   it('priming adds the steps already handled as history (not written); learn mode feeds everything and moves nothing', () => {
     const hosts = new Map<string, HostState>([['a', { watermark: 3 * S, seenAt: 0 }]]);
-    const data = steps({ a: [[1, full(1)], [3, full(3)], [4, full(4)]] });
+    const data = steps({
+      a: [
+        [1, full(1)],
+        [3, full(3)],
+        [4, full(4)],
+      ],
+    });
     const plan = planRows(data, cycle({ hosts, from: 2 * S, prime: true }));
     expect(plan.times).toEqual([S, 3 * S, 4 * S]);
     expect([...plan.write]).toEqual([0, 0, 1]);
-    const fromStart = planRows(data, cycle({ hosts: new Map([['a', { watermark: 3 * S, seenAt: 0 }]]), from: 2 * S, prime: true, primeFromStart: true }));
+    const fromStart = planRows(
+      data,
+      cycle({ hosts: new Map([['a', { watermark: 3 * S, seenAt: 0 }]]), from: 2 * S, prime: true, primeFromStart: true }),
+    );
     expect(fromStart.times).toEqual([3 * S, 4 * S]);
     const learnHosts = new Map<string, HostState>();
     const learn = planRows(data, cycle({ hosts: learnHosts, mode: 'learn', from: 0, to: 4 * S }));
@@ -95,9 +151,20 @@ describe('planRows', () => {
 });
 
 describe('predictionLines', () => {
-  it('writes one point per written row with the judging model\'s fields and the learning flag', () => {
-    const plan = planRows(steps({ a: [[1, full(10)], [2, full(11)]], 'b x': [[1, full(12)]] }), cycle());
-    const engine = StreamingDetector.learner(hostLearningOptions({ gate: DEFAULT_GATE, maxKeys: 10, params: { ...DEFAULT_HOST_LEARNING, nEstimators: 5 } }));
+  it("writes one point per written row with the judging model's fields and the learning flag", () => {
+    const plan = planRows(
+      steps({
+        a: [
+          [1, full(10)],
+          [2, full(11)],
+        ],
+        'b x': [[1, full(12)]],
+      }),
+      cycle(),
+    );
+    const engine = StreamingDetector.learner(
+      hostLearningOptions({ gate: DEFAULT_GATE, maxKeys: 10, params: { ...DEFAULT_HOST_LEARNING, nEstimators: 5 } }),
+    );
     const res = engine.process(plan);
     const out = predictionLines(plan, res, 'learned');
     expect(out.n).toBe(3);
@@ -105,7 +172,16 @@ describe('predictionLines', () => {
     // Row 1 is host "b x" at step 1 (time, then host: "a" < "b x").
     const line = out.lines[1];
     expect(line.startsWith('ai_predictions,host=b\\ x,model_version=learned ')).toBe(true);
-    for (const f of ['learning=1i', 'is_anomaly=0i', 'cpu_val=12', 'mem_val=40', 'net_val=1000', `score=${res.scores[1]}`, `threshold=${res.thresholds[1]}`]) expect(line).toContain(f);
+    for (const f of [
+      'learning=1i',
+      'is_anomaly=0i',
+      'cpu_val=12',
+      'mem_val=40',
+      'net_val=1000',
+      `score=${res.scores[1]}`,
+      `threshold=${res.thresholds[1]}`,
+    ])
+      expect(line).toContain(f);
     expect(line.endsWith(` ${S}`) || line.endsWith(` ${S * 1e6}`)).toBe(true);
   });
 });
@@ -113,13 +189,20 @@ describe('predictionLines', () => {
 describe('runPlan', () => {
   it('gives the same results in slices as in one call, bit for bit (refits inside included)', () => {
     const spec: Record<string, Array<[number, Partial<StepValues>]>> = {};
-    for (const h of ['a', 'b', 'c']) spec[h] = Array.from({ length: 120 }, (_, k): [number, Partial<StepValues>] => [k, full(20 + ((k * 7 + h.charCodeAt(0)) % 13))]);
+    for (const h of ['a', 'b', 'c'])
+      spec[h] = Array.from({ length: 120 }, (_, k): [number, Partial<StepValues>] => [k, full(20 + ((k * 7 + h.charCodeAt(0)) % 13))]);
     const plan = planRows(steps(spec), cycle({ to: 200 * S }));
-    const opts = () => hostLearningOptions({ gate: DEFAULT_GATE, maxKeys: 10, params: { ...DEFAULT_HOST_LEARNING, nEstimators: 5, learnPoints: 20, minFitRows: 30 } });
+    const opts = () =>
+      hostLearningOptions({
+        gate: DEFAULT_GATE,
+        maxKeys: 10,
+        params: { ...DEFAULT_HOST_LEARNING, nEstimators: 5, learnPoints: 20, minFitRows: 30 },
+      });
     const whole = StreamingDetector.learner(opts()).process(plan);
     const sliced = runPlan(StreamingDetector.learner(opts()), plan, { keepFeatures: true, sliceRows: 17 });
     expect(sliced).not.toBeNull();
-    for (const k of ['scores', 'thresholds', 'alerts', 'learning', 'contributions', 'features', 'refits'] as const) expect(Array.from(sliced?.[k] ?? [])).toEqual(Array.from(whole[k]));
+    for (const k of ['scores', 'thresholds', 'alerts', 'learning', 'contributions', 'features', 'refits'] as const)
+      expect(Array.from(sliced?.[k] ?? [])).toEqual(Array.from(whole[k]));
     expect(Math.max(...whole.refits)).toBeGreaterThan(0);
     expect(runPlan(StreamingDetector.learner(opts()), plan, { keepFeatures: false, discard: true, sliceRows: 17 })).toBeNull();
   });

@@ -16,9 +16,42 @@ describe('Telegraf mapping', () => {
   it('computes network rates per interface, sums them, ignores lo, and survives counter resets', () => {
     const out: HostSteps = new Map();
     const groups: SeriesGroup[] = [
-      { tags: { host: 'a', interface: 'eth0' }, rows: rows([[0, 1000], [10000, 11000], [20000, 500], [30000, 10500]], 'bytes_recv') },
-      { tags: { host: 'a', interface: 'eth1' }, rows: rows([[0, 0], [10000, 2000], [20000, 4000], [30000, 6000]], 'bytes_recv') },
-      { tags: { host: 'a', interface: 'lo' }, rows: rows([[0, 0], [10000, 1e9], [20000, 2e9], [30000, 3e9]], 'bytes_recv') },
+      {
+        tags: { host: 'a', interface: 'eth0' },
+        rows: rows(
+          [
+            [0, 1000],
+            [10000, 11000],
+            [20000, 500],
+            [30000, 10500],
+          ],
+          'bytes_recv',
+        ),
+      },
+      {
+        tags: { host: 'a', interface: 'eth1' },
+        rows: rows(
+          [
+            [0, 0],
+            [10000, 2000],
+            [20000, 4000],
+            [30000, 6000],
+          ],
+          'bytes_recv',
+        ),
+      },
+      {
+        tags: { host: 'a', interface: 'lo' },
+        rows: rows(
+          [
+            [0, 0],
+            [10000, 1e9],
+            [20000, 2e9],
+            [30000, 3e9],
+          ],
+          'bytes_recv',
+        ),
+      },
     ];
     addMetric(out, 'network_load', preset.network_load, groups, 10000);
     const a = out.get('a');
@@ -31,15 +64,58 @@ describe('Telegraf mapping', () => {
   it('takes the previous counter sample from the history of earlier reads', () => {
     const history = new Map();
     const first: HostSteps = new Map();
-    addMetric(first, 'network_load', preset.network_load, [{ tags: { host: 'a', interface: 'eth0' }, rows: rows([[0, 0], [10000, 1000]], 'bytes_recv') }], 10000, history);
+    addMetric(
+      first,
+      'network_load',
+      preset.network_load,
+      [
+        {
+          tags: { host: 'a', interface: 'eth0' },
+          rows: rows(
+            [
+              [0, 0],
+              [10000, 1000],
+            ],
+            'bytes_recv',
+          ),
+        },
+      ],
+      10000,
+      history,
+    );
     expect(first.get('a')?.get(10000)?.network_load).toBe(100);
     // The next read starts after the last sample: its first row still gets a rate.
     const next: HostSteps = new Map();
-    addMetric(next, 'network_load', preset.network_load, [{ tags: { host: 'a', interface: 'eth0' }, rows: rows([[20000, 3000]], 'bytes_recv') }], 10000, history);
+    addMetric(
+      next,
+      'network_load',
+      preset.network_load,
+      [{ tags: { host: 'a', interface: 'eth0' }, rows: rows([[20000, 3000]], 'bytes_recv') }],
+      10000,
+      history,
+    );
     expect(next.get('a')?.get(20000)?.network_load).toBe(200);
     // A read that covers an already seen sample again uses the sample before it.
     const again: HostSteps = new Map();
-    addMetric(again, 'network_load', preset.network_load, [{ tags: { host: 'a', interface: 'eth0' }, rows: rows([[20000, 3000], [30000, 3500]], 'bytes_recv') }], 10000, history);
+    addMetric(
+      again,
+      'network_load',
+      preset.network_load,
+      [
+        {
+          tags: { host: 'a', interface: 'eth0' },
+          rows: rows(
+            [
+              [20000, 3000],
+              [30000, 3500],
+            ],
+            'bytes_recv',
+          ),
+        },
+      ],
+      10000,
+      history,
+    );
     expect(again.get('a')?.get(20000)?.network_load).toBe(200);
     expect(again.get('a')?.get(30000)?.network_load).toBe(50);
     expect(history.get('a\u0000eth0').length).toBeLessThanOrEqual(8);
@@ -57,10 +133,16 @@ describe('Telegraf mapping', () => {
 
   it('drops rows with missing or non-numeric fields and groups without a host', () => {
     const out: HostSteps = new Map();
-    addMetric(out, 'memory_usage', preset.memory_usage, [
-      { tags: { host: 'a' }, rows: [{ time: 0, values: { used_percent: null } }] },
-      { tags: { host: '' }, rows: rows([[0, 1]], 'used_percent') },
-    ], 10000);
+    addMetric(
+      out,
+      'memory_usage',
+      preset.memory_usage,
+      [
+        { tags: { host: 'a' }, rows: [{ time: 0, values: { used_percent: null } }] },
+        { tags: { host: '' }, rows: rows([[0, 1]], 'used_percent') },
+      ],
+      10000,
+    );
     expect(out.get('a')?.size ?? 0).toBe(0);
     expect(out.has('')).toBe(false);
   });

@@ -24,7 +24,11 @@ function writer(sink: Sink, maxBuffer: number) {
   };
   const logs: string[] = [];
   const log = { warn: (_o: object, m: string) => logs.push(m), error: (_o: object, m: string) => logs.push(m) };
-  return { w: new LineWriter(sink as unknown as MetricsStore, { maxBuffer, batchSize: 3, baseBackoffMs: 5, maxBackoffMs: 20 }, metrics, log), metrics, logs };
+  return {
+    w: new LineWriter(sink as unknown as MetricsStore, { maxBuffer, batchSize: 3, baseBackoffMs: 5, maxBackoffMs: 20 }, metrics, log),
+    metrics,
+    logs,
+  };
 }
 
 describe('LineWriter', () => {

@@ -38,32 +38,35 @@ export interface ComposeFile {
 
 /** Interpolates one string. `used` collects the variable names referenced. */
 export function interpolate(s: string, vars: Record<string, string | undefined>, used?: Set<string>): string {
-  return s.replace(/\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))/g, (all, dollar: string, name?: string, op?: string, arg?: string, bare?: string) => {
-    if (dollar === '$') return '$';
-    const v = name ?? bare;
-    if (!v) return all;
-    used?.add(v);
-    const value = vars[v];
-    const unsetOrEmpty = value === undefined || value === '';
-    switch (op) {
-      case undefined:
-        return value ?? '';
-      case ':-':
-        return unsetOrEmpty ? interpolate(arg ?? '', vars, used) : (value as string);
-      case '-':
-        return value === undefined ? interpolate(arg ?? '', vars, used) : value;
-      case ':?':
-      case '?':
-        if (op === ':?' ? unsetOrEmpty : value === undefined) throw new Error(`required variable ${v} is missing: ${arg}`);
-        return value as string;
-      case ':+':
-        return unsetOrEmpty ? '' : interpolate(arg ?? '', vars, used);
-      case '+':
-        return value === undefined ? '' : interpolate(arg ?? '', vars, used);
-      default:
-        throw new Error(`unsupported interpolation ${all}`);
-    }
-  });
+  return s.replace(
+    /\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))/g,
+    (all, dollar: string, name?: string, op?: string, arg?: string, bare?: string) => {
+      if (dollar === '$') return '$';
+      const v = name ?? bare;
+      if (!v) return all;
+      used?.add(v);
+      const value = vars[v];
+      const unsetOrEmpty = value === undefined || value === '';
+      switch (op) {
+        case undefined:
+          return value ?? '';
+        case ':-':
+          return unsetOrEmpty ? interpolate(arg ?? '', vars, used) : (value as string);
+        case '-':
+          return value === undefined ? interpolate(arg ?? '', vars, used) : value;
+        case ':?':
+        case '?':
+          if (op === ':?' ? unsetOrEmpty : value === undefined) throw new Error(`required variable ${v} is missing: ${arg}`);
+          return value as string;
+        case ':+':
+          return unsetOrEmpty ? '' : interpolate(arg ?? '', vars, used);
+        case '+':
+          return value === undefined ? '' : interpolate(arg ?? '', vars, used);
+        default:
+          throw new Error(`unsupported interpolation ${all}`);
+      }
+    },
+  );
 }
 
 /** Deep-interpolates every string value (not keys) of a parsed YAML tree. */
@@ -128,7 +131,8 @@ export interface PortMapping {
 /** Short (`[ip:]host:container[/proto]`) and long port syntax. */
 export function portsOf(svc: ComposeService): PortMapping[] {
   return (svc.ports ?? []).map((p) => {
-    if (typeof p === 'object') return { hostIp: p.host_ip, published: p.published === undefined ? undefined : Number(p.published), target: Number(p.target) };
+    if (typeof p === 'object')
+      return { hostIp: p.host_ip, published: p.published === undefined ? undefined : Number(p.published), target: Number(p.target) };
     const spec = String(p).replace(/\/(tcp|udp)$/, '');
     const parts = spec.split(':');
     if (parts.length === 1) return { target: Number(parts[0]) };

@@ -86,7 +86,10 @@ function copy(ins: Instruction, st: StageState, context: string, stages: Map<str
   for (const s of sources) {
     if (/[*?[]/.test(s)) throw new Error(`line ${ins.line}: COPY wildcards are not understood by the deploy checks`);
     const src = hostPath(srcRoot, s);
-    if (!existsSync(src)) throw new Error(`line ${ins.line}: COPY source ${s} does not exist${ins.flags.from ? ` in stage ${ins.flags.from}` : ' in the build context (.dockerignore?)'}`);
+    if (!existsSync(src))
+      throw new Error(
+        `line ${ins.line}: COPY source ${s} does not exist${ins.flags.from ? ` in stage ${ins.flags.from}` : ' in the build context (.dockerignore?)'}`,
+      );
     if (lstatSync(src).isDirectory()) {
       // Docker copies a directory's contents, not the directory itself.
       mkdirSync(dest, { recursive: true });
@@ -104,7 +107,13 @@ function copy(ins: Instruction, st: StageState, context: string, stages: Map<str
  * `workRoot`. `runEnv` adds variables to every RUN (PATH and HOME come from this process,
  * so npm uses this machine's cache).
  */
-export async function emulateBuild(opts: { dockerfileText: string; context: string; workRoot: string; runEnv?: Record<string, string>; runTimeoutMs?: number }): Promise<BuildReport> {
+export async function emulateBuild(opts: {
+  dockerfileText: string;
+  context: string;
+  workRoot: string;
+  runEnv?: Record<string, string>;
+  runTimeoutMs?: number;
+}): Promise<BuildReport> {
   const stages = stagesOf(parseDockerfile(opts.dockerfileText));
   const byName = new Map<string, StageState>();
   const ran: string[] = [];
@@ -115,7 +124,15 @@ export async function emulateBuild(opts: { dockerfileText: string; context: stri
     mkdirSync(root, { recursive: true });
     const parent = byName.get(stage.base);
     const st: StageState = parent
-      ? { name: stage.name, root, workdir: parent.workdir, env: { ...parent.env }, cmd: parent.cmd, user: parent.user, exposed: [...parent.exposed] }
+      ? {
+          name: stage.name,
+          root,
+          workdir: parent.workdir,
+          env: { ...parent.env },
+          cmd: parent.cmd,
+          user: parent.user,
+          exposed: [...parent.exposed],
+        }
       : { name: stage.name, root, workdir: '/', env: {}, exposed: [] };
     if (parent) cpSync(parent.root, root, { recursive: true, verbatimSymlinks: true });
     for (const ins of stage.instructions) {
@@ -166,7 +183,15 @@ export async function emulateBuild(opts: { dockerfileText: string; context: stri
   if (!last) throw new Error('Dockerfile has no stage');
   const final = stages[stages.length - 1];
   return {
-    image: { root: last.root, workdir: last.workdir, env: last.env, cmd: last.cmd, user: last.user, exposed: last.exposed, healthcheck: healthcheckOf(final) },
+    image: {
+      root: last.root,
+      workdir: last.workdir,
+      env: last.env,
+      cmd: last.cmd,
+      user: last.user,
+      exposed: last.exposed,
+      healthcheck: healthcheckOf(final),
+    },
     ran,
     skipped,
   };

@@ -32,7 +32,21 @@ export interface Healthcheck {
   execForm: boolean;
 }
 
-const KNOWN = new Set(['FROM', 'WORKDIR', 'COPY', 'RUN', 'ENV', 'USER', 'EXPOSE', 'HEALTHCHECK', 'CMD', 'ENTRYPOINT', 'LABEL', 'ARG', 'STOPSIGNAL']);
+const KNOWN = new Set([
+  'FROM',
+  'WORKDIR',
+  'COPY',
+  'RUN',
+  'ENV',
+  'USER',
+  'EXPOSE',
+  'HEALTHCHECK',
+  'CMD',
+  'ENTRYPOINT',
+  'LABEL',
+  'ARG',
+  'STOPSIGNAL',
+]);
 
 function parseJsonArray(s: string): string[] | undefined {
   if (!s.trim().startsWith('[')) return undefined;
@@ -79,7 +93,8 @@ export function parseDockerfile(text: string): Instruction[] {
     if (!m) throw new Error(`Dockerfile line ${start}: cannot parse ${JSON.stringify(buf.slice(0, 80))}`);
     const keyword = m[1].toUpperCase();
     if (!KNOWN.has(keyword)) throw new Error(`Dockerfile line ${start}: ${keyword} is not understood by the deploy checks`);
-    const { flags, args } = keyword === 'RUN' || keyword === 'CMD' || keyword === 'ENTRYPOINT' ? { flags: {}, args: m[2].trim() } : takeFlags(m[2]);
+    const { flags, args } =
+      keyword === 'RUN' || keyword === 'CMD' || keyword === 'ENTRYPOINT' ? { flags: {}, args: m[2].trim() } : takeFlags(m[2]);
     out.push({ keyword, args, flags, exec: parseJsonArray(args), line: start });
     buf = '';
   }

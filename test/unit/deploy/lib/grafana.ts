@@ -109,7 +109,13 @@ export function dashboardQueries(d: Dashboard): DashboardQuery[] {
     const texts = new Set([a.query, target?.query, a.expr, target?.expr].filter((q): q is string => typeof q === 'string'));
     for (const q of texts) {
       const isProm = q === a.expr || q === target?.expr;
-      out.push({ where: `annotation "${String(a.name)}"`, kind: 'annotation', datasource: a.datasource as DatasourceRef, query: isProm ? undefined : q, expr: isProm ? q : undefined });
+      out.push({
+        where: `annotation "${String(a.name)}"`,
+        kind: 'annotation',
+        datasource: a.datasource as DatasourceRef,
+        query: isProm ? undefined : q,
+        expr: isProm ? q : undefined,
+      });
     }
   }
   for (const v of d.templating?.list ?? []) {
@@ -157,7 +163,8 @@ export function interpolateInfluxQL(query: string, dash: Dashboard | undefined, 
     if (name in builtins) return builtins[name];
     const v = vars.get(name);
     const given = ctx.variables[name];
-    if (!v || given === undefined) throw new Error(`query uses $${name}, which is neither a Grafana built-in nor a dashboard variable with a value`);
+    if (!v || given === undefined)
+      throw new Error(`query uses $${name}, which is neither a Grafana built-in nor a dashboard variable with a value`);
     if (given === 'all') {
       if (typeof v.allValue === 'string' && v.allValue !== '') return v.allValue;
       throw new Error(`variable $${name} has no allValue; give the test its values`);
@@ -166,7 +173,9 @@ export function interpolateInfluxQL(query: string, dash: Dashboard | undefined, 
     const escaped = given.map(escapeRegex);
     return escaped.length === 1 ? escaped[0] : `(${escaped.join('|')})`;
   };
-  const out = query.replace(/\$\{(\w+)(?::\w+)?\}|\[\[(\w+)\]\]|\$(\w+)/g, (all, a?: string, b?: string, c?: string) => value((a ?? b ?? c) as string));
+  const out = query.replace(/\$\{(\w+)(?::\w+)?\}|\[\[(\w+)\]\]|\$(\w+)/g, (all, a?: string, b?: string, c?: string) =>
+    value((a ?? b ?? c) as string),
+  );
   return out;
 }
 
@@ -230,7 +239,12 @@ export function evaluateRule(rule: AlertRule, results: Record<string, Series[]>)
   const values: Record<string, Series[]> = { ...results };
   for (const q of rule.data) {
     if (q.datasourceUid !== '__expr__') continue;
-    const m = q.model as { type: string; expression: string; reducer?: string; conditions?: Array<{ evaluator: { type: string; params: number[] } }> };
+    const m = q.model as {
+      type: string;
+      expression: string;
+      reducer?: string;
+      conditions?: Array<{ evaluator: { type: string; params: number[] } }>;
+    };
     const input = values[m.expression];
     if (!input) throw new Error(`rule ${rule.uid}: ${q.refId} refers to ${m.expression}, which comes later or does not exist`);
     if (m.type === 'reduce') {

@@ -3,7 +3,22 @@
  * names and label names a query uses, and which families and labels a /metrics page has.
  */
 
-const KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset', 'inf', 'nan', 'atan2']);
+const KEYWORDS = new Set([
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'bool',
+  'and',
+  'or',
+  'unless',
+  'offset',
+  'inf',
+  'nan',
+  'atan2',
+]);
 
 export interface PromQLUse {
   metrics: string[];
@@ -23,7 +38,11 @@ export function promqlUses(expr: string): PromQLUse {
   });
   // Grouping clauses.
   s = s.replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g, (_all, _kw: string, body: string) => {
-    for (const l of body.split(',').map((x) => x.trim()).filter(Boolean)) labels.add(l);
+    for (const l of body
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean))
+      labels.add(l);
     return ' ';
   });
   // Range and subquery brackets, Grafana's $__rate_interval and friends.
@@ -86,7 +105,8 @@ export function promqlProblems(expr: string, expo: Exposition): string[] {
         problems.push(`${metric}: not exposed by the service`);
         continue;
       }
-      if (metric !== family && type !== 'histogram' && type !== 'summary') problems.push(`${metric}: ${family} is a ${type}, not a histogram`);
+      if (metric !== family && type !== 'histogram' && type !== 'summary')
+        problems.push(`${metric}: ${family} is a ${type}, not a histogram`);
       have = expo.samples.get(metric);
       if (!have && labels.some((l) => !TARGET_LABELS.includes(l))) {
         problems.push(`${metric}: no samples on /metrics to check its labels ${labels.join(', ')} against`);
