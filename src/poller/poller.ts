@@ -244,7 +244,12 @@ export class Poller {
   private readFrom(now: number): number {
     const floor = now - this.opts.maxLookbackMs;
     let from = Infinity;
-    for (const h of this.hosts.values()) if (this.isActive(h, now) && h.watermark + 1 < from) from = h.watermark + 1;
+    for (const h of this.hosts.values()) {
+      if (!this.isActive(h, now)) continue;
+      // A host with nothing handled yet (its first step still settling) needs the lookback.
+      const need = Number.isFinite(h.watermark) ? h.watermark + 1 : floor;
+      if (need < from) from = need;
+    }
     // An outage longer than MAX_LOOKBACK_S resumes from the watermarks, however far back,
     // in reads of MAX_LOOKBACK_S each (see cycleBody): nothing is lost while the poller runs.
     return from === Infinity ? floor : from;

@@ -120,4 +120,23 @@ describe('restart during an incident (real influxd)', () => {
     // Each read is bounded by the lookback: no cycle read more than 4 steps of 3 hosts' 3 measurements.
     for (const r of reports) expect(r.to - r.from).toBeLessThanOrEqual(30_000 + 1);
   }, 60_000);
+
+  it('a host whose first step is still settling does not break the next cycles (its watermark is not yet a time)', async () => {
+    await influxd.rawQuery('DROP MEASUREMENT "ai_predictions"', { db: DB });
+    // A new host whose first step has cpu and mem but no net yet (a rate needs two samples).
+    const t0 = END + 10 * STEP;
+    await store.writeLines([`cpu,host=fresh,cpu=cpu-total usage_idle=70 ${t0}`, `mem,host=fresh used_percent=40 ${t0}`]);
+    let now = t0 + 1;
+    const poller = testPoller(store, ModelStore.fromDetector(loadDetectorFile(MODEL_PATH), MODEL_PATH), {
+      stepMs: STEP,
+      clock: () => now,
+      overrides: { settleMs: 30_000, maxLookbackMs: 60_000 },
+    });
+    await poller.runCycle();
+    for (let k = 1; k <= 5; k++) {
+      now = t0 + k * STEP + 1;
+      await expect(poller.runCycle()).resolves.toMatchObject({ hosts: expect.any(Number) });
+    }
+    await poller.stop(1000);
+  }, 60_000);
 });
