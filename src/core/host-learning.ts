@@ -42,13 +42,9 @@ export interface HostLearningParams {
   fleetSeverity: number;
   /** Suppress a repeat alert of the same host within this long unless its score is higher (ms). */
   repeatWindowMs: number;
-  /** Severity at which the learned model alerts without waiting for the consecutive steps (0: never). */
-  immediateSeverity: number;
   /** Points after which a host is no longer young (0: no young phase), and the threshold factor while it is. */
   youngPoints: number;
   youngSeverity: number;
-  /** Consecutive raw anomalies the learned model needs for an alert (0: the service's GATE_CONSECUTIVE). */
-  consecutive: number;
 }
 
 const MINUTE = 60_000;
@@ -79,8 +75,6 @@ export const DEFAULT_HOST_LEARNING: HostLearningParams = {
   priorSeverity: 1.3,
   fleetSeverity: 1.15,
   repeatWindowMs: 30 * MINUTE,
-  consecutive: 0,
-  immediateSeverity: 0,
   // A new host's first hour after learning is judged 1.1 times stricter: bench:learning
   // seeds 3-5, the new host's alerts in its first hour 0/0/0 (2/0/1 at 1.05, 3/2/3 without);
   // a lone new host (a forest of its own few rows, severities compressed to about 1.3)
@@ -144,7 +138,6 @@ export function hostLearningOptions(opts: {
     refitWindow: p.refitWindow,
     gate: {
       ...opts.gate,
-      consecutive: p.consecutive > 0 ? p.consecutive : opts.gate.consecutive,
       surge: null,
       repeat: opts.gate.repeat ?? { level: 0, windowMs: p.repeatWindowMs, peak: false, margin: 0 },
     },
@@ -160,7 +153,6 @@ export function hostLearningOptions(opts: {
       prior: opts.prior,
       priorSeverity: p.priorSeverity,
       fleetSeverity: p.fleetSeverity,
-      ...(p.immediateSeverity > 0 ? { immediateSeverity: p.immediateSeverity } : {}),
     },
   };
 }

@@ -91,12 +91,6 @@ export interface LearningOptions {
    * so that its cost stays bounded however many hosts fill the window. Absent: every row.
    */
   fitRows?: number;
-  /**
-   * A learned key's score at or above this severity meets the gate's run condition at once
-   * (a jump that far out need not wait for `consecutive` steps; the repeat rule still
-   * applies). Absent: no such shortcut.
-   */
-  immediateSeverity?: number;
 }
 
 /** Per-row results of {@link StreamingDetector.process}. */
@@ -480,9 +474,6 @@ export class StreamingDetector {
         out.thresholds[i] = threshold;
         const anomalous = score > threshold;
         out.anomalies[i] = anomalous ? 1 : 0;
-        const immediate = learning?.immediateSeverity;
-        if (immediate !== undefined && score >= model.threshold * immediate)
-          st.gate.run = Math.max(st.gate.run, this.gateOpts.consecutive - 1);
         alert = gate(this.gateOpts, st.gate, anomalous, t, cpu, mem, net, score);
         if (withContributions) out.contributions.set(learned.contributions.subarray(j * m, j * m + m), i * m);
       }
