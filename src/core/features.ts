@@ -115,6 +115,28 @@ export const TRANSFORM_PARAMS: Record<AnyTransform, readonly (keyof FeatureParam
   span_min: ['window', 'span'],
 };
 
+/**
+ * The params of transform `t` (the keys TRANSFORM_PARAMS names), taken from one set of
+ * values shared by a detector's features; `spans` gives a transform its own span (the
+ * benchmarks' volatility uses twice the level span). undefined for `raw`; a RangeError
+ * names a value the transform needs and `values` lacks.
+ */
+export function transformParams(
+  t: AnyTransform,
+  values: FeatureParams,
+  spans: Partial<Record<AnyTransform, number>> = {},
+): FeatureParams | undefined {
+  const keys = TRANSFORM_PARAMS[t];
+  if (keys.length === 0) return undefined;
+  const out: FeatureParams = {};
+  for (const k of keys) {
+    const v = k === 'span' ? (spans[t] ?? values.span) : values[k];
+    if (v === undefined) throw new RangeError(`transform ${t} needs ${k}`);
+    out[k] = v;
+  }
+  return out;
+}
+
 /** Upper bounds that keep per-key state small (a few tens of kB per channel). */
 export const PARAM_LIMITS = { window: 4096, span: 4096, horizon: 1_000_000, period: 4096, tolerance: 256 } as const;
 

@@ -1,5 +1,5 @@
 import type { Detector } from './detector';
-import type { FeatureSpec, FeatureTransform } from './features';
+import { transformParams, type FeatureSpec, type FeatureTransform } from './features';
 import type { GateOptions } from './gate';
 import { METRIC_NAMES } from './metrics';
 import type { StreamingOptions } from './streaming';
@@ -88,17 +88,8 @@ export function hostLearningFeatures(p: HostLearningParams = DEFAULT_HOST_LEARNI
   const out: FeatureSpec[] = [];
   for (const m of METRIC_NAMES) {
     for (const t of p.transforms) {
-      const params =
-        t === 'robust_z' || t === 'diff'
-          ? { window: p.window }
-          : t === 'level_shift' || t === 'volatility'
-            ? { window: p.window, span: p.span }
-            : t === 'rolling_max_excess' || t === 'rolling_min_excess'
-              ? { window: p.window, horizon: p.horizon }
-              : t === 'level_max_excess' || t === 'level_min_excess'
-                ? { window: p.window, span: p.span, horizon: p.horizon }
-                : undefined;
-      if (params === undefined) throw new RangeError(`host learning: transform ${t} is not supported`);
+      // No season: a period of 10 s steps would not fit the per-host state.
+      const params = transformParams(t, { window: p.window, span: p.span, horizon: p.horizon });
       out.push({
         name: `${m}_${t}`,
         source: m,

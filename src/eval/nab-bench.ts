@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { TRANSFORMS, type FeatureSpec, type FeatureTransform } from '../core/features';
+import { TRANSFORMS, transformParams, type FeatureSpec, type FeatureTransform } from '../core/features';
 import type { RepeatGateOptions } from '../core/gate';
 import { StreamingDetector, type StreamingOptions } from '../core/streaming';
 import {
@@ -96,28 +96,8 @@ export const DEFAULT_NAB_PARAMS: NabBenchParams = {
 /** The feature list for a univariate series. */
 export function nabFeatures(p: NabBenchParams): FeatureSpec[] {
   const unit = 'robust units (asinh)';
-  const params = (t: FeatureTransform): FeatureSpec['params'] => {
-    switch (t) {
-      case 'robust_z':
-      case 'diff':
-        return { window: p.window };
-      case 'level_shift':
-        return { window: p.window, span: p.span };
-      case 'volatility':
-        return { window: p.window, span: 2 * p.span };
-      case 'rolling_max_excess':
-      case 'rolling_min_excess':
-        return { window: p.window, horizon: p.horizon };
-      case 'level_max_excess':
-      case 'level_min_excess':
-        return { window: p.window, span: p.span, horizon: p.horizon };
-      case 'seasonal_max_excess':
-      case 'seasonal_min_excess':
-        return { window: p.window, period: p.period, tolerance: p.tolerance };
-      default:
-        return undefined;
-    }
-  };
+  const values = { window: p.window, span: p.span, horizon: p.horizon, period: p.period, tolerance: p.tolerance };
+  const params = (t: FeatureTransform) => transformParams(t, values, { volatility: 2 * p.span });
   const raw: FeatureSpec = { name: NAB_INPUT, source: NAB_INPUT, transform: 'raw', unit: 'value', min: -Number.MAX_VALUE, max: null };
   return [
     ...(p.includeRaw === false ? [] : [raw]),

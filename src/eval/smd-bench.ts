@@ -7,7 +7,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AnyTransform, FeatureSpec } from '../core/features';
+import { transformParams, type AnyTransform, type FeatureSpec } from '../core/features';
 import type { GateOptions, RepeatGateOptions } from '../core/gate';
 import { StreamingDetector, type StreamingOptions } from '../core/streaming';
 import { averagePrecision, binaryMetrics, rocAuc } from './metrics';
@@ -81,30 +81,15 @@ export const DEFAULT_SMD_PARAMS: SmdBenchParams = {
 
 /** The feature list: per metric, raw (if asked) then each transform. */
 export function smdFeatures(metrics: readonly string[], p: SmdBenchParams): FeatureSpec[] {
-  const params = (t: AnyTransform): FeatureSpec['params'] => {
-    switch (t) {
-      case 'robust_z':
-      case 'diff':
-        return { window: p.window };
-      case 'level_shift':
-        return { window: p.window, span: p.span };
-      case 'volatility':
-        return { window: p.window, span: 2 * p.span };
-      case 'rolling_max_excess':
-      case 'rolling_min_excess':
-        return { window: p.window, horizon: p.horizon };
-      case 'level_max_excess':
-      case 'level_min_excess':
-        return { window: p.window, span: p.span, horizon: p.horizon };
-      case 'span_max':
-      case 'span_min':
-        return { window: p.window, span: p.holdSpan ?? p.span };
-      case 'seasonal_max_excess':
-      case 'seasonal_min_excess':
-        throw new RangeError('bench smd: seasonal features are not used (the per-host state must stay small)');
-      default:
-        return undefined;
-    }
+  const params = (t: AnyTransform) => {
+    if (t === 'seasonal_max_excess' || t === 'seasonal_min_excess')
+      throw new RangeError('bench smd: seasonal features are not used (the per-host state must stay small)');
+    const hold = p.holdSpan ?? p.span;
+    return transformParams(
+      t,
+      { window: p.window, span: p.span, horizon: p.horizon },
+      { volatility: 2 * p.span, span_max: hold, span_min: hold },
+    );
   };
   const out: FeatureSpec[] = [];
   for (const m of metrics) {
