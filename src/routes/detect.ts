@@ -30,6 +30,19 @@ const m = METRIC_NAMES.length;
  */
 export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
 
+/** One point's result: its score against the threshold of the model that judged it, and row `k` of the contributions. */
+function pointResult(p: Point, time: number, score: number, threshold: number, c: Float64Array, k: number) {
+  return {
+    host: p.host ?? null,
+    timestamp: Number.isNaN(time) ? null : isoTimestamp(time),
+    score,
+    threshold,
+    is_anomaly: score > threshold,
+    severity: threshold > 0 ? score / threshold : 0,
+    contributions: { cpu_usage: c[k * m], memory_usage: c[k * m + 1], network_load: c[k * m + 2] },
+  };
+}
+
 export const pointRoutes: FastifyPluginAsync<{
   maxPoints: number;
   historyHosts: number;
@@ -137,16 +150,7 @@ export const pointRoutes: FastifyPluginAsync<{
         const isAnomaly = detector.isAnomaly(score);
         if (isAnomaly) anomalies++;
         scoreHistogram.observe(score);
-        const ts = pointTimes[i];
-        results[i] = {
-          host: p.host ?? null,
-          timestamp: Number.isNaN(ts) ? null : isoTimestamp(ts),
-          score,
-          threshold,
-          is_anomaly: isAnomaly,
-          severity: detector.severity(score),
-          contributions: { cpu_usage: c[i * m], memory_usage: c[i * m + 1], network_load: c[i * m + 2] },
-        };
+        results[i] = pointResult(p, pointTimes[i], score, threshold, c, i);
       }
       app.metrics.pointsScored.inc({ source: 'http' }, n);
       if (anomalies > 0) app.metrics.anomalies.inc({ source: 'http' }, anomalies);
@@ -195,18 +199,7 @@ export const pointRoutes: FastifyPluginAsync<{
       const anomalous = score > threshold;
       if (anomalous) anomalies++;
       histogram.observe(score);
-      const ts = pointTimes[i];
-      results[i] = {
-        host: valid[i].host ?? null,
-        timestamp: Number.isNaN(ts) ? null : isoTimestamp(ts),
-        score,
-        threshold,
-        is_anomaly: anomalous,
-        severity: threshold > 0 ? score / threshold : 0,
-        contributions: { cpu_usage: c[k * m], memory_usage: c[k * m + 1], network_load: c[k * m + 2] },
-        learning,
-        alert,
-      };
+      results[i] = { ...pointResult(valid[i], pointTimes[i], score, threshold, c, k), learning, alert };
     };
     if (streamed.length > 0) {
       const rows = new Float64Array(streamed.length * m);
