@@ -51,7 +51,7 @@ export type HostSteps = Map<string, Map<number, StepValues>>;
 /** The collection step a timestamp belongs to. */
 export const stepOf = (time: number, intervalMs: number): number => Math.floor(time / intervalMs) * intervalMs;
 
-function sumFields(values: Record<string, number | null>, fields: readonly string[]): number | null {
+export function sumFields(values: Record<string, number | null>, fields: readonly string[]): number | null {
   let s = 0;
   for (const f of fields) {
     const v = values[f];
@@ -66,7 +66,7 @@ function sumFields(values: Record<string, number | null>, fields: readonly strin
  * (SeriesRow.exact) and every field is an integer; undefined otherwise (then the float
  * sum is exact enough).
  */
-function exactSum(row: SeriesRow, fields: readonly string[]): bigint | undefined {
+export function exactSum(row: SeriesRow, fields: readonly string[]): bigint | undefined {
   if (!row.exact) return undefined;
   let s = 0n;
   for (const f of fields) {
@@ -80,7 +80,20 @@ function exactSum(row: SeriesRow, fields: readonly string[]): bigint | undefined
 }
 
 /** A counter sample: its float value, and its exact value when beyond 2^53. */
-type Sample = { time: number; value: number; exact?: bigint };
+export type Sample = { time: number; value: number; exact?: bigint };
+
+/**
+ * The per-second rate of a counter between two samples; undefined when they are not in
+ * time order. A counter that went down was reset: its new value is the increase since.
+ */
+export function counterRate(prev: Sample, cur: Sample): number | undefined {
+  const dt = (cur.time - prev.time) / 1000;
+  if (!(dt > 0)) return undefined;
+  // Counters beyond 2^53 differ exactly in integers (as floats, 1e18 + 1001 - 1e18 is 1024).
+  const before = prev.exact ?? (Number.isSafeInteger(prev.value) ? BigInt(prev.value) : undefined);
+  if (cur.exact !== undefined && before !== undefined) return Number(cur.exact >= before ? cur.exact - before : cur.exact) / dt;
+  return (cur.value >= prev.value ? cur.value - prev.value : cur.value) / dt;
+}
 
 /** Recent raw samples of each counter series (host and interface), kept between reads. */
 export type CounterHistory = Map<string, Sample[]>;
@@ -120,17 +133,13 @@ export function addMetric(
     const known = m.transform === 'rate' && history ? (history.get(key) ?? []).filter((x) => x.time < read[0].time) : [];
     const samples = known.concat(read);
     for (let i = known.length; i < samples.length; i++) {
-      const { time, value: raw, exact } = samples[i];
+      const { time, value: raw } = samples[i];
       let v: number;
       if (m.transform === 'rate') {
         if (i === 0) continue;
-        const prev = samples[i - 1];
-        const dt = (time - prev.time) / 1000;
-        if (!(dt > 0)) continue;
-        // Counters beyond 2^53 differ exactly in integers (as floats, 1e18 + 1001 - 1e18 is 1024).
-        const before = prev.exact ?? (Number.isSafeInteger(prev.value) ? BigInt(prev.value) : undefined);
-        if (exact !== undefined && before !== undefined) v = Number(exact >= before ? exact - before : exact) / dt;
-        else v = (raw >= prev.value ? raw - prev.value : raw) / dt;
+        const r = counterRate(samples[i - 1], samples[i]);
+        if (r === undefined) continue;
+        v = r;
       } else v = m.transform === 'complement100' ? 100 - raw : raw;
       const step = stepOf(time, intervalMs);
       let vals = steps.get(step);

@@ -1,0 +1,121 @@
+import type { StreamingDetector } from '../core/streaming';
+import { parseLine, splitLines, type LineError } from '../influx/line-parser';
+import { predictionLines, runPlan, type PlannedRows, type PredictionLines } from '../poller/cycle';
+import type { Mapping } from '../poller/telegraf';
+import { StepJoiner, type StepRow, type StepSkip } from './steps';
+
+/**
+ * The pure step of the Kafka consumer for one partition: messages (Telegraf's line
+ * protocol) in offset order -> joined host steps -> the streaming detector -> the
+ * `ai_predictions` lines of the steps to write. No I/O, no clock: the consumer (the
+ * shell, consumer.ts) fetches, writes and commits around it.
+ *
+ * Each partition has its own detector (and its own joiner): a partition's results depend
+ * only on its own messages, in order, never on which replica holds it or which other
+ * partitions that replica holds. So when a rebalance moves a partition, the new owner
+ * replays the partition's retained history up to the committed offset without writing
+ * (`replayUntil`), and from there scores exactly as the previous owner would have.
+ */
+
+/** Why a message or a point was not scored (counted; the stream goes on). */
+export type MessageSkip = LineError | 'too_large' | 'unused_measurement' | StepSkip;
+
+export interface KafkaMessageIn {
+  /** Offset in the partition (as a bigint-safe string or number; compared as bigint). */
+  offset: bigint;
+  value: Buffer | string | null;
+}
+
+export interface PartitionOutput extends PredictionLines {
+  /** Steps run through the detector (written or replayed). */
+  rows: number;
+  /** Of those, replayed (history before the committed offset: not written). */
+  replayed: number;
+  /** Points parsed. */
+  points: number;
+  /** Counts by reason of what was skipped in this call. */
+  skipped: Partial<Record<MessageSkip, number>>;
+}
+
+/** Largest message read (Telegraf's messages are one metric, or a batch of a few). */
+export const MAX_MESSAGE_BYTES = 1 << 20;
+
+export class PartitionStream {
+  readonly joiner: StepJoiner;
+  private readonly lastSkips: Record<StepSkip, number>;
+  private lastUnused = 0;
+  /** Offsets below this were processed (and written) by an earlier owner: replayed, not written. */
+  replayUntil: bigint;
+  /** The next offset to process (messages below it were seen). */
+  next: bigint | null = null;
+
+  constructor(
+    readonly partition: number,
+    readonly engine: StreamingDetector,
+    mapping: Mapping,
+    intervalMs: number,
+    replayUntil: bigint,
+    private readonly version = 'learned',
+  ) {
+    this.joiner = new StepJoiner(mapping, intervalMs);
+    this.lastSkips = { ...this.joiner.skipped };
+    this.replayUntil = replayUntil;
+  }
+
+  /** Processes messages of this partition in offset order (ones below `next` were seen and are ignored). */
+  process(messages: readonly KafkaMessageIn[]): PartitionOutput {
+    const skipped: Partial<Record<MessageSkip, number>> = {};
+    const count = (r: MessageSkip, n = 1): void => {
+      skipped[r] = (skipped[r] ?? 0) + n;
+    };
+    const rows: StepRow[] = [];
+    const write: number[] = [];
+    let points = 0;
+    for (const msg of messages) {
+      if (this.next !== null && msg.offset < this.next) continue;
+      this.next = msg.offset + 1n;
+      const live = msg.offset >= this.replayUntil;
+      const before = rows.length;
+      if (msg.value !== null) {
+        if (msg.value.length > MAX_MESSAGE_BYTES) count('too_large');
+        else {
+          const text = typeof msg.value === 'string' ? msg.value : msg.value.toString('utf8');
+          for (const line of splitLines(text)) {
+            const r = parseLine(line);
+            if (!r.ok) {
+              count(r.reason);
+              continue;
+            }
+            points++;
+            this.joiner.add(r.point, rows);
+          }
+        }
+      }
+      for (let k = before; k < rows.length; k++) write.push(live ? 1 : 0);
+    }
+    const s = this.joiner.skipped;
+    for (const r of Object.keys(s) as StepSkip[]) {
+      if (s[r] > this.lastSkips[r]) count(r, s[r] - this.lastSkips[r]);
+      this.lastSkips[r] = s[r];
+    }
+    if (this.joiner.unused > this.lastUnused) count('unused_measurement', this.joiner.unused - this.lastUnused);
+    this.lastUnused = this.joiner.unused;
+    const n = rows.length;
+    const raw = new Float64Array(n * 3);
+    rows.forEach((r, k) => raw.set(r.values, k * 3));
+    const plan: PlannedRows = {
+      keys: rows.map((r) => r.host),
+      times: rows.map((r) => r.time),
+      raw,
+      n,
+      write: Uint8Array.from(write),
+      skipped: { incomplete: 0, invalid: 0 },
+    };
+    const replayed = write.reduce((a, w) => a + (w === 0 ? 1 : 0), 0);
+    const res = runPlan(this.engine, plan, { keepFeatures: false, discard: replayed === n });
+    const out: PredictionLines = res
+      ? predictionLines(plan, res, this.version)
+      : { lines: [], n: 0, anomalies: 0, alerts: 0, unwritable: 0, written: [] };
+    return { ...out, rows: n, replayed, points, skipped };
+  }
+}

@@ -1,0 +1,113 @@
+import { DEFAULT_SIMULATION, simulate } from '../../../src/data/simulate';
+import { TelegrafEncoder } from '../../../src/data/telegraf-sim';
+import type { SeriesGroup } from '../../../src/influx/types';
+import { parseLine, type ParsedPoint } from '../../../src/influx/line-parser';
+import { addMetric, isComplete, telegrafPreset, type HostSteps } from '../../../src/poller/telegraf';
+import { METRIC_NAMES } from '../../../src/core/metrics';
+import { StepJoiner, type StepRow } from '../../../src/kafka/steps';
+
+const STEP_S = 10;
+const mapping = telegrafPreset();
+
+function telegrafPoints(hosts: number, steps: number, seed: number): ParsedPoint[] {
+  const rows = simulate({ ...DEFAULT_SIMULATION, hosts, steps, stepS: STEP_S, start: 1_700_000_000_000, seed, incidentsPerDay: 20 });
+  rows.sort((a, b) => a.timestamp - b.timestamp || (a.host < b.host ? -1 : 1));
+  const enc = new TelegrafEncoder(seed, 'ns');
+  return rows
+    .flatMap((r) => enc.lines(r, STEP_S, false))
+    .map((l) => {
+      const p = parseLine(l);
+      if (!p.ok) throw new Error(l);
+      return p.point;
+    });
+}
+
+/** The poller's join of the same points (src/poller/telegraf.ts), as InfluxDB would group them. */
+function pollerJoin(points: ParsedPoint[]): Map<string, number[]> {
+  const steps: HostSteps = new Map();
+  for (const metric of METRIC_NAMES) {
+    const m = mapping[metric];
+    const groups = new Map<string, SeriesGroup>();
+    for (const p of points) {
+      if (p.measurement !== m.measurement) continue;
+      if (Object.entries(m.where).some(([k, v]) => p.tags[k] !== v)) continue;
+      const part = m.sumOver ? (p.tags[m.sumOver] ?? '') : '';
+      if (m.exclude.includes(part)) continue;
+      const key = `${p.tags.host}\u0000${part}`;
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { tags: { host: p.tags.host, ...(m.sumOver ? { [m.sumOver]: part } : {}) }, rows: [] }));
+      g.rows.push({ time: p.time, values: p.fields, ...(p.exact ? { exact: p.exact } : {}) });
+    }
+    addMetric(steps, metric, m, [...groups.values()], STEP_S * 1000);
+  }
+  const out = new Map<string, number[]>();
+  for (const [host, byStep] of steps)
+    for (const [t, v] of byStep) if (isComplete(v)) out.set(`${host}@${t}`, [v.cpu_usage, v.memory_usage, v.network_load]);
+  return out;
+}
+
+describe('StepJoiner', () => {
+  it("joins Telegraf's points into the same host steps as the poller's join, one point at a time", () => {
+    const points = telegrafPoints(6, 60, 3);
+    const j = new StepJoiner(mapping, STEP_S * 1000);
+    const rows: StepRow[] = [];
+    for (const p of points) j.add(p, rows);
+    const want = pollerJoin(points);
+    const got = new Map(rows.map((r) => [`${r.host}@${r.time}`, r.values as number[]]));
+    // Every step but each host's last (closed only by a later point, or complete on its own) is emitted.
+    expect(got.size).toBeGreaterThanOrEqual(want.size - 6);
+    for (const [k, v] of got) expect(v).toEqual(want.get(k));
+    expect(j.skipped).toEqual({ no_host: 0, late: 0, incomplete: 0, invalid: 0 });
+    expect(j.unused).toBe(0);
+  });
+
+  it('emits a step as soon as its last series arrives once the host has a complete step', () => {
+    const j = new StepJoiner(mapping, 10_000);
+    const out: StepRow[] = [];
+    const add = (line: string) => {
+      const p = parseLine(line);
+      if (!p.ok) throw new Error(line);
+      j.add(p.point, out);
+    };
+    // The first sample of a counter has no rate; the first complete step waits for a later point.
+    add('net,host=h,interface=eth0 bytes_recv=1000i 0');
+    add('cpu,cpu=cpu-total,host=h usage_idle=90 10000000000');
+    add('mem,host=h used_percent=40 10000000000');
+    add('net,host=h,interface=eth0 bytes_recv=2000i 10000000000');
+    expect(out).toEqual([]);
+    add('cpu,cpu=cpu-total,host=h usage_idle=80 20000000000');
+    expect(out).toEqual([{ host: 'h', time: 10_000, values: [10, 40, 100] }]);
+    add('mem,host=h used_percent=41 20000000000');
+    add('net,host=h,interface=eth0 bytes_recv=4000i 20000000000');
+    expect(out[1]).toEqual({ host: 'h', time: 20_000, values: [20, 41, 200] });
+    // A point of a step already closed is late: counted, not scored.
+    add('mem,host=h used_percent=99 20000000000');
+    expect(j.skipped.late).toBe(1);
+    expect(out).toHaveLength(2);
+    // A step missing a metric is counted incomplete when the next step starts.
+    add('cpu,cpu=cpu-total,host=h usage_idle=80 30000000000');
+    add('cpu,cpu=cpu-total,host=h usage_idle=80 40000000000');
+    expect(j.skipped.incomplete).toBe(1);
+  });
+
+  it('counts points without a host and points of other measurements, and skips invalid steps', () => {
+    const j = new StepJoiner(mapping, 10_000);
+    const out: StepRow[] = [];
+    for (const line of [
+      'cpu,cpu=cpu-total usage_idle=90 0',
+      'disk,host=h used=1 0',
+      'net,host=h,interface=eth0 bytes_recv=0i 0',
+      'cpu,cpu=cpu-total,host=h usage_idle=-50 10000000000',
+      'mem,host=h used_percent=40 10000000000',
+      'net,host=h,interface=eth0 bytes_recv=10i 10000000000',
+      'cpu,cpu=cpu-total,host=h usage_idle=50 20000000000',
+    ]) {
+      const p = parseLine(line);
+      if (p.ok) j.add(p.point, out);
+    }
+    expect(j.skipped.no_host).toBe(1);
+    expect(j.unused).toBe(1);
+    expect(j.skipped.invalid).toBe(1);
+    expect(out).toEqual([]);
+  });
+});
