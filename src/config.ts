@@ -17,6 +17,7 @@ const secondsOrOff = (max: number) => z.coerce.number().min(0).max(max);
 /** The longest delay setTimeout keeps (2^31 - 1 ms, about 24.8 days), in whole seconds. */
 const MAX_TIMER_S = 2_147_483;
 const DAY_S = 86_400;
+const KAFKA_NAME = /^[A-Za-z0-9._-]{1,249}$/;
 
 /**
  * Every environment variable the service reads, with defaults. This is the only place
@@ -124,6 +125,30 @@ export const EnvSchema = z.object({
   LEARN_CHUNK_S: z.preprocess(emptyAsUndefined, z.coerce.number().min(60).max(86400).default(3600)),
   /** /detect learns each host it sees with the poller's streaming detector (off: the loaded model judges every point). */
   DETECT_LEARN: z.preprocess(emptyAsUndefined, bool.optional()).transform((v) => v ?? false),
+  /** Where metrics come from: InfluxDB (the poller; with INFLUX_URL) or a Kafka topic (a consumer group). */
+  SOURCE: z.preprocess(emptyAsUndefined, z.enum(['influx', 'kafka']).optional()).transform((v) => v ?? 'influx'),
+  /** Comma-separated host:port list. */
+  KAFKA_BROKERS: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .max(4096)
+      .transform((v) => v.split(',').map((b) => b.trim()))
+      .pipe(z.array(z.string().regex(/^[^\s,/]+:\d{1,5}$/, 'each broker must be host:port')).min(1))
+      .optional(),
+  ),
+  KAFKA_TOPIC: z.string().regex(KAFKA_NAME, 'must be a Kafka topic name ([A-Za-z0-9._-], at most 249)').default('telegraf'),
+  KAFKA_GROUP_ID: z.string().min(1).max(255).default('anomaly-detector'),
+  KAFKA_CLIENT_ID: z.string().min(1).max(255).default('anomaly-detector'),
+  KAFKA_RESULTS_TOPIC: z.preprocess(emptyAsUndefined, z.string().regex(KAFKA_NAME, 'must be a Kafka topic name').optional()),
+  KAFKA_TLS: z.preprocess(emptyAsUndefined, bool.optional()).transform((v) => v ?? false),
+  KAFKA_TLS_CA_FILE: z.preprocess(emptyAsUndefined, z.string().optional()),
+  KAFKA_SASL_MECHANISM: z.preprocess(emptyAsUndefined, z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional()),
+  KAFKA_SASL_USERNAME: z.preprocess(emptyAsUndefined, z.string().optional()),
+  KAFKA_SASL_PASSWORD: z.preprocess(emptyAsUndefined, z.string().optional()),
+  /** A replica that stops heartbeating loses its partitions after this long (the broker's minimum is 6 s). */
+  KAFKA_SESSION_TIMEOUT_S: envNumber(z.coerce.number().min(6).max(1800).default(10)),
+  KAFKA_CONCURRENCY: envNumber(intIn(1, 1000).default(4)),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -157,6 +182,20 @@ export interface Config {
   docsEnabled: boolean;
   influx: InfluxConfig | null;
   poller: PollerConfig;
+  /** The Kafka source (SOURCE=kafka), or null: the poller reads InfluxDB. */
+  kafka: KafkaConfig | null;
+}
+
+export interface KafkaConfig {
+  brokers: string[];
+  topic: string;
+  groupId: string;
+  clientId: string;
+  resultsTopic: string | null;
+  tls: { caFile?: string } | null;
+  sasl: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string } | null;
+  sessionTimeoutMs: number;
+  concurrency: number;
 }
 
 /** How to reach InfluxDB (null when INFLUX_URL is unset: no poller). */
@@ -242,7 +281,35 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       };
     }
   }
+  let kafka: KafkaConfig | null = null;
+  if (e.SOURCE === 'kafka') {
+    if (!e.KAFKA_BROKERS) throw new ConfigError('invalid configuration: SOURCE=kafka needs KAFKA_BROKERS');
+    if (!influx && !e.KAFKA_RESULTS_TOPIC)
+      throw new ConfigError(
+        'invalid configuration: SOURCE=kafka needs somewhere to write predictions: INFLUX_URL and/or KAFKA_RESULTS_TOPIC',
+      );
+    if (e.KAFKA_SASL_MECHANISM && (!e.KAFKA_SASL_USERNAME || !e.KAFKA_SASL_PASSWORD))
+      throw new ConfigError(
+        `invalid configuration: KAFKA_SASL_MECHANISM=${e.KAFKA_SASL_MECHANISM} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD`,
+      );
+    if (e.KAFKA_TLS_CA_FILE && !e.KAFKA_TLS)
+      throw new ConfigError('invalid configuration: KAFKA_TLS_CA_FILE is set without KAFKA_TLS=true');
+    kafka = {
+      brokers: e.KAFKA_BROKERS,
+      topic: e.KAFKA_TOPIC,
+      groupId: e.KAFKA_GROUP_ID,
+      clientId: e.KAFKA_CLIENT_ID,
+      resultsTopic: e.KAFKA_RESULTS_TOPIC ?? null,
+      tls: e.KAFKA_TLS ? (e.KAFKA_TLS_CA_FILE ? { caFile: e.KAFKA_TLS_CA_FILE } : {}) : null,
+      sasl: e.KAFKA_SASL_MECHANISM
+        ? { mechanism: e.KAFKA_SASL_MECHANISM, username: e.KAFKA_SASL_USERNAME as string, password: e.KAFKA_SASL_PASSWORD as string }
+        : null,
+      sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_S * 1000,
+      concurrency: e.KAFKA_CONCURRENCY,
+    };
+  } else if (e.KAFKA_BROKERS) throw new ConfigError('invalid configuration: KAFKA_BROKERS is set but SOURCE is not kafka');
   return Object.freeze({
+    kafka,
     port: e.PORT,
     host: e.HOST,
     logLevel: e.LOG_LEVEL,

@@ -15,6 +15,8 @@ import { Poller } from './poller/poller';
 import type { Detector } from './core/detector';
 import { hostLearningOptions } from './core/host-learning';
 import { loadMapping } from './poller/mapping-file';
+import { KafkaSource, readCa } from './kafka/consumer';
+import { StreamingDetector } from './core/streaming';
 import type { ParseOptions } from './core/artifact';
 
 /** Raised for a start-up failure: the message is the one line printed before exit. */
@@ -45,7 +47,9 @@ export async function startService(config: Config): Promise<FastifyInstance> {
     throw new StartupError((e as Error).message);
   }
   let poller: Poller | null = null;
-  if (config.influx) {
+  let kafka: KafkaSource | null = null;
+  if (config.kafka) kafka = kafkaSource(config, models, metrics, logger);
+  else if (config.influx) {
     const p = config.poller;
     let mapping;
     try {
@@ -98,7 +102,7 @@ export async function startService(config: Config): Promise<FastifyInstance> {
     models,
     metrics,
     logger,
-    health: [poller ? poller.health() : influxOff, ...(poller ? [poller.writer.health()] : []), reloader.health()],
+    health: [poller ? poller.health() : kafka ? kafka.health() : influxOff, ...(poller ? [poller.writer.health()] : []), reloader.health()],
     extend: async (a) => {
       if (config.adminToken) await a.register(adminRoutes, { token: config.adminToken, reloader });
     },
@@ -117,7 +121,13 @@ export async function startService(config: Config): Promise<FastifyInstance> {
   }
   await app.listen({ port: config.port, host: config.host });
   limitConnections(app, config.maxConnections ?? connectionsFromDescriptorLimit(descriptorLimit()), metrics, logger);
-  if (poller) {
+  if (kafka) {
+    const running = kafka;
+    app.addHook('onClose', async () => running.stop());
+    await kafka.start().catch((e: unknown) => {
+      throw new StartupError(`cannot reach Kafka (${config.kafka?.brokers.join(',')}): ${(e as Error).message}`);
+    });
+  } else if (poller) {
     poller.start();
     logger.info(
       {
@@ -131,6 +141,65 @@ export async function startService(config: Config): Promise<FastifyInstance> {
     );
   } else logger.info('INFLUX_URL is unset: poller off, serving HTTP only');
   return app;
+}
+
+/** SOURCE=kafka: the consumer group, writing to InfluxDB (when INFLUX_URL is set) and/or the results topic. */
+function kafkaSource(config: Config, models: ModelStore, metrics: ReturnType<typeof createMetrics>, logger: pino.Logger): KafkaSource {
+  const k = config.kafka as NonNullable<Config['kafka']>;
+  const p = config.poller;
+  let mapping;
+  let ca: string | undefined;
+  try {
+    mapping = loadMapping(p.mappingFile, p.netIncludeSent);
+    ca = readCa(k.tls?.caFile);
+  } catch (e) {
+    throw new StartupError((e as Error).message);
+  }
+  const i = config.influx;
+  const sink = i
+    ? createMetricsStore(
+        i.api === 'v1'
+          ? { version: 'v1', ...i, timeoutMs: i.timeoutMs, batchSize: p.writeBatchPoints }
+          : { version: 'v2', ...i, batchSize: p.writeBatchPoints },
+      )
+    : null;
+  const learn = p.learn;
+  return new KafkaSource(
+    {
+      brokers: k.brokers,
+      topic: k.topic,
+      groupId: k.groupId,
+      clientId: k.clientId,
+      resultsTopic: k.resultsTopic,
+      ssl: k.tls ? { ca } : null,
+      sasl: k.sasl,
+      sessionTimeoutMs: k.sessionTimeoutMs,
+      concurrency: k.concurrency,
+      mapping,
+      collectionIntervalMs: p.collectionIntervalMs,
+      learnWindowMs: learn ? learn.windowMs : 0,
+      engine: (prior: Detector) =>
+        learn
+          ? StreamingDetector.learner(hostLearningOptions({ prior, gate: p.gate, maxKeys: p.maxHosts }))
+          : StreamingDetector.fromModel(
+              prior,
+              {
+                refitIntervalMs: p.refit?.intervalMs ?? 0,
+                refitWindow: p.refit?.windowPoints ?? 2,
+                minRefitRows: p.refit?.minPoints,
+                gate: p.gate,
+                maxKeys: p.maxHosts,
+              },
+              0,
+            ),
+      writeBatchLines: p.writeBatchPoints,
+      maxBackoffMs: p.maxBackoffMs,
+    },
+    models,
+    sink,
+    metrics,
+    logger.child({ component: 'kafka' }),
+  );
 }
 
 /** How the service bounds and authenticates the artifacts it loads (MODEL_MAX_BYTES, MODEL_SIGNING_KEY). */

@@ -31,6 +31,11 @@ export interface ServiceMetrics {
   // Learning each host (the poller's streaming detector)
   learningHosts: Gauge;
   refitFailures: Counter;
+  // The Kafka source (zero while it is off)
+  kafkaLag: Gauge<'partition'>;
+  kafkaMessages: Counter;
+  kafkaPartitions: Gauge;
+  kafkaReplayed: Counter;
 }
 
 /**
@@ -39,9 +44,24 @@ export interface ServiceMetrics {
  * first increment. A new label value used in code belongs here too.
  */
 export const METRIC_LABELS = {
-  source: ['http', 'poller'],
+  source: ['http', 'poller', 'kafka'],
   reloadOutcome: ['ok', 'failed', 'refit', 'refit_failed'],
-  skipped: ['incomplete', 'invalid', 'unwritable', 'future_prediction'],
+  skipped: [
+    'incomplete',
+    'invalid',
+    'unwritable',
+    'future_prediction',
+    // The Kafka source: messages or points not scored (src/kafka/partition.ts).
+    'syntax',
+    'no_fields',
+    'no_timestamp',
+    'bad_timestamp',
+    'bad_value',
+    'too_large',
+    'unused_measurement',
+    'no_host',
+    'late',
+  ],
   cycleOutcome: ['ok', 'error'],
 } as const;
 
@@ -169,6 +189,27 @@ function instruments(registry: Registry): ServiceMetrics {
     refitFailures: new Counter({
       name: 'anomaly_detector_refit_failures_total',
       help: 'Refits of the streaming detector that failed (the previous model kept serving)',
+      registers: [registry],
+    }),
+    kafkaLag: new Gauge({
+      name: 'anomaly_detector_kafka_consumer_lag_messages',
+      help: 'Messages of each assigned partition not yet processed (high watermark minus next offset)',
+      labelNames: ['partition'],
+      registers: [registry],
+    }),
+    kafkaMessages: new Counter({
+      name: 'anomaly_detector_kafka_messages_total',
+      help: 'Messages consumed from the topic',
+      registers: [registry],
+    }),
+    kafkaPartitions: new Gauge({
+      name: 'anomaly_detector_kafka_partitions',
+      help: 'Partitions assigned to this replica',
+      registers: [registry],
+    }),
+    kafkaReplayed: new Counter({
+      name: 'anomaly_detector_kafka_replayed_steps_total',
+      help: "Host steps replayed into a newly assigned partition's detector (history before its committed offset; not written)",
       registers: [registry],
     }),
     historyHosts: new Gauge({

@@ -14,6 +14,30 @@ describe('configuration', () => {
     expect(c.detectHistoryHosts).toBe(10_000);
   });
 
+  it('reads the Kafka source settings (SOURCE=kafka)', () => {
+    const c = loadConfig({
+      SOURCE: 'kafka',
+      KAFKA_BROKERS: 'a:9092, b:9093',
+      INFLUX_URL: 'http://i:8086',
+      KAFKA_SASL_MECHANISM: 'scram-sha-512',
+      KAFKA_SASL_USERNAME: 'u',
+      KAFKA_SASL_PASSWORD: 'p',
+      KAFKA_TLS: 'true',
+    });
+    expect(c.kafka).toEqual({
+      brokers: ['a:9092', 'b:9093'],
+      topic: 'telegraf',
+      groupId: 'anomaly-detector',
+      clientId: 'anomaly-detector',
+      resultsTopic: null,
+      tls: {},
+      sasl: { mechanism: 'scram-sha-512', username: 'u', password: 'p' },
+      sessionTimeoutMs: 10_000,
+      concurrency: 4,
+    });
+    expect(loadConfig({}).kafka).toBeNull();
+  });
+
   it('turns the repeat rule on with GATE_REPEAT_WINDOW_S', () => {
     const c = loadConfig({ GATE_REPEAT_WINDOW_S: '600', GATE_REPEAT_MARGIN: '0.02' });
     expect(c.poller.gate.repeat).toEqual({ level: 0, windowMs: 600_000, peak: false, margin: 0.02 });
@@ -31,6 +55,13 @@ describe('configuration', () => {
     [{ GATE_REPEAT_MARGIN: '2' }, /GATE_REPEAT_MARGIN/],
     [{ DETECT_HISTORY_HOSTS: '0' }, /DETECT_HISTORY_HOSTS/],
     [{ POLL_INTERVAL_S: '-1' }, /POLL_INTERVAL_S/],
+    [{ SOURCE: 'kafka' }, /SOURCE=kafka needs KAFKA_BROKERS/],
+    [{ SOURCE: 'kafka', KAFKA_BROKERS: 'k:9092' }, /needs somewhere to write predictions: INFLUX_URL and\/or KAFKA_RESULTS_TOPIC/],
+    [{ SOURCE: 'kafka', KAFKA_BROKERS: 'k:9092,http://x', INFLUX_URL: 'http://i:8086' }, /KAFKA_BROKERS/],
+    [{ SOURCE: 'kafka', KAFKA_BROKERS: 'k:9092', KAFKA_RESULTS_TOPIC: 'bad topic' }, /KAFKA_RESULTS_TOPIC/],
+    [{ SOURCE: 'kafka', KAFKA_BROKERS: 'k:9092', KAFKA_RESULTS_TOPIC: 'r', KAFKA_SASL_MECHANISM: 'plain' }, /needs KAFKA_SASL_USERNAME/],
+    [{ KAFKA_BROKERS: 'k:9092' }, /KAFKA_BROKERS is set but SOURCE is not kafka/],
+    [{ SOURCE: 'kafka', KAFKA_BROKERS: 'k:9092', KAFKA_RESULTS_TOPIC: 'r', KAFKA_SESSION_TIMEOUT_S: '1' }, /KAFKA_SESSION_TIMEOUT_S/],
   ])('rejects %j with one line naming the variable', (env, pattern) => {
     let err: unknown;
     try {

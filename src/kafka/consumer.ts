@@ -1,0 +1,361 @@
+import {
+  Kafka,
+  logLevel as kafkaLogLevel,
+  type Admin,
+  type Consumer,
+  type EachBatchPayload,
+  type Producer,
+  type SASLOptions,
+} from 'kafkajs';
+import { readFileSync } from 'node:fs';
+import type { Counter, Gauge } from 'prom-client';
+import type { Detector } from '../core/detector';
+import type { StreamingDetector } from '../core/streaming';
+import type { MetricsStore } from '../influx/types';
+import type { ModelStore } from '../model-store';
+import type { HealthContributor } from '../routes/health';
+import type { Mapping } from '../poller/telegraf';
+import { backoffMs, refusalOf } from '../poller/writer';
+import { PartitionStream, type KafkaMessageIn, type MessageSkip } from './partition';
+
+/**
+ * The Kafka source: joins a consumer group on the topic Telegraf's `outputs.kafka` writes
+ * (line protocol, keyed by host, so a host's points stay in one partition), runs each
+ * partition through its own PartitionStream (the pure step: join, streaming detector,
+ * prediction lines), writes the predictions (InfluxDB and/or a results topic) and only
+ * then commits the partition's offset. A rebalance moves partitions: a newly assigned
+ * partition is replayed from `learnWindowMs` before now up to its committed offset without
+ * writing, so its detector holds what the previous owner's did, and scoring resumes where
+ * the previous owner's commits end. Nothing is committed before it is written; a crash
+ * rescores from the last commit, and the rewrite carries the same values.
+ */
+
+export interface KafkaSourceOptions {
+  brokers: string[];
+  topic: string;
+  groupId: string;
+  clientId: string;
+  /** Predictions also go to this topic (one message per step, keyed by host), or null. */
+  resultsTopic: string | null;
+  ssl: { ca?: string } | null;
+  sasl: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string } | null;
+  sessionTimeoutMs: number;
+  /** Partitions whose batches are processed at once (their writes overlap). */
+  concurrency: number;
+  mapping: Mapping;
+  collectionIntervalMs: number;
+  /** History replayed into a newly assigned partition's detector. */
+  learnWindowMs: number;
+  /** A new streaming detector for a partition, around the loaded model (the prior, or the named model). */
+  engine: (loaded: Detector) => StreamingDetector;
+  writeBatchLines: number;
+  maxBackoffMs: number;
+}
+
+export interface KafkaMetrics {
+  pointsScored: Counter<'source'>;
+  anomalies: Counter<'source'>;
+  alerts: Counter;
+  skipped: Counter<'reason'>;
+  written: Counter;
+  writeErrors: Counter;
+  writeRefused: Counter;
+  learningHosts: Gauge;
+  kafkaLag: Gauge<'partition'>;
+  kafkaMessages: Counter;
+  kafkaPartitions: Gauge;
+  kafkaReplayed: Counter;
+}
+
+interface Log {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** Messages per call of the partition stream (a heartbeat between calls keeps the group membership during long replays). */
+const CHUNK_MESSAGES = 5000;
+
+export class KafkaSource {
+  private readonly kafka: Kafka;
+  private readonly consumer: Consumer;
+  private readonly admin: Admin;
+  private producer: Producer | null = null;
+  private readonly streams = new Map<number, PartitionStream>();
+  /** Partitions sought once to their replay start (a second seek would loop if retention moved the start). */
+  private readonly sought = new Set<number>();
+  private assigned: number[] = [];
+  private lastError: string | null = null;
+  private lastErrorAt = 0;
+  private lastOk: number | null = null;
+  private started = false;
+  private stopping = false;
+  private scored = 0;
+  private probe: NodeJS.Timeout | null = null;
+  private readonly lags = new Map<number, bigint>();
+
+  constructor(
+    private readonly opts: KafkaSourceOptions,
+    private readonly models: ModelStore,
+    private readonly sink: MetricsStore | null,
+    private readonly metrics: KafkaMetrics,
+    private readonly log: Log,
+  ) {
+    const sasl: SASLOptions | undefined = opts.sasl ? ({ ...opts.sasl } as SASLOptions) : undefined;
+    this.kafka = new Kafka({
+      clientId: opts.clientId,
+      brokers: opts.brokers,
+      ssl: opts.ssl ? (opts.ssl.ca ? { ca: [opts.ssl.ca] } : true) : false,
+      sasl,
+      logLevel: kafkaLogLevel.ERROR,
+      logCreator: () => (entry) => {
+        const { message, ...rest } = entry.log;
+        this.log.warn({ kafka: entry.namespace, ...rest }, message);
+      },
+      retry: { initialRetryTime: 300, retries: 8, maxRetryTime: Math.max(1000, opts.maxBackoffMs) },
+    });
+    this.consumer = this.kafka.consumer({
+      groupId: opts.groupId,
+      sessionTimeout: opts.sessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.floor(opts.sessionTimeoutMs / 5)),
+      rebalanceTimeout: Math.max(opts.sessionTimeoutMs, 30_000),
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: Math.max(1000, opts.maxBackoffMs) },
+    });
+    this.admin = this.kafka.admin();
+    const c = this.consumer.events;
+    this.consumer.on(c.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment[opts.topic] ?? []));
+    this.consumer.on(c.CRASH, (e) => this.fail(e.payload.error));
+    this.consumer.on(c.FETCH, () => this.ok());
+  }
+
+  /** Connects and joins the group; the consumer runs in the background. */
+  async start(): Promise<void> {
+    this.started = true;
+    await this.admin.connect();
+    if (this.opts.resultsTopic) {
+      this.producer = this.kafka.producer({ allowAutoTopicCreation: false, idempotent: false });
+      await this.producer.connect();
+    }
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [this.opts.topic], fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.opts.concurrency,
+      eachBatch: (p) => this.onBatch(p),
+    });
+    // Lag and broker reachability also while no batch flows.
+    this.probe = setInterval(() => void this.probeBroker(), 5000);
+    this.probe.unref();
+    this.log.info({ brokers: this.opts.brokers, topic: this.opts.topic, group: this.opts.groupId }, 'kafka consumer started');
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.probe) clearInterval(this.probe);
+    await this.consumer.disconnect().catch(() => undefined);
+    await this.producer?.disconnect().catch(() => undefined);
+    await this.admin.disconnect().catch(() => undefined);
+    this.log.info({ scored_total: this.scored }, 'kafka consumer stopped');
+  }
+
+  private ok(): void {
+    this.lastOk = Date.now();
+  }
+
+  private fail(e: unknown): void {
+    this.lastError = (e as Error).message;
+    this.lastErrorAt = Date.now();
+    this.log.warn({ err: this.lastError }, 'kafka: broker error (the consumer retries)');
+  }
+
+  /** A new assignment: partitions no longer held drop their state (the next owner replays them). */
+  private onAssignment(partitions: number[]): void {
+    const now = new Set(partitions);
+    for (const p of this.streams.keys()) {
+      if (now.has(p)) continue;
+      this.streams.delete(p);
+      this.sought.delete(p);
+      this.lags.delete(p);
+      this.metrics.kafkaLag.remove({ partition: String(p) });
+    }
+    this.assigned = [...partitions].sort((a, b) => a - b);
+    this.metrics.kafkaPartitions.set(partitions.length);
+    this.log.info({ partitions: this.assigned }, 'kafka: partitions assigned');
+  }
+
+  /**
+   * Makes a partition's stream: its committed offset C is where writing starts (none: the
+   * end of the partition now, as the poller starts at now); the replay starts at the first
+   * offset of `learnWindowMs` ago (or C, if later).
+   */
+  private async prepare(partition: number): Promise<{ stream: PartitionStream; start: bigint }> {
+    const topic = this.opts.topic;
+    const [committed] = await this.admin.fetchOffsets({ groupId: this.opts.groupId, topics: [topic] });
+    const c = committed.partitions.find((x) => x.partition === partition)?.offset ?? '-1';
+    const ends = await this.admin.fetchTopicOffsets(topic);
+    const end = ends.find((x) => x.partition === partition);
+    const low = BigInt(end?.low ?? '0');
+    const high = BigInt(end?.high ?? '0');
+    const replayUntil = BigInt(c) >= 0n ? BigInt(c) : high;
+    const since = await this.admin.fetchTopicOffsetsByTimestamp(topic, Date.now() - this.opts.learnWindowMs);
+    let start = BigInt(since.find((x) => x.partition === partition)?.offset ?? '-1');
+    if (start < 0n || start > replayUntil) start = replayUntil;
+    if (start < low) start = low;
+    const loaded = (this.models.current as NonNullable<ModelStore['current']>).detector;
+    const engine = this.opts.engine(loaded);
+    const stream = new PartitionStream(partition, engine, this.opts.mapping, this.opts.collectionIntervalMs, replayUntil);
+    this.log.info(
+      { partition, replay_from: String(start), write_from: String(replayUntil), committed: c },
+      'kafka: partition assigned: replaying its history into its detector',
+    );
+    return { stream, start };
+  }
+
+  private async onBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, heartbeat, isRunning, isStale } = payload;
+    const partition = batch.partition;
+    if (!this.models.current) throw new Error('no model loaded');
+    let stream = this.streams.get(partition);
+    if (!stream) {
+      const { stream: s, start } = await this.prepare(partition);
+      const first = BigInt(batch.firstOffset() ?? String(start));
+      if (first > start && !this.sought.has(partition)) {
+        // Fetched from the committed offset: go back to the start of the history first.
+        this.sought.add(partition);
+        this.consumer.seek({ topic: batch.topic, partition, offset: String(start) });
+        return;
+      }
+      this.sought.add(partition);
+      // History older than the window (before `start`) is not replayed.
+      s.next = start;
+      this.streams.set(partition, (stream = s));
+    }
+    const messages: KafkaMessageIn[] = batch.messages.map((m) => ({ offset: BigInt(m.offset), value: m.value }));
+    this.metrics.kafkaMessages.inc(messages.length);
+    for (let a = 0; a < messages.length; a += CHUNK_MESSAGES) {
+      if (!isRunning() || isStale() || this.streams.get(partition) !== stream) return;
+      const chunk = messages.slice(a, a + CHUNK_MESSAGES);
+      const out = stream.process(chunk);
+      this.count(out.skipped);
+      if (out.replayed > 0) this.metrics.kafkaReplayed.inc(out.replayed);
+      if (out.lines.length > 0 || out.unwritable > 0) {
+        // Not written (the partition moved, or the service stops): not committed; its next owner rescores it.
+        if (!(await this.write(out.lines, partition, () => isRunning() && !isStale() && !this.stopping, heartbeat))) return;
+        this.metrics.pointsScored.inc({ source: 'kafka' }, out.n);
+        this.scored += out.n;
+        if (out.anomalies > 0) this.metrics.anomalies.inc({ source: 'kafka' }, out.anomalies);
+        if (out.alerts > 0) this.metrics.alerts.inc(out.alerts);
+        if (out.unwritable > 0) this.metrics.skipped.inc({ reason: 'unwritable' }, out.unwritable);
+      }
+      const next = (stream.next ?? 0n) as bigint;
+      // Commit only what was written (never back into the replayed range).
+      if (next > stream.replayUntil) {
+        await this.consumer.commitOffsets([{ topic: batch.topic, partition, offset: String(next) }]);
+        stream.replayUntil = next;
+      }
+      await heartbeat();
+    }
+    const high = BigInt(batch.highWatermark);
+    const lag = high - (stream.next ?? high);
+    this.lags.set(partition, lag > 0n ? lag : 0n);
+    this.metrics.kafkaLag.set({ partition: String(partition) }, Number(lag > 0n ? lag : 0n));
+    this.metrics.learningHosts.set([...this.streams.values()].reduce((s, x) => s + x.engine.keyCounts().learning, 0));
+    this.ok();
+  }
+
+  private count(skipped: Partial<Record<MessageSkip, number>>): void {
+    for (const [reason, n] of Object.entries(skipped)) if (n) this.metrics.skipped.inc({ reason }, n);
+  }
+
+  /**
+   * Writes the lines to every sink, retrying transient failures with backoff until they
+   * succeed (true) or the partition is no longer ours (false: the next owner rescores them
+   * from the last commit). Lines InfluxDB refuses for good are counted and not retried.
+   */
+  private async write(lines: string[], partition: number, stillOurs: () => boolean, heartbeat: () => Promise<void>): Promise<boolean> {
+    for (let a = 0; a < lines.length; a += this.opts.writeBatchLines) {
+      const batch = lines.slice(a, a + this.opts.writeBatchLines);
+      for (let failures = 0; ; failures++) {
+        try {
+          if (this.sink) await this.sink.writeLines(batch);
+          if (this.producer && this.opts.resultsTopic)
+            await this.producer.send({ topic: this.opts.resultsTopic, messages: batch.map((value) => ({ key: hostOf(value), value })) });
+          this.metrics.written.inc(batch.length);
+          break;
+        } catch (e) {
+          const refusal = refusalOf(e, batch.length);
+          if (refusal) {
+            this.metrics.writeRefused.inc(refusal.lines);
+            this.metrics.written.inc(batch.length - refusal.lines);
+            this.log.error({ partition, refused: refusal.lines, reason: refusal.reason }, 'InfluxDB refused lines for good; not retried');
+            break;
+          }
+          this.metrics.writeErrors.inc();
+          this.fail(e);
+          if (!stillOurs()) return false;
+          await new Promise((r) => setTimeout(r, backoffMs(failures + 1, 200, this.opts.maxBackoffMs)));
+          await heartbeat().catch(() => undefined);
+        }
+      }
+    }
+    return true;
+  }
+
+  private async probeBroker(): Promise<void> {
+    try {
+      const ends = await this.admin.fetchTopicOffsets(this.opts.topic);
+      for (const e of ends) {
+        const s = this.streams.get(e.partition);
+        if (!s || s.next === null) continue;
+        const lag = BigInt(e.high) - s.next;
+        this.lags.set(e.partition, lag > 0n ? lag : 0n);
+        this.metrics.kafkaLag.set({ partition: String(e.partition) }, Number(lag > 0n ? lag : 0n));
+      }
+      this.ok();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** The consumer's part of /health: degraded while the broker has not answered for 3 probe intervals. */
+  health(): HealthContributor {
+    return {
+      name: 'kafka',
+      check: () => {
+        const now = Date.now();
+        const unreachable = this.lastErrorAt > (this.lastOk ?? 0) || (this.lastOk !== null && now - this.lastOk > 15_000);
+        const status =
+          !this.started || this.lastOk === null ? (this.lastError ? 'unreachable' : 'starting') : unreachable ? 'unreachable' : 'ok';
+        let lag = 0n;
+        for (const v of this.lags.values()) lag += v;
+        return {
+          degraded: status === 'unreachable',
+          body: {
+            enabled: true,
+            status,
+            topic: this.opts.topic,
+            group: this.opts.groupId,
+            partitions: this.assigned,
+            lag_messages: Number(lag),
+            hosts: [...this.streams.values()].reduce((s, x) => s + x.joiner.size, 0),
+            learning_hosts: [...this.streams.values()].reduce((s, x) => s + x.engine.keyCounts().learning, 0),
+            scored: this.scored,
+            last_error: this.lastError,
+          },
+        };
+      },
+    };
+  }
+}
+
+/** The host tag of a prediction line (the results topic's message key). */
+function hostOf(line: string): string | null {
+  const m = /,host=((?:\\.|[^,\s\\])*)/.exec(line);
+  return m ? m[1].replace(/\\(.)/g, '$1') : null;
+}
+
+/** Reads the CA file of KAFKA_TLS_CA_FILE (at start: a missing file stops the start with one line). */
+export function readCa(file: string | undefined): string | undefined {
+  return file ? readFileSync(file, 'utf8') : undefined;
+}
