@@ -89,6 +89,7 @@ export class KafkaSource {
   private lastErrorAt = 0;
   private lastOk: number | null = null;
   private started = false;
+  private startedAt = 0;
   private stopping = false;
   private scored = 0;
   private probe: NodeJS.Timeout | null = null;
@@ -131,6 +132,7 @@ export class KafkaSource {
   /** Connects and joins the group; the consumer runs in the background. */
   async start(): Promise<void> {
     this.started = true;
+    this.startedAt = Date.now();
     await this.admin.connect();
     if (this.opts.resultsTopic) {
       this.producer = this.kafka.producer({ allowAutoTopicCreation: false, idempotent: false });
@@ -185,9 +187,10 @@ export class KafkaSource {
   }
 
   /**
-   * Makes a partition's stream: its committed offset C is where writing starts (none: the
-   * end of the partition now, as the poller starts at now); the replay starts at the first
-   * offset of `learnWindowMs` ago (or C, if later).
+   * Makes a partition's stream: its committed offset C is where writing starts (none, in a
+   * new group: the first message produced after this replica started, as the poller starts
+   * at its start); the replay starts at the first offset of `learnWindowMs` ago (or C, if
+   * later).
    */
   private async prepare(partition: number): Promise<{ stream: PartitionStream; start: bigint }> {
     const topic = this.opts.topic;
@@ -197,7 +200,13 @@ export class KafkaSource {
     const end = ends.find((x) => x.partition === partition);
     const low = BigInt(end?.low ?? '0');
     const high = BigInt(end?.high ?? '0');
-    const replayUntil = BigInt(c) >= 0n ? BigInt(c) : high;
+    // No commit yet (a new group): write what arrived since this replica started.
+    let replayUntil = BigInt(c);
+    if (replayUntil < 0n) {
+      const sinceStart = await this.admin.fetchTopicOffsetsByTimestamp(topic, this.startedAt);
+      const o = BigInt(sinceStart.find((x) => x.partition === partition)?.offset ?? '-1');
+      replayUntil = o >= 0n ? o : high;
+    }
     const since = await this.admin.fetchTopicOffsetsByTimestamp(topic, Date.now() - this.opts.learnWindowMs);
     let start = BigInt(since.find((x) => x.partition === partition)?.offset ?? '-1');
     if (start < 0n || start > replayUntil) start = replayUntil;
@@ -249,6 +258,8 @@ export class KafkaSource {
         if (out.unwritable > 0) this.metrics.skipped.inc({ reason: 'unwritable' }, out.unwritable);
       }
       const next = (stream.next ?? 0n) as bigint;
+      // Consumed (the next fetch goes on from here); committed below only once written.
+      payload.resolveOffset(String(next - 1n));
       // Commit only what was written (never back into the replayed range).
       if (next > stream.replayUntil) {
         await this.consumer.commitOffsets([{ topic: batch.topic, partition, offset: String(next) }]);

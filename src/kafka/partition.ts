@@ -62,11 +62,23 @@ export class PartitionStream {
     this.replayUntil = replayUntil;
   }
 
-  /** Processes messages of this partition in offset order (ones below `next` were seen and are ignored). */
+  /**
+   * Processes messages of this partition in offset order (ones below `next` were seen and
+   * are ignored). What is skipped is counted only for messages from `replayUntil` on: the
+   * replayed ones were counted by the owner that wrote them.
+   */
   process(messages: readonly KafkaMessageIn[]): PartitionOutput {
+    const cut = messages.findIndex((m) => m.offset >= this.replayUntil);
+    if (cut <= 0) return this.run(messages, cut === 0);
+    const replay = this.run(messages.slice(0, cut), false);
+    const live = this.run(messages.slice(cut), true);
+    return { ...live, rows: replay.rows + live.rows, replayed: replay.replayed + live.replayed, points: replay.points + live.points };
+  }
+
+  private run(messages: readonly KafkaMessageIn[], counted: boolean): PartitionOutput {
     const skipped: Partial<Record<MessageSkip, number>> = {};
     const count = (r: MessageSkip, n = 1): void => {
-      skipped[r] = (skipped[r] ?? 0) + n;
+      if (counted) skipped[r] = (skipped[r] ?? 0) + n;
     };
     const rows: StepRow[] = [];
     const write: number[] = [];
