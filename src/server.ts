@@ -8,7 +8,6 @@ import { ExpectedError } from './errors';
 import { ModelStore } from './model-store';
 import { FileModelSource, MlflowModelSource, type ModelSource } from './model-source';
 import { ModelReloader } from './reloader';
-import { adminRoutes } from './routes/admin';
 import { createMetrics } from './plugins/metrics';
 import { createMetricsStore } from './influx';
 import { Poller } from './poller/poller';
@@ -99,9 +98,7 @@ export async function startService(config: Config): Promise<FastifyInstance> {
     metrics,
     logger,
     health: [poller ? poller.health() : influxOff, ...(poller ? [poller.writer.health()] : []), reloader.health()],
-    extend: async (a) => {
-      if (config.adminToken) await a.register(adminRoutes, { token: config.adminToken, reloader });
-    },
+    reloader,
   });
   const onHup = (): void => {
     logger.info('SIGHUP: reloading the model');
