@@ -4,7 +4,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { buildApp } from './app';
 import { loadConfig, type Config } from './config';
-import { ExpectedError } from './errors';
+import { StartupError } from './errors';
 import { ModelStore } from './model-store';
 import { FileModelSource, MlflowModelSource, type ModelSource } from './model-source';
 import { ModelReloader } from './reloader';
@@ -16,10 +16,7 @@ import { hostLearningOptions } from './core/host-learning';
 import { loadMapping } from './poller/mapping-file';
 import type { ParseOptions } from './core/artifact';
 
-/** Raised for a start-up failure: the message is the one line printed before exit. */
-export class StartupError extends ExpectedError {
-  override readonly name = 'StartupError';
-}
+export { StartupError };
 
 /** Builds everything the service runs from a configuration; listens on its port. */
 export async function startService(config: Config): Promise<FastifyInstance> {

@@ -1,11 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { ExpectedError } from '../errors';
+import { DataError } from '../errors';
 
-/** A data problem the user can fix; `message` is one line, no stack trace needed. */
-export class DataError extends ExpectedError {
-  override readonly name = 'DataError';
-}
+export { DataError };
 
 export interface CsvTable {
   header: string[];
