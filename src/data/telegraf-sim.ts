@@ -30,8 +30,18 @@ export class TelegrafEncoder {
       // The first sample of a counter has no rate: write a sample one step earlier.
       const t0 = row.timestamp - stepS * 1000;
       const out = [
-        formatPoint({ measurement: 'net', tags: { host: row.host, interface: 'eth0' }, fields: { bytes_recv: int(c.eth0), bytes_sent: int(c.sent) }, time: t0 }),
-        formatPoint({ measurement: 'net', tags: { host: row.host, interface: 'lo' }, fields: { bytes_recv: int(c.lo), bytes_sent: int(c.lo) }, time: t0 }),
+        formatPoint({
+          measurement: 'net',
+          tags: { host: row.host, interface: 'eth0' },
+          fields: { bytes_recv: int(c.eth0), bytes_sent: int(c.sent) },
+          time: t0,
+        }),
+        formatPoint({
+          measurement: 'net',
+          tags: { host: row.host, interface: 'lo' },
+          fields: { bytes_recv: int(c.lo), bytes_sent: int(c.lo) },
+          time: t0,
+        }),
       ];
       return [...out, ...this.lines(row, stepS, withLabels)];
     }
@@ -40,12 +50,35 @@ export class TelegrafEncoder {
     c.lo += Math.round(5e6 * this.rng.next() * stepS);
     const t = row.timestamp;
     const out = [
-      formatPoint({ measurement: 'cpu', tags: { host: row.host, cpu: 'cpu-total' }, fields: { usage_idle: 100 - row.cpu_usage, usage_user: row.cpu_usage * 0.8, usage_system: row.cpu_usage * 0.2 }, time: t }),
+      formatPoint({
+        measurement: 'cpu',
+        tags: { host: row.host, cpu: 'cpu-total' },
+        fields: { usage_idle: 100 - row.cpu_usage, usage_user: row.cpu_usage * 0.8, usage_system: row.cpu_usage * 0.2 },
+        time: t,
+      }),
       formatPoint({ measurement: 'mem', tags: { host: row.host }, fields: { used_percent: row.memory_usage }, time: t }),
-      formatPoint({ measurement: 'net', tags: { host: row.host, interface: 'eth0' }, fields: { bytes_recv: int(c.eth0), bytes_sent: int(c.sent) }, time: t }),
-      formatPoint({ measurement: 'net', tags: { host: row.host, interface: 'lo' }, fields: { bytes_recv: int(c.lo), bytes_sent: int(c.lo) }, time: t }),
+      formatPoint({
+        measurement: 'net',
+        tags: { host: row.host, interface: 'eth0' },
+        fields: { bytes_recv: int(c.eth0), bytes_sent: int(c.sent) },
+        time: t,
+      }),
+      formatPoint({
+        measurement: 'net',
+        tags: { host: row.host, interface: 'lo' },
+        fields: { bytes_recv: int(c.lo), bytes_sent: int(c.lo) },
+        time: t,
+      }),
     ];
-    if (withLabels && row.anomaly === 1) out.push(formatPoint({ measurement: LABELS_MEASUREMENT, tags: { host: row.host, incident: row.incident || 'unknown' }, fields: { anomaly: int(1) }, time: t }));
+    if (withLabels && row.anomaly === 1)
+      out.push(
+        formatPoint({
+          measurement: LABELS_MEASUREMENT,
+          tags: { host: row.host, incident: row.incident || 'unknown' },
+          fields: { anomaly: int(1) },
+          time: t,
+        }),
+      );
     return out;
   }
 }

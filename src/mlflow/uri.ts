@@ -75,7 +75,10 @@ export function artifactProxyPath(artifactUri: string): string {
  * `allowEmpty` accepts '' (the root).
  */
 export function normalizeArtifactPath(path: string, allowEmpty = false): string {
-  const parts = path.replace(/\\/g, '/').split('/').filter((p) => p !== '' && p !== '.');
+  const parts = path
+    .replace(/\\/g, '/')
+    .split('/')
+    .filter((p) => p !== '' && p !== '.');
   if (parts.some((p) => p === '..')) throw new MlflowError(`artifact path '${path}' must not contain '..'`, 'invalid_argument');
   if (parts.length === 0 && !allowEmpty) throw new MlflowError('artifact path must not be empty', 'invalid_argument');
   return parts.join('/');
