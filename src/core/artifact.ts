@@ -242,7 +242,8 @@ export function parseArtifact(text: string, source = 'model artifact', opts: Par
     (raw as { format_version: unknown }).format_version !== ARTIFACT_FORMAT_VERSION
   ) {
     throw new ArtifactError(
-      `${source}: format_version ${JSON.stringify((raw as { format_version: unknown }).format_version)} is not supported (this build reads ${ARTIFACT_FORMAT_VERSION})`,
+      `${source}: format_version ${JSON.stringify((raw as { format_version: unknown }).format_version)} is ` +
+        `not supported (this build reads ${ARTIFACT_FORMAT_VERSION})`,
     );
   }
   checkShape(raw, source, opts.limits ?? FOREST_LIMITS);

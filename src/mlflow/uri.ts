@@ -65,7 +65,8 @@ export function artifactProxyPath(artifactUri: string): string {
     if (i >= 0) return normalizeArtifactPath(decodeURIComponent(artifactUri.slice(i + ARTIFACT_PROXY_PREFIX.length + 1)), true);
   }
   throw new MlflowError(
-    `artifact location '${artifactUri}' is not served by the tracking server's artifact proxy (start mlflow server with --serve-artifacts and no --default-artifact-root outside it)`,
+    `artifact location '${artifactUri}' is not served by the tracking server's artifact proxy (start mlflow ` +
+      `server with --serve-artifacts and no --default-artifact-root outside it)`,
     'invalid_argument',
   );
 }
