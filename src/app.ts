@@ -14,7 +14,10 @@ import type { Detector } from './core/detector';
 import { hostLearningOptions } from './core/host-learning';
 import { StreamingDetector } from './core/streaming';
 import { healthRoutes, type HealthContributor } from './routes/health';
-import { docsFor, zodFor } from './routes/schemas';
+import { adminRoutes } from './routes/admin';
+import { OPERATION_EXAMPLES, withExamples } from './routes/examples';
+import { docsFor, SECURITY_SCHEMES, sharedSchemas, zodFor } from './routes/schemas';
+import type { ModelReloader } from './reloader';
 
 /** Everything the app needs, injected (tests pass their own). */
 export interface AppDeps {
@@ -24,7 +27,9 @@ export interface AppDeps {
   /** A pino logger or logger options; false for none. */
   logger?: FastifyServerOptions['logger'] | FastifyServerOptions['loggerInstance'];
   health?: HealthContributor[];
-  /** Registers further routes (the admin API, for example). */
+  /** Reloads the model for POST /admin/reload, registered when ADMIN_TOKEN is set. */
+  reloader?: Pick<ModelReloader, 'reload'>;
+  /** Registers further routes. */
   extend?: (app: FastifyInstance) => Promise<void>;
 }
 
@@ -49,21 +54,14 @@ function bodyIssue(i: z.core.$ZodIssue): { field: string; message: string } {
   return { field, message: i.message.length > 300 ? `${i.message.slice(0, 300)}...` : i.message };
 }
 
+/** The tags of the operations, in the order Swagger UI shows them. */
+const TAGS = [
+  { name: 'detection', description: 'Score metric points, or only check them' },
+  { name: 'operations', description: 'Liveness and readiness probes' },
+  { name: 'admin', description: 'Model reload (only with ADMIN_TOKEN)' },
+];
+
 /** Builds the Fastify app: plugins, routes and the error handler. No I/O of its own. */
-/** Descriptions of the responses whose schema gives none (OpenAPI requires one). */
-const RESPONSE_DESCRIPTIONS: Record<string, string> = {
-  '200': 'Success',
-  '400': 'Invalid request: the error body lists the issues (bounded, with a count of those left out)',
-  '401': 'Missing or wrong bearer token',
-  '404': 'Not found',
-  '413': 'Body larger than BODY_LIMIT',
-  '415': 'Unsupported content type or encoding',
-  '503': 'No model loaded, overloaded (Retry-After), or not ready',
-};
-
-/** Operations that need a bearer token: /detect and /validate when API_TOKEN is set, /admin/reload (ADMIN_TOKEN). */
-const TOKEN_ROUTES = new Set(['/detect', '/validate', '/admin/reload']);
-
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const loggerOpt =
@@ -172,6 +170,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Liveness and metrics are exempt (config.shed false): a busy pod is not a dead one.
   await app.register(loadShedding, { maxEventLoopDelayMs: config.maxEventLoopDelayMs, maxConcurrent: config.maxConcurrentRequests });
 
+  // The schemas shared by the routes: response serialization and the OpenAPI components
+  // (request bodies are validated by zod, see setValidatorCompiler above).
+  for (const schema of Object.values(sharedSchemas(config.maxPointsPerRequest))) app.addSchema(schema);
+
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -180,25 +182,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         version: API_VERSION,
         description: 'Scores CPU, memory and network metric points with an Isolation Forest and explains each score per metric.',
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      tags: TAGS,
+      components: { securitySchemes: SECURITY_SCHEMES },
     },
+    // Components are named after the $id of the shared schemas (Point, Error, ...).
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
+    },
+    // The documented body is the full one (PointsRequest), not the envelope Fastify checks.
     transform: ({ schema, url }) => {
       const s = schema as Record<string, unknown> | undefined;
-      if (!s) return { schema: schema as never, url };
-      const out: Record<string, unknown> = { ...s };
-      if (s.body) out.body = docsFor(s.body as Record<string, unknown>);
-      // Every response described; the token-protected operations say so.
-      if (s.response) {
-        out.response = Object.fromEntries(
-          Object.entries(s.response as Record<string, Record<string, unknown>>).map(([code, r]) => [
-            code,
-            r.description ? r : { ...r, description: RESPONSE_DESCRIPTIONS[code] ?? 'Response' },
-          ]),
-        );
-      }
-      if (TOKEN_ROUTES.has(url)) out.security = [{ bearer: [] }];
-      return { schema: out as never, url };
+      if (!s?.body) return { schema: schema as never, url };
+      return { schema: { ...s, body: docsFor(s.body as Record<string, unknown>) } as never, url };
     },
+    transformObject: (documentObject) =>
+      withExamples((documentObject as { openapiObject: Record<string, unknown> }).openapiObject, OPERATION_EXAMPLES),
   });
   if (config.docsEnabled) await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
@@ -226,6 +224,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
   });
 
+  if (config.adminToken && deps.reloader) await app.register(adminRoutes, { token: config.adminToken, reloader: deps.reloader });
   if (deps.extend) await deps.extend(app);
   return app;
 }

@@ -38,16 +38,22 @@ export class HttpError extends Error {
 
 /**
  * A failure the user can act on, whose `message` is one line that says it all: the CLI
- * prints it (no stack trace) and exits 1, the service logs it. Every expected failure
- * is one of these; anything else is a bug and keeps its stack. The catalogue:
- * - ConfigError (here): a bad environment variable;
- * - UsageError (here): a bad command-line argument;
- * - DataError (data/csv.ts, and NabDataError): an input file the user can fix;
- * - ArtifactError (core/artifact.ts): a model artifact that cannot be used;
- * - StartupError (server.ts): the service cannot start;
- * - MlflowError (mlflow/errors.ts), InfluxError (influx/types.ts): a server failed or refused;
- * - LineProtocolError (influx/line-protocol.ts): a value InfluxDB cannot store.
- * The CLI tells them apart with `instanceof ExpectedError`, not by class name.
+ * prints it (`anomaly-detector: <message>`, no stack trace) and exits 1, the service logs
+ * it. Every expected failure is one of these; anything else is a bug and keeps its stack.
+ * The catalogue (all defined here, except the two clients' errors, which carry their
+ * protocol's details):
+ * - ConfigError: a bad environment variable;
+ * - UsageError: a bad command-line argument (Commander's own parse errors get the same
+ *   one-line form, see cli/main.ts);
+ * - DataError: an input file the user can fix; NabDataError and SmdDataError for the
+ *   benchmark folders;
+ * - ArtifactError: a model artifact that cannot be used;
+ * - StartupError: the service cannot start;
+ * - LineProtocolError: a value InfluxDB cannot store;
+ * - MlflowError (mlflow/errors.ts), InfluxError (influx/types.ts): a server failed or refused.
+ * A file system error on a path the user gave is expected too (cli/main.ts). The HTTP API's
+ * errors are HttpError with an ErrorCode (above). The CLI tells them apart with
+ * `instanceof ExpectedError`, not by class name.
  */
 export class ExpectedError extends Error {}
 
@@ -59,4 +65,30 @@ export class ConfigError extends ExpectedError {
 /** A command-line mistake (a bad flag value, a missing option). */
 export class UsageError extends ExpectedError {
   override readonly name = 'UsageError';
+}
+
+/** A data problem the user can fix; `message` is one line, no stack trace needed. */
+export class DataError extends ExpectedError {
+  override readonly name = 'DataError';
+}
+
+/** A missing or malformed NAB directory or file: a DataError naming it. */
+export class NabDataError extends DataError {}
+
+/** A missing or malformed SMD folder: a DataError naming it. */
+export class SmdDataError extends DataError {}
+
+/** Raised when an artifact cannot be used; `message` is one line fit for a log. */
+export class ArtifactError extends ExpectedError {
+  override readonly name = 'ArtifactError';
+}
+
+/** Raised for a start-up failure: the message is the one line printed before exit. */
+export class StartupError extends ExpectedError {
+  override readonly name = 'StartupError';
+}
+
+/** A point that cannot be written as line protocol without changing it. */
+export class LineProtocolError extends ExpectedError {
+  override readonly name = 'LineProtocolError';
 }

@@ -4,11 +4,10 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { buildApp } from './app';
 import { loadConfig, type Config } from './config';
-import { ExpectedError } from './errors';
+import { StartupError } from './errors';
 import { ModelStore } from './model-store';
 import { FileModelSource, MlflowModelSource, type ModelSource } from './model-source';
 import { ModelReloader } from './reloader';
-import { adminRoutes } from './routes/admin';
 import { createMetrics } from './plugins/metrics';
 import { createMetricsStore } from './influx';
 import { Poller } from './poller/poller';
@@ -19,10 +18,7 @@ import { KafkaSource, readCa } from './kafka/consumer';
 import { StreamingDetector } from './core/streaming';
 import type { ParseOptions } from './core/artifact';
 
-/** Raised for a start-up failure: the message is the one line printed before exit. */
-export class StartupError extends ExpectedError {
-  override readonly name = 'StartupError';
-}
+export { StartupError };
 
 /** Builds everything the service runs from a configuration; listens on its port. */
 export async function startService(config: Config): Promise<FastifyInstance> {
@@ -103,9 +99,7 @@ export async function startService(config: Config): Promise<FastifyInstance> {
     metrics,
     logger,
     health: [poller ? poller.health() : kafka ? kafka.health() : influxOff, ...(poller ? [poller.writer.health()] : []), reloader.health()],
-    extend: async (a) => {
-      if (config.adminToken) await a.register(adminRoutes, { token: config.adminToken, reloader });
-    },
+    reloader,
   });
   const onHup = (): void => {
     logger.info('SIGHUP: reloading the model');

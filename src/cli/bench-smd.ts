@@ -14,7 +14,9 @@ export function registerSmdBench(bench: Command): void {
   bench
     .command('smd')
     .description(
-      "learn every SMD machine from its train part, stream its test part through the detector, write <out>/<machine>.csv (step,score,alert) and print ROC-AUC, PR-AUC, best F1 and the own alerts' precision and recall per machine and on average",
+      'learn every SMD machine from its train part, stream its test part through the detector, write ' +
+        "<out>/<machine>.csv (step,score,alert) and print ROC-AUC, PR-AUC, best F1 and the own alerts' precision and " +
+        'recall per machine and on average',
     )
     .requiredOption('--smd-dir <dir>', 'an SMD folder (one folder per machine with train.csv.gz and test.csv.gz), e.g. ../shared/smd')
     .requiredOption('--out <dir>', 'where to write <machine>.csv and summary.json')

@@ -16,7 +16,8 @@ export function registerBenchCommand(program: Command): void {
   bench
     .command('nab')
     .description(
-      'stream every NAB series under DIR/data through the detector, write NAB-layout results and print the leaderboards (all files and per category) against the published detectors',
+      'stream every NAB series under DIR/data through the detector, write NAB-layout results and print the ' +
+        'leaderboards (all files and per category) against the published detectors',
     )
     .requiredOption(
       '--nab-dir <dir>',

@@ -26,7 +26,8 @@ const num =
       (opts.max !== undefined && x > opts.max)
     ) {
       throw new UsageError(
-        `--${name}: ${JSON.stringify(v)} is not a valid ${opts.int ? 'integer' : 'number'}${opts.min !== undefined ? ` >= ${opts.min}` : ''}${opts.max !== undefined ? ` <= ${opts.max}` : ''}`,
+        `--${name}: ${JSON.stringify(v)} is not a ` +
+          `valid ${opts.int ? 'integer' : 'number'}${opts.min !== undefined ? ` >= ${opts.min}` : ''}${opts.max !== undefined ? ` <= ${opts.max}` : ''}`,
       );
     }
     return x;
@@ -69,7 +70,8 @@ export function registerCommands(program: Command): void {
     .option('--start <time>', 'first timestamp (RFC 3339)', new Date(DEFAULT_SIMULATION.start).toISOString())
     .option(
       '--profile <kind>',
-      'uniform (similar hosts, as the bundled model was trained on) or fleet (very different normals: batch, idle, network, cache, web; incidents relative to each)',
+      'uniform (similar hosts, as the bundled model was trained on) or fleet (very different normals: batch, ' +
+        'idle, network, cache, web; incidents relative to each)',
       'uniform',
     )
     .action(async (o: SimulateCliOptions) => {

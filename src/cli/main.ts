@@ -11,7 +11,13 @@ async function main(argv: string[]): Promise<void> {
     throw e;
   });
   const program = new Command();
-  program.name('anomaly-detector').description('Anomaly detection for infrastructure metrics').exitOverride();
+  program
+    .name('anomaly-detector')
+    .description('Anomaly detection for infrastructure metrics')
+    .exitOverride()
+    // Commander's own failures (a missing option, an unknown command) get the prefix of the
+    // others: every expected failure is one line `anomaly-detector: ...`. Subcommands inherit this.
+    .configureOutput({ outputError: (str, write) => write(str.replace(/^error: /, 'anomaly-detector: ')) });
   registerCommands(program);
   try {
     await program.parseAsync(argv);

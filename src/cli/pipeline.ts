@@ -63,7 +63,8 @@ const listArg =
       if (!ok) {
         const range = opts.exclusive ? `(${opts.min}, ${opts.max})` : `[${opts.min}, ${opts.max}]`;
         throw new UsageError(
-          `--${name}: ${JSON.stringify(s)} is not ${opts.int ? 'an integer' : 'a number'} in ${range} (give a comma-separated list, e.g. ${opts.int ? '100,200' : '0.01,0.05'})`,
+          `--${name}: ${JSON.stringify(s)} is not ${opts.int ? 'an integer' : 'a number'} in ${range} (give a ` +
+            `comma-separated list, e.g. ${opts.int ? '100,200' : '0.01,0.05'})`,
         );
       }
       return x;
@@ -103,19 +104,24 @@ function describeTest(t: TestMetrics, rows: string): string[] {
   const l = t.labelled;
   if (l) {
     lines.push(
-      `test metrics (${rows}, ${l.positives} labelled anomalies, against the real labels): precision ${f4(l.precision)}, recall ${f4(l.recall)}, F1 ${f4(l.f1)}, ROC-AUC ${f4(l.roc_auc)}, PR-AUC ${f4(l.pr_auc)}`,
+      `test metrics (${rows}, ${l.positives} labelled anomalies, against the real labels): ` +
+        `precision ${f4(l.precision)}, recall ${f4(l.recall)}, F1 ${f4(l.f1)}, ROC-AUC ${f4(l.roc_auc)}, PR-AUC ${f4(l.pr_auc)}`,
     );
     lines.push(
-      `confusion matrix: TP ${l.confusion.tp}, FP ${l.confusion.fp}, TN ${l.confusion.tn}, FN ${l.confusion.fn}; flagged ${lf.flagged} (${pc(lf.flagged_fraction)})`,
+      `confusion matrix: TP ${l.confusion.tp}, FP ${l.confusion.fp}, TN ${l.confusion.tn}, ` +
+        `FN ${l.confusion.fn}; flagged ${lf.flagged} (${pc(lf.flagged_fraction)})`,
     );
   } else {
     lines.push(
-      `test figures (${rows}), label-free only: flagged ${lf.flagged} (${pc(lf.flagged_fraction)}); score p50 ${f4(lf.score.p50)}, p99 ${f4(lf.score.p99)}, threshold ${f4(lf.threshold)}`,
+      `test figures (${rows}), label-free only: flagged ${lf.flagged} (${pc(lf.flagged_fraction)}); score ` +
+        `p50 ${f4(lf.score.p50)}, p99 ${f4(lf.score.p99)}, threshold ${f4(lf.threshold)}`,
     );
   }
   if (t.labels === 'absent' || (l && (l.roc_auc === null || l.pr_auc === null))) lines.push(`note: ${t.note}`);
   lines.push(
-    `scoring latency per point: mean ${t.latency.per_point_mean_us.toFixed(1)} µs, p50 ${t.latency.per_point_p50_us.toFixed(1)} µs, p99 ${t.latency.per_point_p99_us.toFixed(1)} µs (${t.latency.points} single-point calls); ${t.latency.batch_per_point_us.toFixed(2)} µs per point in a batch`,
+    `scoring latency per point: mean ${t.latency.per_point_mean_us.toFixed(1)} µs, ` +
+      `p50 ${t.latency.per_point_p50_us.toFixed(1)} µs, p99 ${t.latency.per_point_p99_us.toFixed(1)} µs ` +
+      `(${t.latency.points} single-point calls); ${t.latency.batch_per_point_us.toFixed(2)} µs per point in a batch`,
   );
   return lines;
 }
@@ -337,7 +343,8 @@ async function trainCommand(o: TrainCliOptions): Promise<void> {
   const maxNodes = Math.max(...spec.nEstimators) * (2 * Math.min(Math.max(...spec.maxSamples), train.n) - 1);
   if (maxNodes > FOREST_LIMITS.nodes)
     throw new UsageError(
-      `--n-estimators x --max-samples: up to ${maxNodes} nodes, more than the ${FOREST_LIMITS.nodes} a served model may have; use fewer trees or a smaller subsample`,
+      `--n-estimators x --max-samples: up to ${maxNodes} nodes, more than the ${FOREST_LIMITS.nodes} a served ` +
+        `model may have; use fewer trees or a smaller subsample`,
     );
   const total = spec.contamination.length * spec.nEstimators.length * spec.maxSamples.length;
   const bar = gridBar(total);
@@ -346,7 +353,8 @@ async function trainCommand(o: TrainCliOptions): Promise<void> {
   const features = o.features === 'temporal' ? hostTemporalFeatures(o.historyWindow, TEMPORAL_SPAN) : undefined;
   if (features)
     out(
-      `features: the three metrics plus robust_z, diff and level_shift of each (window ${o.historyWindow} points, span ${TEMPORAL_SPAN}), per host in time order; each part's histories start at its first row`,
+      `features: the three metrics plus robust_z, diff and level_shift of each (window ${o.historyWindow} ` +
+        `points, span ${TEMPORAL_SPAN}), per host in time order; each part's histories start at its first row`,
     );
   const grid = runGrid(train, val, spec, {
     features,
@@ -467,8 +475,12 @@ async function trainCommand(o: TrainCliOptions): Promise<void> {
       });
       trainingReport.mlflow = { tracked: true, ...tracked };
       out(`mlflow: run ${tracked.runId} in experiment '${experiment}' (${tracked.runUrl})`);
+      const champion = tracked.champion.moved
+        ? `moved to version ${tracked.registeredVersion}`
+        : `stays version ${tracked.champion.version}`;
       out(
-        `mlflow: registered ${tracked.modelName} version ${tracked.registeredVersion}; champion ${tracked.champion.moved ? `moved to version ${tracked.registeredVersion}` : `stays version ${tracked.champion.version}`}: ${tracked.champion.reason}`,
+        `mlflow: registered ${tracked.modelName} version ${tracked.registeredVersion}; ` +
+          `champion ${champion}: ${tracked.champion.reason}`,
       );
     } catch (e) {
       if (!(e instanceof MlflowError)) throw e;
@@ -479,7 +491,8 @@ async function trainCommand(o: TrainCliOptions): Promise<void> {
   }
   writeJson(metricsPath, trainingReport);
   out(
-    `model ${artifact.version}: ${modelPath}${o.promote ? ` and ${join(o.modelsDir, 'model.json')} (promoted)` : ` (${join(o.modelsDir, 'model.json')} unchanged; --promote to replace it)`}`,
+    `model ${artifact.version}: ${modelPath}` +
+      `${o.promote ? ` and ${join(o.modelsDir, 'model.json')} (promoted)` : ` (${join(o.modelsDir, 'model.json')} unchanged; --promote to replace it)`}`,
   );
   out(`reports: ${metricsPath}, ${evReport.files.html}`);
 }
@@ -619,13 +632,15 @@ async function evaluateCommand(o: EvaluateCliOptions): Promise<void> {
       includes = seed === artifact.training.seed ? false : null;
       notes.push(
         seed === artifact.training.seed
-          ? `the data is the model's training file and the split uses its training seed: these are its held-out test rows if it was trained with --split ${o.split}`
+          ? `the data is the model's training file and the split uses its training seed: these are its ` +
+              `held-out test rows if it was trained with --split ${o.split}`
           : "the data is the model's training file but the seed differs from its training seed: the rows may include training rows",
       );
     }
   } else if (sameData) {
     warn(
-      `${o.data} is the file this model was trained on: all its rows include the training rows, so the figures are optimistic; pass --split random (or time, as trained) to evaluate on the held-out test rows only`,
+      `${o.data} is the file this model was trained on: all its rows include the training rows, so the ` +
+        `figures are optimistic; pass --split random (or time, as trained) to evaluate on the held-out test rows only`,
     );
   }
   if (!sameData) notes.push("the data is not the model's training file (different sha256)");

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { METRIC_NAMES } from './metrics';
 import { ALL_TRANSFORMS, checkFeatures } from './features';
 import type { ForestState } from './isolation-forest';
-import { ExpectedError } from '../errors';
+import { ArtifactError } from '../errors';
 
 export const ARTIFACT_FORMAT = 'infra-anomaly-detector/model';
 export const ARTIFACT_FORMAT_VERSION = 1;
@@ -133,10 +133,7 @@ export function artifactInputs(a: Pick<ModelArtifact, 'inputs'>): readonly strin
   return a.inputs ?? METRIC_NAMES;
 }
 
-/** Raised when an artifact cannot be used; `message` is one line fit for a log. */
-export class ArtifactError extends ExpectedError {
-  override readonly name = 'ArtifactError';
-}
+export { ArtifactError };
 
 /**
  * Precomputed JSON of top-level values, by identity: `texts.get(v)` must be exactly
@@ -245,7 +242,8 @@ export function parseArtifact(text: string, source = 'model artifact', opts: Par
     (raw as { format_version: unknown }).format_version !== ARTIFACT_FORMAT_VERSION
   ) {
     throw new ArtifactError(
-      `${source}: format_version ${JSON.stringify((raw as { format_version: unknown }).format_version)} is not supported (this build reads ${ARTIFACT_FORMAT_VERSION})`,
+      `${source}: format_version ${JSON.stringify((raw as { format_version: unknown }).format_version)} is ` +
+        `not supported (this build reads ${ARTIFACT_FORMAT_VERSION})`,
     );
   }
   checkShape(raw, source, opts.limits ?? FOREST_LIMITS);

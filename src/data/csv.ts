@@ -1,11 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { ExpectedError } from '../errors';
+import { DataError } from '../errors';
 
-/** A data problem the user can fix; `message` is one line, no stack trace needed. */
-export class DataError extends ExpectedError {
-  override readonly name = 'DataError';
-}
+export { DataError };
 
 export interface CsvTable {
   header: string[];
@@ -77,7 +74,10 @@ export function parseCsv(text: string, source = 'CSV'): CsvTable {
   const header = head.fields.map((h) => h.trim());
   const ragged = rest.filter((r) => r.fields.length !== header.length);
   if (ragged.length > 0) {
-    const where = ragged.slice(0, 5).map((r) => `line ${r.line} has ${r.fields.length} fields`).join('; ');
+    const where = ragged
+      .slice(0, 5)
+      .map((r) => `line ${r.line} has ${r.fields.length} fields`)
+      .join('; ');
     throw new DataError(`${source}: ${ragged.length} row(s) do not have the header's ${header.length} fields (${where})`);
   }
   return { header, rows: rest.map((r) => r.fields), lines: rest.map((r) => r.line) };

@@ -66,15 +66,60 @@ function fleetProfile(i: number, rng: Rng): HostProfile {
   const phase = rng.next() * 2 * Math.PI * 0.2;
   switch (kind) {
     case 'batch':
-      return { name, cpuBase: 86, cpuAmp: 6, cpuNoise: 1.5, memBase: 45 + 10 * rng.next(), netBase: 5e5, phase, kinds: ['memory_leak', 'network_burst'] };
+      return {
+        name,
+        cpuBase: 86,
+        cpuAmp: 6,
+        cpuNoise: 1.5,
+        memBase: 45 + 10 * rng.next(),
+        netBase: 5e5,
+        phase,
+        kinds: ['memory_leak', 'network_burst'],
+      };
     case 'idle':
-      return { name, cpuBase: 1.2, cpuAmp: 1.2, cpuNoise: 0.3, memBase: 6 + 2 * rng.next(), netBase: 2e3, phase, kinds: ['cpu_saturation', 'memory_leak', 'network_burst', 'combined'] };
+      return {
+        name,
+        cpuBase: 1.2,
+        cpuAmp: 1.2,
+        cpuNoise: 0.3,
+        memBase: 6 + 2 * rng.next(),
+        netBase: 2e3,
+        phase,
+        kinds: ['cpu_saturation', 'memory_leak', 'network_burst', 'combined'],
+      };
     case 'network':
-      return { name, cpuBase: 25, cpuAmp: 10, cpuNoise: 2, memBase: 40, netBase: 4e7, phase, kinds: ['cpu_saturation', 'memory_leak', 'combined'] };
+      return {
+        name,
+        cpuBase: 25,
+        cpuAmp: 10,
+        cpuNoise: 2,
+        memBase: 40,
+        netBase: 4e7,
+        phase,
+        kinds: ['cpu_saturation', 'memory_leak', 'combined'],
+      };
     case 'cache':
-      return { name, cpuBase: 12, cpuAmp: 6, cpuNoise: 2, memBase: 89 + 2 * rng.next(), netBase: 3e6, phase, kinds: ['cpu_saturation', 'network_burst'] };
+      return {
+        name,
+        cpuBase: 12,
+        cpuAmp: 6,
+        cpuNoise: 2,
+        memBase: 89 + 2 * rng.next(),
+        netBase: 3e6,
+        phase,
+        kinds: ['cpu_saturation', 'network_burst'],
+      };
     default:
-      return { name, cpuBase: 15 + 20 * rng.next(), cpuAmp: 8 + 12 * rng.next(), cpuNoise: 3, memBase: 35 + 20 * rng.next(), netBase: 2e5 + 8e5 * rng.next(), phase, kinds: INCIDENT_KINDS };
+      return {
+        name,
+        cpuBase: 15 + 20 * rng.next(),
+        cpuAmp: 8 + 12 * rng.next(),
+        cpuNoise: 3,
+        memBase: 35 + 20 * rng.next(),
+        netBase: 2e5 + 8e5 * rng.next(),
+        phase,
+        kinds: INCIDENT_KINDS,
+      };
   }
 }
 
@@ -101,7 +146,12 @@ function schedule(rng: Rng, opts: SimulateOptions, hostIndex: number, kinds: rea
     const earliest = k * gap + Math.min(120, Math.floor(gap / 4));
     const latest = (k + 1) * gap - length - 1;
     if (latest <= earliest) continue;
-    out.push({ kind: kinds[(k + hostIndex) % kinds.length], start: earliest + rng.int(latest - earliest), length, magnitude: 0.7 + 0.3 * rng.next() });
+    out.push({
+      kind: kinds[(k + hostIndex) % kinds.length],
+      start: earliest + rng.int(latest - earliest),
+      length,
+      magnitude: 0.7 + 0.3 * rng.next(),
+    });
   }
   return out;
 }
@@ -153,8 +203,12 @@ export function simulate(opts: SimulateOptions = DEFAULT_SIMULATION): SimulatedR
         const progress = (s - inc.start + 1) / inc.length;
         const m = inc.magnitude;
         // Relative to the host's normal: an idle host at 40 % CPU is an incident.
-        if (inc.kind === 'cpu_saturation' || inc.kind === 'combined') cpu = fleet ? Math.min(99.5, p.cpuBase + p.cpuAmp + 35 + 20 * m + rng.normal() * 1.5) : 88 + 11 * m + rng.normal() * 1.5;
-        if (inc.kind === 'memory_leak' || inc.kind === 'combined') memory = fleet ? memory + Math.min(97 - memory, 25 + 10 * m) * Math.min(1, 0.35 + progress) : memory + (97 - memory) * Math.min(1, 0.35 + progress) * m;
+        if (inc.kind === 'cpu_saturation' || inc.kind === 'combined')
+          cpu = fleet ? Math.min(99.5, p.cpuBase + p.cpuAmp + 35 + 20 * m + rng.normal() * 1.5) : 88 + 11 * m + rng.normal() * 1.5;
+        if (inc.kind === 'memory_leak' || inc.kind === 'combined')
+          memory = fleet
+            ? memory + Math.min(97 - memory, 25 + 10 * m) * Math.min(1, 0.35 + progress)
+            : memory + (97 - memory) * Math.min(1, 0.35 + progress) * m;
         if (inc.kind === 'network_burst' || inc.kind === 'combined') net = net * (8 + 12 * m) * Math.exp(rng.normal() * 0.1);
       }
       rows.push({

@@ -34,8 +34,24 @@ export class TelegrafEncoder {
       // The first sample of a counter has no rate: write a sample one step earlier.
       const t0 = row.timestamp - stepS * 1000;
       const out = [
-        formatPoint({ measurement: 'net', tags: { host: row.host, interface: 'eth0' }, fields: { bytes_recv: int(c.eth0), bytes_sent: int(c.sent) }, time: t0 }, this.precision),
-        formatPoint({ measurement: 'net', tags: { host: row.host, interface: 'lo' }, fields: { bytes_recv: int(c.lo), bytes_sent: int(c.lo) }, time: t0 }, this.precision),
+        formatPoint(
+          {
+            measurement: 'net',
+            tags: { host: row.host, interface: 'eth0' },
+            fields: { bytes_recv: int(c.eth0), bytes_sent: int(c.sent) },
+            time: t0,
+          },
+          this.precision,
+        ),
+        formatPoint(
+          {
+            measurement: 'net',
+            tags: { host: row.host, interface: 'lo' },
+            fields: { bytes_recv: int(c.lo), bytes_sent: int(c.lo) },
+            time: t0,
+          },
+          this.precision,
+        ),
       ];
       return [...out, ...this.lines(row, stepS, withLabels)];
     }
@@ -44,12 +60,47 @@ export class TelegrafEncoder {
     c.lo += Math.round(5e6 * this.rng.next() * stepS);
     const t = row.timestamp;
     const out = [
-      formatPoint({ measurement: 'cpu', tags: { host: row.host, cpu: 'cpu-total' }, fields: { usage_idle: 100 - row.cpu_usage, usage_user: row.cpu_usage * 0.8, usage_system: row.cpu_usage * 0.2 }, time: t }, this.precision),
+      formatPoint(
+        {
+          measurement: 'cpu',
+          tags: { host: row.host, cpu: 'cpu-total' },
+          fields: { usage_idle: 100 - row.cpu_usage, usage_user: row.cpu_usage * 0.8, usage_system: row.cpu_usage * 0.2 },
+          time: t,
+        },
+        this.precision,
+      ),
       formatPoint({ measurement: 'mem', tags: { host: row.host }, fields: { used_percent: row.memory_usage }, time: t }, this.precision),
-      formatPoint({ measurement: 'net', tags: { host: row.host, interface: 'eth0' }, fields: { bytes_recv: int(c.eth0), bytes_sent: int(c.sent) }, time: t }, this.precision),
-      formatPoint({ measurement: 'net', tags: { host: row.host, interface: 'lo' }, fields: { bytes_recv: int(c.lo), bytes_sent: int(c.lo) }, time: t }, this.precision),
+      formatPoint(
+        {
+          measurement: 'net',
+          tags: { host: row.host, interface: 'eth0' },
+          fields: { bytes_recv: int(c.eth0), bytes_sent: int(c.sent) },
+          time: t,
+        },
+        this.precision,
+      ),
+      formatPoint(
+        {
+          measurement: 'net',
+          tags: { host: row.host, interface: 'lo' },
+          fields: { bytes_recv: int(c.lo), bytes_sent: int(c.lo) },
+          time: t,
+        },
+        this.precision,
+      ),
     ];
-    if (withLabels && row.anomaly === 1) out.push(formatPoint({ measurement: LABELS_MEASUREMENT, tags: { host: row.host, incident: row.incident || 'unknown' }, fields: { anomaly: int(1) }, time: t }, this.precision));
+    if (withLabels && row.anomaly === 1)
+      out.push(
+        formatPoint(
+          {
+            measurement: LABELS_MEASUREMENT,
+            tags: { host: row.host, incident: row.incident || 'unknown' },
+            fields: { anomaly: int(1) },
+            time: t,
+          },
+          this.precision,
+        ),
+      );
     return out;
   }
 }

@@ -46,7 +46,9 @@ export interface TestMetrics {
 }
 
 export const NO_LABELS_NOTE =
-  "the data has no anomaly labels: only label-free figures are reported (flagged fraction, score distribution, latency); precision, recall, F1, ROC-AUC and PR-AUC need real labels and the model's own flags are never used as truth";
+  'the data has no anomaly labels: only label-free figures are reported (flagged fraction, score ' +
+  "distribution, latency); precision, recall, F1, ROC-AUC and PR-AUC need real labels and the model's own flags " +
+  'are never used as truth';
 
 const finiteOrNull = (v: number): number | null => (Number.isFinite(v) ? v : null);
 

@@ -88,7 +88,9 @@ export function selectBest(
     return {
       index: best,
       rule: 'validation_f1',
-      explanation: `chose ${pointLabel(results[best])} by the highest validation F1 against the data's labels (F1 ${v.f1.toFixed(4)}, precision ${v.precision.toFixed(4)}, recall ${v.recall.toFixed(4)})`,
+      explanation:
+        `chose ${pointLabel(results[best])} by the highest validation F1 against the data's labels ` +
+        `(F1 ${v.f1.toFixed(4)}, precision ${v.precision.toFixed(4)}, recall ${v.recall.toFixed(4)})`,
     };
   }
   let best = 0;
@@ -102,7 +104,10 @@ export function selectBest(
   return {
     index: best,
     rule: 'flagged_fraction_closest_to_contamination',
-    explanation: `${why}, so chose ${pointLabel(r)} by the prototype's label-free rule: validation flagged fraction closest to the contamination setting (${r.val_flagged_fraction.toFixed(4)} vs ${r.contamination}); this says nothing about accuracy`,
+    explanation:
+      `${why}, so chose ${pointLabel(r)} by the prototype's label-free rule: validation flagged ` +
+      `fraction closest to the contamination setting (${r.val_flagged_fraction.toFixed(4)} vs ${r.contamination}); ` +
+      `this says nothing about accuracy`,
   };
 }
 

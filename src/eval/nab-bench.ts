@@ -582,7 +582,8 @@ export function formatNabBench(r: NabBenchResult): string {
   const profiles = Object.keys(r.ours.profiles);
   const width = Math.max(...r.leaderboard.map((row) => row.detector.length), 'detector'.length) + 4;
   const line = (row: LeaderboardRow): string =>
-    `${(row.detector === r.detector ? `${row.detector} *` : row.detector).padEnd(width)}${profiles.map((p) => fmtScore(row.profiles[p].normalised).padStart(20)).join('')}`;
+    `${(row.detector === r.detector ? `${row.detector} *` : row.detector).padEnd(width)}` +
+    `${profiles.map((p) => fmtScore(row.profiles[p].normalised).padStart(20)).join('')}`;
   const complete = r.leaderboard.filter((row) => row.missing.length === 0);
   const partial = r.leaderboard.filter((row) => row.missing.length > 0);
   const lines = [
@@ -605,7 +606,8 @@ export function formatNabBench(r: NabBenchResult): string {
       );
       for (const row of b.rows)
         lines.push(
-          `  ${(row.detector === r.detector ? `${row.detector} *` : row.detector).padEnd(width)}${row.atAllFilesThreshold.score.toFixed(2).padStart(8)}  (${row.atAllFilesThreshold.falseAlarms} false alarm(s))`,
+          `  ${(row.detector === r.detector ? `${row.detector} *` : row.detector).padEnd(width)}` +
+            `${row.atAllFilesThreshold.score.toFixed(2).padStart(8)}  (${row.atAllFilesThreshold.falseAlarms} false alarm(s))`,
         );
       continue;
     }
@@ -613,7 +615,8 @@ export function formatNabBench(r: NabBenchResult): string {
     for (const row of b.rows) {
       const note = row.missing.length > 0 ? `   on ${row.files.length} of ${b.files.length} file(s)` : '';
       lines.push(
-        `  ${(row.detector === r.detector ? `${row.detector} *` : row.detector).padEnd(width)}${profiles.map((p) => fmtScore(row.profiles[p].normalised).padStart(8)).join('')}${note}`,
+        `  ${(row.detector === r.detector ? `${row.detector} *` : row.detector).padEnd(width)}` +
+          `${profiles.map((p) => fmtScore(row.profiles[p].normalised).padStart(8)).join('')}${note}`,
       );
     }
   }
@@ -622,8 +625,17 @@ export function formatNabBench(r: NabBenchResult): string {
     `${r.detector} at the standard threshold (${r.stats.threshold.toFixed(4)}):`,
     `  windows detected      ${r.stats.windowsDetected} of ${r.stats.windows}`,
     `  false alarms          ${r.stats.falseAlarms} (${r.stats.falseAlarmsPerDay.toFixed(3)} per day)`,
-    `  mean detection delay  ${relMinutes(r.stats.meanDelayMinutes, 'the labelled anomaly')} (${relMinutes(r.stats.meanDelayFromWindowStartMinutes, 'the window opens')})`,
-    `streaming: ${r.throughput.points} points (${r.throughput.scoredPoints} scored, ${r.throughput.fits} model fits) in ${r.throughput.seconds.toFixed(3)} s = ${fmtRate(r.throughput.pointsPerSecond)} points/s (${fmtRate(r.throughput.scoredPointsPerSecond)} scored points/s; median of ${r.throughput.passes} pass(es), first pass ${fmtRate(r.throughput.firstPassPointsPerSecond)}); features, scoring, gate and fits, one thread${r.throughput.cpuSeconds > 0 ? `; ${fmtRate(r.throughput.pointsPerCpuSecond)} points per CPU second (${r.throughput.cpuSeconds.toFixed(3)} s of CPU time)` : ''}`,
+    `  mean detection delay  ${relMinutes(r.stats.meanDelayMinutes, 'the labelled anomaly')} ` +
+      `(${relMinutes(r.stats.meanDelayFromWindowStartMinutes, 'the window opens')})`,
+    `streaming: ${r.throughput.points} points (${r.throughput.scoredPoints} scored, ${r.throughput.fits} ` +
+      `model fits) in ${r.throughput.seconds.toFixed(3)} s = ${fmtRate(r.throughput.pointsPerSecond)} points/s ` +
+      `(${fmtRate(r.throughput.scoredPointsPerSecond)} scored points/s; median of ${r.throughput.passes} pass(es), ` +
+      `first pass ${fmtRate(r.throughput.firstPassPointsPerSecond)}); features, scoring, gate and fits, one ` +
+      `thread${
+        r.throughput.cpuSeconds > 0
+          ? `; ${fmtRate(r.throughput.pointsPerCpuSecond)} points per CPU second (${r.throughput.cpuSeconds.toFixed(3)} s of CPU time)`
+          : ''
+      }`,
   );
   return `${lines.join('\n')}\n`;
 }

@@ -5,12 +5,10 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { DataError } from '../data/csv';
+import { NabDataError } from '../errors';
 import { type CostMatrix, type NabFile, type NabWindow, normaliseScore, optimiseThreshold, prepareSweep } from './nab-scorer';
 
-/** A missing or malformed NAB file; the message is one line naming the file. */
-/** A missing or malformed NAB directory: a DataError (main prints it as one line). */
-export class NabDataError extends DataError {}
+export { NabDataError };
 
 const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?$/;
 

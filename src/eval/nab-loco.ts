@@ -227,23 +227,30 @@ export function formatLoco(r: LocoResult): string {
     `${'candidate'.padEnd(w)}${'all'.padStart(8)}${r.categories.map((c) => c.padStart(Math.max(c.length, 8) + 2)).join('')}`,
     ...r.candidates.map(
       (n) =>
-        `${(n === r.chosenOnAll ? `${n} *` : n).padEnd(w)}${fmt(r.inSample[n].all.standard?.normalised).padStart(8)}${r.categories.map((c) => fmt(r.inSample[n].byCategory[c].standard?.normalised).padStart(Math.max(c.length, 8) + 2)).join('')}`,
+        `${(n === r.chosenOnAll ? `${n} *` : n).padEnd(w)}` +
+        `${fmt(r.inSample[n].all.standard?.normalised).padStart(8)}` +
+        `${r.categories.map((c) => fmt(r.inSample[n].byCategory[c].standard?.normalised).padStart(Math.max(c.length, 8) + 2)).join('')}`,
     ),
     `(* chosen on all files; a category without windows has no normalised score)`,
     '',
     `Leave one category out (candidate chosen on the other categories by their pooled standard score, seed mean):`,
-    `${'left out'.padEnd(cw)}${'chosen'.padEnd(w)}${'others'.padStart(8)}${'left out'.padStart(10)}${'(low FP'.padStart(9)}${'low FN)'.padStart(8)}${"at others' threshold".padStart(22)}${'best in-sample'.padStart(16)}`,
+    `${'left out'.padEnd(cw)}${'chosen'.padEnd(w)}${'others'.padStart(8)}${'left out'.padStart(10)}` +
+      `${'(low FP'.padStart(9)}${'low FN)'.padStart(8)}${"at others' threshold".padStart(22)}${'best in-sample'.padStart(16)}`,
   ];
   for (const f of r.folds) {
     const at = f.leftOutAtOthersThreshold;
     const fa = Number.isInteger(at.falseAlarms) ? String(at.falseAlarms) : at.falseAlarms.toFixed(1);
     const atText = f.windows > 0 ? `${fmt(at.normalised)} (${fa} FA)` : `${at.score.toFixed(2)} (${fa} FA)`;
     lines.push(
-      `${f.category.padEnd(cw)}${f.chosen.padEnd(w)}${fmt(f.chosenOnOthers).padStart(8)}${fmt(f.leftOut.standard).padStart(10)}${fmt(f.leftOut.reward_low_FP_rate).padStart(9)}${fmt(f.leftOut.reward_low_FN_rate).padStart(8)}${atText.padStart(22)}${fmt(f.bestInSample.standard).padStart(16)}`,
+      `${f.category.padEnd(cw)}${f.chosen.padEnd(w)}${fmt(f.chosenOnOthers).padStart(8)}` +
+        `${fmt(f.leftOut.standard).padStart(10)}${fmt(f.leftOut.reward_low_FP_rate).padStart(9)}` +
+        `${fmt(f.leftOut.reward_low_FN_rate).padStart(8)}${atText.padStart(22)}${fmt(f.bestInSample.standard).padStart(16)}`,
     );
   }
   lines.push(
-    `average over the ${r.folds.filter((f) => f.windows > 0).length} categories with windows: left out ${fmt(r.averageLeftOut)} (at the others' thresholds ${fmt(r.averageLeftOutAtOthersThreshold)}); in-sample (${r.chosenOnAll}) ${fmt(r.averageInSample)}`,
+    `average over the ${r.folds.filter((f) => f.windows > 0).length} categories with windows: left ` +
+      `out ${fmt(r.averageLeftOut)} (at the others' thresholds ${fmt(r.averageLeftOutAtOthersThreshold)}); in-sample ` +
+      `(${r.chosenOnAll}) ${fmt(r.averageInSample)}`,
   );
   return `${lines.join('\n')}\n`;
 }

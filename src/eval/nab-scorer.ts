@@ -296,7 +296,10 @@ export function prepareSweep(files: readonly NabFile[], probationPercent = PROBA
   };
 }
 
-/** Indices that sort `values` descending: a native numeric sort of the distinct values, then a counting sort by rank (a comparator sort is several times slower). */
+/**
+ * Indices that sort `values` descending: a native numeric sort of the distinct values, then
+ * a counting sort by rank (a comparator sort is several times slower).
+ */
 function descendingOrder(values: Float64Array): Uint32Array {
   const sorted = Float64Array.from(values).sort().reverse();
   let distinct = 0;

@@ -206,13 +206,18 @@ export function robustnessSpec(r: RobustnessReport): ChartSpec {
 
 /** Contributions of the top flagged points (stacked by metric) and their mean over all flagged points. */
 export function contributionsSpec(f: FlaggedSummary): ChartSpec {
-  const values = f.top.flatMap((p, k) =>
-    METRIC_NAMES.map((m) => ({
-      point: `${String(k + 1).padStart(2, '0')} ${p.host} ${Number.isFinite(p.timestamp) && p.timestamp > 1e11 ? new Date(p.timestamp).toISOString().slice(5, 16).replace('T', ' ') : `row ${p.row}`}${p.label === null ? '' : p.label === 1 ? ' [labelled anomaly]' : ' [labelled normal]'}`,
+  const values = f.top.flatMap((p, k) => {
+    const when =
+      Number.isFinite(p.timestamp) && p.timestamp > 1e11
+        ? new Date(p.timestamp).toISOString().slice(5, 16).replace('T', ' ')
+        : `row ${p.row}`;
+    const label = p.label === null ? '' : p.label === 1 ? ' [labelled anomaly]' : ' [labelled normal]';
+    return METRIC_NAMES.map((m) => ({
+      point: `${String(k + 1).padStart(2, '0')} ${p.host} ${when}${label}`,
       metric: m,
       contribution: p.contributions[m],
-    })),
-  );
+    }));
+  });
   const colour = {
     field: 'metric',
     type: 'nominal',

@@ -161,7 +161,11 @@ const p2 = (v: number | null | undefined): string =>
   v === null || v === undefined || !Number.isFinite(v) ? 'n/a' : `${(100 * v).toFixed(2)}%`;
 
 function table(head: string[], rows: Array<Array<string | number>>): string {
-  return `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+  return (
+    `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}` +
+    `</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}` +
+    `</tbody></table>`
+  );
 }
 
 function scenarioRows(list: ScenarioResult[], labelled: boolean): Array<Array<string | number>> {
@@ -184,7 +188,9 @@ export function evaluationHtml(r: EvaluationReport, svgs: Record<string, string>
   const htmlDir = dirname(r.files.html);
   const plot = (name: string, caption: string): string =>
     svgs[name]
-      ? `<figure>${svgs[name].replace(/^<\?xml[^>]*>/, '')}<figcaption>${esc(caption)} (<a href="${esc(relative(htmlDir, r.files.plots[name].png))}">PNG</a>, <a href="${esc(relative(htmlDir, r.files.plots[name].svg))}">SVG</a>)</figcaption></figure>`
+      ? `<figure>${svgs[name].replace(/^<\?xml[^>]*>/, '')}<figcaption>${esc(caption)} (<a ` +
+        `href="${esc(relative(htmlDir, r.files.plots[name].png))}">PNG</a>, <a ` +
+        `href="${esc(relative(htmlDir, r.files.plots[name].svg))}">SVG</a>)</figcaption></figure>`
       : '';
   const scenarioHead = [
     'scenario',
@@ -195,11 +201,15 @@ export function evaluationHtml(r: EvaluationReport, svgs: Record<string, string>
     ...(labelled ? ['F1', 'ROC-AUC', 'PR-AUC'] : []),
   ];
   const parts: string[] = [];
-  parts.push(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Evaluation of ${esc(r.model.version)}</title>
+  parts.push(
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Evaluation of ${esc(r.model.version)}</title>
 <style>body{font-family:"DejaVu Sans",system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}th:first-child,td:first-child{text-align:left}
-th{background:#f3f3f3}.note{background:#fff8e1;border-left:4px solid #f5a623;padding:.5em 1em;margin:.3em 0}figure{margin:1em 0}figcaption{color:#555;font-size:.9em}
-code{background:#f3f3f3;padding:0 .2em}</style></head><body>`);
+table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #ccc;padding:.25em .6em;` +
+      `text-align:right}th:first-child,td:first-child{text-align:left}
+th{background:#f3f3f3}.note{background:#fff8e1;border-left:4px solid #f5a623;padding:.5em 1em;margin:.3em 0}` +
+      `figure{margin:1em 0}figcaption{color:#555;font-size:.9em}
+code{background:#f3f3f3;padding:0 .2em}</style></head><body>`,
+  );
   parts.push(`<h1>Evaluation of model ${esc(r.model.version)}</h1>`);
   parts.push(
     table(
@@ -227,7 +237,8 @@ code{background:#f3f3f3;padding:0 .2em}</style></head><body>`);
     ['score p50 / p90 / p99 / max', `${n4(lf.score.p50)} / ${n4(lf.score.p90)} / ${n4(lf.score.p99)} / ${n4(lf.score.max)}`],
     [
       'latency per point, mean / p50 / p99 (single-point calls)',
-      `${t.latency.per_point_mean_us.toFixed(1)} / ${t.latency.per_point_p50_us.toFixed(1)} / ${t.latency.per_point_p99_us.toFixed(1)} µs (${t.latency.points} points)`,
+      `${t.latency.per_point_mean_us.toFixed(1)} / ${t.latency.per_point_p50_us.toFixed(1)} ` +
+        `/ ${t.latency.per_point_p99_us.toFixed(1)} µs (${t.latency.points} points)`,
     ],
     ['latency per point in one batch', `${t.latency.batch_per_point_us.toFixed(2)} µs`],
   ];
@@ -260,7 +271,8 @@ code{background:#f3f3f3;padding:0 .2em}</style></head><body>`);
   parts.push('<h2>Robustness</h2>');
   parts.push(rob.notes.map((n) => `<p class="note">${esc(n)}</p>`).join(''));
   parts.push(
-    `<p>Unperturbed: flagged ${p2(rob.clean.flagged_fraction)}${rob.clean.labelled ? `, F1 ${n4(rob.clean.labelled.f1)}, ROC-AUC ${n4(rob.clean.labelled.roc_auc)}` : ''}.</p>`,
+    `<p>Unperturbed: flagged ${p2(rob.clean.flagged_fraction)}` +
+      `${rob.clean.labelled ? `, F1 ${n4(rob.clean.labelled.f1)}, ROC-AUC ${n4(rob.clean.labelled.roc_auc)}` : ''}.</p>`,
   );
   parts.push('<h3>Gaussian noise</h3>', table(scenarioHead, scenarioRows(rob.noise, labelled)));
   parts.push('<h3>One metric missing, imputed with the training median</h3>', table(scenarioHead, scenarioRows(rob.missing, labelled)));

@@ -266,14 +266,18 @@ export function runRobustness(
   const shift = opts.shifts.map((delta) => strip(compare('shift', `+${delta} sd`, delta, shiftMetrics(raw, n, scales.values, delta), n)));
 
   const notes = [
-    `noise and shift are in standardised units: multiples of each metric's training standard deviation (${METRIC_NAMES.map((name, m) => `${name} ${fmt(scales.values[m])} from ${scales.source[m]}`).join(', ')})`,
-    `a missing metric is imputed with ${METRIC_NAMES.map((name, m) => `${name} = ${fmt(medians.values[m])} (${medians.source[m].replace('_', ' ')})`).join(', ')}`,
-    `outliers: every metric of ${rows.length} rows (${(100 * opts.outlierFraction).toFixed(0)}%, seeded) multiplied by the factor; detection rate = share of those rows flagged, baseline = share flagged before injection`,
+    `noise and shift are in standardised units: multiples of each metric's training standard deviation ` +
+      `(${METRIC_NAMES.map((name, m) => `${name} ${fmt(scales.values[m])} from ${scales.source[m]}`).join(', ')})`,
+    `a missing metric is imputed ` +
+      `with ${METRIC_NAMES.map((name, m) => `${name} = ${fmt(medians.values[m])} (${medians.source[m].replace('_', ' ')})`).join(', ')}`,
+    `outliers: every metric of ${rows.length} rows (${(100 * opts.outlierFraction).toFixed(0)}%, seeded) ` +
+      `multiplied by the factor; detection rate = share of those rows flagged, baseline = share flagged before injection`,
     'flag agreement and score Spearman compare with the unperturbed run: they measure stability, not accuracy',
   ];
   if (!labels)
     notes.push(
-      'no labels: accuracy under perturbation (F1, ROC-AUC) is not computed; only flagged fractions, stability and the outlier detection rate (whose truth is the injection itself)',
+      'no labels: accuracy under perturbation (F1, ROC-AUC) is not computed; only flagged fractions, ' +
+        'stability and the outlier detection rate (whose truth is the injection itself)',
     );
   else if (!hasBoth) notes.push('the labels have a single class: ROC-AUC and PR-AUC are undefined (null)');
   return {

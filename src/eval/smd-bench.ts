@@ -413,11 +413,13 @@ export function formatSmdBench(r: SmdBenchResult): string {
   ];
   const lines = [
     `SMD, ${r.machines.length} machine(s), metrics ${r.metrics} (${r.columns.length}); point-wise, no point adjustment`,
-    "(prec, recall, F1, alerted: the detector's own alerts; bestF1: the oracle threshold on the scores; delay: minutes from segment start; FA/day: alerts outside labelled segments)",
+    "(prec, recall, F1, alerted: the detector's own alerts; bestF1: the oracle threshold on the scores; " +
+      'delay: minutes from segment start; FA/day: alerts outside labelled segments)',
     row(head),
     ...r.machines.map((m) => row(cells(m.machine, m))),
     row(cells('average', r.average)),
-    `learned state per key: ${r.stateBytesPerKey} bytes of feature history (${r.bytesPerKey} with the gate state); ${r.refits} refit(s); ${r.seconds.toFixed(1)} s streaming`,
+    `learned state per key: ${r.stateBytesPerKey} bytes of feature history (${r.bytesPerKey} with the gate ` +
+      `state); ${r.refits} refit(s); ${r.seconds.toFixed(1)} s streaming`,
   ];
   return `${lines.join('\n')}\n`;
 }

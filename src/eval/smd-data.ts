@@ -7,10 +7,9 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { DataError } from '../data/csv';
+import { SmdDataError } from '../errors';
 
-/** A missing or malformed SMD folder: a DataError (main prints it as one line). */
-export class SmdDataError extends DataError {}
+export { SmdDataError };
 
 /** The 38 metric columns, in file order (names as OmniAnomaly's issue 22 gives them). */
 export const SMD_METRICS = [

@@ -98,7 +98,9 @@ export function splitRows(
     val,
     test,
     bounds: { train_end: ts[order[c1 - 1]], val_start: ts[order[c1]], val_end: ts[order[c2 - 1]], test_start: ts[order[c2]] },
-    note: `time split: ${train.length}/${val.length}/${test.length} rows; training up to ${iso(ts[order[c1 - 1]])}, validation from ${iso(ts[order[c1]])}, test from ${iso(ts[order[c2]])}`,
+    note:
+      `time split: ${train.length}/${val.length}/${test.length} rows; training up ` +
+      `to ${iso(ts[order[c1 - 1]])}, validation from ${iso(ts[order[c1]])}, test from ${iso(ts[order[c2]])}`,
   };
 }
 

@@ -176,7 +176,8 @@ export function validateRecords(records: CsvRecord[], createdAt = new Date().toI
     summary:
       schemaProblems.length > 0
         ? schemaProblems.join('; ')
-        : `required columns present (${REQUIRED_COLUMNS.join(', ')}); optional: ${optional.join(', ') || 'none'}${labelCol >= 0 ? ' (labels)' : ' (no labels)'}`,
+        : `required columns present (${REQUIRED_COLUMNS.join(', ')}); ` +
+          `optional: ${optional.join(', ') || 'none'}${labelCol >= 0 ? ' (labels)' : ' (no labels)'}`,
     details: {
       required: REQUIRED_COLUMNS,
       missing_columns: missingCols,
@@ -238,7 +239,8 @@ export function validateRecords(records: CsvRecord[], createdAt = new Date().toI
     summary:
       present.length === 0
         ? 'no metric column to check'
-        : `${violatingRows.size} of ${rows.length} rows (${pct(rangeFraction)}) out of range (fails above ${pct(MAX_RANGE_VIOLATION_FRACTION)})${violatingRows.size > 0 ? `: ${examples(rangeExamples)}` : ''}`,
+        : `${violatingRows.size} of ${rows.length} rows (${pct(rangeFraction)}) out of range (fails ` +
+          `above ${pct(MAX_RANGE_VIOLATION_FRACTION)})${violatingRows.size > 0 ? `: ${examples(rangeExamples)}` : ''}`,
     details: {
       rules: Object.fromEntries(present.map((m) => [m, { min: METRICS[m].min, max: METRICS[m].max }])),
       violating_rows: violatingRows.size,
@@ -279,7 +281,9 @@ export function validateRecords(records: CsvRecord[], createdAt = new Date().toI
   checks.push({
     name: 'duplicates',
     status: dupFraction > MAX_DUPLICATE_FRACTION ? 'fail' : 'pass',
-    summary: `${duplicates} duplicate row(s) (${pct(dupFraction)}; fails above ${pct(MAX_DUPLICATE_FRACTION)})${duplicates > 0 ? `: ${examples(dupExamples)}` : ''}`,
+    summary:
+      `${duplicates} duplicate row(s) (${pct(dupFraction)}; fails ` +
+      `above ${pct(MAX_DUPLICATE_FRACTION)})${duplicates > 0 ? `: ${examples(dupExamples)}` : ''}`,
     details: { duplicates, fraction: dupFraction, examples: dupExamples.slice(0, EXAMPLES) },
   });
 

@@ -1,4 +1,4 @@
-import { ExpectedError } from '../errors';
+import { LineProtocolError } from '../errors';
 
 /**
  * InfluxDB line protocol: escaping and formatting of points.
@@ -27,10 +27,7 @@ import { ExpectedError } from '../errors';
  * store them.
  */
 
-/** A point that cannot be written as line protocol without changing it. */
-export class LineProtocolError extends ExpectedError {
-  override readonly name = 'LineProtocolError';
-}
+export { LineProtocolError };
 
 /** An integer field value (line protocol `123i`); plain numbers are written as floats. */
 export class IntegerValue {

@@ -67,7 +67,8 @@ export function readSeriesFlux(bucket: string, spec: ReadSeriesSpec): string {
 export function latestTimesFlux(bucket: string, measurement: string, groupByTag: string, options: LatestTimesOptions = {}): string {
   const lines = [
     `from(bucket: ${fluxString(bucket)})`,
-    `  |> range(start: ${fluxTime(options.since === undefined ? 0 : toMs(options.since))}${options.until === undefined ? '' : `, stop: ${fluxTime(toMs(options.until) + 1)}`})`,
+    `  |> range(start: ${fluxTime(options.since === undefined ? 0 : toMs(options.since))}` +
+      `${options.until === undefined ? '' : `, stop: ${fluxTime(toMs(options.until) + 1)}`})`,
     `  |> filter(fn: (r) => r._measurement == ${fluxString(measurement)})`,
   ];
   if (options.field !== undefined) lines.push(`  |> filter(fn: (r) => r._field == ${fluxString(options.field)})`);

@@ -149,7 +149,9 @@ const metricSchema = z.object({ key: z.string(), value: int64, timestamp: int64.
 const runSchema = z.object({
   run: z.object({
     info: runInfoSchema,
-    data: z.object({ metrics: z.array(metricSchema).default([]), params: z.array(kv).default([]), tags: z.array(kv).default([]) }).default({ metrics: [], params: [], tags: [] }),
+    data: z
+      .object({ metrics: z.array(metricSchema).default([]), params: z.array(kv).default([]), tags: z.array(kv).default([]) })
+      .default({ metrics: [], params: [], tags: [] }),
   }),
 });
 const fileSchema = z.object({ path: z.string(), is_dir: z.boolean().default(false), file_size: int64.optional() });
@@ -202,7 +204,16 @@ function metricValue(v: number): number | string {
   return v > 0 ? 'Infinity' : '-Infinity';
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EPIPE', 'EADDRNOTAVAIL']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNRESET',
+  'EPIPE',
+  'EADDRNOTAVAIL',
+]);
 
 interface RequestOptions {
   params?: Record<string, string | number | undefined>;
@@ -286,7 +297,10 @@ export class MlflowClient {
 
   private transportError(e: unknown, where: string, timeoutMs: number): MlflowError {
     const err = e as { code?: string; message?: string; cause?: { code?: string; errors?: { code?: string }[] } };
-    const code = err.code && err.code !== 'ERR_BAD_REQUEST' && err.code !== 'ERR_NETWORK' ? err.code : (err.cause?.code ?? err.cause?.errors?.[0]?.code ?? err.code);
+    const code =
+      err.code && err.code !== 'ERR_BAD_REQUEST' && err.code !== 'ERR_NETWORK'
+        ? err.code
+        : (err.cause?.code ?? err.cause?.errors?.[0]?.code ?? err.code);
     if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT') {
       return new MlflowError(`MLflow at ${this.trackingUri} did not answer ${where} within ${timeoutMs} ms`, 'timeout');
     }
@@ -308,7 +322,10 @@ export class MlflowClient {
     const r = schema.safeParse(parsed);
     if (!r.success) {
       const issue = r.error.issues[0];
-      throw new MlflowError(`MLflow ${method.toUpperCase()} ${path}: unexpected response (${issue?.path.join('.') || '(root)'}: ${issue?.message})`, 'protocol');
+      throw new MlflowError(
+        `MLflow ${method.toUpperCase()} ${path}: unexpected response (${issue?.path.join('.') || '(root)'}: ${issue?.message})`,
+        'protocol',
+      );
     }
     return r.data;
   }
@@ -336,7 +353,9 @@ export class MlflowClient {
     if (existing) return existing;
     try {
       const { experiment_id } = await this.api(z.object({ experiment_id: z.string() }), 'post', 'experiments/create', { json: { name } });
-      return (await this.getExperimentByName(name)) ?? { experimentId: experiment_id, name, artifactLocation: '', lifecycleStage: 'active' };
+      return (
+        (await this.getExperimentByName(name)) ?? { experimentId: experiment_id, name, artifactLocation: '', lifecycleStage: 'active' }
+      );
     } catch (e) {
       if (e instanceof MlflowError && e.errorCode === 'RESOURCE_ALREADY_EXISTS') {
         const raced = await this.getExperimentByName(name);
@@ -350,13 +369,18 @@ export class MlflowClient {
   async getExperimentByName(name: string): Promise<Experiment | null> {
     let e;
     try {
-      ({ experiment: e } = await this.api(z.object({ experiment: experimentSchema }), 'get', 'experiments/get-by-name', { params: { experiment_name: name } }));
+      ({ experiment: e } = await this.api(z.object({ experiment: experimentSchema }), 'get', 'experiments/get-by-name', {
+        params: { experiment_name: name },
+      }));
     } catch (err) {
       if (err instanceof MlflowError && err.notFound) return null;
       throw err;
     }
     if (e.lifecycle_stage === 'deleted') {
-      throw new MlflowError(`MLflow experiment '${name}' (id ${e.experiment_id}) is deleted; restore it or use another name`, 'invalid_argument');
+      throw new MlflowError(
+        `MLflow experiment '${name}' (id ${e.experiment_id}) is deleted; restore it or use another name`,
+        'invalid_argument',
+      );
     }
     return { experimentId: e.experiment_id, name: e.name, artifactLocation: e.artifact_location, lifecycleStage: e.lifecycle_stage };
   }
@@ -390,9 +414,14 @@ export class MlflowClient {
     const out: Required<Metric>[] = [];
     let pageToken: string | undefined;
     do {
-      const page = await this.api(z.object({ metrics: z.array(metricSchema).default([]), next_page_token: z.string().optional() }), 'get', 'metrics/get-history', {
-        params: { run_id: runId, metric_key: key, max_results: 25000, page_token: pageToken },
-      });
+      const page = await this.api(
+        z.object({ metrics: z.array(metricSchema).default([]), next_page_token: z.string().optional() }),
+        'get',
+        'metrics/get-history',
+        {
+          params: { run_id: runId, metric_key: key, max_results: 25000, page_token: pageToken },
+        },
+      );
       out.push(...page.metrics);
       pageToken = page.next_page_token || undefined;
     } while (pageToken);
@@ -435,8 +464,14 @@ export class MlflowClient {
   }
 
   /** Ends (or otherwise changes the status of) a run. */
-  async updateRun(runId: string, status: RunStatus, endTime: number | undefined = status === 'RUNNING' ? undefined : Date.now()): Promise<RunInfo> {
-    const { run_info } = await this.api(z.object({ run_info: runInfoSchema }), 'post', 'runs/update', { json: { run_id: runId, status, end_time: endTime } });
+  async updateRun(
+    runId: string,
+    status: RunStatus,
+    endTime: number | undefined = status === 'RUNNING' ? undefined : Date.now(),
+  ): Promise<RunInfo> {
+    const { run_info } = await this.api(z.object({ run_info: runInfoSchema }), 'post', 'runs/update', {
+      json: { run_id: runId, status, end_time: endTime },
+    });
     return toRunInfo(run_info);
   }
 
@@ -468,9 +503,14 @@ export class MlflowClient {
     const out: ArtifactFile[] = [];
     let pageToken: string | undefined;
     do {
-      const page = await this.api(z.object({ files: z.array(fileSchema).default([]), next_page_token: z.string().optional() }), 'get', 'artifacts/list', {
-        params: { run_id: runId, path: normalizeArtifactPath(path, true) || undefined, page_token: pageToken },
-      });
+      const page = await this.api(
+        z.object({ files: z.array(fileSchema).default([]), next_page_token: z.string().optional() }),
+        'get',
+        'artifacts/list',
+        {
+          params: { run_id: runId, path: normalizeArtifactPath(path, true) || undefined, page_token: pageToken },
+        },
+      );
       out.push(...page.files.map((f) => ({ path: f.path, isDir: f.is_dir, fileSize: f.file_size })));
       pageToken = page.next_page_token || undefined;
     } while (pageToken);
@@ -479,7 +519,9 @@ export class MlflowClient {
 
   /** Lists a directory through the proxy (names relative to it); [] for a file or a missing path. */
   private async listProxy(proxyPath: string): Promise<ArtifactFile[]> {
-    const { files } = await this.json(z.object({ files: z.array(fileSchema).default([]) }), 'get', ARTIFACT_PROXY_PREFIX, { params: { path: proxyPath } });
+    const { files } = await this.json(z.object({ files: z.array(fileSchema).default([]) }), 'get', ARTIFACT_PROXY_PREFIX, {
+      params: { path: proxyPath },
+    });
     return files.map((f) => ({ path: f.path, isDir: f.is_dir, fileSize: f.file_size }));
   }
 
@@ -515,7 +557,12 @@ export class MlflowClient {
   async createRegisteredModel(name: string, description?: string): Promise<RegisteredModel> {
     if (!name.trim()) throw new MlflowError('registered model name must not be empty', 'invalid_argument');
     try {
-      const { registered_model } = await this.api(z.object({ registered_model: registeredModelSchema }), 'post', 'registered-models/create', { json: { name, description } });
+      const { registered_model } = await this.api(
+        z.object({ registered_model: registeredModelSchema }),
+        'post',
+        'registered-models/create',
+        { json: { name, description } },
+      );
       return registered_model;
     } catch (e) {
       if (e instanceof MlflowError && e.errorCode === 'RESOURCE_ALREADY_EXISTS') return this.getRegisteredModel(name);
@@ -524,7 +571,9 @@ export class MlflowClient {
   }
 
   async getRegisteredModel(name: string): Promise<RegisteredModel> {
-    const { registered_model } = await this.api(z.object({ registered_model: registeredModelSchema }), 'get', 'registered-models/get', { params: { name } });
+    const { registered_model } = await this.api(z.object({ registered_model: registeredModelSchema }), 'get', 'registered-models/get', {
+      params: { name },
+    });
     return registered_model;
   }
 
@@ -532,7 +581,12 @@ export class MlflowClient {
    * Registers `source` (an artifact URI such as mlflow-artifacts:/... or runs:/...) as a new
    * version of `name` and, unless `wait` is false, waits until it is READY.
    */
-  async createModelVersion(name: string, source: string, runId?: string, opts: { description?: string; tags?: Record<string, string>; wait?: boolean } = {}): Promise<ModelVersion> {
+  async createModelVersion(
+    name: string,
+    source: string,
+    runId?: string,
+    opts: { description?: string; tags?: Record<string, string>; wait?: boolean } = {},
+  ): Promise<ModelVersion> {
     const tags = Object.entries(opts.tags ?? {}).map(([key, value]) => ({ key, value }));
     const { model_version } = await this.api(z.object({ model_version: modelVersionSchema }), 'post', 'model-versions/create', {
       json: { name, source, run_id: runId, description: opts.description, tags },
@@ -542,14 +596,23 @@ export class MlflowClient {
   }
 
   /** Polls a model version until READY; FAILED_REGISTRATION or the timeout is an error. */
-  async waitForModelVersion(name: string, version: string, first?: ModelVersion, timeoutMs = this.registrationTimeoutMs): Promise<ModelVersion> {
+  async waitForModelVersion(
+    name: string,
+    version: string,
+    first?: ModelVersion,
+    timeoutMs = this.registrationTimeoutMs,
+  ): Promise<ModelVersion> {
     const deadline = Date.now() + timeoutMs;
     let mv = first ?? (await this.getModelVersion(name, version));
     while (mv.status !== 'READY') {
       if (mv.status === 'FAILED_REGISTRATION') {
-        throw new MlflowError(`model ${name} version ${version} failed registration${mv.statusMessage ? `: ${mv.statusMessage}` : ''}`, 'registration_failed');
+        throw new MlflowError(
+          `model ${name} version ${version} failed registration${mv.statusMessage ? `: ${mv.statusMessage}` : ''}`,
+          'registration_failed',
+        );
       }
-      if (Date.now() >= deadline) throw new MlflowError(`model ${name} version ${version} is still ${mv.status} after ${timeoutMs} ms`, 'registration_failed');
+      if (Date.now() >= deadline)
+        throw new MlflowError(`model ${name} version ${version} is still ${mv.status} after ${timeoutMs} ms`, 'registration_failed');
       await sleep(this.pollIntervalMs);
       mv = await this.getModelVersion(name, version);
     }
@@ -557,7 +620,9 @@ export class MlflowClient {
   }
 
   async getModelVersion(name: string, version: string): Promise<ModelVersion> {
-    const { model_version } = await this.api(z.object({ model_version: modelVersionSchema }), 'get', 'model-versions/get', { params: { name, version } });
+    const { model_version } = await this.api(z.object({ model_version: modelVersionSchema }), 'get', 'model-versions/get', {
+      params: { name, version },
+    });
     return toModelVersion(model_version);
   }
 
@@ -571,23 +636,38 @@ export class MlflowClient {
   }
 
   async getModelVersionByAlias(name: string, alias: string): Promise<ModelVersion> {
-    const { model_version } = await this.api(z.object({ model_version: modelVersionSchema }), 'get', 'registered-models/alias', { params: { name, alias } });
+    const { model_version } = await this.api(z.object({ model_version: modelVersionSchema }), 'get', 'registered-models/alias', {
+      params: { name, alias },
+    });
     return toModelVersion(model_version);
   }
 
   /** Highest version number of `name` (in `stage`, when given). */
   async getLatestModelVersion(name: string, stage?: string): Promise<ModelVersion> {
-    const { model_versions } = await this.api(z.object({ model_versions: z.array(modelVersionSchema).default([]) }), 'post', 'registered-models/get-latest-versions', {
-      json: { name, stages: stage ? [stage] : undefined },
-    });
+    const { model_versions } = await this.api(
+      z.object({ model_versions: z.array(modelVersionSchema).default([]) }),
+      'post',
+      'registered-models/get-latest-versions',
+      {
+        json: { name, stages: stage ? [stage] : undefined },
+      },
+    );
     const best = model_versions.map(toModelVersion).sort((a, b) => Number(b.version) - Number(a.version))[0];
-    if (!best) throw new MlflowError(`registered model ${name} has no version${stage ? ` in stage ${stage}` : ''}`, 'http', 404, 'RESOURCE_DOES_NOT_EXIST');
+    if (!best)
+      throw new MlflowError(
+        `registered model ${name} has no version${stage ? ` in stage ${stage}` : ''}`,
+        'http',
+        404,
+        'RESOURCE_DOES_NOT_EXIST',
+      );
     return best;
   }
 
   /** Where a version's files are stored (mlflow-artifacts:/... or runs:/...). */
   async getModelVersionDownloadUri(name: string, version: string): Promise<string> {
-    const { artifact_uri } = await this.api(z.object({ artifact_uri: z.string() }), 'get', 'model-versions/get-download-uri', { params: { name, version } });
+    const { artifact_uri } = await this.api(z.object({ artifact_uri: z.string() }), 'get', 'model-versions/get-download-uri', {
+      params: { name, version },
+    });
     return artifact_uri;
   }
 
@@ -636,19 +716,22 @@ export class MlflowClient {
 
 function checkKey(key: string, what: string): void {
   if (typeof key !== 'string' || key === '') throw new MlflowError(`${what} key must be a non-empty string`, 'invalid_argument');
-  if (key.length > VALUE_LIMITS.key) throw new MlflowError(`${what} key '${key.slice(0, 40)}…' is longer than ${VALUE_LIMITS.key} characters`, 'invalid_argument');
+  if (key.length > VALUE_LIMITS.key)
+    throw new MlflowError(`${what} key '${key.slice(0, 40)}…' is longer than ${VALUE_LIMITS.key} characters`, 'invalid_argument');
 }
 
 function checkParam(key: string, value: string): { key: string; value: string } {
   checkKey(key, 'param');
-  if (value.length > VALUE_LIMITS.param) throw new MlflowError(`param '${key}' value is longer than ${VALUE_LIMITS.param} characters`, 'invalid_argument');
+  if (value.length > VALUE_LIMITS.param)
+    throw new MlflowError(`param '${key}' value is longer than ${VALUE_LIMITS.param} characters`, 'invalid_argument');
   return { key, value };
 }
 
 function checkTag(key: string, value: string): { key: string; value: string } {
   checkKey(key, 'tag');
   if (typeof value !== 'string') throw new MlflowError(`tag '${key}' value must be a string`, 'invalid_argument');
-  if (value.length > VALUE_LIMITS.tag) throw new MlflowError(`tag '${key}' value is longer than ${VALUE_LIMITS.tag} characters`, 'invalid_argument');
+  if (value.length > VALUE_LIMITS.tag)
+    throw new MlflowError(`tag '${key}' value is longer than ${VALUE_LIMITS.tag} characters`, 'invalid_argument');
   return { key, value };
 }
 

@@ -34,17 +34,26 @@ export interface ChampionState {
  * - without labels (candidate null), no: nothing says the candidate is better;
  * - otherwise when its test F1 is higher, or equal with a higher PR-AUC.
  */
-export function decideChampion(candidate: ComparableMetrics | null, champion: ChampionState | null, promote: boolean): { move: boolean; reason: string } {
+export function decideChampion(
+  candidate: ComparableMetrics | null,
+  champion: ChampionState | null,
+  promote: boolean,
+): { move: boolean; reason: string } {
   if (promote) return { move: true, reason: `--promote${champion ? ` (replaces version ${champion.version})` : ''}` };
   if (!champion) return { move: true, reason: 'there was no champion yet' };
   if (champion.unusable) return { move: true, reason: `the champion (version ${champion.version}) is unusable: ${champion.unusable}` };
-  if (!candidate) return { move: false, reason: `the data has no labels, so nothing shows this model beats the champion (version ${champion.version}); pass --promote to make it champion` };
+  if (!candidate)
+    return {
+      move: false,
+      reason: `the data has no labels, so nothing shows this model beats the champion (version ${champion.version}); pass --promote to make it champion`,
+    };
   if (!champion.metrics) return { move: false, reason: `the champion (version ${champion.version}) could not be scored on the test data` };
   const c = candidate;
   const ch = champion.metrics;
   const vs = `test F1 ${c.f1.toFixed(4)} vs ${ch.f1.toFixed(4)}, PR-AUC ${fmt(c.pr_auc)} vs ${fmt(ch.pr_auc)} on the same test rows`;
   if (c.f1 > ch.f1) return { move: true, reason: `beats the champion (version ${champion.version}): ${vs}` };
-  if (c.f1 === ch.f1 && (c.pr_auc ?? -1) > (ch.pr_auc ?? -1)) return { move: true, reason: `ties the champion (version ${champion.version}) on F1 and beats it on PR-AUC: ${vs}` };
+  if (c.f1 === ch.f1 && (c.pr_auc ?? -1) > (ch.pr_auc ?? -1))
+    return { move: true, reason: `ties the champion (version ${champion.version}) on F1 and beats it on PR-AUC: ${vs}` };
   return { move: false, reason: `does not beat the champion (version ${champion.version}): ${vs}` };
 }
 
@@ -53,9 +62,19 @@ const fmt = (v: number | null): string => (v === null ? 'n/a' : v.toFixed(4));
 /** The checked-out commit (and a `-dirty` mark), or 'unknown' outside a git work tree. */
 export function gitCommit(cwd = process.cwd()): string {
   try {
-    const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).trim();
+    const head = execFileSync('git', ['rev-parse', 'HEAD'], {
+      cwd,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 5000,
+    }).trim();
     if (!/^[0-9a-f]{40}$/.test(head)) return 'unknown';
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+      cwd,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 5000,
+    }).trim();
     return dirty ? `${head}-dirty` : head;
   } catch {
     return 'unknown';
@@ -107,7 +126,10 @@ export async function trackTraining(client: MlflowClient, input: TrackingInput):
 
     await client.createRegisteredModel(input.modelName, 'Isolation Forest over CPU, memory and network load (infra-anomaly-detector)');
     const source = await client.artifactUri(run.runId, MODEL_ARTIFACT_DIR);
-    const version = await client.createModelVersion(input.modelName, source, run.runId, { tags: { model_version: input.tags.model_version ?? '' }, description: `model ${input.tags.model_version ?? ''}` });
+    const version = await client.createModelVersion(input.modelName, source, run.runId, {
+      tags: { model_version: input.tags.model_version ?? '' },
+      description: `model ${input.tags.model_version ?? ''}`,
+    });
 
     const champion = await currentChampion(client, input);
     const decision = decideChampion(input.candidate, champion, input.promote);
@@ -129,7 +151,12 @@ export async function trackTraining(client: MlflowClient, input: TrackingInput):
       modelName: input.modelName,
       registeredVersion: version.version,
       modelUri: `models:/${input.modelName}/${version.version}`,
-      champion: { moved: decision.move, version: decision.move ? version.version : (champion?.version ?? null), previous: champion?.version ?? null, reason: decision.reason },
+      champion: {
+        moved: decision.move,
+        version: decision.move ? version.version : (champion?.version ?? null),
+        previous: champion?.version ?? null,
+        reason: decision.reason,
+      },
     };
   } catch (e) {
     await client.updateRun(run.runId, 'FAILED').catch(() => undefined);

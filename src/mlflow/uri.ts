@@ -65,7 +65,8 @@ export function artifactProxyPath(artifactUri: string): string {
     if (i >= 0) return normalizeArtifactPath(decodeURIComponent(artifactUri.slice(i + ARTIFACT_PROXY_PREFIX.length + 1)), true);
   }
   throw new MlflowError(
-    `artifact location '${artifactUri}' is not served by the tracking server's artifact proxy (start mlflow server with --serve-artifacts and no --default-artifact-root outside it)`,
+    `artifact location '${artifactUri}' is not served by the tracking server's artifact proxy (start mlflow ` +
+      `server with --serve-artifacts and no --default-artifact-root outside it)`,
     'invalid_argument',
   );
 }
@@ -75,7 +76,10 @@ export function artifactProxyPath(artifactUri: string): string {
  * `allowEmpty` accepts '' (the root).
  */
 export function normalizeArtifactPath(path: string, allowEmpty = false): string {
-  const parts = path.replace(/\\/g, '/').split('/').filter((p) => p !== '' && p !== '.');
+  const parts = path
+    .replace(/\\/g, '/')
+    .split('/')
+    .filter((p) => p !== '' && p !== '.');
   if (parts.some((p) => p === '..')) throw new MlflowError(`artifact path '${path}' must not contain '..'`, 'invalid_argument');
   if (parts.length === 0 && !allowEmpty) throw new MlflowError('artifact path must not be empty', 'invalid_argument');
   return parts.join('/');

@@ -13,13 +13,15 @@ import {
   timestampMs,
   type Point,
 } from '../validation/point';
-import { DetectResponseSchema, ErrorSchema, PointsEnvelopeSchema, PointsBodySchema, ValidateResponseSchema, schemaOf } from './schemas';
+import { errorReplies, PointsEnvelopeSchema, ref, schemaOf } from './schemas';
 
 interface Body {
   points: unknown[];
 }
 
 const m = METRIC_NAMES.length;
+
+const API_TOKEN_401 = 'Missing or wrong bearer token (only when API_TOKEN is set)';
 
 /** POST /detect and POST /validate. */
 /**
@@ -56,14 +58,20 @@ export const pointRoutes: FastifyPluginAsync<{
   // temporal features, dropped while a raw-feature model serves.
   let history: SeriesStateStore | undefined;
   // Fastify checks the envelope; each point is checked on its own so that every bad
-  // point is reported. The OpenAPI description shows the full point schema.
+  // point is reported. The OpenAPI description shows the full point schema (PointsRequest).
   const bodySchema = schemaOf(
     PointsEnvelopeSchema.extend({
       points: PointsEnvelopeSchema.shape.points.max(opts.maxPoints, `must hold at most ${opts.maxPoints} points`),
     }),
-    PointsBodySchema.extend({ points: PointsBodySchema.shape.points.max(opts.maxPoints) }),
+    ref('PointsRequest'),
   );
-  const errors = { 400: schemaOf(ErrorSchema), 401: schemaOf(ErrorSchema), 503: schemaOf(ErrorSchema) };
+  const errors = (noModel: boolean) =>
+    errorReplies(
+      [400, 401, 413, 415, 500, 503],
+      noModel
+        ? { 401: API_TOKEN_401, 503: 'No model is loaded (model_unavailable), or overloaded (overloaded); retry after Retry-After seconds' }
+        : { 401: API_TOKEN_401 },
+    );
 
   app.post<{ Body: Body }>(
     '/detect',
@@ -71,10 +79,16 @@ export const pointRoutes: FastifyPluginAsync<{
       schema: {
         summary: 'Score metric points',
         description:
-          "Scores every point or none (any invalid point: 400). With a model of raw features each point is scored on its own. With a model of temporal features, a point with host and timestamp reads the earlier points of its host seen by /detect (bounded by DETECT_HISTORY_HOSTS) and joins them; a point without host or timestamp, more than 5 minutes ahead of the server's clock, or not later than its host's latest point is judged on its raw values (temporal features neutral) and leaves the history alone; the first point of a host with no history is judged on its raw values too.",
+          'Scores every point or none (any invalid point: 400). With a model of raw features each point is scored on its own. ' +
+          'With a model of temporal features, a point with host and timestamp reads the earlier points of its host seen by /detect ' +
+          '(bounded by DETECT_HISTORY_HOSTS) and joins them; a point without host or timestamp, more than 5 minutes ahead of ' +
+          "the server's clock, or not later than its host's latest point is judged on its raw values (temporal features neutral) " +
+          'and leaves the history alone; the first point of a host with no history is judged on its raw values too.',
         tags: ['detection'],
+        operationId: 'detect',
+        security: [{ apiToken: [] }],
         body: bodySchema,
-        response: { 200: schemaOf(DetectResponseSchema), ...errors },
+        response: { 200: ref('DetectResponse', 'One result per point'), ...errors(true) },
       },
     },
     async (request) => {
@@ -231,9 +245,14 @@ export const pointRoutes: FastifyPluginAsync<{
     {
       schema: {
         summary: 'Check metric points without scoring them',
+        description:
+          "Checks every point against the rules /detect applies and lists the issues of each (bounded like /detect's); " +
+          'needs no model. A body of another shape (no points array, unknown keys) is a 400.',
         tags: ['detection'],
+        operationId: 'validate',
+        security: [{ apiToken: [] }],
         body: bodySchema,
-        response: { 200: schemaOf(ValidateResponseSchema), ...errors },
+        response: { 200: ref('ValidateResponse', 'One verdict per point (200 whether or not the points are valid)'), ...errors(false) },
       },
     },
     async (request) => {

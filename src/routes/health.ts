@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { HealthSchema, schemaOf } from './schemas';
+import { errorReplies, ref } from './schemas';
 
 /** A component that adds its state to /health (the poller, the model source, ...). */
 export interface HealthContributor {
@@ -19,13 +19,8 @@ export const healthRoutes: FastifyPluginAsync<{ startedAt: number; contributors:
       schema: {
         summary: 'Liveness: 200 while the process runs',
         tags: ['operations'],
-        response: {
-          200: {
-            description: 'The process runs (never shed under load)',
-            type: 'object',
-            properties: { status: { type: 'string', enum: ['alive'] } },
-          },
-        },
+        operationId: 'liveness',
+        response: { 200: ref('Liveness', 'The process runs (never shed under load)'), ...errorReplies([500]) },
       },
     },
     async () => ({ status: 'alive' }),
@@ -38,7 +33,18 @@ export const healthRoutes: FastifyPluginAsync<{ startedAt: number; contributors:
       schema: {
         summary: 'Readiness: 200 with a model loaded, 503 without',
         tags: ['operations'],
-        response: { 200: schemaOf(HealthSchema.passthrough()), 503: schemaOf(HealthSchema.passthrough()) },
+        operationId: 'readiness',
+        response: {
+          200: ref('Health', 'A model is loaded (status ok, or degraded while a component is)'),
+          // No model (a Health body), or shed under load (an Error body). The description is
+          // the response's only, not repeated in its schema.
+          503: {
+            'x-response-description':
+              'No model is loaded (status unavailable, a Health body), or overloaded (an Error body, with Retry-After)',
+            anyOf: [ref('Health'), ref('Error')],
+          },
+          ...errorReplies([500]),
+        },
       },
     },
     async (_request, reply) => {

@@ -90,6 +90,33 @@ describe('CLI failures', () => {
       ],
       /^anomaly-detector: --n-estimators x --max-samples: up to \d+ nodes, more than the 2500000/,
     ],
+    ['an unknown command', () => [['frobnicate'], {}], /^anomaly-detector: unknown command 'frobnicate'/],
+    ['train without --data', () => [['train', '--no-mlflow'], {}], /^anomaly-detector: required option '--data <file>' not specified/],
+    ['train with an unknown option', () => [['train', '--data', DATA_PATH, '--bogus'], {}], /^anomaly-detector: unknown option '--bogus'/],
+    [
+      'validate a file that does not exist',
+      () => [['validate', '--data', join(dir, 'nope.csv')], {}],
+      /^anomaly-detector: .*nope\.csv: no such file/,
+    ],
+    [
+      'evaluate a corrupted model',
+      () => {
+        const p = join(dir, 'truncated.json');
+        writeFileSync(p, '{');
+        return [['evaluate', '--model', p, '--data', DATA_PATH], {}];
+      },
+      /^anomaly-detector: .*truncated\.json: not valid JSON/,
+    ],
+    [
+      'serve without its model file',
+      () => [['serve'], { MODEL_PATH: join(dir, 'nope.json') }],
+      /^anomaly-detector: cannot start: model artifact .*nope\.json/,
+    ],
+    [
+      'bench smd on a folder that does not exist',
+      () => [['bench', 'smd', '--smd-dir', join(dir, 'nope'), '--out', dir], {}],
+      /^anomaly-detector: --smd-dir: .* does not exist/,
+    ],
   ];
 
   it.each(cases)('%s: one line, exit 1', (_name, make, pattern) => {
