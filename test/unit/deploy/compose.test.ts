@@ -42,14 +42,44 @@ const runsServe = (s: ComposeService): boolean =>
   builtHere(s) && (s.command === undefined || argvOf(s.command).includes('serve')) && s.entrypoint === undefined;
 const serviceNames = services.filter(([, s]) => runsServe(s)).map(([n]) => n);
 
-function telegraf(): TomlTable[] {
-  return parseTelegrafToml(readFileSync(TELEGRAF_CONF, 'utf8'), environmentOf(svc('telegraf')));
+/** Services that run Telegraf. */
+const telegrafServices = services.filter(([, s]) => /^telegraf:/.test(s.image ?? '')).map(([n]) => n);
+/** The configuration a Telegraf service runs: the file mounted at /etc/telegraf/telegraf.conf, with its environment. */
+function telegraf(name = 'telegraf'): TomlTable[] {
+  const mount = bindMountsOf(svc(name)).find((m) => m.target === '/etc/telegraf/telegraf.conf');
+  if (!mount) throw new Error(`${name} mounts no /etc/telegraf/telegraf.conf`);
+  const file = resolve(COMPOSE_DIR, mount.source);
+  if (name === 'telegraf') expect(file).toBe(TELEGRAF_CONF);
+  return parseTelegrafToml(readFileSync(file, 'utf8'), environmentOf(svc(name)));
 }
 const table = (tables: TomlTable[], name: string): TomlTable => {
   const t = tables.find((x) => x.name === name);
   if (!t) throw new Error(`telegraf.conf has no [${name}]`);
   return t;
 };
+/** A service that runs once to completion (others wait for service_completed_successfully). */
+const oneShot = (name: string): boolean =>
+  svc(name).restart === 'no' &&
+  services.some(([, s]) => dependsOn(s)[name] === 'service_completed_successfully') &&
+  portsOf(svc(name)).length === 0;
+
+/** Kafka's listeners (`NAME://host:port,...`, as KAFKA_LISTENERS and KAFKA_ADVERTISED_LISTENERS take them). */
+function kafkaListeners(value: string | undefined): Array<{ name: string; host: string; port: number }> {
+  return (value ?? '')
+    .split(',')
+    .filter((l) => l.trim() !== '')
+    .map((l) => {
+      const m = /^\s*([A-Za-z0-9_]+):\/\/([^:]*):(\d+)\s*$/.exec(l);
+      if (!m) throw new Error(`Kafka listener ${l} not understood`);
+      return { name: m[1], host: m[2], port: Number(m[3]) };
+    });
+}
+/** The value after a flag in an argv (`--flag value` or `--flag=value`). */
+function flagOf(args: string[], f: string): string | undefined {
+  const i = args.findIndex((a) => a === f || a.startsWith(`${f}=`));
+  if (i < 0) return undefined;
+  return args[i].includes('=') ? args[i].slice(args[i].indexOf('=') + 1) : args[i + 1];
+}
 const seconds = (s: string): number => {
   const m = /^(\d+)(s|m)$/.exec(s);
   if (!m) throw new Error(`duration ${s}`);
@@ -62,11 +92,7 @@ function listeningPorts(c: ComposeFile): Record<string, number[]> {
   for (const [name, s] of Object.entries(c.services)) {
     const env = environmentOf(s);
     const args = [...argvOf(s.command), ...argvOf(s.entrypoint)];
-    const flag = (f: string): string | undefined => {
-      const i = args.findIndex((a) => a === f || a.startsWith(`${f}=`));
-      if (i < 0) return undefined;
-      return args[i].includes('=') ? args[i].slice(args[i].indexOf('=') + 1) : args[i + 1];
-    };
+    const flag = (f: string): string | undefined => flagOf(args, f);
     const image = s.image ?? '';
     if (runsServe(s)) out[name] = [loadConfig(env).port];
     else if (builtHere(s)) out[name] = [];
@@ -74,8 +100,11 @@ function listeningPorts(c: ComposeFile): Record<string, number[]> {
     else if (/^grafana\/grafana(-oss)?:/.test(image)) out[name] = [Number(env.GF_SERVER_HTTP_PORT ?? 3000)];
     else if (/^prom\/prometheus:/.test(image)) out[name] = [Number((flag('--web.listen-address') ?? ':9090').split(':').pop())];
     else if (/^ghcr\.io\/mlflow\/mlflow:/.test(image)) out[name] = [Number(flag('--port') ?? 5000)];
+    else if (/^apache\/kafka:/.test(image))
+      // The image's CMD runs the broker; with a command (a one-shot tool) nothing listens.
+      out[name] = s.command === undefined ? kafkaListeners(env.KAFKA_LISTENERS).map((l) => l.port) : [];
     else if (/^telegraf:/.test(image)) {
-      const health = telegraf().find((t) => t.name === 'outputs.health');
+      const health = telegraf(name).find((t) => t.name === 'outputs.health');
       out[name] = health ? [Number(new URL(String(health.values.service_address)).port)] : [];
     } else throw new Error(`service ${name} (${image}): the check does not know which port this image listens on; add it`);
   }
@@ -87,6 +116,8 @@ interface Ref {
   host: string;
   port: number;
   where: string;
+  /** A Kafka client's bootstrap address (host:port, no scheme), or a URL. */
+  kafka?: boolean;
 }
 
 /** Every host:port that a service's configuration points at. */
@@ -95,12 +126,28 @@ function references(c: ComposeFile): Ref[] {
   const scan = (from: string, where: string, text: string) => {
     for (const m of text.matchAll(/https?:\/\/([A-Za-z0-9_.-]+):(\d+)/g)) refs.push({ from, host: m[1], port: Number(m[2]), where });
   };
+  /** Kafka bootstrap lists: comma-separated host:port. */
+  const brokers = (from: string, where: string, list: string | string[] | undefined) => {
+    for (const b of (Array.isArray(list) ? list : (list ?? '').split(',')).filter((x) => x.trim() !== '')) {
+      const m = /^([A-Za-z0-9_.-]+):(\d+)$/.exec(b.trim());
+      if (!m) throw new Error(`${from} ${where}: broker ${b} is not host:port`);
+      refs.push({ from, host: m[1], port: Number(m[2]), where, kafka: true });
+    }
+  };
   for (const [name, s] of Object.entries(c.services)) {
-    for (const [k, v] of Object.entries(environmentOf(s))) scan(name, `environment ${k}`, v);
+    const env = environmentOf(s);
+    for (const [k, v] of Object.entries(env)) scan(name, `environment ${k}`, v);
     scan(name, 'command', argvOf(s.command).join(' '));
     scan(name, 'healthcheck', argvOf(s.healthcheck?.test).join(' '));
+    if (runsServe(s)) brokers(name, 'environment KAFKA_BROKERS', env.KAFKA_BROKERS);
+    brokers(name, 'command --bootstrap-server', flagOf(argvOf(s.command), '--bootstrap-server'));
+    brokers(name, 'healthcheck', flagOf(argvOf(s.healthcheck?.test), '--bootstrap-server'));
   }
-  for (const t of telegraf()) for (const [k, v] of Object.entries(t.values)) scan('telegraf', `telegraf.conf [${t.name}] ${k}`, String(v));
+  for (const name of telegrafServices) {
+    const tables = telegraf(name);
+    for (const t of tables) for (const [k, v] of Object.entries(t.values)) scan(name, `telegraf.conf [${t.name}] ${k}`, String(v));
+    for (const t of tables.filter((x) => x.name === 'outputs.kafka')) brokers(name, 'telegraf.conf [outputs.kafka] brokers', t.values.brokers as string[]);
+  }
   const prom = parseYamlStrict(readFileSync(PROMETHEUS_YML, 'utf8'), 'prometheus.yml') as {
     scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }>;
   };
@@ -130,15 +177,23 @@ describe('docker/docker-compose.yml', () => {
     expect(svc('grafana').image).toMatch(/^grafana\/grafana(-oss)?:/);
     expect(svc('mlflow').image).toMatch(/^ghcr\.io\/mlflow\/mlflow:/);
     expect(svc('prometheus').image).toMatch(/^prom\/prometheus:/);
-    expect(serviceNames).toEqual(['anomaly-detector']);
+    expect(serviceNames).toEqual(['anomaly-detector', 'anomaly-detector-kafka']);
     expect(svc('simulate').profiles).toEqual(['simulate']);
     expect(builtHere(svc('simulate'))).toBe(true);
-    // Only the simulator is optional.
-    expect(services.filter(([, s]) => s.profiles).map(([n]) => n)).toEqual(['simulate']);
+    // Only the simulator and the Kafka mode are optional.
+    expect(services.filter(([, s]) => s.profiles).map(([n]) => n)).toEqual([
+      'simulate',
+      'kafka',
+      'kafka-init',
+      'telegraf-kafka',
+      'anomaly-detector-kafka',
+    ]);
+    expect(services.filter(([, s]) => s.profiles?.includes('kafka')).every(([, s]) => s.profiles?.length === 1)).toBe(true);
   });
 
-  it('gives every service a healthcheck', () => {
-    for (const [name, s] of services) {
+  it('gives every service a healthcheck (one-shots excepted: others wait for them to complete)', () => {
+    expect(services.filter(([n]) => oneShot(n)).map(([n]) => n)).toEqual(['kafka-init']);
+    for (const [name, s] of services.filter(([n]) => !oneShot(n))) {
       const test = argvOf(s.healthcheck?.test);
       expect({ name, test: test[0] }).toEqual({ name, test: expect.stringMatching(/^CMD(-SHELL)?$/) });
       expect(test.length).toBeGreaterThan(1);
@@ -169,14 +224,14 @@ describe('docker/docker-compose.yml', () => {
     expect(args.find((a) => a.startsWith('--allowed-hosts='))).toMatch(/(=|,)mlflow:5000(,|$)/);
   });
 
-  it('waits for healthy dependencies, with no cycles', () => {
+  it('waits for healthy dependencies (one-shots: to complete), with no cycles', () => {
     for (const [name, s] of services) {
       for (const [dep, condition] of Object.entries(dependsOn(s))) {
         expect({ name, dep, exists: dep in compose.services, condition }).toEqual({
           name,
           dep,
           exists: true,
-          condition: 'service_healthy',
+          condition: dep in compose.services && oneShot(dep) ? 'service_completed_successfully' : 'service_healthy',
         });
       }
     }
@@ -260,6 +315,10 @@ describe('docker/docker-compose.yml', () => {
         'prometheus->anomaly-detector',
         'simulate->influxdb',
         'telegraf->influxdb',
+        'anomaly-detector-kafka->influxdb',
+        'anomaly-detector-kafka->kafka',
+        'kafka-init->kafka',
+        'telegraf-kafka->kafka',
       ]),
     );
   });
