@@ -146,7 +146,8 @@ function references(c: ComposeFile): Ref[] {
   for (const name of telegrafServices) {
     const tables = telegraf(name);
     for (const t of tables) for (const [k, v] of Object.entries(t.values)) scan(name, `telegraf.conf [${t.name}] ${k}`, String(v));
-    for (const t of tables.filter((x) => x.name === 'outputs.kafka')) brokers(name, 'telegraf.conf [outputs.kafka] brokers', t.values.brokers as string[]);
+    for (const t of tables.filter((x) => x.name === 'outputs.kafka'))
+      brokers(name, 'telegraf.conf [outputs.kafka] brokers', t.values.brokers as string[]);
   }
   const prom = parseYamlStrict(readFileSync(PROMETHEUS_YML, 'utf8'), 'prometheus.yml') as {
     scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }>;
@@ -412,5 +413,155 @@ describe('docker/docker-compose.yml', () => {
     expect(
       environmentOf(loadCompose(COMPOSE_FILE, { GRAFANA_ADMIN_PASSWORD: 's3cret' }).compose.services.grafana).GF_SECURITY_ADMIN_PASSWORD,
     ).toBe('s3cret');
+  });
+});
+
+describe('docker/docker-compose.yml: the kafka profile (SOURCE=kafka)', () => {
+  const inProfile = (s: ComposeService, p: string) => s.profiles?.includes(p) ?? false;
+  const kafkaNames = services.filter(([, s]) => inProfile(s, 'kafka')).map(([n]) => n);
+  const broker = () => svc('kafka');
+  const brokerEnv = () => environmentOf(broker());
+  const consumer = () => loadConfig(environmentOf(svc('anomaly-detector-kafka')));
+  const initArgs = () => argvOf(svc('kafka-init').command);
+
+  it('leaves the default profile as it was: no default service needs a profile service, and host ports do not collide', () => {
+    const defaults = services.filter(([, s]) => !s.profiles).map(([n]) => n);
+    expect(defaults).toEqual(['influxdb', 'telegraf', 'anomaly-detector', 'prometheus', 'grafana', 'mlflow']);
+    for (const n of defaults)
+      for (const dep of Object.keys(dependsOn(svc(n))))
+        expect({ service: n, dep, optional: Boolean(svc(dep).profiles) }).toEqual({ service: n, dep, optional: false });
+    // Both profiles run at once (`--profile kafka` adds to the default stack): every port
+    // taken on the host, published or listened on with the host network, is taken once.
+    const listening = listeningPorts(compose);
+    const taken = services.flatMap(([n, s]) => [
+      ...portsOf(s).map((p) => ({ n, port: p.published })),
+      ...(s.network_mode === 'host' ? listening[n].map((port) => ({ n, port })) : []),
+    ]);
+    const ports = taken.map((t) => t.port);
+    expect(ports.filter((p, i) => ports.indexOf(p) !== i)).toEqual([]);
+    expect(kafkaNames.sort()).toEqual(['anomaly-detector-kafka', 'kafka', 'kafka-init', 'telegraf-kafka']);
+  });
+
+  it('runs Apache Kafka 4 (the official image) as one KRaft node, its tools from the same image', () => {
+    expect(broker().image).toMatch(/^apache\/kafka:4\.\d+\.\d+$/);
+    expect(svc('kafka-init').image).toBe(broker().image);
+    const env = brokerEnv();
+    // The image's KRaft mode needs a cluster id; one node is broker and controller, and
+    // the internal topics cannot have more replicas than there are brokers.
+    expect(env.CLUSTER_ID).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(env.KAFKA_PROCESS_ROLES.split(',').sort()).toEqual(['broker', 'controller']);
+    const controller = kafkaListeners(env.KAFKA_LISTENERS).find((l) => l.name === env.KAFKA_CONTROLLER_LISTENER_NAMES);
+    expect(controller).toBeDefined();
+    expect(env.KAFKA_CONTROLLER_QUORUM_VOTERS).toBe(`${env.KAFKA_NODE_ID}@${controller?.host || 'localhost'}:${controller?.port}`);
+    for (const k of Object.keys(env).filter((x) => /REPLICATION_FACTOR$|MIN_ISR$/.test(x))) expect({ k, v: env[k] }).toEqual({ k, v: '1' });
+    expect(env.KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR).toBe('1');
+    // Every listener has a security protocol; the controller's is not advertised to clients.
+    const protocols = Object.fromEntries(env.KAFKA_LISTENER_SECURITY_PROTOCOL_MAP.split(',').map((p) => p.split(':')));
+    for (const l of kafkaListeners(env.KAFKA_LISTENERS))
+      expect({ l: l.name, protocol: protocols[l.name] }).toEqual({ l: l.name, protocol: 'PLAINTEXT' });
+    expect(kafkaListeners(env.KAFKA_ADVERTISED_LISTENERS).map((l) => l.name)).not.toContain(env.KAFKA_CONTROLLER_LISTENER_NAMES);
+    // Its data survives a restart (same CLUSTER_ID, formatted once).
+    expect(argvOf((broker().volumes ?? []).map(String)).some((v) => v.endsWith(`:${env.KAFKA_LOG_DIRS}`))).toBe(true);
+    // Topics come from kafka-init (partitions, retention), never from a first write.
+    expect(env.KAFKA_AUTO_CREATE_TOPICS_ENABLE).toBe('false');
+  });
+
+  it('hands every Kafka client the advertised address of the listener it bootstraps on, one it can reach', () => {
+    const env = brokerEnv();
+    const listeners = kafkaListeners(env.KAFKA_LISTENERS);
+    const advertised = kafkaListeners(env.KAFKA_ADVERTISED_LISTENERS);
+    const refs = references(compose).filter((r) => r.kafka);
+    expect([...new Set(refs.map((r) => r.from))].sort()).toEqual(['anomaly-detector-kafka', 'kafka', 'kafka-init', 'telegraf-kafka']);
+    const problems: string[] = [];
+    for (const r of refs.filter((x) => x.from !== 'kafka')) {
+      const loopback = r.host === '127.0.0.1' || r.host === 'localhost';
+      // The container port the client reaches: by service name, or a port published on the host's loopback.
+      const port = loopback ? portsOf(broker()).find((p) => p.published === r.port)?.target : r.host === 'kafka' ? r.port : undefined;
+      const listener = listeners.find((l) => l.port === port);
+      const adv = advertised.find((a) => a.name === listener?.name);
+      if (!listener || !adv) {
+        problems.push(`${r.from} ${r.where}: ${r.host}:${r.port} reaches no advertised listener`);
+        continue;
+      }
+      const same = (a: string, b: string) => a === b || (['127.0.0.1', 'localhost'].includes(a) && ['127.0.0.1', 'localhost'].includes(b));
+      // The broker sends the client to adv: it must be the address the client could reach.
+      if (!same(adv.host, r.host) || adv.port !== r.port)
+        problems.push(`${r.from} bootstraps on ${r.host}:${r.port} but is then sent to ${adv.host}:${adv.port} (listener ${adv.name})`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('creates the topic both sides use before either starts, with partitions to share and retention for the replay', () => {
+    const args = initArgs();
+    expect(args[0]).toBe('/opt/kafka/bin/kafka-topics.sh');
+    expect(args).toEqual(expect.arrayContaining(['--create', '--if-not-exists']));
+    const topic = flagOf(args, '--topic');
+    const config = consumer();
+    expect(config.kafka?.topic).toBe(topic);
+    expect(table(telegraf('telegraf-kafka'), 'outputs.kafka').values.topic).toBe(topic);
+    // More than one partition, or a second replica would have nothing to do.
+    expect(Number(flagOf(args, '--partitions'))).toBeGreaterThanOrEqual(2);
+    expect(flagOf(args, '--replication-factor')).toBe('1');
+    // A replica that gets a partition replays LEARN_WINDOW_S of it: the topic keeps that long.
+    const retention = args
+      .filter((a, i) => args[i - 1] === '--config' && a.startsWith('retention.ms='))
+      .map((a) => Number(a.split('=')[1]));
+    expect(retention).toHaveLength(1);
+    expect(retention[0]).toBeGreaterThanOrEqual(config.poller.learn?.windowMs ?? 0);
+    expect(config.poller.learn).not.toBeNull();
+    for (const n of ['telegraf-kafka', 'anomaly-detector-kafka'])
+      expect(dependsOn(svc(n))['kafka-init']).toBe('service_completed_successfully');
+  });
+
+  it("has its Telegraf collect telegraf.conf's inputs every collection interval and write them to the topic, keyed by host, as line protocol", () => {
+    const base = telegraf('telegraf');
+    const tables = telegraf('telegraf-kafka');
+    expect(svc('telegraf-kafka').image).toBe(svc('telegraf').image);
+    expect(svc('telegraf-kafka').network_mode).toBe('host');
+    const inputs = (t: TomlTable[]) => t.filter((x) => x.name.startsWith('inputs.'));
+    expect(inputs(tables)).toEqual(inputs(base));
+    // The agent as telegraf.conf's, apart from the host tag.
+    const { hostname, ...agent } = table(tables, 'agent').values;
+    const { hostname: baseHostname, ...baseAgent } = table(base, 'agent').values;
+    expect(agent).toEqual(baseAgent);
+    expect(seconds(String(agent.interval))).toBe(consumer().poller.collectionIntervalMs / 1000);
+    // Its own host name: the default Telegraf reports the Docker host under its name
+    // (hostname ""), which the poller scores; the same host from both paths would have two
+    // detectors overwriting each other's ai_predictions.
+    expect(baseHostname).toBe('');
+    expect(hostname).toMatch(/^[A-Za-z0-9._-]+$/);
+    const out = table(tables, 'outputs.kafka');
+    expect(out.values).toMatchObject({ routing_tag: 'host', data_format: 'influx' });
+    expect(out.values.namepass).toEqual(table(base, 'outputs.influxdb').values.namepass);
+    expect(
+      tables
+        .filter((t) => t.name.startsWith('outputs.'))
+        .map((t) => t.name)
+        .sort(),
+    ).toEqual(['outputs.health', 'outputs.kafka']);
+  });
+
+  it("runs the service in Kafka mode, writing ai_predictions to the stack's InfluxDB (the dashboard's database)", async () => {
+    const env = environmentOf(svc('anomaly-detector-kafka'));
+    // Every variable is in the config schema (the general check above covers this service too).
+    for (const k of Object.keys(env).filter((x) => x.startsWith('KAFKA_') || x === 'SOURCE'))
+      expect({ variable: k, known: CONFIG_ENV_NAMES.includes(k) }).toEqual({ variable: k, known: true });
+    const config = consumer();
+    expect(config.kafka).toMatchObject({ brokers: ['kafka:9092'], tls: null, sasl: null });
+    expect(config.kafka?.groupId).toMatch(/\S/);
+    expect(config.influx).toMatchObject({ api: 'v1', url: 'http://influxdb:8086', database: environmentOf(svc('influxdb')).INFLUXDB_DB });
+    expect(loadDatasources().find((d) => d.type === 'influxdb')?.jsonData?.dbName).toBe(environmentOf(svc('influxdb')).INFLUXDB_DB);
+    // The same image, gate and refit settings as the poller's service.
+    const poller = environmentOf(svc('anomaly-detector'));
+    expect(svc('anomaly-detector-kafka').image).toBe(svc('anomaly-detector').image);
+    for (const k of ['GATE_CONSECUTIVE', 'REFIT_INTERVAL_S', 'COLLECTION_INTERVAL_S', 'API_TOKEN', 'LOG_LEVEL'])
+      expect({ k, v: env[k] }).toEqual({ k, v: poller[k] });
+    expect(Object.keys(dependsOn(svc('anomaly-detector-kafka'))).sort()).toEqual(['influxdb', 'kafka', 'kafka-init']);
+    const app = await testApp(env);
+    try {
+      expect((await app.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
+    } finally {
+      await app.close();
+    }
   });
 });
