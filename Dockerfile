@@ -18,9 +18,10 @@ RUN npm prune --omit=dev --no-audit --no-fund
 # Runtime: production dependencies, the compiled service and the bundled model.
 FROM node:20.20.2-bookworm-slim AS runtime
 WORKDIR /app
+# MODEL_PATH stays unset (its default is the bundled model copied below): setting it would
+# name a model and turn learning each host off (LEARN=auto).
 ENV HOST=0.0.0.0 \
-    PORT=8080 \
-    MODEL_PATH=models/model.json
+    PORT=8080
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src

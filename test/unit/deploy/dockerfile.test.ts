@@ -96,6 +96,9 @@ describe('Dockerfile (static checks; test/integration/deploy-dockerfile.test.ts 
     for (const name of Object.keys(env)) expect({ name, known: CONFIG_ENV_NAMES.includes(name) }).toEqual({ name, known: true });
     const config = loadConfig(env);
     expect(all(final, 'EXPOSE').flatMap((e) => e.args.split(/\s+/))).toEqual([String(config.port)]);
+    // The image learns each host by default: it names no model (LEARN=auto).
+    expect(config.poller.learn).not.toBeNull();
+    expect(env.MODEL_PATH).toBeUndefined();
     // The bundled model is copied to where MODEL_PATH points.
     const modelCopy = all(final, 'COPY').find((c) => !c.flags.from && /models\/model\.json/.test(c.args));
     expect(modelCopy).toBeDefined();
