@@ -39,7 +39,7 @@ if ! [ "$java_major" -ge "$MIN_JAVA" ] 2>/dev/null; then
   echo "$JAVA_BIN is Java '${java_version:-unknown}'; Kafka $KAFKA_VERSION needs Java >= $MIN_JAVA (apt-get install openjdk-17-jre-headless or set JAVA=/path/to/java)" >&2
   exit 1
 fi
-MVN_BIN="${MVN:-$(command -v mvn || true)}"
+MVN_BIN="$(command -v "${MVN:-mvn}" || true)"
 [ -n "$MVN_BIN" ] || { echo "mvn not found: install Maven (apt-get install maven) or set MVN=/path/to/mvn to fetch Kafka $KAFKA_VERSION from Maven Central" >&2; exit 1; }
 
 mkdir -p "$DIR"
