@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds (once) a pinned Telegraf from the Go module proxy, with only the plugins that
-# docker/telegraf.conf uses (build tags), for the integration tests and for running the
+# docker/telegraf.conf uses (build tags) and outputs.kafka (for the Kafka consumer-group
+# mode: Telegraf -> Kafka -> the service), for the integration tests and for running the
 # compose stack's collector by hand. The same version is the compose file's image tag
 # (checked by test/unit/deploy/telegraf.test.ts).
 # Prints the binary's path (its last line of stdout); everything else goes to stderr.
@@ -10,7 +11,7 @@
 set -euo pipefail
 TELEGRAF_VERSION="1.33.0"
 # custom: only the plugins named by tags are compiled in (Telegraf's custom builds).
-TELEGRAF_TAGS="custom,inputs.cpu,inputs.mem,inputs.net,outputs.influxdb,outputs.health"
+TELEGRAF_TAGS="custom,inputs.cpu,inputs.mem,inputs.net,outputs.influxdb,outputs.health,outputs.kafka"
 MIN_GO="1.23"
 DIR="${TELEGRAF_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/infra-anomaly-detector/telegraf-$TELEGRAF_VERSION}"
 BIN="$DIR/telegraf"
