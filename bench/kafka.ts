@@ -1,0 +1,172 @@
+/**
+ * `npm run bench:kafka`: the Kafka mode's throughput on this machine, one replica, a real
+ * broker (test/helpers/kafka.ts) and a real influxd, in one run:
+ *
+ * 1. BENCH_HOSTS hosts x BENCH_STEPS steps of Telegraf's line protocol (cpu, mem, net eth0
+ *    and lo: 4 messages per host-step, keyed by host) are produced to a topic of
+ *    BENCH_PARTITIONS partitions (not timed);
+ * 2. `consume`: the same client (kafkajs) only consumes the topic in a consumer group
+ *    (eachBatch, nothing done per message): the ceiling;
+ * 3. `score`: KafkaSource (src/kafka/consumer.ts) with no sink: parse, join, the streaming
+ *    detector of each partition (the learning defaults), prediction lines, commits;
+ * 4. `score+influx`: the same, writing every prediction to influxd before committing.
+ *
+ * Prints host-steps per second of each, and the ratios to `consume`.
+ * The target (issue 15): score+influx >= 100,000 host-steps/s and >= half of consume.
+ */
+import { resolve } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { Registry } from 'prom-client';
+import { DEFAULT_GATE } from '../src/core/gate';
+import { hostLearningOptions } from '../src/core/host-learning';
+import { StreamingDetector } from '../src/core/streaming';
+import type { Detector } from '../src/core/detector';
+import { DEFAULT_SIMULATION, simulate } from '../src/data/simulate';
+import { TelegrafEncoder } from '../src/data/telegraf-sim';
+import { createMetricsStore } from '../src/influx';
+import { KafkaSource } from '../src/kafka/consumer';
+import { ModelStore, loadDetectorFile } from '../src/model-store';
+import { createMetrics } from '../src/plugins/metrics';
+import { telegrafPreset } from '../src/poller/telegraf';
+import { startInfluxd } from '../test/helpers/influxd';
+import { startKafka } from '../test/helpers/kafka';
+
+const HOSTS = Number(process.env.BENCH_HOSTS ?? 2000);
+const STEPS = Number(process.env.BENCH_STEPS ?? 100);
+const PARTITIONS = Number(process.env.BENCH_PARTITIONS ?? 8);
+const STEP_S = 10;
+const TOPIC = 'telegraf';
+const silent = {
+  info: () => undefined,
+  warn: () => undefined,
+  error: (o: object, m: string) => process.stderr.write(`${m} ${JSON.stringify(o)}\n`),
+};
+
+async function main(): Promise<void> {
+  const [kafka, influxd] = await Promise.all([startKafka({ heapMb: 1024 }), startInfluxd()]);
+  try {
+    await kafka.createTopic(TOPIC, PARTITIONS);
+    const client = new Kafka({ clientId: 'bench', brokers: [kafka.brokers], logLevel: logLevel.NOTHING });
+    const producer = client.producer();
+    await producer.connect();
+    const t0 = performance.now();
+    const rows = simulate({
+      ...DEFAULT_SIMULATION,
+      hosts: HOSTS,
+      steps: STEPS,
+      stepS: STEP_S,
+      start: Date.parse('2026-11-20T00:00:00Z'),
+      seed: 4,
+    });
+    rows.sort((a, b) => a.timestamp - b.timestamp || (a.host < b.host ? -1 : 1));
+    const enc = new TelegrafEncoder(4, 'ns');
+    let batch: Array<{ key: string; value: string }> = [];
+    let messages = 0;
+    // One send at a time: kafkajs may deliver sends in flight together out of order, and a
+    // host's points must arrive in time order (as Telegraf's do).
+    for (const r of rows) {
+      for (const value of enc.lines(r, STEP_S, false)) batch.push({ key: r.host, value });
+      if (batch.length >= 20_000) {
+        await producer.send({ topic: TOPIC, acks: 1, messages: batch });
+        messages += batch.length;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) await producer.send({ topic: TOPIC, acks: 1, messages: batch });
+    messages += batch.length;
+    await producer.disconnect();
+    const hostSteps = rows.length;
+    process.stdout.write(
+      `produced ${messages} messages (${hostSteps} host-steps, ${HOSTS} hosts) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+    );
+
+    // Every group starts at offset 0: committed up front, so KafkaSource writes everything.
+    const admin = client.admin();
+    await admin.connect();
+    const fromStart = async (groupId: string) =>
+      admin.setOffsets({
+        groupId,
+        topic: TOPIC,
+        partitions: Array.from({ length: PARTITIONS }, (_, partition) => ({ partition, offset: '0' })),
+      });
+
+    // 2. consume only
+    await fromStart('bench-consume');
+    const consumer = client.consumer({ groupId: 'bench-consume' });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [TOPIC] });
+    let seen = 0;
+    let done: () => void = () => undefined;
+    const all = new Promise<void>((r) => (done = r));
+    const c0 = performance.now();
+    await consumer.run({
+      eachBatch: async ({ batch: b }) => {
+        seen += b.messages.length;
+        if (seen >= messages) done();
+      },
+    });
+    await all;
+    const consumeS = (performance.now() - c0) / 1000;
+    await consumer.disconnect();
+    const rate = (s: number) => Math.round(hostSteps / s);
+    process.stdout.write(`consume       ${consumeS.toFixed(2)} s  ${rate(consumeS)} host-steps/s\n`);
+
+    const root = resolve(__dirname, '..', '..');
+    const prior = loadDetectorFile(resolve(root, 'models', 'model.json'));
+    const store = createMetricsStore({ version: 'v1', url: influxd.url, database: 'system_metrics', batchSize: 5000 });
+    await store.createDatabase?.();
+    const run = async (name: string, withSink: boolean): Promise<number> => {
+      const groupId = `bench-${name.replace(/\W/g, '-')}`;
+      await fromStart(groupId);
+      const metrics = createMetrics(new Registry(), false);
+      const source = new KafkaSource(
+        {
+          brokers: [kafka.brokers],
+          topic: TOPIC,
+          groupId,
+          clientId: 'bench',
+          resultsTopic: null,
+          ssl: null,
+          sasl: null,
+          sessionTimeoutMs: 30_000,
+          concurrency: Number(process.env.BENCH_CONCURRENCY ?? 4),
+          mapping: telegrafPreset(),
+          collectionIntervalMs: STEP_S * 1000,
+          learnWindowMs: 0,
+          engine: (p: Detector) => StreamingDetector.learner(hostLearningOptions({ prior: p, gate: DEFAULT_GATE, maxKeys: 1_000_000 })),
+          writeBatchLines: 5000,
+          maxBackoffMs: 2000,
+        },
+        ModelStore.fromDetector(prior, 'models/model.json'),
+        withSink ? store : null,
+        metrics,
+        silent,
+      );
+      const s0 = performance.now();
+      await source.start();
+      for (;;) {
+        const scored = (await metrics.pointsScored.get()).values.find((v) => v.labels.source === 'kafka')?.value ?? 0;
+        if (scored >= hostSteps) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const secs = (performance.now() - s0) / 1000;
+      await source.stop();
+      const mem = process.memoryUsage().rss / 1e6;
+      process.stdout.write(
+        `${name.padEnd(13)} ${secs.toFixed(2)} s  ${rate(secs)} host-steps/s  (${(consumeS / secs).toFixed(2)} of consume; RSS ${mem.toFixed(0)} MB)\n`,
+      );
+      return secs;
+    };
+    await run('score', false);
+    await run('score+influx', true);
+    await admin.disconnect();
+    await store.close?.();
+  } finally {
+    await Promise.all([kafka.stop(), influxd.cleanup()]);
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench:kafka failed: ${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});

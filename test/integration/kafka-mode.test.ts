@@ -1,0 +1,181 @@
+import { Kafka as KafkaClient, logLevel, type Producer } from 'kafkajs';
+import { Registry } from 'prom-client';
+import { DEFAULT_GATE } from '../../src/core/gate';
+import { DEFAULT_HOST_LEARNING, hostLearningOptions } from '../../src/core/host-learning';
+import { StreamingDetector } from '../../src/core/streaming';
+import type { Detector } from '../../src/core/detector';
+import { DEFAULT_SIMULATION, simulate, type SimulatedRow } from '../../src/data/simulate';
+import { TelegrafEncoder } from '../../src/data/telegraf-sim';
+import { parseLine } from '../../src/influx/line-parser';
+import type { MetricsStore } from '../../src/influx/types';
+import { KafkaSource, type KafkaSourceOptions } from '../../src/kafka/consumer';
+import { PartitionStream } from '../../src/kafka/partition';
+import { ModelStore, loadDetectorFile } from '../../src/model-store';
+import { createMetrics } from '../../src/plugins/metrics';
+import { telegrafPreset } from '../../src/poller/telegraf';
+import { MODEL_PATH } from '../helpers/fixtures';
+import { startInfluxd, type Influxd } from '../helpers/influxd';
+import { predictions, storeFor, waitUntil } from '../helpers/influx-data';
+import { startKafka, type Kafka } from '../helpers/kafka';
+
+/**
+ * SOURCE=kafka against a real broker and a real influxd: Telegraf-schema line protocol,
+ * one message per metric keyed by host, goes through replicas of the consumer group;
+ * every step of every host is written to ai_predictions once, with the scores one
+ * uninterrupted pass over each partition gives, also when a second replica joins midway
+ * and takes partitions over (a rebalance: the new owner replays to the committed offset).
+ */
+const TOPIC = 'telegraf';
+const PARTITIONS = 4;
+const HOSTS = 8;
+const STEPS = 160;
+const STEP_S = 10;
+const START = Date.parse('2026-11-20T08:00:00Z');
+
+const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+const engine = (prior: Detector) =>
+  StreamingDetector.learner(
+    hostLearningOptions({
+      prior,
+      gate: DEFAULT_GATE,
+      maxKeys: 100,
+      params: { ...DEFAULT_HOST_LEARNING, nEstimators: 20, learnPoints: 20, minFitRows: 40, refitIntervalMs: 300_000, refitWindow: 400 },
+    }),
+  );
+
+interface Msg {
+  partition: number;
+  key: string;
+  value: string;
+}
+
+/** The Telegraf lines of each step, one message per line; hosts spread over partitions by index. */
+function telegrafMessages(rows: SimulatedRow[]): Msg[][] {
+  const enc = new TelegrafEncoder(3, 'ns');
+  const bySteps = new Map<number, Msg[]>();
+  for (const r of rows) {
+    const partition = (Number(r.host.slice(5)) - 1) % PARTITIONS;
+    const list = bySteps.get(r.timestamp) ?? [];
+    for (const value of enc.lines(r, STEP_S, false)) list.push({ partition, key: r.host, value });
+    bySteps.set(r.timestamp, list);
+  }
+  return [...bySteps.keys()].sort((a, b) => a - b).map((t) => bySteps.get(t) as Msg[]);
+}
+
+/** What one uninterrupted pass over each partition writes: host@time -> score. */
+function onePass(msgs: Msg[], prior: Detector): Map<string, number> {
+  const out = new Map<string, number>();
+  for (let p = 0; p < PARTITIONS; p++) {
+    const mine = msgs.filter((m) => m.partition === p);
+    const s = new PartitionStream(p, engine(prior), telegrafPreset(), STEP_S * 1000, 0n);
+    const res = s.process(mine.map((m, i) => ({ offset: BigInt(i), value: m.value })));
+    for (const line of res.lines) {
+      const r = parseLine(line);
+      if (!r.ok) throw new Error(line);
+      // Prediction lines carry millisecond timestamps (the parser reads nanoseconds).
+      out.set(`${r.point.tags.host}@${line.slice(line.lastIndexOf(' ') + 1)}`, r.point.fields.score);
+    }
+  }
+  return out;
+}
+
+describe('SOURCE=kafka: consumer group, real broker and influxd', () => {
+  let kafka: Kafka;
+  let influxd: Influxd;
+  let store: MetricsStore;
+  let producer: Producer;
+  let prior: Detector;
+  const sources: KafkaSource[] = [];
+
+  beforeAll(async () => {
+    [kafka, influxd] = await Promise.all([startKafka({ extraConfig: { 'message.max.bytes': 4_000_000 } }), startInfluxd()]);
+    store = storeFor(influxd);
+    await store.createDatabase?.();
+    await kafka.createTopic(TOPIC, PARTITIONS);
+    producer = new KafkaClient({ clientId: 'test-telegraf', brokers: [kafka.brokers], logLevel: logLevel.NOTHING }).producer();
+    await producer.connect();
+    prior = loadDetectorFile(MODEL_PATH);
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const s of sources) await s.stop();
+    await producer?.disconnect();
+    await store?.close?.();
+    await Promise.all([kafka?.stop(), influxd?.cleanup()]);
+  });
+
+  function source(metrics = createMetrics(new Registry(), false)): { source: KafkaSource; metrics: ReturnType<typeof createMetrics> } {
+    const models = ModelStore.fromDetector(prior, MODEL_PATH);
+    const opts: KafkaSourceOptions = {
+      brokers: [kafka.brokers],
+      topic: TOPIC,
+      groupId: 'detectors',
+      clientId: 'detector',
+      resultsTopic: null,
+      ssl: null,
+      sasl: null,
+      sessionTimeoutMs: 6000,
+      concurrency: 4,
+      mapping: telegrafPreset(),
+      collectionIntervalMs: STEP_S * 1000,
+      learnWindowMs: 30 * 86_400_000,
+      engine,
+      writeBatchLines: 5000,
+      maxBackoffMs: 2000,
+    };
+    const s = new KafkaSource(opts, models, store, metrics, silent);
+    sources.push(s);
+    return { source: s, metrics };
+  }
+
+  it('scores every step once, equal to one pass per partition, across a rebalance; counts hostile messages', async () => {
+    const rows = simulate({ ...DEFAULT_SIMULATION, hosts: HOSTS, steps: STEPS, stepS: STEP_S, start: START, seed: 9, incidentsPerDay: 30 });
+    const steps = telegrafMessages(rows);
+    const send = async (list: Msg[]) =>
+      producer.send({ topic: TOPIC, messages: list.map((m) => ({ partition: m.partition, key: m.key, value: m.value })) });
+
+    const a = source();
+    await a.source.start();
+    for (const list of steps.slice(0, 80)) await send(list);
+    // Hostile messages: not line protocol, a point without host, an oversized value, an empty value.
+    await producer.send({
+      topic: TOPIC,
+      messages: [
+        { partition: 0, key: 'x', value: 'garbage' },
+        { partition: 1, key: 'x', value: 'cpu,cpu=cpu-total usage_idle=5 1' },
+        { partition: 2, key: 'x', value: 'x'.repeat((1 << 20) + 10) },
+        { partition: 3, key: 'x', value: null },
+      ],
+    });
+    await waitUntil(async () => (await predictions(influxd)).length >= 60 * HOSTS, 60_000, 'the first replica to score');
+    // A second replica joins: partitions move; their new owner replays them up to the committed offsets.
+    const b = source();
+    await b.source.start();
+    for (const list of steps.slice(80)) await send(list);
+
+    const want = onePass(steps.flat(), prior);
+    expect(want.size).toBe(HOSTS * STEPS);
+    await waitUntil(async () => (await predictions(influxd)).length >= want.size, 90_000, 'every step to be written').catch(
+      async (e: Error) => {
+        const n = (await predictions(influxd)).length;
+        throw new Error(`${e.message}: ${n} of ${want.size}; ${JSON.stringify([a, b].map((x) => x.source.health().check().body))}`);
+      },
+    );
+    const got = await predictions(influxd);
+    expect(got).toHaveLength(want.size);
+    for (const r of got) expect(r.score).toBe(want.get(`${r.host}@${r.time}`));
+    expect(got.filter((r) => r.learning === 0).length).toBeGreaterThan(0);
+    const parts = [a.source, b.source].map((s) => (s.health().check().body as { partitions: number[] }).partitions);
+    expect(parts.every((p) => p.length > 0)).toBe(true);
+    expect([...parts[0], ...parts[1]].sort()).toEqual([0, 1, 2, 3]);
+    const skipped = async (reason: string) =>
+      (await a.metrics.skipped.get()).values
+        .concat((await b.metrics.skipped.get()).values)
+        .filter((v) => v.labels.reason === reason)
+        .reduce((s, v) => s + v.value, 0);
+    expect(await skipped('syntax')).toBe(1);
+    expect(await skipped('no_host')).toBe(1);
+    expect(await skipped('too_large')).toBe(1);
+  }, 240_000);
+});
