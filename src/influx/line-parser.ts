@@ -77,8 +77,52 @@ function readValue(raw: string): { value: number; exact?: bigint } | undefined {
   return Number.isFinite(value) ? { value } : undefined;
 }
 
+/**
+ * The common case (no backslash, no quote: Telegraf's cpu, mem and net lines), split with
+ * native string functions; anything else, or anything odd, goes to the full parser.
+ */
+function parseSimple(line: string): LineResult | undefined {
+  const sp1 = line.indexOf(' ');
+  if (sp1 <= 0) return undefined;
+  const sp2 = line.indexOf(' ', sp1 + 1);
+  if (sp2 < 0 || line.indexOf(' ', sp2 + 1) >= 0) return undefined;
+  const head = line.slice(0, sp1).split(',');
+  const measurement = head[0];
+  if (measurement === '') return undefined;
+  const tags: Record<string, string> = {};
+  for (let i = 1; i < head.length; i++) {
+    const t = head[i];
+    const eq = t.indexOf('=');
+    if (eq <= 0 || eq === t.length - 1 || t.indexOf('=', eq + 1) >= 0) return undefined;
+    tags[t.slice(0, eq)] = t.slice(eq + 1);
+  }
+  const fields: Record<string, number> = {};
+  let exact: Record<string, bigint> | undefined;
+  for (const f of line.slice(sp1 + 1, sp2).split(',')) {
+    const eq = f.indexOf('=');
+    if (eq <= 0) return undefined;
+    const v = readValue(f.slice(eq + 1));
+    if (v === undefined) return undefined;
+    const key = f.slice(0, eq);
+    fields[key] = v.value;
+    if (v.exact !== undefined) (exact ??= {})[key] = v.exact;
+  }
+  const ts = line.slice(sp2 + 1);
+  // Milliseconds from nanoseconds: drop the last six digits (times after 1970, 13 to 19 digits).
+  if (!/^\d{7,19}$/.test(ts)) return undefined;
+  const time = Number(ts.slice(0, -6));
+  if (!Number.isSafeInteger(time) || ts.length === 19 && ts > '9223372036854775807') return undefined;
+  const point: ParsedPoint = { measurement, tags, fields, time };
+  if (exact) point.exact = exact;
+  return { ok: true, point };
+}
+
 /** Parses one line (without its newline). Comments and blank lines are not points: the caller skips them first. */
 export function parseLine(line: string): LineResult {
+  if (line.indexOf('\\') < 0 && line.indexOf('"') < 0) {
+    const simple = parseSimple(line);
+    if (simple) return simple;
+  }
   // Measurement: up to an unescaped comma (tags follow) or space (fields follow).
   const m = readName(line, 0, ', ', ', ');
   if (m.text === '' || m.end >= line.length) return { ok: false, reason: 'syntax' };

@@ -48,6 +48,8 @@ export class PartitionStream {
   replayUntil: bigint;
   /** The next offset to process (messages below it were seen). */
   next: bigint | null = null;
+  /** Each host's line prefix (measurement and tags), made once. */
+  private readonly prefixes = new Map<string, string | null>();
 
   constructor(
     readonly partition: number,
@@ -126,7 +128,7 @@ export class PartitionStream {
     const replayed = write.reduce((a, w) => a + (w === 0 ? 1 : 0), 0);
     const res = runPlan(this.engine, plan, { keepFeatures: false, discard: replayed === n });
     const out: PredictionLines = res
-      ? predictionLines(plan, res, this.version)
+      ? predictionLines(plan, res, this.version, this.prefixes)
       : { lines: [], n: 0, anomalies: 0, alerts: 0, unwritable: 0, written: [] };
     return { ...out, rows: n, replayed, points, skipped };
   }

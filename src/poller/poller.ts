@@ -151,6 +151,9 @@ export class Poller {
   /** Counter samples of the live loop, so rates need no re-read; `readTo` is where they end. */
   private readonly counters: CounterHistory = new Map();
   private readTo: number | null = null;
+  /** Each host's prediction line prefix (measurement and tags) for `prefixVersion`, made once. */
+  private readonly prefixes = new Map<string, string | null>();
+  private prefixVersion = '';
   readonly writer: LineWriter;
 
   constructor(
@@ -503,7 +506,12 @@ export class Poller {
     // Predictions are tagged with the loaded model's version, or `learned` for the learner
     // (a refit only adds a field: a new tag value per refit would multiply InfluxDB's
     // series). Only the live loop feeds the drift window.
-    const out = predictionLines(plan, res, this.opts.learn ? 'learned' : (history.engineFor as Detector).version);
+    const version = this.opts.learn ? 'learned' : (history.engineFor as Detector).version;
+    if (version !== this.prefixVersion) {
+      this.prefixes.clear();
+      this.prefixVersion = version;
+    }
+    const out = predictionLines(plan, res, version, this.prefixes);
     const drift = live ? this.window : null;
     const d = engine.opts.features.length;
     for (const k of out.written) {

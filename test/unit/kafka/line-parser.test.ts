@@ -71,6 +71,22 @@ describe('parseLine', () => {
     expect(parseLine(line)).toEqual({ ok: false, reason });
   });
 
+  it('reads plain lines (its fast path) exactly as the full parser does', () => {
+    let seed = 3;
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let k = 0; k < 2000; k++) {
+      const v = (rand() - 0.5) * 10 ** Math.floor(rand() * 30 - 10);
+      const ts = BigInt(Math.floor(rand() * 2 ** 52)) * BigInt(1 + Math.floor(rand() * 2000));
+      const big = BigInt(Math.floor(rand() * 2 ** 53)) * 4099n;
+      const line = `net,host=h${k},interface=eth${k % 3} bytes_recv=${big}i,v=${v},up=${rand() < 0.5 ? 't' : 'FALSE'},n=${k}u ${ts}`;
+      // A quoted string field sends the same line through the full parser.
+      const slow = line.replace(' bytes_recv', ' s="x",bytes_recv');
+      expect(parseLine(line)).toEqual(parseLine(slow));
+    }
+    for (const odd of ['m,a==b v=1 1', 'm,a=b=c v=1 1', 'm,,a=b v=1 1', 'm v= 1', 'm v=1 1 2', 'm v=1 -5', 'm v=1 9223372036854775808'])
+      expect(parseLine(odd)).toEqual(parseLine(odd.replace(' v=', ' s="x",v=')));
+  });
+
   it('never throws on random bytes', () => {
     let seed = 7;
     const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;

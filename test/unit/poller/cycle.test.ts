@@ -1,6 +1,7 @@
 import { DEFAULT_GATE } from '../../../src/core/gate';
 import { DEFAULT_HOST_LEARNING, hostLearningOptions } from '../../../src/core/host-learning';
 import { StreamingDetector } from '../../../src/core/streaming';
+import { formatPoint, int } from '../../../src/influx/line-protocol';
 import { planRows, predictionLines, runPlan, type CycleStep, type HostState } from '../../../src/poller/cycle';
 import type { HostSteps, StepValues } from '../../../src/poller/telegraf';
 
@@ -183,6 +184,49 @@ describe('predictionLines', () => {
     ])
       expect(line).toContain(f);
     expect(line.endsWith(` ${S}`) || line.endsWith(` ${S * 1e6}`)).toBe(true);
+  });
+
+  it("writes exactly formatPoint's text (the fast path), and counts a host line protocol cannot carry", () => {
+    const spec: Record<string, Array<[number, Partial<StepValues>]>> = {};
+    for (const h of ['a', 'b x', 'c,d=e', 'bad\nhost'])
+      spec[h] = Array.from({ length: 50 }, (_, k): [number, Partial<StepValues>] => [k, full(20 + ((k * 7 + h.length) % 13))]);
+    const plan = planRows(steps(spec), cycle({ to: 100 * S }));
+    const engine = StreamingDetector.learner(
+      hostLearningOptions({ gate: DEFAULT_GATE, maxKeys: 10, params: { ...DEFAULT_HOST_LEARNING, nEstimators: 5, learnPoints: 10, minFitRows: 20 } }),
+    );
+    const res = engine.process(plan);
+    const cache = new Map<string, string | null>();
+    const out = predictionLines(plan, res, 'learned', cache);
+    expect(out.unwritable).toBe(50);
+    expect(out.lines).toHaveLength(150);
+    let i = 0;
+    for (let k = 0; k < plan.n; k++) {
+      if (plan.keys[k].includes('\n')) continue;
+      const t = res.thresholds[k];
+      const want = formatPoint({
+        measurement: 'ai_predictions',
+        tags: { host: plan.keys[k], model_version: 'learned' },
+        fields: {
+          is_anomaly: int(res.alerts[k]),
+          raw_anomaly: int(res.anomalies[k]),
+          score: res.scores[k],
+          severity: t > 0 ? res.scores[k] / t : 0,
+          threshold: t,
+          cpu_val: plan.raw[k * 3],
+          mem_val: plan.raw[k * 3 + 1],
+          net_val: plan.raw[k * 3 + 2],
+          shap_cpu: res.contributions[k * 3],
+          shap_memory: res.contributions[k * 3 + 1],
+          shap_network: res.contributions[k * 3 + 2],
+          model_refit: int(res.refits[k]),
+          learning: int(res.learning[k]),
+        },
+        time: plan.times[k],
+      });
+      expect(out.lines[i++]).toBe(want);
+    }
+    // The cache gives the same lines the second time.
+    expect(predictionLines(plan, res, 'learned', cache).lines).toEqual(out.lines);
   });
 });
 
