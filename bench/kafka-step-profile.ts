@@ -19,7 +19,13 @@ const prior = loadDetectorFile(resolve(__dirname, '..', '..', 'models', 'model.j
 let t = performance.now();
 for (const m of msgs) parseLine(m.value.toString());
 console.log('parse only', ((performance.now() - t) / 1000).toFixed(2), 's for', msgs.length);
-const s = new PartitionStream(0, StreamingDetector.learner(hostLearningOptions({ prior, gate: DEFAULT_GATE, maxKeys: 1e6 })), telegrafPreset(), 10_000, 0n);
+const s = new PartitionStream(
+  0,
+  StreamingDetector.learner(hostLearningOptions({ prior, gate: DEFAULT_GATE, maxKeys: 1e6 })),
+  telegrafPreset(),
+  10_000,
+  0n,
+);
 const warm = Math.floor(msgs.length / 2);
 for (let a = 0; a < warm; a += 5000) s.process(msgs.slice(a, Math.min(warm, a + 5000)));
 const before = s.engine.stats().refits;

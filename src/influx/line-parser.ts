@@ -23,7 +23,13 @@ export interface ParsedPoint {
 
 export type LineError = 'syntax' | 'no_fields' | 'no_timestamp' | 'bad_timestamp' | 'bad_value';
 
-export type LineResult = { ok: true; point: ParsedPoint } | { ok: false; reason: LineError };
+/**
+ * What a caller reads: measurement -> the fields it uses. Lines of other measurements come
+ * back as `unused` (not parsed further), and other fields are not parsed (nor checked).
+ */
+export type Wanted = ReadonlyMap<string, ReadonlySet<string>>;
+
+export type LineResult = { ok: true; point: ParsedPoint } | { ok: false; reason: LineError | 'unused' };
 
 const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 /** Timestamps from year 1677 to 2262 (int64 nanoseconds), as InfluxDB stores them. */
@@ -81,13 +87,16 @@ function readValue(raw: string): { value: number; exact?: bigint } | undefined {
  * The common case (no backslash, no quote: Telegraf's cpu, mem and net lines), split with
  * native string functions; anything else, or anything odd, goes to the full parser.
  */
-function parseSimple(line: string): LineResult | undefined {
+function parseSimple(line: string, wanted?: Wanted): LineResult | undefined {
   const sp1 = line.indexOf(' ');
   if (sp1 <= 0) return undefined;
+  const comma = line.indexOf(',');
+  const measurement = line.slice(0, comma > 0 && comma < sp1 ? comma : sp1);
+  const want = wanted?.get(measurement);
+  if (wanted && !want) return { ok: false, reason: 'unused' };
   const sp2 = line.indexOf(' ', sp1 + 1);
   if (sp2 < 0 || line.indexOf(' ', sp2 + 1) >= 0) return undefined;
   const head = line.slice(0, sp1).split(',');
-  const measurement = head[0];
   if (measurement === '') return undefined;
   const tags: Record<string, string> = {};
   for (let i = 1; i < head.length; i++) {
@@ -101,9 +110,10 @@ function parseSimple(line: string): LineResult | undefined {
   for (const f of line.slice(sp1 + 1, sp2).split(',')) {
     const eq = f.indexOf('=');
     if (eq <= 0) return undefined;
+    const key = f.slice(0, eq);
+    if (want && !want.has(key)) continue;
     const v = readValue(f.slice(eq + 1));
     if (v === undefined) return undefined;
-    const key = f.slice(0, eq);
     fields[key] = v.value;
     if (v.exact !== undefined) (exact ??= {})[key] = v.exact;
   }
@@ -111,21 +121,23 @@ function parseSimple(line: string): LineResult | undefined {
   // Milliseconds from nanoseconds: drop the last six digits (times after 1970, 13 to 19 digits).
   if (!/^\d{7,19}$/.test(ts)) return undefined;
   const time = Number(ts.slice(0, -6));
-  if (!Number.isSafeInteger(time) || ts.length === 19 && ts > '9223372036854775807') return undefined;
+  if (!Number.isSafeInteger(time) || (ts.length === 19 && ts > '9223372036854775807')) return undefined;
   const point: ParsedPoint = { measurement, tags, fields, time };
   if (exact) point.exact = exact;
   return { ok: true, point };
 }
 
 /** Parses one line (without its newline). Comments and blank lines are not points: the caller skips them first. */
-export function parseLine(line: string): LineResult {
+export function parseLine(line: string, wanted?: Wanted): LineResult {
   if (line.indexOf('\\') < 0 && line.indexOf('"') < 0) {
-    const simple = parseSimple(line);
+    const simple = parseSimple(line, wanted);
     if (simple) return simple;
   }
   // Measurement: up to an unescaped comma (tags follow) or space (fields follow).
   const m = readName(line, 0, ', ', ', ');
   if (m.text === '' || m.end >= line.length) return { ok: false, reason: 'syntax' };
+  const want = wanted?.get(m.text);
+  if (wanted && !want) return { ok: false, reason: 'unused' };
   const tags: Record<string, string> = {};
   let i = m.end;
   while (line[i] === ',') {
@@ -154,10 +166,12 @@ export function parseLine(line: string): LineResult {
     } else {
       let j = i;
       while (j < line.length && line[j] !== ',' && line[j] !== ' ') j++;
-      const v = readValue(line.slice(i, j));
-      if (v === undefined) return { ok: false, reason: 'bad_value' };
-      fields[k.text] = v.value;
-      if (v.exact !== undefined) (exact ??= {})[k.text] = v.exact;
+      if (!want || want.has(k.text)) {
+        const v = readValue(line.slice(i, j));
+        if (v === undefined) return { ok: false, reason: 'bad_value' };
+        fields[k.text] = v.value;
+        if (v.exact !== undefined) (exact ??= {})[k.text] = v.exact;
+      }
       i = j;
     }
     count++;

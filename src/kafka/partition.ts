@@ -1,5 +1,5 @@
 import type { StreamingDetector } from '../core/streaming';
-import { parseLine, splitLines, type LineError } from '../influx/line-parser';
+import { parseLine, splitLines, type LineError, type Wanted } from '../influx/line-parser';
 import { predictionLines, runPlan, type PlannedRows, type PredictionLines } from '../poller/cycle';
 import type { Mapping } from '../poller/telegraf';
 import { StepJoiner, type StepRow, type StepSkip } from './steps';
@@ -50,6 +50,8 @@ export class PartitionStream {
   next: bigint | null = null;
   /** Each host's line prefix (measurement and tags), made once. */
   private readonly prefixes = new Map<string, string | null>();
+  /** The measurements and fields the mapping reads (nothing else is parsed). */
+  private readonly wanted: Wanted;
 
   constructor(
     readonly partition: number,
@@ -60,6 +62,9 @@ export class PartitionStream {
     private readonly version = 'learned',
   ) {
     this.joiner = new StepJoiner(mapping, intervalMs);
+    const wanted = new Map<string, Set<string>>();
+    for (const m of Object.values(mapping)) wanted.set(m.measurement, new Set([...(wanted.get(m.measurement) ?? []), ...m.fields]));
+    this.wanted = wanted;
     this.lastSkips = { ...this.joiner.skipped };
     this.replayUntil = replayUntil;
   }
@@ -95,9 +100,9 @@ export class PartitionStream {
         else {
           const text = typeof msg.value === 'string' ? msg.value : msg.value.toString('utf8');
           for (const line of splitLines(text)) {
-            const r = parseLine(line);
+            const r = parseLine(line, this.wanted);
             if (!r.ok) {
-              count(r.reason);
+              count(r.reason === 'unused' ? 'unused_measurement' : r.reason);
               continue;
             }
             points++;

@@ -201,7 +201,10 @@ export function predictionLines(
     let prefix = prefixes.get(host);
     if (prefix === undefined) {
       try {
-        prefix = formatPoint({ measurement: PREDICTIONS_MEASUREMENT, tags: { host, model_version: version }, fields: { x: 0 } }).slice(0, -3);
+        prefix = formatPoint({ measurement: PREDICTIONS_MEASUREMENT, tags: { host, model_version: version }, fields: { x: 0 } }).slice(
+          0,
+          -3,
+        );
       } catch (e) {
         if (!(e instanceof LineProtocolError)) throw e;
         prefix = null;
