@@ -1,8 +1,10 @@
 /**
  * Starts a real Telegraf for integration tests: the binary that scripts/telegraf-env.sh
- * builds (only docker/telegraf.conf's plugins), run with docker/telegraf.conf itself.
- * The configuration's `${...}` URLs and database come from the environment, as in the
- * compose file; only the collection and flush intervals are rewritten (short, for tests).
+ * builds (only the plugins of docker/telegraf.conf and docker/telegraf-kafka.conf), run
+ * with docker/telegraf.conf itself (or another configuration: configPath, e.g.
+ * docker/telegraf-kafka.conf, with TOML appended: extraConfig). The configuration's
+ * `${...}` URLs and database come from the environment, as in the compose file; only the
+ * collection and flush intervals are rewritten (short, for tests).
  *
  * The binary: $TELEGRAF_BIN, else the script's cache path. When it is missing, CI fails
  * with one line; elsewhere the script is run here to build it (1-3 minutes, once).
@@ -15,6 +17,8 @@ import { ROOT } from './fixtures';
 import { freePort } from './ports';
 
 export const TELEGRAF_CONF = path.join(ROOT, 'docker', 'telegraf.conf');
+/** The compose stack's Kafka profile's configuration (outputs.kafka instead of outputs.influxdb). */
+export const TELEGRAF_KAFKA_CONF = path.join(ROOT, 'docker', 'telegraf-kafka.conf');
 const SCRIPT = path.join(ROOT, 'scripts', 'telegraf-env.sh');
 
 /** Time for a beforeAll that may build Telegraf (outside CI only); a start takes ~1 s. */
@@ -87,7 +91,7 @@ export async function findTelegraf(): Promise<string> {
 function setAgentDuration(text: string, key: string, value: string): string {
   const re = new RegExp(`^(\\s*${key}\\s*=\\s*)"[^"]*"`, 'gm');
   const n = [...text.matchAll(re)].length;
-  if (n !== 1) throw new Error(`docker/telegraf.conf: expected one ${key} = "..." line, found ${n}`);
+  if (n !== 1) throw new Error(`the Telegraf configuration: expected one ${key} = "..." line, found ${n}`);
   return text.replace(re, `$1"${value}"`);
 }
 
@@ -131,17 +135,26 @@ export interface TelegrafOptions {
    * of this checkout (TELEGRAF_CONF). For callers run from dist/, whose ROOT is not the checkout's.
    */
   configPath?: string;
+  /**
+   * More variables for the configuration's `${...}` (e.g. docker/telegraf-kafka.conf's
+   * KAFKA_BROKER, KAFKA_TOPIC, TELEGRAF_HOSTNAME); INFLUX_URL, INFLUX_DATABASE and
+   * TELEGRAF_HEALTH_PORT are set by the helper.
+   */
+  env?: Record<string, string>;
+  /** TOML appended to the configuration (e.g. one more output section). */
+  extraConfig?: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Starts Telegraf with docker/telegraf.conf and resolves once outputs.health answers 200. */
+/** Starts Telegraf (docker/telegraf.conf unless configPath) and resolves once outputs.health answers 200. */
 export async function startTelegraf(opts: TelegrafOptions): Promise<Telegraf> {
   const bin = await findTelegraf();
   const intervalS = opts.intervalS ?? 1;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'telegraf-test-'));
   const configPath = path.join(dir, 'telegraf.conf');
-  fs.writeFileSync(configPath, testTelegrafConfig(fs.readFileSync(opts.configPath ?? TELEGRAF_CONF, 'utf8'), intervalS));
+  const text = testTelegrafConfig(fs.readFileSync(opts.configPath ?? TELEGRAF_CONF, 'utf8'), intervalS);
+  fs.writeFileSync(configPath, opts.extraConfig ? `${text.trimEnd()}\n\n${opts.extraConfig.trim()}\n` : text);
   const healthPort = await freePort();
   const healthUrl = `http://127.0.0.1:${healthPort}/`;
   let output = '';
@@ -152,6 +165,7 @@ export async function startTelegraf(opts: TelegrafOptions): Promise<Telegraf> {
   const child: ChildProcess = spawn(bin, ['--config', configPath], {
     cwd: dir,
     env: {
+      ...opts.env,
       PATH: process.env.PATH,
       HOME: dir,
       INFLUX_URL: opts.influxUrl,
