@@ -32,6 +32,31 @@ const API_TOKEN_401 = 'Missing or wrong bearer token (only when API_TOKEN is set
  */
 export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
 
+/** Requests above this many points yield to the event loop between validation, scoring and the reply. */
+const YIELD_ABOVE_POINTS = 500;
+const yieldTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
+/** Large requests processed at once. */
+const HEAVY_AT_ONCE = 2;
+
+/** A counting semaphore: at most `n` holders; the others wait in arrival order. */
+class Turns {
+  private held = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(private readonly n: number) {}
+  async acquire(): Promise<void> {
+    if (this.held < this.n) {
+      this.held++;
+      return;
+    }
+    await new Promise<void>((r) => this.waiting.push(r));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.held--;
+  }
+}
+
 /** One point's result: its score against the threshold of the model that judged it, and row `k` of the contributions. */
 function pointResult(p: Point, time: number, score: number, threshold: number, c: Float64Array, k: number) {
   return {
@@ -50,6 +75,7 @@ export const pointRoutes: FastifyPluginAsync<{
   historyHosts: number;
   learner?: (prior: Detector) => StreamingDetector;
 }> = async (app, opts) => {
+  const turns = new Turns(HEAVY_AT_ONCE);
   // DETECT_LEARN: the streaming detector the poller runs, for the hosts /detect sees (its
   // own, apart from the poller's), made at the first request with the loaded model as prior.
   let learner: StreamingDetector | null = null;
@@ -92,83 +118,96 @@ export const pointRoutes: FastifyPluginAsync<{
       },
     },
     async (request) => {
-      const points = request.body.points;
-      // Bounded answer: at most MAX_ISSUES_PER_POINT issues of a point and
-      // MAX_ISSUES_PER_REQUEST in all are listed; the rest are only counted.
-      const details: FieldIssue[] = [];
-      let bad = 0;
-      let omitted = 0;
-      for (let i = 0; i < points.length; i++) {
-        if (isValidPoint(points[i])) continue;
-        bad++;
-        const r = inspectPoint(points[i], i, Math.min(MAX_ISSUES_PER_POINT, MAX_ISSUES_PER_REQUEST - details.length), true);
-        for (const issue of r.issues) details.push(issue);
-        omitted += r.omitted;
-      }
-      if (bad > 0) {
-        const more = omitted > 0 ? `; ${details.length} issue(s) listed, ${omitted} more not listed` : '';
-        throw new HttpError(
-          400,
-          ErrorCode.InvalidPoints,
-          `${bad} of ${points.length} point(s) are invalid; nothing was scored${more}`,
-          details,
-          omitted,
-        );
-      }
-      const model = app.models.current;
-      if (!model) throw new HttpError(503, ErrorCode.ModelUnavailable, 'no model is loaded');
-      const valid = points as Point[];
-      const n = valid.length;
-      const raw = new Float64Array(n * m);
-      // Each point's time, parsed once (NaN: none given).
-      const pointTimes = new Float64Array(n);
-      for (let i = 0; i < n; i++) {
-        const p = valid[i];
-        raw[i * m] = p.cpu_usage;
-        raw[i * m + 1] = p.memory_usage;
-        raw[i * m + 2] = p.network_load;
-        pointTimes[i] = timestampMs(p.timestamp) ?? NaN;
-      }
-      const { detector } = model;
-      if (opts.learner) return learnAndScore(detector, valid, raw, pointTimes);
-      let scored;
-      if (detector.temporal) {
-        // A point with host and timestamp reads and joins its host's history; one without
-        // either, or too far in the future (time NaN), or not later than its host's latest
-        // point, is judged on its raw values alone (temporal features neutral).
-        const store = detector.stateFor(history, opts.historyHosts);
-        history = store;
-        const keys = new Array<string>(n);
-        const times = new Float64Array(n);
-        const latest = Date.now() + MAX_FUTURE_SKEW_MS;
-        for (let i = 0; i < n; i++) {
-          const host = valid[i].host;
-          keys[i] = host ?? '';
-          times[i] = host !== undefined && pointTimes[i] <= latest ? pointTimes[i] : NaN;
+      // Large requests take turns (HEAVY_AT_ONCE at a time, each yielding between its
+      // stages), so probes and small requests wait for a few stages, not for every large
+      // request in flight.
+      const heavy = request.body.points.length > YIELD_ABOVE_POINTS;
+      if (heavy) await turns.acquire();
+      try {
+        const points = request.body.points;
+        // Bounded answer: at most MAX_ISSUES_PER_POINT issues of a point and
+        // MAX_ISSUES_PER_REQUEST in all are listed; the rest are only counted.
+        const details: FieldIssue[] = [];
+        let bad = 0;
+        let omitted = 0;
+        for (let i = 0; i < points.length; i++) {
+          if (isValidPoint(points[i])) continue;
+          bad++;
+          const r = inspectPoint(points[i], i, Math.min(MAX_ISSUES_PER_POINT, MAX_ISSUES_PER_REQUEST - details.length), true);
+          for (const issue of r.issues) details.push(issue);
+          omitted += r.omitted;
         }
-        scored = detector.scoreSeries(keys, times, raw, n, { state: store });
-        app.metrics.historyHosts.set({ source: 'http' }, store.size);
-        app.metrics.historyEvictions.inc({ source: 'http' }, store.takeEvictions());
-      } else {
-        history = undefined;
-        scored = detector.scoreRaw(raw, n);
+        if (bad > 0) {
+          const more = omitted > 0 ? `; ${details.length} issue(s) listed, ${omitted} more not listed` : '';
+          throw new HttpError(
+            400,
+            ErrorCode.InvalidPoints,
+            `${bad} of ${points.length} point(s) are invalid; nothing was scored${more}`,
+            details,
+            omitted,
+          );
+        }
+        // Give the event loop a turn between the stages of a large request, so that probes
+        // (/health/live, /metrics) and small requests are not queued behind every large one.
+        if (points.length > YIELD_ABOVE_POINTS) await yieldTurn();
+        const model = app.models.current;
+        if (!model) throw new HttpError(503, ErrorCode.ModelUnavailable, 'no model is loaded');
+        const valid = points as Point[];
+        const n = valid.length;
+        const raw = new Float64Array(n * m);
+        // Each point's time, parsed once (NaN: none given).
+        const pointTimes = new Float64Array(n);
+        for (let i = 0; i < n; i++) {
+          const p = valid[i];
+          raw[i * m] = p.cpu_usage;
+          raw[i * m + 1] = p.memory_usage;
+          raw[i * m + 2] = p.network_load;
+          pointTimes[i] = timestampMs(p.timestamp) ?? NaN;
+        }
+        const { detector } = model;
+        if (opts.learner) return learnAndScore(detector, valid, raw, pointTimes);
+        let scored;
+        if (detector.temporal) {
+          // A point with host and timestamp reads and joins its host's history; one without
+          // either, or too far in the future (time NaN), or not later than its host's latest
+          // point, is judged on its raw values alone (temporal features neutral).
+          const store = detector.stateFor(history, opts.historyHosts);
+          history = store;
+          const keys = new Array<string>(n);
+          const times = new Float64Array(n);
+          const latest = Date.now() + MAX_FUTURE_SKEW_MS;
+          for (let i = 0; i < n; i++) {
+            const host = valid[i].host;
+            keys[i] = host ?? '';
+            times[i] = host !== undefined && pointTimes[i] <= latest ? pointTimes[i] : NaN;
+          }
+          scored = detector.scoreSeries(keys, times, raw, n, { state: store });
+          app.metrics.historyHosts.set({ source: 'http' }, store.size);
+          app.metrics.historyEvictions.inc({ source: 'http' }, store.takeEvictions());
+        } else {
+          history = undefined;
+          scored = detector.scoreRaw(raw, n);
+        }
+        const { scores, contributions: c } = scored;
+        if (n > YIELD_ABOVE_POINTS) await yieldTurn();
+        const threshold = detector.threshold;
+        let anomalies = 0;
+        const scoreHistogram = app.metrics.scores.labels('http');
+        const results = new Array(n);
+        for (let i = 0; i < n; i++) {
+          const p = valid[i];
+          const score = scores[i];
+          const isAnomaly = detector.isAnomaly(score);
+          if (isAnomaly) anomalies++;
+          scoreHistogram.observe(score);
+          results[i] = pointResult(p, pointTimes[i], score, threshold, c, i);
+        }
+        app.metrics.pointsScored.inc({ source: 'http' }, n);
+        if (anomalies > 0) app.metrics.anomalies.inc({ source: 'http' }, anomalies);
+        return { model: { version: detector.version }, results };
+      } finally {
+        if (heavy) turns.release();
       }
-      const { scores, contributions: c } = scored;
-      const threshold = detector.threshold;
-      let anomalies = 0;
-      const scoreHistogram = app.metrics.scores.labels('http');
-      const results = new Array(n);
-      for (let i = 0; i < n; i++) {
-        const p = valid[i];
-        const score = scores[i];
-        const isAnomaly = detector.isAnomaly(score);
-        if (isAnomaly) anomalies++;
-        scoreHistogram.observe(score);
-        results[i] = pointResult(p, pointTimes[i], score, threshold, c, i);
-      }
-      app.metrics.pointsScored.inc({ source: 'http' }, n);
-      if (anomalies > 0) app.metrics.anomalies.inc({ source: 'http' }, anomalies);
-      return { model: { version: detector.version }, results };
     },
   );
 
