@@ -113,11 +113,14 @@ export async function startService(config: Config): Promise<FastifyInstance> {
     const running = poller;
     app.addHook('onClose', async () => running.stop(Math.min(5000, config.shutdownTimeoutS * 500)));
   }
+  if (kafka) {
+    // Before listen: Fastify refuses hooks once it listens.
+    const running = kafka;
+    app.addHook('onClose', async () => running.stop());
+  }
   await app.listen({ port: config.port, host: config.host });
   limitConnections(app, config.maxConnections ?? connectionsFromDescriptorLimit(descriptorLimit()), metrics, logger);
   if (kafka) {
-    const running = kafka;
-    app.addHook('onClose', async () => running.stop());
     await kafka.start().catch((e: unknown) => {
       throw new StartupError(`cannot reach Kafka (${config.kafka?.brokers.join(',')}): ${(e as Error).message}`);
     });
