@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { Registry } from 'prom-client';
 import { buildApp, type AppDeps } from '../../src/app';
 import { loadConfig } from '../../src/config';
@@ -6,7 +7,13 @@ import { Rng } from '../../src/core/random';
 import { ModelStore, loadDetectorFile } from '../../src/model-store';
 import { createMetrics } from '../../src/plugins/metrics';
 
-export const ROOT = resolve(__dirname, '..', '..');
+/** The checkout: the first directory above this file holding package.json (from test/helpers/, or dist/test/helpers/ in a benchmark). */
+export const ROOT = ((): string => {
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) return resolve(__dirname, '..', '..');
+  }
+})();
 export const MODEL_PATH = resolve(ROOT, 'models', 'model.json');
 export const DATA_PATH = resolve(ROOT, 'data', 'system_metrics.csv');
 
