@@ -184,6 +184,10 @@ export class KafkaSource {
       this.lags.delete(p);
       this.metrics.kafkaLag.remove({ partition: String(p) });
     }
+    // A partition sought to its replay start whose stream is not made yet (no batch since
+    // the seek): after a rebalance its fetch restarts at the committed offset, so it must be
+    // sought again (kept, its first batch would be taken as the replay's start: history lost).
+    for (const p of this.sought) if (!this.streams.has(p)) this.sought.delete(p);
     this.assigned = [...partitions].sort((a, b) => a - b);
     this.metrics.kafkaPartitions.set(partitions.length);
     this.log.info({ partitions: this.assigned }, 'kafka: partitions assigned');

@@ -36,6 +36,8 @@ export interface Influxd {
   restart(): Promise<void>;
   /** stop() and delete the directory. */
   cleanup(): Promise<void>;
+  /** Sends a signal to the running influxd (SIGSTOP, then SIGCONT: a server that stops answering for a while). */
+  signal(sig: NodeJS.Signals): void;
   /** The last output of the process, for failure messages. */
   logs(): string;
   /**
@@ -226,6 +228,7 @@ export async function startInfluxd(options: InfluxdOptions = {}): Promise<Influx
       fs.rmSync(dir, { recursive: true, force: true });
     },
     logs: () => output,
+    signal: (sig) => void child?.kill(sig),
     rawQuery: async (q, opts = {}) => {
       const params = new URLSearchParams({ q });
       if (opts.db) params.set('db', opts.db);
