@@ -89,6 +89,7 @@ export class KafkaSource {
   private lastErrorAt = 0;
   private lastOk: number | null = null;
   private started = false;
+  private memberId: string | null = null;
   private startedAt = 0;
   private stopping = false;
   private scored = 0;
@@ -127,7 +128,7 @@ export class KafkaSource {
     });
     this.admin = this.kafka.admin();
     const c = this.consumer.events;
-    this.consumer.on(c.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment[opts.topic] ?? []));
+    this.consumer.on(c.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment[opts.topic] ?? [], e.payload.memberId));
     this.consumer.on(c.CRASH, (e) => this.fail(e.payload.error));
     this.consumer.on(c.FETCH, () => this.ok());
   }
@@ -175,14 +176,22 @@ export class KafkaSource {
   }
 
   /** A new assignment: partitions no longer held drop their state (the next owner replays them). */
-  private onAssignment(partitions: number[]): void {
+  private onAssignment(partitions: number[], memberId: string): void {
     const now = new Set(partitions);
-    for (const p of this.streams.keys()) {
-      if (now.has(p)) continue;
-      this.streams.delete(p);
-      this.sought.delete(p);
-      this.lags.delete(p);
-      this.metrics.kafkaLag.remove({ partition: String(p) });
+    // A new member id: this replica was expelled (its session expired) and joined again;
+    // others may have committed meanwhile, so no stream of before can go on.
+    const rejoined = this.memberId !== null && memberId !== this.memberId;
+    this.memberId = memberId;
+    for (const [p, stream] of this.streams) {
+      // A kept partition goes on only where its stream stopped exactly at the committed
+      // offset: its fetch restarts there. A stream mid-replay, or one that processed
+      // messages it did not commit (a batch cut short by the rebalance), is made afresh.
+      if (now.has(p) && !rejoined && stream.next === stream.replayUntil) continue;
+      this.dropStream(p);
+      if (!now.has(p)) {
+        this.lags.delete(p);
+        this.metrics.kafkaLag.remove({ partition: String(p) });
+      }
     }
     // A partition sought to its replay start whose stream is not made yet (no batch since
     // the seek): after a rebalance its fetch restarts at the committed offset, so it must be
@@ -228,6 +237,12 @@ export class KafkaSource {
     return { stream, start };
   }
 
+  /** Forgets a partition's stream: its next batch makes a new one, replayed to the committed offset. */
+  private dropStream(partition: number): void {
+    this.streams.delete(partition);
+    this.sought.delete(partition);
+  }
+
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, heartbeat, isRunning, isStale } = payload;
     const partition = batch.partition;
@@ -250,14 +265,22 @@ export class KafkaSource {
     const messages: KafkaMessageIn[] = batch.messages.map((m) => ({ offset: BigInt(m.offset), value: m.value }));
     this.metrics.kafkaMessages.inc(messages.length);
     for (let a = 0; a < messages.length; a += CHUNK_MESSAGES) {
-      if (!isRunning() || isStale() || this.streams.get(partition) !== stream) return;
+      if (!isRunning() || isStale() || this.streams.get(partition) !== stream) {
+        // Cut short: what was processed past the last commit is fetched again from the
+        // commit, so this stream (which has seen it) cannot take it again.
+        if (this.streams.get(partition) === stream && stream.next !== stream.replayUntil) this.dropStream(partition);
+        return;
+      }
       const chunk = messages.slice(a, a + CHUNK_MESSAGES);
       const out = stream.process(chunk);
       this.count(out.skipped);
       if (out.replayed > 0) this.metrics.kafkaReplayed.inc(out.replayed);
       if (out.lines.length > 0 || out.unwritable > 0) {
         // Not written (the partition moved, or the service stops): not committed; its next owner rescores it.
-        if (!(await this.write(out.lines, partition, () => isRunning() && !isStale() && !this.stopping, heartbeat))) return;
+        if (!(await this.write(out.lines, partition, () => isRunning() && !isStale() && !this.stopping, heartbeat))) {
+          if (this.streams.get(partition) === stream) this.dropStream(partition);
+          return;
+        }
         this.metrics.pointsScored.inc({ source: 'kafka' }, out.n);
         this.scored += out.n;
         if (out.anomalies > 0) this.metrics.anomalies.inc({ source: 'kafka' }, out.anomalies);

@@ -192,7 +192,11 @@ describe('predictionLines', () => {
       spec[h] = Array.from({ length: 50 }, (_, k): [number, Partial<StepValues>] => [k, full(20 + ((k * 7 + h.length) % 13))]);
     const plan = planRows(steps(spec), cycle({ to: 100 * S }));
     const engine = StreamingDetector.learner(
-      hostLearningOptions({ gate: DEFAULT_GATE, maxKeys: 10, params: { ...DEFAULT_HOST_LEARNING, nEstimators: 5, learnPoints: 10, minFitRows: 20 } }),
+      hostLearningOptions({
+        gate: DEFAULT_GATE,
+        maxKeys: 10,
+        params: { ...DEFAULT_HOST_LEARNING, nEstimators: 5, learnPoints: 10, minFitRows: 20 },
+      }),
     );
     const res = engine.process(plan);
     const cache = new Map<string, string | null>();
