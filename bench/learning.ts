@@ -13,6 +13,14 @@ import { resolve } from 'node:path';
 import { DEFAULT_GATE } from '../src/core/gate';
 import { DEFAULT_HOST_LEARNING, hostLearningOptions, type HostLearningParams } from '../src/core/host-learning';
 import { StreamingDetector } from '../src/core/streaming';
+import {
+  alertDelays,
+  DEFAULT_GRACE_MS,
+  falseAlertsPerDay,
+  incidentFigures,
+  summarizeIncidents,
+  type Incident,
+} from '../src/eval/incidents';
 import { simulate, type SimulatedRow } from '../src/data/simulate';
 import { loadDetectorFile } from '../src/model-store';
 
@@ -72,53 +80,30 @@ const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
 
 // Per host over the scored days: false alerts (outside an incident and its 10 minutes after),
 // incidents (runs of labelled rows) alerted and the delay of the first alert in steps.
-const GRACE = 600_000;
-interface Inc {
-  host: string;
-  start: number;
-  end: number;
-  kind: string;
-  alertAt: number | null;
-}
-const incidents: Inc[] = [];
-const open = new Map<string, Inc>();
-const falseAlerts = new Map<string, number>();
-const lastEnd = new Map<string, number>();
+const fig = incidentFigures(
+  { n, hosts: all.map((r) => r.host), times: all.map((r) => r.timestamp), labels: all.map((r) => r.anomaly), alerts: res.alerts },
+  { graceMs: DEFAULT_GRACE_MS, include: (i) => all[i].timestamp >= liveFrom && !all[i].host.startsWith('new-') },
+);
+const incidents = fig.incidents;
 let topRight = 0;
 let topTotal = 0;
 const metricOf: Record<string, number[]> = { cpu_saturation: [0], memory_leak: [1], network_burst: [2], combined: [0, 1, 2] };
-for (let i = 0; i < n; i++) {
-  const r = all[i];
-  if (r.timestamp < liveFrom || r.host.startsWith('new-')) continue;
-  let inc = open.get(r.host);
-  if (r.anomaly === 1) {
-    if (!inc) {
-      inc = { host: r.host, start: r.timestamp, end: r.timestamp, kind: r.incident, alertAt: null };
-      open.set(r.host, inc);
-      incidents.push(inc);
-    }
-    inc.end = r.timestamp;
-    if (res.alerts[i] === 1 && inc.alertAt === null) {
-      inc.alertAt = r.timestamp;
-      const c = [res.contributions[i * 3], res.contributions[i * 3 + 1], res.contributions[i * 3 + 2]];
-      const top = c.indexOf(Math.max(...c));
-      topTotal++;
-      if (metricOf[r.incident]?.includes(top)) topRight++;
-    }
-  } else {
-    if (inc) {
-      lastEnd.set(r.host, inc.end);
-      open.delete(r.host);
-    }
-    if (res.alerts[i] === 1 && !(r.timestamp - (lastEnd.get(r.host) ?? -Infinity) <= GRACE))
-      falseAlerts.set(r.host, (falseAlerts.get(r.host) ?? 0) + 1);
-  }
+for (const x of incidents) {
+  if (x.alertRow === null) continue;
+  const i = x.alertRow;
+  const c = [res.contributions[i * 3], res.contributions[i * 3 + 1], res.contributions[i * 3 + 2]];
+  const top = c.indexOf(Math.max(...c));
+  topTotal++;
+  if (metricOf[all[i].incident]?.includes(top)) topRight++;
 }
+const kindOf = (x: Incident): string => all[x.firstRow].incident;
 const names = [...new Set(rows.map((r) => r.host))];
-const fa = names.map((h) => (falseAlerts.get(h) ?? 0) / days);
+const faPerDay = falseAlertsPerDay(fig);
+const fa = names.map((h) => faPerDay.get(h) ?? 0);
 const detected = incidents.filter((x) => x.alertAt !== null);
-const delays = detected.map((x) => Math.round(((x.alertAt as number) - x.start) / (STEP_S * 1000))).sort((a, b) => a - b);
-const median = delays.length ? delays[Math.floor((delays.length - 1) / 2)] : NaN;
+const summary = summarizeIncidents(fig);
+const delays = alertDelays(incidents);
+const median = summary.median_delay_steps ?? NaN;
 const alertsOf = (host: string, from: number, to: number): number =>
   all.reduce((k, r, i) => k + (r.host === host && r.timestamp >= from && r.timestamp < to && res.alerts[i] === 1 ? 1 : 0), 0);
 const blatantFirst = all.findIndex((r, i) => r.host === 'new-blatant' && res.alerts[i] === 1);
@@ -129,9 +114,9 @@ process.stdout.write(
 for (const h of names) {
   const incs = incidents.filter((x) => x.host === h);
   process.stdout.write(
-    `  ${h.padEnd(12)} false alerts/day ${(falseAlerts.get(h) ?? 0) / days}  incidents ${incs.filter((x) => x.alertAt !== null).length}/${incs.length}${incs
+    `  ${h.padEnd(12)} false alerts/day ${faPerDay.get(h) ?? 0}  incidents ${incs.filter((x) => x.alertAt !== null).length}/${incs.length}${incs
       .filter((x) => x.alertAt === null)
-      .map((x) => ` missed:${x.kind}`)
+      .map((x) => ` missed:${kindOf(x)}`)
       .join('')}\n`,
   );
 }
@@ -152,7 +137,7 @@ if (args.has('debug')) {
       }
     }
     process.stdout.write(
-      `  missed ${x.host} ${x.kind} at ${new Date(x.start).toISOString()} (${rows} steps): max score ${best.toFixed(3)} vs threshold ${thr.toFixed(3)}, ${raws} raw anomalies\n`,
+      `  missed ${x.host} ${kindOf(x)} at ${new Date(x.start).toISOString()} (${rows} steps): max score ${best.toFixed(3)} vs threshold ${thr.toFixed(3)}, ${raws} raw anomalies\n`,
     );
   }
 }

@@ -8,10 +8,13 @@ import { hostTemporalFeatures } from '../core/features';
 import { trainModel, type TrainOptions } from '../core/train';
 import { DataError, fileSha256, readText } from '../data/csv';
 import { loadDataset, type Dataset } from '../data/dataset';
-import { loadMlflowEnv, loadSigningKey, mlflowAuth, type MlflowEnv } from '../config';
-import { labelledFigures, scoreSet, seriesOf, type RowSeries, type TestMetrics } from '../eval/evaluate';
+import { loadConfig, loadMlflowEnv, loadSigningKey, mlflowAuth, type MlflowEnv } from '../config';
+import type { GateOptions } from '../core/gate';
+import { DEFAULT_HOST_LEARNING } from '../core/host-learning';
+import { curves, labelledFigures, scoreSet, seriesOf, type RowSeries, type TestMetrics } from '../eval/evaluate';
+import { evaluateLearning, readLearningRows, type LearningFigures, type LearningRun, type SkippedRows } from '../eval/learning-eval';
 import { DEFAULT_GRID, pointLabel, runGrid, selectBest, type GridResult, type GridSpec, type Selection } from '../eval/grid';
-import { gridSpec, findFonts } from '../eval/plots';
+import { gridSpec, findFonts, prSpec, renderCharts, rocSpec } from '../eval/plots';
 import {
   evaluateModel,
   evaluationHtml,
@@ -586,16 +589,20 @@ function runArtifacts(
 // ------------------------------------------------------------------ evaluate
 
 interface EvaluateCliOptions extends MlflowOptions {
-  model: string;
+  model?: string;
   data: string;
   split: 'all' | SplitMode;
   seed?: number;
   resultsDir: string;
+  learn?: boolean;
 }
+
+/** The prior of `evaluate --learn` without --model: the bundled model, where the service reads it (MODEL_PATH's default). */
+const BUNDLED_MODEL = 'models/model.json';
 
 const MODEL_URI = /^(models|runs|mlflow-artifacts):/;
 
-async function loadModel(o: EvaluateCliOptions): Promise<{ artifact: ModelArtifact; source: string }> {
+async function loadModel(o: EvaluateCliOptions & { model: string }): Promise<{ artifact: ModelArtifact; source: string }> {
   if (!MODEL_URI.test(o.model)) return { artifact: parseArtifact(readText(o.model), o.model), source: o.model };
   const env = readPipelineEnv();
   const client = o.mlflow && (o.mlflowUri ?? env.MLFLOW_TRACKING_URI) ? mlflowClient(o, env) : null;
@@ -606,7 +613,10 @@ async function loadModel(o: EvaluateCliOptions): Promise<{ artifact: ModelArtifa
 }
 
 async function evaluateCommand(o: EvaluateCliOptions): Promise<void> {
-  const { artifact, source } = await loadModel(o);
+  if (o.learn) return evaluateLearningCommand({ ...o, model: o.model ?? BUNDLED_MODEL });
+  if (o.model === undefined)
+    throw new UsageError("required option '--model <file|uri>' not specified (only --learn has a default, the bundled models/model.json)");
+  const { artifact, source } = await loadModel({ ...o, model: o.model });
   const detector = new Detector(artifact);
   if (detector.temporal && o.split === 'random') {
     throw new UsageError(
@@ -663,6 +673,125 @@ async function evaluateCommand(o: EvaluateCliOptions): Promise<void> {
   out(
     `report: ${report.files.json}, ${report.files.html}, plots in ${dirname(Object.values(report.files.plots)[0]?.png ?? report.files.html)}`,
   );
+}
+
+/** What results/evaluation_learning_<timestamp>.json holds. */
+export interface LearningEvaluationReport {
+  report: 'evaluation-learning';
+  created_at: string;
+  command: string;
+  detector: {
+    kind: 'learning each host';
+    description: string;
+    prior: { version: string; source: string; sha256: string; threshold: number };
+    settings: { host_learning: typeof DEFAULT_HOST_LEARNING; gate: GateOptions };
+  };
+  data: {
+    path: string;
+    sha256: string;
+    file_rows: number;
+    streamed_rows: number;
+    hosts: number;
+    skipped: SkippedRows;
+  };
+  split: LearningRun['split'];
+  figures: LearningFigures;
+  stream: { refits: number; seconds: number; rows_per_s: number };
+  notes: string[];
+  files: { json: string; plots: Record<string, { svg: string; png: string }> };
+}
+
+/**
+ * `evaluate --learn`: the service's default (learning each host, the model as its prior)
+ * streamed over the file's rows; the figures against its labels (src/eval/learning-eval.ts).
+ */
+async function evaluateLearningCommand(o: EvaluateCliOptions & { model: string }): Promise<void> {
+  if (o.split === 'random')
+    throw new UsageError(
+      '--learn streams every host in time order and learns as it goes: a random split has no meaning for it; use --split all or time (learn on everything, report on the newest 15%)',
+    );
+  // The alert rule is the service's: GATE_* from the environment (their defaults unless set).
+  const gate = loadConfig().poller.gate;
+  const { artifact, source } = await loadModel(o);
+  const prior = new Detector(artifact);
+  const sha = fileSha256(o.data);
+  const { rows, fileRows, skipped } = readLearningRows(o.data);
+  if (skipped.invalid + skipped.duplicates > 0)
+    warn(
+      `${o.data}: ${skipped.invalid} invalid and ${skipped.duplicates} repeated row(s) left out, as the service leaves them out ` +
+        `(first: ${skipped.examples[0]})`,
+    );
+  const run = evaluateLearning(rows, { prior, gate, split: o.split, seed: o.seed ?? artifact.training.seed });
+  const f = run.figures;
+  const stamp = fileStamp();
+  const base = join(o.resultsDir, `evaluation_learning_${stamp}`);
+  const plots: LearningEvaluationReport['files']['plots'] = {};
+  const learnedIdx = Array.from(run.reported).filter((i) => run.result.learning[i] === 0);
+  const c = curves(
+    Float64Array.from(learnedIdx, (i) => run.result.scores[i]),
+    Uint8Array.from(learnedIdx, (i) => rows.labels[i]),
+  );
+  if (c) {
+    const fonts = findFonts();
+    if (fonts.warning) warn(fonts.warning);
+    const rendered = await renderCharts({
+      roc: rocSpec(c.roc, f.learned.roc_auc),
+      pr: prSpec(c.pr, f.learned.pr_auc, c.positive_rate),
+    });
+    for (const r of rendered) {
+      plots[r.name] = { svg: join(`${base}_plots`, `${r.name}.svg`), png: join(`${base}_plots`, `${r.name}.png`) };
+      writeFileAtomic(plots[r.name].svg, r.svg);
+      writeFileAtomic(plots[r.name].png, r.png);
+    }
+  }
+  const notes = [
+    run.split.note,
+    'ROC-AUC, PR-AUC and best F1 are over the rows judged by the learned model; rows judged while their host was ' +
+      'learning (by the prior) are counted apart; raw flags and alerts are over every row, as the service writes them',
+    "best F1 picks the threshold on these very labels (an oracle, for comparison only); the alerts use the detector's own thresholds and gate",
+  ];
+  if (f.learned.roc_auc === null)
+    notes.push('the rows judged by the learned model have a single label class: ROC-AUC and PR-AUC are undefined (null)');
+  if (sha === artifact.training.data_sha256)
+    notes.push("the data is the prior's training file: the prior judges only learning hosts' rows, but those figures are optimistic");
+  const report: LearningEvaluationReport = {
+    report: 'evaluation-learning',
+    created_at: new Date().toISOString(),
+    command: `anomaly-detector evaluate ${process.argv.slice(3).join(' ')}`,
+    detector: {
+      kind: 'learning each host',
+      description:
+        'StreamingDetector.learner(hostLearningOptions({ prior, gate, maxKeys })) as the service runs it by default; one pass in (time, host) order',
+      prior: { version: artifact.version, source, sha256: artifact.sha256, threshold: artifact.threshold.value },
+      settings: { host_learning: DEFAULT_HOST_LEARNING, gate },
+    },
+    data: { path: o.data, sha256: sha, file_rows: fileRows, streamed_rows: rows.n, hosts: new Set(rows.hosts).size, skipped },
+    split: run.split,
+    figures: f,
+    stream: { refits: run.refits, seconds: run.seconds, rows_per_s: run.seconds > 0 ? rows.n / run.seconds : 0 },
+    notes,
+    files: { json: `${base}.json`, plots },
+  };
+  writeJson(report.files.json, report);
+  const i = f.incidents;
+  out(`evaluated learning each host (prior ${artifact.version}, ${source}) on ${o.data}: ${run.split.note}`);
+  out(
+    `learned model (${f.learned.rows} rows, ${f.learned.positives} labelled anomalies): ROC-AUC ${f4(f.learned.roc_auc)}, ` +
+      `PR-AUC ${f4(f.learned.pr_auc)}, best F1 ${f4(f.learned.best_f1.f1)}`,
+  );
+  out(
+    `raw flags: precision ${f4(f.raw_flags.precision)}, recall ${f4(f.raw_flags.recall)}, F1 ${f4(f.raw_flags.f1)}; ` +
+      `alerts: precision ${f4(f.alerts.precision)}, recall ${f4(f.alerts.recall)}, F1 ${f4(f.alerts.f1)} (${f.rows} rows, ${f.positives} labelled)`,
+  );
+  out(
+    `incidents alerted: ${i.alerted} of ${i.incidents}, median delay ${i.median_delay_steps ?? 'n/a'} steps; false alerts per host ` +
+      `per day: mean ${f4(i.false_alerts_per_host_per_day.mean)}, max ${f4(i.false_alerts_per_host_per_day.max)} (${i.false_alerts} in all)`,
+  );
+  out(
+    `judged while learning (by the prior): ${f.while_learning.rows} rows, ${f.while_learning.alerts} alerts; ` +
+      `${run.refits} refits, ${rows.n} rows in ${run.seconds.toFixed(2)} s`,
+  );
+  out(`report: ${report.files.json}${c ? `, plots in ${base}_plots` : ''}`);
 }
 
 // ------------------------------------------------------------------ validate
@@ -746,10 +875,17 @@ export function registerPipelineCommands(program: Command): void {
   const evaluate = program
     .command('evaluate')
     .description('test metrics and the robustness suite of a model on a CSV; JSON and HTML report with plots (SVG and PNG)')
-    .requiredOption('--model <file|uri>', 'model file, or models:/<name>@<alias>, models:/<name>/<version>, runs:/<run>/model')
+    .option(
+      '--model <file|uri>',
+      'model file, or models:/<name>@<alias>, models:/<name>/<version>, runs:/<run>/model (with --learn: the prior, default models/model.json)',
+    )
     .requiredOption('--data <file>', 'CSV (with an anomaly column for labelled figures)')
+    .option(
+      '--learn',
+      "judge the service's default instead: learn each host in one pass over the rows in time order, the model as the prior (needs host, timestamp and anomaly columns)",
+    )
     .addOption(
-      new Option('--split <mode>', 'rows to evaluate: all, or the test part of a random or time split')
+      new Option('--split <mode>', 'rows to evaluate: all, or the test part of a random or time split (--learn: all or time)')
         .choices(['all', 'random', 'time'])
         .default('all'),
     )

@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { transformParams, type AnyTransform, type FeatureSpec } from '../core/features';
 import type { GateOptions, RepeatGateOptions } from '../core/gate';
 import { StreamingDetector, type StreamingOptions } from '../core/streaming';
-import { averagePrecision, binaryMetrics, rocAuc } from './metrics';
+import { averagePrecision, bestF1, binaryMetrics, rocAuc } from './metrics';
+
+export { bestF1 };
 import { listSmdMachines, readSmdMachine, SMD_METRIC_SETS, SmdDataError, type SmdMachine, type SmdMetricSet } from './smd-data';
 
 /** One SMD step is one minute. */
@@ -177,31 +179,6 @@ export function runSmdMachine(machine: SmdMachine, params: SmdBenchParams): SmdR
     bytesPerKey: stream.bytesPerKey,
     seconds,
   };
-}
-
-/** Best point-wise F1 over every threshold on the scores (the papers' oracle), and that threshold. */
-export function bestF1(
-  scores: ArrayLike<number>,
-  labels: ArrayLike<number>,
-): { f1: number; threshold: number; precision: number; recall: number } {
-  const n = scores.length;
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[b] - scores[a]);
-  let positives = 0;
-  for (let i = 0; i < n; i++) positives += labels[i] === 1 ? 1 : 0;
-  let best = { f1: 0, threshold: Infinity, precision: 0, recall: 0 };
-  if (positives === 0) return best;
-  let tp = 0;
-  for (let k = 0; k < n; k++) {
-    const i = order[k];
-    if (labels[i] === 1) tp++;
-    // A threshold can only sit after the last of a run of tied scores.
-    if (k + 1 < n && scores[order[k + 1]] === scores[i]) continue;
-    const precision = tp / (k + 1);
-    const recall = tp / positives;
-    const f1 = tp > 0 ? (2 * precision * recall) / (precision + recall) : 0;
-    if (f1 > best.f1) best = { f1, threshold: scores[i], precision, recall };
-  }
-  return best;
 }
 
 /** Labelled segments: maximal runs of 1, as [start, end) row ranges. */

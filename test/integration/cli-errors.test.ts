@@ -108,6 +108,11 @@ describe('CLI failures', () => {
       /^anomaly-detector: .*truncated\.json: not valid JSON/,
     ],
     [
+      'evaluate --learn with a random split',
+      () => [['evaluate', '--learn', '--data', DATA_PATH, '--split', 'random'], {}],
+      /^anomaly-detector: --learn streams every host in time order .*: a random split has no meaning for it/,
+    ],
+    [
       'serve without its model file',
       () => [['serve'], { MODEL_PATH: join(dir, 'nope.json') }],
       /^anomaly-detector: cannot start: model artifact .*nope\.json/,
