@@ -104,6 +104,8 @@ export interface Kafka {
   createTopic(name: string, partitions: number): Promise<void>;
   /** The last output of the broker, for failure messages. */
   logs(): string;
+  /** Sends a signal to the broker's JVM (SIGSTOP, then SIGCONT: a broker that stops answering for a while). */
+  signal(sig: NodeJS.Signals): void;
   /** Stops the broker (SIGTERM, SIGKILL after 10 s) and deletes the directory. */
   stop(): Promise<void>;
 }
@@ -325,6 +327,9 @@ export async function startKafka(opts: KafkaOptions = {}): Promise<Kafka> {
     brokers: `127.0.0.1:${port}`,
     version,
     dir,
+    signal: (sig) => {
+      child?.kill(sig);
+    },
     createTopic: async (name, partitions) => {
       if (!admin) throw new Error('kafka is stopped');
       const created = await admin.createTopics({

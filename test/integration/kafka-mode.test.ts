@@ -178,4 +178,31 @@ describe('SOURCE=kafka: consumer group, real broker and influxd', () => {
     expect(await skipped('no_host')).toBe(1);
     expect(await skipped('too_large')).toBe(1);
   }, 240_000);
+
+  it('reports the broker unreachable in /health while it does not answer, and resumes from the committed offsets', async () => {
+    // The replicas of the first test are still in the group: scores go on from their commits.
+    const before = (await predictions(influxd)).length;
+    const rows = simulate({
+      ...DEFAULT_SIMULATION,
+      hosts: HOSTS,
+      steps: 30,
+      stepS: STEP_S,
+      start: START + STEPS * STEP_S * 1000,
+      seed: 10,
+    });
+    const steps = telegrafMessages(rows);
+    kafka.signal('SIGSTOP');
+    try {
+      await waitUntil(async () => sources.every((s) => s.health().check().degraded), 60_000, '/health to report the broker unreachable');
+      expect((sources[0].health().check().body as { status: string }).status).toBe('unreachable');
+    } finally {
+      kafka.signal('SIGCONT');
+    }
+    for (const list of steps)
+      await producer.send({ topic: TOPIC, messages: list.map((m) => ({ partition: m.partition, key: m.key, value: m.value })) });
+    // The first 30 steps of each host are written; the last step of each host closes when complete.
+    await waitUntil(async () => (await predictions(influxd)).length >= before + HOSTS * 30, 90_000, 'scoring to resume after the outage');
+    await waitUntil(async () => sources.every((s) => !s.health().check().degraded), 30_000, '/health to recover');
+    expect((await predictions(influxd)).length).toBe(before + HOSTS * 30);
+  }, 240_000);
 });
