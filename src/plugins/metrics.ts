@@ -41,7 +41,7 @@ export interface ServiceMetrics {
 export const METRIC_LABELS = {
   source: ['http', 'poller'],
   reloadOutcome: ['ok', 'failed', 'refit', 'refit_failed'],
-  skipped: ['incomplete', 'invalid', 'unwritable', 'future_prediction'],
+  skipped: ['incomplete', 'invalid', 'late', 'unwritable', 'future_prediction'],
   cycleOutcome: ['ok', 'error'],
 } as const;
 
@@ -128,7 +128,7 @@ function instruments(registry: Registry): ServiceMetrics {
     }),
     skipped: new Counter({
       name: 'anomaly_detector_poll_points_skipped_total',
-      help: 'Collection steps not scored, by reason (incomplete: a metric missing; invalid; unwritable)',
+      help: 'Collection steps not scored, by reason (incomplete: a metric missing; invalid; late: arrived after a later step of its host was handled; unwritable; future_prediction)',
       labelNames: ['reason'],
       registers: [registry],
     }),

@@ -128,6 +128,9 @@ export interface CycleReport {
 export class Poller {
   private readonly hosts = new Map<string, HostState>();
   private restored = false;
+  /** Clock time of the restore, and the hosts resumed from a prediction older than the lookback (host -> watermark). */
+  private restoredAt = 0;
+  private readonly probation = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<unknown> | null = null;
   private stopped = false;
@@ -207,6 +210,7 @@ export class Poller {
 
   /** Restores per-host watermarks from the latest prediction of each host. */
   private async restore(now: number): Promise<void> {
+    this.restoredAt = now;
     // A prediction from the future (a clock far ahead, or a hostile write: any host's
     // Telegraf credentials can write ai_predictions) must not become a watermark that
     // silences its host: only times up to one collection step ahead count.
@@ -224,6 +228,30 @@ export class Poller {
       if (host === '' || !ownsHost(this.opts.shard, host)) continue;
       this.hosts.set(host, { watermark: t, seenAt: now });
     }
+    // Hosts whose latest prediction is older than the lookback (every replica was down for
+    // longer): resumed from it, in reads of MAX_LOOKBACK_S each, as after an outage while
+    // running, if they still report (a host gone for good must not drag the reads back).
+    // On probation: a host that has no data in the stretch after its watermark in which an
+    // active host would have reported is dropped again (then it is a host that went quiet,
+    // and its new points are read as a new host's are).
+    const older = await this.store.latestTimes(PREDICTIONS_MEASUREMENT, 'host', {
+      until: now - this.opts.maxLookbackMs - 1,
+      field: 'score',
+    });
+    const stale = [...older].filter(([host]) => host !== '' && !this.hosts.has(host) && ownsHost(this.opts.shard, host));
+    if (stale.length > 0) {
+      const m = this.opts.mapping.memory_usage;
+      const alive = await this.store.latestTimes(m.measurement, 'host', { since: now - this.opts.maxLookbackMs, field: m.fields[0] });
+      for (const [host, t] of stale) {
+        if (!alive.has(host)) continue;
+        this.hosts.set(host, { watermark: t, seenAt: now - 1 });
+        this.probation.set(host, t);
+      }
+      this.log.info(
+        { hosts: this.probation.size, oldest: new Date(Math.min(...this.probation.values())).toISOString() },
+        'hosts resumed from predictions older than MAX_LOOKBACK_S',
+      );
+    }
     this.restored = true;
     this.log.info({ hosts: this.hosts.size }, 'watermarks restored from ai_predictions');
   }
@@ -236,8 +264,24 @@ export class Poller {
    * outage keeps every host active and the first read after it starts where it stopped.
    */
   private isActive(h: HostState, now: number): boolean {
-    const window = 2 * this.opts.collectionIntervalMs + this.opts.settleMs + this.opts.intervalMs;
-    return h.seenAt >= (this.lastSuccess ?? now) - window;
+    return h.seenAt >= (this.lastSuccess ?? now) - this.activeWindowMs();
+  }
+
+  /** How long a host may go without new data and still count as active. */
+  private activeWindowMs(): number {
+    return 2 * this.opts.collectionIntervalMs + this.opts.settleMs + this.opts.intervalMs;
+  }
+
+  /** Hosts on probation (see restore): kept once a step of theirs was read, dropped once a read covered the stretch after their watermark without one. */
+  private settleProbation(to: number): void {
+    for (const [host, w] of this.probation) {
+      const h = this.hosts.get(host);
+      if (h && h.seenAt === this.restoredAt - 1 && h.watermark === w) {
+        if (to < w + this.activeWindowMs()) continue;
+        this.hosts.delete(host);
+      }
+      this.probation.delete(host);
+    }
   }
 
   /** Earliest time a host still needs: the oldest watermark of the active hosts. */
@@ -247,7 +291,12 @@ export class Poller {
     for (const h of this.hosts.values()) {
       if (!this.isActive(h, now)) continue;
       // A host with nothing handled yet (its first step still settling) needs the lookback.
-      const need = Number.isFinite(h.watermark) ? h.watermark + 1 : floor;
+      let need = Number.isFinite(h.watermark) ? h.watermark + 1 : floor;
+      // A step the watermark passed without data is looked for again for SETTLE_S after
+      // that (the grace an incomplete step gets), so that one arriving late is seen and
+      // counted (skipped, reason "late"; see planRows), not lost silently.
+      for (let i = 0; h.gaps && i < h.gaps.length; i += 3)
+        if (h.gaps[i] < need && now - h.gaps[i + 2] < this.opts.settleMs) need = Math.max(floor, h.gaps[i]);
       if (need < from) from = need;
     }
     // An outage longer than MAX_LOOKBACK_S resumes from the watermarks, however far back,
@@ -282,6 +331,7 @@ export class Poller {
     const to = Math.min(now + 1, from + this.opts.maxLookbackMs);
     this.catchingUp = to < now + 1;
     const report = await this.process(from, to, now, this.hosts, this.opts.settleMs, this.history, 'live', this.counters);
+    if (this.probation.size > 0) this.settleProbation(report.to);
     this.forgetOldHosts();
     this.updateLag(now);
     this.maybeDrift(now, engine);
@@ -490,10 +540,11 @@ export class Poller {
       owns: (h) => ownsHost(this.opts.shard, h),
     });
     if (!learnOnly && priming) history.primed = true;
-    const { incomplete, invalid } = plan.skipped;
+    const { incomplete, invalid, late } = plan.skipped;
     if (incomplete > 0) this.metrics.skipped.inc({ reason: 'incomplete' }, incomplete);
     if (invalid > 0) this.metrics.skipped.inc({ reason: 'invalid' }, invalid);
-    let skipped = incomplete + invalid;
+    if (late > 0) this.metrics.skipped.inc({ reason: 'late' }, late);
+    let skipped = incomplete + invalid + late;
     const res = runPlan(engine, plan, { keepFeatures: live, discard: learnOnly });
     if (live) {
       this.metrics.historyHosts.set({ source: 'poller' }, engine.store.size);
