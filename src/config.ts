@@ -102,6 +102,10 @@ export const EnvSchema = z.object({
   SHARD_COUNT: envNumber(intIn(1, 10_000).default(1)),
   /** Required when SHARD_COUNT > 1 (an empty value must not silently mean shard 0). */
   SHARD_INDEX: z.preprocess(emptyAsUndefined, intIn(0, 9_999).optional()),
+  /** Sharded (SHARD_COUNT > 1): how often the hosts are listed from the tag index (0: every cycle). */
+  HOST_DISCOVERY_INTERVAL_S: envNumber(secondsOrOff(DAY_S).default(60)),
+  /** Sharded: hosts per read query (one regex of them). */
+  SHARD_READ_CHUNK_HOSTS: envNumber(intIn(1, 100_000).default(5000)),
   MAX_HOSTS: envNumber(intIn(1, 10_000_000).default(100_000)),
   DRIFT_WINDOW_POINTS: envNumber(intIn(100, 10_000_000).default(10_000)),
   DRIFT_INTERVAL_S: envNumber(z.coerce.number().min(1).max(DAY_S).default(60)),
@@ -224,6 +228,8 @@ export interface PollerConfig {
   writeBufferPoints: number;
   writeBatchPoints: number;
   shard: { count: number; index: number };
+  /** Shard-aware reads (used with shard.count > 1). */
+  hostDiscovery: { intervalMs: number; chunkHosts: number };
   maxHosts: number;
   drift: { windowPoints: number; intervalMs: number; warnPsi: number };
   refit?: { intervalMs: number; windowPoints: number; minPoints: number };
@@ -356,6 +362,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       writeBufferPoints: e.WRITE_BUFFER_POINTS,
       writeBatchPoints: e.WRITE_BATCH_POINTS,
       shard: { count: e.SHARD_COUNT, index: shardIndex },
+      hostDiscovery: { intervalMs: e.HOST_DISCOVERY_INTERVAL_S * 1000, chunkHosts: e.SHARD_READ_CHUNK_HOSTS },
       maxHosts: e.MAX_HOSTS,
       drift: { windowPoints: e.DRIFT_WINDOW_POINTS, intervalMs: e.DRIFT_INTERVAL_S * 1000, warnPsi: e.DRIFT_PSI_WARN },
       learn: learns(e, env) ? { windowMs: e.LEARN_WINDOW_S * 1000, chunkMs: e.LEARN_CHUNK_S * 1000 } : null,

@@ -70,6 +70,7 @@ export async function startService(config: Config): Promise<FastifyInstance> {
         mapping,
         gate: p.gate,
         shard: p.shard,
+        hostDiscovery: p.hostDiscovery,
         maxHosts: p.maxHosts,
         writer: {
           maxBuffer: p.writeBufferPoints,

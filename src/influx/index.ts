@@ -5,10 +5,10 @@ import type { MetricsStore } from './types';
 
 export * from './types';
 export * from './line-protocol';
-export { quoteIdent, quoteString, timeLiteral, quoteMeasurement, tagCondition } from './influxql';
+export { quoteIdent, quoteString, timeLiteral, quoteMeasurement, tagCondition, tagInCondition, exactRegex, regexLiteral } from './influxql';
 export { fluxString, fluxTime, fluxColumn, fluxStringArray } from './flux';
 export { InfluxV1Store, type InfluxV1Options } from './v1';
-export { InfluxV2Store, type InfluxV2Options, readSeriesFlux, latestTimesFlux } from './v2';
+export { InfluxV2Store, type InfluxV2Options, readSeriesFlux, latestTimesFlux, tagValuesFlux } from './v2';
 
 /** Adapter options tagged with the API version. */
 export type MetricsStoreOptions = ({ version: 'v1' } & InfluxV1Options) | ({ version: 'v2' } & InfluxV2Options);

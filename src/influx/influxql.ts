@@ -59,3 +59,34 @@ export function tagExclusion(key: string, values: readonly string[]): string | n
   if (values.length === 0) return null;
   return values.map((v) => `${quoteIdent(key)}::tag != ${quoteString(v)}`).join(' AND ');
 }
+
+/**
+ * A Go regular expression (what InfluxDB compiles) matching exactly one of `values`: each
+ * value with every metacharacter escaped (Go's regexp.QuoteMeta), a newline as `\n`,
+ * joined in an anchored non-capturing group.
+ */
+export function exactRegex(values: readonly string[]): string {
+  const quote = (v: string) => v.replace(/[\\.+*?()|[\]{}^$]/g, (c) => `\\${c}`).replace(/\n/g, '\\n');
+  return `^(?:${values.map(quote).join('|')})$`;
+}
+
+/**
+ * An InfluxQL regex literal of a Go regular expression. InfluxQL's scanner reads `\/` as
+ * `/`, passes every other backslash through and rejects a newline, so only `/` is escaped
+ * (a newline cannot be in `exactRegex`'s output).
+ */
+export function regexLiteral(re: string): string {
+  if (re.includes('\n')) throw new RangeError('an InfluxQL regex cannot hold a newline');
+  return `/${re.replace(/\//g, '\\/')}/`;
+}
+
+/**
+ * `"key"::tag =~ /^(?:a|b|...)$/`: the tag equals one of `values`. One regex instead of an
+ * OR of comparisons: on InfluxDB 1.6 with 40,000 hosts an OR of 1,000 comparisons took
+ * 20 times as long as the regex, and the OR's cost grows faster than its length
+ * (docs/benchmarks.md, "Shard-aware reads").
+ */
+export function tagInCondition(key: string, values: readonly string[]): string {
+  if (values.length === 0) throw new RangeError(`tag filter on ${key} has no values`);
+  return `${quoteIdent(key)}::tag =~ ${regexLiteral(exactRegex(values))}`;
+}

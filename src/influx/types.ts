@@ -36,6 +36,12 @@ export interface ReadSeriesSpec {
    * array matches nothing (readSeries then returns [] without a query).
    */
   where?: Readonly<Record<string, string | readonly string[]>>;
+  /**
+   * One tag that must equal one of many values (a poller shard's hosts): v1 matches them
+   * with one anchored regex of the escaped values, v2 with an OR of equalities. An empty
+   * list matches nothing (readSeries then returns [] without a query).
+   */
+  tagIn?: { key: string; values: readonly string[] };
   /** Tag values to leave out (e.g. `{ interface: ['lo'] }`); filtered by the server. */
   exclude?: Readonly<Record<string, readonly string[]>>;
   /** Tags to group by; default `['host']`. Series that differ in other tags are merged. */
@@ -79,6 +85,14 @@ export interface MetricsStore {
    * under ""). Used to restore per-host watermarks from `ai_predictions` at start.
    */
   latestTimes(measurement: string, groupByTag: string, options?: LatestTimesOptions): Promise<Map<string, number>>;
+  /**
+   * The values of tag `key` in any of `measurements`, each once, sorted (the index, not
+   * the points: v1 `SHOW TAG VALUES`; v2 `schema.tagValues` from `since`, default 30 days
+   * back). Poller shards discover their hosts with it.
+   */
+  tagValues(measurements: readonly string[], key: string, options?: { since?: number }): Promise<string[]>;
+  /** Bytes of query responses received so far (v1; undefined where the client does not tell). */
+  readonly queryBytes?: number;
   /** Writes line protocol lines (see line-protocol.ts), in batches; nothing for []. */
   writeLines(lines: readonly string[]): Promise<void>;
   /** Creates the database when missing (v1 only; v2 buckets are provisioned outside). */

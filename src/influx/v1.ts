@@ -7,7 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import axios, { AxiosError, type AxiosInstance, type AxiosRequestConfig, type AxiosResponse } from 'axios';
 import type { Precision } from './line-protocol';
-import { quoteIdent, quoteMeasurement, tagCondition, tagExclusion, timeLiteral } from './influxql';
+import { quoteIdent, quoteMeasurement, tagCondition, tagExclusion, tagInCondition, timeLiteral } from './influxql';
 import { retryStaleSocket } from './stale-socket';
 import { ConfigError } from '../errors';
 import { DEFAULT_GROUP_BY, GroupCollector, matchesNothing, parseInfluxJson, toMetricValue, toMs, uniqueFields } from './series';
@@ -79,6 +79,12 @@ export class InfluxV1Store implements MetricsStore, InfluxQLClient {
   private readonly chunkSize: number;
   private readonly timeoutMs: number;
   private readonly authParams: Record<string, string> = {};
+  private bytes = 0;
+
+  /** Bytes of /query responses received so far. */
+  get queryBytes(): number {
+    return this.bytes;
+  }
 
   constructor(private readonly options: InfluxV1Options) {
     if (!options.database) throw new ConfigError('invalid configuration: InfluxDB v1: database is required (INFLUX_DATABASE)');
@@ -160,6 +166,7 @@ export class InfluxV1Store implements MetricsStore, InfluxQLClient {
       data: new URLSearchParams({ q: influxql }).toString(),
       headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
     });
+    this.bytes += Buffer.byteLength(res.data);
     const merged = new Map<string, SeriesResult>();
     for (const line of res.data.split('\n')) {
       if (line.trim() === '') continue;
@@ -191,10 +198,11 @@ export class InfluxV1Store implements MetricsStore, InfluxQLClient {
   async readSeries(spec: ReadSeriesSpec): Promise<SeriesGroup[]> {
     const fields = uniqueFields(spec.fields);
     const groupBy = spec.groupBy ?? DEFAULT_GROUP_BY;
-    if (matchesNothing(spec.where)) return [];
+    if (matchesNothing(spec.where) || spec.tagIn?.values.length === 0) return [];
     const conditions = [`time >= ${timeLiteral(toMs(spec.from))}`];
     if (spec.to !== undefined) conditions.push(`time < ${timeLiteral(toMs(spec.to))}`);
     for (const [key, values] of Object.entries(spec.where ?? {})) conditions.push(tagCondition(key, values));
+    if (spec.tagIn) conditions.push(tagInCondition(spec.tagIn.key, spec.tagIn.values));
     for (const [key, values] of Object.entries(spec.exclude ?? {})) {
       const c = tagExclusion(key, values);
       if (c) conditions.push(c);
@@ -245,6 +253,18 @@ export class InfluxV1Store implements MetricsStore, InfluxQLClient {
       }
     }
     return out;
+  }
+
+  /** `SHOW TAG VALUES FROM "m1", "m2" WITH KEY = "key"` (the index; `since` is not used: InfluxDB 1.x lists every value its shards hold). */
+  async tagValues(measurements: readonly string[], key: string): Promise<string[]> {
+    if (measurements.length === 0) return [];
+    const from = [...new Set(measurements)].map((m) => quoteMeasurement(m, this.options.retentionPolicy)).join(', ');
+    const out = new Set<string>();
+    for (const s of await this.query(`SHOW TAG VALUES FROM ${from} WITH KEY = ${quoteIdent(key)}`)) {
+      const idx = s.columns.indexOf('value');
+      for (const row of s.values) if (typeof row[idx] === 'string') out.add(row[idx]);
+    }
+    return [...out].sort();
   }
 
   /** POST /write (precision `ms` unless configured) in batches of `batchSize` lines, one batch at a time. */

@@ -50,6 +50,10 @@ export function readSeriesFlux(bucket: string, spec: ReadSeriesSpec): string {
     const values = typeof v === 'string' ? [v] : v;
     lines.push(`  |> filter(fn: (r) => ${values.map((x) => `${fluxColumn(key)} == ${fluxString(x)}`).join(' or ')})`);
   }
+  if (spec.tagIn)
+    lines.push(
+      `  |> filter(fn: (r) => ${spec.tagIn.values.map((x) => `${fluxColumn(spec.tagIn?.key ?? '')} == ${fluxString(x)}`).join(' or ')})`,
+    );
   for (const [key, values] of Object.entries(spec.exclude ?? {})) {
     if (values.length > 0)
       lines.push(`  |> filter(fn: (r) => ${values.map((x) => `${fluxColumn(key)} != ${fluxString(x)}`).join(' and ')})`);
@@ -80,6 +84,15 @@ export function latestTimesFlux(bucket: string, measurement: string, groupByTag:
     `  |> keep(columns: ${fluxStringArray(['_time', groupByTag])})`,
   );
   return lines.join('\n');
+}
+
+/** The Flux text of {@link MetricsStore.tagValues} (exported for tests). */
+export function tagValuesFlux(bucket: string, measurements: readonly string[], key: string, since?: number): string {
+  const predicate = [...new Set(measurements)].map((m) => `r._measurement == ${fluxString(m)}`).join(' or ');
+  return [
+    'import "influxdata/influxdb/schema"',
+    `schema.tagValues(bucket: ${fluxString(bucket)}, tag: ${fluxString(key)}, predicate: (r) => ${predicate}, start: ${since === undefined ? '-30d' : fluxTime(toMs(since))})`,
+  ].join('\n');
 }
 
 function toInfluxError(op: InfluxOperation, err: unknown, timeoutMs: number): InfluxError {
@@ -135,7 +148,7 @@ export class InfluxV2Store implements MetricsStore {
   async readSeries(spec: ReadSeriesSpec): Promise<SeriesGroup[]> {
     const fields = uniqueFields(spec.fields);
     const groupBy = spec.groupBy ?? DEFAULT_GROUP_BY;
-    if (matchesNothing(spec.where)) return [];
+    if (matchesNothing(spec.where) || spec.tagIn?.values.length === 0) return [];
     const collector = new GroupCollector(groupBy);
     for (const row of await this.rows(readSeriesFlux(this.options.bucket, spec))) {
       const time = Date.parse(String(row._time));
@@ -158,6 +171,14 @@ export class InfluxV2Store implements MetricsStore {
       if (prev === undefined || t > prev) out.set(tag, t);
     }
     return out;
+  }
+
+  async tagValues(measurements: readonly string[], key: string, options: { since?: number } = {}): Promise<string[]> {
+    if (measurements.length === 0) return [];
+    const out = new Set<string>();
+    for (const row of await this.rows(tagValuesFlux(this.options.bucket, measurements, key, options.since)))
+      if (typeof row._value === 'string') out.add(row._value);
+    return [...out].sort();
   }
 
   /** POST /api/v2/write in batches, without the client's buffering or retries (the poller decides). */

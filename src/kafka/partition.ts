@@ -128,7 +128,7 @@ export class PartitionStream {
       raw,
       n,
       write: Uint8Array.from(write),
-      skipped: { incomplete: 0, invalid: 0 },
+      skipped: { incomplete: 0, invalid: 0, late: 0 },
     };
     const replayed = write.reduce((a, w) => a + (w === 0 ? 1 : 0), 0);
     const res = runPlan(this.engine, plan, { keepFeatures: false, discard: replayed === n });

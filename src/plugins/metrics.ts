@@ -15,6 +15,8 @@ export interface ServiceMetrics {
   cycleDuration: Histogram<'outcome'>;
   lag: Gauge;
   pointsRead: Counter;
+  queries: Counter<'purpose'>;
+  queryBytes: Counter<'purpose'>;
   alerts: Counter;
   skipped: Counter<'reason'>;
   cycleErrors: Counter;
@@ -63,6 +65,7 @@ export const METRIC_LABELS = {
     'late',
   ],
   cycleOutcome: ['ok', 'error'],
+  queryPurpose: ['read', 'discovery', 'restore'],
 } as const;
 
 /** Creates the instruments on `registry` (a fresh one per app, so tests do not collide). */
@@ -79,6 +82,10 @@ export function createMetrics(registry: Registry, withDefaults = true): ServiceM
   for (const outcome of METRIC_LABELS.reloadOutcome) m.reloads.inc({ outcome }, 0);
   for (const reason of METRIC_LABELS.skipped) m.skipped.inc({ reason }, 0);
   for (const outcome of METRIC_LABELS.cycleOutcome) m.cycleDuration.zero({ outcome });
+  for (const purpose of METRIC_LABELS.queryPurpose) {
+    m.queries.inc({ purpose }, 0);
+    m.queryBytes.inc({ purpose }, 0);
+  }
   return m;
 }
 
@@ -141,6 +148,18 @@ function instruments(registry: Registry): ServiceMetrics {
       registers: [registry],
     }),
     pointsRead: new Counter({ name: 'anomaly_detector_poll_points_read_total', help: 'Rows read from InfluxDB', registers: [registry] }),
+    queries: new Counter({
+      name: 'anomaly_detector_poll_queries_total',
+      help: "The poller's queries to InfluxDB, by purpose (read: metrics; discovery: a shard's hosts from the tag index; restore: watermarks at start)",
+      labelNames: ['purpose'],
+      registers: [registry],
+    }),
+    queryBytes: new Counter({
+      name: 'anomaly_detector_poll_query_bytes_total',
+      help: 'Bytes of the query responses the poller received from InfluxDB, by purpose (v1 API only)',
+      labelNames: ['purpose'],
+      registers: [registry],
+    }),
     alerts: new Counter({
       name: 'anomaly_detector_alerts_total',
       help: 'Gated (sustained) alerts raised by the poller',
@@ -148,7 +167,7 @@ function instruments(registry: Registry): ServiceMetrics {
     }),
     skipped: new Counter({
       name: 'anomaly_detector_poll_points_skipped_total',
-      help: 'Collection steps not scored, by reason (incomplete: a metric missing; invalid; unwritable)',
+      help: 'Collection steps not scored, by reason (incomplete: a metric missing; invalid; late: arrived after a later step of its host was handled; unwritable; future_prediction)',
       labelNames: ['reason'],
       registers: [registry],
     }),

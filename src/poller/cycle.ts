@@ -22,6 +22,38 @@ export interface HostState {
   /** The first incomplete step, and when it was first seen incomplete (it waits settleMs from then). */
   pendingStep?: number;
   pendingSince?: number;
+  /**
+   * Steps the watermark passed while they were absent from the read: triples of first
+   * and last step time and the clock time the gap opened, oldest first, at most MAX_GAPS.
+   * A step that shows up in one later arrived after a later step of its host was handled:
+   * it is counted (`late`), not scored. Everything else at or before the watermark was
+   * handled (or outside what the reads saw), so re-reading it counts nothing.
+   */
+  gaps?: number[];
+}
+
+/** Gap ranges kept per host (the oldest are forgotten beyond it). */
+export const MAX_GAPS = 16;
+
+/** True if step `t` is in one of the gap ranges. */
+function inGaps(gaps: readonly number[] | undefined, t: number): boolean {
+  if (!gaps) return false;
+  for (let i = 0; i < gaps.length; i += 3) if (t >= gaps[i] && t <= gaps[i + 1]) return true;
+  return false;
+}
+
+/** The gaps without step `t` (a range holding it is split). */
+function withoutStep(gaps: readonly number[], t: number, intervalMs: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < gaps.length; i += 3) {
+    const [a, b, since] = [gaps[i], gaps[i + 1], gaps[i + 2]];
+    if (t < a || t > b) out.push(a, b, since);
+    else {
+      if (a <= t - intervalMs) out.push(a, t - intervalMs, since);
+      if (t + intervalMs <= b) out.push(t + intervalMs, b, since);
+    }
+  }
+  return out;
 }
 
 /** What a cycle step runs: mode, window, and the hosts' progress (updated in place). */
@@ -50,7 +82,8 @@ export interface CycleStep {
 export interface PlannedRows extends StreamRows {
   /** 1: a new step (written); 0: history. */
   write: Uint8Array;
-  skipped: { incomplete: number; invalid: number };
+  /** late: steps at or before their host's watermark that were never handled (they arrived after a later step was). */
+  skipped: { incomplete: number; invalid: number; late: number };
 }
 
 /** True if a complete step's values pass the point rules (the live path scores only those). */
@@ -79,7 +112,7 @@ export function planRows(steps: HostSteps, step: CycleStep): PlannedRows {
     rowValues.push(v.cpu_usage, v.memory_usage, v.network_load);
     rowWrite.push(write ? 1 : 0);
   };
-  const skipped = { incomplete: 0, invalid: 0 };
+  const skipped = { incomplete: 0, invalid: 0, late: 0 };
   for (const [host, byStep] of steps) {
     if (!step.owns(host)) continue;
     if (learnOnly) {
@@ -91,11 +124,18 @@ export function planRows(steps: HostSteps, step: CycleStep): PlannedRows {
     }
     const known = hosts.get(host);
     const watermark = known?.watermark ?? -Infinity;
+    // Late steps: in a gap the watermark passed (absent then, present now). Counted once.
+    const late = new Set<number>();
+    if (known?.gaps) {
+      for (const t of byStep.keys()) if (t <= watermark && inGaps(known.gaps, t)) late.add(t);
+      for (const t of late) known.gaps = withoutStep(known.gaps, t, step.intervalMs);
+      skipped.late += late.size;
+    }
     if (step.prime) {
       // Points before the first one this cycle may score: history only, and only those
       // the live path would have scored.
       const earlier = [...byStep.keys()]
-        .filter((t) => t < to && (t < from || t <= watermark) && (!step.primeFromStart || t >= from))
+        .filter((t) => t < to && (t < from || t <= watermark) && (!step.primeFromStart || t >= from) && !late.has(t))
         .sort((a, b) => a - b);
       for (const t of earlier) {
         const v = byStep.get(t) as Record<MetricName, number | undefined>;
@@ -112,6 +152,24 @@ export function planRows(steps: HostSteps, step: CycleStep): PlannedRows {
       hosts.set(host, state);
     }
     if (times.length > 0 && Number.isFinite(now)) state.seenAt = now;
+    // Gaps older than the read can no longer be seen: forgotten.
+    if (state.gaps) {
+      const kept: number[] = [];
+      for (let i = 0; i < state.gaps.length; i += 3)
+        if (state.gaps[i + 1] >= from) kept.push(state.gaps[i], state.gaps[i + 1], state.gaps[i + 2]);
+      state.gaps = kept.length > 0 ? kept : undefined;
+    }
+    const s = state;
+    // Moves the watermark to `t`: the steps of this read it passes without data (none
+    // before a host's first step) become a gap.
+    const passTo = (t: number): void => {
+      const gapFrom = Math.max(s.watermark + step.intervalMs, from);
+      if (Number.isFinite(s.watermark) && gapFrom <= t - step.intervalMs) {
+        const gaps = (s.gaps ?? []).concat(gapFrom, t - step.intervalMs, now);
+        s.gaps = gaps.length > 3 * MAX_GAPS ? gaps.slice(gaps.length - 3 * MAX_GAPS) : gaps;
+      }
+      s.watermark = t;
+    };
     for (const t of times) {
       const v = byStep.get(t) as Record<MetricName, number | undefined>;
       if (!isComplete(v)) {
@@ -129,16 +187,16 @@ export function planRows(steps: HostSteps, step: CycleStep): PlannedRows {
           if (now - Math.max(state.pendingSince as number, t + step.intervalMs) < settleMs) break;
         }
         skipped.incomplete++;
-        state.watermark = t;
+        passTo(t);
         continue;
       }
       if (!isUsable(host, v)) {
         skipped.invalid++;
-        state.watermark = t;
+        passTo(t);
         continue;
       }
       add(host, t, v, true);
-      state.watermark = t;
+      passTo(t);
       state.pendingStep = undefined;
       state.pendingSince = undefined;
     }

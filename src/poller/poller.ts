@@ -5,7 +5,7 @@ import type { GateOptions } from '../core/gate';
 import { METRIC_NAMES } from '../core/metrics';
 import { StreamingDetector, type StreamingOptions } from '../core/streaming';
 import { formatPoint, int } from '../influx/line-protocol';
-import type { MetricsStore, ReadSeriesSpec } from '../influx/types';
+import type { MetricsStore, ReadSeriesSpec, SeriesGroup } from '../influx/types';
 import type { ModelStore } from '../model-store';
 import type { HealthContributor } from '../routes/health';
 import { planRows, predictionLines, PREDICTIONS_MEASUREMENT, runPlan, type HostState } from './cycle';
@@ -31,6 +31,19 @@ export function readSpec(m: MetricMapping, from: number, to: number, interval: n
 }
 
 export { PREDICTIONS_MEASUREMENT, type HostState } from './cycle';
+
+/** Defaults of shard-aware reads (HOST_DISCOVERY_INTERVAL_S, SHARD_READ_CHUNK_HOSTS; measured in docs/benchmarks.md). */
+export const DEFAULT_HOST_DISCOVERY = { intervalMs: 60_000, chunkHosts: 5000 };
+
+/** What a query to InfluxDB was for (label of the query and byte counters). */
+export type QueryPurpose = 'read' | 'discovery' | 'restore';
+
+/** Splits `list` into pieces of at most `size`. */
+function chunks<T>(list: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
+  return out;
+}
 export const DRIFT_MEASUREMENT = 'ai_drift';
 
 export interface PollerOptions {
@@ -43,6 +56,12 @@ export interface PollerOptions {
   mapping: Mapping;
   gate: GateOptions;
   shard: Shard;
+  /**
+   * Shard-aware reads (used when `shard.count` > 1): the hosts are discovered from the tag
+   * index every `intervalMs` (0: every cycle), and only this shard's are read, `chunkHosts`
+   * per query. Default: {@link DEFAULT_HOST_DISCOVERY}.
+   */
+  hostDiscovery?: { intervalMs: number; chunkHosts: number };
   /** Most hosts tracked; the least recently seen are forgotten beyond it. */
   maxHosts: number;
   writer: WriterOptions;
@@ -69,6 +88,8 @@ export interface PollerMetrics extends WriterMetrics {
   cycleDuration: Histogram<'outcome'>;
   lag: Gauge;
   pointsRead: Counter;
+  queries: Counter<'purpose'>;
+  queryBytes: Counter<'purpose'>;
   pointsScored: Counter<'source'>;
   anomalies: Counter<'source'>;
   alerts: Counter;
@@ -128,6 +149,9 @@ export interface CycleReport {
 export class Poller {
   private readonly hosts = new Map<string, HostState>();
   private restored = false;
+  /** Clock time of the restore, and the hosts resumed from a prediction older than the lookback (host -> watermark). */
+  private restoredAt = 0;
+  private readonly probation = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<unknown> | null = null;
   private stopped = false;
@@ -154,6 +178,13 @@ export class Poller {
   /** Each host's prediction line prefix (measurement and tags) for `prefixVersion`, made once. */
   private readonly prefixes = new Map<string, string | null>();
   private prefixVersion = '';
+  /** Shard-aware reads: this shard's hosts at the last discovery, and when it ran (null: not sharded, or not yet). */
+  private discovery: { hosts: string[]; at: number } | null = null;
+  /**
+   * Hosts a discovery found that the one before did not: their first read goes back to
+   * `from` (just before the previous discovery), so none of their steps is lost.
+   */
+  private fresh: { hosts: string[]; from: number } | null = null;
   readonly writer: LineWriter;
 
   constructor(
@@ -210,10 +241,12 @@ export class Poller {
 
   /** Restores per-host watermarks from the latest prediction of each host. */
   private async restore(now: number): Promise<void> {
+    this.restoredAt = now;
     // A prediction from the future (a clock far ahead, or a hostile write: any host's
     // Telegraf credentials can write ai_predictions) must not become a watermark that
     // silences its host: only times up to one collection step ahead count.
     const until = now + this.opts.collectionIntervalMs;
+    const bytes0 = this.store.queryBytes;
     const latest = await this.store.latestTimes(PREDICTIONS_MEASUREMENT, 'host', { since: now - this.opts.maxLookbackMs, until });
     const ahead = await this.store.latestTimes(PREDICTIONS_MEASUREMENT, 'host', { since: until + 1 });
     if (ahead.size > 0) {
@@ -227,7 +260,32 @@ export class Poller {
       if (host === '' || !ownsHost(this.opts.shard, host)) continue;
       this.hosts.set(host, { watermark: t, seenAt: now });
     }
+    // Hosts whose latest prediction is older than the lookback (every replica was down for
+    // longer): resumed from it, in reads of MAX_LOOKBACK_S each, as after an outage while
+    // running, if they still report (a host gone for good must not drag the reads back).
+    // On probation: a host that has no data in the stretch after its watermark in which an
+    // active host would have reported is dropped again (then it is a host that went quiet,
+    // and its new points are read as a new host's are).
+    const older = await this.store.latestTimes(PREDICTIONS_MEASUREMENT, 'host', {
+      until: now - this.opts.maxLookbackMs - 1,
+      field: 'score',
+    });
+    const stale = [...older].filter(([host]) => host !== '' && !this.hosts.has(host) && ownsHost(this.opts.shard, host));
+    if (stale.length > 0) {
+      const m = this.opts.mapping.memory_usage;
+      const alive = await this.store.latestTimes(m.measurement, 'host', { since: now - this.opts.maxLookbackMs, field: m.fields[0] });
+      for (const [host, t] of stale) {
+        if (!alive.has(host)) continue;
+        this.hosts.set(host, { watermark: t, seenAt: now - 1 });
+        this.probation.set(host, t);
+      }
+      this.log.info(
+        { hosts: this.probation.size, oldest: new Date(Math.min(...this.probation.values())).toISOString() },
+        'hosts resumed from predictions older than MAX_LOOKBACK_S',
+      );
+    }
     this.restored = true;
+    this.countQueries('restore', stale.length > 0 ? 4 : 3, bytes0);
     this.log.info({ hosts: this.hosts.size }, 'watermarks restored from ai_predictions');
   }
 
@@ -239,8 +297,24 @@ export class Poller {
    * outage keeps every host active and the first read after it starts where it stopped.
    */
   private isActive(h: HostState, now: number): boolean {
-    const window = 2 * this.opts.collectionIntervalMs + this.opts.settleMs + this.opts.intervalMs;
-    return h.seenAt >= (this.lastSuccess ?? now) - window;
+    return h.seenAt >= (this.lastSuccess ?? now) - this.activeWindowMs();
+  }
+
+  /** How long a host may go without new data and still count as active. */
+  private activeWindowMs(): number {
+    return 2 * this.opts.collectionIntervalMs + this.opts.settleMs + this.opts.intervalMs;
+  }
+
+  /** Hosts on probation (see restore): kept once a step of theirs was read, dropped once a read covered the stretch after their watermark without one. */
+  private settleProbation(to: number): void {
+    for (const [host, w] of this.probation) {
+      const h = this.hosts.get(host);
+      if (h && h.seenAt === this.restoredAt - 1 && h.watermark === w) {
+        if (to < w + this.activeWindowMs()) continue;
+        this.hosts.delete(host);
+      }
+      this.probation.delete(host);
+    }
   }
 
   /** Earliest time a host still needs: the oldest watermark of the active hosts. */
@@ -250,12 +324,72 @@ export class Poller {
     for (const h of this.hosts.values()) {
       if (!this.isActive(h, now)) continue;
       // A host with nothing handled yet (its first step still settling) needs the lookback.
-      const need = Number.isFinite(h.watermark) ? h.watermark + 1 : floor;
+      let need = Number.isFinite(h.watermark) ? h.watermark + 1 : floor;
+      // A step the watermark passed without data is looked for again for SETTLE_S after
+      // that (the grace an incomplete step gets), so that one arriving late is seen and
+      // counted (skipped, reason "late"; see planRows), not lost silently.
+      for (let i = 0; h.gaps && i < h.gaps.length; i += 3)
+        if (h.gaps[i] < need && now - h.gaps[i + 2] < this.opts.settleMs) need = Math.max(floor, h.gaps[i]);
       if (need < from) from = need;
     }
     // An outage longer than MAX_LOOKBACK_S resumes from the watermarks, however far back,
     // in reads of MAX_LOOKBACK_S each (see cycleBody): nothing is lost while the poller runs.
     return from === Infinity ? floor : from;
+  }
+
+  /** Counts `n` queries of `purpose`, and the response bytes since `bytes0` (where the store counts them). */
+  private countQueries(purpose: QueryPurpose, n: number, bytes0: number | undefined): void {
+    if (n > 0) this.metrics.queries.inc({ purpose }, n);
+    const bytes = this.store.queryBytes;
+    if (bytes !== undefined && bytes0 !== undefined && bytes > bytes0) this.metrics.queryBytes.inc({ purpose }, bytes - bytes0);
+  }
+
+  private get sharded(): boolean {
+    return this.opts.shard.count > 1;
+  }
+
+  /**
+   * Shard-aware reads: lists the hosts of the mapped measurements from InfluxDB's tag
+   * index and keeps this shard's. A host the previous discovery did not list (it started
+   * reporting since) is read from shortly before that discovery (SETTLE_S and two
+   * collection steps), within MAX_LOOKBACK_S: it is scored at most HOST_DISCOVERY_INTERVAL_S
+   * late, and none of its steps is lost.
+   */
+  private async discover(now: number): Promise<void> {
+    const measurements = [...new Set(METRIC_NAMES.map((m) => this.opts.mapping[m].measurement))];
+    const bytes0 = this.store.queryBytes;
+    const all = await this.store.tagValues(measurements, 'host', { since: now - this.opts.maxLookbackMs });
+    this.countQueries('discovery', 1, bytes0);
+    const mine = all.filter((h) => h !== '' && ownsHost(this.opts.shard, h));
+    const prev = this.discovery;
+    if (prev) {
+      const before = new Set(prev.hosts);
+      const fresh = mine.filter((h) => !before.has(h) && !this.hosts.has(h));
+      if (fresh.length > 0) {
+        const from = Math.max(now - this.opts.maxLookbackMs, prev.at - this.opts.settleMs - 2 * this.opts.collectionIntervalMs);
+        this.fresh = { hosts: [...new Set([...(this.fresh?.hosts ?? []), ...fresh])], from: Math.min(this.fresh?.from ?? Infinity, from) };
+      }
+    }
+    this.discovery = { hosts: mine, at: now };
+  }
+
+  /**
+   * The reads of a pass: one per measurement for all hosts (one shard), or, sharded, this
+   * shard's hosts in chunks; hosts just discovered (live cycles only) in their own chunks
+   * from their earlier start.
+   */
+  private readGroups(readFrom: number, live: boolean): Array<{ hosts: string[] | null; from: number; fresh: boolean }> {
+    if (!this.sharded) return [{ hosts: null, from: readFrom, fresh: false }];
+    const size = (this.opts.hostDiscovery ?? DEFAULT_HOST_DISCOVERY).chunkHosts;
+    const mine = this.discovery?.hosts ?? [];
+    const fresh = live && this.fresh && this.fresh.from < readFrom ? this.fresh : null;
+    const freshSet = new Set(fresh?.hosts ?? []);
+    const groups = chunks(
+      mine.filter((h) => !freshSet.has(h)),
+      size,
+    ).map((hosts) => ({ hosts, from: readFrom, fresh: false }));
+    if (fresh) for (const hosts of chunks(fresh.hosts, size)) groups.push({ hosts, from: fresh.from, fresh: true });
+    return groups;
   }
 
   /** One read, score, gate and write pass. Exposed for tests and backfill. */
@@ -277,6 +411,8 @@ export class Poller {
   private async cycleBody(now: number): Promise<CycleReport> {
     if (!this.models.current) throw new Error('no model loaded');
     if (!this.restored) await this.restore(now);
+    const discovery = this.opts.hostDiscovery ?? DEFAULT_HOST_DISCOVERY;
+    if (this.sharded && (this.discovery === null || now - this.discovery.at >= discovery.intervalMs)) await this.discover(now);
     const engine = this.engineOf(this.history, now, true);
     if (this.opts.learn && !this.bootstrap?.finished) await this.runBootstrap(now);
     const from = this.readFrom(now);
@@ -285,6 +421,7 @@ export class Poller {
     const to = Math.min(now + 1, from + this.opts.maxLookbackMs);
     this.catchingUp = to < now + 1;
     const report = await this.process(from, to, now, this.hosts, this.opts.settleMs, this.history, 'live', this.counters);
+    if (this.probation.size > 0) this.settleProbation(report.to);
     this.forgetOldHosts();
     this.updateLag(now);
     this.maybeDrift(now, engine);
@@ -465,24 +602,41 @@ export class Poller {
     }
     const steps: HostSteps = new Map();
     let read = 0;
-    // The three reads run concurrently: InfluxDB answers them on its own threads.
-    // The counter history (the last few samples before readTo) holds the sample before
-    // `readFrom` when the read starts just inside it: then no look-back is needed.
+    // The three reads (of each chunk of hosts, when sharded) run concurrently: InfluxDB
+    // answers them on its own threads. The counter history (the last few samples before
+    // readTo) holds the sample before `readFrom` when the read starts just inside it: then
+    // no look-back is needed (not for hosts just discovered: they have no samples yet).
     const warm = counters !== undefined && this.readTo !== null && readFrom <= this.readTo && readFrom >= this.readTo - 4 * interval;
-    const results = await Promise.all(
-      METRIC_NAMES.map((metric) => this.store.readSeries(readSpec(this.opts.mapping[metric], readFrom, to, interval, warm))),
-    );
+    const groups = this.readGroups(readFrom, live);
+    const results: SeriesGroup[][] = METRIC_NAMES.map(() => []);
+    const bytes0 = this.store.queryBytes;
+    let queries = 0;
+    for (const g of groups) {
+      const got = await Promise.all(
+        METRIC_NAMES.map((metric) => {
+          const spec = readSpec(this.opts.mapping[metric], g.from, to, interval, warm && !g.fresh);
+          return this.store.readSeries(g.hosts ? { ...spec, tagIn: { key: 'host', values: g.hosts } } : spec);
+        }),
+      );
+      queries += METRIC_NAMES.length;
+      got.forEach((r, k) => results[k].push(...r));
+    }
+    this.countQueries('read', queries, bytes0);
     METRIC_NAMES.forEach((metric, k) => {
       for (const g of results[k]) read += g.rows.length;
-      const mine = this.opts.shard.count > 1 ? results[k].filter((g) => ownsHost(this.opts.shard, g.tags.host ?? '')) : results[k];
+      // Sharded reads hold this shard's hosts only; the filter stays as a safeguard.
+      const mine = this.sharded ? results[k].filter((g) => ownsHost(this.opts.shard, g.tags.host ?? '')) : results[k];
       addMetric(steps, metric, this.opts.mapping[metric], mine, interval, counters);
     });
     if (counters) this.readTo = to;
     this.metrics.pointsRead.inc(read);
+    // Hosts just discovered were read from their own start: their steps from there on are new.
+    const freshFrom = groups.some((g) => g.fresh) ? stepOf((this.fresh as { from: number }).from + interval - 1, interval) : Infinity;
+    if (live) this.fresh = null;
 
     const plan = planRows(steps, {
       mode,
-      from,
+      from: Math.min(from, freshFrom),
       to,
       now,
       settleMs,
@@ -493,10 +647,11 @@ export class Poller {
       owns: (h) => ownsHost(this.opts.shard, h),
     });
     if (!learnOnly && priming) history.primed = true;
-    const { incomplete, invalid } = plan.skipped;
+    const { incomplete, invalid, late } = plan.skipped;
     if (incomplete > 0) this.metrics.skipped.inc({ reason: 'incomplete' }, incomplete);
     if (invalid > 0) this.metrics.skipped.inc({ reason: 'invalid' }, invalid);
-    let skipped = incomplete + invalid;
+    if (late > 0) this.metrics.skipped.inc({ reason: 'late' }, late);
+    let skipped = incomplete + invalid + late;
     const res = runPlan(engine, plan, { keepFeatures: live, discard: learnOnly });
     if (live) {
       this.metrics.historyHosts.set({ source: 'poller' }, engine.store.size);

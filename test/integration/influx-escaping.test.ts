@@ -8,7 +8,33 @@ import { InfluxV1Store } from '../../src/influx/v1';
 import { startInfluxd, type Influxd } from '../helpers/influxd';
 import { HOSTILE } from '../unit/influx/hostile';
 
-const HOSTS = [...HOSTILE, 'tab\tin\tthe\tmiddle', '#hash', 'web-01'];
+// Regex metacharacters (shard reads match hosts with one regex), each beside a host that
+// the unescaped pattern would also match.
+const REGEX_HOSTS = [
+  'a.b',
+  'aXb',
+  'x*',
+  'xxx',
+  '(g)',
+  'g',
+  '[ab]',
+  'b',
+  '{2}',
+  'q?',
+  'q',
+  '^c$',
+  'c',
+  'p|q',
+  'p',
+  'sl/ash',
+  'b\\/s',
+  'b\\d',
+  '9',
+  '+',
+  '$',
+  '^',
+];
+const HOSTS = [...HOSTILE, 'tab\tin\tthe\tmiddle', '#hash', 'web-01', 'hôte-ü-日本-🚀', ...REGEX_HOSTS];
 const T0 = 1_700_000_000_000;
 
 let influxd: Influxd;
@@ -63,6 +89,36 @@ describe('hostile host tags on a real influxd', () => {
     const groups = await store.readSeries({ measurement: 'cpu', fields: ['v'], groupBy: ['host'], from: T0, to: T0 + HOSTS.length });
     expect(groups.map((g) => g.tags.host).sort()).toEqual([...HOSTS].sort());
     for (const g of groups) expect(g.rows).toEqual([{ time: T0 + HOSTS.indexOf(g.tags.host), values: { v: HOSTS.indexOf(g.tags.host) } }]);
+  });
+
+  it('lists every hostile host from the tag index exactly (tagValues, as shard discovery does)', async () => {
+    await expect(store.tagValues(['cpu', 'no such measurement'], 'host')).resolves.toEqual([...HOSTS].sort());
+  });
+
+  it.each(HOSTS.map((h, i) => [h, i] as const))('reads host %j alone with a host set (tagIn: one anchored regex)', async (host, i) => {
+    const groups = await store.readSeries({ measurement: 'cpu', fields: ['v'], tagIn: { key: 'host', values: [host] }, from: T0 });
+    expect(groups).toEqual([{ tags: { host }, rows: [{ time: T0 + i, values: { v: i } }] }]);
+  });
+
+  it('reads exactly the hosts of a set, whatever they hold, and nothing for names that are not there', async () => {
+    // Every other host: the regex must not let the neighbours of its metacharacters in.
+    const subset = HOSTS.filter((_, i) => i % 2 === 0);
+    const groups = await store.readSeries({ measurement: 'cpu', fields: ['v'], tagIn: { key: 'host', values: subset }, from: T0 });
+    expect(groups.map((g) => g.tags.host).sort()).toEqual([...subset].sort());
+    const absent = ['line\nbreak', '.*', 'a.', '', '|', 'x\\', "' OR '1'='1" + 'x'];
+    await expect(
+      store.readSeries({ measurement: 'cpu', fields: ['v'], tagIn: { key: 'host', values: absent }, from: T0 }),
+    ).resolves.toEqual([]);
+    await expect(store.readSeries({ measurement: 'cpu', fields: ['v'], tagIn: { key: 'host', values: [] }, from: T0 })).resolves.toEqual(
+      [],
+    );
+    const all = await store.readSeries({
+      measurement: 'cpu',
+      fields: ['v'],
+      tagIn: { key: 'host', values: [...HOSTS, ...absent] },
+      from: T0,
+    });
+    expect(all.map((g) => g.tags.host).sort()).toEqual([...HOSTS].sort());
   });
 
   it('round-trips hostile measurement names, tag keys and field keys', async () => {

@@ -1,6 +1,6 @@
 import { fluxString as clientFluxString } from '@influxdata/influxdb-client';
 import { fluxColumn, fluxString, fluxStringArray, fluxTime } from '../../../src/influx/flux';
-import { latestTimesFlux, readSeriesFlux } from '../../../src/influx/v2';
+import { latestTimesFlux, readSeriesFlux, tagValuesFlux } from '../../../src/influx/v2';
 import { HOSTILE, randomStrings, UNREPRESENTABLE_NAMES } from './hostile';
 
 /**
@@ -77,5 +77,16 @@ describe('Flux quoting', () => {
     expect(l).toContain(`group(columns: ["\\") |> drop() //\\\${x}"])`);
     expect(l).toContain('r._field == "score"');
     expect(l).toContain('range(start: time(v: "1970-01-01T00:00:01.000Z"))');
+  });
+});
+
+describe('shard reads in Flux', () => {
+  it('a host set is an OR of string literals, and tag discovery uses schema.tagValues', () => {
+    const q = readSeriesFlux('b', { measurement: 'cpu', fields: ['v'], tagIn: { key: 'host', values: ['a"b', '${x}'] }, from: 0 });
+    expect(q).toContain('|> filter(fn: (r) => r["host"] == "a\\"b" or r["host"] == "\\${x}")');
+    const t = tagValuesFlux('b', ['cpu', 'mem', 'cpu'], 'host', 1000);
+    expect(t).toBe(
+      'import "influxdata/influxdb/schema"\nschema.tagValues(bucket: "b", tag: "host", predicate: (r) => r._measurement == "cpu" or r._measurement == "mem", start: time(v: "1970-01-01T00:00:01.000Z"))',
+    );
   });
 });

@@ -1,4 +1,13 @@
-import { quoteIdent, quoteMeasurement, quoteString, tagCondition, timeLiteral } from '../../../src/influx/influxql';
+import {
+  exactRegex,
+  quoteIdent,
+  quoteMeasurement,
+  quoteString,
+  regexLiteral,
+  tagCondition,
+  tagInCondition,
+  timeLiteral,
+} from '../../../src/influx/influxql';
 import { HOSTILE, randomStrings, UNREPRESENTABLE_NAMES } from './hostile';
 
 /**
@@ -66,5 +75,59 @@ describe('InfluxQL quoting', () => {
     expect(timeLiteral(1700000000123)).toBe('1700000000123ms');
     expect(timeLiteral(new Date(5.9))).toBe('5ms');
     expect(() => timeLiteral(NaN)).toThrow(RangeError);
+  });
+});
+
+/**
+ * Decodes an InfluxQL regex literal as InfluxQL's scanner does (ScanDelimited with `/`
+ * as the only escape, other backslashes passed through, a newline an error).
+ */
+function scanRegexLiteral(s: string): string {
+  if (s[0] !== '/' || s[s.length - 1] !== '/') throw new Error('not a regex literal');
+  let out = '';
+  for (let i = 1; i < s.length - 1; i++) {
+    const c = s[i];
+    if (c === '\n') throw new Error('newline in regex');
+    if (c === '/') throw new Error('unescaped / ends the literal early');
+    if (c === '\\' && s[i + 1] === '/') {
+      out += '/';
+      i++;
+    } else out += c;
+  }
+  return out;
+}
+
+describe('host sets as one anchored regex (shard reads)', () => {
+  const names = [
+    ...HOSTILE,
+    ...randomStrings(300, 7),
+    'a.b',
+    'x*',
+    '(g)',
+    '[ab]',
+    '{2}',
+    'q?',
+    '^c$',
+    'p|q',
+    'sl/ash',
+    'b\\/s',
+    '\\',
+    'line\nbreak',
+  ];
+
+  it('matches exactly the values given (JS regexes agree with Go on these escapes)', () => {
+    const re = new RegExp(exactRegex(names), 'u');
+    for (const n of names) expect([n, re.test(n)]).toEqual([n, true]);
+    for (const n of ['aXb', 'xxx', 'g', 'a', 'b', 'q', 'c', 'p', 'slash', 'b/s', '', 'plain ', `${names[0]}x`, 'line', 'break'])
+      if (!names.includes(n)) expect([n, re.test(n)]).toEqual([n, false]);
+  });
+
+  it('survives the InfluxQL scanner unchanged, with no raw newline', () => {
+    const re = exactRegex(names);
+    const literal = regexLiteral(re);
+    expect(literal).not.toContain('\n');
+    expect(scanRegexLiteral(literal)).toBe(re);
+    expect(tagInCondition('host', ['a/b'])).toBe('"host"::tag =~ /^(?:a\\/b)$/');
+    expect(() => tagInCondition('host', [])).toThrow(RangeError);
   });
 });

@@ -9,6 +9,7 @@ describe('service metrics (issue 11 item 13)', () => {
     const expected = [
       'anomaly_detector_poll_points_skipped_total{reason="incomplete"} 0',
       'anomaly_detector_poll_points_skipped_total{reason="invalid"} 0',
+      'anomaly_detector_poll_points_skipped_total{reason="late"} 0',
       'anomaly_detector_poll_points_skipped_total{reason="unwritable"} 0',
       'anomaly_detector_model_reloads_total{outcome="ok"} 0',
       'anomaly_detector_model_reloads_total{outcome="failed"} 0',

@@ -126,6 +126,87 @@ describe('planRows', () => {
     expect(plan.skipped.invalid).toBe(1);
   });
 
+  it('counts a step that arrives after a later step of its host was handled (late) once, and never a step already handled', () => {
+    const hosts = new Map<string, HostState>();
+    // Host a's step 2 is missing when step 3 is scored; b is complete throughout.
+    const data = steps({
+      a: [
+        [1, full(1)],
+        [3, full(3)],
+      ],
+      b: [
+        [1, full(1)],
+        [2, full(2)],
+        [3, full(3)],
+      ],
+    });
+    let plan = planRows(data, cycle({ hosts, now: 4 * S }));
+    expect(plan.times).toEqual([S, S, 2 * S, 3 * S, 3 * S]);
+    expect(plan.skipped).toEqual({ incomplete: 0, invalid: 0, late: 0 });
+    expect(hosts.get('a')?.gaps).toEqual([2 * S, 2 * S, 4 * S]);
+    // Re-read (reads start at the oldest watermark): nothing of a or b is counted again.
+    plan = planRows(data, cycle({ hosts, now: 5 * S }));
+    expect(plan.n).toBe(0);
+    expect(plan.skipped.late).toBe(0);
+    // Step 2 of a arrives: counted late, not scored; and only once.
+    data.get('a')?.set(2 * S, full(2) as StepValues);
+    data.get('a')?.set(4 * S, full(4) as StepValues);
+    plan = planRows(data, cycle({ hosts, now: 5 * S }));
+    expect(plan.keys).toEqual(['a']);
+    expect(plan.times).toEqual([4 * S]);
+    expect(plan.skipped.late).toBe(1);
+    expect(hosts.get('a')?.gaps).toBeUndefined();
+    plan = planRows(data, cycle({ hosts, now: 6 * S }));
+    expect(plan.skipped.late).toBe(0);
+  });
+
+  it('a gap is split by a late step inside it, forgotten once the reads start after it, and only steps of the read open one', () => {
+    const hosts = new Map<string, HostState>([['a', { watermark: S, seenAt: 0 }]]);
+    // Watermark at 1, the read starts at 3: steps 2 (not read) and 3, 4 (read, absent) passed for step 5.
+    const data = steps({ a: [[5, full(5)]] });
+    planRows(data, cycle({ hosts, from: 3 * S, now: 6 * S }));
+    expect(hosts.get('a')?.gaps).toEqual([3 * S, 4 * S, 6 * S]);
+    data.get('a')?.set(3 * S, full(3) as StepValues);
+    data.get('a')?.set(2 * S, full(2) as StepValues);
+    const plan = planRows(data, cycle({ hosts, from: 2 * S, now: 6 * S }));
+    // Step 2 was never read absent: not counted (it may have been there all along); step 3 is late.
+    expect(plan.skipped.late).toBe(1);
+    expect(hosts.get('a')?.gaps).toEqual([4 * S, 4 * S, 6 * S]);
+    planRows(steps({ a: [[6, full(6)]] }), cycle({ hosts, from: 6 * S, now: 7 * S }));
+    expect(hosts.get('a')?.gaps).toBeUndefined();
+  });
+
+  it('neither an incomplete step waiting nor primed history counts as late', () => {
+    const hosts = new Map<string, HostState>();
+    const data = steps({
+      a: [
+        [1, full(1)],
+        [3, { cpu_usage: 5 }],
+      ],
+    });
+    // Step 3 waits (settleMs): the watermark stays at 1, no gap is opened for step 2.
+    planRows(data, cycle({ hosts, now: 4 * S, settleMs: 30_000 }));
+    expect(hosts.get('a')?.watermark).toBe(S);
+    expect(hosts.get('a')?.gaps).toBeUndefined();
+    data.get('a')?.set(2 * S, full(2) as StepValues);
+    const plan = planRows(data, cycle({ hosts, now: 5 * S, settleMs: 30_000 }));
+    expect(plan.times).toEqual([2 * S]);
+    expect(plan.skipped.late).toBe(0);
+    // Primed history at or before a restored watermark is history, not late.
+    const primed = planRows(
+      steps({
+        a: [
+          [1, full(1)],
+          [2, full(2)],
+          [3, full(3)],
+        ],
+      }),
+      cycle({ hosts: new Map([['a', { watermark: 2 * S, seenAt: 0 }]]), prime: true }),
+    );
+    expect([...primed.write]).toEqual([0, 0, 1]);
+    expect(primed.skipped.late).toBe(0);
+  });
+
   it('priming adds the steps already handled as history (not written); learn mode feeds everything and moves nothing', () => {
     const hosts = new Map<string, HostState>([['a', { watermark: 3 * S, seenAt: 0 }]]);
     const data = steps({

@@ -1,0 +1,115 @@
+import { Registry } from 'prom-client';
+import type { MetricsStore } from '../../src/influx/types';
+import { formatPoint, int } from '../../src/influx/line-protocol';
+import { ModelStore, loadDetectorFile } from '../../src/model-store';
+import { createMetrics, type ServiceMetrics } from '../../src/plugins/metrics';
+import { MODEL_PATH } from '../helpers/fixtures';
+import { startInfluxd, type Influxd } from '../helpers/influxd';
+import { DB, predictions, storeFor } from '../helpers/influx-data';
+import { testPoller } from '../helpers/poller';
+
+/**
+ * Steps the poller does not score, counted instead of lost silently (real influxd): a step
+ * that arrives after a later step of its host was scored (reason "late", once, and never a
+ * step already handled), and, after a restart, the steps of a host whose latest prediction
+ * is older than MAX_LOOKBACK_S (resumed from it, not lost).
+ */
+const STEP = 10_000;
+const T0 = Date.parse('2026-11-03T10:00:00Z');
+
+/** Telegraf-schema lines of one host at step k (a net counter growing 1000 bytes/s). */
+function stepLines(host: string, k: number): string[] {
+  const t = T0 + k * STEP;
+  return [
+    formatPoint({ measurement: 'cpu', tags: { host, cpu: 'cpu-total' }, fields: { usage_idle: 70 + (k % 5) }, time: t }),
+    formatPoint({ measurement: 'mem', tags: { host }, fields: { used_percent: 40 + (k % 3) }, time: t }),
+    formatPoint({ measurement: 'net', tags: { host, interface: 'eth0' }, fields: { bytes_recv: int(1e9 + k * 10_000) }, time: t }),
+  ];
+}
+
+const skipped = async (metrics: ServiceMetrics, reason: string): Promise<number> => {
+  const text = await metrics.registry.getSingleMetricAsString('anomaly_detector_poll_points_skipped_total');
+  const m = new RegExp(`reason="${reason}"} (\\d+)`).exec(text);
+  return m ? Number(m[1]) : NaN;
+};
+
+describe('late and restored steps (real influxd)', () => {
+  let influxd: Influxd;
+  let store: MetricsStore;
+  const models = () => ModelStore.fromDetector(loadDetectorFile(MODEL_PATH), MODEL_PATH);
+  beforeAll(async () => {
+    influxd = await startInfluxd();
+    store = storeFor(influxd);
+    await store.createDatabase?.();
+  }, 60_000);
+  afterAll(async () => {
+    await store.close?.();
+    await influxd.cleanup();
+  });
+  beforeEach(async () => {
+    await influxd.rawQuery(`DROP DATABASE "${DB}"`);
+    await store.createDatabase?.();
+  });
+
+  it('counts a step that arrives after a later step of its host was scored as late, once; steps re-read are not counted', async () => {
+    // Host a misses step 4 when steps up to 6 are read; b is complete.
+    // A counter sample before step 0, so step 0 has a rate.
+    const lines = [...stepLines('a', -1).slice(2), ...stepLines('b', -1).slice(2)];
+    for (let k = 0; k <= 6; k++) for (const h of ['a', 'b']) if (!(h === 'a' && k === 4)) lines.push(...stepLines(h, k));
+    await store.writeLines(lines);
+    const metrics = createMetrics(new Registry(), false);
+    let now = T0 + 7 * STEP + 1;
+    const poller = testPoller(store, models(), { stepMs: STEP, clock: () => now, metrics, overrides: { settleMs: 30_000 } });
+    expect((await poller.runCycle()).scored).toBe(14 - 1);
+    expect(await skipped(metrics, 'late')).toBe(0);
+    // Step 4 of a arrives (a Telegraf buffer flushed out of order), with step 7 of both.
+    await store.writeLines([...stepLines('a', 4), ...stepLines('a', 7), ...stepLines('b', 7)]);
+    now += STEP;
+    const r = await poller.runCycle();
+    // The read went back to the gap: steps 4 to 7 of both hosts were read again, and only a's step 4 is late.
+    expect(r.from).toBeLessThanOrEqual(T0 + 4 * STEP);
+    expect(r.scored).toBe(2);
+    expect(await skipped(metrics, 'late')).toBe(1);
+    for (let c = 0; c < 3; c++) {
+      now += STEP;
+      await poller.runCycle();
+    }
+    expect(await skipped(metrics, 'late')).toBe(1);
+    expect(await poller.writer.drain(30_000)).toBe(0);
+    await poller.stop(1000);
+    // Never scored: the stream had moved past it (scores go in time order).
+    expect((await predictions(influxd, 'a')).map((p) => (p.time - T0) / STEP)).toEqual([0, 1, 2, 3, 5, 6, 7]);
+  }, 60_000);
+
+  it('after a restart, resumes a host whose latest prediction is older than MAX_LOOKBACK_S from it; a host gone for good is not resumed', async () => {
+    const lookback = 60_000;
+    // alive reports throughout (steps 0-40); gone stops after step 10.
+    const lines: string[] = [];
+    for (let k = 0; k <= 40; k++) {
+      lines.push(...stepLines('alive', k));
+      if (k <= 10) lines.push(...stepLines('gone', k));
+    }
+    await store.writeLines(lines);
+    let now = T0 + 11 * STEP + 1;
+    const first = testPoller(store, models(), { stepMs: STEP, clock: () => now, overrides: { maxLookbackMs: lookback } });
+    await first.runCycle();
+    expect(await first.writer.drain(30_000)).toBe(0);
+    await first.stop(1000);
+    // Every replica down for 30 steps (300 s, five times the lookback); then a new process.
+    now = T0 + 41 * STEP + 1;
+    const metrics = createMetrics(new Registry(), false);
+    const second = testPoller(store, models(), { stepMs: STEP, clock: () => now, metrics, overrides: { maxLookbackMs: lookback } });
+    const reports = [];
+    for (let c = 0; c < 8; c++) reports.push(await second.runCycle());
+    expect(await second.writer.drain(30_000)).toBe(0);
+    await second.stop(1000);
+    const steps = (await predictions(influxd, 'alive')).map((p) => (p.time - T0) / STEP);
+    // Steps 6-10 in the first run (its lookback), 11-40 after the restart: none lost.
+    expect(steps).toEqual(Array.from({ length: 35 }, (_, i) => i + 6));
+    // In bounded reads, and the host gone for good did not hold them back.
+    for (const r of reports) expect(r.to - r.from).toBeLessThanOrEqual(lookback + 1);
+    expect(reports[0].from).toBe(T0 + 12 * STEP);
+    expect(reports[reports.length - 1].hosts).toBe(1);
+    expect((await predictions(influxd, 'gone')).length).toBe(5);
+  }, 60_000);
+});
