@@ -17,9 +17,13 @@ export const ROOT = ((): string => {
 export const MODEL_PATH = resolve(ROOT, 'models', 'model.json');
 export const DATA_PATH = resolve(ROOT, 'data', 'system_metrics.csv');
 
-/** Builds the app around the bundled model with a fresh registry and no logger. */
+/**
+ * Builds the app around the bundled model with a fresh registry and no logger. Load
+ * shedding on event loop delay is off unless a test sets MAX_EVENT_LOOP_DELAY_MS: on a
+ * loaded 2-core machine a GC pause can pass the default 1 s and shed a test's request.
+ */
 export async function testApp(env: NodeJS.ProcessEnv = {}, overrides: Partial<AppDeps> = {}) {
-  const config = loadConfig(env);
+  const config = loadConfig({ MAX_EVENT_LOOP_DELAY_MS: '0', ...env });
   const models = ModelStore.fromDetector(loadDetectorFile(MODEL_PATH), MODEL_PATH);
   const app = await buildApp({ config, models, metrics: createMetrics(new Registry(), false), logger: false, ...overrides });
   await app.ready();
