@@ -29,13 +29,18 @@ export interface GateState {
   lastAlert: number;
   /** State of the repeat rule, created at the first point when it is on. */
   repeat?: RepeatGateState;
+  /** The repeat rule's state of the other groups (see `gate`'s `group`), by group - 1. */
+  repeatGroups?: RepeatGateState[];
 }
 
 export const newGateState = (): GateState => ({ run: 0, lastAlert: -Infinity });
 
 /**
  * Advances `state` by one point (in time order) and returns whether it raises an alert.
- * `score` (the model score) is read by the repeat rule only.
+ * `score` (the model score) is read by the repeat rule only. `group` (default 0) names
+ * what the point is about (the streaming detector passes the metric of its largest
+ * contribution): the repeat rule is kept per group, so an alert on one metric does not
+ * suppress a later alert on another; the consecutive run is shared.
  */
 export function gate(
   opts: GateOptions,
@@ -46,6 +51,7 @@ export function gate(
   memory: number,
   network: number,
   score = 0,
+  group = 0,
 ): boolean {
   state.run = rawAnomaly ? state.run + 1 : 0;
   const s = opts.surge;
@@ -54,7 +60,15 @@ export function gate(
     (s === null || cpu >= s.cpu_usage || memory >= s.memory_usage || network >= s.network_load) &&
     !(opts.cooldownMs > 0 && time - state.lastAlert < opts.cooldownMs);
   // The repeat rule sees every score (its peak test compares with all of them).
-  if (opts.repeat) alert = repeatGate(opts.repeat, (state.repeat ??= newRepeatGateState()), score, time, alert);
+  if (opts.repeat) {
+    let rs: RepeatGateState;
+    if (group === 0) rs = state.repeat ??= newRepeatGateState();
+    else {
+      const groups = (state.repeatGroups ??= []);
+      rs = groups[group - 1] ??= newRepeatGateState();
+    }
+    alert = repeatGate(opts.repeat, rs, score, time, alert);
+  }
   if (alert) state.lastAlert = time;
   return alert;
 }

@@ -64,6 +64,12 @@ export interface StreamingOptions {
   contributions?: boolean;
   /** A refit due with fewer rows in the window than this is skipped (default 2). */
   minRefitRows?: number;
+  /**
+   * The learned model's repeat rule per input of the largest contribution (needs
+   * contributions): an alert about one input does not suppress a later one about another.
+   * Default false (one repeat rule per key).
+   */
+  repeatByTop?: boolean;
   /** Learning of new keys and the prior that covers them meanwhile (absent: every key is judged by the learned model at once). */
   learning?: LearningOptions;
 }
@@ -83,7 +89,13 @@ export interface LearningOptions {
   minHistory?: number;
   /** Fit a fleet model (raw values of learned keys) with every refit. Default true. */
   fleet?: boolean;
-  /** Until a key has this many points, the learned model judges it against `youngSeverity` times its threshold (absent: never). */
+  /**
+   * Until a key has this many points, the learned model judges it against up to
+   * `youngSeverity` times its threshold (absent: never): the full factor when the model
+   * was trained on rows of older keys, none when all its rows were of young keys (a lone
+   * new host's model, whose threshold is already a quantile of young rows), in proportion
+   * between.
+   */
   youngPoints?: number;
   youngSeverity?: number;
   /**
@@ -174,6 +186,13 @@ export class StreamingDetector {
   private lastFit: number;
   /** Window size at the last fit: while learning, the model is refitted each time the window doubles. */
   private sizeAtFit = 0;
+  /** Per row of the refit window (same ring): 1 if its key was young (learning.youngPoints); their count. */
+  private readonly youngRows: Uint8Array;
+  private youngHead = 0;
+  private youngCount = 0;
+  private youngSeen = 0;
+  /** Share of young keys' rows in the current model's training window (0 before any fit). */
+  private youngShareAtFit = 0;
   private readonly keys: LruMap<KeyState>;
   private readonly surgeCols: [number, number, number] | null;
   /** Refits done (the initial fit not counted). */
@@ -198,6 +217,7 @@ export class StreamingDetector {
     this.store = store ?? this.series.newStore(opts.maxKeys ?? DEFAULT_MAX_KEYS);
     this.keys = new LruMap<KeyState>(opts.maxKeys ?? DEFAULT_MAX_KEYS);
     this.window = new RefitWindow(opts.features.length, opts.refitWindow);
+    this.youngRows = new Uint8Array(opts.learning?.youngPoints !== undefined ? opts.refitWindow : 0);
     const learning = opts.learning;
     this.fleetWindow = learning && learning.fleet !== false ? new RefitWindow(opts.inputs.length, opts.refitWindow) : null;
     this.lastFit = lastFit;
@@ -225,7 +245,11 @@ export class StreamingDetector {
     });
     const first = new Detector(fit.artifact, { inputs: opts.anyInputs ? 'any' : opts.inputs, state, forest: fit.forest });
     const s = new StreamingDetector(opts, first, last, state);
-    for (let i = Math.max(0, warm.n - opts.refitWindow); i < warm.n; i++) s.window.remember(features, i);
+    for (let i = Math.max(0, warm.n - opts.refitWindow); i < warm.n; i++) {
+      s.window.remember(features, i);
+      // Warm-up keys count as seen (below), not young.
+      if (s.youngRows.length > 0) s.rememberYoung(false);
+    }
     // Warm-up keys have their history: they count as seen.
     for (let i = 0; i < warm.n; i++) {
       const st = s.keys.get(warm.keys[i], newKeyState);
@@ -470,11 +494,16 @@ export class StreamingDetector {
         // A young key (fewer than youngPoints) is judged against a raised threshold: its
         // baseline and extremes still cover only a short past.
         const young = learning?.youngPoints !== undefined && st.seen < learning.youngPoints;
-        const threshold = young ? model.threshold * (learning?.youngSeverity ?? 1) : model.threshold;
+        const factor = young ? 1 + ((learning?.youngSeverity ?? 1) - 1) * (1 - this.youngShareAtFit) : 1;
+        const threshold = model.threshold * factor;
         out.thresholds[i] = threshold;
         const anomalous = score > threshold;
         out.anomalies[i] = anomalous ? 1 : 0;
-        alert = gate(this.gateOpts, st.gate, anomalous, t, cpu, mem, net, score);
+        // The repeat rule is kept per top metric: a CPU burn minutes after a network burst is another incident.
+        let top = 0;
+        if (this.opts.repeatByTop && learned.contributions.length > 0)
+          for (let c = 1; c < m; c++) if (learned.contributions[j * m + c] > learned.contributions[j * m + top]) top = c;
+        alert = gate(this.gateOpts, st.gate, anomalous, t, cpu, mem, net, score, top);
         if (withContributions) out.contributions.set(learned.contributions.subarray(j * m, j * m + m), i * m);
       }
       out.alerts[i] = alert ? 1 : 0;
@@ -488,6 +517,7 @@ export class StreamingDetector {
       // get a model within its learning points).
       if ((!alert || isLearning) && st.seen >= (learning?.minHistory ?? 0)) {
         this.window.remember(features, i);
+        if (this.youngRows.length > 0) this.rememberYoung(st.seen < (learning?.youngPoints ?? 0));
         if (this.fleetWindow && !isLearning) this.fleetWindow.remember(rows.raw, i);
       }
       if (inOrder) {
@@ -523,9 +553,21 @@ export class StreamingDetector {
     }
   }
 
+  /** Keeps the young flag of the row just remembered, in step with the window's ring. */
+  private rememberYoung(young: boolean): void {
+    const ring = this.youngRows;
+    // Once the ring has wrapped, this row replaces the oldest (as in the window).
+    if (this.youngSeen >= ring.length) this.youngCount -= ring[this.youngHead];
+    ring[this.youngHead] = young ? 1 : 0;
+    this.youngCount += ring[this.youngHead];
+    this.youngHead = (this.youngHead + 1) % ring.length;
+    this.youngSeen++;
+  }
+
   private refit(time: number): void {
     this.lastFit = time;
     this.sizeAtFit = this.window.size;
+    const youngShare = this.youngRows.length > 0 && this.window.size > 0 ? this.youngCount / this.window.size : 0;
     if (this.window.size < Math.max(2, this.opts.minRefitRows ?? 2)) return;
     const inputs = this.opts.anyInputs ? ('any' as const) : this.opts.inputs;
     const createdAt = this.opts.createdAt ?? isoTime(time);
@@ -540,6 +582,7 @@ export class StreamingDetector {
         if (this.current) this.refits++;
         this.current = new Detector(fit.artifact, { inputs, state: this.store, forest: fit.forest });
       }
+      this.youngShareAtFit = youngShare;
       // The fleet model: at once while the window grows (start-up), else half an interval
       // later, so that the two fits of a refit do not land in the same cycle.
       const interval = this.opts.refitIntervalMs;

@@ -85,3 +85,41 @@ describe('host learning: a lone new host', () => {
     }
   });
 });
+
+describe('host learning: incidents minutes apart on one host', () => {
+  it('alerts on a memory balloon, a network burst and a CPU burn within 3 steps each, the right metric on top (the repeat rule is per metric)', () => {
+    const engine = StreamingDetector.learner(hostLearningOptions({ prior: loadDetectorFile(MODEL_PATH), gate: DEFAULT_GATE, maxKeys: 10 }));
+    let seed = 7;
+    const rnd = (): number => {
+      seed = (seed * 16807) % 2147483647;
+      return seed / 2147483647;
+    };
+    // An idle host (as bench:real-host's after its busy first minutes), then three loads 5 minutes apart.
+    const n = 230;
+    const raw = new Float64Array(n * 3);
+    const kind: string[] = [];
+    for (let i = 0; i < n; i++) {
+      let cpu = 0.8 + 0.4 * (rnd() - 0.5);
+      let mem = 1.1 + 0.02 * (rnd() - 0.5);
+      let net = 5.23e4 + 300 * rnd();
+      kind.push(i >= 130 && i < 142 ? 'memory' : i >= 160 && i < 169 ? 'network' : i >= 190 && i < 202 ? 'cpu' : '');
+      if (kind[i] === 'memory') mem = 26.2;
+      if (kind[i] === 'network') net = 3e7;
+      if (kind[i] === 'cpu') cpu = 100;
+      raw.set([cpu, mem, net], i * 3);
+    }
+    const res = engine.process({ keys: new Array<string>(n).fill('h'), times: Array.from({ length: n }, (_, i) => i * 10_000), raw, n });
+    expect(Array.from(res.alerts.slice(60, 130)).reduce((a, b) => a + b, 0)).toBe(0);
+    for (const [metric, start, col] of [
+      ['memory', 130, 1],
+      ['network', 160, 2],
+      ['cpu', 190, 0],
+    ] as const) {
+      const first = Array.from(res.alerts).findIndex((a, i) => a === 1 && kind[i] === metric);
+      expect(first - start).toBeGreaterThanOrEqual(0);
+      expect(first - start).toBeLessThan(3);
+      const c = [0, 1, 2].map((k) => res.contributions[first * 3 + k]);
+      expect(c.indexOf(Math.max(...c))).toBe(col);
+    }
+  });
+});
