@@ -123,7 +123,14 @@ export async function startService(config: Config): Promise<FastifyInstance> {
   limitConnections(app, config.maxConnections ?? connectionsFromDescriptorLimit(descriptorLimit()), metrics, logger);
   if (kafka) {
     await kafka.start().catch((e: unknown) => {
-      throw new StartupError(`cannot reach Kafka (${config.kafka?.brokers.join(',')}): ${(e as Error).message}`);
+      const k = config.kafka as NonNullable<Config['kafka']>;
+      const brokers = k.brokers.join(',');
+      // The broker answered and refused the credentials (kafkajs does not retry that): say which, not "cannot reach".
+      if ((e as Error).name === 'KafkaJSSASLAuthenticationError' && k.sasl)
+        throw new StartupError(
+          `Kafka (${brokers}) refused KAFKA_SASL_USERNAME=${k.sasl.username} (KAFKA_SASL_MECHANISM=${k.sasl.mechanism}): ${(e as Error).message}`,
+        );
+      throw new StartupError(`cannot reach Kafka (${brokers}): ${(e as Error).message}`);
     });
   } else if (poller) {
     poller.start();

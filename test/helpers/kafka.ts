@@ -2,7 +2,8 @@
  * Starts a real Apache Kafka broker for integration tests and benchmarks: the jars that
  * scripts/kafka-env.sh assembles from Maven Central, run as one KRaft process that is
  * both broker and controller (`process.roles=broker,controller`), on two free loopback
- * ports, with its storage formatted in a temporary directory. Settings for one node and a
+ * ports (PLAINTEXT and CONTROLLER; extra SASL/SSL listeners on more, with `listeners`),
+ * with its storage formatted in a temporary directory (SCRAM users with `addScram`). Settings for one node and a
  * fast start: replication factor 1 for the internal topics, few internal partitions, no
  * initial rebalance delay, no automatic topic creation (tests create their topics with
  * createTopic, with the partition count they mean).
@@ -90,12 +91,23 @@ export interface KafkaOptions {
   startTimeoutMs?: number;
   /** Extra server.properties lines (`key=value`), appended after the defaults. */
   extraConfig?: Record<string, string | number | boolean>;
+  /**
+   * Listeners besides PLAINTEXT (which stays the inter-broker listener and the one the
+   * readiness probe uses): listener name (e.g. `SASL`, `TLS`) -> security protocol, each on
+   * a free loopback port (Kafka.listeners). Their settings (`sasl.enabled.mechanisms`,
+   * `listener.name.<name>.<mechanism>.sasl.jaas.config`, `ssl.keystore.*`) go in extraConfig.
+   */
+  listeners?: Record<string, 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL'>;
+  /** SCRAM credentials stored when the storage is formatted (`--add-scram`), e.g. `SCRAM-SHA-512=[name=alice,password=secret]`. */
+  addScram?: string[];
 }
 
 /** A running broker owned by one test file. */
 export interface Kafka {
   /** `127.0.0.1:<port>`, the PLAINTEXT listener (bootstrap servers for any client). */
   readonly brokers: string;
+  /** `127.0.0.1:<port>` of each listener of KafkaOptions.listeners, by name. */
+  readonly listeners: Readonly<Record<string, string>>;
   /** The Kafka version that runs. */
   readonly version: string;
   /** The temporary directory (server.properties, log4j2.properties, data/). */
@@ -110,16 +122,23 @@ export interface Kafka {
   stop(): Promise<void>;
 }
 
-function serverProperties(dir: string, port: number, controllerPort: number, extra: KafkaOptions['extraConfig']): string {
+function serverProperties(
+  dir: string,
+  port: number,
+  controllerPort: number,
+  listeners: Array<{ name: string; protocol: string; port: number }>,
+  extra: KafkaOptions['extraConfig'],
+): string {
+  const more = (f: (l: { name: string; protocol: string; port: number }) => string) => listeners.map((l) => `,${f(l)}`).join('');
   const lines: Record<string, string | number | boolean> = {
     'process.roles': 'broker,controller',
     'node.id': 1,
     'controller.quorum.voters': `1@127.0.0.1:${controllerPort}`,
-    listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://127.0.0.1:${port}`,
+    listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}${more((l) => `${l.name}://127.0.0.1:${l.port}`)}`,
+    'advertised.listeners': `PLAINTEXT://127.0.0.1:${port}${more((l) => `${l.name}://127.0.0.1:${l.port}`)}`,
     'controller.listener.names': 'CONTROLLER',
     'inter.broker.listener.name': 'PLAINTEXT',
-    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'listener.security.protocol.map': `PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${more((l) => `${l.name}:${l.protocol}`)}`,
     'log.dirs': path.join(dir, 'data'),
     'num.partitions': 1,
     'default.replication.factor': 1,
@@ -208,7 +227,15 @@ export async function startKafka(opts: KafkaOptions = {}): Promise<Kafka> {
   const append = (chunk: Buffer) => {
     output = (output + chunk.toString('utf8')).slice(-16_384);
   };
-  const tail = () => output.trim().split('\n').slice(-5).join(' | ');
+  // The last lines, after the last ERROR line and the exception under it (the reason, above its stack trace).
+  const tail = () => {
+    const lines = output.trim().split('\n');
+    const last = lines.slice(-5);
+    let at = lines.length - 1;
+    while (at >= 0 && !/ ERROR /.test(lines[at])) at--;
+    const why = at >= 0 && at < lines.length - 5 ? lines.slice(at, Math.min(at + 2, lines.length - 5)) : [];
+    return (why.length ? [...why, '...', ...last] : last).join(' | ');
+  };
   let child: ChildProcess | undefined;
   let exitInfo: string | undefined;
   let exited: Promise<void> = Promise.resolve();
@@ -227,9 +254,9 @@ export async function startKafka(opts: KafkaOptions = {}): Promise<Kafka> {
     clearTimeout(timer);
   };
 
-  const launch = async (port: number, controllerPort: number): Promise<void> => {
+  const launch = async (port: number, controllerPort: number, listeners: Array<{ name: string; protocol: string; port: number }>) => {
     fs.rmSync(path.join(dir, 'data'), { recursive: true, force: true });
-    fs.writeFileSync(propsPath, serverProperties(dir, port, controllerPort, opts.extraConfig));
+    fs.writeFileSync(propsPath, serverProperties(dir, port, controllerPort, listeners, opts.extraConfig));
     // A short-lived JVM: the client compiler only, a small heap.
     await run(
       java,
@@ -245,6 +272,7 @@ export async function startKafka(opts: KafkaOptions = {}): Promise<Kafka> {
         clusterId(),
         '-c',
         propsPath,
+        ...(opts.addScram ?? []).flatMap((s) => ['--add-scram', s]),
       ],
       dir,
       startTimeoutMs,
@@ -305,12 +333,21 @@ export async function startKafka(opts: KafkaOptions = {}): Promise<Kafka> {
 
   // A free port can be taken between probing and binding: try fresh ports a few times.
   let port = 0;
+  let listeners: Array<{ name: string; protocol: string; port: number }> = [];
   for (let attempt = 1; ; attempt++) {
-    port = await freePort();
-    let controllerPort = await freePort();
-    while (controllerPort === port) controllerPort = await freePort();
+    const taken = new Set<number>();
+    const fresh = async () => {
+      let p = await freePort();
+      while (taken.has(p)) p = await freePort();
+      taken.add(p);
+      return p;
+    };
+    port = await fresh();
+    const controllerPort = await fresh();
+    listeners = [];
+    for (const [name, protocol] of Object.entries(opts.listeners ?? {})) listeners.push({ name, protocol, port: await fresh() });
     try {
-      await launch(port, controllerPort);
+      await launch(port, controllerPort, listeners);
       break;
     } catch (err) {
       await kill();
@@ -325,6 +362,7 @@ export async function startKafka(opts: KafkaOptions = {}): Promise<Kafka> {
 
   return {
     brokers: `127.0.0.1:${port}`,
+    listeners: Object.fromEntries(listeners.map((l) => [l.name, `127.0.0.1:${l.port}`])),
     version,
     dir,
     signal: (sig) => {
