@@ -10,7 +10,7 @@ import { FileModelSource, MlflowModelSource, type ModelSource } from './model-so
 import { ModelReloader } from './reloader';
 import { createMetrics } from './plugins/metrics';
 import { createMetricsStore } from './influx';
-import { Poller } from './poller/poller';
+import { namedModelStream, Poller } from './poller/poller';
 import type { Detector } from './core/detector';
 import { hostLearningOptions } from './core/host-learning';
 import { loadMapping } from './poller/mapping-file';
@@ -53,12 +53,7 @@ export async function startService(config: Config): Promise<FastifyInstance> {
     } catch (e) {
       throw new StartupError((e as Error).message);
     }
-    const i = config.influx;
-    const store = createMetricsStore(
-      i.api === 'v1'
-        ? { version: 'v1', ...i, timeoutMs: i.timeoutMs, batchSize: p.writeBatchPoints }
-        : { version: 'v2', ...i, batchSize: p.writeBatchPoints },
-    );
+    const store = metricsStoreOf(config.influx, p.writeBatchPoints);
     poller = new Poller(
       store,
       models,
@@ -148,6 +143,13 @@ export async function startService(config: Config): Promise<FastifyInstance> {
   return app;
 }
 
+/** The InfluxDB client of the configuration (the poller's source and sink, the Kafka source's sink). */
+function metricsStoreOf(i: NonNullable<Config['influx']>, batchSize: number) {
+  return createMetricsStore(
+    i.api === 'v1' ? { version: 'v1', ...i, timeoutMs: i.timeoutMs, batchSize } : { version: 'v2', ...i, batchSize },
+  );
+}
+
 /** SOURCE=kafka: the consumer group, writing to InfluxDB (when INFLUX_URL is set) and/or the results topic. */
 function kafkaSource(config: Config, models: ModelStore, metrics: ReturnType<typeof createMetrics>, logger: pino.Logger): KafkaSource {
   const k = config.kafka as NonNullable<Config['kafka']>;
@@ -160,14 +162,7 @@ function kafkaSource(config: Config, models: ModelStore, metrics: ReturnType<typ
   } catch (e) {
     throw new StartupError((e as Error).message);
   }
-  const i = config.influx;
-  const sink = i
-    ? createMetricsStore(
-        i.api === 'v1'
-          ? { version: 'v1', ...i, timeoutMs: i.timeoutMs, batchSize: p.writeBatchPoints }
-          : { version: 'v2', ...i, batchSize: p.writeBatchPoints },
-      )
-    : null;
+  const sink = config.influx ? metricsStoreOf(config.influx, p.writeBatchPoints) : null;
   const learn = p.learn;
   return new KafkaSource(
     {
@@ -186,17 +181,8 @@ function kafkaSource(config: Config, models: ModelStore, metrics: ReturnType<typ
       engine: (prior: Detector) =>
         learn
           ? StreamingDetector.learner(hostLearningOptions({ prior, gate: p.gate, maxKeys: p.maxHosts }))
-          : StreamingDetector.fromModel(
-              prior,
-              {
-                refitIntervalMs: p.refit?.intervalMs ?? 0,
-                refitWindow: p.refit?.windowPoints ?? 2,
-                minRefitRows: p.refit?.minPoints,
-                gate: p.gate,
-                maxKeys: p.maxHosts,
-              },
-              0,
-            ),
+          : // Stream time from the first row (0: refit clock not started): a replay rebuilds the same state.
+            namedModelStream(prior, p.refit, p.gate, p.maxHosts, 0),
       writeBatchLines: p.writeBatchPoints,
       maxBackoffMs: p.maxBackoffMs,
     },

@@ -301,7 +301,6 @@ export class KafkaSource {
     const lag = high - (stream.next ?? high);
     this.lags.set(partition, lag > 0n ? lag : 0n);
     this.metrics.kafkaLag.set({ partition: String(partition) }, Number(lag > 0n ? lag : 0n));
-    this.metrics.learningHosts.set([...this.streams.values()].reduce((s, x) => s + x.engine.keyCounts().learning, 0));
     this.ok();
   }
 
@@ -343,7 +342,13 @@ export class KafkaSource {
     return true;
   }
 
+  /** Hosts still learning over this replica's partitions (a scan of every host: on the probe's timer, not per batch). */
+  private learningHosts(): number {
+    return [...this.streams.values()].reduce((s, x) => s + x.engine.keyCounts().learning, 0);
+  }
+
   private async probeBroker(): Promise<void> {
+    this.metrics.learningHosts.set(this.learningHosts());
     try {
       const ends = await this.admin.fetchTopicOffsets(this.opts.topic);
       for (const e of ends) {
@@ -380,7 +385,7 @@ export class KafkaSource {
             partitions: this.assigned,
             lag_messages: Number(lag),
             hosts: [...this.streams.values()].reduce((s, x) => s + x.joiner.size, 0),
-            learning_hosts: [...this.streams.values()].reduce((s, x) => s + x.engine.keyCounts().learning, 0),
+            learning_hosts: this.learningHosts(),
             scored: this.scored,
             last_error: this.lastError,
           },

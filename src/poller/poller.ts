@@ -32,6 +32,25 @@ export function readSpec(m: MetricMapping, from: number, to: number, interval: n
 
 export { PREDICTIONS_MEASUREMENT, type HostState } from './cycle';
 
+/**
+ * The stream around a model the user named (LEARN off): its features, trees and threshold,
+ * refitted like it when `refit` is set (REFIT_INTERVAL_S). The poller and the Kafka source
+ * both make theirs here.
+ */
+export function namedModelStream(
+  model: Detector,
+  refit: PollerOptions['refit'],
+  gate: GateOptions,
+  maxKeys: number,
+  now: number,
+): StreamingDetector {
+  return StreamingDetector.fromModel(
+    model,
+    { refitIntervalMs: refit?.intervalMs ?? 0, refitWindow: refit?.windowPoints ?? 2, minRefitRows: refit?.minPoints, gate, maxKeys },
+    now,
+  );
+}
+
 /** Defaults of shard-aware reads (HOST_DISCOVERY_INTERVAL_S, SHARD_READ_CHUNK_HOSTS; measured in docs/benchmarks.md). */
 export const DEFAULT_HOST_DISCOVERY = { intervalMs: 60_000, chunkHosts: 5000 };
 
@@ -470,18 +489,7 @@ export class Poller {
     } else if (learn) {
       history.engine = StreamingDetector.learner(learn.options(loaded));
     } else {
-      const r = this.opts.refit;
-      history.engine = StreamingDetector.fromModel(
-        loaded,
-        {
-          refitIntervalMs: r?.intervalMs ?? 0,
-          refitWindow: r?.windowPoints ?? 2,
-          minRefitRows: r?.minPoints,
-          gate: this.opts.gate,
-          maxKeys: this.opts.maxHosts,
-        },
-        now,
-      );
+      history.engine = namedModelStream(loaded, this.opts.refit, this.opts.gate, this.opts.maxHosts, now);
       history.primed = false;
     }
     history.engineFor = loaded;
