@@ -1,6 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { METRIC_NAMES } from './metrics';
+import { METRIC_NAMES, metricDefs, type MetricDef } from './metrics';
 import { ALL_TRANSFORMS, checkFeatures } from './features';
 import type { ForestState } from './isolation-forest';
 import { ArtifactError } from '../errors';
@@ -54,6 +54,15 @@ export const ArtifactSchema = z.strictObject({
    * three host metrics (METRIC_NAMES), as in every artifact before inputs existed.
    */
   inputs: z.array(z.string().regex(INPUT_NAME, 'must be an input name')).min(1).optional(),
+  /**
+   * The declaration of each input (same order as `inputs`): unit and valid range, from
+   * which /detect, /validate, the poller and the Kafka source take their rules. Absent:
+   * the presets' declarations for known names (see core/metrics.ts), else unitless.
+   */
+  metrics: z
+    .array(z.strictObject({ name: z.string().regex(INPUT_NAME), unit: z.string().min(1).max(64), min: finite, max: finite.nullable() }))
+    .min(1)
+    .optional(),
   features: z.array(FeatureSchema).min(1),
   scaler: z.strictObject({ mean: z.array(finite), scale: z.array(finite.refine((v) => v > 0, 'must be positive')) }),
   forest: ForestSchema,
@@ -131,6 +140,11 @@ export interface ParseOptions {
 /** The artifact's input channels: its `inputs`, or the three host metrics if it has none. */
 export function artifactInputs(a: Pick<ModelArtifact, 'inputs'>): readonly string[] {
   return a.inputs ?? METRIC_NAMES;
+}
+
+/** The declaration (unit, valid range) of each of the artifact's inputs, in their order. */
+export function artifactMetrics(a: Pick<ModelArtifact, 'inputs' | 'metrics'>): MetricDef[] {
+  return metricDefs(artifactInputs(a), a.metrics);
 }
 
 export { ArtifactError };
@@ -255,6 +269,13 @@ export function parseArtifact(text: string, source = 'model artifact', opts: Par
   const a = parsed.data;
   const inputs = artifactInputs(a);
   if (new Set(inputs).size !== inputs.length) throw new ArtifactError(`${source}: invalid at inputs: duplicate input names`);
+  if (a.metrics) {
+    const i = a.metrics.findIndex((d, k) => d.name !== inputs[k]);
+    if (a.metrics.length !== inputs.length || i >= 0)
+      throw new ArtifactError(`${source}: invalid at metrics: must declare the inputs (${inputs.join(', ')}) in their order`);
+    const j = a.metrics.findIndex((d) => d.max !== null && !(d.max > d.min));
+    if (j >= 0) throw new ArtifactError(`${source}: invalid at metrics.${j}.max: must be above min`);
+  }
   const bad = checkFeatures(a.features, inputs);
   if (bad) throw new ArtifactError(`${source}: invalid at features.${bad[0].join('.')}: ${bad[1]}`);
   const expected = contentHash(a);

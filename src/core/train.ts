@@ -3,7 +3,7 @@ import { forestToJson, jsonSha256, sign, type ModelArtifact } from './artifact';
 import { buildFeatures, canonicalFeature, defaultFeatures, SeriesFeatures, type FeatureSpec } from './features';
 import { Detector } from './detector';
 import { IsolationForest } from './isolation-forest';
-import { isHostMetrics, METRIC_NAMES } from './metrics';
+import { isHostMetrics, METRIC_NAMES, metricDefs, type MetricDef } from './metrics';
 import { fitScaler, transform } from './scaler';
 import { quantileSorted, thresholdFromContamination } from './stats';
 
@@ -28,6 +28,8 @@ export interface TrainOptions {
    * artifact then records no `inputs` (the format of every earlier artifact).
    */
   inputs?: string[];
+  /** Unit and valid range of each input, recorded as the artifact's `metrics` (with custom inputs only; default: metricDefs). */
+  metricDefs?: readonly MetricDef[];
   /**
    * For temporal features: the key (host) and time (epoch ms) of each row. Features are
    * computed per key in row order, exactly as Detector.scoreSeries computes them.
@@ -148,7 +150,7 @@ export function fitOnFeatures(
       format: 'infra-anomaly-detector/model',
       format_version: 1,
       version,
-      ...(custom ? { inputs: opts.inputs } : {}),
+      ...(custom ? { inputs: opts.inputs, metrics: metricDefs(opts.inputs as string[], opts.metricDefs) } : {}),
       ...body,
       ...(scoring ? { scoring } : {}),
       training: {

@@ -1,31 +1,54 @@
 import { z } from 'zod';
-import { METRIC_NAMES, type MetricName } from '../core/metrics';
+import { METRIC_NAME, METRIC_NAMES, metricDefs, METRIC_PRESETS, type MetricDef, type MetricPreset } from '../core/metrics';
 import type { SeriesGroup, SeriesRow } from '../influx/types';
 
 const name = z.string().min(1).max(256);
+const bound = z.number().refine(Number.isFinite, 'must be a finite number');
 
-/** Where one model metric comes from in InfluxDB, and how to turn it into the metric. */
+/** Where one model metric comes from in InfluxDB, how to turn it into the metric, and its unit and valid range. */
 export const MetricMappingSchema = z.strictObject({
   measurement: name,
   /** Fields read; with several, their values are added (e.g. bytes_recv + bytes_sent). */
   fields: z.array(name).min(1).max(8),
   /** Tag filters (equality; an array matches any). */
   where: z.record(name, z.union([z.string().max(256), z.array(z.string().max(256)).max(100)])).default({}),
-  /** A tag whose series are summed per host (network interfaces). */
+  /** A tag whose series are summed per host (network interfaces, disks). */
   sumOver: name.optional(),
   /** Values of `sumOver` left out (the loopback interface). */
   exclude: z.array(z.string().max(256)).max(100).default([]),
   /** value: as is; complement100: 100 - value (idle -> usage); rate: per-second rate of a counter. */
   transform: z.enum(['value', 'complement100', 'rate']),
+  /** Unit and valid range (default: the preset's for its known names, else a unitless value of any sign). */
+  unit: z.string().min(1).max(64).optional(),
+  min: bound.optional(),
+  max: bound.nullable().optional(),
 });
 export type MetricMapping = z.infer<typeof MetricMappingSchema>;
 
-export const MappingSchema = z.strictObject({
-  cpu_usage: MetricMappingSchema,
-  memory_usage: MetricMappingSchema,
-  network_load: MetricMappingSchema,
-});
-export type Mapping = z.infer<typeof MappingSchema>;
+/** Most metrics in one set. */
+export const MAX_METRICS = 64;
+
+/**
+ * A metric set and where each metric comes from: metric name -> source, in the set's
+ * order (the order of the JSON object's keys). The three-key files of the prototype are
+ * mappings of this form.
+ */
+export const MappingSchema = z
+  .record(
+    z.string().regex(METRIC_NAME, 'metric names are lower case letters, digits and _, starting with a letter (at most 63)'),
+    MetricMappingSchema,
+  )
+  .refine((m) => Object.keys(m).length >= 1, 'a mapping needs at least one metric')
+  .refine((m) => Object.keys(m).length <= MAX_METRICS, `a mapping has at most ${MAX_METRICS} metrics`)
+  .superRefine((m, ctx) => {
+    for (const [metric, src] of Object.entries(m)) {
+      const def = metricDefs([metric])[0];
+      const min = src.min ?? def.min;
+      const max = src.max === undefined ? def.max : src.max;
+      if (max !== null && !(max > min)) ctx.addIssue({ code: 'custom', path: [metric, 'max'], message: `must be above min (${min})` });
+    }
+  });
+export type Mapping = Record<string, MetricMapping>;
 
 /** Telegraf's standard cpu, mem and net inputs, as the prototype read them. */
 export function telegrafPreset(includeSent = false): Mapping {
@@ -43,8 +66,44 @@ export function telegrafPreset(includeSent = false): Mapping {
   };
 }
 
-/** Metric values of one host at one collection step; a missing metric is undefined. */
-export type StepValues = Partial<Record<MetricName, number>>;
+/**
+ * The `node` set's sources beside the three: Telegraf's `system` (load averages),
+ * `diskio` (counters summed over the host's disks: read and written bytes per second,
+ * I/O time in ms per second), `swap`, `netstat` (TCP connections by state) and `nstat`
+ * (TCP segments retransmitted per second, from /proc/net/snmp: set `dump_zeros = true`,
+ * or a host without retransmits sends no such field and its steps stay incomplete).
+ */
+const NODE_SOURCES: Mapping = {
+  load1: { measurement: 'system', fields: ['load1'], where: {}, exclude: [], transform: 'value' },
+  load5: { measurement: 'system', fields: ['load5'], where: {}, exclude: [], transform: 'value' },
+  load15: { measurement: 'system', fields: ['load15'], where: {}, exclude: [], transform: 'value' },
+  disk_read_bytes: { measurement: 'diskio', fields: ['read_bytes'], where: {}, sumOver: 'name', exclude: [], transform: 'rate' },
+  disk_write_bytes: { measurement: 'diskio', fields: ['write_bytes'], where: {}, sumOver: 'name', exclude: [], transform: 'rate' },
+  disk_io_time: { measurement: 'diskio', fields: ['io_time'], where: {}, sumOver: 'name', exclude: [], transform: 'rate' },
+  swap_used_percent: { measurement: 'swap', fields: ['used_percent'], where: {}, exclude: [], transform: 'value' },
+  tcp_established: { measurement: 'netstat', fields: ['tcp_established'], where: {}, exclude: [], transform: 'value' },
+  tcp_time_wait: { measurement: 'netstat', fields: ['tcp_time_wait'], where: {}, exclude: [], transform: 'value' },
+  tcp_retrans_segs: { measurement: 'nstat', fields: ['TcpRetransSegs'], where: { name: 'snmp' }, exclude: [], transform: 'rate' },
+};
+
+/** The mapping of a preset metric set (METRIC_SET) from Telegraf's standard inputs. */
+export function presetMapping(preset: MetricPreset, includeSent = false): Mapping {
+  const out: Mapping = telegrafPreset(includeSent);
+  for (const d of METRIC_PRESETS[preset]) if (!(d.name in out)) out[d.name] = NODE_SOURCES[d.name];
+  return out;
+}
+
+/** The metric set of a mapping, in its order, with each metric's unit and valid range. */
+export function mappingMetrics(mapping: Mapping): MetricDef[] {
+  const names = Object.keys(mapping);
+  return metricDefs(names).map((d) => {
+    const m = mapping[d.name];
+    return { name: d.name, unit: m.unit ?? d.unit, min: m.min ?? d.min, max: m.max === undefined ? d.max : m.max };
+  });
+}
+
+/** Metric values of one host at one collection step, by metric name; a missing metric is undefined. */
+export type StepValues = Partial<Record<string, number>>;
 /** host -> step start (epoch ms) -> values. */
 export type HostSteps = Map<string, Map<number, StepValues>>;
 
@@ -108,7 +167,7 @@ const HISTORY_SAMPLES = 8;
  */
 export function addMetric(
   out: HostSteps,
-  metric: MetricName,
+  metric: string,
   m: MetricMapping,
   groups: readonly SeriesGroup[],
   intervalMs: number,
@@ -151,7 +210,8 @@ export function addMetric(
   }
 }
 
-/** True when all three metrics are present. */
-export function isComplete(v: StepValues): v is Record<MetricName, number> {
-  return METRIC_NAMES.every((k) => v[k] !== undefined);
+/** True when every metric of the set (default: the three) is present. */
+export function isComplete(v: StepValues, names: readonly string[] = METRIC_NAMES): v is Record<string, number> {
+  for (let i = 0; i < names.length; i++) if (v[names[i]] === undefined) return false;
+  return true;
 }

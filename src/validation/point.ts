@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { METRIC_NAMES, METRICS, type MetricPoint } from '../core/metrics';
+import { MAX_METRIC_VALUE, METRIC_NAMES, METRICS, type MetricDef, type MetricPoint } from '../core/metrics';
 import type { FieldIssue } from '../errors';
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
@@ -75,7 +75,7 @@ const MAX_EPOCH_MS = 253402300799999;
  * a bound, values near 1e308 (finite, so valid JSON numbers) overflow the temporal
  * features to Infinity and the scores to NaN; every value up to this one scores finitely.
  */
-export const MAX_NETWORK_LOAD = 1e15;
+export const MAX_NETWORK_LOAD = MAX_METRIC_VALUE;
 
 /** The accepted range of each metric: METRICS' range, network_load capped at MAX_NETWORK_LOAD. */
 const RANGES = Object.fromEntries(
@@ -152,6 +152,47 @@ export function isValidPoint(p: unknown): boolean {
   if (ts === undefined) return true;
   if (typeof ts === 'number') return Number.isInteger(ts) && ts >= 0 && ts <= MAX_EPOCH_MS;
   return typeof ts === 'string' && Number.isFinite(parseRfc3339(ts));
+}
+
+/**
+ * The valid range of each metric of a set, in its order: [min, max] of its declaration,
+ * bounded by +-MAX_METRIC_VALUE (so that no accepted value overflows a feature). The
+ * poller, the Kafka source and /detect's named metrics check values with these.
+ */
+export interface MetricRules {
+  readonly defs: readonly MetricDef[];
+  readonly names: readonly string[];
+  readonly lo: Float64Array;
+  readonly hi: Float64Array;
+}
+
+export function metricRules(defs: readonly MetricDef[]): MetricRules {
+  return {
+    defs,
+    names: defs.map((d) => d.name),
+    lo: Float64Array.from(defs, (d) => Math.max(d.min, -MAX_METRIC_VALUE)),
+    hi: Float64Array.from(defs, (d) => Math.min(d.max ?? MAX_METRIC_VALUE, MAX_METRIC_VALUE)),
+  };
+}
+
+/** Why value `v` of metric `k` is refused, or null when it is valid (the same words as PointSchema's). */
+export function valueIssue(rules: MetricRules, k: number, v: unknown): string | null {
+  if (v === undefined) return 'is required';
+  if (typeof v !== 'number' || !Number.isFinite(v)) return 'must be a finite number';
+  if (v < rules.lo[k]) return `must be >= ${rules.lo[k]}`;
+  if (v > rules.hi[k]) return `must be <= ${rules.hi[k]}`;
+  return null;
+}
+
+/** True if a step of `host` with these values (by metric name) passes the point rules. */
+export function isUsableStep(host: string, values: Partial<Record<string, number>>, rules: MetricRules): boolean {
+  if (!hostLengthOk(host)) return false;
+  const { names, lo, hi } = rules;
+  for (let k = 0; k < names.length; k++) {
+    const v = values[names[k]];
+    if (typeof v !== 'number' || !(v >= lo[k] && v <= hi[k])) return false;
+  }
+  return true;
 }
 
 /** Most issues listed for one point; the rest are counted (see {@link inspectPoint}). */
