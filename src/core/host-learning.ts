@@ -1,7 +1,7 @@
 import type { Detector } from './detector';
 import { transformParams, type FeatureSpec, type FeatureTransform } from './features';
 import type { GateOptions } from './gate';
-import { METRIC_NAMES } from './metrics';
+import { columnsOf, isHostMetrics, METRIC_NAMES } from './metrics';
 import type { StreamingOptions } from './streaming';
 
 /**
@@ -93,9 +93,12 @@ export const DEFAULT_HOST_LEARNING: HostLearningParams = {
 };
 
 /** The features: each host metric through each transform, relative to the host's own history. */
-export function hostLearningFeatures(p: HostLearningParams = DEFAULT_HOST_LEARNING): FeatureSpec[] {
+export function hostLearningFeatures(
+  p: HostLearningParams = DEFAULT_HOST_LEARNING,
+  metrics: readonly string[] = METRIC_NAMES,
+): FeatureSpec[] {
   const out: FeatureSpec[] = [];
-  for (const m of METRIC_NAMES) {
+  for (const m of metrics) {
     for (const t of p.transforms) {
       // No season: a period of 10 s steps would not fit the per-host state.
       const params = transformParams(t, { window: p.window, span: p.span, horizon: p.horizon });
@@ -114,20 +117,27 @@ export function hostLearningFeatures(p: HostLearningParams = DEFAULT_HOST_LEARNI
 }
 
 /**
- * Streaming options of the host learner. `gate` is the service's rule (consecutive raw
- * anomalies, cooldown); surge levels are absolute and so do not apply to the learned
- * model (its scores are already relative to the host), but do apply to the prior.
+ * Streaming options of the host learner over a metric set (default: the three). `gate` is
+ * the service's rule (consecutive raw anomalies, cooldown); surge levels are absolute and
+ * so do not apply to the learned model (its scores are already relative to the host), but
+ * do apply to the prior when the set holds the three. A prior whose inputs are not all in
+ * the set is not used (the fleet model covers learning hosts once there is one).
  */
 export function hostLearningOptions(opts: {
   prior?: Detector;
   gate: GateOptions;
   maxKeys: number;
   params?: HostLearningParams;
+  metrics?: readonly string[];
 }): StreamingOptions {
   const p = opts.params ?? DEFAULT_HOST_LEARNING;
+  const inputs = [...(opts.metrics ?? METRIC_NAMES)];
+  const basic = isHostMetrics(inputs.slice(0, 3));
+  const prior = opts.prior && columnsOf(opts.prior.inputs, inputs) !== null ? opts.prior : undefined;
+  const priorSurge = basic ? opts.gate.surge : null;
   return {
-    features: hostLearningFeatures(p),
-    inputs: [...METRIC_NAMES],
+    features: hostLearningFeatures(p, inputs),
+    inputs,
     nEstimators: p.nEstimators,
     maxSamples: p.maxSamples,
     seed: p.seed,
@@ -142,7 +152,11 @@ export function hostLearningOptions(opts: {
       repeat: opts.gate.repeat ?? { level: 0, windowMs: p.repeatWindowMs, peak: false, margin: 0 },
     },
     // The prior's alerts are repeat-suppressed too: a host that starts out busy pages once, not every step.
-    priorGate: { ...opts.gate, repeat: opts.gate.repeat ?? { level: 0, windowMs: p.repeatWindowMs, peak: false, margin: 0 } },
+    priorGate: {
+      ...opts.gate,
+      surge: priorSurge,
+      repeat: opts.gate.repeat ?? { level: 0, windowMs: p.repeatWindowMs, peak: false, margin: 0 },
+    },
     maxKeys: opts.maxKeys,
     repeatByTop: p.repeatByTop === 1,
     learning: {
@@ -151,7 +165,7 @@ export function hostLearningOptions(opts: {
       fitRows: p.fitRows,
       minHistory: p.minHistory,
       ...(p.youngPoints > 0 ? { youngPoints: p.youngPoints, youngSeverity: p.youngSeverity } : {}),
-      prior: opts.prior,
+      prior,
       priorSeverity: p.priorSeverity,
       fleetSeverity: p.fleetSeverity,
     },

@@ -3,7 +3,7 @@ import { Detector, DEFAULT_MAX_KEYS } from './detector';
 import { defaultFeatures, SeriesFeatures, type FeatureSpec, type SeriesStateStore } from './features';
 import { gate, newGateState, type GateOptions, type GateState, type RepeatGateOptions } from './gate';
 import { LruMap } from './lru';
-import { isHostMetrics } from './metrics';
+import { columnsOf, isHostMetrics } from './metrics';
 import { RefitWindow, refitDetector } from './refit';
 import { fitOnFeatures, matrixSha256 } from './train';
 
@@ -172,6 +172,8 @@ export class StreamingDetector {
   private fleetDueAt = Infinity;
   /** The prior while there is no fleet model (learning.prior, replaced by setPrior). */
   private prior: Detector | null;
+  /** The prior's columns in the stream's rows, when they are not all of them in order. */
+  private priorCols: Int32Array | null = null;
   private readonly series: SeriesFeatures;
   /** Per-key feature history, shared by every model this stream fits. */
   readonly store: SeriesStateStore;
@@ -207,10 +209,12 @@ export class StreamingDetector {
     this.gateOpts = toGateOptions(opts.gate);
     this.priorGateOpts = opts.priorGate ?? { ...this.gateOpts, repeat: undefined };
     const surge = this.gateOpts.surge !== null || this.priorGateOpts.surge !== null;
-    if (surge && !isHostMetrics(opts.inputs)) throw new RangeError('surge levels need the three host metrics as inputs');
+    if (surge && !isHostMetrics(opts.inputs.slice(0, 3)))
+      throw new RangeError('surge levels need the three host metrics as the first inputs');
     this.surgeCols = surge ? [0, 1, 2] : null;
     this.current = first;
-    this.prior = opts.learning?.prior ?? null;
+    this.prior = null;
+    this.setPrior(opts.learning?.prior ?? null);
     this.series = new SeriesFeatures(opts.features, opts.inputs);
     // Features are computed here, on this store, and handed to the models' scoreFeatures:
     // no model's own history is used, so a loaded model shares nothing with /detect.
@@ -319,7 +323,12 @@ export class StreamingDetector {
 
   /** Replaces the prior used while there is no fleet model (a reload of the bundled model). */
   setPrior(prior: Detector | null): void {
-    this.prior = prior;
+    // A prior of fewer inputs (the bundled model of the three, under a larger set) judges
+    // its own columns of each row; one with inputs outside the set cannot judge at all.
+    const cols = prior ? columnsOf(prior.inputs, this.opts.inputs) : null;
+    this.prior = cols ? prior : null;
+    const identity = cols !== null && cols.length === this.opts.inputs.length && cols.every((c, i) => c === i);
+    this.priorCols = cols && !identity ? cols : null;
   }
 
   /** The fleet model (raw values of the learned keys), once fitted. */
@@ -452,9 +461,12 @@ export class StreamingDetector {
     const prior = this.fleet ?? this.prior;
     let priorScores: Float64Array | null = null;
     let priorContrib: Float64Array | null = null;
+    const cols = this.fleet ? null : this.priorCols;
+    const pm = cols ? cols.length : m;
     if (prior && judgedByPrior.length > 0) {
-      const pr = new Float64Array(judgedByPrior.length * m);
-      judgedByPrior.forEach((j, q) => pr.set(raw.subarray(j * m, j * m + m), q * m));
+      const pr = new Float64Array(judgedByPrior.length * pm);
+      if (cols) judgedByPrior.forEach((j, q) => cols.forEach((c, x) => (pr[q * pm + x] = raw[j * m + c])));
+      else judgedByPrior.forEach((j, q) => pr.set(raw.subarray(j * m, j * m + m), q * m));
       const res = prior.scoreRaw(pr, judgedByPrior.length);
       priorScores = res.scores;
       priorContrib = res.contributions;
@@ -482,7 +494,11 @@ export class StreamingDetector {
           const anomalous = score > threshold;
           out.anomalies[i] = anomalous ? 1 : 0;
           alert = gate(this.priorGateOpts, st.priorGate, anomalous, t, cpu, mem, net, score);
-          if (withContributions) out.contributions.set((priorContrib as Float64Array).subarray(q * m, q * m + m), i * m);
+          if (withContributions && cols) {
+            // The prior's contributions land on its own metrics; the others get none.
+            out.contributions.fill(0, i * m, i * m + m);
+            for (let x = 0; x < pm; x++) out.contributions[i * m + cols[x]] = (priorContrib as Float64Array)[q * pm + x];
+          } else if (withContributions) out.contributions.set((priorContrib as Float64Array).subarray(q * m, q * m + m), i * m);
         } else if (learned && model) {
           out.scores[i] = learned.scores[j];
           out.thresholds[i] = model.threshold;
