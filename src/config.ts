@@ -86,6 +86,8 @@ export const EnvSchema = z.object({
   MAX_LOOKBACK_S: envNumber(secondsUpTo(366 * DAY_S).default(3600)),
   COLLECTION_INTERVAL_S: envNumber(z.coerce.number().min(0.01).max(DAY_S).default(10)),
   SETTLE_S: envNumber(secondsOrOff(DAY_S).default(30)),
+  /** The metric set read from Telegraf's standard inputs (METRICS_MAPPING_FILE, when set, replaces it). */
+  METRIC_SET: z.preprocess(emptyAsUndefined, z.enum(['basic', 'node']).optional()).transform((v) => v ?? 'basic'),
   METRICS_MAPPING_FILE: z.preprocess(emptyAsUndefined, z.string().optional()),
   NET_INCLUDE_SENT: z.preprocess(emptyAsUndefined, bool.optional()).transform((v) => v ?? false),
   GATE_CONSECUTIVE: envNumber(intIn(1, 1000).default(3)),
@@ -222,6 +224,8 @@ export interface PollerConfig {
   maxLookbackMs: number;
   collectionIntervalMs: number;
   settleMs: number;
+  /** The preset metric set, used unless mappingFile is set. */
+  metricSet: 'basic' | 'node';
   mappingFile?: string;
   netIncludeSent: boolean;
   gate: GateOptions;
@@ -347,6 +351,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxLookbackMs: e.MAX_LOOKBACK_S * 1000,
       collectionIntervalMs: e.COLLECTION_INTERVAL_S * 1000,
       settleMs: e.SETTLE_S * 1000,
+      metricSet: e.METRIC_SET,
       mappingFile: e.METRICS_MAPPING_FILE,
       netIncludeSent: e.NET_INCLUDE_SENT,
       gate: {

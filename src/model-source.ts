@@ -77,7 +77,7 @@ export class MlflowModelSource implements ModelSource {
       } catch {
         throw new ArtifactError(`${this.uri}: MLflow is unreachable (${err.message}) and there is no cached copy in ${this.cacheDir}`);
       }
-      const detector = new Detector(parseArtifact(cached, `cached copy of ${this.uri}`, this.opts));
+      const detector = new Detector(parseArtifact(cached, `cached copy of ${this.uri}`, this.opts), { inputs: 'any' });
       return {
         detector,
         loadedAt: new Date(),
@@ -87,7 +87,9 @@ export class MlflowModelSource implements ModelSource {
       };
     }
     const text = bytes.toString('utf8');
-    const detector = new Detector(parseArtifact(text, `${this.uri}${version ? ` (version ${version})` : ''}`, this.opts));
+    const detector = new Detector(parseArtifact(text, `${this.uri}${version ? ` (version ${version})` : ''}`, this.opts), {
+      inputs: 'any',
+    });
     mkdirSync(this.cacheDir, { recursive: true });
     const tmp = `${this.cacheFile}.${process.pid}.tmp`;
     writeFileSync(tmp, text);

@@ -26,7 +26,8 @@ export function loadDetectorFile(path: string, opts: ParseOptions = {}): Detecto
     if (e instanceof ArtifactError) throw e;
     throw new ArtifactError(`model artifact ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  return new Detector(parseArtifact(text, `model artifact ${path}`, opts));
+  // Any metric set: the service serves what its model declares (server.ts checks the mapping provides it).
+  return new Detector(parseArtifact(text, `model artifact ${path}`, opts), { inputs: 'any' });
 }
 
 /** Holds the current model. Readers take `current` once per request. */

@@ -1,3 +1,4 @@
+import type { Detector } from './core/detector';
 import type { ModelSource } from './model-source';
 import type { ModelStore } from './model-store';
 import type { ServiceMetrics } from './plugins/metrics';
@@ -28,6 +29,8 @@ export class ModelReloader {
     private readonly store: ModelStore,
     private readonly metrics: ServiceMetrics,
     private readonly log: Log,
+    /** Refuses a model the service cannot serve (throws Error with one line): a mapping that does not provide its metrics. */
+    private readonly accept: (detector: Detector) => void = () => {},
   ) {}
 
   /** First load at start: throws (one line) when no model can be had. */
@@ -42,6 +45,7 @@ export class ModelReloader {
   }
 
   private apply(m: Awaited<ReturnType<ModelSource['load']>>): void {
+    this.accept(m.detector);
     this.store.swap({ detector: m.detector, loadedAt: m.loadedAt, source: m.source });
     this.fromCache = m.fromCache;
     this.warning = m.warning ?? null;

@@ -14,6 +14,7 @@ import { namedModelStream, Poller } from './poller/poller';
 import type { Detector } from './core/detector';
 import { hostLearningOptions } from './core/host-learning';
 import { loadMapping } from './poller/mapping-file';
+import { mappingMetrics, type Mapping } from './poller/telegraf';
 import { KafkaSource, readCa } from './kafka/consumer';
 import { StreamingDetector } from './core/streaming';
 import type { ParseOptions } from './core/artifact';
@@ -36,23 +37,37 @@ export async function startService(config: Config): Promise<FastifyInstance> {
           artifactOptions(config),
         )
       : new FileModelSource(config.modelPath, artifactOptions(config));
-  const reloader = new ModelReloader(source, models, metrics, logger);
+  const p = config.poller;
+  let mapping: Mapping;
+  try {
+    mapping = loadMapping(p.mappingFile, p.netIncludeSent, p.metricSet);
+  } catch (e) {
+    throw new StartupError((e as Error).message);
+  }
+  const metricSet = mappingMetrics(mapping);
+  const setName = p.mappingFile ? `METRICS_MAPPING_FILE ${p.mappingFile}` : `METRIC_SET=${p.metricSet}`;
+  const reads = config.kafka !== null || config.influx !== null;
+  const reloader = new ModelReloader(source, models, metrics, logger, (d) => {
+    const missing = d.inputs.filter((name) => !Object.hasOwn(mapping, name));
+    if (missing.length === 0) return;
+    if (p.learn)
+      logger.warn(
+        { model: d.version, inputs: d.inputs, set: metricSet.map((x) => x.name) },
+        `the model's metrics are not all in ${setName}: it is no prior; hosts still learning are covered once the fleet model is fitted`,
+      );
+    else if (reads)
+      throw new Error(`model ${d.version} takes metrics (${d.inputs.join(', ')}); ${setName} does not provide ${missing.join(', ')}`);
+  });
   try {
     await reloader.initial();
   } catch (e) {
     throw new StartupError((e as Error).message);
   }
+  const learnNames = metricSet.map((x) => x.name);
   let poller: Poller | null = null;
   let kafka: KafkaSource | null = null;
-  if (config.kafka) kafka = kafkaSource(config, models, metrics, logger);
+  if (config.kafka) kafka = kafkaSource(config, mapping, models, metrics, logger);
   else if (config.influx) {
-    const p = config.poller;
-    let mapping;
-    try {
-      mapping = loadMapping(p.mappingFile, p.netIncludeSent);
-    } catch (e) {
-      throw new StartupError((e as Error).message);
-    }
     const store = metricsStoreOf(config.influx, p.writeBatchPoints);
     poller = new Poller(
       store,
@@ -78,7 +93,12 @@ export async function startService(config: Config): Promise<FastifyInstance> {
         drift: p.drift,
         refit: p.refit,
         ...(p.learn
-          ? { learn: { ...p.learn, options: (prior: Detector) => hostLearningOptions({ prior, gate: p.gate, maxKeys: p.maxHosts }) } }
+          ? {
+              learn: {
+                ...p.learn,
+                options: (prior: Detector) => hostLearningOptions({ prior, gate: p.gate, maxKeys: p.maxHosts, metrics: learnNames }),
+              },
+            }
           : {}),
       },
       metrics,
@@ -151,13 +171,17 @@ function metricsStoreOf(i: NonNullable<Config['influx']>, batchSize: number) {
 }
 
 /** SOURCE=kafka: the consumer group, writing to InfluxDB (when INFLUX_URL is set) and/or the results topic. */
-function kafkaSource(config: Config, models: ModelStore, metrics: ReturnType<typeof createMetrics>, logger: pino.Logger): KafkaSource {
+function kafkaSource(
+  config: Config,
+  mapping: Mapping,
+  models: ModelStore,
+  metrics: ReturnType<typeof createMetrics>,
+  logger: pino.Logger,
+): KafkaSource {
   const k = config.kafka as NonNullable<Config['kafka']>;
   const p = config.poller;
-  let mapping;
   let ca: string | undefined;
   try {
-    mapping = loadMapping(p.mappingFile, p.netIncludeSent);
     ca = readCa(k.tls?.caFile);
   } catch (e) {
     throw new StartupError((e as Error).message);
@@ -180,7 +204,7 @@ function kafkaSource(config: Config, models: ModelStore, metrics: ReturnType<typ
       learnWindowMs: learn ? learn.windowMs : 0,
       engine: (prior: Detector) =>
         learn
-          ? StreamingDetector.learner(hostLearningOptions({ prior, gate: p.gate, maxKeys: p.maxHosts }))
+          ? StreamingDetector.learner(hostLearningOptions({ prior, gate: p.gate, maxKeys: p.maxHosts, metrics: Object.keys(mapping) }))
           : // Stream time from the first row (0: refit clock not started): a replay rebuilds the same state.
             namedModelStream(prior, p.refit, p.gate, p.maxHosts, 0),
       writeBatchLines: p.writeBatchPoints,

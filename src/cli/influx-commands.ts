@@ -12,9 +12,8 @@ import { createMetrics } from '../plugins/metrics';
 import { loadMapping } from '../poller/mapping-file';
 import type { Detector } from '../core/detector';
 import { hostLearningOptions } from '../core/host-learning';
-import { Poller, readSpec, type HistoryState, type HostState } from '../poller/poller';
+import { Poller, readSpec, sharedReads, type HistoryState, type HostState } from '../poller/poller';
 import { addMetric, isComplete, type HostSteps } from '../poller/telegraf';
-import { METRIC_NAMES } from '../core/metrics';
 import { LABELS_MEASUREMENT } from '../data/telegraf-sim';
 import { csvField } from '../data/csv';
 import { UsageError } from './errors';
@@ -58,7 +57,14 @@ export function registerInfluxCommands(program: Command): void {
       const config = loadConfig();
       const store = storeOf(config);
       const p = config.poller;
-      const models = ModelStore.fromDetector(loadDetectorFile(config.modelPath, artifactOptions(config)), config.modelPath);
+      const detector = loadDetectorFile(config.modelPath, artifactOptions(config));
+      const mapping = loadMapping(p.mappingFile, p.netIncludeSent, p.metricSet);
+      const missing = detector.inputs.filter((name) => !Object.hasOwn(mapping, name));
+      if (!p.learn && missing.length > 0)
+        throw new UsageError(
+          `model ${detector.version} takes metrics (${detector.inputs.join(', ')}); the mapping does not provide ${missing.join(', ')}`,
+        );
+      const models = ModelStore.fromDetector(detector, config.modelPath);
       const log = pino({ level: 'warn' }, pino.destination(2));
       const poller = new Poller(
         store,
@@ -68,7 +74,7 @@ export function registerInfluxCommands(program: Command): void {
           maxLookbackMs: to - from,
           collectionIntervalMs: p.collectionIntervalMs,
           settleMs: 0,
-          mapping: loadMapping(p.mappingFile, p.netIncludeSent),
+          mapping,
           gate: p.gate,
           shard: { count: 1, index: 0 },
           maxHosts: p.maxHosts,
@@ -79,7 +85,13 @@ export function registerInfluxCommands(program: Command): void {
           // The live loop's detector: learning each host (from LEARN_WINDOW_S before --from) unless a model is named.
           refit: p.refit,
           ...(p.learn
-            ? { learn: { ...p.learn, options: (prior: Detector) => hostLearningOptions({ prior, gate: p.gate, maxKeys: p.maxHosts }) } }
+            ? {
+                learn: {
+                  ...p.learn,
+                  options: (prior: Detector) =>
+                    hostLearningOptions({ prior, gate: p.gate, maxKeys: p.maxHosts, metrics: Object.keys(mapping) }),
+                },
+              }
             : {}),
         },
         createMetrics(new Registry(), false),
@@ -124,9 +136,10 @@ export function registerInfluxCommands(program: Command): void {
       const config = loadConfig();
       const store = storeOf(config);
       const p = config.poller;
-      const mapping = loadMapping(p.mappingFile, p.netIncludeSent);
+      const mapping = loadMapping(p.mappingFile, p.netIncludeSent, p.metricSet);
       const interval = p.collectionIntervalMs;
-      const out: string[] = [`timestamp,host,cpu_usage,memory_usage,network_load${o.labels ? ',anomaly' : ''}`];
+      const names = Object.keys(mapping);
+      const out: string[] = [`timestamp,host,${names.join(',')}${o.labels ? ',anomaly' : ''}`];
       const hours = Math.ceil((to - from) / HOUR);
       const bar = progress(hours, 'export');
       let rows = 0;
@@ -135,10 +148,9 @@ export function registerInfluxCommands(program: Command): void {
         for (let t = from, k = 0; t < to; t += HOUR, k++) {
           const end = Math.min(to, t + HOUR);
           const steps: HostSteps = new Map();
-          for (const metric of METRIC_NAMES) {
-            const m = mapping[metric];
-            const groups = await store.readSeries(readSpec(m, t, end, interval));
-            addMetric(steps, metric, m, groups, interval);
+          for (const r of sharedReads(mapping, names)) {
+            const groups = await store.readSeries(readSpec(r.source, t, end, interval));
+            for (const metric of r.metrics) addMetric(steps, metric, mapping[metric], groups, interval);
           }
           const labelled = new Set<string>();
           if (o.labels) {
@@ -156,15 +168,12 @@ export function registerInfluxCommands(program: Command): void {
           for (const [host, byStep] of steps) {
             for (const [step, v] of byStep) {
               if (step < t || step >= end) continue;
-              if (!isComplete(v)) {
+              if (!isComplete(v, names)) {
                 incomplete++;
                 continue;
               }
               const label = o.labels ? `,${labelled.has(`${host}\u0000${step}`) ? 1 : 0}` : '';
-              lines.push([
-                step,
-                `${new Date(step).toISOString()},${csvField(host)},${v.cpu_usage},${v.memory_usage},${v.network_load}${label}`,
-              ]);
+              lines.push([step, `${new Date(step).toISOString()},${csvField(host)},${names.map((n) => v[n]).join(',')}${label}`]);
             }
           }
           lines.sort((a, b) => a[0] - b[0]);

@@ -1,7 +1,9 @@
+import { metricDefs } from '../core/metrics';
 import type { StreamingDetector } from '../core/streaming';
 import { parseLine, splitLines, type LineError, type Wanted } from '../influx/line-parser';
 import { predictionLines, runPlan, type PlannedRows, type PredictionLines } from '../poller/cycle';
-import type { Mapping } from '../poller/telegraf';
+import { mappingMetrics, type Mapping } from '../poller/telegraf';
+import { metricRules, type MetricRules } from '../validation/point';
 import { StepJoiner, type StepRow, type StepSkip } from './steps';
 
 /**
@@ -60,8 +62,10 @@ export class PartitionStream {
     intervalMs: number,
     replayUntil: bigint,
     private readonly version = 'learned',
+    rules?: MetricRules,
   ) {
-    this.joiner = new StepJoiner(mapping, intervalMs);
+    // Rows in the engine's column order; ranges from `rules` (a named model's declarations) or the mapping's.
+    this.joiner = new StepJoiner(mapping, intervalMs, rules ?? metricRules(metricDefs(engine.opts.inputs, mappingMetrics(mapping))));
     const wanted = new Map<string, Set<string>>();
     for (const m of Object.values(mapping)) wanted.set(m.measurement, new Set([...(wanted.get(m.measurement) ?? []), ...m.fields]));
     this.wanted = wanted;
@@ -120,9 +124,11 @@ export class PartitionStream {
     if (this.joiner.unused > this.lastUnused) count('unused_measurement', this.joiner.unused - this.lastUnused);
     this.lastUnused = this.joiner.unused;
     const n = rows.length;
-    const raw = new Float64Array(n * 3);
-    rows.forEach((r, k) => raw.set(r.values, k * 3));
+    const m = this.joiner.rules.names.length;
+    const raw = new Float64Array(n * m);
+    rows.forEach((r, k) => raw.set(r.values, k * m));
     const plan: PlannedRows = {
+      names: this.joiner.rules.names,
       keys: rows.map((r) => r.host),
       times: rows.map((r) => r.time),
       raw,

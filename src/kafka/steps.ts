@@ -1,7 +1,17 @@
-import { METRIC_NAMES, type MetricName } from '../core/metrics';
 import type { ParsedPoint } from '../influx/line-parser';
-import { isValidPoint } from '../validation/point';
-import { counterRate, exactSum, isComplete, stepOf, sumFields, type Mapping, type Sample, type StepValues } from '../poller/telegraf';
+import { isUsableStep, metricRules, type MetricRules } from '../validation/point';
+import {
+  counterRate,
+  exactSum,
+  isComplete,
+  mappingMetrics,
+  stepOf,
+  sumFields,
+  type Mapping,
+  type MetricMapping,
+  type Sample,
+  type StepValues,
+} from '../poller/telegraf';
 
 /**
  * Joins a stream of points (Telegraf's metrics as they arrive from a Kafka partition)
@@ -12,7 +22,7 @@ import { counterRate, exactSum, isComplete, stepOf, sumFields, type Mapping, typ
  * partition from an offset rebuilds exactly the state an uninterrupted consumer had.
  *
  * A host's step is closed, and its row emitted, when
- * - it holds all three metrics and every series (interface) the host's previous step had
+ * - it holds every metric of the set and every series (interface) the host's previous step had
  *   (the usual case: at once, when the step's last point arrives), or
  * - a point of a later step of the host arrives (a series went away, or a metric is
  *   missing: then the step is counted `incomplete`).
@@ -24,7 +34,8 @@ import { counterRate, exactSum, isComplete, stepOf, sumFields, type Mapping, typ
 export interface StepRow {
   host: string;
   time: number;
-  values: [number, number, number];
+  /** One value per metric of the set, in its order. */
+  values: number[];
 }
 
 /** Why a point or a step was left out. */
@@ -33,7 +44,7 @@ export type StepSkip = 'no_host' | 'late' | 'incomplete' | 'invalid';
 interface OpenStep {
   time: number;
   /** Per series (metric and sumOver tag value): its value at this step (a series seen twice keeps its last). */
-  parts: Map<string, { metric: MetricName; value: number }>;
+  parts: Map<string, { metric: string; value: number }>;
 }
 
 interface HostJoin {
@@ -53,13 +64,19 @@ export class StepJoiner {
   /** Points of measurements the mapping does not read (other Telegraf inputs): ignored, counted. */
   unused = 0;
   readonly skipped: Record<StepSkip, number> = { no_host: 0, late: 0, incomplete: 0, invalid: 0 };
-  private readonly byMeasurement = new Map<string, MetricName[]>();
+  private readonly byMeasurement = new Map<string, string[]>();
+  /** The metrics of a row, in its order, and their valid ranges. */
+  readonly rules: MetricRules;
 
+  /** `rules`: the row's metrics (default: the mapping's, in its order); each must be in the mapping. */
   constructor(
     private readonly mapping: Mapping,
     private readonly intervalMs: number,
+    rules?: MetricRules,
   ) {
-    for (const metric of METRIC_NAMES) {
+    this.rules = rules ?? metricRules(mappingMetrics(mapping));
+    for (const metric of this.rules.names) {
+      if (!mapping[metric]) throw new RangeError(`the mapping does not provide metric ${metric}`);
       const m = mapping[metric].measurement;
       this.byMeasurement.set(m, [...(this.byMeasurement.get(m) ?? []), metric]);
     }
@@ -116,7 +133,8 @@ export class StepJoiner {
       if (!h.open) h.open = { time: step, parts: new Map() };
       h.open.parts.set(series, { metric, value: v });
     }
-    if (h.open && h.expected.size > 0 && h.open.parts.size >= h.expected.size && holdsAll(h.open, h.expected)) this.close(host, h, out);
+    if (h.open && h.expected.size > 0 && h.open.parts.size >= h.expected.size && holdsAll(h.open, h.expected, this.rules.names.length))
+      this.close(host, h, out);
   }
 
   /** Closes the host's open step: a row when it is complete and valid, else counted. */
@@ -127,16 +145,17 @@ export class StepJoiner {
     // Several series of one host (interfaces) add up.
     const v: StepValues = {};
     for (const { metric, value } of open.parts.values()) v[metric] = (v[metric] ?? 0) + value;
-    if (!isComplete(v)) {
+    const names = this.rules.names;
+    if (!isComplete(v, names)) {
       this.skipped.incomplete++;
       return;
     }
-    if (!isValidPoint({ host, cpu_usage: v.cpu_usage, memory_usage: v.memory_usage, network_load: v.network_load })) {
+    if (!isUsableStep(host, v, this.rules)) {
       this.skipped.invalid++;
       return;
     }
     h.expected = new Set(open.parts.keys());
-    out.push({ host, time: open.time, values: [v.cpu_usage, v.memory_usage, v.network_load] });
+    out.push({ host, time: open.time, values: names.map((n) => v[n] as number) });
   }
 
   /** Forgets a host (its partition was revoked, or it is evicted). */
@@ -146,7 +165,7 @@ export class StepJoiner {
   }
 }
 
-function matches(where: Mapping['cpu_usage']['where'], tags: Record<string, string>): boolean {
+function matches(where: MetricMapping['where'], tags: Record<string, string>): boolean {
   for (const [k, want] of Object.entries(where)) {
     const got = tags[k];
     if (got === undefined) return false;
@@ -155,10 +174,10 @@ function matches(where: Mapping['cpu_usage']['where'], tags: Record<string, stri
   return true;
 }
 
-/** True if the step holds every expected series and all three metrics. */
-function holdsAll(open: OpenStep, expected: Set<string>): boolean {
+/** True if the step holds every expected series and all `metrics` metrics of the set. */
+function holdsAll(open: OpenStep, expected: Set<string>, metrics: number): boolean {
   for (const s of expected) if (!open.parts.has(s)) return false;
-  const seen = new Set<MetricName>();
+  const seen = new Set<string>();
   for (const { metric } of open.parts.values()) seen.add(metric);
-  return seen.size === METRIC_NAMES.length;
+  return seen.size === metrics;
 }

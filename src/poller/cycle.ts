@@ -1,8 +1,8 @@
-import type { MetricName } from '../core/metrics';
+import { BASIC_METRICS, columnsOf, METRIC_NAMES } from '../core/metrics';
 import type { StreamingDetector, StreamResult, StreamRows } from '../core/streaming';
-import { formatPoint, int, LineProtocolError } from '../influx/line-protocol';
-import { isValidPoint } from '../validation/point';
-import { isComplete, type HostSteps } from './telegraf';
+import { formatPoint, int, LineProtocolError, type FieldValue } from '../influx/line-protocol';
+import { isUsableStep, metricRules, type MetricRules } from '../validation/point';
+import { isComplete, type HostSteps, type StepValues } from './telegraf';
 
 /**
  * The pure part of a poller cycle, with no I/O, timers or metrics: which joined steps of
@@ -76,19 +76,20 @@ export interface CycleStep {
   hosts: Map<string, HostState>;
   /** The hosts of this replica's shard. */
   owns: (host: string) => boolean;
+  /** The metrics of a row, in its column order, and their valid ranges (default: the three). */
+  rules?: MetricRules;
 }
+
+const BASIC_RULES = metricRules(BASIC_METRICS);
 
 /** The rows of a cycle, in (time, host) order, and what was left out. */
 export interface PlannedRows extends StreamRows {
+  /** The metric of each column of `raw`. */
+  names: readonly string[];
   /** 1: a new step (written); 0: history. */
   write: Uint8Array;
   /** late: steps at or before their host's watermark that were never handled (they arrived after a later step was). */
   skipped: { incomplete: number; invalid: number; late: number };
-}
-
-/** True if a complete step's values pass the point rules (the live path scores only those). */
-function isUsable(host: string, v: Record<MetricName, number | undefined>): v is Record<MetricName, number> {
-  return isValidPoint({ host, cpu_usage: v.cpu_usage, memory_usage: v.memory_usage, network_load: v.network_load });
 }
 
 /**
@@ -106,10 +107,14 @@ export function planRows(steps: HostSteps, step: CycleStep): PlannedRows {
   const rowTimes: number[] = [];
   const rowValues: number[] = [];
   const rowWrite: number[] = [];
-  const add = (host: string, t: number, v: Record<MetricName, number>, write: boolean): void => {
+  const rules = step.rules ?? BASIC_RULES;
+  const names = rules.names;
+  const m = names.length;
+  const isUsable = (host: string, v: StepValues): boolean => isUsableStep(host, v, rules);
+  const add = (host: string, t: number, v: StepValues, write: boolean): void => {
     rowHosts.push(host);
     rowTimes.push(t);
-    rowValues.push(v.cpu_usage, v.memory_usage, v.network_load);
+    for (let k = 0; k < m; k++) rowValues.push(v[names[k]] as number);
     rowWrite.push(write ? 1 : 0);
   };
   const skipped = { incomplete: 0, invalid: 0, late: 0 };
@@ -117,8 +122,8 @@ export function planRows(steps: HostSteps, step: CycleStep): PlannedRows {
     if (!step.owns(host)) continue;
     if (learnOnly) {
       for (const t of [...byStep.keys()].filter((t) => t >= from && t < to).sort((a, b) => a - b)) {
-        const v = byStep.get(t) as Record<MetricName, number | undefined>;
-        if (isComplete(v) && isUsable(host, v)) add(host, t, v, false);
+        const v = byStep.get(t) as StepValues;
+        if (isComplete(v, names) && isUsable(host, v)) add(host, t, v, false);
       }
       continue;
     }
@@ -138,8 +143,8 @@ export function planRows(steps: HostSteps, step: CycleStep): PlannedRows {
         .filter((t) => t < to && (t < from || t <= watermark) && (!step.primeFromStart || t >= from) && !late.has(t))
         .sort((a, b) => a - b);
       for (const t of earlier) {
-        const v = byStep.get(t) as Record<MetricName, number | undefined>;
-        if (isComplete(v) && isUsable(host, v)) add(host, t, v, false);
+        const v = byStep.get(t) as StepValues;
+        if (isComplete(v, names) && isUsable(host, v)) add(host, t, v, false);
       }
     }
     const times = [...byStep.keys()].filter((t) => t > watermark && t >= from && t < to).sort((a, b) => a - b);
@@ -171,8 +176,8 @@ export function planRows(steps: HostSteps, step: CycleStep): PlannedRows {
       s.watermark = t;
     };
     for (const t of times) {
-      const v = byStep.get(t) as Record<MetricName, number | undefined>;
-      if (!isComplete(v)) {
+      const v = byStep.get(t) as StepValues;
+      if (!isComplete(v, names)) {
         // Its other metrics may still arrive: wait settleMs from the moment the step was
         // first seen incomplete, so late data (a Telegraf buffer flushed after an
         // outage, a write half visible to a query) gets the same grace as fresh data.
@@ -205,9 +210,12 @@ export function planRows(steps: HostSteps, step: CycleStep): PlannedRows {
   const order = Array.from({ length: total }, (_, i) => i).sort(
     (a, b) => rowTimes[a] - rowTimes[b] || (rowHosts[a] < rowHosts[b] ? -1 : rowHosts[a] > rowHosts[b] ? 1 : a - b),
   );
-  const raw = new Float64Array(total * 3);
-  order.forEach((i, k) => raw.set(rowValues.slice(i * 3, i * 3 + 3), k * 3));
+  const raw = new Float64Array(total * m);
+  order.forEach((i, k) => {
+    for (let c = 0; c < m; c++) raw[k * m + c] = rowValues[i * m + c];
+  });
   return {
+    names,
     keys: order.map((i) => rowHosts[i]),
     times: order.map((i) => rowTimes[i]),
     raw,
@@ -231,6 +239,37 @@ export interface PredictionLines {
 }
 
 /**
+ * The ai_predictions fields of a metric set: `val_<metric>` and `contrib_<metric>` per
+ * metric, except that the prototype's three keep their own value fields (`cpu_val`,
+ * `mem_val`, `net_val`) and also write `shap_cpu`, `shap_memory`, `shap_network`.
+ */
+interface FieldLayout {
+  /** Columns of cpu_usage, memory_usage, network_load, when the set holds the three. */
+  legacy: Int32Array | null;
+  /** Per column: its value field key (null: a legacy one), and its contribution field key. */
+  val: (string | null)[];
+  contrib: string[];
+}
+
+const layouts = new Map<string, FieldLayout>();
+
+function layoutOf(names: readonly string[]): FieldLayout {
+  const key = names.join(',');
+  let l = layouts.get(key);
+  if (!l) {
+    const legacy = columnsOf(METRIC_NAMES, names);
+    l = {
+      legacy,
+      val: names.map((n) => (legacy && (METRIC_NAMES as readonly string[]).includes(n) ? null : `val_${n}`)),
+      contrib: names.map((n) => `contrib_${n}`),
+    };
+    if (layouts.size > 64) layouts.clear();
+    layouts.set(key, l);
+  }
+  return l;
+}
+
+/**
  * One `ai_predictions` point per written row: the gated alert, the raw verdict, score,
  * severity and threshold of the model that judged it, the metric values, their
  * contributions, the refits before it and whether its host was still learning. Tagged
@@ -245,6 +284,9 @@ export function predictionLines(
   const out: PredictionLines = { lines: [], n: 0, anomalies: 0, alerts: 0, unwritable: 0, written: [] };
   const c = res.contributions;
   const { raw } = plan;
+  const m = plan.names.length;
+  const layout = layoutOf(plan.names);
+  const lg = layout.legacy;
   if (prefixes.size > MAX_PREFIXES) prefixes.clear();
   for (let k = 0; k < plan.n; k++) {
     if (plan.write[k] !== 1) continue;
@@ -276,37 +318,53 @@ export function predictionLines(
       continue;
     }
     const severity = threshold > 0 ? score / threshold : 0;
-    const i3 = k * 3;
-    const nums = [score, severity, threshold, raw[i3], raw[i3 + 1], raw[i3 + 2], c[i3], c[i3 + 1], c[i3 + 2]];
-    if (nums.every(Number.isFinite) && Number.isSafeInteger(plan.times[k])) {
+    const o = k * m;
+    let finite = Number.isFinite(score) && Number.isFinite(severity) && Number.isFinite(threshold) && Number.isSafeInteger(plan.times[k]);
+    for (let x = 0; x < m && finite; x++) finite = Number.isFinite(raw[o + x]) && Number.isFinite(c[o + x]);
+    if (finite) {
       // The fast path: the same text formatPoint writes (the fields in this order), without its per-field checks.
-      out.lines.push(
-        `${prefix}is_anomaly=${alert ? 1 : 0}i,raw_anomaly=${res.anomalies[k]}i,score=${score},severity=${severity},threshold=${threshold}` +
-          `,cpu_val=${nums[3]},mem_val=${nums[4]},net_val=${nums[5]},shap_cpu=${nums[6]},shap_memory=${nums[7]},shap_network=${nums[8]}` +
-          `,model_refit=${res.refits[k]}i,learning=${res.learning[k]}i ${plan.times[k]}`,
-      );
+      let line = `${prefix}is_anomaly=${alert ? 1 : 0}i,raw_anomaly=${res.anomalies[k]}i,score=${score},severity=${severity},threshold=${threshold}`;
+      if (lg) {
+        line +=
+          `,cpu_val=${raw[o + lg[0]]},mem_val=${raw[o + lg[1]]},net_val=${raw[o + lg[2]]}` +
+          `,shap_cpu=${c[o + lg[0]]},shap_memory=${c[o + lg[1]]},shap_network=${c[o + lg[2]]}`;
+      }
+      for (let x = 0; x < m; x++) {
+        const val = layout.val[x];
+        if (val !== null) line += `,${val}=${raw[o + x]}`;
+        line += `,${layout.contrib[x]}=${c[o + x]}`;
+      }
+      out.lines.push(`${line},model_refit=${res.refits[k]}i,learning=${res.learning[k]}i ${plan.times[k]}`);
       continue;
     }
+    const fields: Record<string, FieldValue> = {
+      is_anomaly: int(alert ? 1 : 0),
+      raw_anomaly: int(res.anomalies[k]),
+      score,
+      severity,
+      threshold,
+    };
+    if (lg) {
+      fields.cpu_val = raw[o + lg[0]];
+      fields.mem_val = raw[o + lg[1]];
+      fields.net_val = raw[o + lg[2]];
+      fields.shap_cpu = c[o + lg[0]];
+      fields.shap_memory = c[o + lg[1]];
+      fields.shap_network = c[o + lg[2]];
+    }
+    for (let x = 0; x < m; x++) {
+      const val = layout.val[x];
+      if (val !== null) fields[val] = raw[o + x];
+      fields[layout.contrib[x]] = c[o + x];
+    }
+    fields.model_refit = int(res.refits[k]);
+    fields.learning = int(res.learning[k]);
     try {
       out.lines.push(
         formatPoint({
           measurement: PREDICTIONS_MEASUREMENT,
           tags: { host: plan.keys[k], model_version: version },
-          fields: {
-            is_anomaly: int(alert ? 1 : 0),
-            raw_anomaly: int(res.anomalies[k]),
-            score,
-            severity: threshold > 0 ? score / threshold : 0,
-            threshold,
-            cpu_val: raw[k * 3],
-            mem_val: raw[k * 3 + 1],
-            net_val: raw[k * 3 + 2],
-            shap_cpu: c[k * 3],
-            shap_memory: c[k * 3 + 1],
-            shap_network: c[k * 3 + 2],
-            model_refit: int(res.refits[k]),
-            learning: int(res.learning[k]),
-          },
+          fields,
           time: plan.times[k],
         }),
       );

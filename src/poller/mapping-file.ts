@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { MappingSchema, telegrafPreset, type Mapping } from './telegraf';
+import type { MetricPreset } from '../core/metrics';
+import { MappingSchema, presetMapping, type Mapping } from './telegraf';
 
-/** The mapping from METRICS_MAPPING_FILE (JSON, checked), or Telegraf's preset. */
-export function loadMapping(file: string | undefined, includeSent: boolean): Mapping {
-  if (!file) return telegrafPreset(includeSent);
+/** The mapping from METRICS_MAPPING_FILE (JSON, checked), or the preset set's (METRIC_SET) from Telegraf's standard inputs. */
+export function loadMapping(file: string | undefined, includeSent: boolean, preset: MetricPreset = 'basic'): Mapping {
+  if (!file) return presetMapping(preset, includeSent);
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));

@@ -2,7 +2,8 @@ import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { Detector } from '../core/detector';
 import { psi, RecentWindow } from '../core/drift';
 import type { GateOptions } from '../core/gate';
-import { METRIC_NAMES } from '../core/metrics';
+import { artifactMetrics } from '../core/artifact';
+import { metricDefs } from '../core/metrics';
 import { StreamingDetector, type StreamingOptions } from '../core/streaming';
 import { formatPoint, int } from '../influx/line-protocol';
 import type { MetricsStore, ReadSeriesSpec, SeriesGroup } from '../influx/types';
@@ -10,7 +11,8 @@ import type { ModelStore } from '../model-store';
 import type { HealthContributor } from '../routes/health';
 import { planRows, predictionLines, PREDICTIONS_MEASUREMENT, runPlan, type HostState } from './cycle';
 import { ownsHost, type Shard } from './shard';
-import { addMetric, stepOf, type CounterHistory, type HostSteps, type Mapping, type MetricMapping } from './telegraf';
+import { metricRules, type MetricRules } from '../validation/point';
+import { addMetric, mappingMetrics, stepOf, type CounterHistory, type HostSteps, type Mapping, type MetricMapping } from './telegraf';
 import { backoffMs, LineWriter, type WriterMetrics, type WriterOptions } from './writer';
 
 /**
@@ -31,6 +33,27 @@ export function readSpec(m: MetricMapping, from: number, to: number, interval: n
 }
 
 export { PREDICTIONS_MEASUREMENT, type HostState } from './cycle';
+
+/**
+ * The reads of a cycle: metrics of one measurement with the same tag filters and sums
+ * share one query (Telegraf's `system` gives load1, load5 and load15 in one point), its
+ * fields those of all of them.
+ */
+export function sharedReads(mapping: Mapping, metrics: readonly string[]): { source: MetricMapping; metrics: string[] }[] {
+  const out = new Map<string, { source: MetricMapping; metrics: string[] }>();
+  for (const metric of metrics) {
+    const m = mapping[metric];
+    if (!m) throw new Error(`the mapping does not provide metric ${metric}`);
+    const key = JSON.stringify([m.measurement, m.where, m.sumOver ?? null, m.exclude, m.transform === 'rate']);
+    const r = out.get(key);
+    if (!r) out.set(key, { source: { ...m, fields: [...m.fields] }, metrics: [metric] });
+    else {
+      for (const f of m.fields) if (!r.source.fields.includes(f)) r.source.fields.push(f);
+      r.metrics.push(metric);
+    }
+  }
+  return [...out.values()];
+}
 
 /**
  * The stream around a model the user named (LEARN off): its features, trees and threshold,
@@ -144,6 +167,9 @@ export interface HistoryState {
   engine?: StreamingDetector;
   engineFor?: Detector;
   primed: boolean;
+  /** The metric rules of `rulesFor` (the engine's columns). */
+  rules?: MetricRules;
+  rulesFor?: StreamingDetector;
 }
 
 /** What one cycle did (for tests and logs). */
@@ -291,7 +317,9 @@ export class Poller {
     });
     const stale = [...older].filter(([host]) => host !== '' && !this.hosts.has(host) && ownsHost(this.opts.shard, host));
     if (stale.length > 0) {
-      const m = this.opts.mapping.memory_usage;
+      // A gauge of the set (the first metric that is not a counter, whose rate needs two samples).
+      const mapped = Object.values(this.opts.mapping);
+      const m = mapped.find((x) => x.transform !== 'rate') ?? mapped[0];
       const alive = await this.store.latestTimes(m.measurement, 'host', { since: now - this.opts.maxLookbackMs, field: m.fields[0] });
       for (const [host, t] of stale) {
         if (!alive.has(host)) continue;
@@ -375,7 +403,7 @@ export class Poller {
    * late, and none of its steps is lost.
    */
   private async discover(now: number): Promise<void> {
-    const measurements = [...new Set(METRIC_NAMES.map((m) => this.opts.mapping[m].measurement))];
+    const measurements = [...new Set(Object.values(this.opts.mapping).map((m) => m.measurement))];
     const bytes0 = this.store.queryBytes;
     const all = await this.store.tagValues(measurements, 'host', { since: now - this.opts.maxLookbackMs });
     this.countQueries('discovery', 1, bytes0);
@@ -472,6 +500,19 @@ export class Poller {
       this.log.error({ err: st.lastRefitError, failures: st.refitFailures }, 'refit failed; the previous model keeps serving');
     }
     this.seenStats = { engine, refits: st.refits, failures: st.refitFailures };
+  }
+
+  /**
+   * The metrics of the engine's rows and their valid ranges: a named model's declarations,
+   * or the mapping's (the learned set).
+   */
+  private rulesOf(engine: StreamingDetector, history: HistoryState): MetricRules {
+    if (history.rules && history.rulesFor === engine) return history.rules;
+    const declared =
+      !this.opts.learn && history.engineFor ? artifactMetrics(history.engineFor.artifact) : mappingMetrics(this.opts.mapping);
+    history.rules = metricRules(metricDefs(engine.opts.inputs, declared));
+    history.rulesFor = engine;
+    return history.rules;
   }
 
   /**
@@ -616,25 +657,27 @@ export class Poller {
     // no look-back is needed (not for hosts just discovered: they have no samples yet).
     const warm = counters !== undefined && this.readTo !== null && readFrom <= this.readTo && readFrom >= this.readTo - 4 * interval;
     const groups = this.readGroups(readFrom, live);
-    const results: SeriesGroup[][] = METRIC_NAMES.map(() => []);
+    const rules = this.rulesOf(engine, history);
+    const reads = sharedReads(this.opts.mapping, rules.names);
+    const results: SeriesGroup[][] = reads.map(() => []);
     const bytes0 = this.store.queryBytes;
     let queries = 0;
     for (const g of groups) {
       const got = await Promise.all(
-        METRIC_NAMES.map((metric) => {
-          const spec = readSpec(this.opts.mapping[metric], g.from, to, interval, warm && !g.fresh);
+        reads.map((r) => {
+          const spec = readSpec(r.source, g.from, to, interval, warm && !g.fresh);
           return this.store.readSeries(g.hosts ? { ...spec, tagIn: { key: 'host', values: g.hosts } } : spec);
         }),
       );
-      queries += METRIC_NAMES.length;
+      queries += reads.length;
       got.forEach((r, k) => results[k].push(...r));
     }
     this.countQueries('read', queries, bytes0);
-    METRIC_NAMES.forEach((metric, k) => {
+    reads.forEach((r, k) => {
       for (const g of results[k]) read += g.rows.length;
       // Sharded reads hold this shard's hosts only; the filter stays as a safeguard.
       const mine = this.sharded ? results[k].filter((g) => ownsHost(this.opts.shard, g.tags.host ?? '')) : results[k];
-      addMetric(steps, metric, this.opts.mapping[metric], mine, interval, counters);
+      for (const metric of r.metrics) addMetric(steps, metric, this.opts.mapping[metric], mine, interval, counters);
     });
     if (counters) this.readTo = to;
     this.metrics.pointsRead.inc(read);
@@ -653,6 +696,7 @@ export class Poller {
       primeFromStart: this.opts.learn !== undefined,
       hosts,
       owns: (h) => ownsHost(this.opts.shard, h),
+      rules,
     });
     if (!learnOnly && priming) history.primed = true;
     const { incomplete, invalid, late } = plan.skipped;

@@ -306,7 +306,7 @@ export async function runRebalanceScenario(o: RebalanceOptions): Promise<Rebalan
     const config = loadConfig(env);
     const engine = serviceEngine(config);
     const prior = loadDetectorFile(resolve(ROOT, config.modelPath));
-    const mapping = loadMapping(config.poller.mappingFile, config.poller.netIncludeSent);
+    const mapping = loadMapping(config.poller.mappingFile, config.poller.netIncludeSent, config.poller.metricSet);
 
     const spawn = (r: Replica): Promise<ServiceProcess> => {
       r.starting = startService({ ...env, KAFKA_CLIENT_ID: `detector-${r.name}` }, 60_000).then((p) => (r.proc = p));
