@@ -11,7 +11,7 @@
 set -euo pipefail
 TELEGRAF_VERSION="1.33.0"
 # custom: only the plugins named by tags are compiled in (Telegraf's custom builds).
-TELEGRAF_TAGS="custom,inputs.cpu,inputs.mem,inputs.net,outputs.influxdb,outputs.health,outputs.kafka"
+TELEGRAF_TAGS="custom,inputs.cpu,inputs.mem,inputs.net,inputs.system,inputs.diskio,inputs.swap,inputs.netstat,inputs.nstat,outputs.influxdb,outputs.health,outputs.kafka"
 MIN_GO="1.23"
 DIR="${TELEGRAF_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/infra-anomaly-detector/telegraf-$TELEGRAF_VERSION}"
 BIN="$DIR/telegraf"

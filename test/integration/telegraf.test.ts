@@ -4,6 +4,8 @@ import { predictions, waitUntil, type PredictionRow } from '../helpers/influx-da
 import { startService, type ServiceProcess } from '../helpers/process';
 import { startTelegraf, TELEGRAF_START_TIMEOUT_MS, type Telegraf } from '../helpers/telegraf';
 import { startVethTraffic, type VethTraffic } from '../helpers/veth';
+import { NODE_METRICS } from '../../src/core/metrics';
+import { presetMapping } from '../../src/poller/telegraf';
 
 // Real Telegraf (docker/telegraf.conf, 1 s interval) collecting this machine into a real
 // influxd, and the service process polling it as the README starts it: the values it
@@ -130,5 +132,81 @@ describe('real Telegraf -> real influxd -> the service (values written back as T
       expect(p.net_val as number).toBeGreaterThanOrEqual(0);
     }
     expect(got.some((p) => (p.net_val as number) > 0)).toBe(true);
+  }, 60_000);
+
+  it('METRIC_SET=node: every step with all 13 metrics is scored, each val_<metric> as computed from the raw points, a contrib_<metric> per metric', async () => {
+    await svc?.stop();
+    svc = undefined;
+    await influxd.rawQuery('DROP MEASUREMENT "ai_predictions"', { db: DB });
+    svc = await startService({
+      INFLUX_URL: influxd.url,
+      INFLUX_DATABASE: DB,
+      POLL_INTERVAL_S: '1',
+      COLLECTION_INTERVAL_S: String(STEP_MS / 1000),
+      SETTLE_S: '2',
+      METRIC_SET: 'node',
+    });
+    const s = svc;
+    let got: PredictionRow[] = [];
+    await waitUntil(
+      async () => (got = await predictions(influxd, host)).length >= MIN_PREDICTIONS,
+      30_000,
+      `${MIN_PREDICTIONS} node-set predictions of host ${host} (service: ${s.output().trim().split('\n').slice(-3).join(' | ')})`,
+    );
+    // Each metric from Telegraf's raw points, computed here: the mapping's field, tag
+    // filter, sum over the sumOver tag and transform (value, 100 - value, counter rate).
+    const mapping = presetMapping('node');
+    const expected = new Map<string, Map<number, number>>();
+    for (const d of NODE_METRICS) {
+      const m = mapping[d.name];
+      const filters = [`"host" = '${host}'`, ...Object.entries(m.where).map(([k, v]) => `"${k}" = '${v as string}'`)];
+      const series = await raw(
+        influxd,
+        `SELECT "${m.fields[0]}" FROM "${m.measurement}" WHERE ${filters.join(' AND ')}${m.sumOver ? ` GROUP BY "${m.sumOver}"` : ''}`,
+      );
+      const values = new Map<number, number>();
+      for (const sr of series) {
+        if (m.sumOver && m.exclude.includes(sr.tags[m.sumOver] ?? '')) continue;
+        for (let i = 0; i < sr.rows.length; i++) {
+          const { time, value } = sr.rows[i];
+          let v: number;
+          if (m.transform === 'rate') {
+            if (i === 0) continue;
+            const prev = sr.rows[i - 1];
+            v = (value >= prev.value ? value - prev.value : value) / ((time - prev.time) / 1000);
+          } else v = m.transform === 'complement100' ? 100 - value : value;
+          const step = Math.floor(time / STEP_MS) * STEP_MS;
+          values.set(step, (m.sumOver ? (values.get(step) ?? 0) : 0) + v);
+        }
+      }
+      expect([d.name, values.size > 0]).toEqual([d.name, true]);
+      expected.set(d.name, values);
+    }
+    const first = got[0].time;
+    const last = got[got.length - 1].time;
+    const cpu = expected.get('cpu_usage') as Map<number, number>;
+    const complete = [...cpu.keys()]
+      .filter((t) => t >= first && t <= last && NODE_METRICS.every((d) => expected.get(d.name)?.has(t)))
+      .sort((a, b) => a - b);
+    expect(got.map((p) => p.time)).toEqual(complete);
+    for (const p of got) {
+      const want: Record<string, unknown> = { time: p.time };
+      const have: Record<string, unknown> = { time: p.time };
+      for (const d of NODE_METRICS) {
+        const field =
+          d.name === 'cpu_usage'
+            ? 'cpu_val'
+            : d.name === 'memory_usage'
+              ? 'mem_val'
+              : d.name === 'network_load'
+                ? 'net_val'
+                : `val_${d.name}`;
+        want[d.name] = expected.get(d.name)?.get(p.time);
+        have[d.name] = p[field];
+        expect([`contrib_${d.name}`, typeof p[`contrib_${d.name}`]]).toEqual([`contrib_${d.name}`, 'number']);
+      }
+      expect(have).toEqual(want);
+      expect(typeof p.score).toBe('number');
+    }
   }, 60_000);
 });

@@ -1,3 +1,4 @@
+import { presetMapping } from '../../../src/poller/telegraf';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { CONFIG_ENV_NAMES, loadConfig } from '../../../src/config';
@@ -346,7 +347,7 @@ describe('docker/docker-compose.yml', () => {
     expect(argvOf(svc('simulate').healthcheck?.test).join(' ')).toContain(`host = '${first}'`);
   });
 
-  it("feeds Telegraf's cpu, mem and net inputs in the schema the poller reads", () => {
+  it("feeds Telegraf's inputs of both metric sets (cpu, mem, net; system, diskio, swap, netstat, nstat) in the schema the poller reads", () => {
     const tables = telegraf();
     const cpu = table(tables, 'inputs.cpu');
     expect(cpu.values.totalcpu).toBe(true);
@@ -360,7 +361,12 @@ describe('docker/docker-compose.yml', () => {
         .filter((t) => t.name.startsWith('inputs.'))
         .map((t) => t.name)
         .sort(),
-    ).toEqual(['inputs.cpu', 'inputs.mem', 'inputs.net']);
+    ).toEqual([...new Set(Object.values(presetMapping('node')).map((m) => `inputs.${m.measurement}`))].sort());
+    // A host without retransmits must still send TcpRetransSegs, or its node steps stay incomplete.
+    expect(table(tables, 'inputs.nstat').values.dump_zeros).toBe(true);
+    // The output lets every mapped measurement through.
+    const namepass = table(tables, 'outputs.influxdb').values.namepass as string[];
+    for (const m of Object.values(presetMapping('node'))) expect(namepass).toContain(m.measurement);
   });
 
   it("has Prometheus scrape the service's /metrics", async () => {

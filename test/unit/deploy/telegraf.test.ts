@@ -22,7 +22,13 @@ describe('Telegraf: the version and plugins the tests build are the ones the sta
           .map((t) => t.name),
       ),
     ].sort();
-    expect(plugins).toEqual(['inputs.cpu', 'inputs.mem', 'inputs.net', 'outputs.health', 'outputs.influxdb']);
+    expect(plugins).toEqual(
+      [
+        ...['inputs.cpu', 'inputs.mem', 'inputs.net'],
+        ...['inputs.diskio', 'inputs.netstat', 'inputs.nstat', 'inputs.swap', 'inputs.system'],
+        ...['outputs.health', 'outputs.influxdb'],
+      ].sort(),
+    );
     // outputs.kafka is not in the stack's configuration: it is built in for the Kafka
     // consumer-group mode (Telegraf writes to Kafka, the service consumes).
     expect(telegrafTags().sort()).toEqual(['custom', 'outputs.kafka', ...plugins].sort());
