@@ -34,14 +34,19 @@ export const MAX_METRICS = 64;
  * mappings of this form.
  */
 export const MappingSchema = z
-  .record(
-    z.string().regex(METRIC_NAME, 'metric names are lower case letters, digits and _, starting with a letter (at most 63)'),
-    MetricMappingSchema,
-  )
+  .record(z.string(), MetricMappingSchema)
   .refine((m) => Object.keys(m).length >= 1, 'a mapping needs at least one metric')
   .refine((m) => Object.keys(m).length <= MAX_METRICS, `a mapping has at most ${MAX_METRICS} metrics`)
   .superRefine((m, ctx) => {
     for (const [metric, src] of Object.entries(m)) {
+      if (!METRIC_NAME.test(metric)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [metric.slice(0, 100)],
+          message: 'metric names are lower case letters, digits and _, starting with a letter (at most 63)',
+        });
+        continue;
+      }
       const def = metricDefs([metric])[0];
       const min = src.min ?? def.min;
       const max = src.max === undefined ? def.max : src.max;
