@@ -3,7 +3,29 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MODEL_PATH, normalPoint } from '../helpers/fixtures';
-import { startExpectingFailure, startService } from '../helpers/process';
+import { startExpectingFailure, startService, freePort } from '../helpers/process';
+import { NODE_METRICS } from '../../src/core/metrics';
+import { trainModel } from '../../src/core/train';
+
+/** A model of the 13 node metrics (raw features), written to `dir`. */
+function nodeModel(dir: string): string {
+  const m = NODE_METRICS.length;
+  const n = 300;
+  const raw = new Float64Array(n * m);
+  for (let i = 0; i < n * m; i++) raw[i] = 10 + ((i * 7919) % 50);
+  const a = trainModel(raw, n, {
+    nEstimators: 20,
+    maxSamples: 64,
+    seed: 1,
+    contamination: 0.01,
+    createdAt: '2026-01-01T00:00:00.000Z',
+    inputs: NODE_METRICS.map((d) => d.name),
+    features: NODE_METRICS.map((d) => ({ name: d.name, source: d.name, transform: 'raw' as const, unit: d.unit, min: d.min, max: d.max })),
+  });
+  const path = join(dir, 'node-model.json');
+  writeFileSync(path, JSON.stringify(a));
+  return path;
+}
 
 describe('the service as a real process (npm start runs the same command)', () => {
   it('answers /health, /detect and /metrics over HTTP, and logs JSON with request ids', async () => {
@@ -97,5 +119,42 @@ describe('the service as a real process (npm start runs the same command)', () =
     expect(r.code).not.toBe(0);
     expect(r.output.trim().split('\n')).toHaveLength(1);
     expect(r.output).toContain(`invalid configuration: ${name}=`);
+  });
+
+  describe('metric sets', () => {
+    const nodeDir = mkdtempSync(join(tmpdir(), 'iad-node-model-'));
+    const model = nodeModel(nodeDir);
+
+    it('refuses a model whose metrics the mapping does not provide, naming them in one line', async () => {
+      const port = await freePort();
+      const r = await startExpectingFailure({ MODEL_PATH: model, INFLUX_URL: `http://127.0.0.1:${port}`, METRIC_SET: 'basic' });
+      expect(r.code).not.toBe(0);
+      expect(r.output.trim().split('\n')).toHaveLength(1);
+      expect(r.output).toMatch(/^anomaly-detector: cannot start: model \S+ takes metrics \(cpu_usage, memory_usage, network_load, load1, /);
+      expect(r.output).toContain('METRIC_SET=basic does not provide load1, load5, load15, disk_read_bytes');
+    });
+
+    it('refuses a mapping file with a bad metric name in one line', async () => {
+      const file = join(nodeDir, 'bad-mapping.json');
+      writeFileSync(file, JSON.stringify({ 'disk io': { measurement: 'diskio', fields: ['io_time'], transform: 'rate' } }));
+      const r = await startExpectingFailure({ METRICS_MAPPING_FILE: file });
+      expect(r.code).not.toBe(0);
+      expect(r.output.trim().split('\n')).toHaveLength(1);
+      expect(r.output).toContain(`METRICS_MAPPING_FILE ${file}: disk io: metric names are lower case letters`);
+    });
+
+    it('serves a node-set model over HTTP (no InfluxDB), and starts with it beside InfluxDB when METRIC_SET=node', async () => {
+      const svc = await startService({ MODEL_PATH: model });
+      try {
+        const health = (await (await fetch(`${svc.url}/health`)).json()) as { model: { version: string } };
+        expect(health.model.version).toMatch(/^20260101-/);
+      } finally {
+        await svc.stop();
+      }
+      const port = await freePort();
+      const withInflux = await startService({ MODEL_PATH: model, INFLUX_URL: `http://127.0.0.1:${port}`, METRIC_SET: 'node' });
+      await withInflux.stop();
+      expect(withInflux.output()).toContain('model loaded');
+    });
   });
 });

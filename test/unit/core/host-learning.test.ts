@@ -1,3 +1,4 @@
+import { NODE_METRICS } from '../../../src/core/metrics';
 import { DEFAULT_GATE } from '../../../src/core/gate';
 import { hostLearningOptions } from '../../../src/core/host-learning';
 import { StreamingDetector } from '../../../src/core/streaming';
@@ -121,5 +122,53 @@ describe('host learning: incidents minutes apart on one host', () => {
       const c = [0, 1, 2].map((k) => res.contributions[first * 3 + k]);
       expect(c.indexOf(Math.max(...c))).toBe(col);
     }
+  });
+});
+
+describe('host learning over the node set', () => {
+  const names = NODE_METRICS.map((d) => d.name);
+  const m = names.length;
+  const rowsOf = (steps: number, hosts: number) => {
+    const raw = new Float64Array(steps * hosts * m);
+    const keys: string[] = [];
+    const times: number[] = [];
+    for (let i = 0; i < steps; i++)
+      for (let h = 0; h < hosts; h++) {
+        const r = i * hosts + h;
+        keys.push(`h${h}`);
+        times.push(i * 10_000);
+        for (let c = 0; c < m; c++) raw[r * m + c] = (c === 0 || c === 1 ? 30 : 1000) + ((i * 7 + c * 3 + h) % 11);
+      }
+    return { keys, times, raw, n: steps * hosts };
+  };
+
+  it("the bundled model of the three judges learning hosts on its own columns; the others get no contribution; then each host's learned model", () => {
+    const prior = loadDetectorFile(MODEL_PATH);
+    const engine = StreamingDetector.learner(hostLearningOptions({ prior, gate: DEFAULT_GATE, maxKeys: 10, metrics: names }));
+    expect(engine.opts.features).toHaveLength(4 * m);
+    const rows = rowsOf(100, 2);
+    const res = engine.process(rows);
+    const learning = Array.from(res.learning);
+    const first = learning.indexOf(0);
+    expect(first).toBeGreaterThan(0);
+    // The prior's own scores and contributions of the three columns.
+    const three = new Float64Array(first * 3);
+    for (let i = 0; i < first; i++) three.set(rows.raw.subarray(i * m, i * m + 3), i * 3);
+    const want = prior.scoreRaw(three, first);
+    for (let i = 0; i < first; i++) {
+      expect(res.scores[i]).toBe(want.scores[i]);
+      expect(Array.from(res.contributions.subarray(i * m, i * m + 3))).toEqual(Array.from(want.contributions.subarray(i * 3, i * 3 + 3)));
+      expect(Array.from(res.contributions.subarray(i * m + 3, i * m + m))).toEqual(new Array(m - 3).fill(0));
+    }
+    // Learned: every metric can contribute.
+    const last = rows.n - 1;
+    expect(res.learning[last]).toBe(0);
+    expect(Array.from(res.contributions.subarray(last * m + 3, last * m + m)).some((c) => c !== 0)).toBe(true);
+  });
+
+  it('a prior with a metric outside the set is not used (nothing judges a learning host before the first fit)', () => {
+    const prior = loadDetectorFile(MODEL_PATH);
+    const opts = hostLearningOptions({ prior, gate: DEFAULT_GATE, maxKeys: 10, metrics: ['load1', 'load5'] });
+    expect(opts.learning?.prior).toBeUndefined();
   });
 });
