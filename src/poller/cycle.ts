@@ -239,15 +239,16 @@ export interface PredictionLines {
 }
 
 /**
- * The ai_predictions fields of a metric set: `val_<metric>` and `contrib_<metric>` per
- * metric, except that the prototype's three keep their own value fields (`cpu_val`,
- * `mem_val`, `net_val`) and also write `shap_cpu`, `shap_memory`, `shap_network`.
+ * The ai_predictions fields of a metric set: `val_<metric>` and `contrib_<metric>` for
+ * every metric (the dashboard's metric variable reads them); the prototype's three also
+ * keep their own fields (`cpu_val`, `mem_val`, `net_val`, `shap_cpu`, `shap_memory`,
+ * `shap_network`), which dashboards and queries of earlier versions read.
  */
 interface FieldLayout {
   /** Columns of cpu_usage, memory_usage, network_load, when the set holds the three. */
   legacy: Int32Array | null;
-  /** Per column: its value field key (null: a legacy one), and its contribution field key. */
-  val: (string | null)[];
+  /** Per column: its value field key and its contribution field key. */
+  val: string[];
   contrib: string[];
 }
 
@@ -260,7 +261,7 @@ function layoutOf(names: readonly string[]): FieldLayout {
     const legacy = columnsOf(METRIC_NAMES, names);
     l = {
       legacy,
-      val: names.map((n) => (legacy && (METRIC_NAMES as readonly string[]).includes(n) ? null : `val_${n}`)),
+      val: names.map((n) => `val_${n}`),
       contrib: names.map((n) => `contrib_${n}`),
     };
     if (layouts.size > 64) layouts.clear();
@@ -329,11 +330,7 @@ export function predictionLines(
           `,cpu_val=${raw[o + lg[0]]},mem_val=${raw[o + lg[1]]},net_val=${raw[o + lg[2]]}` +
           `,shap_cpu=${c[o + lg[0]]},shap_memory=${c[o + lg[1]]},shap_network=${c[o + lg[2]]}`;
       }
-      for (let x = 0; x < m; x++) {
-        const val = layout.val[x];
-        if (val !== null) line += `,${val}=${raw[o + x]}`;
-        line += `,${layout.contrib[x]}=${c[o + x]}`;
-      }
+      for (let x = 0; x < m; x++) line += `,${layout.val[x]}=${raw[o + x]},${layout.contrib[x]}=${c[o + x]}`;
       out.lines.push(`${line},model_refit=${res.refits[k]}i,learning=${res.learning[k]}i ${plan.times[k]}`);
       continue;
     }
@@ -353,8 +350,7 @@ export function predictionLines(
       fields.shap_network = c[o + lg[2]];
     }
     for (let x = 0; x < m; x++) {
-      const val = layout.val[x];
-      if (val !== null) fields[val] = raw[o + x];
+      fields[layout.val[x]] = raw[o + x];
       fields[layout.contrib[x]] = c[o + x];
     }
     fields.model_refit = int(res.refits[k]);

@@ -99,7 +99,8 @@ describe('Grafana dashboard and alert queries against a real influxd fed by the 
         const text = interpolateInfluxQL(q.query as string, dashboard, {
           ...range(),
           interval: '30s',
-          variables: { host: host === 'all' ? 'all' : [...host] },
+          // The repeated per-metric panel: one of the set's metrics (each is checked below).
+          variables: { host: host === 'all' ? 'all' : [...host], metric: ['network_load'] },
         });
         const series = await query(text);
         if (host === 'all' && !hasValues(series)) empty.push(`${q.where}: ${text}`);
@@ -115,6 +116,26 @@ describe('Grafana dashboard and alert queries against a real influxd fed by the 
       }
     }
     expect(empty).toEqual([]);
+  });
+
+  it("lists the set's metrics in the metric variable, and the repeated panel has data for each of them", async () => {
+    const variable = dashboardQueries(dashboard).find((q) => q.kind === 'variable' && q.where.includes('metric'));
+    const def = dashboard.templating?.list?.find((v) => v.name === 'metric') as { regex: string };
+    const re = new RegExp(def.regex.slice(1, -1));
+    const keys = (await query(variable?.query as string)).flatMap((s) => s.values.map((v) => String(v[0])));
+    const metrics = keys.flatMap((k) => re.exec(k)?.[1] ?? []);
+    expect(metrics.sort()).toEqual(['cpu_usage', 'memory_usage', 'network_load']);
+    const repeated = dashboardQueries(dashboard).filter((q) => q.query?.includes('$metric'));
+    expect(repeated).toHaveLength(2);
+    for (const metric of metrics)
+      for (const q of repeated) {
+        const text = interpolateInfluxQL(q.query as string, dashboard, {
+          ...range(),
+          interval: '30s',
+          variables: { host: 'all', metric: [metric] },
+        });
+        expect([text, hasValues(await query(text))]).toEqual([text, true]);
+      }
   });
 
   it('lists the hosts in the host variable and reports one row per host and step in the rate table', async () => {

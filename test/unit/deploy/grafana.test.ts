@@ -105,7 +105,13 @@ describe('the anomaly detector dashboard', () => {
     must(/^Network/, 'timeseries', /mean\("net_val"\)/);
     must(/score against threshold/, 'timeseries', /"score"[\s\S]*"threshold"/);
     must(/Gated alerts/, 'state-timeline', /"is_anomaly"/);
-    must(/Contributions/, 'timeseries', /"shap_cpu"[\s\S]*"shap_memory"[\s\S]*"shap_network"/);
+    // Every metric of the set: all contrib_<metric> fields in one panel, and a panel per metric repeated over $metric.
+    must(/Contributions per metric/, 'timeseries', /mean\(\/\^contrib_\/\)/);
+    must(/^\$metric$/, 'timeseries', /mean\("val_\$metric"\)[\s\S]*mean\("contrib_\$metric"\)/);
+    const perMetric = find(/^\$metric$/, 'timeseries')[0] as { repeat?: string };
+    expect(perMetric.repeat).toBe('metric');
+    const metricVar = main.templating?.list?.find((v) => v.name === 'metric');
+    expect(metricVar).toMatchObject({ query: 'SHOW FIELD KEYS FROM "ai_predictions"', regex: '/^contrib_(.*)$/' });
     must(/Anomaly rate per host/, 'table', /mean\("is_anomaly"\)[\s\S]*GROUP BY "host"/);
     must(/Drift/, 'timeseries', /FROM "ai_drift"/);
     must(/Request rate/, 'timeseries', /anomaly_detector_http_request_duration_seconds_count/);
@@ -130,7 +136,7 @@ describe('the anomaly detector dashboard', () => {
           from: 1_000,
           to: 2_000,
           interval: '10s',
-          variables: { host: hosts === 'all' ? 'all' : [...hosts] },
+          variables: { host: hosts === 'all' ? 'all' : [...hosts], metric: ['disk_io_time'] },
         });
         expect(out).not.toMatch(/\$\{?\w|\[\[/);
         if (q.query?.includes('$timeFilter')) expect(out).toContain('time >= 1000ms and time <= 2000ms');

@@ -197,7 +197,7 @@ describe('metric sets: the join, the rows and the predictions', () => {
     expect(basic.raw.length).toBe(basic.n * 3);
   });
 
-  it('ai_predictions: val_<metric> beyond the three, contrib_<metric> for all, the prototype fields kept; formatPoint text', () => {
+  it('ai_predictions: val_<metric> and contrib_<metric> for every metric, the prototype fields kept; formatPoint text', () => {
     const plan = planRows(pollerJoin(points, node, NAMES), {
       mode: 'live',
       from: T0,
@@ -242,7 +242,7 @@ describe('metric sets: the join, the rows and the predictions', () => {
         shap_network: res.contributions[k * 13 + 2],
       };
       NAMES.forEach((name, c) => {
-        if (c >= 3) fields[`val_${name}`] = plan.raw[k * 13 + c];
+        fields[`val_${name}`] = plan.raw[k * 13 + c];
         fields[`contrib_${name}`] = res.contributions[k * 13 + c];
       });
       fields.model_refit = int(0);
