@@ -16,7 +16,10 @@ import {
 } from '../../../src/poller/telegraf';
 import { metricRules } from '../../../src/validation/point';
 import { formatPoint, int } from '../../../src/influx/line-protocol';
-import type { StreamResult } from '../../../src/core/streaming';
+import { StreamingDetector, type StreamResult } from '../../../src/core/streaming';
+import { DEFAULT_GATE } from '../../../src/core/gate';
+import { DEFAULT_HOST_LEARNING, hostLearningOptions } from '../../../src/core/host-learning';
+import { PartitionStream } from '../../../src/kafka/partition';
 
 const STEP_MS = 10_000;
 const T0 = 1_700_000_000_000;
@@ -276,5 +279,41 @@ describe('metric sets: the join, the rows and the predictions', () => {
     expect(line).toContain(',contrib_swap_used_percent=-0.19999999999999998,');
     expect(line).not.toContain('cpu_val');
     expect(line).not.toContain('shap_');
+  });
+});
+
+describe('metric sets: the Kafka partition step', () => {
+  it('scores node-set steps from Telegraf lines, the same however the partition is cut, with a field per metric', () => {
+    const lines = nodePoints(4, 90).map((p) =>
+      formatPoint({ measurement: p.measurement, tags: p.tags, fields: p.fields, time: p.time }, 'ns'),
+    );
+    const msgs = lines.map((l, i) => ({ offset: BigInt(i), value: Buffer.from(l) }));
+    const make = () =>
+      new PartitionStream(
+        0,
+        StreamingDetector.learner(
+          hostLearningOptions({
+            gate: DEFAULT_GATE,
+            maxKeys: 10,
+            metrics: NAMES,
+            params: { ...DEFAULT_HOST_LEARNING, nEstimators: 10, learnPoints: 20, minFitRows: 20 },
+          }),
+        ),
+        node,
+        STEP_MS,
+        0n,
+      );
+    const run = (batch: number) => {
+      const s = make();
+      const out: string[] = [];
+      for (let a = 0; a < msgs.length; a += batch) out.push(...s.process(msgs.slice(a, a + batch)).lines);
+      return out;
+    };
+    const whole = run(msgs.length);
+    // Every host's steps but its first (no rates yet); the last closes once all its series are in.
+    expect(whole).toHaveLength(4 * 89);
+    for (const batch of [1, 37]) expect(run(batch)).toEqual(whole);
+    for (const name of NAMES) expect(whole.every((l) => l.includes(`,val_${name}=`) && l.includes(`,contrib_${name}=`))).toBe(true);
+    expect(whole.some((l) => l.includes('learning=0i'))).toBe(true);
   });
 });
