@@ -33,6 +33,7 @@ export interface ServiceMetrics {
   // Learning each host (the poller's streaming detector)
   learningHosts: Gauge;
   refitFailures: Counter;
+  backpressure: Counter;
   // The Kafka source (zero while it is off)
   kafkaLag: Gauge<'partition'>;
   kafkaMessages: Counter;
@@ -208,6 +209,11 @@ function instruments(registry: Registry): ServiceMetrics {
     refitFailures: new Counter({
       name: 'anomaly_detector_refit_failures_total',
       help: 'Refits of the streaming detector that failed (the previous model kept serving)',
+      registers: [registry],
+    }),
+    backpressure: new Counter({
+      name: 'anomaly_detector_poll_backpressure_cycles_total',
+      help: 'Poll cycles that scored nothing because the write buffer had no room (InfluxDB not accepting writes); the steps are scored later',
       registers: [registry],
     }),
     kafkaLag: new Gauge({

@@ -146,6 +146,8 @@ export interface PollerMetrics extends WriterMetrics {
   modelInfo: Gauge<'version'>;
   learningHosts: Gauge;
   refitFailures: Counter;
+  /** Cycles that scored nothing because the write buffer had no room. */
+  backpressure: Counter;
 }
 
 interface Log {
@@ -213,6 +215,9 @@ export class Poller {
   private psiValues: Record<string, number> = {};
   /** The last cycle read up to before now (an outage being caught up): the next runs at once. */
   private catchingUp = false;
+  /** Scoring paused while the write buffer has no room (see cycleBody); logged once per episode. */
+  private backlogged = false;
+  private backlogLogged = false;
   private seenStats: { engine: StreamingDetector | null; refits: number; failures: number } = { engine: null, refits: 0, failures: 0 };
   private scoredTotal = 0;
   /** Lag in seconds at the last successful cycle (null before any host was seen). */
@@ -465,7 +470,36 @@ export class Poller {
     const from = this.readFrom(now);
     // At most MAX_LOOKBACK_S per read: catching up after an outage takes several cycles,
     // run back to back (see schedule), each a bounded read.
-    const to = Math.min(now + 1, from + this.opts.maxLookbackMs);
+    let to = Math.min(now + 1, from + this.opts.maxLookbackMs);
+    // Backpressure: a cycle scores no more steps than the write buffer has room for (one
+    // line per host and step), so predictions are not dropped while InfluxDB refuses or
+    // is down: scoring waits, the watermarks stay, and the steps are read and scored once
+    // the buffer drains (they are still in InfluxDB). With the buffer empty one step is
+    // always scored (more hosts than WRITE_BUFFER_POINTS: the overflow is dropped and counted).
+    const interval = this.opts.collectionIntervalMs;
+    // Room for the drift lines too (one per feature and drift interval).
+    const free = this.opts.writer.maxBuffer - this.writer.size - engine.opts.features.length;
+    const budget = Math.floor(free / Math.max(1, this.hosts.size));
+    if (budget < 1 && this.writer.size > 0) {
+      // The hosts that report stay active while nothing is read (a pause is not silence).
+      for (const h of this.hosts.values()) if (this.isActive(h, now)) h.seenAt = now;
+      this.backlogged = true;
+      this.catchingUp = false;
+      this.metrics.backpressure.inc();
+      if (!this.backlogLogged) {
+        this.backlogLogged = true;
+        this.log.warn(
+          { buffered: this.writer.size, maxBuffer: this.opts.writer.maxBuffer, lastError: this.writer.lastError },
+          'write buffer full: scoring paused until InfluxDB accepts writes again (nothing is dropped; the steps are scored then)',
+        );
+      }
+      this.updateLag(now);
+      return { read: 0, scored: 0, anomalies: 0, alerts: 0, skipped: 0, hosts: this.hosts.size, from, to: from };
+    }
+    if (this.backlogged) this.log.info({ buffered: this.writer.size }, 'write buffer has room again: scoring resumes');
+    this.backlogged = false;
+    this.backlogLogged = false;
+    to = Math.min(to, stepOf(from + Math.max(1, budget) * interval + interval - 1, interval));
     this.catchingUp = to < now + 1;
     const report = await this.process(from, to, now, this.hosts, this.opts.settleMs, this.history, 'live', this.counters);
     if (this.probation.size > 0) this.settleProbation(report.to);
@@ -812,6 +846,8 @@ export class Poller {
             lag_s: this.lag,
             hosts: this.hosts.size,
             write_buffer: this.writer.size,
+            // Scoring paused: the write buffer has no room until InfluxDB accepts writes (nothing is dropped).
+            scoring_paused: this.backlogged,
             learning: this.opts.learn
               ? {
                   enabled: true,
