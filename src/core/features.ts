@@ -320,7 +320,10 @@ function channelPlans(specs: readonly FeatureSpec[], inputs: readonly string[]):
  */
 export class ChannelState {
   private readonly plan: ChannelPlan;
-  private readonly ring: Float64Array;
+  /** The channel's one buffer: the ring of recent points at [0, ringLen), the sorted baseline (a view), the levels, the block extremes. */
+  private readonly buf: Float64Array;
+  private readonly ringLen: number;
+  private readonly levelsAt: number;
   private head = 0;
   /** Points seen (not capped). */
   count = 0;
@@ -328,8 +331,7 @@ export class ChannelState {
   private sortedLen = 0;
   /** Extremes of about the last `horizon` points (rolling max/min excess). */
   private readonly pointExtremes: BlockExtremes;
-  // Level extremes: the last levelSpan levels, and block extremes of the older ones.
-  private readonly levels: Float64Array;
+  // Level extremes: the last levelSpan levels (at levelsAt), and block extremes of the older ones.
   private readonly levelExtremes: BlockExtremes;
   // Running sums of (value - offset) over the baseline (volatility only).
   private offset = 0;
@@ -359,33 +361,35 @@ export class ChannelState {
     const lb = plan.levelSpan > 0 ? nb : 0;
     // One buffer per channel, cut into views: a host's state is a few allocations, not
     // eight (each typed array has its own buffer and headers otherwise).
+    // (Offsets, not views: every typed-array view is an object of its own, about 70 bytes
+    // a piece; only the sorted baseline, searched and shifted with array methods, is one.)
     const all = new Float64Array(plan.ring + plan.window + plan.levelSpan + 2 * nb + 2 * lb);
-    let at = 0;
-    const take = (k: number): Float64Array => all.subarray(at, (at += k));
-    this.ring = take(plan.ring);
-    this.sorted = take(plan.window);
-    this.levels = take(plan.levelSpan);
-    this.pointExtremes = new BlockExtremes(plan.block, take(nb), take(nb));
-    this.levelExtremes = new BlockExtremes(plan.block, take(lb), take(lb));
+    this.buf = all;
+    this.ringLen = plan.ring;
+    this.sorted = all.subarray(plan.ring, plan.ring + plan.window);
+    this.levelsAt = plan.ring + plan.window;
+    const ext = this.levelsAt + plan.levelSpan;
+    this.pointExtremes = new BlockExtremes(plan.block, all, ext, nb);
+    this.levelExtremes = new BlockExtremes(plan.block, all, ext + 2 * nb, lb);
   }
 
   /** Bytes held by this state's arrays. */
   get bytes(): number {
-    return 8 * (this.ring.length + this.sorted.length + this.levels.length) + this.pointExtremes.bytes + this.levelExtremes.bytes;
+    return 8 * this.buf.length;
   }
 
   /** The value `lag` points back (1 = the previous point); NaN if not held. */
   back(lag: number): number {
-    if (lag < 1 || lag > Math.min(this.count, this.ring.length)) return NaN;
+    if (lag < 1 || lag > Math.min(this.count, this.ringLen)) return NaN;
     let i = this.head - lag;
-    if (i < 0) i += this.ring.length;
-    return this.ring[i];
+    if (i < 0) i += this.ringLen;
+    return this.buf[i];
   }
 
   /** Sum of the last k points (k <= count, k <= ring size), newest first. */
   recent(k: number): number {
-    const ring = this.ring;
-    const cap = ring.length;
+    const ring = this.buf;
+    const cap = this.ringLen;
     let i = this.head - 1;
     let sum = 0;
     for (let j = 0; j < k; j++, i--) {
@@ -397,8 +401,8 @@ export class ChannelState {
 
   /** Sum of the squared deviations from `mean` of the last k points (k <= count, k <= ring size), newest first. */
   recentSquares(k: number, mean: number): number {
-    const ring = this.ring;
-    const cap = ring.length;
+    const ring = this.buf;
+    const cap = this.ringLen;
     let i = this.head - 1;
     let sum = 0;
     for (let j = 0; j < k; j++, i--) {
@@ -451,8 +455,8 @@ export class ChannelState {
   /** Max and min of the points one period back +- tolerance (those held; NaN if none). */
   private season(): void {
     const plan = this.plan;
-    const ring = this.ring;
-    const cap = ring.length;
+    const ring = this.buf;
+    const cap = this.ringLen;
     // Lags from..to, oldest first; the ring holds period + tolerance points, so every
     // lag up to count is held.
     const from = Math.min(plan.period + plan.tolerance, this.count);
@@ -535,8 +539,8 @@ export class ChannelState {
         if (++this.sinceResum >= w) this.resum();
       }
     }
-    this.ring[this.head] = x;
-    if (++this.head === this.ring.length) this.head = 0;
+    this.buf[this.head] = x;
+    if (++this.head === this.ringLen) this.head = 0;
     this.count++;
     this.levelK = 0;
     if (this.plan.levelSpan > 0) this.pushLevel();
@@ -552,9 +556,9 @@ export class ChannelState {
     const k = this.plan.levelSpan;
     const c = Math.min(k, this.count);
     const slot = (this.count - 1) % k;
-    this.levels[slot] = this.recent(c) / c;
+    this.buf[this.levelsAt + slot] = this.recent(c) / c;
     if (this.count < k) return;
-    this.levelExtremes.add(this.levels[this.count % k]);
+    this.levelExtremes.add(this.buf[this.levelsAt + (this.count % k)]);
   }
 }
 
@@ -565,8 +569,6 @@ export class ChannelState {
  * Used for the points and for the levels of a channel.
  */
 class BlockExtremes {
-  private readonly blockMax: Float64Array;
-  private readonly blockMin: Float64Array;
   private blocksDone = 0;
   /** Max and min of the completed blocks held (-Infinity / Infinity: none). */
   private doneMax = -Infinity;
@@ -575,27 +577,22 @@ class BlockExtremes {
   private curMin = Infinity;
   private curLen = 0;
 
-  /** `blockMax` and `blockMin`: storage of one entry per block (views of the channel's buffer). */
+  /** Storage of one entry per block, `n` of them: maxima at buf[at, at + n), minima at buf[at + n, at + 2n) (the channel's buffer). */
   constructor(
     private readonly block: number,
-    blockMax: Float64Array,
-    blockMin: Float64Array,
-  ) {
-    this.blockMax = blockMax;
-    this.blockMin = blockMin;
-  }
-
-  get bytes(): number {
-    return 8 * (this.blockMax.length + this.blockMin.length);
-  }
+    private readonly buf: Float64Array,
+    private readonly at: number,
+    private readonly n: number,
+  ) {}
 
   add(v: number): void {
     if (v > this.curMax) this.curMax = v;
     if (v < this.curMin) this.curMin = v;
     if (++this.curLen < this.block) return;
-    const b = this.blocksDone % this.blockMax.length;
-    this.blockMax[b] = this.curMax;
-    this.blockMin[b] = this.curMin;
+    const { buf, at, n } = this;
+    const b = this.blocksDone % n;
+    buf[at + b] = this.curMax;
+    buf[at + n + b] = this.curMin;
     this.blocksDone++;
     this.curMax = -Infinity;
     this.curMin = Infinity;
@@ -603,10 +600,10 @@ class BlockExtremes {
     // Scanned in slot order: the first of equal values wins.
     let hi = -Infinity;
     let lo = Infinity;
-    const nb = Math.min(this.blocksDone, this.blockMax.length);
+    const nb = Math.min(this.blocksDone, n);
     for (let k = 0; k < nb; k++) {
-      if (this.blockMax[k] > hi) hi = this.blockMax[k];
-      if (this.blockMin[k] < lo) lo = this.blockMin[k];
+      if (buf[at + k] > hi) hi = buf[at + k];
+      if (buf[at + n + k] < lo) lo = buf[at + n + k];
     }
     this.doneMax = hi;
     this.doneMin = lo;
