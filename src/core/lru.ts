@@ -9,7 +9,11 @@ export class LruMap<V> {
   /** Entries dropped to stay within the capacity. */
   evictions = 0;
 
-  constructor(readonly capacity: number) {
+  /** `onEvict` is told of each entry dropped to stay within the capacity. */
+  constructor(
+    readonly capacity: number,
+    private readonly onEvict?: (key: string, value: V) => void,
+  ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new Error(`maxKeys must be a positive integer, got ${capacity}`);
   }
 
@@ -35,8 +39,11 @@ export class LruMap<V> {
       return v;
     }
     if (this.map.size >= this.capacity) {
-      this.map.delete(this.map.keys().next().value as string);
+      const oldest = this.map.keys().next().value as string;
+      const gone = this.map.get(oldest) as V;
+      this.map.delete(oldest);
       this.evictions++;
+      this.onEvict?.(oldest, gone);
     }
     v = create();
     this.map.set(key, v);
@@ -46,6 +53,10 @@ export class LruMap<V> {
   /** The entries' values, least recently used first (reading them does not reorder). */
   values(): IterableIterator<V> {
     return this.map.values();
+  }
+
+  delete(key: string): boolean {
+    return this.map.delete(key);
   }
 
   clear(): void {

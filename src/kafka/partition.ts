@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_KEYS } from '../core/detector';
 import { metricDefs } from '../core/metrics';
 import type { StreamingDetector } from '../core/streaming';
 import { parseLine, splitLines, type LineError, type Wanted } from '../influx/line-parser';
@@ -65,7 +66,12 @@ export class PartitionStream {
     rules?: MetricRules,
   ) {
     // Rows in the engine's column order; ranges from `rules` (a named model's declarations) or the mapping's.
-    this.joiner = new StepJoiner(mapping, intervalMs, rules ?? metricRules(metricDefs(engine.opts.inputs, mappingMetrics(mapping))));
+    this.joiner = new StepJoiner(
+      mapping,
+      intervalMs,
+      rules ?? metricRules(metricDefs(engine.opts.inputs, mappingMetrics(mapping))),
+      engine.opts.maxKeys ?? DEFAULT_MAX_KEYS,
+    );
     const wanted = new Map<string, Set<string>>();
     for (const m of Object.values(mapping)) wanted.set(m.measurement, new Set([...(wanted.get(m.measurement) ?? []), ...m.fields]));
     this.wanted = wanted;

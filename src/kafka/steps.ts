@@ -1,3 +1,5 @@
+import { DEFAULT_MAX_KEYS } from '../core/detector';
+import { LruMap } from '../core/lru';
 import type { ParsedPoint } from '../influx/line-parser';
 import { isUsableStep, metricRules, type MetricRules } from '../validation/point';
 import {
@@ -39,7 +41,7 @@ export interface StepRow {
 }
 
 /** Why a point or a step was left out. */
-export type StepSkip = 'no_host' | 'late' | 'incomplete' | 'invalid';
+export type StepSkip = 'no_host' | 'late' | 'incomplete' | 'invalid' | 'evicted';
 
 interface OpenStep {
   time: number;
@@ -53,17 +55,16 @@ interface HostJoin {
   closed: number;
   /** The series of the last step emitted: a step holding them all is complete. */
   expected: Set<string>;
+  /** Per series of a counter: its last sample (for rates). */
+  counters: Map<string, Sample>;
 }
 
-/** Per host and series: the last counter sample (for rates). */
-type Counters = Map<string, Sample>;
-
 export class StepJoiner {
-  private readonly hosts = new Map<string, HostJoin>();
-  private readonly counters: Counters = new Map();
+  /** At most `maxHosts` (the detector's own bound): a new host beyond it evicts the least recently seen. */
+  private readonly hosts: LruMap<HostJoin>;
   /** Points of measurements the mapping does not read (other Telegraf inputs): ignored, counted. */
   unused = 0;
-  readonly skipped: Record<StepSkip, number> = { no_host: 0, late: 0, incomplete: 0, invalid: 0 };
+  readonly skipped: Record<StepSkip, number> = { no_host: 0, late: 0, incomplete: 0, invalid: 0, evicted: 0 };
   private readonly byMeasurement = new Map<string, string[]>();
   /** The metrics of a row, in its order, and their valid ranges. */
   readonly rules: MetricRules;
@@ -73,7 +74,12 @@ export class StepJoiner {
     private readonly mapping: Mapping,
     private readonly intervalMs: number,
     rules?: MetricRules,
+    maxHosts = DEFAULT_MAX_KEYS,
   ) {
+    // A host evicted with a step open (more hosts than maxHosts in this partition): that step is lost, counted.
+    this.hosts = new LruMap<HostJoin>(maxHosts, (_, h) => {
+      if (h.open) this.skipped.evicted++;
+    });
     this.rules = rules ?? metricRules(mappingMetrics(mapping));
     for (const metric of this.rules.names) {
       if (!mapping[metric]) throw new RangeError(`the mapping does not provide metric ${metric}`);
@@ -99,8 +105,7 @@ export class StepJoiner {
       this.skipped.no_host++;
       return;
     }
-    let h = this.hosts.get(host);
-    if (!h) this.hosts.set(host, (h = { open: null, closed: -Infinity, expected: new Set() }));
+    const h = this.hosts.get(host, () => ({ open: null, closed: -Infinity, expected: new Set(), counters: new Map() }));
     const step = stepOf(p.time, this.intervalMs);
     if (h.open && step > h.open.time) this.close(host, h, out);
     for (const metric of metrics) {
@@ -113,16 +118,16 @@ export class StepJoiner {
       let v: number | undefined;
       const series = `${metric}\u0000${part}`;
       if (m.transform === 'rate') {
-        const key = `${host}\u0000${series}`;
+        const key = series;
         const exact = exactSum({ time: p.time, values: p.fields, exact: p.exact }, m.fields);
         const sample: Sample = exact === undefined ? { time: p.time, value: raw } : { time: p.time, value: raw, exact };
-        const prev = this.counters.get(key);
+        const prev = h.counters.get(key);
         // An older sample than the last one (a late point) leaves the counter as it is.
         if (prev && sample.time <= prev.time) {
           if (step <= h.closed) this.skipped.late++;
           continue;
         }
-        this.counters.set(key, sample);
+        h.counters.set(key, sample);
         v = prev ? counterRate(prev, sample) : undefined;
       } else v = m.transform === 'complement100' ? 100 - raw : raw;
       if (v === undefined) continue;
@@ -161,7 +166,6 @@ export class StepJoiner {
   /** Forgets a host (its partition was revoked, or it is evicted). */
   forget(host: string): void {
     this.hosts.delete(host);
-    for (const key of this.counters.keys()) if (key.startsWith(`${host}\u0000`)) this.counters.delete(key);
   }
 }
 

@@ -64,6 +64,8 @@ export const METRIC_LABELS = {
     'unused_measurement',
     'no_host',
     'late',
+    // A Kafka partition with more hosts than MAX_HOSTS: a host's open step dropped with it.
+    'evicted',
   ],
   cycleOutcome: ['ok', 'error'],
   queryPurpose: ['read', 'discovery', 'restore'],

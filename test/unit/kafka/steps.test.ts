@@ -57,7 +57,7 @@ describe('StepJoiner', () => {
     // Every step but each host's last (closed only by a later point, or complete on its own) is emitted.
     expect(got.size).toBeGreaterThanOrEqual(want.size - 6);
     for (const [k, v] of got) expect(v).toEqual(want.get(k));
-    expect(j.skipped).toEqual({ no_host: 0, late: 0, incomplete: 0, invalid: 0 });
+    expect(j.skipped).toEqual({ no_host: 0, late: 0, incomplete: 0, invalid: 0, evicted: 0 });
     expect(j.unused).toBe(0);
   });
 
@@ -109,5 +109,30 @@ describe('StepJoiner', () => {
     expect(j.unused).toBe(1);
     expect(j.skipped.invalid).toBe(1);
     expect(out).toEqual([]);
+  });
+});
+
+describe('StepJoiner bounds', () => {
+  it('holds at most maxHosts hosts: a new host evicts the least recently seen, and a step it had open is counted', () => {
+    const j = new StepJoiner(mapping, STEP_S * 1000, undefined, 2);
+    const rows: StepRow[] = [];
+    const t = (k: number) => (1_700_000_000_000 + k * STEP_S * 1000) * 1_000_000;
+    const add = (line: string) => {
+      const p = parseLine(line);
+      if (!p.ok) throw new Error(line);
+      j.add(p.point, rows);
+    };
+    // Hosts a and b each open a step; c evicts a (its open step lost), d evicts b.
+    add(`mem,host=a used_percent=40 ${t(0)}`);
+    add(`mem,host=b used_percent=41 ${t(0)}`);
+    add(`mem,host=c used_percent=42 ${t(0)}`);
+    expect(j.size).toBe(2);
+    expect(j.skipped.evicted).toBe(1);
+    add(`mem,host=d used_percent=43 ${t(0)}`);
+    expect(j.skipped.evicted).toBe(2);
+    // 100,000 hostile host names: memory stays at two hosts.
+    for (let i = 0; i < 100_000; i++) add(`mem,host=h${i} used_percent=1 ${t(0)}`);
+    expect(j.size).toBe(2);
+    expect(j.skipped.evicted).toBe(100_002);
   });
 });
