@@ -16,6 +16,7 @@ import { hostLearningOptions } from './core/host-learning';
 import { loadMapping } from './poller/mapping-file';
 import { mappingMetrics, type Mapping } from './poller/telegraf';
 import { KafkaSource, readCa } from './kafka/consumer';
+import { KafkaTlsError } from './kafka/tls-check';
 import { StreamingDetector } from './core/streaming';
 import type { ParseOptions } from './core/artifact';
 
@@ -145,6 +146,7 @@ export async function startService(config: Config): Promise<FastifyInstance> {
         throw new StartupError(
           `Kafka (${brokers}) refused KAFKA_SASL_USERNAME=${k.sasl.username} (KAFKA_SASL_MECHANISM=${k.sasl.mechanism}): ${(e as Error).message}`,
         );
+      if (e instanceof KafkaTlsError) throw new StartupError(e.message);
       throw new StartupError(`cannot reach Kafka (${brokers}): ${(e as Error).message}`);
     });
   } else if (poller) {

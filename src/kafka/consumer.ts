@@ -16,6 +16,7 @@ import type { ModelStore } from '../model-store';
 import type { HealthContributor } from '../routes/health';
 import type { Mapping } from '../poller/telegraf';
 import { backoffMs, refusalOf } from '../poller/writer';
+import { checkBrokerTls } from './tls-check';
 import { PartitionStream, type KafkaMessageIn, type MessageSkip } from './partition';
 
 /**
@@ -137,6 +138,9 @@ export class KafkaSource {
   async start(): Promise<void> {
     this.started = true;
     this.startedAt = Date.now();
+    // A certificate the client does not trust is a configuration error: say so at once
+    // (kafkajs would retry it like an unreachable broker for about 90 s).
+    if (this.opts.ssl) await checkBrokerTls(this.opts.brokers, this.opts.ssl.ca);
     await this.admin.connect();
     if (this.opts.resultsTopic) {
       this.producer = this.kafka.producer({ allowAutoTopicCreation: false, idempotent: false });

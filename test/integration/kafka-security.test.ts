@@ -287,4 +287,20 @@ describe('SOURCE=kafka with SASL and TLS: the service as a process, a real broke
     },
     40_000,
   );
+
+  it('a TLS certificate the service does not trust (KAFKA_TLS without the CA): the start fails at once with one line naming it', async () => {
+    const c = CASES[2];
+    const env: Record<string, string> = { ...serviceEnv(c, 2), KAFKA_GROUP_ID: 'untrusted-ca' };
+    delete env.KAFKA_TLS_CA_FILE;
+    const t0 = Date.now();
+    const r = await startExpectingFailure(env, 30_000);
+    expect(r.code).not.toBe(0);
+    expect(r.code).not.toBeNull();
+    // Not kafkajs's ~90 s of retries.
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    const lines = r.output.split('\n').filter((l) => l.startsWith('anomaly-detector: '));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^anomaly-detector: cannot start: the TLS certificate of Kafka broker \S+ is refused \([A-Z_]+: /);
+    expect(lines[0]).toContain('set KAFKA_TLS_CA_FILE to the CA that signed it');
+  }, 40_000);
 });
