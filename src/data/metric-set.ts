@@ -71,7 +71,9 @@ export function mappingFileSet(file: string): MetricSet {
   const r = MappingSchema.safeParse(raw);
   if (!r.success) {
     const i = r.error.issues[0];
-    throw new DataError(`--mapping ${file}: ${i.path.join('.') || '(root)'}: ${i.message}`);
+    // A bad metric name is an invalid record key: its own issue says what names may be.
+    const why = (i as { issues?: Array<{ message: string }> }).issues?.[0]?.message ?? i.message;
+    throw new DataError(`--mapping ${file}: ${i.path.join('.') || '(root)'}: ${why}`);
   }
   const defs = mappingMetrics(r.data);
   const reserved = defs.find((d) => (RESERVED_COLUMNS as readonly string[]).includes(d.name));
