@@ -91,9 +91,20 @@ export function metricSetOf(o: { metrics?: string; mapping?: string }, fallback:
   return fallback;
 }
 
-/** A set of declarations already made (a model's), as a MetricSet. */
-export const declaredSet = (label: string, defs: readonly MetricDef[]): MetricSet =>
-  ofDefs(isBasicSet({ names: defs.map((d) => d.name) }) ? 'basic' : label, label, defs);
+/**
+ * A set of declarations already made (a model's), as a MetricSet: labelled with the preset
+ * of the same names (`basic`, `node`) if there is one, else with `source` (e.g. `model <version>`).
+ */
+export function declaredSet(source: string, defs: readonly MetricDef[]): MetricSet {
+  const names = defs.map((d) => d.name);
+  const preset = Object.entries(METRIC_PRESETS).find(([, p]) =>
+    sameNames(
+      p.map((d) => d.name),
+      names,
+    ),
+  );
+  return ofDefs(preset ? preset[0] : source, source, defs);
+}
 
 /** One line describing a set: `node (13 metrics: cpu_usage, ..., tcp_retrans_segs)`. */
 export function describeSet(s: MetricSet): string {

@@ -7,6 +7,7 @@ import { parseCsv } from '../../../src/data/csv';
 import { toDataset } from '../../../src/data/dataset';
 import {
   BASIC_SET,
+  declaredSet,
   isBasicSet,
   mappingFileSet,
   metricSetOf,
@@ -167,5 +168,15 @@ describe('toDataset over a metric set', () => {
     expect(() => toDataset(parseCsv('timestamp,host,cpu_usage\n1,a,2\n'), 'b.csv')).toThrow(
       'b.csv: missing column(s) memory_usage, network_load of the default metric set basic (columns found: timestamp,host,cpu_usage)',
     );
+  });
+});
+
+describe('declaredSet', () => {
+  it("labels a model's declarations with the preset of the same names, else with where they came from", () => {
+    expect(declaredSet('model v1', BASIC_METRICS).label).toBe('basic');
+    expect(declaredSet('model v1', NODE_METRICS).label).toBe('node');
+    const custom = declaredSet('model v1', parseMetricsOption('temp_c').defs);
+    expect(custom.label).toBe('model v1');
+    expect(custom.option).toBe('model v1');
   });
 });
