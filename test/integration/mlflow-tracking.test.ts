@@ -259,7 +259,8 @@ describe('train with a real MLflow tracking server', () => {
     const rows = Array.from({ length: 1200 }, (_, i) => {
       const bad = i % 40 === 39;
       const w = (i * 7) % 17;
-      return `${Date.UTC(2026, 0, 1) + i * 60000},h${i % 2},${bad ? 97 : 20 + w},${40 + w},${(bad ? 6 : 1) * (1e5 + 1e3 * w)},${bad ? 900 : 50 + w},${bad ? 1 : 0}`;
+      const values = [bad ? 97 : 20 + w, 40 + w, (bad ? 6 : 1) * (1e5 + 1e3 * w), bad ? 900 : 50 + w];
+      return `${Date.UTC(2026, 0, 1) + i * 60000},h${i % 2},${values.join(',')},${bad ? 1 : 0}`;
     });
     const nodeData = join(TMP, 'disk.csv');
     writeFileSync(nodeData, `timestamp,host,${names.join(',')},anomaly\n${rows.join('\n')}\n`);
