@@ -2,12 +2,22 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import { Option, type Command } from 'commander';
-import { FOREST_LIMITS, parseArtifact, serialize, sign, signWithKey, type ModelArtifact } from '../core/artifact';
+import {
+  artifactInputs,
+  artifactMetrics as declaredMetrics,
+  FOREST_LIMITS,
+  parseArtifact,
+  serialize,
+  sign,
+  signWithKey,
+  type ModelArtifact,
+} from '../core/artifact';
 import { Detector } from '../core/detector';
-import { hostTemporalFeatures } from '../core/features';
+import { columnsOf, sameNames, type MetricDef } from '../core/metrics';
 import { trainModel, type TrainOptions } from '../core/train';
 import { DataError, fileSha256, readText } from '../data/csv';
 import { loadDataset, type Dataset } from '../data/dataset';
+import { declaredSet, describeSet, isBasicSet, metricSetOf, setFeatures, setTemporalFeatures, type MetricSet } from '../data/metric-set';
 import { loadConfig, loadMlflowEnv, loadSigningKey, mlflowAuth, type MlflowEnv } from '../config';
 import type { GateOptions } from '../core/gate';
 import { DEFAULT_HOST_LEARNING } from '../core/host-learning';
@@ -167,7 +177,13 @@ function mlflowClient(o: MlflowOptions, env: PipelineEnv, quiet = false): Mlflow
 
 // ------------------------------------------------------------------ train
 
-interface TrainCliOptions extends MlflowOptions {
+/** `--metrics` and `--mapping`: the CSV's metric columns (at most one of the two). */
+interface MetricSetOptions {
+  metrics?: string;
+  mapping?: string;
+}
+
+interface TrainCliOptions extends MlflowOptions, MetricSetOptions {
   data: string;
   seed: number;
   split: SplitMode;
@@ -192,6 +208,8 @@ export interface TrainingReport {
   created_at: string;
   command: string;
   data: { path: string; sha256: string; rows: number; labels: boolean; positives: number | null };
+  /** The metric columns trained on: the set (`basic`, `node`, `columns`, `mapping <file>`), each metric's unit and range. */
+  metrics: { set: string; defs: MetricDef[] };
   validation_report: string;
   split: {
     mode: SplitMode;
@@ -320,9 +338,12 @@ async function trainCommand(o: TrainCliOptions): Promise<void> {
     );
   }
   const stamp = fileStamp();
+  const set = metricSetOf(o);
+  const basic = isBasicSet(set);
+  if (!basic) out(`metrics: ${describeSet(set)}`);
 
   // 1. Validate; stop on failure.
-  const validation = validateFile(o.data);
+  const validation = validateFile(o.data, undefined, set);
   const validationPath = writeValidationReports(validation, o.resultsDir, stamp);
   if (!validation.passed) {
     process.stdout.write(formatValidation(validation));
@@ -331,7 +352,7 @@ async function trainCommand(o: TrainCliOptions): Promise<void> {
   out(`validation passed (${validation.checks.length} checks, ${validation.rows} rows): ${validationPath}`);
 
   // 2. Load and split.
-  const ds: Dataset = loadDataset(o.data);
+  const ds: Dataset = loadDataset(o.data, set);
   const sha = validation.source.sha256;
   const hasTime = validation.columns.includes('timestamp');
   const split = splitRows(ds.n, { mode: o.split, seed: o.seed, timestamps: ds.timestamps });
@@ -353,14 +374,17 @@ async function trainCommand(o: TrainCliOptions): Promise<void> {
   const bar = gridBar(total);
   let bestF1 = -1;
   let bestGap = Infinity;
-  const features = o.features === 'temporal' ? hostTemporalFeatures(o.historyWindow, TEMPORAL_SPAN) : undefined;
-  if (features)
+  // The basic set's raw features are the default (undefined): its artifacts keep their original bytes.
+  const features =
+    o.features === 'temporal' ? setTemporalFeatures(set, o.historyWindow, TEMPORAL_SPAN) : basic ? undefined : setFeatures(set);
+  if (o.features === 'temporal')
     out(
-      `features: the three metrics plus robust_z, diff and level_shift of each (window ${o.historyWindow} ` +
+      `features: the ${basic ? 'three' : set.names.length} metrics plus robust_z, diff and level_shift of each (window ${o.historyWindow} ` +
         `points, span ${TEMPORAL_SPAN}), per host in time order; each part's histories start at its first row`,
     );
   const grid = runGrid(train, val, spec, {
     features,
+    metrics: basic ? undefined : set.defs,
     seed: o.seed,
     createdAt,
     dataSha256: sha,
@@ -386,12 +410,13 @@ async function trainCommand(o: TrainCliOptions): Promise<void> {
     createdAt,
     dataSha256: sha,
     features,
+    ...(basic ? {} : { inputs: [...set.names], metricDefs: set.defs }),
     keys: train.hosts,
     times: train.timestamps,
   };
   const candidate = trainModel(train.raw, train.n, trainOpts);
   const splitDesc = `test split (${split.mode}, seed ${o.seed}; ${test.n} of ${ds.n} rows, never used for training or selection)`;
-  const ev = evaluateModel(new Detector(candidate), test, {
+  const ev = evaluateModel(new Detector(candidate, { inputs: set.names }), test, {
     context: 'training',
     modelSource: 'candidate',
     dataPath: o.data,
@@ -433,6 +458,7 @@ async function trainCommand(o: TrainCliOptions): Promise<void> {
     created_at: createdAt,
     command: `anomaly-detector train ${process.argv.slice(3).join(' ')}`,
     data: { path: o.data, sha256: sha, rows: ds.n, labels: ds.labels !== null, positives: validation.labels.positives },
+    metrics: { set: set.label, defs: set.defs },
     validation_report: validationPath,
     split: {
       mode: split.mode,
@@ -468,13 +494,13 @@ async function trainCommand(o: TrainCliOptions): Promise<void> {
         runName: `train-${artifact.version}`,
         modelName: o.modelName,
         promote: !!o.promote,
-        params: runParams(o, split, spec, selection, artifact, ds),
+        params: runParams(o, split, spec, selection, artifact, ds, set),
         metrics: runMetrics(grid, selection.index, ev),
         tags: runTags(sha, artifact, split, selection, ds),
         modelJson,
         artifacts: runArtifacts(trainingReport, metricsPath, validation, evReport, svgs),
         candidate: comparable(ev.report.test),
-        scoreOnTest: (other) => (test.labels ? comparableOf(other, test.raw, test.n, test.labels, seriesOf(test)) : null),
+        scoreOnTest: (other) => (test.labels ? comparableOf(other, set.names, test.raw, test.n, test.labels, seriesOf(test)) : null),
       });
       trainingReport.mlflow = { tracked: true, ...tracked };
       out(`mlflow: run ${tracked.runId} in experiment '${experiment}' (${tracked.runUrl})`);
@@ -504,9 +530,21 @@ function comparable(t: TestMetrics): ComparableMetrics | null {
   return t.labelled ? { f1: t.labelled.f1, pr_auc: t.labelled.pr_auc } : null;
 }
 
-/** Another model's F1 and PR-AUC on the same rows, through the one scoring path. */
-function comparableOf(a: ModelArtifact, raw: Float64Array, n: number, labels: Uint8Array, series: RowSeries): ComparableMetrics {
-  const s = scoreSet(new Detector(a), raw, n, series);
+/**
+ * Another model's F1 and PR-AUC on the same rows, through the one scoring path; null when it
+ * takes other metrics than the rows' (`names`), in any order (it cannot be scored on them).
+ */
+function comparableOf(
+  a: ModelArtifact,
+  names: readonly string[],
+  raw: Float64Array,
+  n: number,
+  labels: Uint8Array,
+  series: RowSeries,
+): ComparableMetrics | null {
+  const inputs = artifactInputs(a);
+  if (!sameNames(inputs, names)) return null;
+  const s = scoreSet(new Detector(a, { inputs }), raw, n, series);
   const l = labelledFigures(s.scores, s.flags, labels);
   return { f1: l.f1, pr_auc: l.pr_auc };
 }
@@ -518,10 +556,13 @@ function runParams(
   sel: Selection,
   a: ModelArtifact,
   ds: Dataset,
+  set: MetricSet,
 ): Record<string, string | number | boolean> {
   return {
     data_path: o.data,
     data_rows: ds.n,
+    metric_set: set.label,
+    metrics: set.names.join(','),
     labels: ds.labels !== null,
     seed: o.seed,
     split: split.mode,
@@ -588,7 +629,7 @@ function runArtifacts(
 
 // ------------------------------------------------------------------ evaluate
 
-interface EvaluateCliOptions extends MlflowOptions {
+interface EvaluateCliOptions extends MlflowOptions, MetricSetOptions {
   model?: string;
   data: string;
   split: 'all' | SplitMode;
@@ -612,18 +653,38 @@ async function loadModel(o: EvaluateCliOptions & { model: string }): Promise<{ a
   return { artifact: parseArtifact(resolved.bytes.toString('utf8'), where), source: where };
 }
 
+/**
+ * The metric columns of `evaluate`: the model's inputs, with their declarations. `--metrics`
+ * or `--mapping`, when given, must name the same metrics (in any order): the columns read
+ * are the model's, in its order.
+ */
+function modelSet(o: MetricSetOptions, artifact: ModelArtifact, source: string): MetricSet {
+  const model = declaredSet(`model ${artifact.version}`, declaredMetrics(artifact));
+  if (o.metrics === undefined && o.mapping === undefined) return model;
+  const given = metricSetOf(o);
+  const same = given.names.length === model.names.length && columnsOf(model.names, given.names) !== null;
+  if (!same)
+    throw new UsageError(
+      `${given.option} names the metrics (${given.names.join(', ')}), but the model ${source} takes (${model.names.join(', ')}); ` +
+        'evaluate reads the columns of the model: leave out --metrics and --mapping, or name its metrics',
+    );
+  return model;
+}
+
 async function evaluateCommand(o: EvaluateCliOptions): Promise<void> {
   if (o.learn) return evaluateLearningCommand({ ...o, model: o.model ?? BUNDLED_MODEL });
   if (o.model === undefined)
     throw new UsageError("required option '--model <file|uri>' not specified (only --learn has a default, the bundled models/model.json)");
   const { artifact, source } = await loadModel({ ...o, model: o.model });
-  const detector = new Detector(artifact);
+  const set = modelSet(o, artifact, source);
+  // The rows are read in the model's input order, whatever the columns' order in the file.
+  const detector = new Detector(artifact, { inputs: set.names });
   if (detector.temporal && o.split === 'random') {
     throw new UsageError(
       `${source} has temporal features: evaluate it with --split time (as it was trained) or all; a random split scatters each host's points`,
     );
   }
-  const ds = loadDataset(o.data);
+  const ds = loadDataset(o.data, set);
   const sha = fileSha256(o.data);
   const seed = o.seed ?? artifact.training.seed;
   const sameData = sha === artifact.training.data_sha256;
@@ -683,9 +744,11 @@ export interface LearningEvaluationReport {
   detector: {
     kind: 'learning each host';
     description: string;
-    prior: { version: string; source: string; sha256: string; threshold: number };
+    prior: { version: string; source: string; sha256: string; threshold: number; inputs: string[]; used: boolean };
     settings: { host_learning: typeof DEFAULT_HOST_LEARNING; gate: GateOptions };
   };
+  /** The metric columns streamed (`--metrics`, `--mapping`, or the prior's), with units and ranges. */
+  metrics: { set: string; defs: MetricDef[] };
   data: {
     path: string;
     sha256: string;
@@ -708,14 +771,24 @@ export interface LearningEvaluationReport {
 async function evaluateLearningCommand(o: EvaluateCliOptions & { model: string }): Promise<void> {
   if (o.split === 'random')
     throw new UsageError(
-      '--learn streams every host in time order and learns as it goes: a random split has no meaning for it; use --split all or time (learn on everything, report on the newest 15%)',
+      '--learn streams every host in time order and learns as it goes: a random split has no meaning for it; ' +
+        'use --split all or time (learn on everything, report on the newest 15%)',
     );
   // The alert rule is the service's: GATE_* from the environment (their defaults unless set).
   const gate = loadConfig().poller.gate;
   const { artifact, source } = await loadModel(o);
-  const prior = new Detector(artifact);
+  // The prior judges a learning host's row on its own columns: any inputs, as long as the set holds them.
+  const prior = new Detector(artifact, { inputs: 'any' });
+  const set = metricSetOf(o, declaredSet(`the prior ${artifact.version}`, declaredMetrics(artifact)));
+  const priorUsed = columnsOf(prior.inputs, set.names) !== null;
+  if (!isBasicSet(set)) out(`metrics: ${describeSet(set)}`);
+  if (!priorUsed)
+    warn(
+      `the prior ${artifact.version} takes (${prior.inputs.join(', ')}), not all in the metric set: it is not used; hosts ` +
+        'still learning are judged by the fleet model once there is one',
+    );
   const sha = fileSha256(o.data);
-  const { rows, fileRows, skipped } = readLearningRows(o.data);
+  const { rows, fileRows, skipped } = readLearningRows(o.data, set);
   if (skipped.invalid + skipped.duplicates > 0)
     warn(
       `${o.data}: ${skipped.invalid} invalid and ${skipped.duplicates} repeated row(s) left out, as the service leaves them out ` +
@@ -752,6 +825,7 @@ async function evaluateLearningCommand(o: EvaluateCliOptions & { model: string }
   ];
   if (f.learned.roc_auc === null)
     notes.push('the rows judged by the learned model have a single label class: ROC-AUC and PR-AUC are undefined (null)');
+  if (!priorUsed) notes.push(`the prior takes metrics outside the set (${prior.inputs.join(', ')}): it was not used`);
   if (sha === artifact.training.data_sha256)
     notes.push("the data is the prior's training file: the prior judges only learning hosts' rows, but those figures are optimistic");
   const report: LearningEvaluationReport = {
@@ -762,9 +836,17 @@ async function evaluateLearningCommand(o: EvaluateCliOptions & { model: string }
       kind: 'learning each host',
       description:
         'StreamingDetector.learner(hostLearningOptions({ prior, gate, maxKeys })) as the service runs it by default; one pass in (time, host) order',
-      prior: { version: artifact.version, source, sha256: artifact.sha256, threshold: artifact.threshold.value },
+      prior: {
+        version: artifact.version,
+        source,
+        sha256: artifact.sha256,
+        threshold: artifact.threshold.value,
+        inputs: [...prior.inputs],
+        used: priorUsed,
+      },
       settings: { host_learning: DEFAULT_HOST_LEARNING, gate },
     },
+    metrics: { set: set.label, defs: set.defs },
     data: { path: o.data, sha256: sha, file_rows: fileRows, streamed_rows: rows.n, hosts: new Set(rows.hosts).size, skipped },
     split: run.split,
     figures: f,
@@ -796,8 +878,8 @@ async function evaluateLearningCommand(o: EvaluateCliOptions & { model: string }
 
 // ------------------------------------------------------------------ validate
 
-async function validateCommand(o: { data: string; resultsDir: string }): Promise<void> {
-  const r = validateFile(o.data);
+async function validateCommand(o: { data: string; resultsDir: string } & MetricSetOptions): Promise<void> {
+  const r = validateFile(o.data, undefined, metricSetOf(o));
   const path = writeValidationReports(r, o.resultsDir, fileStamp());
   process.stdout.write(formatValidation(r));
   out(`report: ${path} (also ${join(o.resultsDir, 'validation_report_latest.json')})`);
@@ -806,6 +888,16 @@ async function validateCommand(o: { data: string; resultsDir: string }): Promise
 
 // ------------------------------------------------------------------ registration
 
+/** `--metrics` and `--mapping` of train, evaluate and validate. */
+const metricSetOptions = (cmd: Command, fallback: string): Command =>
+  cmd
+    .option(
+      '--metrics <set>',
+      `the CSV's metric columns: a preset (basic: cpu_usage,memory_usage,network_load; node: those plus load, disk, swap and TCP) ` +
+        `or a comma-separated list of column names (units and ranges of the presets' names, else unitless); default ${fallback}`,
+    )
+    .option('--mapping <file>', "the metric columns of a mapping file (METRICS_MAPPING_FILE's JSON): its names, units and ranges");
+
 const mlflowOptions = (cmd: Command): Command =>
   cmd
     .option('--mlflow-uri <url>', 'MLflow tracking server (default: $MLFLOW_TRACKING_URI)')
@@ -813,17 +905,20 @@ const mlflowOptions = (cmd: Command): Command =>
 
 /** Registers `validate`, `train` and `evaluate`. */
 export function registerPipelineCommands(program: Command): void {
-  program
+  const validate = program
     .command('validate')
     .description('check a metrics CSV (schema, ranges, missing values, duplicates, statistics, IQR outliers); exit 1 when it fails')
-    .requiredOption('--data <file>', 'CSV (timestamp,host,cpu_usage,memory_usage,network_load[,anomaly])')
-    .option('--results-dir <dir>', 'where the JSON reports go', 'results')
-    .action(validateCommand);
+    .requiredOption('--data <file>', 'CSV (timestamp,host,<metric columns>[,anomaly]; default metrics cpu_usage,memory_usage,network_load)')
+    .option('--results-dir <dir>', 'where the JSON reports go', 'results');
+  metricSetOptions(validate, 'basic').action(validateCommand);
 
   const train = program
     .command('train')
     .description('validate, split 70/15/15, grid-search, evaluate on the test split, write the model and reports, log to MLflow')
-    .requiredOption('--data <file>', 'training CSV (timestamp,host,cpu_usage,memory_usage,network_load[,anomaly])')
+    .requiredOption(
+      '--data <file>',
+      'training CSV (timestamp,host,<metric columns>[,anomaly]; default metrics cpu_usage,memory_usage,network_load)',
+    )
     .option('--seed <n>', 'random seed of the split, the forests and the robustness suite', intArg('seed', 0, 2 ** 32 - 1), 42)
     .addOption(
       new Option('--split <mode>', 'random (seeded) or time (oldest 70% train, newest 15% test)')
@@ -851,7 +946,7 @@ export function registerPipelineCommands(program: Command): void {
     .addOption(
       new Option(
         '--features <kind>',
-        "raw: the three metrics; temporal: also each metric's deviation from its host's rolling median, step and level shift (needs --split time)",
+        "raw: the metrics as they are; temporal: also each metric's deviation from its host's rolling median, step and level shift (needs --split time)",
       )
         .choices(['raw', 'temporal'])
         .default('raw'),
@@ -870,7 +965,7 @@ export function registerPipelineCommands(program: Command): void {
     .option('--experiment <name>', 'MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME or anomaly-detector)')
     .option('--model-name <name>', 'registered model name', 'anomaly-detector')
     .option('--require-mlflow', 'fail (exit 1) when MLflow is not configured or not reachable');
-  mlflowOptions(train).action(trainCommand);
+  mlflowOptions(metricSetOptions(train, 'basic')).action(trainCommand);
 
   const evaluate = program
     .command('evaluate')
@@ -882,7 +977,8 @@ export function registerPipelineCommands(program: Command): void {
     .requiredOption('--data <file>', 'CSV (with an anomaly column for labelled figures)')
     .option(
       '--learn',
-      "judge the service's default instead: learn each host in one pass over the rows in time order, the model as the prior (needs host, timestamp and anomaly columns)",
+      "judge the service's default instead: learn each host in one pass over the rows in time order, the model as the prior " +
+        '(needs host, timestamp and anomaly columns)',
     )
     .addOption(
       new Option('--split <mode>', 'rows to evaluate: all, or the test part of a random or time split (--learn: all or time)')
@@ -891,5 +987,5 @@ export function registerPipelineCommands(program: Command): void {
     )
     .option('--seed <n>', "split and robustness seed (default: the model's training seed)", intArg('seed', 0, 2 ** 32 - 1))
     .option('--results-dir <dir>', 'where the report and plots go', 'results');
-  mlflowOptions(evaluate).action(evaluateCommand);
+  mlflowOptions(metricSetOptions(evaluate, "the model's (with --learn: the prior's)")).action(evaluateCommand);
 }

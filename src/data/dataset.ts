@@ -1,17 +1,21 @@
 import { METRIC_NAMES } from '../core/metrics';
 import { DataError, parseCsv, readText, type CsvTable } from './csv';
+import { BASIC_SET, missingColumns, type MetricSet } from './metric-set';
 
 /** Metrics loaded from a training CSV, row-aligned. */
 export interface Dataset {
   n: number;
   timestamps: number[];
   hosts: string[];
-  /** n x METRIC_NAMES.length, row-major. */
+  /** The metric columns, in the order of `raw`'s columns. */
+  metrics: string[];
+  /** n x metrics.length, row-major. */
   raw: Float64Array;
   /** 0/1 per row, or null when the file has no `anomaly` column. */
   labels: Uint8Array | null;
 }
 
+/** The metric columns of the basic set (the default). */
 export const REQUIRED_COLUMNS = METRIC_NAMES;
 
 /** Parses a timestamp cell: RFC 3339 / ISO 8601 or epoch milliseconds. NaN if neither. */
@@ -22,19 +26,20 @@ export function parseTimestamp(s: string): number {
 }
 
 /**
- * Turns a CSV table into a Dataset. Strict: any missing column, empty or non-numeric
- * cell is an error that names the column and the first lines (the `validate` command
- * reports such problems in full instead).
+ * Turns a CSV table into a Dataset of the set's metric columns (default: the basic three).
+ * Strict: any missing column, empty or non-numeric cell is an error that names the column
+ * and the first lines (the `validate` command reports such problems in full instead).
  */
-export function toDataset(table: CsvTable, source = 'CSV'): Dataset {
+export function toDataset(table: CsvTable, source = 'CSV', set: MetricSet = BASIC_SET): Dataset {
   const col = (name: string): number => table.header.indexOf(name);
-  const missing = REQUIRED_COLUMNS.filter((c) => col(c) < 0);
-  if (missing.length > 0) throw new DataError(`${source}: missing column(s) ${missing.join(', ')} (header: ${table.header.join(',')})`);
+  const missing = missingColumns(set, table.header);
+  if (missing) throw new DataError(`${source}: ${missing}`);
   const n = table.rows.length;
   if (n === 0) throw new DataError(`${source}: no data rows`);
-  const m = METRIC_NAMES.length;
+  const names = [...set.names];
+  const m = names.length;
   const raw = new Float64Array(n * m);
-  const idx = METRIC_NAMES.map(col);
+  const idx = names.map(col);
   const tsCol = col('timestamp');
   const hostCol = col('host');
   const labelCol = col('anomaly');
@@ -47,7 +52,7 @@ export function toDataset(table: CsvTable, source = 'CSV'): Dataset {
     for (let f = 0; f < m; f++) {
       const cell = row[idx[f]].trim();
       const v = cell === '' ? NaN : Number(cell);
-      if (!Number.isFinite(v) && bad.length < 5) bad.push(`line ${table.lines[i]} ${METRIC_NAMES[f]}=${JSON.stringify(cell)}`);
+      if (!Number.isFinite(v) && bad.length < 5) bad.push(`line ${table.lines[i]} ${names[f]}=${JSON.stringify(cell)}`);
       raw[i * m + f] = v;
     }
     timestamps[i] = tsCol >= 0 ? parseTimestamp(row[tsCol]) : i;
@@ -59,10 +64,10 @@ export function toDataset(table: CsvTable, source = 'CSV'): Dataset {
     }
   }
   if (bad.length > 0) throw new DataError(`${source}: non-numeric or missing values: ${bad.join('; ')}`);
-  return { n, timestamps, hosts, raw, labels };
+  return { n, timestamps, hosts, metrics: names, raw, labels };
 }
 
-/** Reads and parses a metrics CSV file. */
-export function loadDataset(path: string): Dataset {
-  return toDataset(parseCsv(readText(path), path), path);
+/** Reads and parses a metrics CSV file (the set's metric columns; default the basic three). */
+export function loadDataset(path: string, set: MetricSet = BASIC_SET): Dataset {
+  return toDataset(parseCsv(readText(path), path), path, set);
 }

@@ -135,7 +135,7 @@ export function measureLatency(det: Detector, raw: Float64Array, n: number, maxP
 export interface Scored {
   scores: Float64Array;
   flags: Uint8Array;
-  /** n x METRIC_NAMES.length */
+  /** n x inputs (the detector's inputs, in order) */
   contributions: Float64Array;
 }
 
@@ -220,7 +220,7 @@ export interface FlaggedPoint {
 
 export interface FlaggedSummary {
   flagged: number;
-  /** Mean contribution of each metric over all flagged points. */
+  /** Mean contribution of each metric over all flagged points (keys in the set's order). */
   mean_contributions: Record<string, number>;
   /** Share of flagged points whose largest contribution is each metric. */
   dominant_share: Record<string, number>;
@@ -228,14 +228,18 @@ export interface FlaggedSummary {
   top: FlaggedPoint[];
 }
 
-/** Contributions of the flagged points: means, dominant metric, and the top `top` points. */
+/**
+ * Contributions of the flagged points: means, dominant metric, and the top `top` points.
+ * `meta.metrics`: the columns of `raw` and of the contributions (default the basic three).
+ */
 export function flaggedSummary(
   scored: Scored,
   raw: Float64Array,
-  meta: { hosts: string[]; timestamps: number[]; labels: Uint8Array | null },
+  meta: { hosts: string[]; timestamps: number[]; labels: Uint8Array | null; metrics?: readonly string[] },
   top = 20,
 ): FlaggedSummary {
-  const m = METRIC_NAMES.length;
+  const names = meta.metrics ?? METRIC_NAMES;
+  const m = names.length;
   const idx: number[] = [];
   for (let i = 0; i < scored.scores.length; i++) if (scored.flags[i]) idx.push(i);
   const mean = new Array<number>(m).fill(0);
@@ -248,7 +252,7 @@ export function flaggedSummary(
     }
     dominant[best] += 1 / idx.length;
   }
-  const byName = (v: ArrayLike<number>): Record<string, number> => Object.fromEntries(METRIC_NAMES.map((name, f) => [name, v[f]]));
+  const byName = (v: ArrayLike<number>): Record<string, number> => Object.fromEntries(names.map((name, f) => [name, v[f]]));
   const topIdx = [...idx].sort((a, b) => scored.scores[b] - scored.scores[a] || a - b).slice(0, top);
   return {
     flagged: idx.length,

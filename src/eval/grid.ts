@@ -1,5 +1,6 @@
 import { Detector } from '../core/detector';
 import type { FeatureSpec } from '../core/features';
+import type { MetricDef } from '../core/metrics';
 import { trainModel } from '../core/train';
 import { labelledFigures, scoreSet, seriesOf, type LabelledFigures } from './evaluate';
 import type { Part } from './split';
@@ -118,6 +119,11 @@ export interface GridRunOptions {
   dataSha256: string;
   /** Model features (default: the three raw metrics); temporal ones are computed per host in time order. */
   features?: FeatureSpec[];
+  /**
+   * The metric columns of the parts' rows, with units and ranges (recorded in the
+   * artifacts). Absent: the basic three, and the artifacts keep their original layout.
+   */
+  metrics?: readonly MetricDef[];
   /** Called after each point (for the progress bar). */
   onStep?: (done: number, total: number, r: GridResult) => void;
 }
@@ -140,11 +146,12 @@ export function runGrid(train: Part, val: Part, spec: GridSpec, opts: GridRunOpt
       createdAt: opts.createdAt,
       dataSha256: opts.dataSha256,
       features: opts.features,
+      ...(opts.metrics ? { inputs: opts.metrics.map((d) => d.name), metricDefs: opts.metrics } : {}),
       keys: train.hosts,
       times: train.timestamps,
     });
     const trainMs = Number(process.hrtime.bigint() - t0) / 1e6;
-    const det = new Detector(artifact);
+    const det = new Detector(artifact, { inputs: 'any' });
     const { scores, flags } = scoreSet(det, val.raw, val.n, seriesOf(val));
     let flagged = 0;
     for (let i = 0; i < val.n; i++) flagged += flags[i];

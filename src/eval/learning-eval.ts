@@ -12,14 +12,18 @@ import { DEFAULT_HOST_LEARNING, hostLearningOptions } from '../core/host-learnin
 import { METRIC_NAMES } from '../core/metrics';
 import { StreamingDetector, type StreamResult } from '../core/streaming';
 import { DataError, parseCsv, readText } from '../data/csv';
-import { inspectPoint, isValidPoint, timestampMs } from '../validation/point';
+import { BASIC_SET, missingColumns, type MetricSet } from '../data/metric-set';
+import { metricRules, PointSchema, timestampMs, valueIssue } from '../validation/point';
 import { labelledFigures, type LabelledFigures } from './evaluate';
 import { incidentFigures, summarizeIncidents, type IncidentSummary } from './incidents';
 import { bestF1, binaryMetrics } from './metrics';
 import { splitRows } from './split';
 
-/** The columns `--learn` needs. */
-export const LEARN_COLUMNS = ['timestamp', 'host', ...METRIC_NAMES, 'anomaly'] as const;
+/** The columns `--learn` needs besides the metric columns. */
+export const LEARN_COLUMNS = ['timestamp', 'host', 'anomaly'] as const;
+
+/** The host and timestamp rules of a point (/detect's and the poller's); the metric values are checked against the set's rules. */
+const HostTime = PointSchema.pick({ host: true, timestamp: true });
 
 /** Valid rows of a file, in (time, host) order. */
 export interface LearningRows {
@@ -27,7 +31,9 @@ export interface LearningRows {
   hosts: string[];
   /** Epoch ms. */
   times: number[];
-  /** n x METRIC_NAMES.length, row-major. */
+  /** The metric columns of `raw`, in order. */
+  metrics: string[];
+  /** n x metrics.length, row-major. */
   raw: Float64Array;
   labels: Uint8Array;
   /** 1-based line of each row in the file. */
@@ -60,22 +66,28 @@ function timeCell(cell: string): string | number | undefined {
 }
 
 /**
- * Reads a labelled CSV for `--learn`: each row checked with the service's point rules
- * (finite metrics in range, host 1 to 256 characters, timestamp RFC 3339 or epoch ms, here
+ * Reads a labelled CSV for `--learn` with the metric columns of `set` (default: the basic
+ * three): each row checked with the service's point rules (each metric finite and in its
+ * declared range, host 1 to 256 characters, timestamp RFC 3339 or epoch ms, here
  * required), invalid rows and repeated (host, time) rows skipped and counted, the rest in
  * (time, host) order, ties in file order. A missing column or a label other than 0/1 is a
  * DataError.
  */
-export function readLearningRows(path: string): { rows: LearningRows; fileRows: number; skipped: SkippedRows } {
+export function readLearningRows(path: string, set: MetricSet = BASIC_SET): { rows: LearningRows; fileRows: number; skipped: SkippedRows } {
   const table = parseCsv(readText(path), path);
   const col = (name: string): number => table.header.indexOf(name);
   const missing = LEARN_COLUMNS.filter((c) => col(c) < 0);
   if (missing.length > 0)
     throw new DataError(
-      `${path}: --learn needs the columns ${LEARN_COLUMNS.join(',')}; missing ${missing.join(', ')} (header: ${table.header.join(',')})`,
+      `${path}: --learn needs the columns ${[...LEARN_COLUMNS.slice(0, 2), ...set.names, 'anomaly'].join(',')}; ` +
+        `missing ${missing.join(', ')} (header: ${table.header.join(',')})`,
     );
+  const missingMetrics = missingColumns(set, table.header);
+  if (missingMetrics) throw new DataError(`${path}: ${missingMetrics}`);
+  const names = [...set.names];
+  const rules = metricRules(set.defs);
   const [tsCol, hostCol, labelCol] = [col('timestamp'), col('host'), col('anomaly')];
-  const metricCols = METRIC_NAMES.map(col);
+  const metricCols = names.map(col);
   const badLabels: string[] = [];
   const skipped: SkippedRows = { invalid: 0, duplicates: 0, examples: [] };
   const kept: Array<{ host: string; time: number; values: number[]; label: number; line: number }> = [];
@@ -88,32 +100,44 @@ export function readLearningRows(path: string): { rows: LearningRows; fileRows: 
       continue;
     }
     const timestamp = timeCell(row[tsCol]);
-    const point: Record<string, unknown> = { host: row[hostCol], timestamp };
-    METRIC_NAMES.forEach((m, f) => (point[m] = numberCell(row[metricCols[f]])));
-    if (timestamp === undefined || !isValidPoint(point)) {
-      skipped.invalid++;
-      if (skipped.examples.length < MAX_EXAMPLES) {
-        const issues =
-          timestamp === undefined
-            ? [{ field: 'timestamp', message: 'is required (a row is streamed at its time)' }]
-            : inspectPoint(point, undefined, 3, true).issues;
-        skipped.examples.push(`line ${line}: ${issues.map((i) => `${i.field} ${i.message}`).join('; ')}`);
+    const values = metricCols.map((c) => numberCell(row[c]));
+    const issues: Array<{ field: string; message: string }> = [];
+    if (timestamp === undefined) issues.push({ field: 'timestamp', message: 'is required (a row is streamed at its time)' });
+    else {
+      const ht = HostTime.safeParse({ host: row[hostCol], timestamp });
+      if (!ht.success) {
+        const seen = new Set<string>();
+        for (const i of ht.error.issues) {
+          const field = String(i.path[0] ?? '(point)');
+          if (!seen.has(field)) issues.push({ field, message: i.message });
+          seen.add(field);
+        }
       }
+    }
+    for (let k = 0; k < names.length && issues.length < 3; k++) {
+      const why = valueIssue(rules, k, values[k]);
+      if (why) issues.push({ field: names[k], message: why });
+    }
+    if (issues.length > 0) {
+      skipped.invalid++;
+      if (skipped.examples.length < MAX_EXAMPLES)
+        skipped.examples.push(`line ${line}: ${issues.map((i) => `${i.field} ${i.message}`).join('; ')}`);
       continue;
     }
     kept.push({
       host: row[hostCol],
       time: timestampMs(timestamp) as number,
-      values: METRIC_NAMES.map((m) => point[m] as number),
+      values: values as number[],
       label: Number(l),
       line,
     });
   }
   if (badLabels.length > 0) throw new DataError(`${path}: labels must be 0 or 1: ${badLabels.join('; ')}`);
   kept.sort((a, b) => a.time - b.time || (a.host < b.host ? -1 : a.host > b.host ? 1 : a.line - b.line));
-  const m = METRIC_NAMES.length;
+  const m = names.length;
   const out: LearningRows = {
     n: 0,
+    metrics: names,
     hosts: [],
     times: [],
     raw: new Float64Array(kept.length * m),
@@ -204,7 +228,9 @@ export function evaluateLearning(
 ): LearningRun {
   if (rows.n === 0) throw new DataError('no valid rows to stream');
   const hosts = new Set(rows.hosts).size;
-  const engine = StreamingDetector.learner(hostLearningOptions({ prior: opts.prior, gate: opts.gate, maxKeys: Math.max(1, hosts) }));
+  const engine = StreamingDetector.learner(
+    hostLearningOptions({ prior: opts.prior, gate: opts.gate, maxKeys: Math.max(1, hosts), metrics: rows.metrics ?? METRIC_NAMES }),
+  );
   const t0 = process.hrtime.bigint();
   const result = engine.process({ keys: rows.hosts, times: rows.times, raw: rows.raw, n: rows.n });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;

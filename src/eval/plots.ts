@@ -1,7 +1,6 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { METRIC_NAMES } from '../core/metrics';
 import type { FlaggedSummary } from './evaluate';
 import type { GridResult } from './grid';
 import { pointLabel } from './grid';
@@ -26,7 +25,40 @@ const CONFIG = {
   axis: { labelFontSize: 11, titleFontSize: 12 },
 };
 const COLORS = { normal: '#4c78a8', anomalous: '#e45756', unlabelled: '#72b7b2' };
-const METRIC_COLORS = ['#4c78a8', '#f58518', '#54a24b'];
+/** Vega's tableau20, the first three as the basic set always had them (CPU, memory, network). */
+const PALETTE = [
+  '#4c78a8',
+  '#f58518',
+  '#54a24b',
+  '#e45756',
+  '#72b7b2',
+  '#eeca3b',
+  '#b279a2',
+  '#ff9da6',
+  '#9d755d',
+  '#bab0ac',
+  '#9ecae9',
+  '#ffbf79',
+  '#88d27a',
+  '#ff9d98',
+  '#79706e',
+  '#d6a5c9',
+  '#fcbfd2',
+  '#d8b5a5',
+  '#83bcb6',
+  '#b6992d',
+];
+const METRIC_COLORS = PALETTE.slice(0, 3);
+
+/**
+ * One distinct colour per metric, for any number of them: the palette, then hues spread by
+ * the golden angle (so that neighbours differ) at two lightnesses.
+ */
+export function metricColors(n: number): string[] {
+  return Array.from({ length: n }, (_, k) =>
+    k < PALETTE.length ? PALETTE[k] : `hsl(${Math.round(((k - PALETTE.length) * 137.508) % 360)}, 60%, ${k % 2 ? 38 : 58}%)`,
+  );
+}
 
 const top = (spec: ChartSpec): ChartSpec => ({ $schema: SCHEMA, config: CONFIG, ...spec });
 const f3 = (v: number | null): string => (v === null ? 'n/a' : v.toFixed(3));
@@ -183,7 +215,8 @@ export function robustnessSpec(r: RobustnessReport): ChartSpec {
     data: { values: rows },
     hconcat: ['noise', 'missing', 'outliers', 'shift'].map((suite) => ({
       title: { text: titles[suite], fontSize: 12 },
-      width: 170,
+      // The missing suite has one scenario per metric: wider for larger sets.
+      width: suite === 'missing' ? Math.max(170, 24 * (r.missing.length + 1)) : 170,
       height: 220,
       transform: [{ filter: { field: 'suite', equal: suite } }],
       mark: { type: 'bar', tooltip: true },
@@ -206,13 +239,15 @@ export function robustnessSpec(r: RobustnessReport): ChartSpec {
 
 /** Contributions of the top flagged points (stacked by metric) and their mean over all flagged points. */
 export function contributionsSpec(f: FlaggedSummary): ChartSpec {
+  // The set's metrics, in its order (the keys of every per-metric record of the summary).
+  const metrics = Object.keys(f.mean_contributions);
   const values = f.top.flatMap((p, k) => {
     const when =
       Number.isFinite(p.timestamp) && p.timestamp > 1e11
         ? new Date(p.timestamp).toISOString().slice(5, 16).replace('T', ' ')
         : `row ${p.row}`;
     const label = p.label === null ? '' : p.label === 1 ? ' [labelled anomaly]' : ' [labelled normal]';
-    return METRIC_NAMES.map((m) => ({
+    return metrics.map((m) => ({
       point: `${String(k + 1).padStart(2, '0')} ${p.host} ${when}${label}`,
       metric: m,
       contribution: p.contributions[m],
@@ -221,8 +256,8 @@ export function contributionsSpec(f: FlaggedSummary): ChartSpec {
   const colour = {
     field: 'metric',
     type: 'nominal',
-    scale: { domain: [...METRIC_NAMES], range: METRIC_COLORS },
-    legend: { orient: 'bottom', title: null },
+    scale: { domain: metrics, range: metricColors(metrics.length) },
+    legend: { orient: 'bottom', title: null, ...(metrics.length > 6 ? { columns: 6 } : {}) },
   };
   return top({
     title: { text: `Contributions of flagged points (${f.flagged} flagged; top ${f.top.length} by score)`, anchor: 'start' },
@@ -245,8 +280,8 @@ export function contributionsSpec(f: FlaggedSummary): ChartSpec {
       {
         title: { text: 'Mean contribution over all flagged points', fontSize: 12 },
         width: 460,
-        height: 70,
-        data: { values: METRIC_NAMES.map((m) => ({ metric: m, contribution: f.mean_contributions[m] })) },
+        height: Math.max(70, 18 * metrics.length),
+        data: { values: metrics.map((m) => ({ metric: m, contribution: f.mean_contributions[m] })) },
         mark: 'bar',
         encoding: {
           y: { field: 'metric', type: 'nominal', title: null, sort: null },
@@ -347,7 +382,7 @@ export function incidentSpec(host: string, steps: HostStep[]): ChartSpec {
   const color = { field: 'metric', type: 'nominal', title: null, scale: { domain: ['CPU', 'memory', 'network'], range: METRIC_COLORS } };
   const label = ['CPU', 'memory', 'network'];
   const scores = steps.map((s) => ({ time: t(s), score: s.score, threshold: s.threshold, alert: s.alert }));
-  const contributions = steps.flatMap((s) => METRIC_NAMES.map((_, k) => ({ time: t(s), metric: label[k], value: s.contributions[k] })));
+  const contributions = steps.flatMap((s) => label.map((metric, k) => ({ time: t(s), metric, value: s.contributions[k] })));
   const width = 640;
   return top({
     title: `${host}: metrics, score and contributions as the service writes them (labelled incident shaded)`,

@@ -1,7 +1,8 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
+import { artifactMetrics } from '../core/artifact';
 import type { Detector } from '../core/detector';
-import { METRIC_NAMES } from '../core/metrics';
+import type { MetricDef } from '../core/metrics';
 import { curves, flaggedSummary, scoreSet, seriesOf, testMetrics, type FlaggedSummary, type TestMetrics } from './evaluate';
 import { contributionsSpec, histogramSpec, prSpec, renderCharts, robustnessSpec, rocSpec, type ChartSpec } from './plots';
 import { DEFAULT_ROBUSTNESS, runRobustness, type RobustnessReport, type ScenarioResult } from './robustness';
@@ -53,6 +54,8 @@ export interface EvaluationReport {
     trained_at: string;
     training_rows: number;
     training_data_sha256: string;
+    /** The model's metrics (its inputs, the CSV's metric columns): name, unit and valid range. */
+    metrics: MetricDef[];
   };
   data: { path: string; sha256: string; rows: number; part: string; includes_training_rows: boolean | null };
   labels: 'present' | 'absent';
@@ -76,7 +79,12 @@ export function evaluateModel(det: Detector, part: Part, ctx: EvaluationContext,
   const scored = scoreSet(det, part.raw, part.n, series);
   const test = testMetrics(det, part.raw, part.n, part.labels, scored);
   const robustness = runRobustness(det, part.raw, part.n, part.labels, { seed: ctx.seed, ...DEFAULT_ROBUSTNESS, series }, scored);
-  const flagged = flaggedSummary(scored, part.raw, { hosts: part.hosts, timestamps: part.timestamps, labels: part.labels });
+  const flagged = flaggedSummary(scored, part.raw, {
+    hosts: part.hosts,
+    timestamps: part.timestamps,
+    labels: part.labels,
+    metrics: det.inputs,
+  });
   const a = det.artifact;
   const notes = [...(ctx.notes ?? []), test.note];
   if (ctx.includesTrainingRows) notes.push("the evaluated rows include the model's training rows: its figures are optimistic");
@@ -94,6 +102,7 @@ export function evaluateModel(det: Detector, part: Part, ctx: EvaluationContext,
         trained_at: a.training.created_at,
         training_rows: a.training.rows,
         training_data_sha256: a.training.data_sha256,
+        metrics: artifactMetrics(a),
       },
       data: { path: ctx.dataPath, sha256: ctx.dataSha256, rows: part.n, part: ctx.part, includes_training_rows: ctx.includesTrainingRows },
       labels: test.labels,
@@ -221,6 +230,10 @@ code{background:#f3f3f3;padding:0 .2em}</style></head><body>`,
         ],
         ['parameters', JSON.stringify(r.model.params)],
         ['threshold', n4(r.model.threshold)],
+        [
+          'metrics',
+          r.model.metrics.map((d) => `${d.name} (${d.unit}, ${d.min} to ${d.max === null ? 'no upper bound' : d.max})`).join(', '),
+        ],
         ['data', `${r.data.path} (sha256 ${r.data.sha256.slice(0, 12)}…)`],
         ['rows evaluated', `${r.data.rows}: ${r.data.part}`],
         ['labels', r.labels],
@@ -287,23 +300,24 @@ code{background:#f3f3f3;padding:0 .2em}</style></head><body>`,
   parts.push(plot('robustness', 'Robustness suite'));
   parts.push('<h2>Flagged points</h2>');
   const f = r.flagged;
+  const metrics = Object.keys(f.mean_contributions);
   parts.push(
     table(
       ['metric', 'mean contribution', 'largest contributor in'],
-      METRIC_NAMES.map((m) => [m, n4(f.mean_contributions[m]), p2(f.dominant_share[m])]),
+      metrics.map((m) => [m, n4(f.mean_contributions[m]), p2(f.dominant_share[m])]),
     ),
   );
   parts.push(plot('contributions', 'Contributions of flagged points'));
   parts.push(
     table(
-      ['host', 'time', 'score', 'label', ...METRIC_NAMES, ...METRIC_NAMES.map((m) => `contrib. ${m}`)],
+      ['host', 'time', 'score', 'label', ...metrics, ...metrics.map((m) => `contrib. ${m}`)],
       f.top.map((p) => [
         p.host,
         Number.isFinite(p.timestamp) && p.timestamp > 1e11 ? new Date(p.timestamp).toISOString() : `row ${p.row}`,
         n4(p.score),
         p.label === null ? '-' : p.label,
-        ...METRIC_NAMES.map((m) => n4(p.values[m])),
-        ...METRIC_NAMES.map((m) => n4(p.contributions[m])),
+        ...metrics.map((m) => n4(p.values[m])),
+        ...metrics.map((m) => n4(p.contributions[m])),
       ]),
     ),
   );

@@ -1,4 +1,4 @@
-import type { ModelArtifact } from '../core/artifact';
+import { artifactInputs, type ModelArtifact } from '../core/artifact';
 import type { Detector } from '../core/detector';
 import { METRIC_NAMES } from '../core/metrics';
 import { Rng } from '../core/random';
@@ -33,11 +33,13 @@ export const DEFAULT_ROBUSTNESS: Omit<RobustnessOptions, 'seed'> = {
   shifts: [0.1, 0.5, 1.0],
 };
 
-const M = METRIC_NAMES.length;
+/** Width of the raw rows of the exported helpers when not given: the basic three. */
+const BASIC_WIDTH: number = METRIC_NAMES.length;
 
-/** Index of the feature that is metric `m` untransformed, or -1. */
+/** Index of the feature that is input `m` of the model untransformed, or -1. */
 function rawFeature(artifact: ModelArtifact, m: number): number {
-  return artifact.features.findIndex((f) => f.source === METRIC_NAMES[m] && f.transform === 'raw');
+  const name = artifactInputs(artifact)[m];
+  return artifact.features.findIndex((f) => f.source === name && f.transform === 'raw');
 }
 
 /** One value per metric and where it came from. */
@@ -52,6 +54,7 @@ export interface PerMetric<S extends string> {
  * deviation of the evaluated rows.
  */
 export function metricScales(artifact: ModelArtifact, raw: Float64Array, n: number): PerMetric<'training_scaler' | 'evaluation_data'> {
+  const M = artifactInputs(artifact).length;
   const values: number[] = [];
   const source: Array<'training_scaler' | 'evaluation_data'> = [];
   for (let m = 0; m < M; m++) {
@@ -82,6 +85,7 @@ export function trainingMedians(
   raw: Float64Array,
   n: number,
 ): PerMetric<'training_median' | 'training_mean' | 'evaluation_median'> {
+  const M = artifactInputs(artifact).length;
   const values: number[] = [];
   const source: Array<'training_median' | 'training_mean' | 'evaluation_median'> = [];
   for (let m = 0; m < M; m++) {
@@ -103,23 +107,25 @@ export function trainingMedians(
   return { values, source };
 }
 
-/** n x M standard normal draws (drawn once, so every noise level uses the same ones). */
-export function normalDraws(n: number, seed: number): Float64Array {
+/** n x `width` standard normal draws (drawn once, so every noise level uses the same ones). */
+export function normalDraws(n: number, seed: number, width = BASIC_WIDTH): Float64Array {
   const rng = new Rng(seed);
-  const z = new Float64Array(n * M);
+  const z = new Float64Array(n * width);
   for (let i = 0; i < z.length; i++) z[i] = rng.normal();
   return z;
 }
 
-/** raw + sigma * scale[m] * z (noise in standardised units). */
+/** raw + sigma * scale[m] * z (noise in standardised units; one scale per metric column). */
 export function addNoise(raw: Float64Array, n: number, scales: number[], sigma: number, z: Float64Array): Float64Array {
+  const M = scales.length;
   const out = new Float64Array(n * M);
   for (let i = 0; i < n; i++) for (let m = 0; m < M; m++) out[i * M + m] = raw[i * M + m] + sigma * scales[m] * z[i * M + m];
   return out;
 }
 
-/** Metric `m` of every row replaced by `value` (a missing metric imputed). */
-export function imputeMetric(raw: Float64Array, n: number, m: number, value: number): Float64Array {
+/** Metric `m` of every row (of `width` columns) replaced by `value` (a missing metric imputed). */
+export function imputeMetric(raw: Float64Array, n: number, m: number, value: number, width = BASIC_WIDTH): Float64Array {
+  const M = width;
   const out = Float64Array.from(raw.subarray(0, n * M));
   for (let i = 0; i < n; i++) out[i * M + m] = value;
   return out;
@@ -139,15 +145,17 @@ export function sampleRows(n: number, fraction: number, seed: number): Int32Arra
   return perm.slice(0, k).sort();
 }
 
-/** Every metric of `rows` multiplied by `factor`; other rows unchanged. */
-export function injectOutliers(raw: Float64Array, n: number, rows: ArrayLike<number>, factor: number): Float64Array {
+/** Every metric of `rows` (of `width` columns) multiplied by `factor`; other rows unchanged. */
+export function injectOutliers(raw: Float64Array, n: number, rows: ArrayLike<number>, factor: number, width = BASIC_WIDTH): Float64Array {
+  const M = width;
   const out = Float64Array.from(raw.subarray(0, n * M));
   for (let k = 0; k < rows.length; k++) for (let m = 0; m < M; m++) out[rows[k] * M + m] *= factor;
   return out;
 }
 
-/** Every metric shifted by delta * scale[m] (a shift of delta standard deviations). */
+/** Every metric shifted by delta * scale[m] (a shift of delta standard deviations; one scale per metric column). */
 export function shiftMetrics(raw: Float64Array, n: number, scales: number[], delta: number): Float64Array {
+  const M = scales.length;
   const out = new Float64Array(n * M);
   for (let i = 0; i < n; i++) for (let m = 0; m < M; m++) out[i * M + m] = raw[i * M + m] + delta * scales[m];
   return out;
@@ -215,6 +223,8 @@ export function runRobustness(
   opts: RobustnessOptions,
   clean: Scored = scoreSet(det, raw, n, opts.series),
 ): RobustnessReport {
+  const names = det.inputs;
+  const M = names.length;
   const scales = metricScales(det.artifact, raw, n);
   const medians = trainingMedians(det.artifact, raw, n);
   const cleanFF = mean01(clean.flags);
@@ -247,19 +257,19 @@ export function runRobustness(
   };
   const strip = ({ scored: _s, ...r }: ScenarioResult & { scored: Scored }): ScenarioResult => r;
 
-  const z = normalDraws(n, opts.seed);
+  const z = normalDraws(n, opts.seed, M);
   const noise = opts.noiseSigmas.map((sigma) =>
     strip(compare('noise', `sigma ${sigma}`, sigma, addNoise(raw, n, scales.values, sigma, z), n)),
   );
 
-  const missing = METRIC_NAMES.map((name, m) =>
-    strip(compare('missing', `${name} imputed`, name, imputeMetric(raw, n, m, medians.values[m]), n)),
+  const missing = names.map((name, m) =>
+    strip(compare('missing', `${name} imputed`, name, imputeMetric(raw, n, m, medians.values[m], M), n)),
   );
 
   const rows = sampleRows(n, opts.outlierFraction, opts.seed + 1);
   const baseline = mean01(clean.flags, rows);
   const outliers = opts.outlierFactors.map((factor) => {
-    const r = compare('outliers', `x${factor}`, factor, injectOutliers(raw, n, rows, factor), rows.length, false);
+    const r = compare('outliers', `x${factor}`, factor, injectOutliers(raw, n, rows, factor, M), rows.length, false);
     return { ...strip(r), detection_rate: mean01(r.scored.flags, rows), baseline_rate: baseline };
   });
 
@@ -267,9 +277,9 @@ export function runRobustness(
 
   const notes = [
     `noise and shift are in standardised units: multiples of each metric's training standard deviation ` +
-      `(${METRIC_NAMES.map((name, m) => `${name} ${fmt(scales.values[m])} from ${scales.source[m]}`).join(', ')})`,
+      `(${names.map((name, m) => `${name} ${fmt(scales.values[m])} from ${scales.source[m]}`).join(', ')})`,
     `a missing metric is imputed ` +
-      `with ${METRIC_NAMES.map((name, m) => `${name} = ${fmt(medians.values[m])} (${medians.source[m].replace('_', ' ')})`).join(', ')}`,
+      `with ${names.map((name, m) => `${name} = ${fmt(medians.values[m])} (${medians.source[m].replace('_', ' ')})`).join(', ')}`,
     `outliers: every metric of ${rows.length} rows (${(100 * opts.outlierFraction).toFixed(0)}%, seeded) ` +
       `multiplied by the factor; detection rate = share of those rows flagged, baseline = share flagged before injection`,
     'flag agreement and score Spearman compare with the unperturbed run: they measure stability, not accuracy',
@@ -288,8 +298,8 @@ export function runRobustness(
       outlierFraction: opts.outlierFraction,
       shifts: opts.shifts,
     },
-    scales: Object.fromEntries(METRIC_NAMES.map((name, m) => [name, { value: scales.values[m], source: scales.source[m] }])),
-    imputation: Object.fromEntries(METRIC_NAMES.map((name, m) => [name, { value: medians.values[m], source: medians.source[m] }])),
+    scales: Object.fromEntries(names.map((name, m) => [name, { value: scales.values[m], source: scales.source[m] }])),
+    imputation: Object.fromEntries(names.map((name, m) => [name, { value: medians.values[m], source: medians.source[m] }])),
     clean: { flagged_fraction: cleanFF, labelled: labels ? pickLabelled(labelledFigures(clean.scores, clean.flags, labels)) : null },
     noise,
     missing,

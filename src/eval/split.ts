@@ -121,7 +121,9 @@ export function takeValues<T>(v: ArrayLike<T>, idx: ArrayLike<number>): T[] {
 /** One part of a data set, row-aligned. */
 export interface Part {
   n: number;
-  /** n x METRIC_NAMES.length, row-major. */
+  /** The metric columns of `raw`, in order (absent: the basic three, METRIC_NAMES). */
+  metrics?: readonly string[];
+  /** n x metrics.length, row-major. */
   raw: Float64Array;
   labels: Uint8Array | null;
   timestamps: number[];
@@ -130,12 +132,14 @@ export interface Part {
 
 /** Cuts one part out of a data set. */
 export function takePart(
-  ds: { raw: Float64Array; labels: Uint8Array | null; timestamps: number[]; hosts: string[] },
+  ds: { metrics?: readonly string[]; raw: Float64Array; labels: Uint8Array | null; timestamps: number[]; hosts: string[] },
   idx: ArrayLike<number>,
 ): Part {
+  const metrics = ds.metrics ?? METRIC_NAMES;
   return {
     n: idx.length,
-    raw: takeRows(ds.raw, METRIC_NAMES.length, idx),
+    metrics,
+    raw: takeRows(ds.raw, metrics.length, idx),
     labels: ds.labels ? Uint8Array.from(takeValues(ds.labels, idx)) : null,
     timestamps: takeValues(ds.timestamps, idx),
     hosts: takeValues(ds.hosts, idx),

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { METRIC_NAMES, METRICS, type MetricName } from '../core/metrics';
+import type { MetricDef } from '../core/metrics';
 import { quantileSorted } from '../core/stats';
 import { DataError, fileSha256, parseRecords, readText, type CsvRecord } from '../data/csv';
-import { REQUIRED_COLUMNS, parseTimestamp } from '../data/dataset';
+import { parseTimestamp } from '../data/dataset';
+import { BASIC_SET, missingColumns, type MetricSet } from '../data/metric-set';
 
 /**
  * The data-set checks of `anomaly-detector validate` (the prototype's six: schema,
@@ -60,7 +61,14 @@ export interface ValidationReport {
   columns: string[];
   passed: boolean;
   failed_checks: CheckName[];
-  rules: { required_columns: readonly string[]; range_violation_max_fraction: number; duplicate_max_fraction: number };
+  rules: {
+    required_columns: readonly string[];
+    /** Where the metric columns came from (`basic`, `node`, `columns`, `mapping <file>`) and their declarations. */
+    metric_set: string;
+    metrics: MetricDef[];
+    range_violation_max_fraction: number;
+    duplicate_max_fraction: number;
+  };
   labels: { present: boolean; positives: number | null; fraction: number | null };
   checks: CheckResult[];
   statistics: Record<string, FeatureStats>;
@@ -123,10 +131,17 @@ export function iqrOutliers(values: Float64Array): OutlierStats {
 }
 
 /**
- * Runs the six checks over tokenized CSV records (first record = header). Pure: the
+ * Runs the six checks over tokenized CSV records (first record = header) for the metric
+ * columns of `set` (default: the basic three), each against its declared range. Pure: the
  * caller adds where the data came from.
  */
-export function validateRecords(records: CsvRecord[], createdAt = new Date().toISOString()): Omit<ValidationReport, 'source'> {
+export function validateRecords(
+  records: CsvRecord[],
+  createdAt = new Date().toISOString(),
+  set: MetricSet = BASIC_SET,
+): Omit<ValidationReport, 'source'> {
+  const requiredCols = set.names;
+  const defOf = new Map(set.defs.map((d) => [d.name, d]));
   const [head, ...body] = records;
   const header = head.fields.map((h) => h.trim());
   const col = (name: string): number => header.indexOf(name);
@@ -136,10 +151,11 @@ export function validateRecords(records: CsvRecord[], createdAt = new Date().toI
   const checks: CheckResult[] = [];
 
   // 1. schema: required columns, row width, labels and timestamps readable.
-  const missingCols = REQUIRED_COLUMNS.filter((c) => col(c) < 0);
+  const missingCols = requiredCols.filter((c) => col(c) < 0);
   const dupCols = header.filter((h, i) => header.indexOf(h) !== i);
   const schemaProblems: string[] = [];
-  if (missingCols.length > 0) schemaProblems.push(`missing column(s) ${missingCols.join(', ')} (header: ${header.join(',')})`);
+  const missingLine = missingColumns(set, header);
+  if (missingLine) schemaProblems.push(missingLine);
   if (dupCols.length > 0) schemaProblems.push(`duplicate column name(s) ${[...new Set(dupCols)].join(', ')}`);
   if (ragged.length > 0) {
     schemaProblems.push(
@@ -167,19 +183,17 @@ export function validateRecords(records: CsvRecord[], createdAt = new Date().toI
       schemaProblems.push(`${badTs.length} timestamp(s) are neither RFC 3339 nor epoch milliseconds (${examples(badTs)})`);
   }
   const optional = OPTIONAL_COLUMNS.filter((c) => col(c) >= 0);
-  const extra = header.filter(
-    (h) => !(REQUIRED_COLUMNS as readonly string[]).includes(h) && !(OPTIONAL_COLUMNS as readonly string[]).includes(h),
-  );
+  const extra = header.filter((h) => !requiredCols.includes(h) && !(OPTIONAL_COLUMNS as readonly string[]).includes(h));
   checks.push({
     name: 'schema',
     status: schemaProblems.length > 0 ? 'fail' : 'pass',
     summary:
       schemaProblems.length > 0
         ? schemaProblems.join('; ')
-        : `required columns present (${REQUIRED_COLUMNS.join(', ')}); ` +
+        : `required columns present (${requiredCols.join(', ')}); ` +
           `optional: ${optional.join(', ') || 'none'}${labelCol >= 0 ? ' (labels)' : ' (no labels)'}`,
     details: {
-      required: REQUIRED_COLUMNS,
+      required: requiredCols,
       missing_columns: missingCols,
       duplicate_columns: [...new Set(dupCols)],
       optional_present: optional,
@@ -192,8 +206,8 @@ export function validateRecords(records: CsvRecord[], createdAt = new Date().toI
   });
 
   // Numeric values per metric; ragged rows are left out of every check below.
-  const present = METRIC_NAMES.filter((m) => col(m) >= 0);
-  const values: Partial<Record<MetricName, Float64Array>> = {};
+  const present = requiredCols.filter((m) => col(m) >= 0);
+  const values: Partial<Record<string, Float64Array>> = {};
   const missing: Record<string, number> = {};
   const invalid: Record<string, number> = {};
   const badCells: string[] = [];
@@ -202,7 +216,7 @@ export function validateRecords(records: CsvRecord[], createdAt = new Date().toI
   const violatingRows = new Set<number>();
   for (const m of present) {
     const c = col(m);
-    const { min, max } = METRICS[m];
+    const { min, max } = defOf.get(m) as MetricDef;
     const vs: number[] = [];
     missing[m] = 0;
     invalid[m] = 0;
@@ -230,7 +244,7 @@ export function validateRecords(records: CsvRecord[], createdAt = new Date().toI
   badCells.sort((a, b) => Number(a.split(' ')[1]) - Number(b.split(' ')[1]));
   rangeExamples.sort((a, b) => Number(a.split(' ')[1]) - Number(b.split(' ')[1]));
 
-  // 2. ranges: CPU and memory in [0, 100], network >= 0; fails above 5% of rows.
+  // 2. ranges: each metric in its declared range (basic: CPU and memory in [0, 100], network >= 0); fails above 5% of rows.
   const rangeFraction = rows.length > 0 ? violatingRows.size / rows.length : 0;
   const rangeFail = rangeFraction > MAX_RANGE_VIOLATION_FRACTION;
   checks.push({
@@ -242,7 +256,7 @@ export function validateRecords(records: CsvRecord[], createdAt = new Date().toI
         : `${violatingRows.size} of ${rows.length} rows (${pct(rangeFraction)}) out of range (fails ` +
           `above ${pct(MAX_RANGE_VIOLATION_FRACTION)})${violatingRows.size > 0 ? `: ${examples(rangeExamples)}` : ''}`,
     details: {
-      rules: Object.fromEntries(present.map((m) => [m, { min: METRICS[m].min, max: METRICS[m].max }])),
+      rules: Object.fromEntries(present.map((m) => [m, { min: (defOf.get(m) as MetricDef).min, max: (defOf.get(m) as MetricDef).max }])),
       violating_rows: violatingRows.size,
       fraction: rangeFraction,
       per_metric: outOfRange,
@@ -318,7 +332,9 @@ export function validateRecords(records: CsvRecord[], createdAt = new Date().toI
     passed: failed.length === 0,
     failed_checks: failed,
     rules: {
-      required_columns: REQUIRED_COLUMNS,
+      required_columns: requiredCols,
+      metric_set: set.label,
+      metrics: set.defs,
       range_violation_max_fraction: MAX_RANGE_VIOLATION_FRACTION,
       duplicate_max_fraction: MAX_DUPLICATE_FRACTION,
     },
@@ -329,18 +345,24 @@ export function validateRecords(records: CsvRecord[], createdAt = new Date().toI
   };
 }
 
-/** Validates CSV text from `path` (used for messages and the report's source). */
-export function validateText(text: string, path: string, createdAt?: string, sha256?: string): ValidationReport {
+/** Validates CSV text from `path` (used for messages and the report's source) for the metric columns of `set`. */
+export function validateText(
+  text: string,
+  path: string,
+  createdAt?: string,
+  sha256?: string,
+  set: MetricSet = BASIC_SET,
+): ValidationReport {
   const records = tokenizeCsv(text, path);
-  const r = validateRecords(records, createdAt);
+  const r = validateRecords(records, createdAt, set);
   const bytes = Buffer.byteLength(text, 'utf8');
   return { ...r, source: { path, sha256: sha256 ?? createHash('sha256').update(text, 'utf8').digest('hex'), bytes } };
 }
 
 /** Reads and validates a CSV file; a missing, unreadable or empty file is a one-line DataError. */
-export function validateFile(path: string, createdAt?: string): ValidationReport {
+export function validateFile(path: string, createdAt?: string, set: MetricSet = BASIC_SET): ValidationReport {
   const text = readText(path);
-  return validateText(text, path, createdAt, fileSha256(path));
+  return validateText(text, path, createdAt, fileSha256(path), set);
 }
 
 /** One line naming each failed check, for errors and logs. */

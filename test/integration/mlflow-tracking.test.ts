@@ -195,6 +195,8 @@ describe('train with a real MLflow tracking server', () => {
       grid_n_estimators: '50',
       grid_max_samples: '128,256',
       selection_rule: 'validation_f1',
+      metric_set: 'basic',
+      metrics: 'cpu_usage,memory_usage,network_load',
     });
     expect(Number(params.n_estimators)).toBe(a.training.params.n_estimators);
     expect(Number(params.threshold)).toBe(a.threshold.value);
@@ -251,7 +253,42 @@ describe('train with a real MLflow tracking server', () => {
     expect(promoted.stdout).toMatch(/version 4; champion moved to version 4: --promote \(replaces version 2\)/);
     expect(await champion()).toBe('4');
     expect(readFileSync(join(promoted.dir, 'model.json'), 'utf8')).toBe(readFileSync(promoted.modelPath as string, 'utf8'));
-  }, 240_000);
+
+    // 5. Another metric set: its params say so, and a champion of other metrics cannot be scored on its rows, so it stays.
+    const names = ['cpu_usage', 'memory_usage', 'network_load', 'disk_io_time'];
+    const rows = Array.from({ length: 1200 }, (_, i) => {
+      const bad = i % 40 === 39;
+      const w = (i * 7) % 17;
+      const values = [bad ? 97 : 20 + w, 40 + w, (bad ? 6 : 1) * (1e5 + 1e3 * w), bad ? 900 : 50 + w];
+      return `${Date.UTC(2026, 0, 1) + i * 60000},h${i % 2},${values.join(',')},${bad ? 1 : 0}`;
+    });
+    const nodeData = join(TMP, 'disk.csv');
+    writeFileSync(nodeData, `timestamp,host,${names.join(',')},anomaly\n${rows.join('\n')}\n`);
+    const dir = join(TMP, 'run-disk');
+    const disk = runCli(
+      [
+        'train',
+        '--data',
+        nodeData,
+        '--metrics',
+        names.join(','),
+        ...GOOD,
+        '--models-dir',
+        dir,
+        '--results-dir',
+        dir,
+        '--mlflow-uri',
+        server.url,
+      ],
+      {},
+      120_000,
+    );
+    expect(disk.stderr).toBe('');
+    expect(disk.code).toBe(0);
+    expect(disk.stdout).toMatch(/version 5; champion stays version 4: the champion \(version 4\) could not be scored on the test data/);
+    expect(await champion()).toBe('4');
+    expect(paramsOf(await runOf(disk.stdout))).toMatchObject({ metric_set: 'columns', metrics: names.join(',') });
+  }, 300_000);
 
   it('without labels the champion does not move: nothing shows the model is better', async () => {
     const before = await champion();

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { parseArtifact } from '../../src/core/artifact';
 import { Detector } from '../../src/core/detector';
 import { fileSha256 } from '../../src/data/csv';
-import type { TrainingReport } from '../../src/cli/pipeline';
+import type { LearningEvaluationReport, TrainingReport } from '../../src/cli/pipeline';
 import { findFonts, rasterize } from '../../src/eval/plots';
 import type { EvaluationReport } from '../../src/eval/report';
 import type { ValidationReport } from '../../src/eval/validate';
@@ -522,6 +522,314 @@ describe('evaluate', () => {
     expect(r.code).toBe(1);
     expect(lines(r.stderr)).toHaveLength(1);
     expect(r.stderr).toMatch(pattern);
+  });
+});
+
+describe('metric sets (--metrics, --mapping)', () => {
+  const NODE_NAMES = [
+    'cpu_usage',
+    'memory_usage',
+    'network_load',
+    'load1',
+    'load5',
+    'load15',
+    'disk_read_bytes',
+    'disk_write_bytes',
+    'disk_io_time',
+    'swap_used_percent',
+    'tcp_established',
+    'tcp_time_wait',
+    'tcp_retrans_segs',
+  ];
+  const PERCENT = new Set(['cpu_usage', 'memory_usage', 'swap_used_percent']);
+  const SMALL_GRID = ['--contamination', '0.025', '--n-estimators', '50', '--max-samples', '128'];
+
+  /** Two hosts, minute steps, the node columns (shuffled order); every 40th step an incident (all metrics up). */
+  function nodeCsv(steps: number, edit?: (row: Record<string, number>, i: number) => void): string {
+    const cols = [...NODE_NAMES].reverse();
+    const out = [`timestamp,host,${cols.join(',')},anomaly`];
+    for (let i = 0; i < steps; i++)
+      for (const [h, host] of ['a', 'b'].entries()) {
+        const bad = i % 40 === 39;
+        const row: Record<string, number> = {};
+        NODE_NAMES.forEach((n, k) => {
+          const wave = ((i * 7 + k * 13 + h * 5) % 17) / 17;
+          row[n] = PERCENT.has(n) ? (bad ? 97 : 25 + 10 * wave) : (bad ? 6 : 1) * (200 + 40 * wave);
+        });
+        edit?.(row, i);
+        out.push(
+          `${new Date(Date.UTC(2026, 0, 1) + i * 60000).toISOString()},${host},${cols.map((c) => row[c].toFixed(2)).join(',')},${bad ? 1 : 0}`,
+        );
+      }
+    return `${out.join('\n')}\n`;
+  }
+  const modelOf = (stdout: string): { version: string; path: string } => {
+    const m = /^model (\S+): (\S+)/m.exec(stdout) as RegExpExecArray;
+    return { version: m[1], path: m[2] };
+  };
+
+  it('the basic set: --metrics basic and --metrics cpu_usage,memory_usage,network_load give the default bytes, in the old layout', () => {
+    const bytes = [[], ['--metrics', 'basic'], ['--metrics', 'cpu_usage,memory_usage,network_load']].map((extra, k) => {
+      const out = freshDir(`basic-${k}`);
+      const r = runCli([
+        'train',
+        '--data',
+        DATA_PATH,
+        ...SMALL_GRID,
+        '--created-at',
+        CREATED_AT,
+        '--out',
+        join(out, 'm.json'),
+        '--results-dir',
+        out,
+        '--no-mlflow',
+        ...extra,
+      ]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).not.toMatch(/^metrics: /m);
+      return readFileSync(join(out, 'm.json'), 'utf8');
+    });
+    expect(bytes[1]).toBe(bytes[0]);
+    expect(bytes[2]).toBe(bytes[0]);
+    const a = JSON.parse(bytes[0]) as Record<string, unknown>;
+    expect('inputs' in a).toBe(false);
+    expect('metrics' in a).toBe(false);
+  });
+
+  describe('node', () => {
+    const out = join(TMP, 'node');
+    let data: string;
+    let train: ReturnType<typeof runCli>;
+    let model: { version: string; path: string };
+
+    beforeAll(() => {
+      mkdirSync(out, { recursive: true });
+      data = file('node.csv', nodeCsv(600));
+      train = runCli([
+        'train',
+        '--data',
+        data,
+        '--metrics',
+        'node',
+        ...SMALL_GRID,
+        '--models-dir',
+        out,
+        '--results-dir',
+        out,
+        '--no-mlflow',
+      ]);
+      if (train.code !== 0) throw new Error(`train --metrics node failed: ${train.stderr}`);
+      model = modelOf(train.stdout);
+    }, 120_000);
+
+    it('validate --metrics node checks the 13 columns', () => {
+      const r = runCli(['validate', '--data', data, '--metrics', 'node', '--results-dir', freshDir('node-validate')]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(
+        /^schema\s+PASS\s+required columns present \(cpu_usage, memory_usage, network_load, load1, .*tcp_retrans_segs\)/m,
+      );
+      expect(r.stdout).toMatch(/^tcp_retrans_segs\s+1200\s/m);
+      // Without --metrics, the basic three only: the other columns are ignored.
+      const basic = runCli(['validate', '--data', data, '--results-dir', freshDir('node-validate-basic')]);
+      expect(basic.code).toBe(0);
+      expect(basic.stdout).not.toMatch(/^tcp_retrans_segs\s/m);
+    });
+
+    it('train --metrics node: the artifact declares its 13 inputs with units and ranges; the report and test figures cover them', () => {
+      expect(train.stderr).toBe('');
+      expect(train.stdout).toMatch(/^metrics: node \(13 metrics: cpu_usage, memory_usage, network_load, load1, .*, tcp_retrans_segs\)$/m);
+      expect(train.stdout).toMatch(/robustness: .*missing cpu_usage F1 [\d.]+, .*tcp_retrans_segs F1 [\d.]+;/);
+      const a = parseArtifact(readFileSync(model.path, 'utf8'));
+      expect(a.inputs).toEqual(NODE_NAMES);
+      expect(a.metrics?.find((d) => d.name === 'swap_used_percent')).toEqual({
+        name: 'swap_used_percent',
+        unit: 'percent',
+        min: 0,
+        max: 100,
+      });
+      expect(a.metrics?.find((d) => d.name === 'disk_io_time')).toEqual({ name: 'disk_io_time', unit: 'ms/s', min: 0, max: null });
+      expect(a.features.map((f) => f.source)).toEqual(NODE_NAMES);
+      const rep = trainingReport(join(out, `training_metrics_${model.version}.json`));
+      expect(rep.metrics.set).toBe('node');
+      expect(rep.metrics.defs.map((d) => d.name)).toEqual(NODE_NAMES);
+      expect(rep.test.labelled?.f1).toBeGreaterThan(0.8);
+      const ev = evaluationReport(rep.evaluation_report);
+      expect(ev.robustness.missing.map((m) => m.parameter)).toEqual(NODE_NAMES);
+      expect(Object.keys(ev.flagged.mean_contributions)).toEqual(NODE_NAMES);
+      expect(readFileSync(ev.files.plots.contributions.svg, 'utf8')).toContain('tcp_retrans_segs');
+      expect(readFileSync(ev.files.html, 'utf8')).toContain('contrib. disk_io_time');
+    });
+
+    it("evaluate reads the model's columns (the same figures on the same test rows); --metrics must name the model's", () => {
+      const r = runCli(['evaluate', '--model', model.path, '--data', data, '--split', 'random', '--results-dir', out]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const ev = evaluationReport((/^report: (\S+\.json),/m.exec(r.stdout) as RegExpExecArray)[1]);
+      expect(ev.test.labelled).toEqual(trainingReport(join(out, `training_metrics_${model.version}.json`)).test.labelled);
+      expect(ev.model.metrics.map((d) => d.name)).toEqual(NODE_NAMES);
+      expect(ev.robustness.missing).toHaveLength(13);
+      const same = runCli(['evaluate', '--model', model.path, '--data', data, '--metrics', 'node', '--results-dir', out]);
+      expect(same.code).toBe(0);
+      const other = runCli(['evaluate', '--model', model.path, '--data', data, '--metrics', 'basic', '--results-dir', out]);
+      expect(other.code).toBe(1);
+      expect(lines(other.stderr)).toHaveLength(1);
+      expect(other.stderr).toMatch(
+        /--metrics basic names the metrics \(cpu_usage, memory_usage, network_load\), but the model .* takes \(cpu_usage, .*tcp_retrans_segs\)/,
+      );
+    });
+
+    it('a column of the set missing from the file: one line naming it and the columns found, nothing trained', () => {
+      const dir = freshDir('node-missing');
+      const r = runCli(['train', '--data', DATA_PATH, '--metrics', 'node', '--models-dir', dir, '--results-dir', dir, '--no-mlflow']);
+      expect(r.code).toBe(1);
+      expect(lines(r.stderr)).toHaveLength(1);
+      expect(r.stderr).toMatch(
+        new RegExp(
+          'validation failed, nothing trained: schema: missing column\\(s\\) load1, load5, load15, disk_read_bytes, disk_write_bytes, ' +
+            'disk_io_time, swap_used_percent, tcp_established, tcp_time_wait, tcp_retrans_segs of --metrics node ' +
+            '\\(columns found: timestamp,host,cpu_usage,memory_usage,network_load,anomaly\\) \\(report ',
+        ),
+      );
+      expect(readdirSync(dir).filter((f) => f.startsWith('model'))).toEqual([]);
+      const ev = runCli(['evaluate', '--model', model.path, '--data', DATA_PATH, '--results-dir', dir]);
+      expect(ev.code).toBe(1);
+      expect(lines(ev.stderr)).toHaveLength(1);
+      expect(ev.stderr).toMatch(
+        new RegExp(`missing column\\(s\\) load1, .*tcp_retrans_segs of model ${model.version} \\(columns found: timestamp,host,`),
+      );
+    });
+
+    it('an out-of-range value of a node metric fails validation (and training) with its line', () => {
+      const bad = file(
+        'node-range.csv',
+        nodeCsv(50, (row, i) => i < 4 && (row.swap_used_percent = 180)),
+      );
+      const r = runCli(['validate', '--data', bad, '--metrics', 'node', '--results-dir', freshDir('node-range')]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/ranges: 8 of 100 rows \(8\.00%\) out of range \(fails above 5\.00%\): line 2 swap_used_percent=180/);
+      // The basic set does not look at that column.
+      expect(runCli(['validate', '--data', bad, '--results-dir', freshDir('node-range-basic')]).code).toBe(0);
+    });
+
+    it('evaluate --learn --metrics node streams the 13 columns through the host learner, the bundled model of the three as the prior', () => {
+      const r = runCli(['evaluate', '--learn', '--data', data, '--metrics', 'node', '--results-dir', out], {}, 120_000);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const rep = JSON.parse(
+        readFileSync((/^report: (\S+\.json)/m.exec(r.stdout) as RegExpExecArray)[1], 'utf8'),
+      ) as LearningEvaluationReport;
+      expect(rep.metrics.set).toBe('node');
+      expect(rep.metrics.defs.map((d) => d.name)).toEqual(NODE_NAMES);
+      expect(rep.detector.prior).toMatchObject({ inputs: ['cpu_usage', 'memory_usage', 'network_load'], used: true });
+      expect(rep.data.streamed_rows).toBe(1200);
+      expect(rep.figures.learned.rows).toBeGreaterThan(0);
+      // Its own node model as the prior: the same set, used.
+      const own = runCli(['evaluate', '--learn', '--model', model.path, '--data', data, '--results-dir', out], {}, 120_000);
+      expect(own.code).toBe(0);
+      expect(own.stdout).toMatch(/^metrics: node \(13 metrics/m);
+      // A prior of metrics outside the set is not used, and that is said once.
+      const narrow = runCli(
+        ['evaluate', '--learn', '--model', model.path, '--data', data, '--metrics', 'basic', '--results-dir', out],
+        {},
+        120_000,
+      );
+      expect(narrow.code).toBe(0);
+      expect(lines(narrow.stderr)).toEqual([
+        expect.stringMatching(/^warning: the prior \S+ takes \(cpu_usage, .*\), not all in the metric set: it is not used/),
+      ]);
+      const nrep = JSON.parse(
+        readFileSync((/^report: (\S+\.json)/m.exec(narrow.stdout) as RegExpExecArray)[1], 'utf8'),
+      ) as LearningEvaluationReport;
+      expect(nrep.detector.prior.used).toBe(false);
+      expect(nrep.metrics.set).toBe('basic');
+    });
+  });
+
+  describe('custom columns', () => {
+    const header = 'timestamp,host,temp_c,fan_rpm,anomaly';
+    const rowsOf = (n: number, temp: (i: number) => number = (i) => 40 + (i % 9)) =>
+      Array.from(
+        { length: n },
+        (_, i) =>
+          `${Date.UTC(2026, 0, 1) + i * 60000},h${i % 2},${temp(i)},${i % 40 === 39 ? 9000 : 1200 + (i % 13) * 10},${i % 40 === 39 ? 1 : 0}`,
+      );
+    const mapping = (): string =>
+      file(
+        'custom-mapping.json',
+        JSON.stringify({
+          temp_c: { measurement: 'sensors', fields: ['temp_input'], transform: 'value', unit: 'celsius', min: -40, max: 120 },
+          fan_rpm: { measurement: 'sensors', fields: ['fan_input'], transform: 'value', unit: 'rpm', min: 0 },
+        }),
+      );
+
+    it("train --metrics temp_c,fan_rpm: unitless declarations; --mapping: the mapping's units and ranges", () => {
+      const data = file('custom.csv', `${header}\n${rowsOf(800).join('\n')}\n`);
+      const dir = freshDir('custom');
+      const r = runCli([
+        'train',
+        '--data',
+        data,
+        '--metrics',
+        'temp_c,fan_rpm',
+        ...SMALL_GRID,
+        '--models-dir',
+        dir,
+        '--results-dir',
+        dir,
+        '--no-mlflow',
+      ]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^metrics: columns \(2 metrics: temp_c, fan_rpm\)$/m);
+      const a = parseArtifact(readFileSync(modelOf(r.stdout).path, 'utf8'));
+      expect(a.inputs).toEqual(['temp_c', 'fan_rpm']);
+      expect(a.metrics).toEqual([
+        { name: 'temp_c', unit: 'value', min: -1e15, max: null },
+        { name: 'fan_rpm', unit: 'value', min: -1e15, max: null },
+      ]);
+      const m = runCli([
+        'train',
+        '--data',
+        data,
+        '--mapping',
+        mapping(),
+        ...SMALL_GRID,
+        '--models-dir',
+        dir,
+        '--results-dir',
+        dir,
+        '--no-mlflow',
+      ]);
+      expect(m.code).toBe(0);
+      expect(m.stdout).toMatch(/^metrics: mapping \S+custom-mapping\.json \(2 metrics: temp_c, fan_rpm\)$/m);
+      expect(parseArtifact(readFileSync(modelOf(m.stdout).path, 'utf8')).metrics).toEqual([
+        { name: 'temp_c', unit: 'celsius', min: -40, max: 120 },
+        { name: 'fan_rpm', unit: 'rpm', min: 0, max: null },
+      ]);
+    });
+
+    it("validate --mapping checks each column against the mapping's range", () => {
+      const data = file('custom-hot.csv', `${header}\n${rowsOf(100, (i) => (i < 6 ? 150 : 40)).join('\n')}\n`);
+      const r = runCli(['validate', '--data', data, '--mapping', mapping(), '--results-dir', freshDir('custom-hot')]);
+      expect(r.code).toBe(1);
+      expect(lines(r.stderr)).toHaveLength(1);
+      expect(r.stderr).toMatch(/ranges: 6 of 100 rows \(6\.00%\) out of range .*: line 2 temp_c=150/);
+      // Unitless columns have no range to leave.
+      expect(runCli(['validate', '--data', data, '--metrics', 'temp_c,fan_rpm', '--results-dir', freshDir('custom-hot-2')]).code).toBe(0);
+    });
+
+    it.each([
+      [['--metrics', 'Temp'], /--metrics: "Temp" is neither a preset \(basic, node\) nor a metric name/],
+      [['--metrics', 'temp_c,anomaly'], /--metrics: anomaly is not a metric column/],
+      [['--metrics', 'node', '--mapping', 'x.json'], /--metrics and --mapping both name the metric set: give one of them/],
+      [['--mapping', 'no-such-mapping.json'], /--mapping no-such-mapping\.json: no such file/],
+    ])('refuses %j with one line', (args, pattern) => {
+      const r = runCli(['validate', '--data', DATA_PATH, '--results-dir', freshDir('metric-flags'), ...args]);
+      expect(r.code).toBe(1);
+      expect(lines(r.stderr)).toHaveLength(1);
+      expect(r.stderr).toMatch(pattern);
+    });
   });
 });
 

@@ -115,7 +115,9 @@ describe('validation checks', () => {
   it('schema: missing columns, ragged rows, bad labels and bad timestamps fail with clear lines', () => {
     const noCol = validateText(csv(['1,h,5'], 'timestamp,host,cpu_usage'), 'nocol.csv');
     expect(check(noCol, 'schema').status).toBe('fail');
-    expect(check(noCol, 'schema').summary).toMatch(/missing column\(s\) memory_usage, network_load \(header: timestamp,host,cpu_usage\)/);
+    expect(check(noCol, 'schema').summary).toMatch(
+      /missing column\(s\) memory_usage, network_load of the default metric set basic \(columns found: timestamp,host,cpu_usage\)/,
+    );
 
     const ragged = validateText(
       csv([...rows(5), '2026-01-01T09:00:00Z,h1,1,2', ...rows(5).map((l) => l.replace('h1', 'h2'))]),
