@@ -25,6 +25,8 @@ export const MetricMappingSchema = z.strictObject({
 });
 export type MetricMapping = z.infer<typeof MetricMappingSchema>;
 
+const METRIC_NAME_RULE = 'metric names are lower case letters, digits and _, starting with a letter (at most 63)';
+
 /** Most metrics in one set. */
 export const MAX_METRICS = 64;
 
@@ -34,25 +36,22 @@ export const MAX_METRICS = 64;
  * mappings of this form.
  */
 export const MappingSchema = z
-  .record(z.string(), MetricMappingSchema)
+  .record(z.string().regex(METRIC_NAME, METRIC_NAME_RULE), MetricMappingSchema)
   .refine((m) => Object.keys(m).length >= 1, 'a mapping needs at least one metric')
   .refine((m) => Object.keys(m).length <= MAX_METRICS, `a mapping has at most ${MAX_METRICS} metrics`)
   .superRefine((m, ctx) => {
     for (const [metric, src] of Object.entries(m)) {
-      if (!METRIC_NAME.test(metric)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [metric.slice(0, 100)],
-          message: 'metric names are lower case letters, digits and _, starting with a letter (at most 63)',
-        });
-        continue;
-      }
       const def = metricDefs([metric])[0];
       const min = src.min ?? def.min;
       const max = src.max === undefined ? def.max : src.max;
       if (max !== null && !(max > min)) ctx.addIssue({ code: 'custom', path: [metric, 'max'], message: `must be above min (${min})` });
     }
   });
+
+/** The message of a mapping issue: a bad metric name's own rule (zod nests it under "Invalid key in record"). */
+export function mappingIssueMessage(issue: { message: string; issues?: readonly { message: string }[] }): string {
+  return issue.issues?.[0]?.message ?? issue.message;
+}
 export type Mapping = Record<string, MetricMapping>;
 
 /** Telegraf's standard cpu, mem and net inputs, as the prototype read them. */

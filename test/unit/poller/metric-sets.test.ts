@@ -9,6 +9,7 @@ import {
   isComplete,
   mappingMetrics,
   MappingSchema,
+  mappingIssueMessage,
   presetMapping,
   telegrafPreset,
   type HostSteps,
@@ -110,7 +111,7 @@ describe('metric sets: mappings', () => {
   ])('refuses %s', (_what, raw, message) => {
     const r = MappingSchema.safeParse(raw);
     expect(r.success).toBe(false);
-    expect(r.error?.issues[0].message).toMatch(message);
+    expect(mappingIssueMessage(r.error?.issues[0] as Parameters<typeof mappingIssueMessage>[0])).toMatch(message);
   });
 
   it('refuses more than 64 metrics', () => {
