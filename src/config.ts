@@ -27,6 +27,10 @@ export const EnvSchema = z.object({
   /** 0: any free port (tests); empty: the default. */
   PORT: envNumber(intIn(0, 65535).default(8080)),
   HOST: z.string().min(1).default('0.0.0.0'),
+  /** A port on which a thread of its own answers GET /health/live (unset: off; see src/liveness.ts). */
+  LIVENESS_PORT: z.preprocess(emptyAsUndefined, intIn(1, 65535).optional()),
+  /** That probe answers 503 once the main event loop has not turned for this long. */
+  LIVENESS_STALL_S: envNumber(z.coerce.number().min(1).max(3600).default(30)),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MODEL_PATH: z.string().min(1).default('models/model.json'),
   /** models:/<name>@<alias>, models:/<name>/<version> or runs:/<run_id>/<path>: load from MLflow instead. */
@@ -163,6 +167,8 @@ export type Env = z.infer<typeof EnvSchema>;
 export interface Config {
   port: number;
   host: string;
+  /** LIVENESS_PORT (null: off) and LIVENESS_STALL_S in ms. */
+  liveness: { port: number; stallMs: number } | null;
   logLevel: Env['LOG_LEVEL'];
   modelPath: string;
   modelUri: string | undefined;
@@ -322,6 +328,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     kafka,
     port: e.PORT,
     host: e.HOST,
+    liveness: e.LIVENESS_PORT !== undefined ? { port: e.LIVENESS_PORT, stallMs: e.LIVENESS_STALL_S * 1000 } : null,
     logLevel: e.LOG_LEVEL,
     modelPath: e.MODEL_PATH,
     modelUri: e.MODEL_URI,

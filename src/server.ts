@@ -5,6 +5,7 @@ import { Registry } from 'prom-client';
 import { buildApp } from './app';
 import { loadConfig, type Config } from './config';
 import { StartupError } from './errors';
+import { startLiveness } from './liveness';
 import { ModelStore } from './model-store';
 import { FileModelSource, MlflowModelSource, type ModelSource } from './model-source';
 import { ModelReloader } from './reloader';
@@ -134,6 +135,14 @@ export async function startService(config: Config): Promise<FastifyInstance> {
     // Hooks only before listen (Fastify refuses addHook once listening).
     const running = kafka;
     app.addHook('onClose', async () => running.stop());
+  }
+  if (config.liveness) {
+    const live = await startLiveness({ port: config.liveness.port, host: config.host, stallMs: config.liveness.stallMs }).catch(
+      (e: Error) => {
+        throw new StartupError(e.message);
+      },
+    );
+    logger.info({ port: live.port }, 'liveness probe on its own thread: GET /health/live');
   }
   await app.listen({ port: config.port, host: config.host });
   limitConnections(app, config.maxConnections ?? connectionsFromDescriptorLimit(descriptorLimit()), metrics, logger);

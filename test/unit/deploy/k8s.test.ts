@@ -222,7 +222,7 @@ describe('Kubernetes manifests', () => {
     }
   });
 
-  it('probe /health/live (liveness) and /health (readiness) on the port the service listens on', async () => {
+  it("probe /health/live on the liveness thread's port (LIVENESS_PORT) and /health (readiness) on the port the service listens on", async () => {
     const app = await testApp();
     try {
       for (const w of workloads) {
@@ -230,17 +230,29 @@ describe('Kubernetes manifests', () => {
         for (const c of t.spec.containers) {
           const config = loadConfig(containerEnv(c, pods(w)[0].labels));
           const ports = c.ports ?? [];
-          expect(ports.map((p) => p.containerPort)).toEqual([config.port]);
+          // The HTTP port and the liveness thread's (src/liveness.ts): a busy event loop does not delay the probe.
+          expect(config.liveness).not.toBeNull();
+          expect(ports.map((p) => p.containerPort)).toEqual([config.port, config.liveness?.port]);
           expect(c.livenessProbe?.httpGet?.path).toBe('/health/live');
           expect(c.readinessProbe?.httpGet?.path).toBe('/health');
-          for (const probe of [c.livenessProbe, c.readinessProbe, c.startupProbe].filter((p): p is Probe => p !== undefined)) {
+          const resolve = (probe: Probe | undefined) => {
+            const port = probe?.httpGet?.port;
+            return typeof port === 'number' ? port : ports.find((p) => p.name === port)?.containerPort;
+          };
+          expect({ workload: w.metadata.name, liveness: resolve(c.livenessProbe) }).toEqual({
+            workload: w.metadata.name,
+            liveness: config.liveness?.port,
+          });
+          for (const probe of [c.readinessProbe, c.startupProbe].filter((p): p is Probe => p !== undefined)) {
             const port = probe.httpGet?.port;
-            const number = typeof port === 'number' ? port : ports.find((p) => p.name === port)?.containerPort;
-            expect({ workload: w.metadata.name, port, resolves: number === config.port }).toEqual({
+            expect({ workload: w.metadata.name, port, resolves: resolve(probe) === config.port }).toEqual({
               workload: w.metadata.name,
               port,
               resolves: true,
             });
+          }
+          // The same path on the main port answers too (the in-loop check), as the liveness thread does (test/integration/liveness.test.ts).
+          for (const probe of [c.livenessProbe, c.readinessProbe, c.startupProbe].filter((p): p is Probe => p !== undefined)) {
             const res = await app.inject({ method: 'GET', url: probe.httpGet?.path as string });
             expect({ path: probe.httpGet?.path, status: res.statusCode }).toEqual({ path: probe.httpGet?.path, status: 200 });
           }
