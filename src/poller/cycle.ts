@@ -36,14 +36,20 @@ export interface HostState {
 export const MAX_GAPS = 16;
 
 /** True if step `t` is in one of the gap ranges. */
-function inGaps(gaps: readonly number[] | undefined, t: number): boolean {
+export function inGaps(gaps: readonly number[] | undefined, t: number): boolean {
   if (!gaps) return false;
   for (let i = 0; i < gaps.length; i += 3) if (t >= gaps[i] && t <= gaps[i + 1]) return true;
   return false;
 }
 
 /** The gaps without step `t` (a range holding it is split). */
-function withoutStep(gaps: readonly number[], t: number, intervalMs: number): number[] {
+/** When the gap holding step `t` opened (clock time; Infinity if none holds it). */
+export function gapOpened(gaps: readonly number[], t: number): number {
+  for (let i = 0; i < gaps.length; i += 3) if (t >= gaps[i] && t <= gaps[i + 1]) return gaps[i + 2];
+  return Infinity;
+}
+
+export function withoutStep(gaps: readonly number[], t: number, intervalMs: number): number[] {
   const out: number[] = [];
   for (let i = 0; i < gaps.length; i += 3) {
     const [a, b, since] = [gaps[i], gaps[i + 1], gaps[i + 2]];
@@ -78,6 +84,8 @@ export interface CycleStep {
   owns: (host: string) => boolean;
   /** The metrics of a row, in its column order, and their valid ranges (default: the three). */
   rules?: MetricRules;
+  /** Gaps ending before this are forgotten (default `from`: those this read does not cover). */
+  gapHorizon?: number;
 }
 
 const BASIC_RULES = metricRules(BASIC_METRICS);
@@ -157,11 +165,12 @@ export function planRows(steps: HostSteps, step: CycleStep): PlannedRows {
       hosts.set(host, state);
     }
     if (times.length > 0 && Number.isFinite(now)) state.seenAt = now;
-    // Gaps older than the read can no longer be seen: forgotten.
+    // Gaps that no read will reach any more (before gapHorizon: MAX_LOOKBACK_S back) are forgotten.
     if (state.gaps) {
+      const horizon = step.gapHorizon ?? from;
       const kept: number[] = [];
       for (let i = 0; i < state.gaps.length; i += 3)
-        if (state.gaps[i + 1] >= from) kept.push(state.gaps[i], state.gaps[i + 1], state.gaps[i + 2]);
+        if (state.gaps[i + 1] >= horizon) kept.push(state.gaps[i], state.gaps[i + 1], state.gaps[i + 2]);
       state.gaps = kept.length > 0 ? kept : undefined;
     }
     const s = state;

@@ -9,7 +9,7 @@ import { formatPoint, int } from '../influx/line-protocol';
 import type { MetricsStore, ReadSeriesSpec, SeriesGroup } from '../influx/types';
 import type { ModelStore } from '../model-store';
 import type { HealthContributor } from '../routes/health';
-import { planRows, predictionLines, PREDICTIONS_MEASUREMENT, runPlan, type HostState } from './cycle';
+import { gapOpened, inGaps, planRows, predictionLines, PREDICTIONS_MEASUREMENT, runPlan, withoutStep, type HostState } from './cycle';
 import { ownsHost, type Shard } from './shard';
 import { metricRules, type MetricRules } from '../validation/point';
 import { addMetric, mappingMetrics, stepOf, type CounterHistory, type HostSteps, type Mapping, type MetricMapping } from './telegraf';
@@ -87,6 +87,13 @@ function chunks<T>(list: readonly T[], size: number): T[][] {
   return out;
 }
 export const DRIFT_MEASUREMENT = 'ai_drift';
+
+/**
+ * How often the poller looks for late steps beyond SETTLE_S (see Poller.sweepLate): a step
+ * that arrives after a later step of its host was handled is counted (`late`) at the next
+ * sweep, not lost silently, within MAX_LOOKBACK_S (older gaps are forgotten).
+ */
+export const LATE_SWEEP_MS = 5 * 60_000;
 
 export interface PollerOptions {
   intervalMs: number;
@@ -215,6 +222,8 @@ export class Poller {
   private psiValues: Record<string, number> = {};
   /** The last cycle read up to before now (an outage being caught up): the next runs at once. */
   private catchingUp = false;
+  /** Clock time of the last sweep for late steps (see sweepLate). */
+  private lastSweep = -Infinity;
   /** Scoring paused while the write buffer has no room (see cycleBody); logged once per episode. */
   private backlogged = false;
   private backlogLogged = false;
@@ -467,6 +476,7 @@ export class Poller {
     if (this.sharded && (this.discovery === null || now - this.discovery.at >= discovery.intervalMs)) await this.discover(now);
     const engine = this.engineOf(this.history, now, true);
     if (this.opts.learn && !this.bootstrap?.finished) await this.runBootstrap(now);
+    if (now - this.lastSweep >= LATE_SWEEP_MS) await this.sweepLate(now, engine);
     const from = this.readFrom(now);
     // At most MAX_LOOKBACK_S per read: catching up after an outage takes several cycles,
     // run back to back (see schedule), each a bounded read.
@@ -534,6 +544,65 @@ export class Poller {
       this.log.error({ err: st.lastRefitError, failures: st.refitFailures }, 'refit failed; the previous model keeps serving');
     }
     this.seenStats = { engine, refits: st.refits, failures: st.refitFailures };
+  }
+
+  /**
+   * Late steps beyond the grace: the hosts with a gap older than SETTLE_S (a stretch the
+   * watermark passed without data), within MAX_LOOKBACK_S, are read again over their gaps
+   * only (chunks of hosts, one query per shared read); a step found there arrived after a
+   * later step of its host was handled: counted `late` once (its gap forgets it), never
+   * scored (the stream moved past it). Its own join, so the live join and the counters'
+   * history are untouched.
+   */
+  private async sweepLate(now: number, engine: StreamingDetector): Promise<void> {
+    this.lastSweep = now;
+    const floor = now - this.opts.maxLookbackMs;
+    const interval = this.opts.collectionIntervalMs;
+    let lo = Infinity;
+    let hi = -Infinity;
+    const hosts: string[] = [];
+    for (const [host, h] of this.hosts) {
+      let old = false;
+      for (let i = 0; h.gaps && i < h.gaps.length; i += 3) {
+        if (now - h.gaps[i + 2] < this.opts.settleMs || h.gaps[i + 1] < floor) continue;
+        old = true;
+        lo = Math.min(lo, Math.max(floor, h.gaps[i]));
+        hi = Math.max(hi, h.gaps[i + 1]);
+      }
+      if (old) hosts.push(host);
+    }
+    if (hosts.length === 0) return;
+    const reads = sharedReads(this.opts.mapping, this.rulesOf(engine, this.history).names);
+    const steps: HostSteps = new Map();
+    const bytes0 = this.store.queryBytes;
+    let queries = 0;
+    for (const chunk of chunks(hosts, (this.opts.hostDiscovery ?? DEFAULT_HOST_DISCOVERY).chunkHosts)) {
+      for (const r of reads) {
+        const groups = await this.store.readSeries({
+          ...readSpec(r.source, lo, hi + interval, interval),
+          tagIn: { key: 'host', values: chunk },
+        });
+        queries++;
+        for (const metric of r.metrics) addMetric(steps, metric, this.opts.mapping[metric], groups, interval);
+      }
+    }
+    this.countQueries('read', queries, bytes0);
+    let late = 0;
+    for (const host of hosts) {
+      const h = this.hosts.get(host);
+      const byStep = steps.get(host);
+      if (!h?.gaps || !byStep) continue;
+      for (const t of byStep.keys()) {
+        if (t > h.watermark || !inGaps(h.gaps, t) || now - gapOpened(h.gaps, t) < this.opts.settleMs) continue;
+        late++;
+        h.gaps = withoutStep(h.gaps, t, interval);
+        if (h.gaps.length === 0) {
+          h.gaps = undefined;
+          break;
+        }
+      }
+    }
+    if (late > 0) this.metrics.skipped.inc({ reason: 'late' }, late);
   }
 
   /**
@@ -731,6 +800,8 @@ export class Poller {
       hosts,
       owns: (h) => ownsHost(this.opts.shard, h),
       rules,
+      // Live: gaps are kept while a sweep can still reach them (MAX_LOOKBACK_S).
+      ...(live && Number.isFinite(now) ? { gapHorizon: now - this.opts.maxLookbackMs } : {}),
     });
     if (!learnOnly && priming) history.primed = true;
     const { incomplete, invalid, late } = plan.skipped;

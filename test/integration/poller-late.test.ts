@@ -7,6 +7,7 @@ import { MODEL_PATH } from '../helpers/fixtures';
 import { startInfluxd, type Influxd } from '../helpers/influxd';
 import { DB, predictions, storeFor } from '../helpers/influx-data';
 import { testPoller } from '../helpers/poller';
+import { LATE_SWEEP_MS } from '../../src/poller/poller';
 
 /**
  * Steps the poller does not score, counted instead of lost silently (real influxd): a step
@@ -80,6 +81,40 @@ describe('late and restored steps (real influxd)', () => {
     // Never scored: the stream had moved past it (scores go in time order).
     expect((await predictions(influxd, 'a')).map((p) => (p.time - T0) / STEP)).toEqual([0, 1, 2, 3, 5, 6, 7]);
   }, 60_000);
+
+  it('counts a step that arrives later than SETTLE_S after a later step of its host was handled, at the next sweep, once', async () => {
+    const lines = [...stepLines('a', -1).slice(2), ...stepLines('b', -1).slice(2)];
+    for (let k = 0; k <= 6; k++) for (const h of ['a', 'b']) if (!(h === 'a' && k === 4)) lines.push(...stepLines(h, k));
+    await store.writeLines(lines);
+    const metrics = createMetrics(new Registry(), false);
+    let now = T0 + 7 * STEP + 1;
+    const poller = testPoller(store, models(), { stepMs: STEP, clock: () => now, metrics, overrides: { settleMs: 30_000 } });
+    await poller.runCycle();
+    // Two minutes of steps without a's step 4: beyond SETTLE_S, the cycles no longer read back to it.
+    let k = 7;
+    const step = async () => {
+      await store.writeLines([...stepLines('a', k), ...stepLines('b', k)]);
+      k++;
+      now = T0 + k * STEP + 1;
+      return poller.runCycle();
+    };
+    const froms: number[] = [];
+    for (let i = 0; i < 12; i++) froms.push((await step()).from);
+    // The first cycles (within SETTLE_S of the gap) read back to it; the later ones do not.
+    expect(froms[0]).toBeLessThanOrEqual(T0 + 4 * STEP);
+    for (const f of froms.slice(4)) expect(f).toBeGreaterThan(T0 + 4 * STEP);
+    expect(await skipped(metrics, 'late')).toBe(0);
+    // Step 4 of a arrives now (a Telegraf buffer flushed minutes later).
+    await store.writeLines(stepLines('a', 4));
+    while (now < T0 + 7 * STEP + LATE_SWEEP_MS + STEP) await step();
+    expect(await skipped(metrics, 'late')).toBe(1);
+    // Once: the next sweep does not count it again.
+    while (now < T0 + 7 * STEP + 2 * LATE_SWEEP_MS + 2 * STEP) await step();
+    expect(await skipped(metrics, 'late')).toBe(1);
+    expect(await poller.writer.drain(30_000)).toBe(0);
+    await poller.stop(1000);
+    expect((await predictions(influxd, 'a')).some((p) => p.time === T0 + 4 * STEP)).toBe(false);
+  }, 120_000);
 
   it('after a restart, resumes a host whose latest prediction is older than MAX_LOOKBACK_S from it; a host gone for good is not resumed', async () => {
     const lookback = 60_000;
