@@ -30,7 +30,7 @@ const INFLUX_OUTPUT = `
   database = "\${INFLUX_DATABASE}"
   skip_database_creation = false
   timeout = "5s"
-  namepass = ["cpu", "mem", "net"]
+  namepass = ["cpu", "mem", "net", "system", "diskio", "swap", "netstat", "nstat"]
 `;
 
 interface Row {
@@ -167,8 +167,19 @@ describe('real Telegraf -> outputs.kafka -> real broker -> the service (SOURCE=k
     const complete = steps.filter((t) => idle.has(t) && load.has(t));
     expect(complete).toEqual(steps.slice(1, 1 + complete.length));
     expect(complete.length).toBeGreaterThanOrEqual(Math.max(MIN_PREDICTIONS, steps.length - 2));
-    // One message per metric (outputs.kafka): as many as the raw points.
-    const points = cpu.rows.length + mem.rows.length + nets.reduce((a, n) => a + n.rows.length, 0);
+    // One message per metric (outputs.kafka): as many as the raw points, of every input
+    // (the node set's too, which the basic service counts as unused measurements).
+    let nodePoints = 0;
+    for (const [m, f] of [
+      ['system', 'load1'],
+      ['diskio', 'io_time'],
+      ['swap', 'used_percent'],
+      ['netstat', 'tcp_established'],
+      ['nstat', 'TcpRetransSegs'],
+    ])
+      for (const sr of await raw(influxd, `SELECT "${f}" FROM "${m}" WHERE "host" = '${HOST}' GROUP BY *`)) nodePoints += sr.rows.length;
+    expect(nodePoints).toBeGreaterThan(0);
+    const points = cpu.rows.length + mem.rows.length + nets.reduce((a, n) => a + n.rows.length, 0) + nodePoints;
 
     // The service consumes everything Telegraf sent and writes every complete step.
     await waitUntil(
@@ -223,12 +234,13 @@ describe('real Telegraf -> outputs.kafka -> real broker -> the service (SOURCE=k
     expect(one('anomaly_detector_points_written_total')).toBe(got.length);
     for (const name of ['anomaly_detector_write_errors_total', 'anomaly_detector_write_refused_points_total'])
       expect([name, one(name) ?? 0]).toEqual([name, 0]);
-    // Nothing skipped but Telegraf's first step (mem only: no cpu usage or rate yet):
-    // no syntax or other line errors, no late or unused points.
+    // Nothing skipped but Telegraf's first step (mem only: no cpu usage or rate yet) and the
+    // node set's points (METRIC_SET=basic does not read them): no syntax or other line
+    // errors, no late points.
     const skipped = Object.fromEntries(
       [...samples(metrics, 'anomaly_detector_poll_points_skipped_total')].filter(([, v]) => v > 0).map(([k, v]) => [k, v]),
     );
-    expect(skipped).toEqual({ '{reason="incomplete"}': 1 });
+    expect(skipped).toEqual({ '{reason="incomplete"}': 1, '{reason="unused_measurement"}': nodePoints });
 
     // SIGTERM: the consumer leaves the group (the onClose hook) and the process exits 0.
     expect(await s.stop()).toBe(0);
