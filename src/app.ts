@@ -16,7 +16,7 @@ import { StreamingDetector } from './core/streaming';
 import { healthRoutes, type HealthContributor } from './routes/health';
 import { adminRoutes } from './routes/admin';
 import { OPERATION_EXAMPLES, withExamples } from './routes/examples';
-import { docsFor, SECURITY_SCHEMES, sharedSchemas, zodFor } from './routes/schemas';
+import { docsFor, fastCheckFor, SECURITY_SCHEMES, sharedSchemas, zodFor } from './routes/schemas';
 import type { ModelReloader } from './reloader';
 
 /** Everything the app needs, injected (tests pass their own). */
@@ -110,7 +110,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setValidatorCompiler(({ schema }) => {
     const zod = zodFor(schema);
     if (!zod) throw new Error('route schema was not built with schemaOf()');
+    // A body the schema's fast check accepts is taken as it is; the others go to zod for the messages.
+    const fast = fastCheckFor(schema);
     return (data: unknown) => {
+      if (fast?.(data)) return { value: data };
       const r = zod.safeParse(data);
       if (r.success) return { value: r.data };
       const details = r.error.issues.slice(0, 100).map(bodyIssue);
