@@ -93,15 +93,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.decorate('models', deps.models);
   // Compressed bodies are not decoded: say so (415) instead of failing them as bad JSON.
-  app.addHook('preParsing', async (request) => {
+  // (Hooks with a callback rather than async ones: no promise per request.)
+  app.addHook('preParsing', (request, _reply, payload, done) => {
     const encoding = request.headers['content-encoding'];
     if (encoding !== undefined && request.method !== 'GET' && request.method !== 'HEAD' && encoding.trim().toLowerCase() !== 'identity') {
-      throw new HttpError(
-        415,
-        ErrorCode.UnsupportedMediaType,
-        `content-encoding ${JSON.stringify(encoding.slice(0, 50))} is not supported: send the body uncompressed`,
+      done(
+        new HttpError(
+          415,
+          ErrorCode.UnsupportedMediaType,
+          `content-encoding ${JSON.stringify(encoding.slice(0, 50))} is not supported: send the body uncompressed`,
+        ),
       );
+      return;
     }
+    done(null, payload);
   });
   // JSON only: anything else is a 415, not a string that fails validation.
   app.removeContentTypeParser(['text/plain']);
@@ -161,10 +166,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       .send({ error: ErrorCode.NotFound, message: `no route ${request.method} ${request.url.split('?')[0].slice(0, 200)}`, details: [] });
   // An unknown route is answered before its body is read, and the connection closed: a
   // slow client must not hold it by trickling a body nobody will read.
-  app.addHook('onRequest', async (request, reply) => {
-    if (!request.is404) return;
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!request.is404) return done();
     if (!request.raw.complete) reply.header('connection', 'close');
-    return notFound(request, reply);
+    notFound(request, reply);
   });
   app.setNotFoundHandler((request, reply) => {
     notFound(request, reply);

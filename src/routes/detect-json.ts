@@ -22,45 +22,69 @@ function num(v: number): string {
   return v === Infinity || v === -Infinity ? 'null' : '' + v;
 }
 
+/** Replies of at most this many points are handed over as strings. */
+const SHORT_REPLY_POINTS = 64;
+
+/** Characters JSON.stringify escapes in a string (lone surrogates among them). */
+const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
+
+/** JSON.stringify(s), without its call for the common host name. */
+const quote = (s: string): string => (s.length < 256 && !NEEDS_ESCAPE.test(s) ? `"${s}"` : JSON.stringify(s));
+
 /**
  * The body of a /detect reply (DetectResponse), written straight from the scoring arrays:
- * no result objects to build and no serializer to walk them. Key order and number and
- * string forms are those of the response schema's serializer (fast-json-stringify),
- * byte for byte (test/api/three-fields-golden.test.ts holds the replies it gave), and
- * `contributions` has one key per metric of the set.
+ * no result objects to build and no serializer to walk them, and handed to Fastify as a
+ * Buffer when it is long (a string of the whole reply would be measured for its UTF-8 length and encoded
+ * again by the socket). Key order and number and string forms are those of the response
+ * schema's serializer (fast-json-stringify), byte for byte (test/api/three-fields-golden.test.ts
+ * holds the replies it gave), and `contributions` has one key per metric of the set.
  */
-export function detectReplyWriter(names: readonly string[]): (version: string, r: DetectRows) => string {
+export function detectReplyWriter(names: readonly string[]): (version: string, r: DetectRows) => Buffer | string {
   const m = names.length;
-  // ',"cpu_usage":' ..., the first without its comma.
+  // ',"memory_usage":' ..., the first (keys[0]) without its comma.
   const keys = names.map((name, k) => `${k === 0 ? '' : ','}${JSON.stringify(name)}:`);
+  const open = `,"contributions":{${keys[0] ?? ''}`;
   return (version, r) => {
     const { hosts, times, scores, thresholds, contributions: c, learning, alerts } = r;
     const one = typeof thresholds === 'number';
+    // One threshold for all: written once, with the constant text around it.
+    const shared = one ? num(thresholds) : '';
+    const sharedAnomalous = `,"threshold":${shared},"is_anomaly":true,"severity":`;
+    const sharedNormal = `,"threshold":${shared},"is_anomaly":false,"severity":`;
     let out = `{"model":{"version":${JSON.stringify(version)}},"results":[`;
+    // Points of a host often come together: its name is quoted once per run.
+    let lastHost: string | undefined;
+    let quoted = 'null';
     for (let i = 0; i < r.n; i++) {
       const host = hosts[i];
+      if (host !== lastHost || i === 0) {
+        lastHost = host;
+        quoted = host === undefined ? 'null' : quote(host);
+      }
       const t = times[i];
       const score = scores[i];
       const threshold = one ? thresholds : thresholds[i];
-      out +=
+      const anomalous = score > threshold;
+      let s =
         (i === 0 ? '{"host":' : ',{"host":') +
-        (host === undefined ? 'null' : JSON.stringify(host)) +
-        (t !== t ? ',"timestamp":null' : `,"timestamp":"${isoTimestamp(t)}"`) +
-        ',"score":' +
+        quoted +
+        (t !== t ? ',"timestamp":null,"score":' : `,"timestamp":"${isoTimestamp(t)}","score":`) +
         num(score) +
-        ',"threshold":' +
-        num(threshold) +
-        (score > threshold ? ',"is_anomaly":true' : ',"is_anomaly":false') +
-        ',"severity":' +
+        (one
+          ? anomalous
+            ? sharedAnomalous
+            : sharedNormal
+          : `,"threshold":${num(threshold)}${anomalous ? ',"is_anomaly":true' : ',"is_anomaly":false'},"severity":`) +
         num(threshold > 0 ? score / threshold : 0) +
-        ',"contributions":{';
-      const row = i * m;
-      for (let k = 0; k < m; k++) out += keys[k] + num(c[row + k]);
-      out += '}';
-      if (learning) out += learning[i] === 1 ? ',"learning":true' : ',"learning":false';
-      if (alerts) out += alerts[i] === 1 ? ',"alert":true' : ',"alert":false';
-      out += '}';
+        open +
+        (m > 0 ? num(c[i * m]) : '');
+      for (let k = 1; k < m; k++) s += keys[k] + num(c[i * m + k]);
+      s += '}';
+      if (learning) s += learning[i] === 1 ? ',"learning":true' : ',"learning":false';
+      if (alerts) s += alerts[i] === 1 ? ',"alert":true' : ',"alert":false';
+      out += `${s}}`;
     }
-    return `${out}]}`;
+    // A short reply is cheaper as a string than a Buffer of its own.
+    return r.n <= SHORT_REPLY_POINTS ? `${out}]}` : Buffer.from(`${out}]}`, 'utf8');
   };
 }

@@ -5,7 +5,7 @@ import type { StreamingDetector } from '../core/streaming';
 import { artifactMetrics } from '../core/artifact';
 import { BASIC_METRICS, columnsOf, sameNames, type MetricDef } from '../core/metrics';
 import { ErrorCode, HttpError, type FieldIssue } from '../errors';
-import { observeAll } from '../plugins/metrics';
+import { histogramSeries } from '../plugins/metrics';
 import { MAX_ISSUES_PER_POINT, MAX_ISSUES_PER_REQUEST, pointReader, type PointReader } from '../validation/point';
 import { detectReplyWriter, type DetectRows } from './detect-json';
 import { errorReplies, isPointsEnvelope, PointsEnvelopeSchema, ref, schemaOf } from './schemas';
@@ -224,8 +224,9 @@ export const pointRoutes: FastifyPluginAsync<{
   }
 
   /** The score histogram and the counters of a scored batch. */
+  const observeScores = histogramSeries(app.metrics.scores, { source: 'http' });
   function count(rows: DetectRows): void {
-    observeAll(app.metrics.scores, 'http', rows.scores, rows.n);
+    observeScores(rows.scores, rows.n);
     let anomalies = 0;
     const { scores, thresholds } = rows;
     if (typeof thresholds === 'number') {
