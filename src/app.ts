@@ -10,7 +10,9 @@ import { bearerAuth } from './plugins/auth';
 import { loadShedding } from './plugins/load-shedding';
 import { metricsPlugin, type ServiceMetrics } from './plugins/metrics';
 import { pointRoutes } from './routes/detect';
+import { artifactMetrics } from './core/artifact';
 import type { Detector } from './core/detector';
+import type { MetricDef } from './core/metrics';
 import { hostLearningOptions } from './core/host-learning';
 import { StreamingDetector } from './core/streaming';
 import { healthRoutes, type HealthContributor } from './routes/health';
@@ -31,6 +33,11 @@ export interface AppDeps {
   reloader?: Pick<ModelReloader, 'reload'>;
   /** Registers further routes. */
   extend?: (app: FastifyInstance) => Promise<void>;
+  /**
+   * With DETECT_LEARN: the metric set of /detect's learner (its inputs, with their
+   * declarations), which the points must give. Default: the loaded model's metrics.
+   */
+  metricSet?: readonly MetricDef[];
 }
 
 declare module 'fastify' {
@@ -226,7 +233,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       ...(config.detectLearn
         ? {
             learner: (prior: Detector) =>
-              StreamingDetector.learner(hostLearningOptions({ prior, gate: config.poller.gate, maxKeys: config.detectHistoryHosts })),
+              StreamingDetector.learner(
+                hostLearningOptions({
+                  prior,
+                  gate: config.poller.gate,
+                  maxKeys: config.detectHistoryHosts,
+                  // The learner's inputs: the metric set given, else the loaded model's (the prior's).
+                  metrics: (deps.metricSet ?? artifactMetrics(prior.artifact)).map((d) => d.name),
+                }),
+              ),
+            ...(deps.metricSet ? { metricSet: deps.metricSet } : {}),
           }
         : {}),
     });

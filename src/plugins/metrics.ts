@@ -249,7 +249,7 @@ function instruments(registry: Registry): ServiceMetrics {
 /** prom-client's per-series state of a histogram (15.x), read by {@link histogramSeries}. */
 interface HistogramSeries {
   labels: Record<string, unknown>;
-  bucketValues: Record<number, number>;
+  bucketValues: Record<string, number>;
   sum: number;
   count: number;
 }
@@ -274,13 +274,23 @@ const sameLabels = (a: Record<string, unknown>, b: LabelValues): boolean => {
 export function histogramSeries(h: Histogram<string>, labels: LabelValues): (values: ArrayLike<number>, n: number) => void {
   const internals = h as unknown as { hashMap?: Record<string, HistogramSeries>; upperBounds?: unknown };
   const bounds = Array.isArray(internals.upperBounds) ? (internals.upperBounds as number[]) : null;
+  // The buckets' keys as prom-client writes them (a number key would be converted on every use).
+  const bucketKeys = bounds ? bounds.map(String) : [];
   let map: Record<string, HistogramSeries> | undefined;
   let key = '';
   let series: HistogramSeries | undefined;
   const find = (): HistogramSeries | undefined => {
     map = internals.hashMap;
     for (const [k, s] of Object.entries(map ?? {}))
-      if (s && typeof s.sum === 'number' && typeof s.count === 'number' && s.labels && sameLabels(s.labels, labels) && s.bucketValues) {
+      if (
+        s &&
+        typeof s.sum === 'number' &&
+        typeof s.count === 'number' &&
+        s.labels &&
+        sameLabels(s.labels, labels) &&
+        s.bucketValues &&
+        bucketKeys.every((b) => typeof (s.bucketValues as Record<string, unknown>)[b] === 'number')
+      ) {
         key = k;
         return s;
       }
@@ -312,7 +322,7 @@ export function histogramSeries(h: Histogram<string>, labels: LabelValues): (val
       sum += v;
       let j = 0;
       while (j < bounds.length && !(v <= bounds[j])) j++;
-      if (j < bounds.length && Object.prototype.hasOwnProperty.call(b, bounds[j])) b[bounds[j]]++;
+      if (j < bounds.length) b[bucketKeys[j]]++;
     }
     series.sum = sum;
     series.count += n - from;

@@ -26,6 +26,7 @@ function num(v: number): string {
 const SHORT_REPLY_POINTS = 64;
 
 /** Characters JSON.stringify escapes in a string (lone surrogates among them). */
+// eslint-disable-next-line no-control-regex -- the control characters are what JSON escapes
 const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
 
 /** JSON.stringify(s), without its call for the common host name. */

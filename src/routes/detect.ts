@@ -250,12 +250,15 @@ export const pointRoutes: FastifyPluginAsync<{
     pointTimes: Float64Array,
   ): DetectRows {
     const make = opts.learner as (prior: Detector) => StreamingDetector;
-    if (!learner) {
-      const made = make(prior);
-      if (!sameNames(made.opts.inputs, names))
-        throw new Error(`DETECT_LEARN: the learner takes (${made.opts.inputs.join(', ')}), but /detect reads (${names.join(', ')})`);
-      learner = made;
-    }
+    learner ??= make(prior);
+    // The learner keeps the inputs it was made with; a reload to a model of another set
+    // (without metricSet) cannot feed it.
+    if (!sameNames(learner.opts.inputs, names))
+      throw new HttpError(
+        503,
+        ErrorCode.ModelUnavailable,
+        `DETECT_LEARN: /detect reads (${names.join(', ')}), but its learner takes (${learner.opts.inputs.join(', ')})`,
+      );
     learner.setPrior(prior);
     const n = hosts.length;
     const m = names.length;
