@@ -387,7 +387,7 @@ async function main(): Promise<void> {
       `three fields ${h.handler.threeFields.nsPerMetric.toFixed(0)}`,
       `named three ${h.handler.namedBasic.nsPerMetric.toFixed(0)}`,
       `named 13 ${h.handler.namedNode.nsPerMetric.toFixed(0)}`,
-      `per point: ${h.handler.threeFields.nsPerPoint.toFixed(0)} / ${h.handler.namedBasic.nsPerPoint.toFixed(0)} / ${h.handler.namedNode.nsPerPoint.toFixed(0)} ns`,
+      `per point: ${[h.handler.threeFields, h.handler.namedBasic, h.handler.namedNode].map((x) => x.nsPerPoint.toFixed(0)).join(' / ')} ns`,
     ],
     ['resident memory after start (MB)', h.rssAtStart.toFixed(1), '', '', `after load ${h.rssAfter.toFixed(1)}`],
   ];
