@@ -10,13 +10,15 @@ import { bearerAuth } from './plugins/auth';
 import { loadShedding } from './plugins/load-shedding';
 import { metricsPlugin, type ServiceMetrics } from './plugins/metrics';
 import { pointRoutes } from './routes/detect';
+import { artifactMetrics } from './core/artifact';
 import type { Detector } from './core/detector';
+import type { MetricDef } from './core/metrics';
 import { hostLearningOptions } from './core/host-learning';
 import { StreamingDetector } from './core/streaming';
 import { healthRoutes, type HealthContributor } from './routes/health';
 import { adminRoutes } from './routes/admin';
 import { OPERATION_EXAMPLES, withExamples } from './routes/examples';
-import { docsFor, SECURITY_SCHEMES, sharedSchemas, zodFor } from './routes/schemas';
+import { docsFor, fastCheckFor, SECURITY_SCHEMES, sharedSchemas, zodFor } from './routes/schemas';
 import type { ModelReloader } from './reloader';
 
 /** Everything the app needs, injected (tests pass their own). */
@@ -31,6 +33,11 @@ export interface AppDeps {
   reloader?: Pick<ModelReloader, 'reload'>;
   /** Registers further routes. */
   extend?: (app: FastifyInstance) => Promise<void>;
+  /**
+   * With DETECT_LEARN: the metric set of /detect's learner (its inputs, with their
+   * declarations), which the points must give. Default: the loaded model's metrics.
+   */
+  metricSet?: readonly MetricDef[];
 }
 
 declare module 'fastify' {
@@ -93,15 +100,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.decorate('models', deps.models);
   // Compressed bodies are not decoded: say so (415) instead of failing them as bad JSON.
-  app.addHook('preParsing', async (request) => {
+  // (Hooks with a callback rather than async ones: no promise per request.)
+  app.addHook('preParsing', (request, _reply, payload, done) => {
     const encoding = request.headers['content-encoding'];
     if (encoding !== undefined && request.method !== 'GET' && request.method !== 'HEAD' && encoding.trim().toLowerCase() !== 'identity') {
-      throw new HttpError(
-        415,
-        ErrorCode.UnsupportedMediaType,
-        `content-encoding ${JSON.stringify(encoding.slice(0, 50))} is not supported: send the body uncompressed`,
+      done(
+        new HttpError(
+          415,
+          ErrorCode.UnsupportedMediaType,
+          `content-encoding ${JSON.stringify(encoding.slice(0, 50))} is not supported: send the body uncompressed`,
+        ),
       );
+      return;
     }
+    done(null, payload);
   });
   // JSON only: anything else is a 415, not a string that fails validation.
   app.removeContentTypeParser(['text/plain']);
@@ -110,7 +122,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setValidatorCompiler(({ schema }) => {
     const zod = zodFor(schema);
     if (!zod) throw new Error('route schema was not built with schemaOf()');
+    // A body the schema's fast check accepts is taken as it is; the others go to zod for the messages.
+    const fast = fastCheckFor(schema);
     return (data: unknown) => {
+      if (fast?.(data)) return { value: data };
       const r = zod.safeParse(data);
       if (r.success) return { value: r.data };
       const details = r.error.issues.slice(0, 100).map(bodyIssue);
@@ -158,10 +173,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       .send({ error: ErrorCode.NotFound, message: `no route ${request.method} ${request.url.split('?')[0].slice(0, 200)}`, details: [] });
   // An unknown route is answered before its body is read, and the connection closed: a
   // slow client must not hold it by trickling a body nobody will read.
-  app.addHook('onRequest', async (request, reply) => {
-    if (!request.is404) return;
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!request.is404) return done();
     if (!request.raw.complete) reply.header('connection', 'close');
-    return notFound(request, reply);
+    notFound(request, reply);
   });
   app.setNotFoundHandler((request, reply) => {
     notFound(request, reply);
@@ -218,7 +233,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       ...(config.detectLearn
         ? {
             learner: (prior: Detector) =>
-              StreamingDetector.learner(hostLearningOptions({ prior, gate: config.poller.gate, maxKeys: config.detectHistoryHosts })),
+              StreamingDetector.learner(
+                hostLearningOptions({
+                  prior,
+                  gate: config.poller.gate,
+                  maxKeys: config.detectHistoryHosts,
+                  // The learner's inputs: the metric set given, else the loaded model's (the prior's).
+                  metrics: (deps.metricSet ?? artifactMetrics(prior.artifact)).map((d) => d.name),
+                }),
+              ),
+            ...(deps.metricSet ? { metricSet: deps.metricSet } : {}),
           }
         : {}),
     });

@@ -52,17 +52,23 @@ export const loadShedding = fp<LoadSheddingOptions>(
         .code(503)
         .header('retry-after', '5')
         .send({ error: ErrorCode.Overloaded, message: `overloaded (${why}), retry later`, details: [] });
-    app.addHook('onRequest', async (request, reply) => {
-      if (request.routeOptions.config.shed === false || (opts.maxEventLoopDelayMs <= 0 && opts.maxConcurrent === undefined)) return;
-      if (opts.maxEventLoopDelayMs > 0 && delayMs > opts.maxEventLoopDelayMs)
-        return shed(reply, `event loop delay ${Math.round(delayMs)} ms`);
-      if (opts.maxConcurrent === undefined) return;
+    const release = () => inFlight--;
+    // A callback hook, not an async one: no promise per request.
+    app.addHook('onRequest', (request, reply, done) => {
+      if (request.routeOptions.config.shed === false || (opts.maxEventLoopDelayMs <= 0 && opts.maxConcurrent === undefined)) return done();
+      if (opts.maxEventLoopDelayMs > 0 && delayMs > opts.maxEventLoopDelayMs) {
+        shed(reply, `event loop delay ${Math.round(delayMs)} ms`);
+        return;
+      }
+      if (opts.maxConcurrent === undefined) return done();
       if (inFlight >= opts.maxConcurrent) {
         if (!request.raw.complete) reply.header('connection', 'close');
-        return shed(reply, `${inFlight} requests in progress`);
+        shed(reply, `${inFlight} requests in progress`);
+        return;
       }
       inFlight++;
-      reply.raw.once('close', () => inFlight--);
+      reply.raw.once('close', release);
+      done();
     });
     app.addHook('onClose', async () => {
       clearInterval(timer);

@@ -254,6 +254,89 @@ function instruments(registry: Registry): ServiceMetrics {
   };
 }
 
+/** prom-client's per-series state of a histogram (15.x), read by {@link histogramSeries}. */
+interface HistogramSeries {
+  labels: Record<string, unknown>;
+  bucketValues: Record<string, number>;
+  sum: number;
+  count: number;
+}
+
+type LabelValues = Record<string, string | number>;
+
+const sameLabels = (a: Record<string, unknown>, b: LabelValues): boolean => {
+  const keys = Object.keys(b);
+  return Object.keys(a).length === keys.length && keys.every((k) => a[k] === b[k]);
+};
+
+/**
+ * Observes values into one series of a histogram (`h.observe(labels, v)` for each), faster:
+ * prom-client's observe hashes and checks the labels on every call, which was 5 % of a
+ * 1,000-point /detect request (one score per point) and 3 µs of a 1-point one. This keeps
+ * the series prom-client made at the first observe and adds to its buckets, sum and count
+ * as observe does (the sum in the same order), so /metrics reads the same (a test checks
+ * it). After a reset or a removal of the series it is looked up again; where prom-client
+ * keeps its state otherwise (not 15.x), or a value is not finite (observe throws as it
+ * would), it calls observe.
+ */
+export function histogramSeries(h: Histogram<string>, labels: LabelValues): (values: ArrayLike<number>, n: number) => void {
+  const internals = h as unknown as { hashMap?: Record<string, HistogramSeries>; upperBounds?: unknown };
+  const bounds = Array.isArray(internals.upperBounds) ? (internals.upperBounds as number[]) : null;
+  // The buckets' keys as prom-client writes them (a number key would be converted on every use).
+  const bucketKeys = bounds ? bounds.map(String) : [];
+  let map: Record<string, HistogramSeries> | undefined;
+  let key = '';
+  let series: HistogramSeries | undefined;
+  const find = (): HistogramSeries | undefined => {
+    map = internals.hashMap;
+    for (const [k, s] of Object.entries(map ?? {}))
+      if (
+        s &&
+        typeof s.sum === 'number' &&
+        typeof s.count === 'number' &&
+        s.labels &&
+        sameLabels(s.labels, labels) &&
+        s.bucketValues &&
+        bucketKeys.every((b) => typeof (s.bucketValues as Record<string, unknown>)[b] === 'number')
+      ) {
+        key = k;
+        return s;
+      }
+    return undefined;
+  };
+  return (values, n) => {
+    if (n === 0) return;
+    let from = 0;
+    if (!bounds || !series || internals.hashMap !== map || map?.[key] !== series) {
+      // The first value through observe makes (or finds) the series.
+      h.observe(labels, values[0]);
+      from = 1;
+      series = bounds ? find() : undefined;
+    }
+    if (!series || !bounds) {
+      for (let i = from; i < n; i++) h.observe(labels, values[i]);
+      return;
+    }
+    let sum = series.sum;
+    const b = series.bucketValues;
+    for (let i = from; i < n; i++) {
+      const v = values[i];
+      if (!Number.isFinite(v)) {
+        series.sum = sum;
+        series.count += i - from;
+        h.observe(labels, v);
+        return;
+      }
+      sum += v;
+      let j = 0;
+      while (j < bounds.length && !(v <= bounds[j])) j++;
+      if (j < bounds.length) b[bucketKeys[j]]++;
+    }
+    series.sum = sum;
+    series.count += n - from;
+  };
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
     metrics: ServiceMetrics;
@@ -264,9 +347,22 @@ declare module 'fastify' {
 export const metricsPlugin = fp<{ metrics: ServiceMetrics }>(
   async (app, opts) => {
     app.decorate('metrics', opts.metrics);
-    app.addHook('onResponse', async (request, reply) => {
+    // One series handle per (method, route, status): observing through it skips prom-client's label hashing.
+    const durations = new Map<string, (values: ArrayLike<number>, n: number) => void>();
+    const one = new Float64Array(1);
+    app.addHook('onResponse', (request, reply, done) => {
       const route = request.routeOptions.url ?? 'unmatched';
-      opts.metrics.httpDuration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
+      const status = reply.statusCode;
+      const key = `${request.method} ${route} ${status}`;
+      let observe = durations.get(key);
+      if (!observe) {
+        observe = histogramSeries(opts.metrics.httpDuration, { method: request.method, route, status_code: String(status) });
+        // Bounded: methods, routes and statuses are few; past the bound, plain observe.
+        if (durations.size < 1000) durations.set(key, observe);
+      }
+      one[0] = reply.elapsedTime / 1000;
+      observe(one, 1);
+      done();
     });
     app.get('/metrics', { logLevel: 'warn', config: { shed: false }, schema: { hide: true } }, async (_request, reply) => {
       const body = await opts.metrics.registry.metrics();

@@ -8,6 +8,9 @@ const zodOf = new WeakMap<object, z.ZodType>();
 /** What the OpenAPI description shows for a schema validated more loosely on the wire. */
 const docsOf = new WeakMap<object, Record<string, unknown>>();
 
+/** A check that says yes only to what the zod schema accepts unchanged (see schemaOf). */
+const fastOf = new WeakMap<object, (data: unknown) => boolean>();
+
 const JSON_SCHEMA_OPTIONS = { target: 'openapi-3.0', io: 'input', unrepresentable: 'any' } as const;
 
 const toJson = (s: z.ZodType): Record<string, unknown> => z.toJSONSchema(s, JSON_SCHEMA_OPTIONS) as Record<string, unknown>;
@@ -15,13 +18,21 @@ const toJson = (s: z.ZodType): Record<string, unknown> => z.toJSONSchema(s, JSON
 /**
  * Converts a zod schema to the JSON Schema Fastify sees, remembering the pair. With
  * `docs` (a reference to a shared schema, see `ref`), Fastify validates with `s` while
- * OpenAPI documents `docs`.
+ * OpenAPI documents `docs`. With `fast`, a body it says yes to is taken as it is, without
+ * zod (which copies it); `fast` must only say yes where `s` accepts the body unchanged,
+ * and every "no" goes to `s` for the messages.
  */
-export function schemaOf(s: z.ZodType, docs?: Record<string, unknown>): Record<string, unknown> {
+export function schemaOf(s: z.ZodType, docs?: Record<string, unknown>, fast?: (data: unknown) => boolean): Record<string, unknown> {
   const json = toJson(s);
   zodOf.set(json, s);
   if (docs) docsOf.set(json, docs);
+  if (fast) fastOf.set(json, fast);
   return json;
+}
+
+/** The fast check paired with a JSON Schema by `schemaOf`, if any. */
+export function fastCheckFor(json: object): ((data: unknown) => boolean) | undefined {
+  return fastOf.get(json);
 }
 
 /** The schema to document for `json` (see schemaOf). */
@@ -34,20 +45,60 @@ export function zodFor(json: object): z.ZodType | undefined {
   return zodOf.get(json);
 }
 
-/** Body of /detect and /validate. */
-export const PointsBodySchema = z.strictObject({
-  points: z.array(PointSchema).min(1),
-});
-
 /** /validate and /detect accept this shape first; each point is then checked on its own. */
 export const PointsEnvelopeSchema = z.strictObject({
   points: z.array(z.unknown()).min(1, 'must hold at least 1 point'),
 });
 
+/**
+ * PointsEnvelopeSchema with at most `maxPoints` points, written out: an object whose only
+ * own key is `points`, an array of 1 to `maxPoints` entries (the points themselves are
+ * checked one by one later). Says yes only where the schema does (a test checks this).
+ */
+export function isPointsEnvelope(body: unknown, maxPoints: number): boolean {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return false;
+  let keys = 0;
+  for (const k in body) {
+    if (k !== 'points' || !Object.prototype.hasOwnProperty.call(body, k)) return false;
+    keys++;
+  }
+  const points = (body as { points?: unknown }).points;
+  return keys === 1 && Array.isArray(points) && points.length >= 1 && points.length <= maxPoints;
+}
+
+/**
+ * A point as the OpenAPI description shows it: PointSchema's fields, the three metrics of
+ * the first form optional, and `metrics` by name. Which metrics a point must give, and
+ * their ranges, are the loaded model's declarations (the ranges shown are the basic set's).
+ */
+export const DocumentedPointSchema = PointSchema.extend({
+  cpu_usage: PointSchema.shape.cpu_usage.optional(),
+  memory_usage: PointSchema.shape.memory_usage.optional(),
+  network_load: PointSchema.shape.network_load.optional(),
+  metrics: z
+    .record(z.string().regex(/^[a-z][a-z0-9_]{0,62}$/), z.number())
+    .optional()
+    .describe(
+      "The point's metrics by name (e.g. disk_read_bytes), beside or instead of the three top-level fields; " +
+        "together they give every metric of the model's set, each once (a metric in both must have the same value there). " +
+        "Names, units and ranges are the model's declarations; an unknown name is a 400.",
+    ),
+}).describe(
+  "One observation of a host. Every metric of the loaded model's set is required, as a top-level field (cpu_usage, " +
+    'memory_usage, network_load: the basic set) or under metrics; the bundled model takes the basic set, so the three ' +
+    'top-level fields alone are a complete point.',
+);
+
+/** Body of /detect and /validate. */
+export const PointsBodySchema = z.strictObject({
+  points: z.array(DocumentedPointSchema).min(1),
+});
+
 const Contributions = z
-  .object({ cpu_usage: z.number(), memory_usage: z.number(), network_load: z.number() })
+  .record(z.string(), z.number())
   .describe(
-    "Expected path length saved by each metric's splits, averaged over trees; they add up to c(psi) - E[h(x)]; " +
+    "One entry per metric of the model's set, in its order (the basic set: cpu_usage, memory_usage, network_load): " +
+      "expected path length saved by each metric's splits, averaged over trees; they add up to c(psi) - E[h(x)]; " +
       'positive pushes towards anomalous',
   );
 
@@ -138,7 +189,7 @@ export const ReloadResponseSchema = z.object({
 export function sharedSchemas(maxPoints: number): Record<string, Record<string, unknown>> {
   const registry = z.registry<{ id: string }>();
   const named: Record<string, z.ZodType> = {
-    Point: PointSchema,
+    Point: DocumentedPointSchema,
     PointsRequest: PointsBodySchema.extend({ points: PointsBodySchema.shape.points.max(maxPoints) }),
     Contributions,
     PointResult: PointResultSchema,

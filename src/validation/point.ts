@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MAX_METRIC_VALUE, METRIC_NAMES, METRICS, type MetricDef, type MetricPoint } from '../core/metrics';
+import { BASIC_METRICS, MAX_METRIC_VALUE, METRIC_NAME, METRIC_NAMES, METRICS, type MetricDef, type MetricPoint } from '../core/metrics';
 import type { FieldIssue } from '../errors';
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
@@ -295,4 +295,199 @@ export function isoTimestamp(ms: number): string {
   r -= mi * 60_000;
   const sec = Math.floor(r / 1000);
   return `${cachedPrefix}${pad2(h)}:${pad2(mi)}:${pad2(sec)}.${pad3(r - sec * 1000)}Z`;
+}
+
+/** The top-level metric fields of /detect's first form (the three of the `basic` set). */
+const TOP_LEVEL_METRICS: ReadonlySet<string> = new Set(METRIC_NAMES);
+/** Most metric names quoted in a message about an unknown one. */
+const NAMES_QUOTED = 10;
+const HostTimeSchema = PointSchema.pick({ host: true, timestamp: true });
+
+const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const sameDefs = (a: readonly MetricDef[], b: readonly MetricDef[]) =>
+  a.length === b.length && a.every((d, i) => d.name === b[i].name && d.min === b[i].min && d.max === b[i].max);
+
+/**
+ * Reads the points of /detect and /validate for one metric set (the declarations of the
+ * model that scores them). A point gives each metric of the set once: the three of the
+ * first form as top-level fields (`cpu_usage`, `memory_usage`, `network_load`, when they
+ * are in the set), any metric by name in `metrics` (`{"metrics": {"disk_read_bytes": 3e6}}`),
+ * or both where the two agree. Values follow the set's declarations (metricRules).
+ */
+export interface PointReader {
+  readonly rules: MetricRules;
+  /** The set's metric names, in column order. */
+  readonly names: readonly string[];
+  /**
+   * Checks point `p` and, when it is valid, writes its metrics into row `i` of `raw`
+   * (names.length wide, set order) and its time into `times[i]` (epoch ms; NaN: none given).
+   * False for any point that breaks a rule (row `i` then holds anything). Stops at the
+   * first broken rule: an unknown key ends the pass over a point's keys.
+   */
+  read(p: unknown, raw: Float64Array, i: number, times: Float64Array): boolean;
+  /**
+   * The issues of an invalid point, at most `maxIssues` listed and the rest counted. The
+   * work is bounded by the set and the keys the point has: one pass over each object's
+   * keys, however many unknown ones it holds.
+   */
+  inspect(p: unknown, index: number | undefined, maxIssues: number): PointIssues;
+}
+
+/** Why `name`, a key under `metrics`, is not a metric of the set. */
+function unknownMetricMessage(name: string, names: readonly string[]): string {
+  if (!METRIC_NAME.test(name)) return 'is not a valid metric name (lower case letters, digits and _, starting with a letter; at most 63)';
+  const quoted = names.slice(0, NAMES_QUOTED).join(', ') + (names.length > NAMES_QUOTED ? `, ... (${names.length} in all)` : '');
+  return `is not a metric of the model (its metrics: ${quoted})`;
+}
+
+/** The reader of points for a metric set (see PointReader). */
+export function pointReader(defs: readonly MetricDef[]): PointReader {
+  const rules = metricRules(defs);
+  const { names, lo, hi } = rules;
+  const m = names.length;
+  // The first form of the basic set keeps its own checks and messages (PointSchema's).
+  const basic = sameDefs(defs, BASIC_METRICS);
+  const index = new Map<string, number>(names.map((n, k) => [n, k]));
+  // Top-level fields that are metrics of this set (a Map: a point's keys never reach Object.prototype).
+  const top = new Map<string, number>([...index].filter(([n]) => TOP_LEVEL_METRICS.has(n)));
+  // Which columns the point in hand has filled: seen[k] === stamp (no clearing per point).
+  const seen = new Uint32Array(m);
+  let stamp = 0;
+
+  function read(p: unknown, raw: Float64Array, i: number, times: Float64Array): boolean {
+    if (p === null || typeof p !== 'object' || Array.isArray(p)) return false;
+    if (++stamp === 0xffffffff) {
+      seen.fill(0);
+      stamp = 1;
+    }
+    const o = p as Record<string, unknown>;
+    const off = i * m;
+    let filled = 0;
+    let named: unknown;
+    let host: unknown;
+    let ts: unknown;
+    for (const key in o) {
+      const v = o[key];
+      if (key === 'host') host = v;
+      else if (key === 'timestamp') ts = v;
+      else if (key === 'metrics') named = v;
+      else {
+        const k = top.get(key);
+        if (k === undefined || typeof v !== 'number' || !(v >= lo[k] && v <= hi[k])) return false;
+        raw[off + k] = v;
+        seen[k] = stamp;
+        filled++;
+      }
+    }
+    if (named !== undefined) {
+      if (named === null || typeof named !== 'object' || Array.isArray(named)) return false;
+      const mo = named as Record<string, unknown>;
+      for (const key in mo) {
+        const k = index.get(key);
+        const v = mo[key];
+        if (k === undefined || typeof v !== 'number' || !(v >= lo[k] && v <= hi[k])) return false;
+        if (seen[k] === stamp) {
+          // Given twice: only the same value twice is one value.
+          if (raw[off + k] !== v) return false;
+        } else {
+          raw[off + k] = v;
+          seen[k] = stamp;
+          filled++;
+        }
+      }
+    }
+    if (filled !== m) return false;
+    if (host !== undefined && (typeof host !== 'string' || !hostLengthOk(host))) return false;
+    if (ts === undefined) times[i] = NaN;
+    else if (typeof ts === 'number') {
+      if (!(Number.isInteger(ts) && ts >= 0 && ts <= MAX_EPOCH_MS)) return false;
+      times[i] = ts;
+    } else {
+      if (typeof ts !== 'string') return false;
+      const t = parseRfc3339(ts);
+      if (!Number.isFinite(t)) return false;
+      times[i] = t;
+    }
+    return true;
+  }
+
+  function inspect(p: unknown, index_: number | undefined, maxIssues: number): PointIssues {
+    if (!isRecord(p) || (basic && !Object.prototype.hasOwnProperty.call(p, 'metrics'))) return inspectPoint(p, index_, maxIssues, true);
+    const issues: FieldIssue[] = [];
+    let total = 0;
+    const add = (field: string, message: string, value?: unknown, withValue = true) => {
+      total++;
+      if (issues.length < maxIssues)
+        issues.push(withValue ? { index: index_, field, message, value: preview(value) } : { index: index_, field, message });
+    };
+    // One pass over the point's keys: known ones kept, the others counted (the first few named).
+    const topValues = new Array<unknown>(m);
+    const unknownTop: string[] = [];
+    const foreignTop: string[] = [];
+    let unknownTopCount = 0;
+    let foreignTopCount = 0;
+    const hostTime: Record<string, unknown> = {};
+    let named: unknown;
+    let hasNamed = false;
+    for (const key of Object.keys(p)) {
+      if (key === 'host' || key === 'timestamp') hostTime[key] = p[key];
+      else if (key === 'metrics') {
+        named = p[key];
+        hasNamed = true;
+      } else {
+        const k = top.get(key);
+        if (k !== undefined) topValues[k] = p[key];
+        else if (TOP_LEVEL_METRICS.has(key)) {
+          if (foreignTopCount++ < maxIssues) foreignTop.push(key);
+        } else if (unknownTopCount++ < maxIssues) unknownTop.push(key);
+      }
+    }
+    const r = HostTimeSchema.safeParse(hostTime);
+    if (!r.success) {
+      const done = new Set<string>();
+      for (const issue of r.error.issues) {
+        const field = issue.path.length > 0 ? String(issue.path[0]) : '(point)';
+        if (done.has(field)) continue;
+        done.add(field);
+        add(field, issue.message, hostTime[field]);
+      }
+    }
+    // The named metrics: one pass over their keys, unknown ones counted.
+    const namedValues = new Array<unknown>(m);
+    const unknownNamed: string[] = [];
+    let unknownNamedCount = 0;
+    const namedObject = isRecord(named) ? named : null;
+    if (namedObject) {
+      for (const key of Object.keys(namedObject)) {
+        const k = index.get(key);
+        if (k !== undefined) namedValues[k] = namedObject[key];
+        else if (unknownNamedCount++ < maxIssues) unknownNamed.push(key);
+      }
+    }
+    for (let k = 0; k < m; k++) {
+      const name = names[k];
+      const t = topValues[k];
+      const v = namedValues[k];
+      if (t !== undefined && v !== undefined && t !== v) {
+        add(`metrics.${name}`, `is given twice, as ${name} and in metrics, with different values`, v);
+        continue;
+      }
+      const value = v !== undefined ? v : t;
+      const why = valueIssue(rules, k, value);
+      if (why === null) continue;
+      // Named where it was given; a missing one where the point gives its metrics.
+      const field = v !== undefined || (t === undefined && (hasNamed || !top.has(name))) ? `metrics.${name}` : name;
+      add(field, why, value, value !== undefined);
+    }
+    if (hasNamed && !namedObject) add('metrics', 'must be an object of metric values by name', named);
+    for (const key of unknownNamed) add(`metrics.${key.slice(0, 100)}`, unknownMetricMessage(key, names), namedObject?.[key]);
+    total += unknownNamedCount - unknownNamed.length;
+    for (const key of foreignTop) add(key, unknownMetricMessage(key, names), p[key]);
+    total += foreignTopCount - foreignTop.length;
+    for (const key of unknownTop) add(key.slice(0, 100), 'is not a known field', p[key]);
+    total += unknownTopCount - unknownTop.length;
+    return { issues, omitted: total - issues.length };
+  }
+
+  return { rules, names, read, inspect };
 }

@@ -159,9 +159,14 @@ describe('OpenAPI', () => {
     expect(schemas.PointsRequest).toMatchObject({
       properties: { points: { maxItems: 10000, items: { $ref: '#/components/schemas/Point' } } },
     });
-    const point = schemas.Point as { properties: Record<string, unknown>; required: string[] };
+    const point = schemas.Point as { properties: Record<string, unknown>; required?: string[] };
     expect(point.properties.cpu_usage).toMatchObject({ minimum: 0, maximum: 100 });
-    expect(point.required.sort()).toEqual(['cpu_usage', 'memory_usage', 'network_load']);
+    // Both forms: the three top-level fields or metrics by name, so no field is required as such.
+    expect(point.required ?? []).toEqual([]);
+    expect(point.properties.metrics).toMatchObject({ type: 'object', additionalProperties: { type: 'number' } });
+    expect(schemas.Contributions).toMatchObject({ type: 'object', additionalProperties: { type: 'number' } });
+    const examples = Object.keys(paths['/detect'].post.requestBody?.content['application/json'].examples ?? {});
+    expect(examples).toEqual(expect.arrayContaining(['twoPoints', 'namedMetrics']));
   });
 
   it('gives examples of /detect and /validate that are what the bundled model answers', async () => {
