@@ -57,7 +57,8 @@ async function main(): Promise<void> {
               maxLookbackMs: 2 * STEP,
               learn: {
                 windowMs: (HISTORY + 1) * STEP,
-                chunkMs: 30 * STEP,
+                // The service's default LEARN_CHUNK_S (the poller bounds each read in rows itself).
+                chunkMs: 3600_000,
                 options: (prior: Detector) => hostLearningOptions({ prior, gate: DEFAULT_GATE, maxKeys: 1_000_000 }),
               },
             }

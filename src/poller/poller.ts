@@ -95,6 +95,9 @@ export const DRIFT_MEASUREMENT = 'ai_drift';
  */
 export const LATE_SWEEP_MS = 5 * 60_000;
 
+/** Series rows a bootstrap chunk reads at most, about (each row is an object of ~100-200 bytes until joined). */
+export const BOOTSTRAP_CHUNK_ROWS = 400_000;
+
 export interface PollerOptions {
   intervalMs: number;
   maxLookbackMs: number;
@@ -663,15 +666,20 @@ export class Poller {
     }
     const b = this.bootstrap;
     const t0 = Date.now();
+    // Reads are bounded in rows, not only in time: a chunk starts at 16 steps and grows
+    // while its reads stay under BOOTSTRAP_CHUNK_ROWS, up to LEARN_CHUNK_S, and shrinks when
+    // they go over (10,000 hosts: a 1-hour chunk would be 14 million series rows at once).
     // Empty stretches (no history yet, or before a host existed) cost a query each: the next
-    // read doubles while they come back empty, and starts again at LEARN_CHUNK_S on data.
-    let len = learn.chunkMs;
+    // read doubles while they come back empty.
+    let len = Math.min(learn.chunkMs, 16 * interval);
     while (b.done < b.to) {
       const chunkTo = Math.min(b.to, b.done + len);
       const r = await this.process(b.done, chunkTo, Infinity, new Map(), 0, this.history, 'learn');
       b.rows += r.scored;
       b.done = chunkTo;
-      len = r.read === 0 ? len * 2 : learn.chunkMs;
+      if (r.read === 0) len *= 2;
+      else if (r.read > BOOTSTRAP_CHUNK_ROWS) len = Math.max(interval, stepOf((len * BOOTSTRAP_CHUNK_ROWS) / r.read, interval));
+      else if (r.read < BOOTSTRAP_CHUNK_ROWS / 2) len = Math.min(learn.chunkMs, len * 2);
       this.log.info(
         {
           done: new Date(b.done).toISOString(),
