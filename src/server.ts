@@ -118,6 +118,8 @@ export async function startService(config: Config): Promise<FastifyInstance> {
     logger,
     health: [poller ? poller.health() : kafka ? kafka.health() : influxOff, ...(poller ? [poller.writer.health()] : []), reloader.health()],
     reloader,
+    // Learning (no model named): /detect's learner runs over the configured set, as the poller does; a named model serves its own.
+    ...(p.learn ? { metricSet } : {}),
   });
   const onHup = (): void => {
     logger.info('SIGHUP: reloading the model');

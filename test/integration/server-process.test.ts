@@ -148,6 +148,24 @@ describe('the service as a real process (npm start runs the same command)', () =
       try {
         const health = (await (await fetch(`${svc.url}/health`)).json()) as { model: { version: string } };
         expect(health.model.version).toMatch(/^20260101-/);
+        // Named metrics, all 13, in any order: one contribution each, in the set's order.
+        const metrics = Object.fromEntries(NODE_METRICS.map((d, i) => [d.name, 10 + i]).reverse());
+        const res = await fetch(`${svc.url}/detect`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ points: [{ host: 'n1', metrics }] }),
+        });
+        expect(res.status).toBe(200);
+        const body = (await res.json()) as { results: Array<{ contributions: Record<string, number> }> };
+        expect(Object.keys(body.results[0].contributions)).toEqual(NODE_METRICS.map((d) => d.name));
+        // A point without the node metrics is refused, naming one it lacks.
+        const bad = await fetch(`${svc.url}/detect`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ points: [{ cpu_usage: 1, memory_usage: 2, network_load: 3 }] }),
+        });
+        expect(bad.status).toBe(400);
+        expect(await bad.text()).toContain('load1');
       } finally {
         await svc.stop();
       }
