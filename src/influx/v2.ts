@@ -91,7 +91,8 @@ export function tagValuesFlux(bucket: string, measurements: readonly string[], k
   const predicate = [...new Set(measurements)].map((m) => `r._measurement == ${fluxString(m)}`).join(' or ');
   return [
     'import "influxdata/influxdb/schema"',
-    `schema.tagValues(bucket: ${fluxString(bucket)}, tag: ${fluxString(key)}, predicate: (r) => ${predicate}, start: ${since === undefined ? '-30d' : fluxTime(toMs(since))})`,
+    `schema.tagValues(bucket: ${fluxString(bucket)}, tag: ${fluxString(key)}, predicate: (r) => ${predicate}, ` +
+      `start: ${since === undefined ? '-30d' : fluxTime(toMs(since))})`,
   ].join('\n');
 }
 

@@ -170,7 +170,9 @@ function instruments(registry: Registry): ServiceMetrics {
     }),
     skipped: new Counter({
       name: 'anomaly_detector_poll_points_skipped_total',
-      help: 'Collection steps not scored, by reason (incomplete: a metric missing; invalid; late: arrived after a later step of its host was handled; unwritable; future_prediction)',
+      help:
+        'Collection steps not scored, by reason (incomplete: a metric missing; invalid; late: arrived after a later step of its host was handled; ' +
+        'unwritable; future_prediction; evicted: a Kafka host dropped beyond MAX_HOSTS with a step open)',
       labelNames: ['reason'],
       registers: [registry],
     }),
