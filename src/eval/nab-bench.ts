@@ -90,7 +90,7 @@ export const DEFAULT_NAB_PARAMS: NabBenchParams = {
   noveltyWeight: 0.3,
   refitIntervalMs: 7 * DAY,
   refitWindow: 4032,
-  gate: { level: 0, windowMs: DAY, peak: true, margin: 0.03, peakWindowMs: 6 * HOUR },
+  gate: { level: 0, windowMs: DAY, peak: true, margin: 0.03, peakWindowMs: 12 * HOUR, calibrate: { weight: 0.2, forMs: 7 * DAY } },
 };
 
 /** The feature list for a univariate series. */
