@@ -109,10 +109,11 @@ export interface RepeatGateOptions {
   /**
    * Score calibration per key (absent: off): an alert's reported score is its score less
    * `weight` times the mean score of the key's earlier alerts within `forMs` (none: no
-   * change). A key that keeps alerting at high scores (a noisy series) reports less for
-   * its next alert than a quiet key does for the same score, so one threshold over many
-   * keys lets fewer of the noisy key's alerts through. Whether a point alerts is not
-   * changed; the reported score is `RepeatGateState.lastReported` (and `GateState.reported`).
+   * change; never below 0). A key that keeps alerting at high scores (a noisy series)
+   * reports less for its next alert than a quiet key does for the same score, so one
+   * threshold over many keys lets fewer of the noisy key's alerts through. Whether a point
+   * alerts is not changed; the reported score is `RepeatGateState.lastReported` (and
+   * `GateState.reported`).
    */
   calibrate?: { weight: number; forMs: number };
 }
@@ -218,7 +219,8 @@ function calibrate(c: { weight: number; forMs: number }, state: RepeatGateState,
   }
   // Recomputed when the window empties, so rounding does not build up over a long stream.
   if (ts.length === 0) sum = 0;
-  state.lastReported = ts.length > 0 ? score - (c.weight * sum) / ts.length : score;
+  // Scores are in [0, 1]: a reported score stays at or above 0.
+  state.lastReported = ts.length > 0 ? Math.max(0, score - (c.weight * sum) / ts.length) : score;
   ts.push(time);
   ss.push(score);
   state.alertSum = sum + score;
