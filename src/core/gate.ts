@@ -31,6 +31,8 @@ export interface GateState {
   repeat?: RepeatGateState;
   /** The repeat rule's state of the other groups (see `gate`'s `group`), by group - 1. */
   repeatGroups?: RepeatGateState[];
+  /** With the repeat rule's `calibrate`: the reported score of the last alert (see {@link RepeatGateOptions.calibrate}). */
+  reported?: number;
 }
 
 export const newGateState = (): GateState => ({ run: 0, lastAlert: -Infinity });
@@ -68,6 +70,7 @@ export function gate(
       rs = groups[group - 1] ??= newRepeatGateState();
     }
     alert = repeatGate(opts.repeat, rs, score, time, alert);
+    if (alert && opts.repeat.calibrate) state.reported = rs.lastReported;
   }
   if (alert) state.lastAlert = time;
   return alert;
@@ -103,6 +106,16 @@ export interface RepeatGateOptions {
    * before the quiet stretch (the `peak` rule), so a second incident within a day alerts.
    */
   rearm?: { below: number; forMs: number };
+  /**
+   * Score calibration per key (absent: off): an alert's reported score is its score less
+   * `weight` times the mean score of the key's earlier alerts within `forMs` (none: no
+   * change; never below 0). A key that keeps alerting at high scores (a noisy series)
+   * reports less for its next alert than a quiet key does for the same score, so one
+   * threshold over many keys lets fewer of the noisy key's alerts through. Whether a point
+   * alerts is not changed; the reported score is `RepeatGateState.lastReported` (and
+   * `GateState.reported`).
+   */
+  calibrate?: { weight: number; forMs: number };
 }
 
 /** Per-key state of {@link repeatGate}: the last alert and, with `peak`, the window's descending maxima. */
@@ -117,6 +130,11 @@ export interface RepeatGateState {
   /** With `rearm`: first and last time of the current run of quiet scores since the last alert (NaN: none). */
   quietStart?: number;
   quietLast?: number;
+  /** With `calibrate`: times and scores of the alerts within `forMs`, their sum, and the last alert's reported score. */
+  alertTimes?: number[];
+  alertScores?: number[];
+  alertSum?: number;
+  lastReported?: number;
 }
 
 export const newRepeatGateState = (): RepeatGateState => ({
@@ -184,5 +202,26 @@ export function repeatGate(opts: RepeatGateOptions, state: RepeatGateState, scor
   state.lastAlertTime = time;
   state.lastAlertScore = score;
   state.quietStart = NaN;
+  if (opts.calibrate) calibrate(opts.calibrate, state, score, time);
   return true;
+}
+
+/** Sets `state.lastReported` for an alert at `time` and records the alert (see {@link RepeatGateOptions.calibrate}). */
+function calibrate(c: { weight: number; forMs: number }, state: RepeatGateState, score: number, time: number): void {
+  const ts = (state.alertTimes ??= []);
+  const ss = (state.alertScores ??= []);
+  let sum = state.alertSum ?? 0;
+  let head = 0;
+  while (head < ts.length && time - ts[head] > c.forMs) sum -= ss[head++];
+  if (head > 0) {
+    ts.splice(0, head);
+    ss.splice(0, head);
+  }
+  // Recomputed when the window empties, so rounding does not build up over a long stream.
+  if (ts.length === 0) sum = 0;
+  // Scores are in [0, 1]: a reported score stays at or above 0.
+  state.lastReported = ts.length > 0 ? Math.max(0, score - (c.weight * sum) / ts.length) : score;
+  ts.push(time);
+  ss.push(score);
+  state.alertSum = sum + score;
 }

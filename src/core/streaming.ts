@@ -108,7 +108,11 @@ export interface LearningOptions {
 /** Per-row results of {@link StreamingDetector.process}. */
 export interface StreamResult {
   n: number;
-  /** The score of each row, by the model that judged it (learned, or the prior while learning). */
+  /**
+   * The score of each row, by the model that judged it (learned, or the prior while
+   * learning); at an alert of the learned model with the repeat rule's `calibrate` on, the
+   * calibrated score the gate reported (gate.ts).
+   */
   scores: Float64Array;
   /** The threshold each row was judged against (for the prior: its blatant level). */
   thresholds: Float64Array;
@@ -520,6 +524,8 @@ export class StreamingDetector {
         if (this.opts.repeatByTop && learned.contributions.length > 0)
           for (let c = 1; c < m; c++) if (learned.contributions[j * m + c] > learned.contributions[j * m + top]) top = c;
         alert = gate(this.gateOpts, st.gate, anomalous, t, cpu, mem, net, score, top);
+        // With the repeat rule's calibration, an alert reports its calibrated score (gate.ts).
+        if (alert && this.gateOpts.repeat?.calibrate) out.scores[i] = st.gate.reported as number;
         if (withContributions) out.contributions.set(learned.contributions.subarray(j * m, j * m + m), i * m);
       }
       out.alerts[i] = alert ? 1 : 0;

@@ -20,10 +20,11 @@ const HOUR = 3_600_000;
 
 /**
  * The candidates: the default and one-knob variants around it, each a guess about what
- * carries over: the gate's windows (peak comparison over 3 hours instead of 6, repeat
- * window of 12 hours instead of a day, re-arming after 12 quiet hours), the novelty share
- * (0.25, 0.35 instead of 0.3), a half-day baseline and 12-point levels. Small on purpose:
- * every candidate streams every file once (about 4 s for the 51 files here on one thread).
+ * carries over: the gate's windows (peak comparison over 3 or 6 hours instead of 12, repeat
+ * window of 12 hours instead of a day, re-arming after 12 quiet hours), the score
+ * calibration off, the novelty share (0.25, 0.35 instead of 0.3), a one-day baseline and
+ * 12-point levels. Small on purpose: every candidate streams every file once (about 4 s
+ * for the 51 files here on one thread).
  */
 const D = DEFAULT_NAB_PARAMS;
 export const LOCO_CANDIDATES: readonly NabCandidate[] = [
@@ -33,8 +34,10 @@ export const LOCO_CANDIDATES: readonly NabCandidate[] = [
   { name: 'rearm-12h', params: { ...D, gate: { ...D.gate, rearm: { below: 0.8, forMs: 12 * HOUR } } } },
   { name: 'novelty-0.25', params: { ...D, noveltyWeight: 0.25 } },
   { name: 'novelty-0.35', params: { ...D, noveltyWeight: 0.35 } },
-  { name: 'baseline-144', params: { ...D, window: 144 } },
+  { name: 'baseline-288', params: { ...D, window: 288 } },
   { name: 'span-12', params: { ...D, span: 12 } },
+  { name: 'peak-6h', params: { ...D, gate: { ...D.gate, peakWindowMs: 6 * HOUR } } },
+  { name: 'uncalibrated', params: { ...D, gate: { ...D.gate, calibrate: undefined } } },
 ];
 
 /** Options of {@link runLoco}. */

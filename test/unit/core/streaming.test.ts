@@ -370,6 +370,48 @@ describe('repeat gate', () => {
     ).toEqual([true, false, false, true, false]);
   });
 
+  it('with calibrate, an alert reports its score less weight times the mean of the earlier alerts within forMs', () => {
+    const p: RepeatGateOptions = { level: 0, windowMs: 0, peak: false, calibrate: { weight: 0.5, forMs: 100 } };
+    const s = newRepeatGateState();
+    const reported = [
+      [0.8, 0],
+      [0.6, 50],
+      [0.9, 90],
+      [0.5, 300],
+    ].map(([score, t]) => (repeatGate(p, s, score, t) ? (s.lastReported as number) : NaN));
+    // The first alert has no earlier one; the second 0.6 - 0.5 * 0.8; the third 0.9 - 0.5 * 0.7;
+    // the fourth comes after forMs of every earlier alert: unchanged.
+    expect(reported[0]).toBe(0.8);
+    expect(reported[1]).toBeCloseTo(0.2, 12);
+    expect(reported[2]).toBeCloseTo(0.55, 12);
+    expect(reported[3]).toBe(0.5);
+    // Which points alert does not change.
+    const plain = newRepeatGateState();
+    expect([0.8, 0.6, 0.9, 0.5].map((v, i) => repeatGate({ ...p, calibrate: undefined }, plain, v, [0, 50, 90, 300][i]))).toEqual([
+      true,
+      true,
+      true,
+      true,
+    ]);
+  });
+
+  it('with calibrate, the streaming detector reports the calibrated score at alerts only, and alerts at the same rows', () => {
+    const { times, values } = stream(1000, 4);
+    const g: RepeatGateOptions = { level: 0, windowMs: 6 * HOUR, peak: true, margin: 0.01 };
+    const plain = run(values, times, options({ gate: g }));
+    const cal = run(values, times, options({ gate: { ...g, calibrate: { weight: 0.3, forMs: 3 * 24 * HOUR } } }));
+    expect(cal.alerts).toEqual(plain.alerts);
+    let lowered = 0;
+    plain.scores.forEach((v, i) => {
+      if (!plain.alerts[i]) expect(cal.scores[i]).toBe(v);
+      else {
+        expect(cal.scores[i]).toBeLessThanOrEqual(v);
+        if (cal.scores[i] < v) lowered++;
+      }
+    });
+    expect(lowered).toBeGreaterThan(0);
+  });
+
   it('leaves the poller gate as it was', () => {
     const s = newGateState();
     expect([true, true, true].map((raw, i) => gate(DEFAULT_GATE, s, raw, i, 50, 50, 1e5))).toEqual([false, false, true]);
