@@ -80,6 +80,17 @@ export const ArtifactSchema = z.strictObject({
    * nothing changes. This makes the score grow with how far a point leaves the range,
    * which plain Isolation Forest scores do not.
    *
+   * `out_of_range_pool` (absent: `feature_mean`): how the features' shares gap / (range +
+   * gap) make the mean above. `feature_mean`: the mean over all features (one input far
+   * out of range weighs 1/features). `input_max`: the mean over the inputs of each input's
+   * largest share, so one input leaving its range counts 1/inputs whatever the number of
+   * features derived from it (only its largest feature is charged).
+   *
+   * `out_of_range_min_span` s >= 0 (absent: 0): a feature's range counts as at least s, in
+   * the feature's own (unscaled) units, in gap / (range + gap): a feature that was
+   * constant in training (an excess over the extremes that was always 0) does not make the
+   * smallest step outside it a share of 1.
+   *
    * `novelty_weight` b in [0, 1] (absent: 0): the score becomes (1 - b) * s + b * (1 - exp(-e)),
    * where e is the largest of the point's declared rolling and level max/min excess
    * features (how far, in asinh robust units, it or its recent level leaves the range of
@@ -89,6 +100,8 @@ export const ArtifactSchema = z.strictObject({
   scoring: z
     .strictObject({
       out_of_range_weight: finite.refine((v) => v >= 0, 'must be >= 0'),
+      out_of_range_pool: z.enum(['feature_mean', 'input_max']).optional(),
+      out_of_range_min_span: finite.refine((v) => v >= 0, 'must be >= 0').optional(),
       novelty_weight: finite.refine((v) => v >= 0 && v <= 1, 'must be in [0, 1]').optional(),
     })
     .optional(),
@@ -112,6 +125,8 @@ export const ArtifactSchema = z.strictObject({
 });
 
 export type ModelArtifact = z.infer<typeof ArtifactSchema>;
+/** How out-of-range shares are pooled (artifact `scoring.out_of_range_pool`; absent: `feature_mean`). */
+export type OutOfRangePool = 'feature_mean' | 'input_max';
 export type UnsignedArtifact = Omit<ModelArtifact, 'sha256' | 'signature'>;
 
 /**

@@ -70,7 +70,11 @@ export class Detector {
   /** Training range of each feature in scaled units, for out-of-range scoring. */
   private readonly lo: Float64Array;
   private readonly hi: Float64Array;
+  /** hi - lo, at least `scoring.out_of_range_min_span` (scaled like the features). */
+  private readonly span: Float64Array;
   private readonly outOfRangeWeight: number;
+  /** `input_max` pooling (artifact `scoring.out_of_range_pool`): the number of inputs that have features, else 0. */
+  private readonly poolInputs: number;
   /** Novelty term (see novelty.ts): its weight and the features it reads. */
   private readonly noveltyWeight: number;
   private readonly noveltyCols: Int32Array;
@@ -104,6 +108,9 @@ export class Detector {
     this.lo = Float64Array.from(q, (col, f) => (col[0] - mean[f]) / scale[f]);
     this.hi = Float64Array.from(q, (col, f) => (col[col.length - 1] - mean[f]) / scale[f]);
     this.outOfRangeWeight = artifact.scoring?.out_of_range_weight ?? 0;
+    const minSpan = artifact.scoring?.out_of_range_min_span ?? 0;
+    this.span = Float64Array.from(this.hi, (h, f) => Math.max(h - this.lo[f], minSpan / scale[f]));
+    this.poolInputs = artifact.scoring?.out_of_range_pool === 'input_max' ? new Set(this.src).size : 0;
     this.noveltyWeight = artifact.scoring?.novelty_weight ?? 0;
     this.noveltyCols = noveltyColumns(this.features);
   }
@@ -209,25 +216,39 @@ export class Detector {
    * Out-of-range scoring (artifact `scoring.out_of_range_weight`): with p the root
    * isolation probability, the path length h becomes p + (1 - p) h. Contributions stay
    * exact: each becomes (1 - p) c_f plus feature f's share p_f of p times (c(psi) - 1),
-   * so they still sum to c(psi) - h'.
+   * so they still sum to c(psi) - h'. A range narrower than `out_of_range_min_span`
+   * counts as that wide. With `out_of_range_pool` `input_max`, p pools each
+   * input's largest share (mean over the inputs) and only that feature of each input is
+   * charged with its part of p.
    */
   private extendOutOfRange(x: Float64Array, n: number, scores: Float64Array, fc: Float64Array | null): void {
     const d = this.features.length;
     const w = this.outOfRangeWeight;
     const c = this.forest.expectedPathLength;
-    const { lo, hi } = this;
+    const { lo, hi, span, src } = this;
+    const pool = this.poolInputs;
     const share = new Float64Array(d);
+    // input_max: per input, the feature of its largest share (-1: none out of range).
+    const best = pool > 0 ? new Int32Array(this.inputs.length) : null;
     for (let i = 0; i < n; i++) {
       let p = 0;
+      if (best) best.fill(-1);
       for (let f = 0; f < d; f++) {
         const v = x[i * d + f];
         const gap = v > hi[f] ? v - hi[f] : v < lo[f] ? lo[f] - v : 0;
         // An infinite gap (a value beyond float range after scaling) is all share, never NaN.
-        share[f] = gap > 0 ? (gap === Infinity ? 1 : gap / (hi[f] - lo[f] + gap)) : 0;
-        p += share[f];
+        share[f] = gap > 0 ? (gap === Infinity ? 1 : gap / (span[f] + gap)) : 0;
+        if (best) {
+          if (share[f] > 0 && (best[src[f]] < 0 || share[f] > share[best[src[f]]])) best[src[f]] = f;
+        } else p += share[f];
+      }
+      if (best) {
+        // Only each input's largest share counts: zero the others.
+        for (let f = 0; f < d; f++) if (best[src[f]] !== f) share[f] = 0;
+        for (let f = 0; f < d; f++) p += share[f];
       }
       if (p === 0) continue;
-      const q = Math.min(1, (w * p) / d);
+      const q = Math.min(1, (w * p) / (best ? pool : d));
       const scale = q / p;
       p = q;
       const h = -c * Math.log2(scores[i]);

@@ -81,6 +81,8 @@ export function refitDetector(
     // An artifact without `inputs` is one of the three host metrics, and so is its refit.
     inputs: a.inputs ? [...a.inputs] : undefined,
     outOfRangeWeight: a.scoring?.out_of_range_weight,
+    outOfRangePool: a.scoring?.out_of_range_pool,
+    outOfRangeMinSpan: a.scoring?.out_of_range_min_span,
     noveltyWeight: a.scoring?.novelty_weight,
     createdAt,
   });

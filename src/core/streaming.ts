@@ -1,4 +1,4 @@
-import type { ModelArtifact } from './artifact';
+import type { ModelArtifact, OutOfRangePool } from './artifact';
 import { Detector, DEFAULT_MAX_KEYS } from './detector';
 import { defaultFeatures, SeriesFeatures, type FeatureSpec, type SeriesStateStore } from './features';
 import { gate, newGateState, type GateOptions, type GateState, type RepeatGateOptions } from './gate';
@@ -40,6 +40,10 @@ export interface StreamingOptions {
   contamination: number;
   /** Out-of-range scoring weight recorded in every model (0: plain Isolation Forest scores). */
   outOfRangeWeight: number;
+  /** Out-of-range pooling recorded in every model (artifact `scoring.out_of_range_pool`; absent: `feature_mean`). */
+  outOfRangePool?: OutOfRangePool;
+  /** Smallest range of a feature in the out-of-range term, recorded in every model (artifact `scoring.out_of_range_min_span`; absent: 0). */
+  outOfRangeMinSpan?: number;
   /** Novelty weight recorded in every model (see novelty.ts; 0 or absent: none). */
   noveltyWeight?: number;
   /** Refit when this much stream time has passed since the last fit (ms). 0: never refit on time. */
@@ -99,6 +103,16 @@ export interface LearningOptions {
   youngPoints?: number;
   youngSeverity?: number;
   /**
+   * While the refit window is still filling (start-up), an alert of the learned model keeps
+   * its key's next this many points out of the refit windows (absent or 0: only the alerted
+   * rows): in a window of a few hundred rows (a lone new host's) the rest of a short
+   * incident would be its most unusual rows and set the next threshold (a quantile of
+   * them). Once the window is full, incident rows are a small share and are kept: leaving
+   * them out there lowers every threshold (bench:learning: 2-4 false alerts per host per
+   * day). A fixed count from the alert, not extended by later raw anomalies.
+   */
+  holdAfterAlert?: number;
+  /**
    * A refit trains on at most this many rows of the window, evenly strided (oldest first),
    * so that its cost stays bounded however many hosts fill the window. Absent: every row.
    */
@@ -146,9 +160,11 @@ interface KeyState {
   /** In-order points seen. */
   seen: number;
   lastTime: number;
+  /** Points of the key still kept out of the refit windows after its last alert (learning.holdAfterAlert). */
+  hold: number;
 }
 
-const newKeyState = (): KeyState => ({ gate: newGateState(), priorGate: newGateState(), seen: 0, lastTime: -Infinity });
+const newKeyState = (): KeyState => ({ gate: newGateState(), priorGate: newGateState(), seen: 0, lastTime: -Infinity, hold: 0 });
 
 /** A RepeatGateOptions alone is the repeat rule over every score: no threshold, run or surge condition. */
 export function toGateOptions(g: GateOptions | RepeatGateOptions): GateOptions {
@@ -288,7 +304,16 @@ export class StreamingDetector {
     detector: Detector,
     opts: Omit<
       StreamingOptions,
-      'features' | 'inputs' | 'nEstimators' | 'maxSamples' | 'seed' | 'contamination' | 'outOfRangeWeight' | 'noveltyWeight'
+      | 'features'
+      | 'inputs'
+      | 'nEstimators'
+      | 'maxSamples'
+      | 'seed'
+      | 'contamination'
+      | 'outOfRangeWeight'
+      | 'outOfRangePool'
+      | 'outOfRangeMinSpan'
+      | 'noveltyWeight'
     >,
     now: number,
   ): StreamingDetector {
@@ -303,6 +328,8 @@ export class StreamingDetector {
       seed: a.training.seed,
       contamination: a.threshold.contamination ?? 0.01,
       outOfRangeWeight: a.scoring?.out_of_range_weight ?? 0,
+      outOfRangePool: a.scoring?.out_of_range_pool,
+      outOfRangeMinSpan: a.scoring?.out_of_range_min_span,
       noveltyWeight: a.scoring?.novelty_weight,
     };
     return new StreamingDetector(full, detector, now);
@@ -537,7 +564,16 @@ export class StreamingDetector {
       // A learning key's rows are trained on even when the prior alerted (the prior's blatant
       // verdict is not the learned model's; a host busy from its first minute must still
       // get a model within its learning points).
-      if ((!alert || isLearning) && st.seen >= (learning?.minHistory ?? 0)) {
+      // The points after an alert of the learned model (learning.holdAfterAlert) are not trained on either.
+      let held = false;
+      if (!isLearning && inOrder && (learning?.holdAfterAlert ?? 0) > 0) {
+        if (alert && this.window.size < this.opts.refitWindow) st.hold = learning?.holdAfterAlert ?? 0;
+        else if (st.hold > 0) {
+          st.hold--;
+          held = true;
+        }
+      }
+      if ((!alert || isLearning) && !held && st.seen >= (learning?.minHistory ?? 0)) {
         this.window.remember(features, i);
         if (this.youngRows.length > 0) this.rememberYoung(st.seen < (learning?.youngPoints ?? 0));
         if (this.fleetWindow && !isLearning) this.fleetWindow.remember(rows.raw, i);
@@ -566,6 +602,8 @@ export class StreamingDetector {
         features: rawFeatures(this.opts.inputs),
         noveltyWeight: 0,
         outOfRangeWeight: 8,
+        outOfRangePool: undefined,
+        outOfRangeMinSpan: undefined,
         inputs: this.opts.inputs,
       });
       this.fleet = new Detector(fit.artifact, { inputs: this.opts.anyInputs ? 'any' : this.opts.inputs });
@@ -651,6 +689,8 @@ function trainParams(o: StreamingOptions, time: number) {
     features: o.features,
     createdAt: o.createdAt ?? isoTime(time),
     outOfRangeWeight: o.outOfRangeWeight,
+    outOfRangePool: o.outOfRangePool,
+    outOfRangeMinSpan: o.outOfRangeMinSpan,
     noveltyWeight: o.noveltyWeight,
   };
 }

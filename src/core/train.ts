@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { forestToJson, jsonSha256, sign, type ModelArtifact } from './artifact';
+import { forestToJson, jsonSha256, sign, type ModelArtifact, type OutOfRangePool } from './artifact';
 import { buildFeatures, canonicalFeature, defaultFeatures, SeriesFeatures, type FeatureSpec } from './features';
 import { Detector } from './detector';
 import { IsolationForest } from './isolation-forest';
@@ -39,6 +39,10 @@ export interface TrainOptions {
   times?: ArrayLike<number>;
   /** Records `scoring.out_of_range_weight` (see artifact.ts); 0 or absent: plain scores. */
   outOfRangeWeight?: number;
+  /** Records `scoring.out_of_range_pool` when it is `input_max` (with a weight); absent or `feature_mean`: the original mean. */
+  outOfRangePool?: OutOfRangePool;
+  /** Records `scoring.out_of_range_min_span` when positive (with a weight); absent or 0: none. */
+  outOfRangeMinSpan?: number;
   /** Records `scoring.novelty_weight` (see artifact.ts, novelty.ts); 0 or absent: none. */
   noveltyWeight?: number;
 }
@@ -103,7 +107,12 @@ export function fitOnFeatures(
   const custom = opts.inputs !== undefined && !isHostMetrics(opts.inputs);
   const scoring =
     opts.outOfRangeWeight || opts.noveltyWeight
-      ? { out_of_range_weight: opts.outOfRangeWeight ?? 0, ...(opts.noveltyWeight ? { novelty_weight: opts.noveltyWeight } : {}) }
+      ? {
+          out_of_range_weight: opts.outOfRangeWeight ?? 0,
+          ...(opts.outOfRangeWeight && opts.outOfRangePool === 'input_max' ? { out_of_range_pool: 'input_max' as const } : {}),
+          ...(opts.outOfRangeWeight && opts.outOfRangeMinSpan ? { out_of_range_min_span: opts.outOfRangeMinSpan } : {}),
+          ...(opts.noveltyWeight ? { novelty_weight: opts.noveltyWeight } : {}),
+        }
       : undefined;
   const canonical = specs.map(canonicalFeature);
   let threshold: ModelArtifact['threshold'];
