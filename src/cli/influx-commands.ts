@@ -12,8 +12,8 @@ import { createMetrics } from '../plugins/metrics';
 import { loadMapping } from '../poller/mapping-file';
 import type { Detector } from '../core/detector';
 import { hostLearningOptions } from '../core/host-learning';
-import { Poller, readSpec, sharedReads, type HistoryState, type HostState } from '../poller/poller';
-import { addMetric, isComplete, type HostSteps } from '../poller/telegraf';
+import { Poller, readJoined, type HistoryState, type HostState } from '../poller/poller';
+import { isComplete, type HostSteps } from '../poller/telegraf';
 import { LABELS_MEASUREMENT } from '../data/telegraf-sim';
 import { csvField } from '../data/csv';
 import { UsageError } from './errors';
@@ -148,10 +148,7 @@ export function registerInfluxCommands(program: Command): void {
         for (let t = from, k = 0; t < to; t += HOUR, k++) {
           const end = Math.min(to, t + HOUR);
           const steps: HostSteps = new Map();
-          for (const r of sharedReads(mapping, names)) {
-            const groups = await store.readSeries(readSpec(r.source, t, end, interval));
-            for (const metric of r.metrics) addMetric(steps, metric, mapping[metric], groups, interval);
-          }
+          await readJoined(store, mapping, names, { from: t, to: end, intervalMs: interval }, steps);
           const labelled = new Set<string>();
           if (o.labels) {
             for (const g of await store.readSeries({

@@ -35,6 +35,29 @@ export function readSpec(m: MetricMapping, from: number, to: number, interval: n
 export { PREDICTIONS_MEASUREMENT, type HostState } from './cycle';
 
 /**
+ * Reads `metrics` over [from, to) with the shared reads (one query per measurement and tag
+ * filter; only `hosts` when given) and joins them into `steps`, without counter history
+ * (each rate from the samples of this read). Returns the queries made. Used where a read
+ * stands apart from the live loop's (the late-step sweep, `export`).
+ */
+export async function readJoined(
+  store: MetricsStore,
+  mapping: Mapping,
+  metrics: readonly string[],
+  range: { from: number; to: number; intervalMs: number; hosts?: string[] },
+  steps: HostSteps,
+): Promise<number> {
+  let queries = 0;
+  for (const r of sharedReads(mapping, metrics)) {
+    const spec = readSpec(r.source, range.from, range.to, range.intervalMs);
+    const groups = await store.readSeries(range.hosts ? { ...spec, tagIn: { key: 'host', values: range.hosts } } : spec);
+    queries++;
+    for (const metric of r.metrics) addMetric(steps, metric, mapping[metric], groups, range.intervalMs);
+  }
+  return queries;
+}
+
+/**
  * The reads of a cycle: metrics of one measurement with the same tag filters and sums
  * share one query (Telegraf's `system` gives load1, load5 and load15 in one point), its
  * fields those of all of them.
@@ -575,20 +598,18 @@ export class Poller {
       if (old) hosts.push(host);
     }
     if (hosts.length === 0) return;
-    const reads = sharedReads(this.opts.mapping, this.rulesOf(engine, this.history).names);
+    const names = this.rulesOf(engine, this.history).names;
     const steps: HostSteps = new Map();
     const bytes0 = this.store.queryBytes;
     let queries = 0;
-    for (const chunk of chunks(hosts, (this.opts.hostDiscovery ?? DEFAULT_HOST_DISCOVERY).chunkHosts)) {
-      for (const r of reads) {
-        const groups = await this.store.readSeries({
-          ...readSpec(r.source, lo, hi + interval, interval),
-          tagIn: { key: 'host', values: chunk },
-        });
-        queries++;
-        for (const metric of r.metrics) addMetric(steps, metric, this.opts.mapping[metric], groups, interval);
-      }
-    }
+    for (const chunk of chunks(hosts, (this.opts.hostDiscovery ?? DEFAULT_HOST_DISCOVERY).chunkHosts))
+      queries += await readJoined(
+        this.store,
+        this.opts.mapping,
+        names,
+        { from: lo, to: hi + interval, intervalMs: interval, hosts: chunk },
+        steps,
+      );
     this.countQueries('read', queries, bytes0);
     let late = 0;
     for (const host of hosts) {
