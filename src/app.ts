@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
 import type { Config } from './config';
 import { ErrorCode, HttpError } from './errors';
@@ -9,6 +9,7 @@ import type { ModelStore } from './model-store';
 import { bearerAuth } from './plugins/auth';
 import { loadShedding } from './plugins/load-shedding';
 import { metricsPlugin, type ServiceMetrics } from './plugins/metrics';
+import { lazyChildLogger } from './plugins/request-logger';
 import { pointRoutes } from './routes/detect';
 import { artifactMetrics } from './core/artifact';
 import type { Detector } from './core/detector';
@@ -61,6 +62,16 @@ function bodyIssue(i: z.core.$ZodIssue): { field: string; message: string } {
   return { field, message: i.message.length > 300 ? `${i.message.slice(0, 300)}...` : i.message };
 }
 
+/**
+ * Request ids where the client sends none: this process's random prefix and a counter,
+ * unique across replicas and restarts without a UUID per request.
+ */
+function requestIds(): () => string {
+  const prefix = randomBytes(6).toString('hex');
+  let next = 0;
+  return () => `${prefix}-${(next++).toString(36)}`;
+}
+
 /** The tags of the operations, in the order Swagger UI shows them. */
 const TAGS = [
   { name: 'detection', description: 'Score metric points, or only check them' },
@@ -79,7 +90,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...loggerOpt,
     bodyLimit: config.bodyLimit,
     requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    genReqId: requestIds(),
+    // Each request's logger is made when it first logs (a 1-point /detect logs nothing).
+    childLoggerFactory: lazyChildLogger,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
@@ -99,22 +112,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   } as unknown as FastifyServerOptions);
 
   app.decorate('models', deps.models);
-  // Compressed bodies are not decoded: say so (415) instead of failing them as bad JSON.
-  // (Hooks with a callback rather than async ones: no promise per request.)
-  app.addHook('preParsing', (request, _reply, payload, done) => {
-    const encoding = request.headers['content-encoding'];
-    if (encoding !== undefined && request.method !== 'GET' && request.method !== 'HEAD' && encoding.trim().toLowerCase() !== 'identity') {
-      done(
-        new HttpError(
-          415,
-          ErrorCode.UnsupportedMediaType,
-          `content-encoding ${JSON.stringify(encoding.slice(0, 50))} is not supported: send the body uncompressed`,
-        ),
-      );
-      return;
-    }
-    done(null, payload);
-  });
   // JSON only: anything else is a 415, not a string that fails validation.
   app.removeContentTypeParser(['text/plain']);
 
@@ -171,12 +168,28 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     reply
       .code(404)
       .send({ error: ErrorCode.NotFound, message: `no route ${request.method} ${request.url.split('?')[0].slice(0, 200)}`, details: [] });
-  // An unknown route is answered before its body is read, and the connection closed: a
-  // slow client must not hold it by trickling a body nobody will read.
+  // One hook before the body is read (hooks with a callback rather than async ones: no
+  // promise per request). An unknown route is answered at once, and the connection closed:
+  // a slow client must not hold it by trickling a body nobody will read. Compressed bodies
+  // are not decoded: say so (415) instead of failing them as bad JSON.
   app.addHook('onRequest', (request, reply, done) => {
-    if (!request.is404) return done();
-    if (!request.raw.complete) reply.header('connection', 'close');
-    notFound(request, reply);
+    if (request.is404) {
+      if (!request.raw.complete) reply.header('connection', 'close');
+      notFound(request, reply);
+      return;
+    }
+    const encoding = request.headers['content-encoding'];
+    if (encoding !== undefined && request.method !== 'GET' && request.method !== 'HEAD' && encoding.trim().toLowerCase() !== 'identity') {
+      done(
+        new HttpError(
+          415,
+          ErrorCode.UnsupportedMediaType,
+          `content-encoding ${JSON.stringify(encoding.slice(0, 50))} is not supported: send the body uncompressed`,
+        ),
+      );
+      return;
+    }
+    done();
   });
   app.setNotFoundHandler((request, reply) => {
     notFound(request, reply);

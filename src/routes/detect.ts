@@ -184,8 +184,7 @@ export const pointRoutes: FastifyPluginAsync<{
               seriesTimes[i] = host !== undefined && times[i] <= latest ? times[i] : NaN;
             }
             scored = detector.scoreSeries(keys, seriesTimes, raw, n, { state: store });
-            app.metrics.historyHosts.set({ source: 'http' }, store.size);
-            app.metrics.historyEvictions.inc({ source: 'http' }, store.takeEvictions());
+            observeHistory(store.size, store.takeEvictions());
           } else {
             history = undefined;
             scored = detector.scoreRaw(raw, n);
@@ -221,6 +220,13 @@ export const pointRoutes: FastifyPluginAsync<{
       details,
       omitted,
     );
+  }
+
+  /** The history's gauge and evictions, set only when they change (each is a label lookup). */
+  let historySize = -1;
+  function observeHistory(size: number, evictions: number): void {
+    if (size !== historySize) app.metrics.historyHosts.set({ source: 'http' }, (historySize = size));
+    if (evictions > 0) app.metrics.historyEvictions.inc({ source: 'http' }, evictions);
   }
 
   /** The score histogram and the counters of a scored batch. */
