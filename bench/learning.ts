@@ -8,6 +8,13 @@
  * for bit). Prints false alerts per host per day, incidents alerted and their delay, and
  * what two hosts that appear with no history get: one normal (alerts in its first hour),
  * one with CPU and memory at 100 % from its first step.
+ *
+ * To see why an incident is missed: `--debug 1` (each missed incident's highest score and
+ * threshold), `--trace 1` (each missed incident step by step: its metric's features, score,
+ * threshold, raw anomaly, alert and model generation; the features of every false alert;
+ * the last model's feature ranges), `--dist 1` (quantiles of each metric's robust z and
+ * level shift over the normal rows, and the smallest of the incidents' by step),
+ * `--stop-at ISO` (the model's threshold and feature ranges at that time, then stop).
  */
 import { resolve } from 'node:path';
 import { DEFAULT_GATE } from '../src/core/gate';
@@ -70,6 +77,23 @@ for (const kv of (args.get('set') ?? '').split(',').filter(Boolean)) {
 const engine = StreamingDetector.learner(hostLearningOptions({ prior, gate: DEFAULT_GATE, maxKeys: 100_000, params }));
 const n = all.length;
 const t0 = process.hrtime.bigint();
+// --stop-at ISO: stream up to that time, print the model's feature ranges, then go on.
+const stopAt = args.has('stop-at') ? Date.parse(args.get('stop-at') as string) : NaN;
+if (Number.isFinite(stopAt)) {
+  const cut = all.findIndex((r) => r.timestamp >= stopAt);
+  const part = all.slice(0, cut);
+  engine.process({
+    keys: part.map((r) => r.host),
+    times: part.map((r) => r.timestamp),
+    raw: Float64Array.from(part.flatMap((r) => [r.cpu_usage, r.memory_usage, r.network_load])),
+    n: part.length,
+  });
+  const q = engine.artifact.training.feature_quantiles;
+  process.stdout.write(
+    `model at ${args.get('stop-at')}: threshold ${engine.artifact.threshold.value.toFixed(3)} rows ${engine.artifact.training.rows}\n${engine.artifact.features.map((f, k) => `  ${f.name} [${q[k][0].toFixed(2)}, ${q[k][9].toFixed(2)}, ${q[k][10].toFixed(2)}]`).join('\n')}\n`,
+  );
+  process.exit(0);
+}
 const res = engine.process({
   keys: all.map((r) => r.host),
   times: all.map((r) => r.timestamp),
@@ -139,6 +163,82 @@ if (args.has('debug')) {
     process.stdout.write(
       `  missed ${x.host} ${kindOf(x)} at ${new Date(x.start).toISOString()} (${rows} steps): max score ${best.toFixed(3)} vs threshold ${thr.toFixed(3)}, ${raws} raw anomalies\n`,
     );
+  }
+}
+if (args.has('dist')) {
+  // Per metric: quantiles of robust_z and level_shift over normal rows (outside incidents
+  // and their grace) and the incidents' rows by step, over the scored day.
+  const d = res.features.length / n;
+  const inc = new Map<number, number>();
+  for (const x of incidents) {
+    let k = 0;
+    for (let i = x.firstRow; i < n && k < x.rows; i++) if (all[i].host === x.host) inc.set(i, k++);
+  }
+  const near = new Set<number>();
+  for (const x of incidents)
+    for (let i = 0; i < n; i++)
+      if (all[i].host === x.host && all[i].timestamp > x.end && all[i].timestamp <= x.end + DEFAULT_GRACE_MS) near.add(i);
+  for (let c = 0; c < 3; c++)
+    for (const f of [0, 1]) {
+      const normal: number[] = [];
+      const byStep: number[][] = [[], [], [], [], []];
+      for (let i = 0; i < n; i++) {
+        const r = all[i];
+        if (r.timestamp < liveFrom || r.host.startsWith('new-')) continue;
+        const v = res.features[i * d + c * 4 + f];
+        const k = inc.get(i);
+        if (k !== undefined) {
+          if (metricOf[r.incident].includes(c)) byStep[Math.min(k, 4)].push(v);
+        } else if (!near.has(i)) normal.push(v);
+      }
+      normal.sort((a, b) => a - b);
+      const q = (a: number[], p: number) => (a.length ? a[Math.min(a.length - 1, Math.floor(p * a.length))].toFixed(2) : '-');
+      process.stdout.write(
+        `  ${['cpu', 'mem', 'net'][c]} ${['robust_z', 'level_shift'][f]}: normal q99 ${q(normal, 0.99)} q99.9 ${q(normal, 0.999)} q99.99 ${q(normal, 0.9999)} max ${q(normal, 1)}; incident min by step ${byStep.map((a) => (a.length ? Math.min(...a).toFixed(2) : '-')).join(' ')}\n`,
+      );
+    }
+}
+if (args.has('trace')) {
+  // Step by step around each missed incident: the raw values, the features of the
+  // incident's metrics, score, threshold, raw anomaly, alert and the model generation.
+  const d = res.features.length / n;
+  const names3 = ['cpu', 'mem', 'net'];
+  const q = engine.artifact.training.feature_quantiles;
+  process.stdout.write(
+    `  last model: threshold ${engine.artifact.threshold.value.toFixed(3)}, feature ranges ${engine.artifact.features.map((f, k) => `${f.name} [${q[k][0].toFixed(2)}, ${q[k][9].toFixed(2)}, ${q[k][10].toFixed(2)}]`).join(' ')}\n`,
+  );
+  // False alerts: every feature of the alerted row.
+  const inc = new Set<number>();
+  for (const x of incidents)
+    for (let i = 0; i < n; i++)
+      if (all[i].host === x.host && all[i].timestamp >= x.start && all[i].timestamp <= x.end + DEFAULT_GRACE_MS) inc.add(i);
+  for (let i = 0; i < n; i++) {
+    const r = all[i];
+    if (res.alerts[i] !== 1 || r.anomaly === 1 || inc.has(i) || r.timestamp < liveFrom || r.host.startsWith('new-')) continue;
+    process.stdout.write(
+      `  false alert ${r.host} ${new Date(r.timestamp).toISOString()} cpu ${r.cpu_usage} mem ${r.memory_usage} net ${r.network_load} [${Array.from(res.features.subarray(i * d, i * d + d), (v) => v.toFixed(2)).join(' ')}] score ${res.scores[i].toFixed(3)} thr ${res.thresholds[i].toFixed(3)}\n`,
+    );
+  }
+  for (const x of incidents.filter((y) => y.alertAt === null)) {
+    const cols = metricOf[kindOf(x)] ?? [0, 1, 2];
+    process.stdout.write(`  trace ${x.host} ${kindOf(x)} at ${new Date(x.start).toISOString()}\n`);
+    const idx: number[] = [];
+    for (let i = 0; i < n; i++)
+      if (all[i].host === x.host && all[i].timestamp >= x.start - 60_000 && all[i].timestamp <= x.end + 30_000) idx.push(i);
+    for (const i of idx) {
+      const r = all[i];
+      const step = Math.round((r.timestamp - x.start) / (STEP_S * 1000));
+      const raw = [r.cpu_usage, r.memory_usage, r.network_load];
+      const fs = cols
+        .map(
+          (c) =>
+            `${names3[c]} ${raw[c].toPrecision(4)} [${Array.from(res.features.subarray(i * d + c * 4, i * d + c * 4 + 4), (v) => v.toFixed(2)).join(' ')}]`,
+        )
+        .join(' ');
+      process.stdout.write(
+        `    ${String(step).padStart(3)} ${r.anomaly} ${fs} score ${res.scores[i].toFixed(3)} thr ${res.thresholds[i].toFixed(3)} ${res.anomalies[i] ? 'RAW' : '   '} ${res.alerts[i] ? 'ALERT' : ''} gen ${res.refits[i]}\n`,
+      );
+    }
   }
 }
 process.stdout.write(

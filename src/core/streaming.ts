@@ -89,6 +89,8 @@ export interface LearningOptions {
   priorSeverity: number;
   /** The same for the fleet model (default: priorSeverity). */
   fleetSeverity?: number;
+  /** Contamination of the fleet model (default: the learned model's). */
+  fleetContamination?: number;
   /** Rows of a key with fewer points than this before them are not trained on (default 0). */
   minHistory?: number;
   /** Fit a fleet model (raw values of learned keys) with every refit. Default true. */
@@ -112,6 +114,16 @@ export interface LearningOptions {
    * day). A fixed count from the alert, not extended by later raw anomalies.
    */
   holdAfterAlert?: number;
+  /**
+   * Rows with any of these feature columns above `max` are not trained on (absent: none
+   * left out for their values): the host learner names each metric's robust z and level
+   * shift, so the rest of an incident that raised no alert (a CPU plateau, a memory ramp
+   * under the threshold) does not widen the forest's training range and teach it that a
+   * metric 10 robust deviations above the host's median is normal. A fixed cut on the
+   * features, not on the scores: the rows left out do not depend on the threshold, so it
+   * cannot shrink refit after refit.
+   */
+  trainBelow?: { columns: readonly number[]; max: number };
   /**
    * A refit trains on at most this many rows of the window, evenly strided (oldest first),
    * so that its cost stays bounded however many hosts fill the window. Absent: every row.
@@ -573,7 +585,10 @@ export class StreamingDetector {
           held = true;
         }
       }
-      if ((!alert || isLearning) && !held && st.seen >= (learning?.minHistory ?? 0)) {
+      const cut = learning?.trainBelow;
+      let over = false;
+      if (cut && !isLearning) for (const c of cut.columns) if (features[i * d + c] > cut.max) over = true;
+      if ((!alert || isLearning) && !held && !over && st.seen >= (learning?.minHistory ?? 0)) {
         this.window.remember(features, i);
         if (this.youngRows.length > 0) this.rememberYoung(st.seen < (learning?.youngPoints ?? 0));
         if (this.fleetWindow && !isLearning) this.fleetWindow.remember(rows.raw, i);
@@ -599,6 +614,7 @@ export class StreamingDetector {
       const { rows, n } = strided(fw, l.fitRows ?? fw.size);
       const fit = fitOnFeatures(rows, n, {
         ...trainParams(this.opts, time),
+        contamination: l.fleetContamination ?? this.opts.contamination,
         features: rawFeatures(this.opts.inputs),
         noveltyWeight: 0,
         outOfRangeWeight: 8,
