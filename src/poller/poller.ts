@@ -123,7 +123,7 @@ export const LATE_SWEEP_MS = 5 * 60_000;
  * joined; the chunk's peak is a few times its rows' size). Measured in docs/benchmarks.md
  * ("The poller").
  */
-export const BOOTSTRAP_CHUNK_ROWS = 100_000;
+export const BOOTSTRAP_CHUNK_ROWS = 200_000;
 
 export interface PollerOptions {
   intervalMs: number;
