@@ -234,7 +234,9 @@ export class InfluxV1Store implements MetricsStore, InfluxQLClient {
     const pieces: Buffer[] = [];
     let timedOut = false;
     let timer: NodeJS.Timeout | undefined;
+    let last = Date.now();
     const arm = (): void => {
+      last = Date.now();
       clearTimeout(timer);
       timer = setTimeout(() => {
         timedOut = true;
@@ -261,6 +263,10 @@ export class InfluxV1Store implements MetricsStore, InfluxQLClient {
     } catch (err) {
       body.destroy();
       if (err instanceof InfluxError) throw err;
+      // The socket's own idle timeout (the same length, counted from the socket's last
+      // bytes, a little before this loop saw them) may end a stalled body first: it breaks
+      // the stream off. A body silent for (nearly) the timeout before that timed out.
+      timedOut ||= Date.now() - last >= 0.9 * this.timeoutMs;
       const e = err as { message?: string; code?: string };
       throw new InfluxError(
         'query',
