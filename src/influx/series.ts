@@ -26,14 +26,29 @@ export class GroupCollector {
 
   /** The group of these tags (missing tags read as ""). */
   group(tags: Readonly<Record<string, unknown>> | undefined): SeriesGroup {
-    const t: Record<string, string> = {};
-    for (const k of this.groupBy) {
-      const v = tags?.[k];
-      t[k] = typeof v === 'string' ? v : '';
+    return this.groupOf(this.groupBy.map((k) => tags?.[k]));
+  }
+
+  /**
+   * The group of these tag values, in groupBy order (a value that is not a string reads
+   * as ""). Its tags object is made once, with the group: rows look their group up by a
+   * key of the values alone.
+   */
+  groupOf(values: readonly unknown[]): SeriesGroup {
+    const n = this.groupBy.length;
+    const text = (i: number): string => (typeof values[i] === 'string' ? (values[i] as string) : '');
+    // One tag: its value is the key; several: their JSON (no separator can be confused with a value).
+    let key: string;
+    if (n === 1) key = text(0);
+    else {
+      const list: string[] = [];
+      for (let i = 0; i < n; i++) list.push(text(i));
+      key = JSON.stringify(list);
     }
-    const key = JSON.stringify(this.groupBy.map((k) => t[k]));
     let g = this.groups.get(key);
     if (!g) {
+      const t: Record<string, string> = {};
+      for (let i = 0; i < n; i++) t[this.groupBy[i]] = text(i);
       g = { tags: t, rows: [] };
       this.groups.set(key, g);
     }

@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import type { Readable } from 'node:stream';
 import axios, { AxiosError, type AxiosInstance, type AxiosRequestConfig, type AxiosResponse } from 'axios';
 import type { Precision } from './line-protocol';
 import { quoteIdent, quoteMeasurement, tagCondition, tagExclusion, tagInCondition, timeLiteral } from './influxql';
@@ -124,25 +125,32 @@ export class InfluxV1Store implements MetricsStore, InfluxQLClient {
   }
 
   private async request(op: InfluxOperation, config: AxiosRequestConfig): Promise<AxiosResponse<string>> {
-    let res: AxiosResponse<string>;
+    const res = await this.send<string>(op, config);
+    if (res.status < 200 || res.status >= 300) throw this.refusal(op, res, res.data);
+    return res;
+  }
+
+  /** Sends one request (once more on a stale socket); a request that got no response becomes an InfluxError. */
+  private async send<T>(op: InfluxOperation, config: AxiosRequestConfig): Promise<AxiosResponse<T>> {
     try {
-      res = await retryStaleSocket(() => this.http.request<string>(config));
+      return await retryStaleSocket(() => this.http.request<T>(config));
     } catch (err) {
       const e = err as AxiosError;
       const timedOut = e.code === 'ECONNABORTED' || e.code === AxiosError.ETIMEDOUT;
       const message = timedOut ? `timed out after ${this.timeoutMs} ms` : e.message;
       throw new InfluxError(op, `InfluxDB ${op} failed: ${message}`, undefined, undefined, timedOut ? 'ETIMEDOUT' : e.code);
     }
-    if (res.status < 200 || res.status >= 300) {
-      const influxMessage = influxMessageOf(res.data) ?? (res.headers['x-influxdb-error'] as string | undefined);
-      throw new InfluxError(
-        op,
-        `InfluxDB ${op} failed: HTTP ${res.status}${influxMessage ? `: ${influxMessage}` : ''}`,
-        res.status,
-        influxMessage,
-      );
-    }
-    return res;
+  }
+
+  /** The error of a response outside 2xx, with InfluxDB's message from its body or header. */
+  private refusal(op: InfluxOperation, res: AxiosResponse<unknown>, body: string): InfluxError {
+    const influxMessage = influxMessageOf(body) ?? (res.headers['x-influxdb-error'] as string | undefined);
+    return new InfluxError(
+      op,
+      `InfluxDB ${op} failed: HTTP ${res.status}${influxMessage ? `: ${influxMessage}` : ''}`,
+      res.status,
+      influxMessage,
+    );
   }
 
   /** GET /ping; resolves on 2xx. */
@@ -156,20 +164,51 @@ export class InfluxV1Store implements MetricsStore, InfluxQLClient {
    * `database: null` runs without a database (CREATE DATABASE, SHOW DATABASES).
    */
   async query(influxql: string, options: { database?: string | null } = {}): Promise<SeriesResult[]> {
+    const merged = new Map<string, SeriesResult>();
+    await this.querySeries(
+      influxql,
+      (s, statementId) => {
+        const key = JSON.stringify([statementId, s.name, s.tags ?? {}]);
+        const prev = merged.get(key);
+        if (prev) for (const v of s.values) prev.values.push(v);
+        else merged.set(key, { name: s.name, tags: s.tags, columns: s.columns, values: s.values });
+      },
+      options,
+    );
+    return [...merged.values()];
+  }
+
+  /**
+   * Runs InfluxQL as {@link query} does, but hands each series of each chunk of the
+   * response to `each` as the chunk arrives (in the order InfluxDB sends them; a series
+   * split across chunks comes in several calls), so that neither the whole response nor
+   * all its parsed rows are held at once: one chunk of at most `chunkSize` rows is parsed
+   * at a time. A read that stalls for the timeout fails as a request does.
+   */
+  async querySeries(
+    influxql: string,
+    each: (series: SeriesResult, statementId: number) => void,
+    options: { database?: string | null } = {},
+  ): Promise<void> {
     const database = options.database === undefined ? this.options.database : options.database;
     const params: Record<string, string> = { ...this.authParams, epoch: 'ms', chunked: 'true', chunk_size: String(this.chunkSize) };
     if (database !== null) params.db = database;
-    const res = await this.request('query', {
+    const res = await this.send<Readable>('query', {
       method: 'POST',
       url: '/query',
       params,
       data: new URLSearchParams({ q: influxql }).toString(),
       headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      responseType: 'stream',
     });
-    this.bytes += Buffer.byteLength(res.data);
-    const merged = new Map<string, SeriesResult>();
-    for (const line of res.data.split('\n')) {
-      if (line.trim() === '') continue;
+    const ok = res.status >= 200 && res.status < 300;
+    const errorBody: Buffer[] = [];
+    const onLine = (line: string): void => {
+      if (!ok) {
+        errorBody.push(Buffer.from(`${line}\n`));
+        return;
+      }
+      if (line.trim() === '') return;
       let body: V1Body;
       try {
         body = parseInfluxJson(line) as V1Body;
@@ -179,15 +218,66 @@ export class InfluxV1Store implements MetricsStore, InfluxQLClient {
       if (body.error) throw new InfluxError('query', `InfluxDB query failed: ${body.error}`, res.status, body.error);
       for (const result of body.results ?? []) {
         if (result.error) throw new InfluxError('query', `InfluxDB query failed: ${result.error}`, res.status, result.error);
-        for (const s of result.series ?? []) {
-          const key = JSON.stringify([result.statement_id ?? 0, s.name, s.tags ?? {}]);
-          const prev = merged.get(key);
-          if (prev) prev.values.push(...s.values);
-          else merged.set(key, { name: s.name, tags: s.tags, columns: s.columns, values: [...s.values] });
-        }
+        for (const s of result.series ?? []) each(s, result.statement_id ?? 0);
       }
+    };
+    await this.readLines(res.data, onLine);
+    if (!ok) throw this.refusal('query', res, Buffer.concat(errorBody).toString('utf8').replace(/\n$/, ''));
+  }
+
+  /**
+   * Reads a response body line by line (InfluxDB's chunked JSON: one chunk per line), each
+   * line handed to `onLine` once complete; the bytes count in {@link queryBytes}. A body
+   * that sends nothing for the timeout, or breaks off, fails the query.
+   */
+  private async readLines(body: Readable, onLine: (line: string) => void): Promise<void> {
+    const pieces: Buffer[] = [];
+    let timedOut = false;
+    let timer: NodeJS.Timeout | undefined;
+    let last = Date.now();
+    const arm = (): void => {
+      last = Date.now();
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        timedOut = true;
+        body.destroy(new Error('timed out'));
+      }, this.timeoutMs);
+    };
+    try {
+      arm();
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        arm();
+        this.bytes += chunk.length;
+        let start = 0;
+        // A newline byte is never part of a multi-byte UTF-8 character: lines split on it whole.
+        for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, start)) {
+          pieces.push(chunk.subarray(start, nl));
+          const line = pieces.length === 1 ? pieces[0].toString('utf8') : Buffer.concat(pieces).toString('utf8');
+          pieces.length = 0;
+          start = nl + 1;
+          onLine(line);
+        }
+        if (start < chunk.length) pieces.push(chunk.subarray(start));
+      }
+      if (pieces.length > 0) onLine(Buffer.concat(pieces).toString('utf8'));
+    } catch (err) {
+      body.destroy();
+      if (err instanceof InfluxError) throw err;
+      // The socket's own idle timeout (the same length, counted from the socket's last
+      // bytes, a little before this loop saw them) may end a stalled body first: it breaks
+      // the stream off. A body silent for (nearly) the timeout before that timed out.
+      timedOut ||= Date.now() - last >= 0.9 * this.timeoutMs;
+      const e = err as { message?: string; code?: string };
+      throw new InfluxError(
+        'query',
+        `InfluxDB query failed: ${timedOut ? `timed out after ${this.timeoutMs} ms` : (e.message ?? String(err))}`,
+        undefined,
+        undefined,
+        timedOut ? 'ETIMEDOUT' : e.code,
+      );
+    } finally {
+      clearTimeout(timer);
     }
-    return [...merged.values()];
   }
 
   /**
@@ -212,24 +302,28 @@ export class InfluxV1Store implements MetricsStore, InfluxQLClient {
     let q = `SELECT ${columns.join(', ')} FROM ${quoteMeasurement(spec.measurement, this.options.retentionPolicy)}`;
     q += ` WHERE ${conditions.join(' AND ')}`;
 
+    // Each chunk of the response becomes rows as it arrives (see querySeries): the read
+    // holds its rows, not also the response text and its parsed arrays.
     const collector = new GroupCollector(groupBy);
-    for (const s of await this.query(q)) {
+    const tagValues: unknown[] = groupBy.map(() => undefined);
+    await this.querySeries(q, (s) => {
       const timeIdx = s.columns.indexOf('time');
       const idx = fields.map((f) => s.columns.indexOf(f));
       const tagIdx = groupBy.map((_, i) => s.columns.indexOf(`__tag${i}`));
-      const tags: Record<string, unknown> = {};
       for (const row of s.values) {
-        groupBy.forEach((t, i) => (tags[t] = tagIdx[i] < 0 ? undefined : row[tagIdx[i]]));
+        for (let i = 0; i < tagIdx.length; i++) tagValues[i] = tagIdx[i] < 0 ? undefined : row[tagIdx[i]];
         const values: Record<string, number | null> = {};
         let exact: Record<string, bigint> | undefined;
-        fields.forEach((f, i) => {
+        for (let i = 0; i < fields.length; i++) {
           const v = idx[i] < 0 ? null : row[idx[i]];
-          values[f] = toMetricValue(v);
-          if (typeof v === 'bigint') (exact ??= {})[f] = v;
-        });
-        collector.group(tags).rows.push(exact ? { time: row[timeIdx] as number, values, exact } : { time: row[timeIdx] as number, values });
+          values[fields[i]] = toMetricValue(v);
+          if (typeof v === 'bigint') (exact ??= {})[fields[i]] = v;
+        }
+        collector
+          .groupOf(tagValues)
+          .rows.push(exact ? { time: row[timeIdx] as number, values, exact } : { time: row[timeIdx] as number, values });
       }
-    }
+    });
     return collector.finish(spec.after);
   }
 

@@ -118,8 +118,12 @@ export const DRIFT_MEASUREMENT = 'ai_drift';
  */
 export const LATE_SWEEP_MS = 5 * 60_000;
 
-/** Series rows a bootstrap chunk reads at most, about (each row is an object of ~100-200 bytes until joined). */
-export const BOOTSTRAP_CHUNK_ROWS = 400_000;
+/**
+ * Series rows a bootstrap chunk reads, about (each row is an object of ~60-100 bytes until
+ * joined; the chunk's peak is a few times its rows' size). Measured in docs/benchmarks.md
+ * ("The poller").
+ */
+export const BOOTSTRAP_CHUNK_ROWS = 200_000;
 
 export interface PollerOptions {
   intervalMs: number;
@@ -156,7 +160,13 @@ export interface PollerOptions {
    * prior, bootstrapped at start from `windowMs` of history read in chunks of `chunkMs`.
    * Absent: the loaded model judges every host (refitted when `refit` is set).
    */
-  learn?: { windowMs: number; chunkMs: number; options: (prior: Detector) => StreamingOptions };
+  learn?: {
+    windowMs: number;
+    chunkMs: number;
+    options: (prior: Detector) => StreamingOptions;
+    /** Series rows a bootstrap read holds at most, about (default {@link BOOTSTRAP_CHUNK_ROWS}). */
+    chunkRows?: number;
+  };
 }
 
 export interface PollerMetrics extends WriterMetrics {
@@ -687,20 +697,22 @@ export class Poller {
     }
     const b = this.bootstrap;
     const t0 = Date.now();
-    // Reads are bounded in rows, not only in time: a chunk starts at 16 steps and grows
-    // while its reads stay under BOOTSTRAP_CHUNK_ROWS, up to LEARN_CHUNK_S, and shrinks when
-    // they go over (10,000 hosts: a 1-hour chunk would be 14 million series rows at once).
-    // Empty stretches (no history yet, or before a host existed) cost a query each: the next
-    // read doubles while they come back empty.
-    let len = Math.min(learn.chunkMs, 16 * interval);
+    // Reads are bounded in rows, not only in time (10,000 hosts: a 1-hour chunk would be
+    // 14 million series rows at once): a chunk starts at one step, and each next one is
+    // sized from the rows per step the last one read, to about `rows` series rows (at most
+    // 4 times longer than the last, at least one step, at most LEARN_CHUNK_S). The rows of a
+    // chunk, their join and the detector's slices are all the bootstrap holds beside the
+    // learned state, so this bounds its peak. Empty stretches (no history yet, or before a
+    // host existed) cost a query each: the next read doubles while they come back empty.
+    const rows = learn.chunkRows ?? BOOTSTRAP_CHUNK_ROWS;
+    let len = interval;
     while (b.done < b.to) {
       const chunkTo = Math.min(b.to, b.done + len);
       const r = await this.process(b.done, chunkTo, Infinity, new Map(), 0, this.history, 'learn');
       b.rows += r.scored;
       b.done = chunkTo;
-      if (r.read === 0) len *= 2;
-      else if (r.read > BOOTSTRAP_CHUNK_ROWS) len = Math.max(interval, stepOf((len * BOOTSTRAP_CHUNK_ROWS) / r.read, interval));
-      else if (r.read < BOOTSTRAP_CHUNK_ROWS / 2) len = Math.min(learn.chunkMs, len * 2);
+      const want = r.read === 0 ? 2 * len : Math.min(4 * len, (len * rows) / r.read);
+      len = Math.min(learn.chunkMs, Math.max(interval, stepOf(want, interval)));
       this.log.info(
         {
           done: new Date(b.done).toISOString(),
@@ -781,56 +793,17 @@ export class Poller {
       // gets its last historyPoints usable points (up to historyPoints of them missing).
       readFrom = Math.min(from, Math.max(floor, from - Math.max(2 * engine.historyPoints * interval, gateMemory)));
     }
-    const steps: HostSteps = new Map();
-    let read = 0;
-    // The three reads (of each chunk of hosts, when sharded) run concurrently: InfluxDB
-    // answers them on its own threads. The counter history (the last few samples before
-    // readTo) holds the sample before `readFrom` when the read starts just inside it: then
-    // no look-back is needed (not for hosts just discovered: they have no samples yet).
-    const warm = counters !== undefined && this.readTo !== null && readFrom <= this.readTo && readFrom >= this.readTo - 4 * interval;
-    const groups = this.readGroups(readFrom, live);
     const rules = this.rulesOf(engine, history);
-    const reads = sharedReads(this.opts.mapping, rules.names);
-    const results: SeriesGroup[][] = reads.map(() => []);
-    const bytes0 = this.store.queryBytes;
-    let queries = 0;
-    for (const g of groups) {
-      const got = await Promise.all(
-        reads.map((r) => {
-          const spec = readSpec(r.source, g.from, to, interval, warm && !g.fresh);
-          return this.store.readSeries(g.hosts ? { ...spec, tagIn: { key: 'host', values: g.hosts } } : spec);
-        }),
-      );
-      queries += reads.length;
-      got.forEach((r, k) => results[k].push(...r));
-    }
-    this.countQueries('read', queries, bytes0);
-    reads.forEach((r, k) => {
-      for (const g of results[k]) read += g.rows.length;
-      // Sharded reads hold this shard's hosts only; the filter stays as a safeguard.
-      const mine = this.sharded ? results[k].filter((g) => ownsHost(this.opts.shard, g.tags.host ?? '')) : results[k];
-      for (const metric of r.metrics) addMetric(steps, metric, this.opts.mapping[metric], mine, interval, counters);
-    });
-    if (counters) this.readTo = to;
-    this.metrics.pointsRead.inc(read);
-    // Hosts just discovered were read from their own start: their steps from there on are new.
-    const freshFrom = groups.some((g) => g.fresh) ? stepOf((this.fresh as { from: number }).from + interval - 1, interval) : Infinity;
-    if (live) this.fresh = null;
-
-    const plan = planRows(steps, {
+    // The reads and their join live in readPlan only: their rows and joined steps can be
+    // collected before the detector runs (a bootstrap chunk's are most of its memory).
+    const { plan, read } = await this.readPlan(readFrom, from, to, now, {
+      live,
       mode,
-      from: Math.min(from, freshFrom),
-      to,
-      now,
       settleMs,
-      intervalMs: interval,
-      prime: priming,
-      primeFromStart: this.opts.learn !== undefined,
       hosts,
-      owns: (h) => ownsHost(this.opts.shard, h),
+      priming,
       rules,
-      // Live: gaps are kept while a sweep can still reach them (MAX_LOOKBACK_S).
-      ...(live && Number.isFinite(now) ? { gapHorizon: now - this.opts.maxLookbackMs } : {}),
+      counters,
     });
     if (!learnOnly && priming) history.primed = true;
     const { incomplete, invalid, late } = plan.skipped;
@@ -869,6 +842,83 @@ export class Poller {
     const n = out.n;
     const { anomalies, alerts } = out;
     return { read, scored: n, anomalies, alerts, skipped, hosts: hosts.size, from, to };
+  }
+
+  /**
+   * The reads of [readFrom, to) (each chunk of hosts when sharded), joined per host and
+   * step, and the rows chosen from them (see planRows). Only the plan is returned: the
+   * series rows and the join are garbage once it is made.
+   */
+  private async readPlan(
+    readFrom: number,
+    from: number,
+    to: number,
+    now: number,
+    o: {
+      live: boolean;
+      mode: 'live' | 'backfill' | 'learn';
+      settleMs: number;
+      hosts: Map<string, HostState>;
+      priming: boolean;
+      rules: MetricRules;
+      counters?: CounterHistory;
+    },
+  ): Promise<{ plan: ReturnType<typeof planRows>; read: number }> {
+    const { live, mode, settleMs, hosts, priming, rules, counters } = o;
+    const interval = this.opts.collectionIntervalMs;
+    const steps: HostSteps = new Map();
+    let read = 0;
+    // The three reads (of each chunk of hosts, when sharded) run concurrently: InfluxDB
+    // answers them on its own threads. The counter history (the last few samples before
+    // readTo) holds the sample before `readFrom` when the read starts just inside it: then
+    // no look-back is needed (not for hosts just discovered: they have no samples yet).
+    const warm = counters !== undefined && this.readTo !== null && readFrom <= this.readTo && readFrom >= this.readTo - 4 * interval;
+    const groups = this.readGroups(readFrom, live);
+    const reads = sharedReads(this.opts.mapping, rules.names);
+    const results: SeriesGroup[][] = reads.map(() => []);
+    const bytes0 = this.store.queryBytes;
+    let queries = 0;
+    for (const g of groups) {
+      const got = await Promise.all(
+        reads.map((r) => {
+          const spec = readSpec(r.source, g.from, to, interval, warm && !g.fresh);
+          return this.store.readSeries(g.hosts ? { ...spec, tagIn: { key: 'host', values: g.hosts } } : spec);
+        }),
+      );
+      queries += reads.length;
+      got.forEach((r, k) => results[k].push(...r));
+    }
+    this.countQueries('read', queries, bytes0);
+    reads.forEach((r, k) => {
+      for (const g of results[k]) read += g.rows.length;
+      // Sharded reads hold this shard's hosts only; the filter stays as a safeguard.
+      const mine = this.sharded ? results[k].filter((g) => ownsHost(this.opts.shard, g.tags.host ?? '')) : results[k];
+      for (const metric of r.metrics) addMetric(steps, metric, this.opts.mapping[metric], mine, interval, counters);
+    });
+    if (counters) this.readTo = to;
+    this.metrics.pointsRead.inc(read);
+    // Hosts just discovered were read from their own start: their steps from there on are new.
+    const freshFrom = groups.some((g) => g.fresh) ? stepOf((this.fresh as { from: number }).from + interval - 1, interval) : Infinity;
+    if (live) this.fresh = null;
+
+    return {
+      read,
+      plan: planRows(steps, {
+        mode,
+        from: Math.min(from, freshFrom),
+        to,
+        now,
+        settleMs,
+        intervalMs: interval,
+        prime: priming,
+        primeFromStart: this.opts.learn !== undefined,
+        hosts,
+        owns: (h) => ownsHost(this.opts.shard, h),
+        rules,
+        // Live: gaps are kept while a sweep can still reach them (MAX_LOOKBACK_S).
+        ...(live && Number.isFinite(now) ? { gapHorizon: now - this.opts.maxLookbackMs } : {}),
+      }),
+    };
   }
 
   private forgetOldHosts(): void {

@@ -7,11 +7,11 @@ import type { Detector } from '../../src/core/detector';
 import type { MetricsStore } from '../../src/influx/types';
 import { ModelStore, loadDetectorFile } from '../../src/model-store';
 import { createMetrics } from '../../src/plugins/metrics';
-import { readSpec, sharedReads } from '../../src/poller/poller';
+import { PREDICTIONS_MEASUREMENT, readSpec, sharedReads } from '../../src/poller/poller';
 import { addMetric, isComplete, presetMapping, telegrafPreset, type HostSteps } from '../../src/poller/telegraf';
 import { MODEL_PATH } from '../helpers/fixtures';
 import { startInfluxd, type Influxd } from '../helpers/influxd';
-import { predictions, storeFor, writeSimulatedRange } from '../helpers/influx-data';
+import { DB, predictions, storeFor, writeSimulatedRange } from '../helpers/influx-data';
 import { testPoller } from '../helpers/poller';
 
 /**
@@ -67,69 +67,88 @@ describe('learning each host: poller and one pass agree (real influxd)', () => {
     await influxd.cleanup();
   });
 
-  it('bootstraps from history, marks learning hosts, and scores every step as a single pass does', async () => {
-    const prior = loadDetectorFile(MODEL_PATH);
-    const models = ModelStore.fromDetector(prior, MODEL_PATH);
-    const metrics = createMetrics(new Registry(), false);
-    let now = START + LIVE_FROM * STEP + 1;
-    const poller = testPoller(store, models, {
-      stepMs: STEP,
-      clock: () => now,
-      metrics,
-      overrides: { maxLookbackMs: 20 * STEP, learn: { windowMs: 3600_000, chunkMs: 300_000, options } },
-    });
-    await poller.runCycle();
-    const health = poller.health().check().body as {
-      learning: { enabled: boolean; hosts: number; bootstrap: { finished: boolean; rows: number } };
-    };
-    expect(health.learning).toMatchObject({ enabled: true, hosts: 3, bootstrap: { finished: true } });
-    // History before the live loop's window (the 19 steps up to now) was learned, not written.
-    expect(health.learning.bootstrap.rows).toBe(3 * (LIVE_FROM - 19));
-    for (let s = LIVE_FROM + 1; s < STEPS; s++) {
-      now = START + s * STEP + 1;
+  // The bootstrap's reads bounded at the default rows, and at 10 rows (one step of the 3
+  // hosts' three reads: a chunk per step, 131 of them): the same scores either way.
+  it.each([
+    ['the default bound', undefined],
+    ['chunks of 10 rows', 10],
+  ])(
+    'bootstraps from history (%s), marks learning hosts, and scores every step as a single pass does',
+    async (_, chunkRows) => {
+      await influxd.rawQuery(`DROP MEASUREMENT ${PREDICTIONS_MEASUREMENT}`, { db: DB });
+      const prior = loadDetectorFile(MODEL_PATH);
+      const models = ModelStore.fromDetector(prior, MODEL_PATH);
+      const metrics = createMetrics(new Registry(), false);
+      let now = START + LIVE_FROM * STEP + 1;
+      const poller = testPoller(store, models, {
+        stepMs: STEP,
+        clock: () => now,
+        metrics,
+        overrides: { maxLookbackMs: 20 * STEP, learn: { windowMs: 3600_000, chunkMs: 300_000, options, chunkRows } },
+      });
       await poller.runCycle();
-    }
-    expect(await poller.writer.drain(30_000)).toBe(0);
-    await poller.stop(1000);
-    const written = await predictions(influxd);
-    expect(written).toHaveLength(3 * (STEPS - LIVE_FROM + 19));
+      const queries = Number(
+        (await metrics.registry.getSingleMetricAsString('anomaly_detector_poll_queries_total'))
+          .split('\n')
+          .find((l) => l.startsWith('anomaly_detector_poll_queries_total{purpose="read"} '))
+          ?.split(' ')[1],
+      );
+      // 131 steps of history in chunks of at most 30 steps (chunkMs), or of one step each; three reads a chunk, and the live read's.
+      if (chunkRows === undefined) expect(queries).toBeLessThan(3 * 20);
+      else expect(queries).toBeGreaterThanOrEqual(3 * 131);
+      const health = poller.health().check().body as {
+        learning: { enabled: boolean; hosts: number; bootstrap: { finished: boolean; rows: number } };
+      };
+      expect(health.learning).toMatchObject({ enabled: true, hosts: 3, bootstrap: { finished: true } });
+      // History before the live loop's window (the 19 steps up to now) was learned, not written.
+      expect(health.learning.bootstrap.rows).toBe(3 * (LIVE_FROM - 19));
+      for (let s = LIVE_FROM + 1; s < STEPS; s++) {
+        now = START + s * STEP + 1;
+        await poller.runCycle();
+      }
+      expect(await poller.writer.drain(30_000)).toBe(0);
+      await poller.stop(1000);
+      const written = await predictions(influxd);
+      expect(written).toHaveLength(3 * (STEPS - LIVE_FROM + 19));
 
-    // One pass over the same points, joined the same way, in (time, host) order.
-    const steps: HostSteps = new Map();
-    const mapping = telegrafPreset();
-    for (const metric of METRIC_NAMES)
-      addMetric(steps, metric, mapping[metric], await store.readSeries(readSpec(mapping[metric], START, END + STEP, STEP)), STEP);
-    const rows: Array<{ host: string; t: number; v: number[] }> = [];
-    for (const [host, byStep] of steps)
-      for (const [t, v] of byStep) if (isComplete(v)) rows.push({ host, t, v: [v.cpu_usage, v.memory_usage, v.network_load] });
-    rows.sort((a, b) => a.t - b.t || (a.host < b.host ? -1 : 1));
-    const engine = StreamingDetector.learner(options(prior));
-    const res = engine.process({
-      keys: rows.map((r) => r.host),
-      times: rows.map((r) => r.t),
-      raw: Float64Array.from(rows.flatMap((r) => r.v)),
-      n: rows.length,
-    });
-    const ref = new Map(rows.map((r, i) => [`${r.host}@${r.t}`, i]));
-    let learning = 0;
-    let alerts = 0;
-    for (const w of written) {
-      const i = ref.get(`${w.host}@${w.time}`) as number;
-      expect(i).toBeDefined();
-      expect(w.score).toBe(res.scores[i]);
-      expect(w.is_anomaly).toBe(res.alerts[i]);
-      expect(w.learning).toBe(res.learning[i]);
-      expect(w.shap_cpu).toBe(res.contributions[i * 3]);
-      expect(w.model_version).toBe('learned');
-      learning += Number(w.learning);
-      alerts += Number(w.is_anomaly);
-    }
-    // Every host had 130 steps of history: none is learning in the written steps, and the
-    // learned model refitted as the stream went.
-    expect(learning).toBe(0);
-    expect(engine.refits).toBeGreaterThan(2);
-    expect(alerts).toBeLessThan(written.length / 5);
-  }, 120_000);
+      // One pass over the same points, joined the same way, in (time, host) order.
+      const steps: HostSteps = new Map();
+      const mapping = telegrafPreset();
+      for (const metric of METRIC_NAMES)
+        addMetric(steps, metric, mapping[metric], await store.readSeries(readSpec(mapping[metric], START, END + STEP, STEP)), STEP);
+      const rows: Array<{ host: string; t: number; v: number[] }> = [];
+      for (const [host, byStep] of steps)
+        for (const [t, v] of byStep) if (isComplete(v)) rows.push({ host, t, v: [v.cpu_usage, v.memory_usage, v.network_load] });
+      rows.sort((a, b) => a.t - b.t || (a.host < b.host ? -1 : 1));
+      const engine = StreamingDetector.learner(options(prior));
+      const res = engine.process({
+        keys: rows.map((r) => r.host),
+        times: rows.map((r) => r.t),
+        raw: Float64Array.from(rows.flatMap((r) => r.v)),
+        n: rows.length,
+      });
+      const ref = new Map(rows.map((r, i) => [`${r.host}@${r.t}`, i]));
+      let learning = 0;
+      let alerts = 0;
+      for (const w of written) {
+        const i = ref.get(`${w.host}@${w.time}`) as number;
+        expect(i).toBeDefined();
+        expect(w.score).toBe(res.scores[i]);
+        expect(w.is_anomaly).toBe(res.alerts[i]);
+        expect(w.learning).toBe(res.learning[i]);
+        expect(w.shap_cpu).toBe(res.contributions[i * 3]);
+        expect(w.model_version).toBe('learned');
+        learning += Number(w.learning);
+        alerts += Number(w.is_anomaly);
+      }
+      // Every host had 130 steps of history: none is learning in the written steps, and the
+      // learned model refitted as the stream went.
+      expect(learning).toBe(0);
+      expect(engine.refits).toBeGreaterThan(2);
+      expect(alerts).toBeLessThan(written.length / 5);
+    },
+    120_000,
+  );
 
   it('over the node set (13 metrics, 8 shared reads) the poller and one pass agree too, every contrib_<metric> included', async () => {
     await influxd.rawQuery('DROP MEASUREMENT "ai_predictions"', { db: 'system_metrics' });

@@ -63,10 +63,13 @@ describe('Dockerfile (static checks; test/integration/deploy-dockerfile.test.ts 
 
   it('starts node directly (exec form, no npm or shell), the same command as npm start', () => {
     const cmd = all(final, 'CMD').pop();
-    expect(cmd?.exec).toEqual(['node', 'dist/src/cli/main.js', 'serve']);
+    // The heap flags of docs/benchmarks.md ("The poller"), then the service.
+    expect(cmd?.exec).toEqual(['node', '--heap-growing-percent=20', '--max-semi-space-size=2', 'dist/src/cli/main.js', 'serve']);
     expect(all(final, 'ENTRYPOINT')).toEqual([]);
     expect(pkg.scripts.start).toBe(cmd?.exec?.join(' '));
-    expect(pkg.bin['anomaly-detector']).toBe(cmd?.exec?.[1]);
+    expect(pkg.bin['anomaly-detector']).toBe(cmd?.exec?.[3]);
+    // bench:poller measures the poller as the image runs it.
+    expect(pkg.scripts['bench:poller']).toContain(`node ${cmd?.exec?.slice(1, 3).join(' ')} dist/bench/poller.js`);
   });
 
   it('has a HEALTHCHECK that asks /health with node on the configured port', async () => {

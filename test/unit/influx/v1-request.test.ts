@@ -108,6 +108,103 @@ describe('InfluxDB v1 requests', () => {
   });
 });
 
+describe('InfluxDB v1 query responses, read as they arrive', () => {
+  /** A loopback server whose /query answer `respond` writes by hand. */
+  async function serving(respond: (res: http.ServerResponse) => void): Promise<{ url: string; close: () => Promise<void> }> {
+    const sockets = new Set<net.Socket>();
+    const srv = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => respond(res));
+    });
+    srv.on('connection', (s) => sockets.add(s));
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    return {
+      url: `http://127.0.0.1:${(srv.address() as net.AddressInfo).port}`,
+      close: async () => {
+        for (const s of sockets) s.destroy();
+        await new Promise((r) => srv.close(r));
+      },
+    };
+  }
+
+  it('joins chunks cut anywhere, inside a multi-byte character too, and merges a series split across chunks', async () => {
+    const chunk = (rows: unknown[][]) =>
+      `${JSON.stringify({ results: [{ statement_id: 0, series: [{ name: 'cpu', columns: ['time', 'v', '__tag0'], values: rows }] }] })}\n`;
+    const body = Buffer.from(
+      chunk([
+        [1000, 1.5, 'hôst-ü'],
+        [1000, 2, 'b'],
+      ]) + chunk([[2000, 3, 'hôst-ü']]),
+    );
+    const srv = await serving((res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      // One byte per write, each flushed on its own: every cut a TCP read can make.
+      let i = 0;
+      const next = (): void => {
+        if (i >= body.length) return void res.end();
+        res.write(body.subarray(i, ++i), () => setImmediate(next));
+      };
+      next();
+    });
+    try {
+      const store = new InfluxV1Store({ url: srv.url, database: 'db' });
+      stores.push(store);
+      expect(await store.readSeries({ measurement: 'cpu', fields: ['v'], from: 0 })).toEqual([
+        {
+          tags: { host: 'hôst-ü' },
+          rows: [
+            { time: 1000, values: { v: 1.5 } },
+            { time: 2000, values: { v: 3 } },
+          ],
+        },
+        { tags: { host: 'b' }, rows: [{ time: 1000, values: { v: 2 } }] },
+      ]);
+      expect(store.queryBytes).toBe(body.length);
+      const raw = await store.query('SELECT');
+      expect(raw).toHaveLength(1);
+      expect(raw[0].values).toEqual([
+        [1000, 1.5, 'hôst-ü'],
+        [1000, 2, 'b'],
+        [2000, 3, 'hôst-ü'],
+      ]);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('fails a response that stalls after its first chunk (timeout) or breaks off, instead of returning part of it', async () => {
+    const first = `${JSON.stringify({ results: [{ statement_id: 0, series: [{ name: 'cpu', columns: ['time', 'v', '__tag0'], values: [[1, 1, 'a']] }] }] })}\n`;
+    const stalls = await serving((res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write(first);
+    });
+    const breaks = await serving((res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write(first.slice(0, 40), () => setTimeout(() => res.socket?.destroy(), 20));
+    });
+    try {
+      const slow = new InfluxV1Store({ url: stalls.url, database: 'db', timeoutMs: 200 });
+      const cut = new InfluxV1Store({ url: breaks.url, database: 'db' });
+      stores.push(slow, cut);
+      const started = Date.now();
+      await expect(slow.readSeries({ measurement: 'cpu', fields: ['v'], from: 0 })).rejects.toMatchObject({
+        name: 'InfluxError',
+        operation: 'query',
+        message: 'InfluxDB query failed: timed out after 200 ms',
+        code: 'ETIMEDOUT',
+      });
+      expect(Date.now() - started).toBeLessThan(3000);
+      await expect(cut.readSeries({ measurement: 'cpu', fields: ['v'], from: 0 })).rejects.toMatchObject({
+        name: 'InfluxError',
+        operation: 'query',
+      });
+    } finally {
+      await stalls.close();
+      await breaks.close();
+    }
+  });
+});
+
 describe('GroupCollector', () => {
   it('merges rows per group, fills missing tags with "", sorts by time and applies watermarks', () => {
     const c = new GroupCollector(['host', 'dc']);
