@@ -274,12 +274,16 @@ export class KafkaSource {
     const stillOurs = () => isRunning() && !isStale() && !this.stopping;
     // A chunk's write goes on while the next chunk is scored: one write in flight per
     // partition, in order; a chunk's offset is resolved once its write is done.
-    let inFlight: { done: Promise<boolean>; last: bigint } | null = null;
+    // A write that throws (not a refused or failed write: those it handles) throws here, where
+    // it is awaited, as it did before writes overlapped (never as an unhandled rejection).
+    let inFlight: { done: Promise<boolean | { error: unknown }>; last: bigint } | null = null;
     const settle = async (): Promise<boolean> => {
       if (!inFlight) return true;
       const { done, last } = inFlight;
       inFlight = null;
-      if (!(await done)) return false;
+      const r = await done;
+      if (typeof r === 'object') throw r.error;
+      if (!r) return false;
       payload.resolveOffset(String(last));
       return true;
     };
@@ -302,15 +306,18 @@ export class KafkaSource {
         return;
       }
       if (out.lines.length > 0 || out.unwritable > 0) {
-        const done = this.write(out.lines, partition, stillOurs, heartbeat).then((ok) => {
-          if (!ok) return false;
-          this.metrics.pointsScored.inc({ source: 'kafka' }, out.n);
-          this.scored += out.n;
-          if (out.anomalies > 0) this.metrics.anomalies.inc({ source: 'kafka' }, out.anomalies);
-          if (out.alerts > 0) this.metrics.alerts.inc(out.alerts);
-          if (out.unwritable > 0) this.metrics.skipped.inc({ reason: 'unwritable' }, out.unwritable);
-          return true;
-        });
+        const done = this.write(out.lines, partition, stillOurs, heartbeat).then(
+          (ok) => {
+            if (!ok) return false;
+            this.metrics.pointsScored.inc({ source: 'kafka' }, out.n);
+            this.scored += out.n;
+            if (out.anomalies > 0) this.metrics.anomalies.inc({ source: 'kafka' }, out.anomalies);
+            if (out.alerts > 0) this.metrics.alerts.inc(out.alerts);
+            if (out.unwritable > 0) this.metrics.skipped.inc({ reason: 'unwritable' }, out.unwritable);
+            return true;
+          },
+          (error: unknown) => ({ error }),
+        );
         inFlight = { done, last };
         // Let the request reach the socket before the next chunk is scored.
         await new Promise((r) => setImmediate(r));
