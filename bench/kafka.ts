@@ -14,6 +14,7 @@
  * Prints host-steps per second of each, and the ratios to `consume`.
  * The target (issue 15): score+influx >= 100,000 host-steps/s and >= half of consume.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { Registry } from 'prom-client';
@@ -40,6 +41,26 @@ const silent = {
   info: () => undefined,
   warn: () => undefined,
   error: (o: object, m: string) => process.stderr.write(`${m} ${JSON.stringify(o)}\n`),
+};
+
+/** CPU seconds (user + system) of the process whose command line holds `needle` (influxd, by its config path), or NaN. */
+function cpuOf(needle: string): number {
+  for (const pid of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle)) continue;
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      // utime and stime (fields 14 and 15 of stat), in clock ticks of 1/100 s.
+      return (Number(f[11]) + Number(f[12])) / 100;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return NaN;
+}
+
+const selfCpu = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
 };
 
 async function main(): Promise<void> {
@@ -99,6 +120,7 @@ async function main(): Promise<void> {
     let done: () => void = () => undefined;
     const all = new Promise<void>((r) => (done = r));
     const c0 = performance.now();
+    const cc0 = selfCpu();
     await consumer.run({
       eachBatch: async ({ batch: b }) => {
         seen += b.messages.length;
@@ -109,7 +131,9 @@ async function main(): Promise<void> {
     const consumeS = (performance.now() - c0) / 1000;
     await consumer.disconnect();
     const rate = (s: number) => Math.round(hostSteps / s);
-    process.stdout.write(`consume       ${consumeS.toFixed(2)} s  ${rate(consumeS)} host-steps/s\n`);
+    process.stdout.write(
+      `consume       ${consumeS.toFixed(2)} s  ${rate(consumeS)} host-steps/s (CPU: this process ${(selfCpu() - cc0).toFixed(1)} s)\n`,
+    );
 
     const root = resolve(__dirname, '..', '..');
     const prior = loadDetectorFile(resolve(root, 'models', 'model.json'));
@@ -143,6 +167,8 @@ async function main(): Promise<void> {
         silent,
       );
       const s0 = performance.now();
+      const cpu0 = selfCpu();
+      const influxCpu0 = cpuOf(`${influxd.dir}/influxdb.conf`);
       await source.start();
       // The second half of the stream is the steady state: every host learned, refits hourly (stream time).
       let half: { t: number; n: number } | null = null;
@@ -154,13 +180,16 @@ async function main(): Promise<void> {
       }
       const end = performance.now();
       const secs = (end - s0) / 1000;
+      const cpu = selfCpu() - cpu0;
+      const influxCpu = cpuOf(`${influxd.dir}/influxdb.conf`) - influxCpu0;
       const h = half as { t: number; n: number };
       const steady = Math.round((hostSteps - h.n) / ((end - h.t) / 1000));
       await source.stop();
       const mem = process.memoryUsage().rss / 1e6;
       process.stdout.write(
         `${name.padEnd(13)} ${secs.toFixed(2)} s  ${rate(secs)} host-steps/s; second half ${steady} host-steps/s ` +
-          `(${(steady / rate(consumeS)).toFixed(2)} of consume; RSS ${mem.toFixed(0)} MB)\n`,
+          `(${(steady / rate(consumeS)).toFixed(2)} of consume; RSS ${mem.toFixed(0)} MB; ` +
+          `CPU: this process ${cpu.toFixed(1)} s, influxd ${influxCpu.toFixed(1)} s)\n`,
       );
       return secs;
     };

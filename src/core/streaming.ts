@@ -622,7 +622,8 @@ export class StreamingDetector {
         outOfRangeMinSpan: undefined,
         inputs: this.opts.inputs,
       });
-      this.fleet = new Detector(fit.artifact, { inputs: this.opts.anyInputs ? 'any' : this.opts.inputs });
+      // The forest just fitted (the artifact's): not rebuilt from the artifact, and its kernel is the one the fit's threshold built.
+      this.fleet = new Detector(fit.artifact, { inputs: this.opts.anyInputs ? 'any' : this.opts.inputs, forest: fit.forest });
     } catch (e) {
       this.refitFailures++;
       this.lastRefitError = (e as Error).message;

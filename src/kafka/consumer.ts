@@ -74,8 +74,11 @@ interface Log {
   error(obj: object, msg: string): void;
 }
 
-/** Messages per call of the partition stream (a heartbeat between calls keeps the group membership during long replays). */
-const CHUNK_MESSAGES = 20_000;
+/**
+ * Messages per call of the partition stream (a heartbeat between calls keeps the group
+ * membership during long replays; a chunk's write overlaps the scoring of the next).
+ */
+const CHUNK_MESSAGES = 10_000;
 
 export class KafkaSource {
   private readonly kafka: Kafka;
@@ -268,8 +271,25 @@ export class KafkaSource {
     }
     const messages: KafkaMessageIn[] = batch.messages.map((m) => ({ offset: BigInt(m.offset), value: m.value }));
     this.metrics.kafkaMessages.inc(messages.length);
+    const stillOurs = () => isRunning() && !isStale() && !this.stopping;
+    // A chunk's write goes on while the next chunk is scored: one write in flight per
+    // partition, in order; a chunk's offset is resolved once its write is done.
+    // A write that throws (not a refused or failed write: those it handles) throws here, where
+    // it is awaited, as it did before writes overlapped (never as an unhandled rejection).
+    let inFlight: { done: Promise<boolean | { error: unknown }>; last: bigint } | null = null;
+    const settle = async (): Promise<boolean> => {
+      if (!inFlight) return true;
+      const { done, last } = inFlight;
+      inFlight = null;
+      const r = await done;
+      if (typeof r === 'object') throw r.error;
+      if (!r) return false;
+      payload.resolveOffset(String(last));
+      return true;
+    };
     for (let a = 0; a < messages.length; a += CHUNK_MESSAGES) {
       if (!isRunning() || isStale() || this.streams.get(partition) !== stream) {
+        await settle();
         // Cut short: what was processed past the last commit is fetched again from the
         // commit, so this stream (which has seen it) cannot take it again.
         if (this.streams.get(partition) === stream && stream.next !== stream.replayUntil) this.dropStream(partition);
@@ -279,21 +299,34 @@ export class KafkaSource {
       const out = stream.process(chunk);
       this.count(out.skipped);
       if (out.replayed > 0) this.metrics.kafkaReplayed.inc(out.replayed);
-      if (out.lines.length > 0 || out.unwritable > 0) {
-        // Not written (the partition moved, or the service stops): not committed; its next owner rescores it.
-        if (!(await this.write(out.lines, partition, () => isRunning() && !isStale() && !this.stopping, heartbeat))) {
-          if (this.streams.get(partition) === stream) this.dropStream(partition);
-          return;
-        }
-        this.metrics.pointsScored.inc({ source: 'kafka' }, out.n);
-        this.scored += out.n;
-        if (out.anomalies > 0) this.metrics.anomalies.inc({ source: 'kafka' }, out.anomalies);
-        if (out.alerts > 0) this.metrics.alerts.inc(out.alerts);
-        if (out.unwritable > 0) this.metrics.skipped.inc({ reason: 'unwritable' }, out.unwritable);
+      const last = ((stream.next ?? 0n) as bigint) - 1n;
+      // Not written (the partition moved, or the service stops): not committed; its next owner rescores it.
+      if (!(await settle())) {
+        if (this.streams.get(partition) === stream) this.dropStream(partition);
+        return;
       }
-      // Consumed (the next fetch goes on from here); committed below only once written.
-      payload.resolveOffset(String(((stream.next ?? 0n) as bigint) - 1n));
+      if (out.lines.length > 0 || out.unwritable > 0) {
+        const done = this.write(out.lines, partition, stillOurs, heartbeat).then(
+          (ok) => {
+            if (!ok) return false;
+            this.metrics.pointsScored.inc({ source: 'kafka' }, out.n);
+            this.scored += out.n;
+            if (out.anomalies > 0) this.metrics.anomalies.inc({ source: 'kafka' }, out.anomalies);
+            if (out.alerts > 0) this.metrics.alerts.inc(out.alerts);
+            if (out.unwritable > 0) this.metrics.skipped.inc({ reason: 'unwritable' }, out.unwritable);
+            return true;
+          },
+          (error: unknown) => ({ error }),
+        );
+        inFlight = { done, last };
+        // Let the request reach the socket before the next chunk is scored.
+        await new Promise((r) => setImmediate(r));
+      } else payload.resolveOffset(String(last)); // consumed: the next fetch goes on from here (committed below, once written)
       await heartbeat();
+    }
+    if (!(await settle())) {
+      if (this.streams.get(partition) === stream) this.dropStream(partition);
+      return;
     }
     // One commit per batch, of what was written (never back into the replayed range).
     const next = (stream.next ?? 0n) as bigint;

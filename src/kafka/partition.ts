@@ -1,11 +1,11 @@
 import { DEFAULT_MAX_KEYS } from '../core/detector';
 import { metricDefs } from '../core/metrics';
 import type { StreamingDetector } from '../core/streaming';
-import { parseLine, splitLines, type LineError, type Wanted } from '../influx/line-parser';
+import type { LineError, LineReader } from '../influx/line-parser';
 import { predictionLines, runPlan, type PlannedRows, type PredictionLines } from '../poller/cycle';
 import { mappingMetrics, type Mapping } from '../poller/telegraf';
 import { metricRules, type MetricRules } from '../validation/point';
-import { StepJoiner, type StepRow, type StepSkip } from './steps';
+import { StepJoiner, StepRows, type StepSkip } from './steps';
 
 /**
  * The pure step of the Kafka consumer for one partition: messages (Telegraf's line
@@ -53,8 +53,10 @@ export class PartitionStream {
   next: bigint | null = null;
   /** Each host's line prefix (measurement and tags), made once. */
   private readonly prefixes = new Map<string, string | null>();
-  /** The measurements and fields the mapping reads (nothing else is parsed). */
-  private readonly wanted: Wanted;
+  /** Reads the measurements, fields and tags the mapping reads (nothing else is parsed). */
+  private readonly reader: LineReader;
+  /** The rows of a call (reused). */
+  private readonly rows: StepRows;
 
   constructor(
     readonly partition: number,
@@ -72,9 +74,8 @@ export class PartitionStream {
       rules ?? metricRules(metricDefs(engine.opts.inputs, mappingMetrics(mapping))),
       engine.opts.maxKeys ?? DEFAULT_MAX_KEYS,
     );
-    const wanted = new Map<string, Set<string>>();
-    for (const m of Object.values(mapping)) wanted.set(m.measurement, new Set([...(wanted.get(m.measurement) ?? []), ...m.fields]));
-    this.wanted = wanted;
+    this.reader = this.joiner.reader();
+    this.rows = new StepRows(this.joiner.rules.names.length);
     this.lastSkips = { ...this.joiner.skipped };
     this.replayUntil = replayUntil;
   }
@@ -97,56 +98,79 @@ export class PartitionStream {
     const count = (r: MessageSkip, n = 1): void => {
       if (counted) skipped[r] = (skipped[r] ?? 0) + n;
     };
-    const rows: StepRow[] = [];
-    const write: number[] = [];
+    const rows = this.rows;
+    rows.clear();
+    const reader = this.reader;
+    const joiner = this.joiner;
+    let write = new Uint8Array(Math.max(16, messages.length));
     let points = 0;
+    let replayed = 0;
     for (const msg of messages) {
       if (this.next !== null && msg.offset < this.next) continue;
       this.next = msg.offset + 1n;
       const live = msg.offset >= this.replayUntil;
-      const before = rows.length;
+      const before = rows.n;
       if (msg.value !== null) {
         if (msg.value.length > MAX_MESSAGE_BYTES) count('too_large');
         else {
           const text = typeof msg.value === 'string' ? msg.value : msg.value.toString('utf8');
-          for (const line of splitLines(text)) {
-            const r = parseLine(line, this.wanted);
-            if (!r.ok) {
-              count(r.reason === 'unused' ? 'unused_measurement' : r.reason);
-              continue;
+          // The message's lines (Telegraf may batch several metrics into one), read in place.
+          for (let s = 0; s < text.length;) {
+            let e = text.indexOf('\n', s);
+            if (e < 0) e = text.length;
+            const end = e > s && text.charCodeAt(e - 1) === 13 ? e - 1 : e;
+            if (isPointLine(text, s, end)) {
+              const r = reader.read(text, s, end);
+              if (r !== null) count(r === 'unused' ? 'unused_measurement' : r);
+              else {
+                points++;
+                joiner.addRead(reader.point, rows);
+              }
             }
-            points++;
-            this.joiner.add(r.point, rows);
+            s = e + 1;
           }
         }
       }
-      for (let k = before; k < rows.length; k++) write.push(live ? 1 : 0);
+      if (rows.n > write.length) {
+        const grown = new Uint8Array(Math.max(rows.n, 2 * write.length));
+        grown.set(write);
+        write = grown;
+      }
+      if (live) write.fill(1, before, rows.n);
+      else replayed += rows.n - before;
     }
-    const s = this.joiner.skipped;
+    const s = joiner.skipped;
     for (const r of Object.keys(s) as StepSkip[]) {
       if (s[r] > this.lastSkips[r]) count(r, s[r] - this.lastSkips[r]);
       this.lastSkips[r] = s[r];
     }
-    if (this.joiner.unused > this.lastUnused) count('unused_measurement', this.joiner.unused - this.lastUnused);
-    this.lastUnused = this.joiner.unused;
-    const n = rows.length;
-    const m = this.joiner.rules.names.length;
-    const raw = new Float64Array(n * m);
-    rows.forEach((r, k) => raw.set(r.values, k * m));
+    if (joiner.unused > this.lastUnused) count('unused_measurement', joiner.unused - this.lastUnused);
+    this.lastUnused = joiner.unused;
+    const n = rows.n;
+    const m = joiner.rules.names.length;
     const plan: PlannedRows = {
-      names: this.joiner.rules.names,
-      keys: rows.map((r) => r.host),
-      times: rows.map((r) => r.time),
-      raw,
+      names: joiner.rules.names,
+      keys: rows.keys,
+      times: rows.times,
+      raw: rows.raw.subarray(0, n * m),
       n,
-      write: Uint8Array.from(write),
+      write: write.subarray(0, n),
       skipped: { incomplete: 0, invalid: 0, late: 0 },
     };
-    const replayed = write.reduce((a, w) => a + (w === 0 ? 1 : 0), 0);
     const res = runPlan(this.engine, plan, { keepFeatures: false, discard: replayed === n });
     const out: PredictionLines = res
       ? predictionLines(plan, res, this.version, this.prefixes)
       : { lines: [], n: 0, anomalies: 0, alerts: 0, unwritable: 0, written: [] };
     return { ...out, rows: n, replayed, points, skipped };
   }
+}
+
+/** True unless text[s, e) is blank or a comment (splitLines' rule), without making the line. */
+function isPointLine(text: string, s: number, e: number): boolean {
+  if (e <= s) return false;
+  const c = text.charCodeAt(s);
+  // The usual first character (a letter of the measurement): no trimming needed.
+  if (c > 32 && c < 127 && c !== 35) return true;
+  const line = text.slice(s, e);
+  return line.trim() !== '' && !line.trimStart().startsWith('#');
 }

@@ -1,19 +1,7 @@
 import { DEFAULT_MAX_KEYS } from '../core/detector';
-import { LruMap } from '../core/lru';
-import type { ParsedPoint } from '../influx/line-parser';
-import { isUsableStep, metricRules, type MetricRules } from '../validation/point';
-import {
-  counterRate,
-  exactSum,
-  isComplete,
-  mappingMetrics,
-  stepOf,
-  sumFields,
-  type Mapping,
-  type MetricMapping,
-  type Sample,
-  type StepValues,
-} from '../poller/telegraf';
+import { LineReader, ReadPoint, type ParsedPoint, type ReadSpec } from '../influx/line-parser';
+import { hostLengthOk, metricRules, type MetricRules } from '../validation/point';
+import { counterRate, mappingMetrics, stepOf, type Mapping, type MetricMapping, type Sample } from '../poller/telegraf';
 
 /**
  * Joins a stream of points (Telegraf's metrics as they arrive from a Kafka partition)
@@ -30,6 +18,10 @@ import {
  *   missing: then the step is counted `incomplete`).
  * A point of a step already closed is `late`: counted, and not scored (a counter's sample
  * still updates its rate, so the next step's rate stays right).
+ *
+ * Made for a stream of some 10^5 points a second: points come from a LineReader's slots
+ * (`addRead`; `add` takes a ParsedPoint), a host's series are objects kept from step to
+ * step (no map or set made per step), and rows go to a columnar StepRows.
  */
 
 /** One closed step of one host, ready for the detector. */
@@ -43,49 +35,177 @@ export interface StepRow {
 /** Why a point or a step was left out. */
 export type StepSkip = 'no_host' | 'late' | 'incomplete' | 'invalid' | 'evicted';
 
-interface OpenStep {
-  time: number;
-  /** Per series (metric and sumOver tag value): its value at this step (a series seen twice keeps its last). */
-  parts: Map<string, { metric: string; value: number }>;
+/** Closed steps, columnar: keys, times and the values (n x metrics, row-major) the detector takes. */
+export class StepRows {
+  keys: string[] = [];
+  times: number[] = [];
+  raw: Float64Array;
+  n = 0;
+
+  constructor(readonly m: number) {
+    this.raw = new Float64Array(Math.max(1, m) * 1024);
+  }
+
+  push(host: string, time: number, values: Float64Array, cols: Int32Array): void {
+    const m = this.m;
+    if ((this.n + 1) * m > this.raw.length) {
+      const grown = new Float64Array(this.raw.length * 2);
+      grown.set(this.raw);
+      this.raw = grown;
+    }
+    const o = this.n * m;
+    for (let k = 0; k < m; k++) this.raw[o + k] = values[cols[k]];
+    this.keys.push(host);
+    this.times.push(time);
+    this.n++;
+  }
+
+  /** Forgets the rows (the arrays are reused). */
+  clear(): void {
+    this.n = 0;
+    this.keys.length = 0;
+    this.times.length = 0;
+  }
 }
 
-interface HostJoin {
-  open: OpenStep | null;
+/** A metric of the set as the join reads it from its measurement's ReadPoint slots. */
+interface MetricPlan {
+  /** The metric's slot in a host's per-step sums (metrics of one name share one). */
+  id: number;
+  mapping: MetricMapping;
+  /** Field slots added up (the mapping's fields, in order). */
+  fields: Int32Array;
+  /** Tag filters: tag slot, wanted value(s). */
+  where: { tag: number; want: string | readonly string[] }[];
+  /** Tag slot of sumOver, -1 when none. */
+  sumOver: number;
+  exclude: readonly string[];
+  rate: boolean;
+  complement: boolean;
+}
+
+/** One series of a host (a metric and its sumOver tag value): its value in the open step and its counter. */
+class Series {
+  /** Generation of the open step that holds a value of this series (see HostJoin.openGen). */
+  openGen = -1;
+  value = 0;
+  /** Generation of the emitted step that held this series (HostJoin.emitGen: expected in the next). */
+  expGen = -1;
+  /** The counter's last sample (rates), and the object the next one is read into. */
+  sample: Sample | null = null;
+  spare: Sample = { time: 0, value: 0, exact: undefined };
+
+  constructor(readonly id: number) {}
+}
+
+class HostJoin {
+  hasOpen = false;
+  openTime = 0;
+  /** Unique per open step (joiner-wide), so series and metric marks of earlier steps never match. */
+  openGen = 0;
+  /** The series of the open step, in the order first set (their values add up in this order). */
+  readonly open: Series[] = [];
+  openLen = 0;
+  /** Of the open step's series: how many were expected; distinct metrics. */
+  openExpected = 0;
+  openDistinct = 0;
+  /** Per metric slot: the open step's generation when it holds a value of the metric. */
+  readonly metricGen: Float64Array;
   /** Start of the last step closed (emitted or skipped). */
-  closed: number;
-  /** The series of the last step emitted: a step holding them all is complete. */
-  expected: Set<string>;
-  /** Per series of a counter: its last sample (for rates). */
-  counters: Map<string, Sample>;
+  closed = -Infinity;
+  /** Series of the last step emitted (those whose expGen is this); a step holding them all is complete. */
+  emitGen = 0;
+  expectedSize = 0;
+  /** Per metric slot: its series by sumOver tag value ('' without sumOver). */
+  readonly series: Map<string, Series>[];
+  prev: HostJoin | null = null;
+  next: HostJoin | null = null;
+
+  constructor(
+    readonly host: string,
+    metrics: number,
+  ) {
+    this.metricGen = new Float64Array(metrics);
+    this.series = Array.from({ length: metrics }, () => new Map<string, Series>());
+  }
 }
 
 export class StepJoiner {
   /** At most `maxHosts` (the detector's own bound): a new host beyond it evicts the least recently seen. */
-  private readonly hosts: LruMap<HostJoin>;
+  private readonly hosts = new Map<string, HostJoin>();
+  /** Least recently seen first. */
+  private head: HostJoin | null = null;
+  private tail: HostJoin | null = null;
   /** Points of measurements the mapping does not read (other Telegraf inputs): ignored, counted. */
   unused = 0;
   readonly skipped: Record<StepSkip, number> = { no_host: 0, late: 0, incomplete: 0, invalid: 0, evicted: 0 };
-  private readonly byMeasurement = new Map<string, string[]>();
   /** The metrics of a row, in its order, and their valid ranges. */
   readonly rules: MetricRules;
+  /** What a LineReader reads for this join: every measurement of the mapping, its fields and the tags the join looks at. */
+  readonly specs: ReadSpec[];
+  /** Per spec (measurement): the metrics of the set read from it, in the set's order. */
+  private readonly plans: MetricPlan[][];
+  private readonly byName = new Map<string, number>();
+  /** Row column k is metric slot cols[k]. */
+  private readonly cols: Int32Array;
+  private readonly slots: number;
+  private readonly sums: Float64Array;
+  private gen = 0;
+  private readonly scratch: ReadPoint;
+  private readonly scratchRows: StepRows;
 
   /** `rules`: the row's metrics (default: the mapping's, in its order); each must be in the mapping. */
   constructor(
     private readonly mapping: Mapping,
     private readonly intervalMs: number,
     rules?: MetricRules,
-    maxHosts = DEFAULT_MAX_KEYS,
+    private readonly maxHosts = DEFAULT_MAX_KEYS,
   ) {
-    // A host evicted with a step open (more hosts than maxHosts in this partition): that step is lost, counted.
-    this.hosts = new LruMap<HostJoin>(maxHosts, (_, h) => {
-      if (h.open) this.skipped.evicted++;
-    });
+    if (!Number.isInteger(maxHosts) || maxHosts < 1) throw new Error(`maxKeys must be a positive integer, got ${maxHosts}`);
     this.rules = rules ?? metricRules(mappingMetrics(mapping));
-    for (const metric of this.rules.names) {
-      if (!mapping[metric]) throw new RangeError(`the mapping does not provide metric ${metric}`);
-      const m = mapping[metric].measurement;
-      this.byMeasurement.set(m, [...(this.byMeasurement.get(m) ?? []), metric]);
+    const names = this.rules.names;
+    for (const metric of names) if (!mapping[metric]) throw new RangeError(`the mapping does not provide metric ${metric}`);
+    // Every measurement of the mapping is read (a bad value of any field it reads refuses the line).
+    const specs = new Map<string, { fields: string[]; tags: string[] }>();
+    const add = (list: string[], x: string) => {
+      if (!list.includes(x)) list.push(x);
+    };
+    for (const m of Object.values(mapping)) {
+      let s = specs.get(m.measurement);
+      if (!s) specs.set(m.measurement, (s = { fields: [], tags: ['host'] }));
+      for (const f of m.fields) add(s.fields, f);
+      for (const k of Object.keys(m.where)) add(s.tags, k);
+      if (m.sumOver) add(s.tags, m.sumOver);
     }
+    this.specs = [...specs].map(([measurement, s]) => ({ measurement, ...s }));
+    this.specs.forEach((s, i) => this.byName.set(s.measurement, i));
+    const slotOf = (name: string) => names.indexOf(name);
+    this.cols = Int32Array.from(names, slotOf);
+    this.slots = names.length;
+    this.sums = new Float64Array(this.slots);
+    this.plans = this.specs.map(() => []);
+    for (const metric of names) {
+      const m = mapping[metric];
+      const mi = this.byName.get(m.measurement) as number;
+      const spec = this.specs[mi];
+      this.plans[mi].push({
+        id: slotOf(metric),
+        mapping: m,
+        fields: Int32Array.from(m.fields, (f) => spec.fields.indexOf(f)),
+        where: Object.entries(m.where).map(([k, want]) => ({ tag: spec.tags.indexOf(k), want })),
+        sumOver: m.sumOver ? spec.tags.indexOf(m.sumOver) : -1,
+        exclude: m.exclude,
+        rate: m.transform === 'rate',
+        complement: m.transform === 'complement100',
+      });
+    }
+    this.scratch = new ReadPoint(Math.max(...this.specs.map((s) => s.tags.length)), Math.max(...this.specs.map((s) => s.fields.length)));
+    this.scratchRows = new StepRows(names.length);
+  }
+
+  /** A reader of the lines this join takes (its `point` goes to addRead). */
+  reader(): LineReader {
+    return new LineReader(this.specs);
   }
 
   /** Hosts being joined. */
@@ -93,95 +213,232 @@ export class StepJoiner {
     return this.hosts.size;
   }
 
-  /** Adds one point; rows of the steps it closes are pushed to `out`, in the order they close. */
+  /** Adds one parsed point; rows of the steps it closes are pushed to `out`, in the order they close. */
   add(p: ParsedPoint, out: StepRow[]): void {
-    const metrics = this.byMeasurement.get(p.measurement);
-    if (!metrics) {
+    const mi = this.byName.get(p.measurement);
+    if (mi === undefined) {
       this.unused++;
       return;
     }
-    const host = p.tags.host ?? '';
+    const r = this.scratch;
+    r.reset(mi);
+    const spec = this.specs[mi];
+    spec.tags.forEach((k, i) => {
+      if (Object.hasOwn(p.tags, k)) r.tags[i] = p.tags[k];
+    });
+    spec.fields.forEach((f, i) => {
+      const v = p.fields[f];
+      if (!Object.hasOwn(p.fields, f) || typeof v !== 'number') return;
+      r.values[i] = v;
+      r.has[i] = 1;
+      if (p.exact && Object.hasOwn(p.exact, f)) r.exact[i] = p.exact[f];
+    });
+    r.anyExact = p.exact !== undefined;
+    r.time = p.time;
+    const rows = this.scratchRows;
+    rows.clear();
+    this.addRead(r, rows);
+    for (let k = 0; k < rows.n; k++)
+      out.push({ host: rows.keys[k], time: rows.times[k], values: Array.from(rows.raw.subarray(k * rows.m, (k + 1) * rows.m)) });
+  }
+
+  /** Adds the point a LineReader of `specs` read; rows of the steps it closes go to `out`, in the order they close. */
+  addRead(p: ReadPoint, out: StepRows): void {
+    const metrics = this.plans[p.measurement];
+    if (metrics.length === 0) {
+      this.unused++;
+      return;
+    }
+    const host = p.tags[0] ?? '';
     if (host === '') {
       this.skipped.no_host++;
       return;
     }
-    const h = this.hosts.get(host, () => ({ open: null, closed: -Infinity, expected: new Set(), counters: new Map() }));
+    const h = this.hostJoin(host);
     const step = stepOf(p.time, this.intervalMs);
-    if (h.open && step > h.open.time) this.close(host, h, out);
-    for (const metric of metrics) {
-      const m = this.mapping[metric];
+    if (h.hasOpen && step > h.openTime) this.close(h, out);
+    for (let q = 0; q < metrics.length; q++) {
+      const m = metrics[q];
       if (!matches(m.where, p.tags)) continue;
-      const part = m.sumOver ? (p.tags[m.sumOver] ?? '') : '';
-      if (m.sumOver && m.exclude.includes(part)) continue;
-      const raw = sumFields(p.fields, m.fields);
-      if (raw === null) continue;
+      const part = m.sumOver >= 0 ? (p.tags[m.sumOver] ?? '') : '';
+      if (m.sumOver >= 0 && m.exclude.includes(part)) continue;
+      // The fields added up (none missing or not finite).
+      let raw = 0;
+      let ok = true;
+      const fields = m.fields;
+      for (let k = 0; k < fields.length; k++) {
+        const f = fields[k];
+        const v = p.values[f];
+        if (p.has[f] !== 1 || !Number.isFinite(v)) {
+          ok = false;
+          break;
+        }
+        raw += v;
+      }
+      if (!ok) continue;
       let v: number | undefined;
-      const series = `${metric}\u0000${part}`;
-      if (m.transform === 'rate') {
-        const key = series;
-        const exact = exactSum({ time: p.time, values: p.fields, exact: p.exact }, m.fields);
-        const sample: Sample = exact === undefined ? { time: p.time, value: raw } : { time: p.time, value: raw, exact };
-        const prev = h.counters.get(key);
+      let s: Series | undefined;
+      if (m.rate) {
+        s = this.seriesOf(h, m.id, part);
+        const prev = s.sample;
         // An older sample than the last one (a late point) leaves the counter as it is.
-        if (prev && sample.time <= prev.time) {
+        if (prev && p.time <= prev.time) {
           if (step <= h.closed) this.skipped.late++;
           continue;
         }
-        h.counters.set(key, sample);
-        v = prev ? counterRate(prev, sample) : undefined;
-      } else v = m.transform === 'complement100' ? 100 - raw : raw;
+        const cur = s.spare;
+        cur.time = p.time;
+        cur.value = raw;
+        cur.exact = p.anyExact ? exactSum(p, fields) : undefined;
+        s.spare = prev ?? { time: 0, value: 0, exact: undefined };
+        s.sample = cur;
+        v = prev ? counterRate(prev, cur) : undefined;
+      } else v = m.complement ? 100 - raw : raw;
       if (v === undefined) continue;
       if (step <= h.closed) {
         this.skipped.late++;
         continue;
       }
-      if (!h.open) h.open = { time: step, parts: new Map() };
-      h.open.parts.set(series, { metric, value: v });
+      if (!h.hasOpen) {
+        h.hasOpen = true;
+        h.openTime = step;
+        h.openGen = ++this.gen;
+        h.openLen = 0;
+        h.openExpected = 0;
+        h.openDistinct = 0;
+      }
+      s ??= this.seriesOf(h, m.id, part);
+      if (s.openGen !== h.openGen) {
+        s.openGen = h.openGen;
+        h.open[h.openLen++] = s;
+        if (s.expGen === h.emitGen && h.emitGen !== 0) h.openExpected++;
+        if (h.metricGen[m.id] !== h.openGen) {
+          h.metricGen[m.id] = h.openGen;
+          h.openDistinct++;
+        }
+      }
+      s.value = v;
     }
-    if (h.open && h.expected.size > 0 && h.open.parts.size >= h.expected.size && holdsAll(h.open, h.expected, this.rules.names.length))
-      this.close(host, h, out);
-  }
-
-  /** Closes the host's open step: a row when it is complete and valid, else counted. */
-  private close(host: string, h: HostJoin, out: StepRow[]): void {
-    const open = h.open as OpenStep;
-    h.open = null;
-    h.closed = open.time;
-    // Several series of one host (interfaces) add up.
-    const v: StepValues = {};
-    for (const { metric, value } of open.parts.values()) v[metric] = (v[metric] ?? 0) + value;
-    const names = this.rules.names;
-    if (!isComplete(v, names)) {
-      this.skipped.incomplete++;
-      return;
-    }
-    if (!isUsableStep(host, v, this.rules)) {
-      this.skipped.invalid++;
-      return;
-    }
-    h.expected = new Set(open.parts.keys());
-    out.push({ host, time: open.time, values: names.map((n) => v[n] as number) });
+    if (
+      h.hasOpen &&
+      h.expectedSize > 0 &&
+      h.openLen >= h.expectedSize &&
+      h.openExpected === h.expectedSize &&
+      h.openDistinct === this.rules.names.length
+    )
+      this.close(h, out);
   }
 
   /** Forgets a host (its partition was revoked, or it is evicted). */
   forget(host: string): void {
+    const h = this.hosts.get(host);
+    if (!h) return;
     this.hosts.delete(host);
+    this.unlink(h);
+  }
+
+  /** The host's join, made if new; marks it most recently seen (a new host beyond maxHosts evicts the least recently seen). */
+  private hostJoin(host: string): HostJoin {
+    let h = this.hosts.get(host);
+    if (h) {
+      if (h !== this.tail) {
+        this.unlink(h);
+        this.append(h);
+      }
+      return h;
+    }
+    if (this.hosts.size >= this.maxHosts && this.head) {
+      const oldest = this.head;
+      this.hosts.delete(oldest.host);
+      this.unlink(oldest);
+      // A host evicted with a step open (more hosts than maxHosts in this partition): that step is lost, counted.
+      if (oldest.hasOpen) this.skipped.evicted++;
+    }
+    h = new HostJoin(host, this.slots);
+    this.hosts.set(host, h);
+    this.append(h);
+    return h;
+  }
+
+  private append(h: HostJoin): void {
+    h.prev = this.tail;
+    h.next = null;
+    if (this.tail) this.tail.next = h;
+    else this.head = h;
+    this.tail = h;
+  }
+
+  private unlink(h: HostJoin): void {
+    if (h.prev) h.prev.next = h.next;
+    else this.head = h.next;
+    if (h.next) h.next.prev = h.prev;
+    else this.tail = h.prev;
+    h.prev = h.next = null;
+  }
+
+  private seriesOf(h: HostJoin, id: number, part: string): Series {
+    const map = h.series[id];
+    let s = map.get(part);
+    if (!s) map.set(part, (s = new Series(id)));
+    return s;
+  }
+
+  /** Closes the host's open step: a row when it is complete and valid, else counted. */
+  private close(h: HostJoin, out: StepRows): void {
+    h.hasOpen = false;
+    h.closed = h.openTime;
+    // Several series of one host (interfaces) add up, in the order they were first set.
+    const sums = this.sums;
+    sums.fill(0);
+    for (let k = 0; k < h.openLen; k++) sums[h.open[k].id] += h.open[k].value;
+    const cols = this.cols;
+    for (let k = 0; k < cols.length; k++) {
+      if (h.metricGen[cols[k]] !== h.openGen) {
+        this.skipped.incomplete++;
+        return;
+      }
+    }
+    const { lo, hi } = this.rules;
+    let usable = hostLengthOk(h.host);
+    for (let k = 0; k < cols.length && usable; k++) {
+      const v = sums[cols[k]];
+      usable = v >= lo[k] && v <= hi[k];
+    }
+    if (!usable) {
+      this.skipped.invalid++;
+      return;
+    }
+    // The series of this step are those the next one is expected to hold.
+    h.emitGen = h.openGen;
+    h.expectedSize = h.openLen;
+    for (let k = 0; k < h.openLen; k++) h.open[k].expGen = h.emitGen;
+    out.push(h.host, h.openTime, sums, cols);
   }
 }
 
-function matches(where: MetricMapping['where'], tags: Record<string, string>): boolean {
-  for (const [k, want] of Object.entries(where)) {
-    const got = tags[k];
+function matches(where: MetricPlan['where'], tags: readonly (string | undefined)[]): boolean {
+  for (let k = 0; k < where.length; k++) {
+    const got = where[k].tag >= 0 ? tags[where[k].tag] : undefined;
     if (got === undefined) return false;
+    const want = where[k].want;
     if (typeof want === 'string' ? got !== want : !want.includes(got)) return false;
   }
   return true;
 }
 
-/** True if the step holds every expected series and all `metrics` metrics of the set. */
-function holdsAll(open: OpenStep, expected: Set<string>, metrics: number): boolean {
-  for (const s of expected) if (!open.parts.has(s)) return false;
-  const seen = new Set<string>();
-  for (const { metric } of open.parts.values()) seen.add(metric);
-  return seen.size === metrics;
+/**
+ * The exact integer sum of the fields (telegraf.ts exactSum, over slots) when the point
+ * carries an integer beyond 2^53 and every field is an integer; undefined otherwise.
+ */
+function exactSum(p: ReadPoint, fields: Int32Array): bigint | undefined {
+  let s = 0n;
+  for (let k = 0; k < fields.length; k++) {
+    const f = fields[k];
+    const e = p.exact[f];
+    const v = p.values[f];
+    if (e !== undefined) s += e;
+    else if (p.has[f] === 1 && Number.isSafeInteger(v)) s += BigInt(v);
+    else return undefined;
+  }
+  return s;
 }

@@ -143,3 +143,108 @@ describe('KafkaSource: replay of a newly assigned partition', () => {
     expect(written.length).toBeGreaterThan(0);
   });
 });
+
+describe('KafkaSource: writes that overlap the scoring of the next chunk', () => {
+  /** 24,000+ messages: three chunks of one batch. */
+  function many(): KafkaMessageIn[] {
+    const rows = simulate({ ...DEFAULT_SIMULATION, hosts: 40, steps: 150, stepS: STEP_S, start: 1_700_000_000_000, seed: 5 });
+    rows.sort((a, b) => a.timestamp - b.timestamp || (a.host < b.host ? -1 : 1));
+    const enc = new TelegrafEncoder(5, 'ns');
+    return rows.flatMap((r) => enc.lines(r, STEP_S, false)).map((value, i) => ({ offset: BigInt(i), value }));
+  }
+
+  function source(all: KafkaMessageIn[], writeLines: (lines: readonly string[]) => Promise<void>) {
+    const prior = loadDetectorFile(MODEL_PATH);
+    const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
+    const src = new KafkaSource(
+      {
+        brokers: ['127.0.0.1:1'],
+        topic: TOPIC,
+        groupId: 'g',
+        clientId: 'c',
+        resultsTopic: null,
+        ssl: null,
+        sasl: null,
+        sessionTimeoutMs: 6000,
+        concurrency: 1,
+        mapping: telegrafPreset(),
+        collectionIntervalMs: STEP_S * 1000,
+        learnWindowMs: 0,
+        engine,
+        writeBatchLines: 100_000,
+        maxBackoffMs: 50,
+      },
+      ModelStore.fromDetector(prior, MODEL_PATH),
+      { writeLines } as unknown as MetricsStore,
+      createMetrics(new Registry(), false),
+      log,
+    );
+    const s = src as unknown as Internals;
+    s.consumer = { seek: jest.fn(), commitOffsets: jest.fn(async () => undefined) };
+    s.admin = {
+      fetchOffsets: jest.fn(async () => [{ topic: TOPIC, partitions: [{ partition: 0, offset: '0' }] }]),
+      fetchTopicOffsets: jest.fn(async () => [{ partition: 0, low: '0', high: String(all.length), offset: String(all.length) }]),
+      fetchTopicOffsetsByTimestamp: jest.fn(async () => [{ partition: 0, offset: '0' }]),
+    };
+    const resolved: string[] = [];
+    let running = true;
+    const payload = {
+      batch: {
+        topic: TOPIC,
+        partition: 0,
+        highWatermark: String(all.length),
+        firstOffset: () => '0',
+        messages: all.map((m) => ({ offset: String(m.offset), value: Buffer.from(String(m.value)) })),
+      },
+      heartbeat: async () => undefined,
+      isRunning: () => running,
+      isStale: () => false,
+      resolveOffset: (o: string) => void resolved.push(o),
+    };
+    return { s, payload, resolved, prior, stop: () => (running = false) };
+  }
+
+  it('writes the chunks in order, one at a time, resolves each offset once written and commits after the last write', async () => {
+    const all = many();
+    expect(all.length).toBeGreaterThan(20_000);
+    const written: string[][] = [];
+    let inFlight = 0;
+    let most = 0;
+    const { s, payload, resolved, prior } = source(all, async (lines) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((r) => setTimeout(r, 20));
+      written.push([...lines]);
+      inFlight--;
+    });
+    s.consumer.commitOffsets.mockImplementation(async () => {
+      expect(inFlight).toBe(0);
+      expect(written.length).toBe(3);
+    });
+    s.onAssignment([0]);
+    await s.onBatch(payload);
+    expect(most).toBe(1);
+    expect(written.flat()).toEqual(new PartitionStream(0, engine(prior), telegrafPreset(), STEP_S * 1000, 0n).process(all).lines);
+    expect(resolved.map(Number)).toEqual([9_999, 19_999, all.length - 1]);
+    expect(s.consumer.commitOffsets).toHaveBeenCalledWith([{ topic: TOPIC, partition: 0, offset: String(all.length) }]);
+  });
+
+  it('a write given up (the partition no longer ours) is not resolved or committed, and its stream is dropped', async () => {
+    const all = many();
+    let calls = 0;
+    const ctl = { stop: () => undefined as unknown };
+    // Every write fails (InfluxDB unreachable) until the service stops, after the third try.
+    const { s, payload, resolved, stop } = source(all, async () => {
+      calls++;
+      if (calls >= 3) ctl.stop();
+      throw new Error('connect ECONNREFUSED 127.0.0.1:8086');
+    });
+    ctl.stop = stop;
+    s.onAssignment([0]);
+    await s.onBatch(payload);
+    expect(calls).toBe(3);
+    expect(resolved).toEqual([]);
+    expect(s.consumer.commitOffsets).not.toHaveBeenCalled();
+    expect((s as unknown as { streams: Map<number, unknown> }).streams.size).toBe(0);
+  });
+});

@@ -5,6 +5,7 @@ import { DEFAULT_SIMULATION, simulate } from '../../../src/data/simulate';
 import { TelegrafEncoder } from '../../../src/data/telegraf-sim';
 import { PartitionStream, type KafkaMessageIn } from '../../../src/kafka/partition';
 import { telegrafPreset } from '../../../src/poller/telegraf';
+import { hostileMessages, ReferencePartition } from '../../helpers/reference-join';
 
 const STEP_S = 10;
 
@@ -75,4 +76,45 @@ describe('PartitionStream', () => {
     const once = run(stream(), msgs.slice(0, 6000), 6000).lines;
     expect([...first, ...again]).toEqual(once);
   });
+});
+
+describe('PartitionStream against the reference partition', () => {
+  it.each([
+    [1, 1, 0n],
+    [2, 64, 0n],
+    [3, 500, 3000n],
+    [4, 5000, 7777n],
+  ])(
+    'writes the same lines and counts as splitLines + parseLine + the reference join (seed %i, batches of %i, replay to %i)',
+    (seed, batch, until) => {
+      const rows = simulate({
+        ...DEFAULT_SIMULATION,
+        hosts: 8,
+        steps: 300,
+        stepS: STEP_S,
+        start: 1_700_000_000_000,
+        seed,
+        incidentsPerDay: 24,
+      });
+      rows.sort((a, b) => a.timestamp - b.timestamp || (a.host < b.host ? -1 : 1));
+      const enc = new TelegrafEncoder(seed, 'ns');
+      const msgs = hostileMessages(
+        rows.flatMap((r) => enc.lines(r, STEP_S, false)),
+        seed,
+      );
+      const fast = stream(until);
+      const ref = new ReferencePartition(StreamingDetector.learner(options()), telegrafPreset(), STEP_S * 1000, until, undefined, 100);
+      let lines = 0;
+      const skipped: Record<string, number> = {};
+      for (let a = 0; a < msgs.length; a += batch) {
+        const x = fast.process(msgs.slice(a, a + batch));
+        const y = ref.process(msgs.slice(a, a + batch));
+        expect({ lines: x.lines, rows: x.rows, replayed: x.replayed, points: x.points, skipped: x.skipped }).toEqual(y);
+        lines += x.lines.length;
+        for (const [k, v] of Object.entries(x.skipped)) skipped[k] = (skipped[k] ?? 0) + (v as number);
+      }
+      expect(lines).toBeGreaterThan(300);
+      for (const reason of ['syntax', 'bad_value', 'unused_measurement', 'late', 'incomplete']) expect(skipped[reason]).toBeGreaterThan(0);
+    },
+  );
 });

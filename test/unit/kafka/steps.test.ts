@@ -1,8 +1,10 @@
 import { DEFAULT_SIMULATION, simulate } from '../../../src/data/simulate';
 import { TelegrafEncoder } from '../../../src/data/telegraf-sim';
 import type { SeriesGroup } from '../../../src/influx/types';
-import { parseLine, type ParsedPoint } from '../../../src/influx/line-parser';
-import { addMetric, isComplete, telegrafPreset, type HostSteps } from '../../../src/poller/telegraf';
+import { parseLine, splitLines, type ParsedPoint } from '../../../src/influx/line-parser';
+import { addMetric, isComplete, mappingMetrics, telegrafPreset, type HostSteps, type Mapping } from '../../../src/poller/telegraf';
+import { metricRules } from '../../../src/validation/point';
+import { hostileMessages, ReferenceJoiner } from '../../helpers/reference-join';
 import { METRIC_NAMES } from '../../../src/core/metrics';
 import { StepJoiner, type StepRow } from '../../../src/kafka/steps';
 
@@ -134,5 +136,68 @@ describe('StepJoiner bounds', () => {
     for (let i = 0; i < 100_000; i++) add(`mem,host=h${i} used_percent=1 ${t(0)}`);
     expect(j.size).toBe(2);
     expect(j.skipped.evicted).toBe(100_002);
+  });
+});
+
+describe('StepJoiner against the reference join', () => {
+  /** The hostile stream's points (parseLine, every field), and the lines parseLine refuses left out. */
+  function hostilePoints(seed: number): ParsedPoint[] {
+    const rows = simulate({
+      ...DEFAULT_SIMULATION,
+      hosts: 12,
+      steps: 150,
+      stepS: STEP_S,
+      start: 1_700_000_000_000,
+      seed,
+      incidentsPerDay: 30,
+    });
+    rows.sort((a, b) => a.timestamp - b.timestamp || (a.host < b.host ? -1 : 1));
+    const enc = new TelegrafEncoder(seed, 'ns');
+    const points: ParsedPoint[] = [];
+    for (const m of hostileMessages(
+      rows.flatMap((r) => enc.lines(r, STEP_S, false)),
+      seed,
+    )) {
+      if (m.value === null) continue;
+      for (const line of splitLines(m.value.toString())) {
+        const r = parseLine(line);
+        if (r.ok) points.push(r.point);
+      }
+    }
+    return points;
+  }
+
+  // Mappings that exercise the tag filters (a list of values), two summed fields, excluded series and a metric set of two.
+  const sent = telegrafPreset(true);
+  const filtered: Mapping = {
+    ...telegrafPreset(),
+    cpu_usage: { ...telegrafPreset().cpu_usage, where: { cpu: ['cpu-total', 'cpu0'] } },
+    network_load: { ...telegrafPreset().network_load, exclude: ['lo', 'eth1'] },
+  };
+
+  it.each([
+    ['the preset', mapping, undefined, 100, 1],
+    ['the preset, 14 hosts at most', mapping, undefined, 14, 2],
+    ['bytes sent and received', sent, undefined, 100, 3],
+    ['tag filters', filtered, undefined, 100, 4],
+    ['two metrics of the set', mapping, metricRules(mappingMetrics(mapping).slice(1)), 100, 5],
+  ])('emits the same rows and counts as the reference on a hostile stream (%s)', (_, map, rules, maxHosts, seed) => {
+    const points = hostilePoints(seed);
+    const fast = new StepJoiner(map, STEP_S * 1000, rules, maxHosts);
+    const ref = new ReferenceJoiner(map, STEP_S * 1000, rules, maxHosts);
+    const a: StepRow[] = [];
+    const b: StepRow[] = [];
+    for (const p of points) {
+      fast.add(p, a);
+      ref.add(p, b);
+      expect(a.length).toBe(b.length);
+    }
+    expect(a).toEqual(b);
+    expect(a.length).toBeGreaterThan(200);
+    expect(fast.skipped).toEqual(ref.skipped);
+    expect(fast.skipped.late + fast.skipped.incomplete).toBeGreaterThan(0);
+    expect(fast.unused).toBe(ref.unused);
+    expect(fast.size).toBe(ref.size);
+    if (maxHosts < 100) expect(fast.skipped.evicted).toBeGreaterThan(0);
   });
 });
