@@ -1,26 +1,12 @@
-import type { FeatureSpec } from '../../../src/core/features';
 import { Rng } from '../../../src/core/random';
 import { StreamingDetector, type StreamingOptions, type StreamResult } from '../../../src/core/streaming';
-
-const value: FeatureSpec[] = [{ name: 'value', source: 'value', transform: 'raw', unit: 'v', min: -1e300, max: null }];
+import { valueStreamOptions } from '../../helpers/value-stream';
 
 function options(refitWindow: number, holdAfterAlert?: number): StreamingOptions {
-  return {
-    features: value,
-    inputs: ['value'],
-    anyInputs: true,
-    nEstimators: 20,
-    maxSamples: 32,
-    seed: 3,
-    contamination: 0.02,
-    outOfRangeWeight: 4,
-    refitIntervalMs: 0,
+  return valueStreamOptions(
+    { points: 0, minFitRows: 2, priorSeverity: 1, ...(holdAfterAlert !== undefined ? { holdAfterAlert } : {}) },
     refitWindow,
-    // Every refit skipped: one model scores the streams compared.
-    minRefitRows: 1e9,
-    gate: { consecutive: 3, surge: null, cooldownMs: 0 },
-    learning: { points: 0, minFitRows: 2, priorSeverity: 1, ...(holdAfterAlert !== undefined ? { holdAfterAlert } : {}) },
-  };
+  );
 }
 
 /** Rows the window gains under the hold rule: no alerted row, and none of the `hold` rows after an alert. */

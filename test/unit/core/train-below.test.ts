@@ -1,28 +1,11 @@
 import { DEFAULT_GATE } from '../../../src/core/gate';
 import { DEFAULT_HOST_LEARNING, hostLearningFeatures, hostLearningOptions } from '../../../src/core/host-learning';
-import type { FeatureSpec } from '../../../src/core/features';
 import { Rng } from '../../../src/core/random';
 import { StreamingDetector, type StreamingOptions } from '../../../src/core/streaming';
-
-const value: FeatureSpec[] = [{ name: 'value', source: 'value', transform: 'raw', unit: 'v', min: -1e300, max: null }];
+import { valueStreamOptions } from '../../helpers/value-stream';
 
 function options(points: number, trainBelow?: { columns: number[]; max: number }): StreamingOptions {
-  return {
-    features: value,
-    inputs: ['value'],
-    anyInputs: true,
-    nEstimators: 20,
-    maxSamples: 32,
-    seed: 3,
-    contamination: 0.02,
-    outOfRangeWeight: 4,
-    refitIntervalMs: 0,
-    refitWindow: 10_000,
-    // Every refit skipped: one model scores the streams compared.
-    minRefitRows: 1e9,
-    gate: { consecutive: 3, surge: null, cooldownMs: 0 },
-    learning: { points, minFitRows: 2, priorSeverity: 1, ...(trainBelow ? { trainBelow } : {}) },
-  };
+  return valueStreamOptions({ points, minFitRows: 2, priorSeverity: 1, ...(trainBelow ? { trainBelow } : {}) });
 }
 
 describe('rows above a feature cut are not trained on (learning.trainBelow)', () => {
