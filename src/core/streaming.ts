@@ -586,9 +586,12 @@ export class StreamingDetector {
         }
       }
       const cut = learning?.trainBelow;
-      let over = false;
-      if (cut && !isLearning) for (const c of cut.columns) if (features[i * d + c] > cut.max) over = true;
-      if ((!alert || isLearning) && !held && !over && st.seen >= (learning?.minHistory ?? 0)) {
+      if (
+        (!alert || isLearning) &&
+        !held &&
+        st.seen >= (learning?.minHistory ?? 0) &&
+        !(cut && !isLearning && anyAbove(features, i * d, cut.columns, cut.max))
+      ) {
         this.window.remember(features, i);
         if (this.youngRows.length > 0) this.rememberYoung(st.seen < (learning?.youngPoints ?? 0));
         if (this.fleetWindow && !isLearning) this.fleetWindow.remember(rows.raw, i);
@@ -710,4 +713,10 @@ function trainParams(o: StreamingOptions, time: number) {
     outOfRangeMinSpan: o.outOfRangeMinSpan,
     noveltyWeight: o.noveltyWeight,
   };
+}
+
+/** Whether any of `columns` of the row at `at` is above `max` (the training cut). */
+function anyAbove(features: Float64Array, at: number, columns: readonly number[], max: number): boolean {
+  for (const c of columns) if (features[at + c] > max) return true;
+  return false;
 }
