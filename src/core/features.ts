@@ -277,7 +277,13 @@ interface ChannelPlan {
   needsSd: boolean;
   /** Level extremes: points per level (0: none). */
   levelSpan: number;
+  /** The rolling extremes of the points, and of the levels, that a feature reads: MAX, MIN or both (0: none). */
+  pointSides: number;
+  levelSides: number;
 }
+
+const MAX = 1;
+const MIN = 2;
 
 function channelPlans(specs: readonly FeatureSpec[], inputs: readonly string[]): ChannelPlan[] {
   return inputs.map((name) => {
@@ -296,6 +302,7 @@ function channelPlans(specs: readonly FeatureSpec[], inputs: readonly string[]):
       tolerance = Math.max(tolerance, p.tolerance ?? 0);
     }
     const block = horizon > 0 ? Math.max(1, Math.ceil(horizon / EXTREME_BLOCKS)) : 0;
+    const has = (t: FeatureTransform): boolean => own.some((s) => s.transform === t);
     const levelSpan = Math.max(
       0,
       ...own.filter((s) => s.transform === 'level_max_excess' || s.transform === 'level_min_excess').map((s) => s.params?.span ?? 0),
@@ -309,35 +316,167 @@ function channelPlans(specs: readonly FeatureSpec[], inputs: readonly string[]):
       tolerance,
       needsSd: own.some((s) => s.transform === 'volatility'),
       levelSpan,
+      pointSides: (has('rolling_max_excess') ? MAX : 0) | (has('rolling_min_excess') ? MIN : 0),
+      levelSides: (has('level_max_excess') ? MAX : 0) | (has('level_min_excess') ? MIN : 0),
     };
   });
 }
 
+// A key's state is one Float64Array: its latest time at [0], then each channel's part.
+// A channel's part starts with these slots (its persistent scalars), then its ring of
+// recent points, its sorted baseline, its last levels and its block extremes. No object
+// per key or channel: at 10,000 hosts the objects, their headers and the boxed numbers of
+// their fields weighed as much as a quarter of the values themselves.
+const KEY_TIME = 0;
+const KEY_HEADER = 1;
+const HEAD = 0;
+const COUNT = 1;
+const SORTED_LEN = 2;
+/** Running sums of (value - offset) over the baseline (volatility only), and points since they were last redone. */
+const OFFSET = 3;
+const SUM1 = 4;
+const SUM2 = 5;
+const SINCE_RESUM = 6;
+/** The two block-extremes summaries' slots (6 each, see BLOCKS_DONE below): of the points, then of the levels. */
+const POINT_EXTREMES = 7;
+const LEVEL_EXTREMES = 13;
+const CHANNEL_HEADER = 19;
+// A block-extremes summary's slots: completed blocks, max and min of the completed blocks
+// held (-Infinity / Infinity: none), max and min of the block being filled, its length.
+const BLOCKS_DONE = 0;
+const DONE_MAX = 1;
+const DONE_MIN = 2;
+const CUR_MAX = 3;
+const CUR_MIN = 4;
+const CUR_LEN = 5;
+
 /**
- * The history of one channel of one key: a ring of recent values, the baseline window
- * kept sorted (insertion O(window), median O(1), MAD O(log window)), and block maxima
- * and minima for long look-backs. Fixed size, allocated once.
+ * Where a block-extremes summary lives in a key's buffer: max and min of about the last
+ * `n x block` values added, held as the extremes of `n` completed blocks (a ring) plus
+ * the block being filled: memory O(n), not O(values). Only the sides a feature reads are
+ * stored (maxAt / minAt -1: not stored). The completed blocks' extremes are recomputed
+ * only when a block completes. Used for the points and for the levels of a channel.
  */
-export class ChannelState {
+interface Extremes {
+  /** Absolute offsets in the key's buffer: its 6 slots, and its per-block maxima and minima. */
+  slots: number;
+  maxAt: number;
+  minAt: number;
+  n: number;
+  block: number;
+}
+
+function extremesAdd(buf: Float64Array, e: Extremes, v: number): void {
+  const h = e.slots;
+  if (v > buf[h + CUR_MAX]) buf[h + CUR_MAX] = v;
+  if (v < buf[h + CUR_MIN]) buf[h + CUR_MIN] = v;
+  const len = buf[h + CUR_LEN] + 1;
+  if (len < e.block) {
+    buf[h + CUR_LEN] = len;
+    return;
+  }
+  const n = e.n;
+  const done = buf[h + BLOCKS_DONE];
+  const b = done % n;
+  if (e.maxAt >= 0) buf[e.maxAt + b] = buf[h + CUR_MAX];
+  if (e.minAt >= 0) buf[e.minAt + b] = buf[h + CUR_MIN];
+  buf[h + BLOCKS_DONE] = done + 1;
+  buf[h + CUR_MAX] = -Infinity;
+  buf[h + CUR_MIN] = Infinity;
+  buf[h + CUR_LEN] = 0;
+  // Scanned in slot order: the first of equal values wins.
+  const nb = Math.min(done + 1, n);
+  let hi = -Infinity;
+  let lo = Infinity;
+  if (e.maxAt >= 0) for (let k = e.maxAt; k < e.maxAt + nb; k++) if (buf[k] > hi) hi = buf[k];
+  if (e.minAt >= 0) for (let k = e.minAt; k < e.minAt + nb; k++) if (buf[k] < lo) lo = buf[k];
+  buf[h + DONE_MAX] = hi;
+  buf[h + DONE_MIN] = lo;
+}
+
+/** The maximum held (the current block's unless a completed block's is larger); NaN if none. */
+function extremesMax(buf: Float64Array, e: Extremes): number {
+  const done = buf[e.slots + DONE_MAX];
+  const cur = buf[e.slots + CUR_MAX];
+  const hi = done > cur ? done : cur;
+  return hi === -Infinity ? NaN : hi;
+}
+
+function extremesMin(buf: Float64Array, e: Extremes): number {
+  const done = buf[e.slots + DONE_MIN];
+  const cur = buf[e.slots + CUR_MIN];
+  const lo = done < cur ? done : cur;
+  return lo === Infinity ? NaN : lo;
+}
+
+/** The layout of a key's buffer for some channel plans, and a fresh key's buffer. */
+class KeyLayout {
+  readonly channels: ChannelLayout[];
+  /** A key with no history (copied for every new key). */
+  readonly empty: Float64Array;
+
+  constructor(plans: readonly ChannelPlan[]) {
+    let at = KEY_HEADER;
+    this.channels = plans.map((p) => {
+      const c = new ChannelLayout(p, at);
+      at += c.size;
+      return c;
+    });
+    this.empty = new Float64Array(at);
+    this.empty[KEY_TIME] = -Infinity;
+    for (const c of this.channels)
+      for (const e of [c.points, c.levels]) {
+        this.empty[e.slots + DONE_MAX] = -Infinity;
+        this.empty[e.slots + DONE_MIN] = Infinity;
+        this.empty[e.slots + CUR_MAX] = -Infinity;
+        this.empty[e.slots + CUR_MIN] = Infinity;
+      }
+  }
+}
+
+/** Where one channel's state lives in a key's buffer (absolute offsets). */
+class ChannelLayout {
+  readonly base: number;
+  readonly ringAt: number;
+  readonly sortedAt: number;
+  readonly levelsAt: number;
+  readonly points: Extremes;
+  readonly levels: Extremes;
+  readonly size: number;
+
+  constructor(plan: ChannelPlan, base: number) {
+    const nb = plan.block > 0 ? Math.ceil(plan.horizon / plan.block) : 0;
+    const lb = plan.levelSpan > 0 ? nb : 0;
+    this.base = base;
+    this.ringAt = base + CHANNEL_HEADER;
+    this.sortedAt = this.ringAt + plan.ring;
+    this.levelsAt = this.sortedAt + plan.window;
+    let at = this.levelsAt + plan.levelSpan;
+    const sides = (slots: number, n: number, which: number): Extremes => {
+      const maxAt = n > 0 && (which & MAX) !== 0 ? at : -1;
+      if (maxAt >= 0) at += n;
+      const minAt = n > 0 && (which & MIN) !== 0 ? at : -1;
+      if (minAt >= 0) at += n;
+      return { slots, maxAt, minAt, n, block: plan.block };
+    };
+    this.points = sides(base + POINT_EXTREMES, nb, plan.pointSides);
+    this.levels = sides(base + LEVEL_EXTREMES, lb, plan.levelSides);
+    this.size = at - base;
+  }
+}
+
+/**
+ * The history of one channel of whichever key it is attached to: a ring of recent values,
+ * the baseline window kept sorted (insertion O(window), median O(1), MAD O(log window)),
+ * and block maxima and minima for long look-backs, all in the key's buffer (fixed size,
+ * allocated once per key). One view per channel serves every key: `attach` points it at a
+ * key's buffer; `prepare` sets the statistics of the history before the current point,
+ * which that point's features read, and `push` adds the point.
+ */
+export class ChannelView {
   private readonly plan: ChannelPlan;
-  /** The channel's one buffer: the ring of recent points at [0, ringLen), the sorted baseline (a view), the levels, the block extremes. */
-  private readonly buf: Float64Array;
-  private readonly ringLen: number;
-  private readonly levelsAt: number;
-  private head = 0;
-  /** Points seen (not capped). */
-  count = 0;
-  private readonly sorted: Float64Array;
-  private sortedLen = 0;
-  /** Extremes of about the last `horizon` points (rolling max/min excess). */
-  private readonly pointExtremes: BlockExtremes;
-  // Level extremes: the last levelSpan levels (at levelsAt), and block extremes of the older ones.
-  private readonly levelExtremes: BlockExtremes;
-  // Running sums of (value - offset) over the baseline (volatility only).
-  private offset = 0;
-  private sum1 = 0;
-  private sum2 = 0;
-  private sinceResum = 0;
+  private readonly at: ChannelLayout;
+  private buf: Float64Array;
   // The current point's level (see level()), kept for the other features of the same
   // point: its point count (0: not computed since the last prepare) and value.
   private levelK = 0;
@@ -355,46 +494,44 @@ export class ChannelState {
   levelMax = NaN;
   levelMin = NaN;
 
-  constructor(plan: ChannelPlan) {
+  constructor(plan: ChannelPlan, layout: ChannelLayout) {
     this.plan = plan;
-    const nb = plan.block > 0 ? Math.ceil(plan.horizon / plan.block) : 0;
-    const lb = plan.levelSpan > 0 ? nb : 0;
-    // One buffer per channel, cut into views: a host's state is a few allocations, not
-    // eight (each typed array has its own buffer and headers otherwise).
-    // (Offsets, not views: every typed-array view is an object of its own, about 70 bytes
-    // a piece; only the sorted baseline, searched and shifted with array methods, is one.)
-    const all = new Float64Array(plan.ring + plan.window + plan.levelSpan + 2 * nb + 2 * lb);
-    this.buf = all;
-    this.ringLen = plan.ring;
-    this.sorted = all.subarray(plan.ring, plan.ring + plan.window);
-    this.levelsAt = plan.ring + plan.window;
-    const ext = this.levelsAt + plan.levelSpan;
-    this.pointExtremes = new BlockExtremes(plan.block, all, ext, nb);
-    this.levelExtremes = new BlockExtremes(plan.block, all, ext + 2 * nb, lb);
+    this.at = layout;
+    this.buf = new Float64Array(0);
   }
 
-  /** Bytes held by this state's arrays. */
-  get bytes(): number {
-    return 8 * this.buf.length;
+  /** Makes this the view of the channel in `buf` (a key's buffer). */
+  attach(buf: Float64Array): void {
+    this.buf = buf;
+    this.levelK = 0;
+  }
+
+  /** Points seen (not capped). */
+  get count(): number {
+    return this.buf[this.at.base + COUNT];
   }
 
   /** The value `lag` points back (1 = the previous point); NaN if not held. */
   back(lag: number): number {
-    if (lag < 1 || lag > Math.min(this.count, this.ringLen)) return NaN;
-    let i = this.head - lag;
-    if (i < 0) i += this.ringLen;
-    return this.buf[i];
+    const buf = this.buf;
+    const base = this.at.base;
+    const cap = this.plan.ring;
+    if (lag < 1 || lag > Math.min(buf[base + COUNT], cap)) return NaN;
+    let i = buf[base + HEAD] - lag;
+    if (i < 0) i += cap;
+    return buf[this.at.ringAt + i];
   }
 
   /** Sum of the last k points (k <= count, k <= ring size), newest first. */
   recent(k: number): number {
     const ring = this.buf;
-    const cap = this.ringLen;
-    let i = this.head - 1;
+    const at = this.at.ringAt;
+    const cap = this.plan.ring;
+    let i = ring[this.at.base + HEAD] - 1;
     let sum = 0;
     for (let j = 0; j < k; j++, i--) {
       if (i < 0) i += cap;
-      sum += ring[i];
+      sum += ring[at + i];
     }
     return sum;
   }
@@ -402,12 +539,13 @@ export class ChannelState {
   /** Sum of the squared deviations from `mean` of the last k points (k <= count, k <= ring size), newest first. */
   recentSquares(k: number, mean: number): number {
     const ring = this.buf;
-    const cap = this.ringLen;
-    let i = this.head - 1;
+    const at = this.at.ringAt;
+    const cap = this.plan.ring;
+    let i = ring[this.at.base + HEAD] - 1;
     let sum = 0;
     for (let j = 0; j < k; j++, i--) {
       if (i < 0) i += cap;
-      const v = ring[i];
+      const v = ring[at + i];
       sum += (v - mean) * (v - mean);
     }
     return sum;
@@ -434,21 +572,23 @@ export class ChannelState {
     this.levelK = 0;
     if (plan.horizon > 0) this.extremes();
     if (plan.period > 0) this.season();
-    const n = this.sortedLen;
+    const s = this.buf;
+    const base = this.at.base;
+    const n = s[base + SORTED_LEN];
     if (n === 0) {
       this.median = x;
       this.scale = Math.max(1e-3 * Math.abs(x), 1e-9);
       this.sd = 0;
       return;
     }
-    const s = this.sorted;
-    const med = n % 2 === 1 ? s[(n - 1) >> 1] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-    const mad = medianDistance(s, n, lowerBound(s, n, med), med);
+    const so = this.at.sortedAt;
+    const med = n % 2 === 1 ? s[so + ((n - 1) >> 1)] : 0.5 * (s[so + n / 2 - 1] + s[so + n / 2]);
+    const mad = medianDistance(s, so, n, lowerBound(s, so, n, med), med);
     this.median = med;
     this.scale = Math.max(1.4826 * mad, 1e-3 * Math.abs(med), 1e-9);
     if (plan.needsSd) {
-      const mean = this.sum1 / n;
-      this.sd = Math.sqrt(Math.max(0, this.sum2 / n - mean * mean));
+      const mean = s[base + SUM1] / n;
+      this.sd = Math.sqrt(Math.max(0, s[base + SUM2] / n - mean * mean));
     }
   }
 
@@ -456,17 +596,18 @@ export class ChannelState {
   private season(): void {
     const plan = this.plan;
     const ring = this.buf;
-    const cap = this.ringLen;
+    const at = this.at.ringAt;
+    const cap = plan.ring;
     // Lags from..to, oldest first; the ring holds period + tolerance points, so every
     // lag up to count is held.
     const from = Math.min(plan.period + plan.tolerance, this.count);
     const to = Math.max(1, plan.period - plan.tolerance);
     let hi = -Infinity;
     let lo = Infinity;
-    let i = this.head - from;
+    let i = ring[this.at.base + HEAD] - from;
     if (i < 0) i += cap;
     for (let lag = from; lag >= to; lag--) {
-      const v = ring[i];
+      const v = ring[at + i];
       if (v > hi) hi = v;
       if (v < lo) lo = v;
       if (++i === cap) i = 0;
@@ -477,17 +618,21 @@ export class ChannelState {
 
   /** Exact sums of (value - offset) over the baseline, redone every `window` points so that rounding cannot drift. */
   private resum(): void {
-    const s = this.sorted;
+    const s = this.buf;
+    const base = this.at.base;
+    const so = this.at.sortedAt;
+    const offset = s[base + OFFSET];
+    const n = s[base + SORTED_LEN];
     let a = 0;
     let b = 0;
-    for (let i = 0; i < this.sortedLen; i++) {
-      const v = s[i] - this.offset;
+    for (let i = 0; i < n; i++) {
+      const v = s[so + i] - offset;
       a += v;
       b += v * v;
     }
-    this.sum1 = a;
-    this.sum2 = b;
-    this.sinceResum = 0;
+    s[base + SUM1] = a;
+    s[base + SUM2] = b;
+    s[base + SINCE_RESUM] = 0;
   }
 
   /**
@@ -496,55 +641,60 @@ export class ChannelState {
    * wins, as in one scan of the current block then the blocks in slot order.
    */
   private extremes(): void {
-    this.rollMax = this.pointExtremes.max;
-    this.rollMin = this.pointExtremes.min;
+    const buf = this.buf;
+    this.rollMax = extremesMax(buf, this.at.points);
+    this.rollMin = extremesMin(buf, this.at.points);
     if (this.plan.levelSpan > 0) {
-      this.levelMax = this.levelExtremes.max;
-      this.levelMin = this.levelExtremes.min;
+      this.levelMax = extremesMax(buf, this.at.levels);
+      this.levelMin = extremesMin(buf, this.at.levels);
     }
   }
 
   /** Adds x as the newest point. */
   push(x: number): void {
-    const w = this.plan.window;
+    const plan = this.plan;
+    const s = this.buf;
+    const base = this.at.base;
+    const w = plan.window;
     if (w > 0) {
-      const s = this.sorted;
-      const n = this.sortedLen;
+      const so = this.at.sortedAt;
+      const n = s[base + SORTED_LEN];
       if (n === w) {
         // The value leaving the baseline is the one `window` points back. Removing it and
         // inserting x is one shift of the values between the two positions.
         const old = this.back(w);
-        let i = lowerBound(s, n, old);
-        if (s[i] !== old) i = s.indexOf(old); // NaN-free input: defensive only
+        let i = lowerBound(s, so, n, old);
+        if (s[so + i] !== old) i = s.subarray(so, so + n).indexOf(old); // NaN-free input: defensive only
         // x's place once `old` is out: after the values <= x other than `old`.
-        let j = upperBound(s, n, x);
+        let j = upperBound(s, so, n, x);
         if (j > i) j--;
-        if (j > i) s.copyWithin(i, i + 1, j + 1);
-        else if (j < i) s.copyWithin(j + 1, j, i);
-        s[j] = x;
-        const v = old - this.offset;
-        this.sum1 -= v;
-        this.sum2 -= v * v;
+        if (j > i) s.copyWithin(so + i, so + i + 1, so + j + 1);
+        else if (j < i) s.copyWithin(so + j + 1, so + j, so + i);
+        s[so + j] = x;
+        const v = old - s[base + OFFSET];
+        s[base + SUM1] -= v;
+        s[base + SUM2] -= v * v;
       } else {
-        const j = upperBound(s, n, x);
-        s.copyWithin(j + 1, j, n);
-        s[j] = x;
-        this.sortedLen++;
+        const j = upperBound(s, so, n, x);
+        s.copyWithin(so + j + 1, so + j, so + n);
+        s[so + j] = x;
+        s[base + SORTED_LEN] = n + 1;
       }
-      if (this.plan.needsSd) {
-        if (this.count === 0) this.offset = x;
-        const v = x - this.offset;
-        this.sum1 += v;
-        this.sum2 += v * v;
-        if (++this.sinceResum >= w) this.resum();
+      if (plan.needsSd) {
+        if (s[base + COUNT] === 0) s[base + OFFSET] = x;
+        const v = x - s[base + OFFSET];
+        s[base + SUM1] += v;
+        s[base + SUM2] += v * v;
+        if (++s[base + SINCE_RESUM] >= w) this.resum();
       }
     }
-    this.buf[this.head] = x;
-    if (++this.head === this.ringLen) this.head = 0;
-    this.count++;
+    const head = s[base + HEAD];
+    s[this.at.ringAt + head] = x;
+    s[base + HEAD] = head + 1 === plan.ring ? 0 : head + 1;
+    s[base + COUNT]++;
     this.levelK = 0;
-    if (this.plan.levelSpan > 0) this.pushLevel();
-    if (this.plan.block > 0) this.pointExtremes.add(x);
+    if (plan.levelSpan > 0) this.pushLevel();
+    if (plan.block > 0) extremesAdd(s, this.at.points, x);
   }
 
   /**
@@ -554,138 +704,81 @@ export class ChannelState {
    */
   private pushLevel(): void {
     const k = this.plan.levelSpan;
-    const c = Math.min(k, this.count);
-    const slot = (this.count - 1) % k;
-    this.buf[this.levelsAt + slot] = this.recent(c) / c;
-    if (this.count < k) return;
-    this.levelExtremes.add(this.buf[this.levelsAt + (this.count % k)]);
+    const count = this.count;
+    const c = Math.min(k, count);
+    const slot = (count - 1) % k;
+    const at = this.at.levelsAt;
+    this.buf[at + slot] = this.recent(c) / c;
+    if (count < k) return;
+    extremesAdd(this.buf, this.at.levels, this.buf[at + (count % k)]);
   }
 }
 
 /**
- * Max and min of about the last `blocks x block` values added, held as the extremes of
- * `blocks` completed blocks (a ring) plus the block being filled: memory O(blocks), not
- * O(values). The completed blocks' extremes are recomputed only when a block completes.
- * Used for the points and for the levels of a channel.
+ * The MAD of a sorted s[o..o+n) (n >= 1) around its median med, where s[o+r..) >= med >
+ * s[..o+r): the median of the distances |s[i] - med|. They form two sorted runs, A[i] =
+ * med - s[o+r-1-i] (leftwards) and B[j] = s[o+r+j] - med (rightwards); the k-th smallest
+ * of their merge (k = n/2 + 1, 1-based) is found by bisection in O(log n), and for an
+ * even n, the (k-1)-th, the second largest of those k, comes from the same split.
  */
-class BlockExtremes {
-  private blocksDone = 0;
-  /** Max and min of the completed blocks held (-Infinity / Infinity: none). */
-  private doneMax = -Infinity;
-  private doneMin = Infinity;
-  private curMax = -Infinity;
-  private curMin = Infinity;
-  private curLen = 0;
-
-  /** Storage of one entry per block, `n` of them: maxima at buf[at, at + n), minima at buf[at + n, at + 2n) (the channel's buffer). */
-  constructor(
-    private readonly block: number,
-    private readonly buf: Float64Array,
-    private readonly at: number,
-    private readonly n: number,
-  ) {}
-
-  add(v: number): void {
-    if (v > this.curMax) this.curMax = v;
-    if (v < this.curMin) this.curMin = v;
-    if (++this.curLen < this.block) return;
-    const { buf, at, n } = this;
-    const b = this.blocksDone % n;
-    buf[at + b] = this.curMax;
-    buf[at + n + b] = this.curMin;
-    this.blocksDone++;
-    this.curMax = -Infinity;
-    this.curMin = Infinity;
-    this.curLen = 0;
-    // Scanned in slot order: the first of equal values wins.
-    let hi = -Infinity;
-    let lo = Infinity;
-    const nb = Math.min(this.blocksDone, n);
-    for (let k = 0; k < nb; k++) {
-      if (buf[at + k] > hi) hi = buf[at + k];
-      if (buf[at + n + k] < lo) lo = buf[at + n + k];
-    }
-    this.doneMax = hi;
-    this.doneMin = lo;
-  }
-
-  /** The maximum held (the current block's unless a completed block's is larger); NaN if none. */
-  get max(): number {
-    const hi = this.doneMax > this.curMax ? this.doneMax : this.curMax;
-    return hi === -Infinity ? NaN : hi;
-  }
-
-  get min(): number {
-    const lo = this.doneMin < this.curMin ? this.doneMin : this.curMin;
-    return lo === Infinity ? NaN : lo;
-  }
-}
-
-/**
- * The MAD of a sorted s[0..n) (n >= 1) around its median med, where s[r..) >= med >
- * s[..r): the median of the distances |s[i] - med|. They form two sorted runs, A[i] =
- * med - s[r-1-i] (leftwards) and B[j] = s[r+j] - med (rightwards); the k-th smallest of
- * their merge (k = n/2 + 1, 1-based) is found by bisection in O(log n), and for an even
- * n, the (k-1)-th, the second largest of those k, comes from the same split.
- */
-function medianDistance(s: Float64Array, n: number, r: number, med: number): number {
+function medianDistance(s: Float64Array, o: number, n: number, r: number, med: number): number {
   const k = (n >> 1) + 1;
   const a = r;
   const b = n - r;
+  const p = o + r;
   // i = how many of the k come from A: the largest i with A[i-1] <= B[k-i] (all valid i form a range).
   let lo = Math.max(0, k - b);
   let hi = Math.min(k, a);
   while (lo < hi) {
     const i = (lo + hi + 1) >>> 1;
     // Taking i from A is too many if A[i-1] > B[k-i].
-    if (k - i < b && med - s[r - i] > s[r + k - i] - med) hi = i - 1;
+    if (k - i < b && med - s[p - i] > s[p + k - i] - med) hi = i - 1;
     else lo = i;
   }
   const i = lo;
   // The last taken from each run: A[i-1] and B[k-i-1] (-Infinity: none taken).
-  const fromA = i > 0 ? med - s[r - i] : -Infinity;
-  const fromB = k - i > 0 ? s[r + k - i - 1] - med : -Infinity;
+  const fromA = i > 0 ? med - s[p - i] : -Infinity;
+  const fromB = k - i > 0 ? s[p + k - i - 1] - med : -Infinity;
   const kth = fromA > fromB ? fromA : fromB;
   if (n % 2 === 1) return kth;
   // The (k-1)-th: the larger of the other run's last taken and the one before the k-th in its own run.
   let prev: number;
   if (fromA > fromB) {
-    const beforeA = i > 1 ? med - s[r - i + 1] : -Infinity;
+    const beforeA = i > 1 ? med - s[p - i + 1] : -Infinity;
     prev = beforeA > fromB ? beforeA : fromB;
   } else {
-    const beforeB = k - i > 1 ? s[r + k - i - 2] - med : -Infinity;
+    const beforeB = k - i > 1 ? s[p + k - i - 2] - med : -Infinity;
     prev = fromA > beforeB ? fromA : beforeB;
   }
   return 0.5 * (prev + kth);
 }
 
-function lowerBound(s: Float64Array, n: number, v: number): number {
+/** The first index i in [0, n) with s[o + i] >= v (n if none). */
+function lowerBound(s: Float64Array, o: number, n: number, v: number): number {
   let lo = 0;
   let hi = n;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (s[mid] < v) lo = mid + 1;
+    if (s[o + mid] < v) lo = mid + 1;
     else hi = mid;
   }
   return lo;
 }
 
-function upperBound(s: Float64Array, n: number, v: number): number {
+/** The first index i in [0, n) with s[o + i] > v (n if none). */
+function upperBound(s: Float64Array, o: number, n: number, v: number): number {
   let lo = 0;
   let hi = n;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (s[mid] <= v) lo = mid + 1;
+    if (s[o + mid] <= v) lo = mid + 1;
     else hi = mid;
   }
   return lo;
 }
 
-/** The per-key history: one ChannelState per input, plus the key's latest time. */
-export interface KeyState {
-  channels: ChannelState[];
-  lastTime: number;
-}
+/** The per-key history: one buffer (see KeyLayout): the key's latest time at [0], then every channel's state. */
+export type KeyState = Float64Array;
 
 /**
  * Bounded per-key state: at most `maxKeys` keys, least recently used evicted first. An
@@ -696,13 +789,13 @@ export class SeriesStateStore {
   readonly maxKeys: number;
   /** The layout of the state (per channel); only features of the same layout may share the store. */
   readonly layout: string;
-  private readonly plans: ChannelPlan[];
+  private readonly keyLayout: KeyLayout;
   private readonly map: LruMap<KeyState>;
   private evictionsTaken = 0;
 
   constructor(plans: ChannelPlan[], maxKeys: number) {
     this.map = new LruMap<KeyState>(maxKeys);
-    this.plans = plans;
+    this.keyLayout = new KeyLayout(plans);
     this.layout = JSON.stringify(plans);
     this.maxKeys = maxKeys;
   }
@@ -725,7 +818,7 @@ export class SeriesStateStore {
 
   /** Bytes of history one key holds. */
   get bytesPerKey(): number {
-    return this.plans.reduce((sum, p) => sum + new ChannelState(p).bytes, 0);
+    return 8 * this.keyLayout.empty.length;
   }
 
   has(key: string): boolean {
@@ -734,7 +827,7 @@ export class SeriesStateStore {
 
   /** The key's state, created empty if new; marks it most recently used. */
   get(key: string): KeyState {
-    return this.map.get(key, () => ({ channels: this.plans.map((p) => new ChannelState(p)), lastTime: -Infinity }));
+    return this.map.get(key, () => this.keyLayout.empty.slice());
   }
 
   clear(): void {
@@ -759,6 +852,8 @@ export class SeriesFeatures {
   private readonly spans: Int32Array;
   /** Per channel: 1 if it keeps history (has temporal features). */
   private readonly kept: Uint8Array;
+  /** One view per channel, attached to each row's key in turn. */
+  private readonly channels: ChannelView[];
 
   constructor(specs: readonly FeatureSpec[], inputs: readonly string[]) {
     const bad = checkFeatures(specs, inputs);
@@ -771,6 +866,8 @@ export class SeriesFeatures {
     this.codes = Uint8Array.from(specs.map((s) => ALL_TRANSFORMS.indexOf(s.transform)));
     this.spans = Int32Array.from(specs.map((s) => s.params?.span ?? 1));
     this.kept = Uint8Array.from(this.plans.map((p) => (p.window > 0 ? 1 : 0)));
+    const layout = new KeyLayout(this.plans);
+    this.channels = this.plans.map((p, c) => new ChannelView(p, layout.channels[c]));
   }
 
   /** True if any feature needs history. */
@@ -819,7 +916,7 @@ export class SeriesFeatures {
     if (!this.fits(store)) throw new Error('this state store was made for other features');
     const m = this.inputs.length;
     const d = this.specs.length;
-    const { src, codes, spans, kept } = this;
+    const { src, codes, spans, kept, channels } = this;
     let lastKey: string | undefined;
     let st: KeyState | undefined;
     for (let i = 0; i < n; i++) {
@@ -837,17 +934,18 @@ export class SeriesFeatures {
         st = store.get(key);
         lastKey = key;
       }
-      const inOrder = t > st.lastTime;
-      const channels = st.channels;
+      const inOrder = t > st[KEY_TIME];
       for (let c = 0; c < m; c++) {
         const x = raw[r + c];
         if (!Number.isFinite(x)) throw new RangeError(`row ${i}: ${this.inputs[c]} is not a finite number`);
-        if (inOrder && kept[c] === 1) channels[c].prepare(x);
+        if (!inOrder) continue;
+        channels[c].attach(st);
+        if (kept[c] === 1) channels[c].prepare(x);
       }
       if (inOrder) {
         for (let f = 0; f < d; f++) out[o + f] = featureValue(codes[f], spans[f], channels[src[f]], raw[r + src[f]]);
         for (let c = 0; c < m; c++) if (kept[c] === 1) channels[c].push(raw[r + c]);
-        st.lastTime = t;
+        st[KEY_TIME] = t;
       } else {
         for (let f = 0; f < d; f++) out[o + f] = codes[f] === RAW ? raw[r + src[f]] : 0;
       }
@@ -874,7 +972,7 @@ const SPAN_MIN = ALL_TRANSFORMS.indexOf('span_min');
  * One feature of the current point x, given its channel's prepared baseline: the
  * transform's code (index in TRANSFORMS) and span (1 if none).
  */
-function featureValue(code: number, span: number, ch: ChannelState, x: number): number {
+function featureValue(code: number, span: number, ch: ChannelView, x: number): number {
   if (code === RAW) return x;
   if (ch.count === 0) return 0;
   const scale = ch.scale;

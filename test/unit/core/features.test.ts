@@ -305,6 +305,21 @@ describe('bounded per-key state', () => {
     expect(Array.from(out)).toEqual(TRANSFORMS.map((t) => (t === 'raw' ? 5 : 0)));
   });
 
+  it('keeps only the sides of the rolling extremes its features read, with the same values as keeping both', () => {
+    const all = allFeatures('v');
+    const maxOnly = all.filter((s) => s.transform !== 'rolling_min_excess' && s.transform !== 'level_min_excess');
+    const x = series(3000, 11);
+    const keys = new Array<string>(3000).fill('k');
+    const full = compute(all, ['v'], keys, range(3000), x);
+    const some = compute(maxOnly, ['v'], keys, range(3000), x);
+    for (let i = 0; i < 3000; i++)
+      for (let f = 0; f < maxOnly.length; f++) expect(some[i * maxOnly.length + f]).toBe(full[i * all.length + all.indexOf(maxOnly[f])]);
+    // The minima of the point blocks and of the level blocks are not held: one double per block each.
+    // A look-back of 100 points in blocks of ceil(100 / 64) = 2 points: 50 blocks.
+    const bytes = (specs: FeatureSpec[]): number => new SeriesFeatures(specs, ['v']).newStore(1).bytesPerKey;
+    expect(bytes(all) - bytes(maxOnly)).toBe(2 * 8 * 50);
+  });
+
   it('refuses parameters that would make the state unbounded', () => {
     const big: FeatureSpec = { name: 'z', source: 'v', transform: 'robust_z', unit: '', min: 0, max: null, params: { window: 1_000_000 } };
     expect(checkFeatures([big], ['v'])?.[1]).toMatch(/window in \[2, 4096\]/);
