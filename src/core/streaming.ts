@@ -174,9 +174,18 @@ interface KeyState {
   lastTime: number;
   /** Points of the key still kept out of the refit windows after its last alert (learning.holdAfterAlert). */
   hold: number;
+  /** With repeatByTop: the metric the current run of raw anomalies alerted on (-1: the run has not alerted, or there is no run). */
+  alertTop: number;
 }
 
-const newKeyState = (): KeyState => ({ gate: newGateState(), priorGate: newGateState(), seen: 0, lastTime: -Infinity, hold: 0 });
+const newKeyState = (): KeyState => ({
+  gate: newGateState(),
+  priorGate: newGateState(),
+  seen: 0,
+  lastTime: -Infinity,
+  hold: 0,
+  alertTop: -1,
+});
 
 /** A RepeatGateOptions alone is the repeat rule over every score: no threshold, run or surge condition. */
 export function toGateOptions(g: GateOptions | RepeatGateOptions): GateOptions {
@@ -559,10 +568,18 @@ export class StreamingDetector {
         const anomalous = score > threshold;
         out.anomalies[i] = anomalous ? 1 : 0;
         // The repeat rule is kept per top metric: a CPU burn minutes after a network burst is another incident.
+        // A run of raw anomalies that has alerted is one event: its later points are judged
+        // by the rule of the metric it alerted on, even where another metric's share has
+        // become the largest (a joint rise of CPU and memory would otherwise page once per
+        // metric as their shares cross).
         let top = 0;
-        if (this.opts.repeatByTop && learned.contributions.length > 0)
+        if (this.opts.repeatByTop && learned.contributions.length > 0) {
           for (let c = 1; c < m; c++) if (learned.contributions[j * m + c] > learned.contributions[j * m + top]) top = c;
+          if (!anomalous) st.alertTop = -1;
+          else if (st.alertTop >= 0) top = st.alertTop;
+        }
         alert = gate(this.gateOpts, st.gate, anomalous, t, cpu, mem, net, score, top);
+        if (alert && this.opts.repeatByTop) st.alertTop = top;
         // With the repeat rule's calibration, an alert reports its calibrated score (gate.ts).
         if (alert && this.gateOpts.repeat?.calibrate) out.scores[i] = st.gate.reported as number;
         if (withContributions) out.contributions.set(learned.contributions.subarray(j * m, j * m + m), i * m);

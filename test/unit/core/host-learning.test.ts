@@ -125,6 +125,45 @@ describe('host learning: incidents minutes apart on one host', () => {
   });
 });
 
+describe('host learning: one event is one alert', () => {
+  it('a joint rise of CPU and memory alerts once while its raw anomalies last, whichever metric is on top at each step; a later burst of another metric still alerts', () => {
+    const engine = StreamingDetector.learner(hostLearningOptions({ prior: loadDetectorFile(MODEL_PATH), gate: DEFAULT_GATE, maxKeys: 10 }));
+    let seed = 11;
+    const rnd = (): number => {
+      seed = (seed * 16807) % 2147483647;
+      return seed / 2147483647;
+    };
+    const n = 230;
+    const raw = new Float64Array(n * 3);
+    for (let i = 0; i < n; i++) {
+      let cpu = 20 + 2 * (rnd() - 0.5);
+      let mem = 40 + 1 * (rnd() - 0.5);
+      let net = 5e5 + 5e3 * rnd();
+      // Both up together, each by a similar amount with noise, so their shares cross.
+      if (i >= 130 && i < 150) {
+        cpu = i % 2 === 0 ? 80 : 50;
+        mem = i % 2 === 0 ? 55 : 85;
+      }
+      if (i >= 190 && i < 199) net = 3e7;
+      raw.set([cpu, mem, net], i * 3);
+    }
+    const res = engine.process({ keys: new Array<string>(n).fill('h'), times: Array.from({ length: n }, (_, i) => i * 10_000), raw, n });
+    const top = (i: number): number => {
+      const c = [0, 1, 2].map((k) => res.contributions[i * 3 + k]);
+      return c.indexOf(Math.max(...c));
+    };
+    const joint = Array.from({ length: 20 }, (_, k) => 130 + k);
+    // The raw anomalies run through the rise, with CPU and memory each on top at some step.
+    expect(joint.every((i) => res.anomalies[i] === 1)).toBe(true);
+    expect(new Set(joint.map(top))).toEqual(new Set([0, 1]));
+    expect(joint.reduce((k, i) => k + res.alerts[i], 0)).toBe(1);
+    const burst = Array.from(res.alerts.slice(190, 199)).indexOf(1);
+    expect(burst).toBeGreaterThanOrEqual(0);
+    expect(burst).toBeLessThan(3);
+    expect(top(190 + burst)).toBe(2);
+  });
+});
+
 describe('host learning over the node set', () => {
   const names = NODE_METRICS.map((d) => d.name);
   const m = names.length;
