@@ -125,6 +125,14 @@ export interface LearningOptions {
    */
   trainBelow?: { columns: readonly number[]; max: number };
   /**
+   * With trainBelow: once a key's run of raw anomalies has begun, a row beyond the cut
+   * (one the refits would not train on) continues it whatever its score (absent: only raw
+   * anomalies do). A memory ramp 15 robust deviations above its host's median, whose
+   * level the host had reached the day before, scored at the threshold +-0.05 for 38
+   * steps with 10 raw anomalies, never 3 in a row, and was missed.
+   */
+  runBeyondCut?: boolean;
+  /**
    * A refit trains on at most this many rows of the window, evenly strided (oldest first),
    * so that its cost stays bounded however many hosts fill the window. Absent: every row.
    */
@@ -565,8 +573,15 @@ export class StreamingDetector {
         const factor = young ? 1 + ((learning?.youngSeverity ?? 1) - 1) * (1 - this.youngShareAtFit) : 1;
         const threshold = model.threshold * factor;
         out.thresholds[i] = threshold;
-        const anomalous = score > threshold;
-        out.anomalies[i] = anomalous ? 1 : 0;
+        const raw = score > threshold;
+        out.anomalies[i] = raw ? 1 : 0;
+        const cutAt = learning?.trainBelow;
+        const anomalous =
+          raw ||
+          (st.gate.run > 0 &&
+            learning?.runBeyondCut === true &&
+            cutAt !== undefined &&
+            anyAbove(features, i * d, cutAt.columns, cutAt.max));
         // The repeat rule is kept per top metric: a CPU burn minutes after a network burst is another incident.
         // A run of raw anomalies that has alerted is one event: its later points are judged
         // by the rule of the metric it alerted on, even where another metric's share has
