@@ -376,7 +376,7 @@ function extremesAdd(buf: Float64Array, e: Extremes, v: number): void {
     return;
   }
   const n = e.n;
-  const done = buf[h + BLOCKS_DONE];
+  const done = buf[h + BLOCKS_DONE] | 0;
   const b = done % n;
   if (e.maxAt >= 0) buf[e.maxAt + b] = buf[h + CUR_MAX];
   if (e.minAt >= 0) buf[e.minAt + b] = buf[h + CUR_MIN];
@@ -475,8 +475,19 @@ class ChannelLayout {
  */
 export class ChannelView {
   private readonly plan: ChannelPlan;
-  private readonly at: ChannelLayout;
+  // The layout's offsets, read on every point (own fields: one load each).
+  private readonly base: number;
+  private readonly ringAt: number;
+  private readonly sortedAt: number;
+  private readonly levelsAt: number;
+  private readonly cap: number;
+  private readonly points: Extremes;
+  private readonly levels: Extremes;
   private buf: Float64Array;
+  /** Points seen (not capped), the ring's next slot and the baseline's length: the key's, loaded by attach() and written back with each change. */
+  count = 0;
+  private head = 0;
+  private sortedLen = 0;
   // The current point's level (see level()), kept for the other features of the same
   // point: its point count (0: not computed since the last prepare) and value.
   private levelK = 0;
@@ -496,7 +507,13 @@ export class ChannelView {
 
   constructor(plan: ChannelPlan, layout: ChannelLayout) {
     this.plan = plan;
-    this.at = layout;
+    this.base = layout.base;
+    this.ringAt = layout.ringAt;
+    this.sortedAt = layout.sortedAt;
+    this.levelsAt = layout.levelsAt;
+    this.cap = plan.ring;
+    this.points = layout.points;
+    this.levels = layout.levels;
     this.buf = new Float64Array(0);
   }
 
@@ -504,30 +521,29 @@ export class ChannelView {
   attach(buf: Float64Array): void {
     this.buf = buf;
     this.levelK = 0;
-  }
-
-  /** Points seen (not capped). */
-  get count(): number {
-    return this.buf[this.at.base + COUNT];
+    // As int32 (`| 0`): they index the buffer, and an index that is a double costs a
+    // conversion at every access (about a quarter of the features' time over 38 channels).
+    // So a key's count is good to 2^31 - 1 points (680 years of 10 s steps).
+    this.count = buf[this.base + COUNT] | 0;
+    this.head = buf[this.base + HEAD] | 0;
+    this.sortedLen = buf[this.base + SORTED_LEN] | 0;
   }
 
   /** The value `lag` points back (1 = the previous point); NaN if not held. */
   back(lag: number): number {
-    const buf = this.buf;
-    const base = this.at.base;
-    const cap = this.plan.ring;
-    if (lag < 1 || lag > Math.min(buf[base + COUNT], cap)) return NaN;
-    let i = buf[base + HEAD] - lag;
+    const cap = this.cap;
+    if (lag < 1 || lag > Math.min(this.count, cap)) return NaN;
+    let i = this.head - lag;
     if (i < 0) i += cap;
-    return buf[this.at.ringAt + i];
+    return this.buf[this.ringAt + i];
   }
 
   /** Sum of the last k points (k <= count, k <= ring size), newest first. */
   recent(k: number): number {
     const ring = this.buf;
-    const at = this.at.ringAt;
-    const cap = this.plan.ring;
-    let i = ring[this.at.base + HEAD] - 1;
+    const at = this.ringAt;
+    const cap = this.cap;
+    let i = this.head - 1;
     let sum = 0;
     for (let j = 0; j < k; j++, i--) {
       if (i < 0) i += cap;
@@ -539,9 +555,9 @@ export class ChannelView {
   /** Sum of the squared deviations from `mean` of the last k points (k <= count, k <= ring size), newest first. */
   recentSquares(k: number, mean: number): number {
     const ring = this.buf;
-    const at = this.at.ringAt;
-    const cap = this.plan.ring;
-    let i = ring[this.at.base + HEAD] - 1;
+    const at = this.ringAt;
+    const cap = this.cap;
+    let i = this.head - 1;
     let sum = 0;
     for (let j = 0; j < k; j++, i--) {
       if (i < 0) i += cap;
@@ -572,23 +588,22 @@ export class ChannelView {
     this.levelK = 0;
     if (plan.horizon > 0) this.extremes();
     if (plan.period > 0) this.season();
-    const s = this.buf;
-    const base = this.at.base;
-    const n = s[base + SORTED_LEN];
+    const n = this.sortedLen;
     if (n === 0) {
       this.median = x;
       this.scale = Math.max(1e-3 * Math.abs(x), 1e-9);
       this.sd = 0;
       return;
     }
-    const so = this.at.sortedAt;
+    const s = this.buf;
+    const so = this.sortedAt;
     const med = n % 2 === 1 ? s[so + ((n - 1) >> 1)] : 0.5 * (s[so + n / 2 - 1] + s[so + n / 2]);
     const mad = medianDistance(s, so, n, lowerBound(s, so, n, med), med);
     this.median = med;
     this.scale = Math.max(1.4826 * mad, 1e-3 * Math.abs(med), 1e-9);
     if (plan.needsSd) {
-      const mean = s[base + SUM1] / n;
-      this.sd = Math.sqrt(Math.max(0, s[base + SUM2] / n - mean * mean));
+      const mean = s[this.base + SUM1] / n;
+      this.sd = Math.sqrt(Math.max(0, s[this.base + SUM2] / n - mean * mean));
     }
   }
 
@@ -596,15 +611,15 @@ export class ChannelView {
   private season(): void {
     const plan = this.plan;
     const ring = this.buf;
-    const at = this.at.ringAt;
-    const cap = plan.ring;
+    const at = this.ringAt;
+    const cap = this.cap;
     // Lags from..to, oldest first; the ring holds period + tolerance points, so every
     // lag up to count is held.
     const from = Math.min(plan.period + plan.tolerance, this.count);
     const to = Math.max(1, plan.period - plan.tolerance);
     let hi = -Infinity;
     let lo = Infinity;
-    let i = ring[this.at.base + HEAD] - from;
+    let i = this.head - from;
     if (i < 0) i += cap;
     for (let lag = from; lag >= to; lag--) {
       const v = ring[at + i];
@@ -619,10 +634,10 @@ export class ChannelView {
   /** Exact sums of (value - offset) over the baseline, redone every `window` points so that rounding cannot drift. */
   private resum(): void {
     const s = this.buf;
-    const base = this.at.base;
-    const so = this.at.sortedAt;
+    const base = this.base;
+    const so = this.sortedAt;
     const offset = s[base + OFFSET];
-    const n = s[base + SORTED_LEN];
+    const n = this.sortedLen;
     let a = 0;
     let b = 0;
     for (let i = 0; i < n; i++) {
@@ -642,11 +657,11 @@ export class ChannelView {
    */
   private extremes(): void {
     const buf = this.buf;
-    this.rollMax = extremesMax(buf, this.at.points);
-    this.rollMin = extremesMin(buf, this.at.points);
+    this.rollMax = extremesMax(buf, this.points);
+    this.rollMin = extremesMin(buf, this.points);
     if (this.plan.levelSpan > 0) {
-      this.levelMax = extremesMax(buf, this.at.levels);
-      this.levelMin = extremesMin(buf, this.at.levels);
+      this.levelMax = extremesMax(buf, this.levels);
+      this.levelMin = extremesMin(buf, this.levels);
     }
   }
 
@@ -654,11 +669,11 @@ export class ChannelView {
   push(x: number): void {
     const plan = this.plan;
     const s = this.buf;
-    const base = this.at.base;
+    const base = this.base;
     const w = plan.window;
     if (w > 0) {
-      const so = this.at.sortedAt;
-      const n = s[base + SORTED_LEN];
+      const so = this.sortedAt;
+      const n = this.sortedLen;
       if (n === w) {
         // The value leaving the baseline is the one `window` points back. Removing it and
         // inserting x is one shift of the values between the two positions.
@@ -678,23 +693,23 @@ export class ChannelView {
         const j = upperBound(s, so, n, x);
         s.copyWithin(so + j + 1, so + j, so + n);
         s[so + j] = x;
-        s[base + SORTED_LEN] = n + 1;
+        s[base + SORTED_LEN] = this.sortedLen = n + 1;
       }
       if (plan.needsSd) {
-        if (s[base + COUNT] === 0) s[base + OFFSET] = x;
+        if (this.count === 0) s[base + OFFSET] = x;
         const v = x - s[base + OFFSET];
         s[base + SUM1] += v;
         s[base + SUM2] += v * v;
         if (++s[base + SINCE_RESUM] >= w) this.resum();
       }
     }
-    const head = s[base + HEAD];
-    s[this.at.ringAt + head] = x;
-    s[base + HEAD] = head + 1 === plan.ring ? 0 : head + 1;
-    s[base + COUNT]++;
+    const head = this.head;
+    s[this.ringAt + head] = x;
+    s[base + HEAD] = this.head = head + 1 === this.cap ? 0 : head + 1;
+    s[base + COUNT] = ++this.count;
     this.levelK = 0;
     if (plan.levelSpan > 0) this.pushLevel();
-    if (plan.block > 0) extremesAdd(s, this.at.points, x);
+    if (plan.block > 0) extremesAdd(s, this.points, x);
   }
 
   /**
@@ -707,10 +722,10 @@ export class ChannelView {
     const count = this.count;
     const c = Math.min(k, count);
     const slot = (count - 1) % k;
-    const at = this.at.levelsAt;
+    const at = this.levelsAt;
     this.buf[at + slot] = this.recent(c) / c;
     if (count < k) return;
-    extremesAdd(this.buf, this.at.levels, this.buf[at + (count % k)]);
+    extremesAdd(this.buf, this.levels, this.buf[at + (count % k)]);
   }
 }
 
