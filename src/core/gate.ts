@@ -122,9 +122,9 @@ export interface RepeatGateOptions {
 export interface RepeatGateState {
   lastAlertTime: number;
   lastAlertScore: number;
-  /** Times and (decay-adjusted) scores of a monotone decreasing queue of recent scores. */
-  qt: number[];
-  qs: number[];
+  /** With `peak`: times and (decay-adjusted) scores of a monotone decreasing queue of recent scores (created at the first score: the hosts' rule has no peak, and a host holds up to four of these states). */
+  qt?: number[];
+  qs?: number[];
   /** Time of the key's first score (decay reference). */
   origin: number;
   /** With `rearm`: first and last time of the current run of quiet scores since the last alert (NaN: none). */
@@ -140,8 +140,6 @@ export interface RepeatGateState {
 export const newRepeatGateState = (): RepeatGateState => ({
   lastAlertTime: -Infinity,
   lastAlertScore: -Infinity,
-  qt: [],
-  qs: [],
   origin: NaN,
 });
 
@@ -163,11 +161,14 @@ export function repeatGate(opts: RepeatGateOptions, state: RepeatGateState, scor
         // The incident is over: forget it and every score from before the quiet stretch.
         state.lastAlertTime = -Infinity;
         state.lastAlertScore = -Infinity;
+        const { qt, qs } = state;
         let head = 0;
-        while (head < state.qt.length && state.qt[head] < start) head++;
-        if (head > 0) {
-          state.qt.splice(0, head);
-          state.qs.splice(0, head);
+        if (qt && qs) {
+          while (head < qt.length && qt[head] < start) head++;
+          if (head > 0) {
+            qt.splice(0, head);
+            qs.splice(0, head);
+          }
         }
       }
       state.quietStart = NaN;
@@ -178,7 +179,8 @@ export function repeatGate(opts: RepeatGateOptions, state: RepeatGateState, scor
     // With linear decay, s_j - decay * (t - t_j) = (s_j + decay * t_j) - decay * t: a
     // monotone queue of s_j + decay * t_j gives the decayed window maximum. Times are
     // taken relative to the first score so that the sums stay exact.
-    const { qt, qs } = state;
+    const qt = (state.qt ??= []);
+    const qs = (state.qs ??= []);
     let head = 0;
     const peakWindow = opts.peakWindowMs ?? opts.windowMs;
     while (head < qt.length && time - qt[head] > peakWindow) head++;
