@@ -66,10 +66,12 @@ describe('Dockerfile (static checks; test/integration/deploy-dockerfile.test.ts 
     // The heap flags of docs/benchmarks.md ("The poller"), then the service.
     expect(cmd?.exec).toEqual(['node', '--heap-growing-percent=20', '--max-semi-space-size=2', 'dist/src/cli/main.js', 'serve']);
     expect(all(final, 'ENTRYPOINT')).toEqual([]);
-    expect(pkg.scripts.start).toBe(cmd?.exec?.join(' '));
+    // npm start: the image's malloc setting (its ENV), then the same command.
+    expect(envOf(final).MALLOC_ARENA_MAX).toBe('2');
+    expect(pkg.scripts.start).toBe(`MALLOC_ARENA_MAX=2 ${cmd?.exec?.join(' ')}`);
     expect(pkg.bin['anomaly-detector']).toBe(cmd?.exec?.[3]);
     // bench:poller measures the poller as the image runs it.
-    expect(pkg.scripts['bench:poller']).toContain(`node ${cmd?.exec?.slice(1, 3).join(' ')} dist/bench/poller.js`);
+    expect(pkg.scripts['bench:poller']).toContain(`MALLOC_ARENA_MAX=2 node ${cmd?.exec?.slice(1, 3).join(' ')} dist/bench/poller.js`);
   });
 
   it('has a HEALTHCHECK that asks /health with node on the configured port', async () => {
@@ -96,7 +98,10 @@ describe('Dockerfile (static checks; test/integration/deploy-dockerfile.test.ts 
   it('configures the service by environment with names from the config schema, and EXPOSEs its PORT', () => {
     const env = envOf(final);
     expect(Object.keys(env).length).toBeGreaterThan(0);
-    for (const name of Object.keys(env)) expect({ name, known: CONFIG_ENV_NAMES.includes(name) }).toEqual({ name, known: true });
+    // Every name is the service's configuration, but glibc's malloc setting (read by the C library, not the service).
+    const runtime = ['MALLOC_ARENA_MAX'];
+    for (const name of Object.keys(env))
+      expect({ name, known: CONFIG_ENV_NAMES.includes(name) || runtime.includes(name) }).toEqual({ name, known: true });
     const config = loadConfig(env);
     expect(all(final, 'EXPOSE').flatMap((e) => e.args.split(/\s+/))).toEqual([String(config.port)]);
     // The image learns each host by default: it names no model (LEARN=auto).
