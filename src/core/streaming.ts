@@ -509,6 +509,9 @@ export class StreamingDetector {
     const model = this.current;
     const learned = model ? model.scoreFeatures(Float64Array.from(feats), k, withContributions) : null;
     const learning = this.opts.learning;
+    // The cut on what is trained on; with runBeyondCut the gate's run reads it too.
+    const cut = learning?.trainBelow;
+    const gateCut = learning?.runBeyondCut === true ? cut : undefined;
     const points = learning?.points ?? 0;
     // Which rows a prior judges: their keys' states before the row.
     const states: KeyState[] = new Array<KeyState>(k);
@@ -575,13 +578,7 @@ export class StreamingDetector {
         out.thresholds[i] = threshold;
         const raw = score > threshold;
         out.anomalies[i] = raw ? 1 : 0;
-        const cutAt = learning?.trainBelow;
-        const anomalous =
-          raw ||
-          (st.gate.run > 0 &&
-            learning?.runBeyondCut === true &&
-            cutAt !== undefined &&
-            anyAbove(features, i * d, cutAt.columns, cutAt.max));
+        const anomalous = raw || (gateCut !== undefined && st.gate.run > 0 && anyAbove(features, i * d, gateCut.columns, gateCut.max));
         // The repeat rule is kept per top metric: a CPU burn minutes after a network burst is another incident.
         // A run of raw anomalies that has alerted is one event: its later points are judged
         // by the rule of the metric it alerted on, even where another metric's share has
@@ -617,7 +614,6 @@ export class StreamingDetector {
           held = true;
         }
       }
-      const cut = learning?.trainBelow;
       if (
         (!alert || isLearning) &&
         !held &&
