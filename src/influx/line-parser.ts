@@ -53,6 +53,12 @@ function readName(line: string, i: number, stops: string, escapable: string): { 
   return { text: text + line.slice(start, i), end: i };
 }
 
+/** Line protocol's booleans and their values (1: true, 0: false); both readers take them from here. */
+const BOOLEANS: ReadonlyMap<string, number> = new Map([
+  ...['t', 'T', 'true', 'True', 'TRUE'].map((b): [string, number] => [b, 1]),
+  ...['f', 'F', 'false', 'False', 'FALSE'].map((b): [string, number] => [b, 0]),
+]);
+
 /** A number of line protocol (float, `i` integer, `u` unsigned, boolean): value, exact bigint, or undefined if invalid. */
 function readValue(raw: string): { value: number; exact?: bigint } | undefined {
   if (raw.length === 0) return undefined;
@@ -64,20 +70,8 @@ function readValue(raw: string): { value: number; exact?: bigint } | undefined {
     const value = Number(big);
     return big > SAFE || big < -SAFE ? { value, exact: big } : { value };
   }
-  switch (raw) {
-    case 't':
-    case 'T':
-    case 'true':
-    case 'True':
-    case 'TRUE':
-      return { value: 1 };
-    case 'f':
-    case 'F':
-    case 'false':
-    case 'False':
-    case 'FALSE':
-      return { value: 0 };
-  }
+  const b = BOOLEANS.get(raw);
+  if (b !== undefined) return { value: b };
   if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(raw)) return undefined;
   const value = Number(raw);
   return Number.isFinite(value) ? { value } : undefined;
@@ -352,25 +346,11 @@ abstract class PlainScanner {
     const c0 = text.charCodeAt(s);
     if (c0 === 116 || c0 === 84 || c0 === 102 || c0 === 70) {
       // t, T, f, F: a boolean or nothing (a number starts with a sign, a digit or a dot).
-      switch (text.slice(s, e)) {
-        case 't':
-        case 'T':
-        case 'true':
-        case 'True':
-        case 'TRUE':
-          this.value = 1;
-          this.exactValue = undefined;
-          return true;
-        case 'f':
-        case 'F':
-        case 'false':
-        case 'False':
-        case 'FALSE':
-          this.value = 0;
-          this.exactValue = undefined;
-          return true;
-      }
-      return false;
+      const b = BOOLEANS.get(text.slice(s, e));
+      if (b === undefined) return false;
+      this.value = b;
+      this.exactValue = undefined;
+      return true;
     }
     // A float: [-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?
     let k = s;
