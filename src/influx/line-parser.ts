@@ -158,10 +158,19 @@ export function splitLines(text: string): string[] {
   const out: string[] = [];
   for (const raw of text.split('\n')) {
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (line.trim() === '' || line.trimStart().startsWith('#')) continue;
-    out.push(line);
+    if (isPointLine(line, 0, line.length)) out.push(line);
   }
   return out;
+}
+
+/** True unless text[s, e) (a line without its newline) is blank or a comment, without making the line in the usual case. */
+export function isPointLine(text: string, s: number, e: number): boolean {
+  if (e <= s) return false;
+  const c = text.charCodeAt(s);
+  // The usual first character (a letter of the measurement): no trimming needed.
+  if (c > 32 && c < 127 && c !== 35) return true;
+  const line = text.slice(s, e);
+  return line.trim() !== '' && !line.trimStart().startsWith('#');
 }
 
 // The plain-line scanner: lines without a backslash or a quote (Telegraf's usual inputs),

@@ -1,7 +1,7 @@
 import { DEFAULT_MAX_KEYS } from '../core/detector';
 import { metricDefs } from '../core/metrics';
 import type { StreamingDetector } from '../core/streaming';
-import type { LineError, LineReader } from '../influx/line-parser';
+import { isPointLine, type LineError, type LineReader } from '../influx/line-parser';
 import { predictionLines, runPlan, type PlannedRows, type PredictionLines } from '../poller/cycle';
 import { mappingMetrics, type Mapping } from '../poller/telegraf';
 import { metricRules, type MetricRules } from '../validation/point';
@@ -163,14 +163,4 @@ export class PartitionStream {
       : { lines: [], n: 0, anomalies: 0, alerts: 0, unwritable: 0, written: [] };
     return { ...out, rows: n, replayed, points, skipped };
   }
-}
-
-/** True unless text[s, e) is blank or a comment (splitLines' rule), without making the line. */
-function isPointLine(text: string, s: number, e: number): boolean {
-  if (e <= s) return false;
-  const c = text.charCodeAt(s);
-  // The usual first character (a letter of the measurement): no trimming needed.
-  if (c > 32 && c < 127 && c !== 35) return true;
-  const line = text.slice(s, e);
-  return line.trim() !== '' && !line.trimStart().startsWith('#');
 }
