@@ -39,7 +39,8 @@ export const newGateState = (): GateState => ({ run: 0, lastAlert: -Infinity });
 
 /**
  * Advances `state` by one point (in time order) and returns whether it raises an alert.
- * `score` (the model score) is read by the repeat rule only. `group` (default 0) names
+ * `score` (the model score) and `excess` (see {@link RepeatGateOptions.excess}) are read
+ * by the repeat rule only. `group` (default 0) names
  * what the point is about (the streaming detector passes the metric of its largest
  * contribution): the repeat rule is kept per group, so an alert on one metric does not
  * suppress a later alert on another; the consecutive run is shared.
@@ -54,6 +55,7 @@ export function gate(
   network: number,
   score = 0,
   group = 0,
+  excess = NaN,
 ): boolean {
   state.run = rawAnomaly ? state.run + 1 : 0;
   const s = opts.surge;
@@ -69,7 +71,7 @@ export function gate(
       const groups = (state.repeatGroups ??= []);
       rs = groups[group - 1] ??= newRepeatGateState();
     }
-    alert = repeatGate(opts.repeat, rs, score, time, alert);
+    alert = repeatGate(opts.repeat, rs, score, time, alert, excess);
     if (alert && opts.repeat.calibrate) state.reported = rs.lastReported;
   }
   if (alert) state.lastAlert = time;
@@ -116,12 +118,25 @@ export interface RepeatGateOptions {
    * `GateState.reported`).
    */
   calibrate?: { weight: number; forMs: number };
+  /**
+   * Worse by value (absent: off): within `windowMs` of an alert, a point that passes the
+   * `level` and `peak` tests but scores at or below the last alert (a second incident whose
+   * extremes are measured from the first's, so it scores lower although it goes further)
+   * alerts if its excess is above `factor` times the largest excess since that alert. The
+   * excess is the caller's measure of how far the point's value is from normal (the
+   * streaming detector's `gateExcess`; NaN: none, never alerts this way). Such an alert
+   * leaves the last alert's time and score as they were: the same incident rising just
+   * above the last alert's score still needs the `margin`.
+   */
+  excess?: { factor: number };
 }
 
 /** Per-key state of {@link repeatGate}: the last alert and, with `peak`, the window's descending maxima. */
 export interface RepeatGateState {
   lastAlertTime: number;
   lastAlertScore: number;
+  /** With `excess`: the largest excess since the last alert, that alert's included (absent: no alert yet). */
+  lastAlertExcess?: number;
   /** With `peak`: times and (decay-adjusted) scores of a monotone decreasing queue of recent scores (created at the first score: the hosts' rule has no peak, and a host holds up to four of these states). */
   qt?: number[];
   qs?: number[];
@@ -148,7 +163,14 @@ export const newRepeatGateState = (): RepeatGateState => ({
  * `eligible` false (another rule already said no) the score still enters the window's
  * maxima but cannot alert.
  */
-export function repeatGate(opts: RepeatGateOptions, state: RepeatGateState, score: number, time: number, eligible = true): boolean {
+export function repeatGate(
+  opts: RepeatGateOptions,
+  state: RepeatGateState,
+  score: number,
+  time: number,
+  eligible = true,
+  excess = NaN,
+): boolean {
   const decay = opts.decayPerMs ?? 0;
   const rearm = opts.rearm;
   if (rearm && state.lastAlertTime > -Infinity) {
@@ -198,11 +220,24 @@ export function repeatGate(opts: RepeatGateOptions, state: RepeatGateState, scor
     qs.push(u);
     qt.push(time);
   }
+  // With `excess`: the largest excess since the last alert, before this point.
+  const bar = state.lastAlertExcess ?? NaN;
+  if (opts.excess && excess > bar) state.lastAlertExcess = excess;
   if (!eligible || score < opts.level || !higherThanWindow) return false;
   const since = time - state.lastAlertTime;
-  if (since < opts.windowMs && score <= state.lastAlertScore - decay * since + (opts.margin ?? 0)) return false;
+  const last = state.lastAlertScore - decay * since;
+  if (since < opts.windowMs && score <= last + (opts.margin ?? 0)) {
+    // Worse by value: a score at or below the last alert's (not one just above it, the
+    // same incident rising) whose excess goes beyond the bar. The score bar (the last
+    // alert's time and score) stays where it was.
+    if (!(opts.excess && score <= last && excess > opts.excess.factor * bar)) return false;
+    state.quietStart = NaN;
+    if (opts.calibrate) calibrate(opts.calibrate, state, score, time);
+    return true;
+  }
   state.lastAlertTime = time;
   state.lastAlertScore = score;
+  if (opts.excess) state.lastAlertExcess = excess;
   state.quietStart = NaN;
   if (opts.calibrate) calibrate(opts.calibrate, state, score, time);
   return true;

@@ -74,6 +74,12 @@ export interface StreamingOptions {
    * Default false (one repeat rule per key).
    */
   repeatByTop?: boolean;
+  /**
+   * With the repeat rule's `excess` (gate.ts): the point's excess it reads, of the input the
+   * rule is kept for: `robust_z` (default), its robust deviation from the key's median
+   * (|sinh| of its robust_z feature, in MADs; none without that feature), or `value`, its raw value.
+   */
+  gateExcess?: 'value' | 'robust_z';
   /** Learning of new keys and the prior that covers them meanwhile (absent: every key is judged by the learned model at once). */
   learning?: LearningOptions;
 }
@@ -246,6 +252,8 @@ export class StreamingDetector {
   private youngShareAtFit = 0;
   private readonly keys: LruMap<KeyState>;
   private readonly surgeCols: [number, number, number] | null;
+  /** With the repeat rule's `excess`: per input, the feature column of its robust_z (-1: none; see excessOf). */
+  private readonly excessCols: Int32Array | null;
   /** Refits done (the initial fit not counted). */
   refits = 0;
   refitFailures = 0;
@@ -261,6 +269,9 @@ export class StreamingDetector {
     if (surge && !isHostMetrics(opts.inputs.slice(0, 3)))
       throw new RangeError('surge levels need the three host metrics as the first inputs');
     this.surgeCols = surge ? [0, 1, 2] : null;
+    this.excessCols = this.gateOpts.repeat?.excess
+      ? Int32Array.from(opts.inputs, (input) => opts.features.findIndex((f) => f.transform === 'robust_z' && f.source === input))
+      : null;
     this.current = first;
     this.prior = null;
     this.setPrior(opts.learning?.prior ?? null);
@@ -590,7 +601,8 @@ export class StreamingDetector {
           if (!anomalous) st.alertTop = -1;
           else if (st.alertTop >= 0) top = st.alertTop;
         }
-        alert = gate(this.gateOpts, st.gate, anomalous, t, cpu, mem, net, score, top);
+        const excess = this.excessCols ? this.excessOf(features, i * d, rows.raw[i * m + top], top) : NaN;
+        alert = gate(this.gateOpts, st.gate, anomalous, t, cpu, mem, net, score, top, excess);
         if (alert && this.opts.repeatByTop) st.alertTop = top;
         // With the repeat rule's calibration, an alert reports its calibrated score (gate.ts).
         if (alert && this.gateOpts.repeat?.calibrate) out.scores[i] = st.gate.reported as number;
@@ -659,6 +671,13 @@ export class StreamingDetector {
       this.refitFailures++;
       this.lastRefitError = (e as Error).message;
     }
+  }
+
+  /** The excess the repeat rule's `excess` reads (see StreamingOptions.gateExcess) of the row at `at` of `features`, for `input`. */
+  private excessOf(features: Float64Array, at: number, value: number, input: number): number {
+    if (this.opts.gateExcess === 'value') return value;
+    const c = (this.excessCols as Int32Array)[input];
+    return c < 0 ? NaN : Math.abs(Math.sinh(features[at + c]));
   }
 
   /** Keeps the young flag of the row just remembered, in step with the window's ring. */

@@ -57,6 +57,8 @@ export interface NabBenchParams {
   refitIntervalMs: number;
   refitWindow: number;
   gate: RepeatGateOptions;
+  /** What the gate's `excess` rule reads (StreamingOptions.gateExcess; default robust_z). */
+  gateExcess?: 'value' | 'robust_z';
   /** Include the raw value as a feature (default true). */
   includeRaw?: boolean;
 }
@@ -72,9 +74,12 @@ const DAY = 24 * HOUR;
  * a novelty share of 0.3 in the score (see core/novelty.ts), a refit every 7 days of
  * stream time on up to the last 4032 normal rows (two weeks), and repeat suppression: a
  * score alerts only above everything of the last 12 hours, and within a day of an alert
- * only 0.03 above it; an alert reports its score less 0.2 times the mean score of the
- * series' alerts of the last 7 days (the gate's `calibrate`: a series that keeps alerting
- * high reports less, so the one corpus-wide threshold lets fewer of its alerts through).
+ * only 0.03 above it, or (scoring no higher) at a value above 1.05 times every value since
+ * that alert (the gate's `excess` on the raw value: a second incident that goes further
+ * than the first scores lower, its extremes measured from the first's); an alert reports
+ * its score less 0.2 times the mean score of the series' alerts of the last 7 days (the
+ * gate's `calibrate`: a series that keeps alerting high reports less, so the one
+ * corpus-wide threshold lets fewer of its alerts through).
  */
 export const DEFAULT_NAB_PARAMS: NabBenchParams = {
   // Every temporal transform, in features.ts order.
@@ -92,7 +97,16 @@ export const DEFAULT_NAB_PARAMS: NabBenchParams = {
   noveltyWeight: 0.3,
   refitIntervalMs: 7 * DAY,
   refitWindow: 4032,
-  gate: { level: 0, windowMs: DAY, peak: true, margin: 0.03, peakWindowMs: 12 * HOUR, calibrate: { weight: 0.2, forMs: 7 * DAY } },
+  gate: {
+    level: 0,
+    windowMs: DAY,
+    peak: true,
+    margin: 0.03,
+    peakWindowMs: 12 * HOUR,
+    calibrate: { weight: 0.2, forMs: 7 * DAY },
+    excess: { factor: 1.05 },
+  },
+  gateExcess: 'value',
 };
 
 /** The feature list for a univariate series. */
@@ -131,6 +145,7 @@ export function streamingOptions(p: NabBenchParams): StreamingOptions {
     noveltyWeight: p.noveltyWeight,
     refitIntervalMs: p.refitIntervalMs,
     refitWindow: p.refitWindow,
+    gateExcess: p.gateExcess,
     gate: p.gate,
     maxKeys: 1,
     // NAB reads scores only: the explanations are not computed.

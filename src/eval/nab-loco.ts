@@ -22,9 +22,10 @@ const HOUR = 3_600_000;
  * The candidates: the default and one-knob variants around it, each a guess about what
  * carries over: the gate's windows (peak comparison over 3 or 6 hours instead of 12, repeat
  * window of 12 hours instead of a day, re-arming after 12 quiet hours), the score
- * calibration off, the novelty share (0.25, 0.35 instead of 0.3), a one-day baseline and
- * 12-point levels. Small on purpose: every candidate streams every file once (about 4 s
- * for the 51 files here on one thread).
+ * calibration off, the novelty share (0.25, 0.35 instead of 0.3), a one-day baseline,
+ * 12-point levels, and the repeat rule by value (the gate's `excess`) off, at factor 1.2
+ * instead of 1.05, or on the robust deviation instead of the raw value. Small on purpose:
+ * every candidate streams every file once (about 4 s for the 51 files here on one thread).
  */
 const D = DEFAULT_NAB_PARAMS;
 export const LOCO_CANDIDATES: readonly NabCandidate[] = [
@@ -38,6 +39,9 @@ export const LOCO_CANDIDATES: readonly NabCandidate[] = [
   { name: 'span-12', params: { ...D, span: 12 } },
   { name: 'peak-6h', params: { ...D, gate: { ...D.gate, peakWindowMs: 6 * HOUR } } },
   { name: 'uncalibrated', params: { ...D, gate: { ...D.gate, calibrate: undefined } } },
+  { name: 'no-excess', params: { ...D, gate: { ...D.gate, excess: undefined } } },
+  { name: 'excess-1.2', params: { ...D, gate: { ...D.gate, excess: { factor: 1.2 } } } },
+  { name: 'excess-robust', params: { ...D, gateExcess: 'robust_z', gate: { ...D.gate, excess: { factor: 1.1 } } } },
 ];
 
 /** Options of {@link runLoco}. */

@@ -511,3 +511,24 @@ describe('refits on steady traffic', () => {
     expect(rates.slice(-3).reduce((a, b) => a + b, 0) / 3).toBeGreaterThan(0.02);
   });
 });
+
+describe('streaming detector: the repeat rule by value (gate excess)', () => {
+  // A spike at 400 and a larger one 7.5 hours later, within the repeat window of the first:
+  // the second's extremes are measured from the first's, so it scores no higher.
+  const { times, values } = stream(1000, 5);
+  values[400] += 30;
+  values[430] += 60;
+  const g: RepeatGateOptions = { level: 0, windowMs: 12 * HOUR, peak: true, margin: 0.01, peakWindowMs: 3 * HOUR };
+  const at = (alerts: number[], row: number) => alerts[row - 150];
+
+  it('passes the value (gateExcess value) or the robust deviation (default) of the point to the gate', () => {
+    const plain = run(values, times, options({ gate: g }));
+    expect(at(plain.alerts, 400)).toBe(1);
+    expect(at(plain.alerts, 430)).toBe(0);
+    expect(plain.scores[430 - 150]).toBeLessThanOrEqual(plain.scores[400 - 150]);
+    for (const gateExcess of ['value', 'robust_z'] as const) {
+      const byValue = run(values, times, options({ gate: { ...g, excess: { factor: 1.05 } }, gateExcess }));
+      expect(at(byValue.alerts, 430)).toBe(1);
+    }
+  });
+});
