@@ -80,6 +80,11 @@ interface Log {
  */
 const CHUNK_MESSAGES = 10_000;
 
+/** Bytes of prediction lines per send to the results topic (well below the broker's 1 MiB default record batch limit). */
+const RESULTS_SEND_BYTES = 256 * 1024;
+/** What a record adds to its value in a batch (key, headers, varints), counted generously. */
+const RESULTS_RECORD_OVERHEAD = 64;
+
 export class KafkaSource {
   private readonly kafka: Kafka;
   private readonly consumer: Consumer;
@@ -356,9 +361,9 @@ export class KafkaSource {
       for (let failures = 0; ; failures++) {
         try {
           if (this.sink) await this.sink.writeLines(batch);
-          if (this.producer && this.opts.resultsTopic)
-            await this.producer.send({ topic: this.opts.resultsTopic, messages: batch.map((value) => ({ key: hostOf(value), value })) });
-          this.metrics.written.inc(batch.length);
+          const tooLarge = this.producer && this.opts.resultsTopic ? await this.sendResults(this.opts.resultsTopic, batch) : 0;
+          if (tooLarge > 0) this.metrics.writeRefused.inc(tooLarge);
+          this.metrics.written.inc(batch.length - tooLarge);
           break;
         } catch (e) {
           const refusal = refusalOf(e, batch.length);
@@ -377,6 +382,44 @@ export class KafkaSource {
       }
     }
     return true;
+  }
+
+  /**
+   * Sends prediction lines to the results topic, keyed by host, in sends of at most
+   * RESULTS_SEND_BYTES: the broker refuses a record batch above its `message.max.bytes`
+   * (1 MiB by default), and one send of a write batch (5,000 lines of some 500 bytes)
+   * would be refused on every retry, wedging the partition. A send the broker still finds
+   * too large is split in halves; a single line it refuses is counted (the count returned)
+   * and not retried. Other errors throw (the write retries them).
+   */
+  private async sendResults(topic: string, lines: readonly string[]): Promise<number> {
+    const producer = this.producer as Producer;
+    const send = async (part: readonly string[]): Promise<number> => {
+      try {
+        await producer.send({ topic, messages: part.map((value) => ({ key: hostOf(value), value })) });
+        return 0;
+      } catch (e) {
+        if ((e as { type?: string }).type !== 'MESSAGE_TOO_LARGE') throw e;
+        if (part.length === 1) {
+          this.log.error({ topic, bytes: part[0].length }, 'the results topic refused a prediction line as too large; not retried');
+          return 1;
+        }
+        const half = part.length >> 1;
+        return (await send(part.slice(0, half))) + (await send(part.slice(half)));
+      }
+    };
+    let refused = 0;
+    let from = 0;
+    let bytes = 0;
+    for (let i = 0; i < lines.length; i++) {
+      bytes += lines[i].length + RESULTS_RECORD_OVERHEAD;
+      if (bytes >= RESULTS_SEND_BYTES || i === lines.length - 1) {
+        refused += await send(lines.slice(from, i + 1));
+        from = i + 1;
+        bytes = 0;
+      }
+    }
+    return refused;
   }
 
   /** Hosts still learning over this replica's partitions (a scan of every host: on the probe's timer, not per batch). */

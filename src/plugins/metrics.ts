@@ -195,7 +195,7 @@ function instruments(registry: Registry): ServiceMetrics {
     }),
     writeRefused: new Counter({
       name: 'anomaly_detector_write_refused_points_total',
-      help: 'Lines InfluxDB refused for good (HTTP 400/422: field type conflicts, bad lines); dropped, not retried, the reason logged',
+      help: 'Lines InfluxDB refused for good (HTTP 400/422: field type conflicts, bad lines), or the results topic refused as too large; dropped, not retried, the reason logged',
       registers: [registry],
     }),
     buffered: new Gauge({ name: 'anomaly_detector_write_buffer_points', help: 'Lines waiting to be written', registers: [registry] }),

@@ -179,6 +179,84 @@ describe('SOURCE=kafka: consumer group, real broker and influxd', () => {
     expect(await skipped('too_large')).toBe(1);
   }, 240_000);
 
+  it('writes a large batch of predictions to a results topic in sends the broker accepts', async () => {
+    // A results topic whose record batches may hold at most 100,000 bytes: one send of a
+    // chunk's predictions (480 lines of ~470 bytes here) is refused as too large, and was
+    // refused again on every retry, so that nothing was committed any more.
+    const input = 'telegraf-results';
+    const output = 'predictions-small';
+    const admin = new KafkaClient({ clientId: 'test-admin', brokers: [kafka.brokers], logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    await admin.createTopics({
+      topics: [
+        { topic: input, numPartitions: 1, replicationFactor: 1 },
+        { topic: output, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'max.message.bytes', value: '100000' }] },
+      ],
+      waitForLeaders: true,
+    });
+    await admin.disconnect();
+    const metrics = createMetrics(new Registry(), false);
+    const s = new KafkaSource(
+      {
+        brokers: [kafka.brokers],
+        topic: input,
+        groupId: 'results-writer',
+        clientId: 'detector',
+        resultsTopic: output,
+        ssl: null,
+        sasl: null,
+        sessionTimeoutMs: 6000,
+        concurrency: 1,
+        mapping: telegrafPreset(),
+        collectionIntervalMs: STEP_S * 1000,
+        learnWindowMs: 30 * 86_400_000,
+        engine,
+        writeBatchLines: 5000,
+        maxBackoffMs: 2000,
+      },
+      ModelStore.fromDetector(prior, MODEL_PATH),
+      null,
+      metrics,
+      silent,
+    );
+    sources.push(s);
+    await s.start();
+    const steps = 60;
+    const rows = simulate({ ...DEFAULT_SIMULATION, hosts: HOSTS, steps, stepS: STEP_S, start: START, seed: 5 });
+    const messages = telegrafMessages(rows)
+      .flat()
+      .map((m) => ({ partition: 0, key: m.key, value: m.value }));
+    await producer.send({ topic: input, messages });
+    const scored = async () => (await metrics.pointsScored.get()).values.reduce((n, v) => n + v.value, 0);
+    await waitUntil(async () => (await scored()) >= HOSTS * steps, 60_000, 'every step to be written to the results topic').catch(
+      async (e: Error) => {
+        throw new Error(`${e.message}: ${await scored()} of ${HOSTS * steps}; ${JSON.stringify(s.health().check().body)}`);
+      },
+    );
+    // Every prediction is in the topic once, keyed by its host.
+    const reader = new KafkaClient({ clientId: 'test-reader', brokers: [kafka.brokers], logLevel: logLevel.NOTHING }).consumer({
+      groupId: 'results-reader',
+    });
+    await reader.connect();
+    await reader.subscribe({ topics: [output], fromBeginning: true });
+    const seen = new Map<string, number>();
+    let keyed = 0;
+    await reader.run({
+      eachMessage: async ({ message }) => {
+        const line = String(message.value);
+        const host = /,host=([^,\s]+)/.exec(line)?.[1];
+        if (host !== undefined && String(message.key) === host) keyed++;
+        const k = `${host}@${line.slice(line.lastIndexOf(' ') + 1)}`;
+        seen.set(k, (seen.get(k) ?? 0) + 1);
+      },
+    });
+    await waitUntil(async () => seen.size >= HOSTS * steps, 30_000, 'the results topic to be read').finally(() => reader.disconnect());
+    expect(seen.size).toBe(HOSTS * steps);
+    expect([...seen.values()].every((n) => n === 1)).toBe(true);
+    expect(keyed).toBe(HOSTS * steps);
+    expect((await metrics.writeRefused.get()).values.reduce((n, v) => n + v.value, 0)).toBe(0);
+  }, 120_000);
+
   it('reports the broker unreachable in /health while it does not answer, and resumes from the committed offsets', async () => {
     // The replicas of the first test are still in the group: scores go on from their commits.
     const before = (await predictions(influxd)).length;
