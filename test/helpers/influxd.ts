@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './ports';
+import { exitOnSignals } from './process';
 
 const MISSING = 'influxd not found: apt-get install influxdb (Debian) or set INFLUXD=/path/to/influxd';
 
@@ -142,6 +143,7 @@ export async function startInfluxd(options: InfluxdOptions = {}): Promise<Influx
   let exited: Promise<void> = Promise.resolve();
   const killOnExit = () => child?.kill('SIGKILL');
   process.once('exit', killOnExit);
+  exitOnSignals();
 
   const append = (chunk: Buffer) => {
     output = (output + chunk.toString('utf8')).slice(-16_384);

@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Kafka as KafkaClient, logLevel, type Admin } from 'kafkajs';
 import { freePort } from './ports';
+import { exitOnSignals } from './process';
 
 /** scripts/kafka-env.sh of this checkout, from test/helpers/ or from dist/test/helpers/ (benchmarks). */
 function scriptPath(): string {
@@ -242,6 +243,7 @@ export async function startKafka(opts: KafkaOptions = {}): Promise<Kafka> {
   let admin: Admin | undefined;
   const killOnExit = () => child?.kill('SIGKILL');
   process.once('exit', killOnExit);
+  exitOnSignals();
 
   const kill = async (): Promise<void> => {
     await admin?.disconnect().catch(() => undefined);

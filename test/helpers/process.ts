@@ -69,3 +69,22 @@ export function startExpectingFailure(env: NodeJS.ProcessEnv, timeoutMs = 15000)
     });
   });
 }
+
+let signalsHandled = false;
+
+/**
+ * Makes SIGINT and SIGTERM end this process through `process.exit`, so that its 'exit'
+ * handlers run: the helpers that start servers (influxd, Kafka) kill them there. Without
+ * it a benchmark stopped by a signal leaves its servers running. A process that handles
+ * a signal itself keeps its own handling.
+ */
+export function exitOnSignals(): void {
+  if (signalsHandled) return;
+  signalsHandled = true;
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
+    if (process.listenerCount(signal) === 0) process.once(signal, () => process.exit(code));
+  }
+}
