@@ -9,7 +9,9 @@
  *    (eachBatch, nothing done per message): the ceiling;
  * 3. `score`: KafkaSource (src/kafka/consumer.ts) with no sink: parse, join, the streaming
  *    detector of each partition (the learning defaults), prediction lines, commits;
- * 4. `score+influx`: the same, writing every prediction to influxd before committing.
+ * 4. `score+influx`: the same, writing every prediction to influxd before committing;
+ * 5. `score+topic`: the same, writing every prediction to a results topic instead
+ *    (KAFKA_RESULTS_TOPIC without INFLUX_URL), on the same broker.
  *
  * Prints host-steps per second of each, and the ratios to `consume`.
  * The target (issue 15): score+influx >= 100,000 host-steps/s and >= half of consume.
@@ -37,9 +39,10 @@ const STEPS = Number(process.env.BENCH_STEPS ?? 720);
 const PARTITIONS = Number(process.env.BENCH_PARTITIONS ?? 8);
 const STEP_S = 10;
 const TOPIC = 'telegraf';
+const RESULTS_TOPIC = 'predictions';
 const silent = {
   info: () => undefined,
-  warn: () => undefined,
+  warn: (o: object, m: string) => process.env.BENCH_VERBOSE && process.stderr.write(`${m} ${JSON.stringify(o)}\n`),
   error: (o: object, m: string) => process.stderr.write(`${m} ${JSON.stringify(o)}\n`),
 };
 
@@ -139,7 +142,8 @@ async function main(): Promise<void> {
     const prior = loadDetectorFile(resolve(root, 'models', 'model.json'));
     const store = createMetricsStore({ version: 'v1', url: influxd.url, database: 'system_metrics', batchSize: 5000 });
     await store.createDatabase?.();
-    const run = async (name: string, withSink: boolean): Promise<number> => {
+    await kafka.createTopic(RESULTS_TOPIC, PARTITIONS);
+    const run = async (name: string, withSink: boolean, toTopic = false): Promise<number> => {
       const groupId = `bench-${name.replace(/\W/g, '-')}`;
       await fromStart(groupId);
       const metrics = createMetrics(new Registry(), false);
@@ -149,7 +153,7 @@ async function main(): Promise<void> {
           topic: TOPIC,
           groupId,
           clientId: 'bench',
-          resultsTopic: null,
+          resultsTopic: toTopic ? RESULTS_TOPIC : null,
           ssl: null,
           sasl: null,
           sessionTimeoutMs: 30_000,
@@ -195,6 +199,7 @@ async function main(): Promise<void> {
     };
     await run('score', false);
     await run('score+influx', true);
+    await run('score+topic', false, true);
     await admin.disconnect();
     await store.close?.();
   } finally {
