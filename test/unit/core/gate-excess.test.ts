@@ -24,7 +24,14 @@ const quiet = (n: number): Point[] => new Array<Point>(n).fill([0.3, 10]);
  * A first incident scoring 0.9 at value 40 (row 10), 100 quiet rows (8.3 hours, past the
  * peak look-back), then a second one at row 112 that scores lower (0.8) at `value`.
  */
-const twoIncidents = (value: number, score = 0.8): Point[] => [...quiet(10), [0.9, 40], [0.85, 38], ...quiet(100), [score, value], [0.3, 10]];
+const twoIncidents = (value: number, score = 0.8): Point[] => [
+  ...quiet(10),
+  [0.9, 40],
+  [0.85, 38],
+  ...quiet(100),
+  [score, value],
+  [0.3, 10],
+];
 
 describe('repeat gate: worse by value (excess)', () => {
   it('without the option, a second, lower-scoring incident within a day stays suppressed whatever its value', () => {
@@ -54,7 +61,14 @@ describe('repeat gate: worse by value (excess)', () => {
 
   it('the level and peak tests still apply', () => {
     // Two rows after the first alert: 0.9 is in the peak look-back.
-    expect(alerts(EXCESS, [[0.3, 10], [0.9, 40], [0.5, 20], [0.8, 90]])).toEqual([0, 1]);
+    expect(
+      alerts(EXCESS, [
+        [0.3, 10],
+        [0.9, 40],
+        [0.5, 20],
+        [0.8, 90],
+      ]),
+    ).toEqual([0, 1]);
     expect(alerts({ ...EXCESS, level: 0.85 }, twoIncidents(45))).toEqual([10]);
   });
 
