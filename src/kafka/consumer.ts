@@ -80,6 +80,9 @@ interface Log {
  */
 const CHUNK_MESSAGES = 10_000;
 
+/** How long the writes of predictions must have failed (with no success since) before /health says degraded. */
+const WRITES_FAILING_DEGRADE_MS = 10_000;
+
 /** Bytes of prediction lines per send to the results topic (well below the broker's 1 MiB default record batch limit). */
 const RESULTS_SEND_BYTES = 256 * 1024;
 /** What a record adds to its value in a batch (key, headers, varints), counted generously. */
@@ -104,6 +107,8 @@ export class KafkaSource {
   private scored = 0;
   private probe: NodeJS.Timeout | null = null;
   private readonly lags = new Map<number, bigint>();
+  /** When the writes of predictions began to fail without a success since (null: they do not fail). */
+  private writeFailingSince: number | null = null;
 
   constructor(
     private readonly opts: KafkaSourceOptions,
@@ -364,6 +369,7 @@ export class KafkaSource {
           const tooLarge = this.producer && this.opts.resultsTopic ? await this.sendResults(this.opts.resultsTopic, batch) : 0;
           if (tooLarge > 0) this.metrics.writeRefused.inc(tooLarge);
           this.metrics.written.inc(batch.length - tooLarge);
+          this.writeFailingSince = null;
           break;
         } catch (e) {
           const refusal = refusalOf(e, batch.length);
@@ -374,6 +380,7 @@ export class KafkaSource {
             break;
           }
           this.metrics.writeErrors.inc();
+          this.writeFailingSince ??= Date.now();
           this.fail(e);
           if (!stillOurs()) return false;
           await new Promise((r) => setTimeout(r, backoffMs(failures + 1, 200, this.opts.maxBackoffMs)));
@@ -455,11 +462,16 @@ export class KafkaSource {
           !this.started || this.lastOk === null ? (this.lastError ? 'unreachable' : 'starting') : unreachable ? 'unreachable' : 'ok';
         let lag = 0n;
         for (const v of this.lags.values()) lag += v;
+        // Writes failing for a while (InfluxDB or the results topic down): nothing is committed meanwhile.
+        const failingS = this.writeFailingSince === null ? 0 : (now - this.writeFailingSince) / 1000;
+        const writesFailing = failingS * 1000 >= WRITES_FAILING_DEGRADE_MS;
         return {
-          degraded: status === 'unreachable',
+          degraded: status === 'unreachable' || writesFailing,
           body: {
             enabled: true,
             status,
+            writes: writesFailing ? 'failing' : 'ok',
+            writes_failing_s: Math.round(failingS),
             topic: this.opts.topic,
             group: this.opts.groupId,
             partitions: this.assigned,

@@ -283,4 +283,39 @@ describe('SOURCE=kafka: consumer group, real broker and influxd', () => {
     await waitUntil(async () => sources.every((s) => !s.health().check().degraded), 30_000, '/health to recover');
     expect((await predictions(influxd)).length).toBe(before + HOSTS * 30);
   }, 240_000);
+
+  it('reports failing writes in /health while InfluxDB is down, and writes everything once it is back', async () => {
+    const before = (await predictions(influxd)).length;
+    const rows = simulate({
+      ...DEFAULT_SIMULATION,
+      hosts: HOSTS,
+      steps: 20,
+      stepS: STEP_S,
+      start: START + (STEPS + 100) * STEP_S * 1000, // after the outage test's 30 steps
+      seed: 11,
+    });
+    const writers = sources.slice(0, 2);
+    await influxd.stop();
+    try {
+      for (const list of telegrafMessages(rows))
+        await producer.send({ topic: TOPIC, messages: list.map((m) => ({ partition: m.partition, key: m.key, value: m.value })) });
+      await waitUntil(
+        async () => writers.some((s) => (s.health().check().body as { writes: string }).writes === 'failing'),
+        60_000,
+        '/health to report failing writes',
+      );
+      const failing = writers.find((s) => (s.health().check().body as { writes: string }).writes === 'failing') as KafkaSource;
+      expect(failing.health().check().degraded).toBe(true);
+      expect((failing.health().check().body as { writes_failing_s: number }).writes_failing_s).toBeGreaterThanOrEqual(10);
+    } finally {
+      await influxd.restart();
+    }
+    await waitUntil(async () => (await predictions(influxd)).length >= before + HOSTS * 20, 90_000, 'the writes to resume');
+    await waitUntil(
+      async () => writers.every((s) => (s.health().check().body as { writes: string }).writes === 'ok'),
+      30_000,
+      '/health to report the writes ok',
+    );
+    expect((await predictions(influxd)).length).toBe(before + HOSTS * 20);
+  }, 240_000);
 });
