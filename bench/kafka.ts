@@ -30,9 +30,9 @@ import { createMetricsStore } from '../src/influx';
 import { KafkaSource } from '../src/kafka/consumer';
 import { ModelStore, loadDetectorFile } from '../src/model-store';
 import { createMetrics } from '../src/plugins/metrics';
-import { telegrafPreset } from '../src/poller/telegraf';
 import { startInfluxd } from '../test/helpers/influxd';
 import { startKafka } from '../test/helpers/kafka';
+import { kafkaSourceOptions } from '../test/helpers/kafka-source';
 
 const HOSTS = Number(process.env.BENCH_HOSTS ?? 500);
 const STEPS = Number(process.env.BENCH_STEPS ?? 720);
@@ -148,23 +148,18 @@ async function main(): Promise<void> {
       await fromStart(groupId);
       const metrics = createMetrics(new Registry(), false);
       const source = new KafkaSource(
-        {
+        kafkaSourceOptions({
           brokers: [kafka.brokers],
           topic: TOPIC,
           groupId,
           clientId: 'bench',
           resultsTopic: toTopic ? RESULTS_TOPIC : null,
-          ssl: null,
-          sasl: null,
           sessionTimeoutMs: 30_000,
           concurrency: Number(process.env.BENCH_CONCURRENCY ?? 4),
-          mapping: telegrafPreset(),
           collectionIntervalMs: STEP_S * 1000,
           learnWindowMs: 0,
           engine: (p: Detector) => StreamingDetector.learner(hostLearningOptions({ prior: p, gate: DEFAULT_GATE, maxKeys: 1_000_000 })),
-          writeBatchLines: 5000,
-          maxBackoffMs: 2000,
-        },
+        }),
         ModelStore.fromDetector(prior, 'models/model.json'),
         withSink ? store : null,
         metrics,

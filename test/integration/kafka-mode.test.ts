@@ -8,7 +8,7 @@ import { DEFAULT_SIMULATION, simulate, type SimulatedRow } from '../../src/data/
 import { TelegrafEncoder } from '../../src/data/telegraf-sim';
 import { parseLine } from '../../src/influx/line-parser';
 import type { MetricsStore } from '../../src/influx/types';
-import { KafkaSource, type KafkaSourceOptions } from '../../src/kafka/consumer';
+import { KafkaSource } from '../../src/kafka/consumer';
 import { PartitionStream } from '../../src/kafka/partition';
 import { ModelStore, loadDetectorFile } from '../../src/model-store';
 import { createMetrics } from '../../src/plugins/metrics';
@@ -17,6 +17,7 @@ import { MODEL_PATH } from '../helpers/fixtures';
 import { startInfluxd, type Influxd } from '../helpers/influxd';
 import { predictions, storeFor, waitUntil } from '../helpers/influx-data';
 import { startKafka, type Kafka } from '../helpers/kafka';
+import { kafkaSourceOptions } from '../helpers/kafka-source';
 
 /**
  * SOURCE=kafka against a real broker and a real influxd: Telegraf-schema line protocol,
@@ -33,6 +34,9 @@ const STEP_S = 10;
 const START = Date.parse('2026-11-20T08:00:00Z');
 
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** The writes' part of a replica's /health body. */
+const writesOf = (s: KafkaSource) => s.health().check().body as { writes: string; writes_failing_s?: number };
 
 const engine = (prior: Detector) =>
   StreamingDetector.learner(
@@ -107,23 +111,15 @@ describe('SOURCE=kafka: consumer group, real broker and influxd', () => {
 
   function source(metrics = createMetrics(new Registry(), false)): { source: KafkaSource; metrics: ReturnType<typeof createMetrics> } {
     const models = ModelStore.fromDetector(prior, MODEL_PATH);
-    const opts: KafkaSourceOptions = {
+    const opts = kafkaSourceOptions({
       brokers: [kafka.brokers],
       topic: TOPIC,
       groupId: 'detectors',
-      clientId: 'detector',
-      resultsTopic: null,
-      ssl: null,
-      sasl: null,
-      sessionTimeoutMs: 6000,
       concurrency: 4,
-      mapping: telegrafPreset(),
       collectionIntervalMs: STEP_S * 1000,
       learnWindowMs: 30 * 86_400_000,
       engine,
-      writeBatchLines: 5000,
-      maxBackoffMs: 2000,
-    };
+    });
     const s = new KafkaSource(opts, models, store, metrics, silent);
     sources.push(s);
     return { source: s, metrics };
@@ -197,23 +193,15 @@ describe('SOURCE=kafka: consumer group, real broker and influxd', () => {
     await admin.disconnect();
     const metrics = createMetrics(new Registry(), false);
     const s = new KafkaSource(
-      {
+      kafkaSourceOptions({
         brokers: [kafka.brokers],
         topic: input,
         groupId: 'results-writer',
-        clientId: 'detector',
         resultsTopic: output,
-        ssl: null,
-        sasl: null,
-        sessionTimeoutMs: 6000,
-        concurrency: 1,
-        mapping: telegrafPreset(),
         collectionIntervalMs: STEP_S * 1000,
         learnWindowMs: 30 * 86_400_000,
         engine,
-        writeBatchLines: 5000,
-        maxBackoffMs: 2000,
-      },
+      }),
       ModelStore.fromDetector(prior, MODEL_PATH),
       null,
       metrics,
@@ -299,23 +287,15 @@ describe('SOURCE=kafka: consumer group, real broker and influxd', () => {
     try {
       for (const list of telegrafMessages(rows))
         await producer.send({ topic: TOPIC, messages: list.map((m) => ({ partition: m.partition, key: m.key, value: m.value })) });
-      await waitUntil(
-        async () => writers.some((s) => (s.health().check().body as { writes: string }).writes === 'failing'),
-        60_000,
-        '/health to report failing writes',
-      );
-      const failing = writers.find((s) => (s.health().check().body as { writes: string }).writes === 'failing') as KafkaSource;
+      await waitUntil(async () => writers.some((s) => writesOf(s).writes === 'failing'), 60_000, '/health to report failing writes');
+      const failing = writers.find((s) => writesOf(s).writes === 'failing') as KafkaSource;
       expect(failing.health().check().degraded).toBe(true);
-      expect((failing.health().check().body as { writes_failing_s: number }).writes_failing_s).toBeGreaterThanOrEqual(10);
+      expect(writesOf(failing).writes_failing_s).toBeGreaterThanOrEqual(10);
     } finally {
       await influxd.restart();
     }
     await waitUntil(async () => (await predictions(influxd)).length >= before + HOSTS * 20, 90_000, 'the writes to resume');
-    await waitUntil(
-      async () => writers.every((s) => (s.health().check().body as { writes: string }).writes === 'ok'),
-      30_000,
-      '/health to report the writes ok',
-    );
+    await waitUntil(async () => writers.every((s) => writesOf(s).writes === 'ok'), 30_000, '/health to report the writes ok');
     expect((await predictions(influxd)).length).toBe(before + HOSTS * 20);
   }, 240_000);
 });

@@ -12,6 +12,7 @@ import { ModelStore, loadDetectorFile } from '../../../src/model-store';
 import { createMetrics } from '../../../src/plugins/metrics';
 import { telegrafPreset } from '../../../src/poller/telegraf';
 import { MODEL_PATH } from '../../helpers/fixtures';
+import { kafkaSourceOptions } from '../../helpers/kafka-source';
 
 /**
  * KafkaSource's replay of a newly assigned partition, around a fake consumer and admin: the
@@ -63,23 +64,15 @@ function setup(all: KafkaMessageIn[]) {
   const sink = { writeLines: async (lines: readonly string[]) => void written.push(...lines) } as unknown as MetricsStore;
   const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
   const source = new KafkaSource(
-    {
+    kafkaSourceOptions({
       brokers: ['127.0.0.1:1'],
       topic: TOPIC,
       groupId: 'g',
-      clientId: 'c',
-      resultsTopic: null,
-      ssl: null,
-      sasl: null,
-      sessionTimeoutMs: 6000,
-      concurrency: 1,
-      mapping: telegrafPreset(),
       collectionIntervalMs: STEP_S * 1000,
       learnWindowMs: 86_400_000,
       engine,
-      writeBatchLines: 5000,
       maxBackoffMs: 1000,
-    },
+    }),
     ModelStore.fromDetector(prior, MODEL_PATH),
     sink,
     createMetrics(new Registry(), false),
@@ -157,23 +150,16 @@ describe('KafkaSource: writes that overlap the scoring of the next chunk', () =>
     const prior = loadDetectorFile(MODEL_PATH);
     const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
     const src = new KafkaSource(
-      {
+      kafkaSourceOptions({
         brokers: ['127.0.0.1:1'],
         topic: TOPIC,
         groupId: 'g',
-        clientId: 'c',
-        resultsTopic: null,
-        ssl: null,
-        sasl: null,
-        sessionTimeoutMs: 6000,
-        concurrency: 1,
-        mapping: telegrafPreset(),
         collectionIntervalMs: STEP_S * 1000,
         learnWindowMs: 0,
         engine,
         writeBatchLines: 100_000,
         maxBackoffMs: 50,
-      },
+      }),
       ModelStore.fromDetector(prior, MODEL_PATH),
       { writeLines } as unknown as MetricsStore,
       createMetrics(new Registry(), false),
