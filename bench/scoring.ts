@@ -83,11 +83,29 @@ for (const mode of ['js', 'scalar', 'auto'] as const) {
 }
 setKernelMode(previous);
 
-// Latency of one point (kernel already built).
-const one = new Float64Array(1);
+// Latency of one point (kernel already built), without and with contributions: hot (the
+// same point over and over) and cold (a 32 MiB buffer read between calls, as the rest of a
+// request's work does to the caches). Each call timed on its own; the median.
+const evict = new Float64Array(4 * 2 ** 20);
+let sink = 0;
 const single = IsolationForest.fromState(forest.toState());
+const one = new Float64Array(1);
+const oneContrib = new Float64Array(d);
+single.score(x, 1, one, oneContrib);
 single.score(x, 1, one);
-const reps = 20_000;
-const t0 = process.hrtime.bigint();
-for (let i = 0; i < reps; i++) single.score(x.subarray((i % 1000) * d, (i % 1000) * d + d), 1, one);
-console.log(`${'one point'.padEnd(26)}${(Number(process.hrtime.bigint() - t0) / 1e3 / reps).toFixed(2).padStart(11)} us`);
+for (const cold of [false, true])
+  for (const withContrib of [false, true]) {
+    const reps = cold ? 400 : 20_000;
+    const us: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      if (cold) for (let k = 0; k < evict.length; k += 8) sink += evict[k];
+      const p = x.subarray((i % 1000) * d, (i % 1000) * d + d);
+      const t0 = process.hrtime.bigint();
+      single.score(p, 1, one, withContrib ? oneContrib : undefined);
+      us.push(Number(process.hrtime.bigint() - t0) / 1e3);
+    }
+    us.sort((a, b) => a - b);
+    const label = `one point${withContrib ? ' +contrib' : ''}, ${cold ? 'cold' : 'hot'}`;
+    console.log(`${label.padEnd(26)}${us[us.length >> 1].toFixed(2).padStart(11)} us`);
+  }
+if (sink === 1) console.log('');

@@ -360,16 +360,32 @@ export function simdExitTables(): Uint8Array {
  * - `scoreRows(n, rankPtr, rowsPtr, nTrees, nodesPtr, lcPtr)`: the same with rows of
  *   W = rowWidth(d) f64 (value, per-feature path gains, padding) per leaf at lcPtr,
  *   added to the W f64 at rowsPtr + 8Wp (with f64x2 adds in the SIMD kernel).
+ * - `scoreAcross` and `scoreRowsAcross`: the same contracts, point after point, each
+ *   point walking `lanes` trees in lock step instead of `lanes` points through one tree
+ *   (for a few points: a lone point then has independent dependency chains too). Leaf
+ *   values and rows are still added in tree order, so the sums are bit-identical.
  */
 export function kernelModule(shape: KernelShape): Uint8Array {
   if (shape.kind === 'simd' && shape.d > 8) throw new Error('the SIMD kernel takes at most 8 features');
   const rank = shape.kind === 'simd' ? rankFunc(shape.d, 16, 2, 0) : rankFunc(shape.d, 4 * shape.d, 4, shape.shift);
-  return assembleModule([rank, scoreFunc(shape, false), scoreFunc(shape, true)]);
+  return assembleModule([
+    rank,
+    scoreFunc(shape, false, 'points'),
+    scoreFunc(shape, true, 'points'),
+    scoreFunc(shape, false, 'trees'),
+    scoreFunc(shape, true, 'trees'),
+  ]);
 }
 
-function scoreFunc(shape: KernelShape, rows: boolean): FuncBuilder {
+/**
+ * A score function. `across` is what its lanes (independent walks in lock step) run over:
+ * 'points' (lane k: point p + k through tree t; trees outermost) or 'trees' (lane k: tree
+ * t + k for point p; points outermost).
+ */
+function scoreFunc(shape: KernelShape, rows: boolean, across: 'points' | 'trees'): FuncBuilder {
   const { kind, d, depth, shift, lanes } = shape;
-  const f = new FuncBuilder(rows ? 'scoreRows' : 'score', [I32, I32, I32, I32, I32, I32]);
+  const byTree = across === 'trees';
+  const f = new FuncBuilder((rows ? 'scoreRows' : 'score') + (byTree ? 'Across' : ''), [I32, I32, I32, I32, I32, I32]);
   const [n, rankPtr, accPtr, nTrees, nodesPtr, leavesPtr] = [0, 1, 2, 3, 4, 5];
   const width = 2 ** depth;
   const W = rows ? rowWidth(d) : 1;
@@ -406,6 +422,12 @@ function scoreFunc(shape: KernelShape, rows: boolean): FuncBuilder {
     rootIdx = f.local(V128);
   }
   const mask = shift > 0 ? (1 << shift) - 1 : 0;
+  // Static byte offsets of lane k: its tree's nodes and leaves (by tree), its point's rank
+  // row and accumulator (by point).
+  const nodeOff = (k: number): number => (byTree ? k * treeBytes : 0);
+  const leafOff = (k: number): number => (byTree ? k * leafBytes * width : 0);
+  const rankOff = (k: number): number => (byTree ? 0 : k * rowBytes);
+  const accOff = (k: number): number => (byTree ? 0 : k * 8 * W);
 
   /** Scalar: j = heap index; leaves j * 8 bytes from lb. */
   const scalarWalk = (count: number): void => {
@@ -413,13 +435,11 @@ function scoreFunc(shape: KernelShape, rows: boolean): FuncBuilder {
     for (let step = 0; step < depth; step++) {
       for (let k = 0; k < count; k++) {
         // w = node word; j = 2j + (rank word > w)
-        f.get(nb).get(j[k]).i32(2).op(OP.i32shl, OP.i32add).loadI32().set(tmp);
+        f.get(nb).get(j[k]).i32(2).op(OP.i32shl, OP.i32add).loadI32(nodeOff(k)).set(tmp);
         f.get(j[k]).i32(1).op(OP.i32shl);
         if (mask !== 0) f.get(rp).get(tmp).i32(mask).op(OP.i32and, OP.i32add);
         else f.get(rp);
-        f.loadI32(k * rowBytes)
-          .get(tmp)
-          .op(OP.i32gtU);
+        f.loadI32(rankOff(k)).get(tmp).op(OP.i32gtU);
         f.op(OP.i32add).set(j[k]);
       }
     }
@@ -428,22 +448,32 @@ function scoreFunc(shape: KernelShape, rows: boolean): FuncBuilder {
 
   /** SIMD: j = 32 * heap index on inner block levels, then 8 * leaf heap index. */
   const simdWalk = (count: number): void => {
-    for (let k = 0; k < count; k++)
-      f.get(rp)
-        .loadV128(16 * k)
-        .set(xv[k]);
+    // By tree, xv[0] holds the point's ranks (loaded once per point) and the lanes' roots
+    // are read from their trees; lvb is set from nb here, since nb moves with each group.
+    if (!byTree)
+      for (let k = 0; k < count; k++)
+        f.get(rp)
+          .loadV128(16 * k)
+          .set(xv[k]);
+    else for (let lv = 1; lv < nLv; lv++) f.get(nb).i32(levelBias[lv]).op(OP.i32add).set(lvb[lv]);
     if (nLv === 0) for (let k = 0; k < count; k++) f.i32(8).set(j[k]);
     for (let lv = 0; lv < nLv; lv++) {
       const last = lv === nLv - 1;
       const table = last ? levels[lv] : 0;
       for (let k = 0; k < count; k++) {
         // table[bitmask(gather(ranks, idx) > thr)]
-        f.get(xv[k]);
-        if (lv === 0) f.get(rootIdx);
-        else f.get(lvb[lv]).get(j[k]).op(OP.i32add).loadV128(16);
+        f.get(xv[byTree ? 0 : k]);
+        if (lv === 0 && !byTree) f.get(rootIdx);
+        else if (lv === 0) f.get(nb).loadV128(16 + nodeOff(k));
+        else
+          f.get(lvb[lv])
+            .get(j[k])
+            .op(OP.i32add)
+            .loadV128(16 + nodeOff(k));
         f.simd(SIMD.i8x16swizzle);
-        if (lv === 0) f.get(rootThr);
-        else f.get(lvb[lv]).get(j[k]).op(OP.i32add).loadV128(0);
+        if (lv === 0 && !byTree) f.get(rootThr);
+        else if (lv === 0) f.get(nb).loadV128(nodeOff(k));
+        else f.get(lvb[lv]).get(j[k]).op(OP.i32add).loadV128(nodeOff(k));
         f.simd(SIMD.i16x8gtS)
           .simd(SIMD.i16x8bitmask)
           .loadU8(256 * table);
@@ -469,46 +499,98 @@ function scoreFunc(shape: KernelShape, rows: boolean): FuncBuilder {
     // j[k] is now 8 * leaf heap index.
     for (let k = 0; k < count; k++) {
       if (!rows) {
-        f.get(ap)
-          .get(ap)
-          .loadF64(8 * k);
-        f.get(lb).get(j[k]).op(OP.i32add).loadF64();
-        f.op(OP.f64add).storeF64(8 * k);
+        f.get(ap).get(ap).loadF64(accOff(k));
+        f.get(lb).get(j[k]).op(OP.i32add).loadF64(leafOff(k));
+        f.op(OP.f64add).storeF64(accOff(k));
         continue;
       }
       f.get(lb).get(j[k]).i32(W).op(OP.i32mul, OP.i32add).set(tmp);
       const vector = kind === 'simd' || shape.vectorAdds === true;
       for (let q = 0; q < W; q += vector ? 2 : 1) {
-        const off = 8 * (k * W + q);
+        const off = accOff(k) + 8 * q;
         f.get(ap).get(ap);
         if (vector)
           f.loadV128(off)
             .get(tmp)
-            .loadV128(8 * q)
+            .loadV128(8 * q + leafOff(k))
             .simd(SIMD.f64x2add)
             .storeV128(off);
         else
           f.loadF64(off)
             .get(tmp)
-            .loadF64(8 * q)
+            .loadF64(8 * q + leafOff(k))
             .op(OP.f64add)
             .storeF64(off);
       }
     }
-    f.get(rp)
-      .i32(count * rowBytes)
-      .op(OP.i32add)
-      .set(rp);
-    f.get(ap)
-      .i32(count * 8 * W)
-      .op(OP.i32add)
-      .set(ap);
+    if (byTree) {
+      f.get(nb)
+        .i32(count * treeBytes)
+        .op(OP.i32add)
+        .set(nb);
+      f.get(lb)
+        .i32(count * leafBytes * width)
+        .op(OP.i32add)
+        .set(lb);
+    } else {
+      f.get(rp)
+        .i32(count * rowBytes)
+        .op(OP.i32add)
+        .set(rp);
+      f.get(ap)
+        .i32(count * 8 * W)
+        .op(OP.i32add)
+        .set(ap);
+    }
     f.get(rem).i32(count).op(OP.i32sub).set(rem);
+  };
+
+  /** Groups of `lanes`, then single lanes, until rem is 0. */
+  const groups = (): void => {
+    if (lanes > 1) {
+      f.block();
+      f.loop();
+      f.get(rem).i32(lanes).op(OP.i32ltU).brIf(1);
+      group(lanes);
+      f.br(0);
+      f.end();
+      f.end();
+    }
+    f.block();
+    f.loop();
+    f.get(rem).op(OP.i32eqz).brIf(1);
+    group(1);
+    f.br(0);
+    f.end();
+    f.end();
   };
 
   f.block();
   f.get(nTrees).op(OP.i32eqz).brIf(0);
   f.get(n).op(OP.i32eqz).brIf(0);
+  if (byTree) {
+    // Points outermost; rem counts the point's trees left.
+    f.get(rankPtr).set(rp);
+    f.get(accPtr).set(ap);
+    f.loop(); // points
+    f.get(nodesPtr).set(nb);
+    f.get(leavesPtr)
+      .i32(leafBytes * width)
+      .op(OP.i32sub)
+      .set(lb);
+    if (kind === 'simd') f.get(rp).loadV128(0).set(xv[0]);
+    f.get(nTrees).set(rem);
+    groups();
+    f.get(rp).i32(rowBytes).op(OP.i32add).set(rp);
+    f.get(ap)
+      .i32(8 * W)
+      .op(OP.i32add)
+      .set(ap);
+    f.get(n).i32(1).op(OP.i32sub).tee(n).brIf(0);
+    f.end(); // loop
+    f.end(); // block
+    return f;
+  }
   f.get(nodesPtr).set(nb);
   // Leaf heap indices run over [2^depth, 2^(depth+1)): bias the base accordingly (mod 2^32).
   f.get(leavesPtr)
@@ -527,22 +609,7 @@ function scoreFunc(shape: KernelShape, rows: boolean): FuncBuilder {
   f.get(rankPtr).set(rp);
   f.get(accPtr).set(ap);
   f.get(n).set(rem);
-  if (lanes > 1) {
-    f.block();
-    f.loop();
-    f.get(rem).i32(lanes).op(OP.i32ltU).brIf(1);
-    group(lanes);
-    f.br(0);
-    f.end();
-    f.end();
-  }
-  f.block();
-  f.loop();
-  f.get(rem).op(OP.i32eqz).brIf(1);
-  group(1);
-  f.br(0);
-  f.end();
-  f.end();
+  groups();
   f.get(nb).i32(treeBytes).op(OP.i32add).set(nb);
   f.get(lb)
     .i32(leafBytes * width)

@@ -167,6 +167,14 @@ const CONTRIB_BLOCK = 256;
 /** Points traversed in lock step per tree by the scalar and SIMD kernels. */
 const SCALAR_LANES = 6;
 const SIMD_LANES = 8;
+/**
+ * Blocks of fewer points than this (the SIMD lanes: below it the lanes over points never
+ * fill) walk several trees per point at once (scoreAcross). One point, 200 trees of 256,
+ * with contributions: 2.6-2.9 us hot and 11-13 us with the caches evicted, against 4.1-4.6
+ * and 22-29 us one tree after another (`node dist/bench/scoring.js 20000 200 256 3`, the
+ * two builds in turn; docs/benchmarks.md).
+ */
+export const ACROSS_BELOW = 8;
 /** The SIMD kernel compares i16 ranks: at most this many distinct thresholds per feature. */
 const SIMD_MAX_THRESHOLDS = 0x7ffe;
 const SIMD_NEVER = 0x7fff;
@@ -257,6 +265,8 @@ export class WasmForestKernel {
   private readonly rankFn: RankFn;
   private readonly scoreFn: ScoreFn;
   private readonly scoreRowsFn: ScoreFn;
+  private readonly scoreAcrossFn: ScoreFn;
+  private readonly scoreRowsAcrossFn: ScoreFn;
 
   private constructor(
     kind: 'simd' | 'scalar',
@@ -273,6 +283,8 @@ export class WasmForestKernel {
     this.rankFn = fns.rank as RankFn;
     this.scoreFn = fns.score as ScoreFn;
     this.scoreRowsFn = fns.scoreRows as ScoreFn;
+    this.scoreAcrossFn = fns.scoreAcross as ScoreFn;
+    this.scoreRowsAcrossFn = fns.scoreRowsAcross as ScoreFn;
   }
 
   /**
@@ -468,9 +480,11 @@ export class WasmForestKernel {
       const m = Math.min(block, n - b0);
       f64.set(x.subarray(b0 * d, (b0 + m) * d), xOff);
       this.rankFn(m, ptr.x, ptr.rank, ptr.tables, this.half);
+      // A few points: each walks several trees at once (the same sums, in tree order).
+      const across = m < ACROSS_BELOW;
       if (contrib) {
         f64.fill(0, accOff, accOff + m * W);
-        this.scoreRowsFn(m, ptr.rank, ptr.acc, this.nTrees, ptr.nodes, ptr.rows);
+        (across ? this.scoreRowsAcrossFn : this.scoreRowsFn)(m, ptr.rank, ptr.acc, this.nTrees, ptr.nodes, ptr.rows);
         for (let p = 0; p < m; p++) {
           const r = accOff + p * W;
           out[b0 + p] = f64[r];
@@ -479,7 +493,7 @@ export class WasmForestKernel {
         }
       } else {
         f64.fill(0, accOff, accOff + m);
-        this.scoreFn(m, ptr.rank, ptr.acc, this.nTrees, ptr.nodes, ptr.leaves);
+        (across ? this.scoreAcrossFn : this.scoreFn)(m, ptr.rank, ptr.acc, this.nTrees, ptr.nodes, ptr.leaves);
         out.set(f64.subarray(accOff, accOff + m), b0);
       }
     }
