@@ -1,4 +1,11 @@
-import { ACROSS_BELOW, flattenForest, scoreForestJs, setKernelMode, WasmForestKernel, type KernelMode } from '../../../src/core/forest-kernel';
+import {
+  ACROSS_BELOW,
+  flattenForest,
+  scoreForestJs,
+  setKernelMode,
+  WasmForestKernel,
+  type KernelMode,
+} from '../../../src/core/forest-kernel';
 import { IsolationForest, type ForestState } from '../../../src/core/isolation-forest';
 import { averagePathLength } from '../../../src/core/path-length';
 import { Rng } from '../../../src/core/random';
