@@ -398,7 +398,7 @@ function scoreFunc(shape: KernelShape, rows: boolean, across: 'points' | 'trees'
   const rp = f.local(I32);
   const ap = f.local(I32);
   const rem = f.local(I32);
-  const t = f.local(I32);
+  const t = byTree ? -1 : f.local(I32); // trees left (lanes over points)
   const tmp = f.local(I32);
   const j: number[] = [];
   for (let k = 0; k < lanes; k++) j.push(f.local(I32));
@@ -417,9 +417,12 @@ function scoreFunc(shape: KernelShape, rows: boolean, across: 'points' | 'trees'
   let rootIdx = -1;
   if (kind === 'simd') {
     for (let lv = 0; lv < nLv; lv++) lvb.push(f.local(I32));
-    for (let k = 0; k < lanes; k++) xv.push(f.local(V128));
-    rootThr = f.local(V128);
-    rootIdx = f.local(V128);
+    // By tree, the lanes share one point's ranks and read their roots from their trees.
+    for (let k = 0; k < (byTree ? 1 : lanes); k++) xv.push(f.local(V128));
+    if (!byTree) {
+      rootThr = f.local(V128);
+      rootIdx = f.local(V128);
+    }
   }
   const mask = shift > 0 ? (1 << shift) - 1 : 0;
   // Static byte offsets of lane k: its tree's nodes and leaves (by tree), its point's rank
@@ -565,6 +568,15 @@ function scoreFunc(shape: KernelShape, rows: boolean, across: 'points' | 'trees'
     f.end();
   };
 
+  /** nb and lb at the first tree. Leaf heap indices run over [2^depth, 2^(depth+1)): lb is biased accordingly (mod 2^32). */
+  const firstTree = (): void => {
+    f.get(nodesPtr).set(nb);
+    f.get(leavesPtr)
+      .i32(leafBytes * width)
+      .op(OP.i32sub)
+      .set(lb);
+  };
+
   f.block();
   f.get(nTrees).op(OP.i32eqz).brIf(0);
   f.get(n).op(OP.i32eqz).brIf(0);
@@ -573,11 +585,7 @@ function scoreFunc(shape: KernelShape, rows: boolean, across: 'points' | 'trees'
     f.get(rankPtr).set(rp);
     f.get(accPtr).set(ap);
     f.loop(); // points
-    f.get(nodesPtr).set(nb);
-    f.get(leavesPtr)
-      .i32(leafBytes * width)
-      .op(OP.i32sub)
-      .set(lb);
+    firstTree();
     if (kind === 'simd') f.get(rp).loadV128(0).set(xv[0]);
     f.get(nTrees).set(rem);
     groups();
@@ -587,35 +595,29 @@ function scoreFunc(shape: KernelShape, rows: boolean, across: 'points' | 'trees'
       .op(OP.i32add)
       .set(ap);
     f.get(n).i32(1).op(OP.i32sub).tee(n).brIf(0);
-    f.end(); // loop
-    f.end(); // block
-    return f;
-  }
-  f.get(nodesPtr).set(nb);
-  // Leaf heap indices run over [2^depth, 2^(depth+1)): bias the base accordingly (mod 2^32).
-  f.get(leavesPtr)
-    .i32(leafBytes * width)
-    .op(OP.i32sub)
-    .set(lb);
-  f.get(nTrees).set(t);
-  f.loop(); // trees
-  if (kind === 'simd') {
-    for (let lv = 1; lv < nLv; lv++) f.get(nb).i32(levelBias[lv]).op(OP.i32add).set(lvb[lv]);
-    if (nLv > 0) {
-      f.get(nb).loadV128(0).set(rootThr);
-      f.get(nb).loadV128(16).set(rootIdx);
+  } else {
+    // Trees outermost; rem counts the tree's points left.
+    firstTree();
+    f.get(nTrees).set(t);
+    f.loop(); // trees
+    if (kind === 'simd') {
+      for (let lv = 1; lv < nLv; lv++) f.get(nb).i32(levelBias[lv]).op(OP.i32add).set(lvb[lv]);
+      if (nLv > 0) {
+        f.get(nb).loadV128(0).set(rootThr);
+        f.get(nb).loadV128(16).set(rootIdx);
+      }
     }
+    f.get(rankPtr).set(rp);
+    f.get(accPtr).set(ap);
+    f.get(n).set(rem);
+    groups();
+    f.get(nb).i32(treeBytes).op(OP.i32add).set(nb);
+    f.get(lb)
+      .i32(leafBytes * width)
+      .op(OP.i32add)
+      .set(lb);
+    f.get(t).i32(1).op(OP.i32sub).tee(t).brIf(0);
   }
-  f.get(rankPtr).set(rp);
-  f.get(accPtr).set(ap);
-  f.get(n).set(rem);
-  groups();
-  f.get(nb).i32(treeBytes).op(OP.i32add).set(nb);
-  f.get(lb)
-    .i32(leafBytes * width)
-    .op(OP.i32add)
-    .set(lb);
-  f.get(t).i32(1).op(OP.i32sub).tee(t).brIf(0);
   f.end(); // loop
   f.end(); // block
   return f;

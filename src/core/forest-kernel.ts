@@ -167,14 +167,6 @@ const CONTRIB_BLOCK = 256;
 /** Points traversed in lock step per tree by the scalar and SIMD kernels. */
 const SCALAR_LANES = 6;
 const SIMD_LANES = 8;
-/**
- * Blocks of fewer points than this (the SIMD lanes: below it the lanes over points never
- * fill) walk several trees per point at once (scoreAcross). One point, 200 trees of 256,
- * with contributions: 2.6-2.9 us hot and 11-13 us with the caches evicted, against 4.1-4.6
- * and 22-29 us one tree after another (`node dist/bench/scoring.js 20000 200 256 3`, the
- * two builds in turn; docs/benchmarks.md).
- */
-export const ACROSS_BELOW = 8;
 /** The SIMD kernel compares i16 ranks: at most this many distinct thresholds per feature. */
 const SIMD_MAX_THRESHOLDS = 0x7ffe;
 const SIMD_NEVER = 0x7fff;
@@ -273,6 +265,7 @@ export class WasmForestKernel {
     private readonly d: number,
     private readonly nTrees: number,
     private readonly half: number,
+    private readonly lanes: number,
     private readonly ptr: Layout,
     memory: WasmMemory,
     fns: Record<string, unknown>,
@@ -465,7 +458,7 @@ export class WasmForestKernel {
         stack[sp++] = f;
       }
     }
-    return new WasmForestKernel(shape.kind, d, nTrees, half, ptr, memory, fns);
+    return new WasmForestKernel(shape.kind, d, nTrees, half, shape.lanes, ptr, memory, fns);
   }
 
   /** Same contract as scoreForestJs. */
@@ -480,8 +473,11 @@ export class WasmForestKernel {
       const m = Math.min(block, n - b0);
       f64.set(x.subarray(b0 * d, (b0 + m) * d), xOff);
       this.rankFn(m, ptr.x, ptr.rank, ptr.tables, this.half);
-      // A few points: each walks several trees at once (the same sums, in tree order).
-      const across = m < ACROSS_BELOW;
+      // Fewer points than lanes would leave the lanes over points empty: each point walks
+      // `lanes` trees at once instead (the same sums, in tree order). One point, 200 trees
+      // of 256, with contributions: 2.6-2.9 us hot and 11-13 us with the caches evicted,
+      // against 4.1-4.6 and 22-29 us tree after tree (docs/benchmarks.md).
+      const across = m < this.lanes;
       if (contrib) {
         f64.fill(0, accOff, accOff + m * W);
         (across ? this.scoreRowsAcrossFn : this.scoreRowsFn)(m, ptr.rank, ptr.acc, this.nTrees, ptr.nodes, ptr.rows);
