@@ -158,7 +158,11 @@ export function counterRate(prev: Sample, cur: Sample): number | undefined {
   return (cur.value >= prev.value ? cur.value - prev.value : cur.value) / dt;
 }
 
-/** Recent raw samples of each counter series (host and interface), kept between reads. */
+/**
+ * Recent raw samples of each counter series (host, metric and interface), kept between
+ * reads. The metric is part of the key: one series of a measurement (a disk) holds
+ * several counters (bytes read, written, I/O time), each with its own history.
+ */
 export type CounterHistory = Map<string, Sample[]>;
 const HISTORY_SAMPLES = 8;
 
@@ -183,7 +187,7 @@ export function addMetric(
     if (m.sumOver && m.exclude.includes(g.tags[m.sumOver] ?? '')) continue;
     let steps = out.get(host);
     if (!steps) out.set(host, (steps = new Map()));
-    const key = `${host}\u0000${m.sumOver ? (g.tags[m.sumOver] ?? '') : ''}`;
+    const key = `${host}\u0000${metric}\u0000${m.sumOver ? (g.tags[m.sumOver] ?? '') : ''}`;
     const read: Sample[] = [];
     for (const row of g.rows) {
       const raw = sumFields(row.values, m.fields);

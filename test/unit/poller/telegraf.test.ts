@@ -1,4 +1,4 @@
-import { addMetric, isComplete, telegrafPreset, type HostSteps } from '../../../src/poller/telegraf';
+import { addMetric, isComplete, presetMapping, telegrafPreset, type HostSteps } from '../../../src/poller/telegraf';
 import { ownsHost, shardOf } from '../../../src/poller/shard';
 import type { SeriesGroup } from '../../../src/influx/types';
 
@@ -118,7 +118,33 @@ describe('Telegraf mapping', () => {
     );
     expect(again.get('a')?.get(20000)?.network_load).toBe(200);
     expect(again.get('a')?.get(30000)?.network_load).toBe(50);
-    expect(history.get('a\u0000eth0').length).toBeLessThanOrEqual(8);
+    expect(history.get('a\u0000network_load\u0000eth0').length).toBeLessThanOrEqual(8);
+  });
+
+  it('keeps one history per counter when one series holds several (a disk: bytes read, written, I/O time)', () => {
+    const node = presetMapping('node');
+    const history = new Map();
+    const disk = (points: [number, number, number, number][]): SeriesGroup[] => [
+      {
+        tags: { host: 'a', name: 'vda' },
+        rows: points.map(([time, read_bytes, write_bytes, io_time]) => ({ time, values: { read_bytes, write_bytes, io_time } })),
+      },
+    ];
+    const read = (points: [number, number, number, number][]): HostSteps => {
+      const out: HostSteps = new Map();
+      for (const metric of ['disk_read_bytes', 'disk_write_bytes', 'disk_io_time'])
+        addMetric(out, metric, node[metric], disk(points), 10000, history);
+      return out;
+    };
+    read([
+      [0, 4e10, 1.4e11, 5000],
+      [10000, 4e10, 1.4e11 + 8192, 5010],
+    ]);
+    // The next read's first sample takes each counter's own previous sample.
+    const next = read([[20000, 4e10, 1.4e11 + 16384, 5030]])
+      .get('a')
+      ?.get(20000);
+    expect(next).toEqual({ disk_read_bytes: 0, disk_write_bytes: 819.2, disk_io_time: 2 });
   });
 
   it('joins on the collection step and knows when a step is complete', () => {
