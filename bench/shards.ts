@@ -4,7 +4,9 @@
  * Database `fleet40k` holds 40,000 hosts (Telegraf's cpu, mem and net, 4 series per host);
  * `fleet10k` holds 10,000. Part 1 times the ways one shard (a quarter of the 40,000) can
  * read its hosts' newest step: the full read filtered on the client, chunks matched by a
- * regex, chunks matched by an OR of comparisons; and a discovery (SHOW TAG VALUES).
+ * regex, chunks matched by an OR of comparisons; and a discovery (SHOW TAG VALUES); beside
+ * them, the 10,000-host replica's full read of `fleet10k`, the same by one regex of its hosts,
+ * and `fleet40k` read by a regex of one host and of 10,000 hosts in one run of names.
  * Part 2 runs, cycle after cycle on the same clock, four shard pollers (SHARD_COUNT=4,
  * index 0-3) over `fleet40k`, one unsharded poller over `fleet10k` (the replica each shard
  * should match), and one unsharded poller over `fleet40kref`, a copy of `fleet40k` (one
@@ -87,7 +89,7 @@ async function main(): Promise<void> {
       const mapping = telegrafPreset();
       const last = now - STEP;
       const mine = hosts40.filter((h) => shardOf(h, SHARDS) === 0);
-      const time = async (label: string, specs: (base: ReadSeriesSpec[]) => ReadSeriesSpec[][], reps: number) => {
+      const time = async (label: string, specs: (base: ReadSeriesSpec[]) => ReadSeriesSpec[][], reps: number, store = db40) => {
         const runs: number[] = [];
         let rows = 0;
         let queries = 0;
@@ -98,7 +100,7 @@ async function main(): Promise<void> {
           rows = 0;
           queries = 0;
           for (const round of rounds) {
-            const got = await Promise.all(round.map((spec) => db40.readSeries(spec)));
+            const got = await Promise.all(round.map((spec) => store.readSeries(spec)));
             queries += round.length;
             for (const groups of got)
               for (const g of groups) if (label.startsWith('full') ? shardOf(g.tags.host, SHARDS) === 0 : true) rows += g.rows.length;
@@ -121,6 +123,23 @@ async function main(): Promise<void> {
         `\nOne shard (${mine.length} of 40,000 hosts): its newest step, cpu + mem + net concurrently\n\n| read | queries | rows kept | median ms | min ms |\n|---|---|---|---|---|\n`,
       );
       await time('full read, filtered on the client', (b) => [b], 5);
+      // What the shard's read should match: the 10,000-host replica's whole read of its own database.
+      await time('the 10,000-host replica: full read of fleet10k', (b) => [b], 5, db10);
+      // Where a shard's read loses to the replica's: the regex itself, the larger database,
+      // or the shard's hosts spread over it (hash order) rather than in one run of series keys.
+      const all10 = names(10_000);
+      await time(
+        'fleet10k, one regex of all its 10,000 hosts',
+        (b) => [b.map((x) => ({ ...x, tagIn: { key: 'host', values: all10 } }))],
+        5,
+        db10,
+      );
+      await time('fleet40k, a regex of one host', (b) => [b.map((x) => ({ ...x, tagIn: { key: 'host', values: [mine[0]] } }))], 5);
+      await time(
+        'fleet40k, one regex of 10,000 hosts in one run (host-00000 to host-09999)',
+        (b) => [b.map((x) => ({ ...x, tagIn: { key: 'host', values: hosts40.slice(0, 10000) } }))],
+        5,
+      );
       for (const size of [1000, 2500, 5000, 10_000]) await time(`regex, chunks of ${size}`, chunked(size, 'regex'), 5);
       for (const size of [100, 250, 1000]) await time(`OR of comparisons, chunks of ${size}`, chunked(size, 'or'), size >= 1000 ? 1 : 3);
       const d: number[] = [];
