@@ -14,7 +14,6 @@ import {
 } from '../../../src/poller/telegraf';
 import { metricRules } from '../../../src/validation/point';
 import { hostileMessages, ReferenceJoiner } from '../../helpers/reference-join';
-import { METRIC_NAMES } from '../../../src/core/metrics';
 import { StepJoiner, type StepRow } from '../../../src/kafka/steps';
 
 const STEP_S = 10;
