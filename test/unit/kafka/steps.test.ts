@@ -1,19 +1,11 @@
 import { DEFAULT_SIMULATION, simulate } from '../../../src/data/simulate';
 import { TelegrafEncoder } from '../../../src/data/telegraf-sim';
-import type { SeriesGroup } from '../../../src/influx/types';
 import { parseLine, splitLines, type ParsedPoint } from '../../../src/influx/line-parser';
-import {
-  addMetric,
-  isComplete,
-  mappingMetrics,
-  presetMapping,
-  telegrafPreset,
-  type CounterHistory,
-  type HostSteps,
-  type Mapping,
-} from '../../../src/poller/telegraf';
+import { isComplete, mappingMetrics, telegrafPreset, type Mapping } from '../../../src/poller/telegraf';
+import { pollerJoin } from '../../helpers/poller-join';
 import { metricRules } from '../../../src/validation/point';
 import { hostileMessages, ReferenceJoiner } from '../../helpers/reference-join';
+import { METRIC_NAMES } from '../../../src/core/metrics';
 import { StepJoiner, type StepRow } from '../../../src/kafka/steps';
 
 const STEP_S = 10;
@@ -32,77 +24,11 @@ function telegrafPoints(hosts: number, steps: number, seed: number): ParsedPoint
     });
 }
 
-/**
- * The poller's join of the same points (src/poller/telegraf.ts), as InfluxDB would group
- * them: in one read, or in consecutive reads of `readSteps` steps each that carry the
- * counters' history from one read to the next (the live loop's warm reads).
- */
-function pollerJoin(points: ParsedPoint[], map: Mapping = mapping, readSteps = Infinity): Map<string, number[]> {
-  const names = mappingMetrics(map).map((d) => d.name);
-  const steps: HostSteps = new Map();
-  const history: CounterHistory = new Map();
-  const span = readSteps * STEP_S * 1000;
-  const reads = new Map<number, ParsedPoint[]>();
-  for (const p of points) {
-    const k = Number.isFinite(span) ? Math.floor(p.time / span) : 0;
-    reads.set(k, [...(reads.get(k) ?? []), p]);
-  }
-  for (const k of [...reads.keys()].sort((a, b) => a - b)) {
-    for (const metric of names) {
-      const m = map[metric];
-      const groups = new Map<string, SeriesGroup>();
-      for (const p of reads.get(k) as ParsedPoint[]) {
-        if (p.measurement !== m.measurement) continue;
-        if (Object.entries(m.where).some(([t, v]) => p.tags[t] !== v)) continue;
-        const part = m.sumOver ? (p.tags[m.sumOver] ?? '') : '';
-        if (m.exclude.includes(part)) continue;
-        const key = `${p.tags.host}\u0000${part}`;
-        let g = groups.get(key);
-        if (!g) groups.set(key, (g = { tags: { host: p.tags.host, ...(m.sumOver ? { [m.sumOver]: part } : {}) }, rows: [] }));
-        g.rows.push({ time: p.time, values: p.fields, ...(p.exact ? { exact: p.exact } : {}) });
-      }
-      addMetric(steps, metric, m, [...groups.values()], STEP_S * 1000, Number.isFinite(span) ? history : undefined);
-    }
-  }
+/** The poller's join of the same points (test/helpers/poller-join.ts): its complete steps, by `host@time`. */
+function pollerSteps(points: ParsedPoint[]): Map<string, number[]> {
   const out = new Map<string, number[]>();
-  for (const [host, byStep] of steps)
-    for (const [t, v] of byStep)
-      if (isComplete(v, names))
-        out.set(
-          `${host}@${t}`,
-          names.map((n) => v[n] as number),
-        );
-  return out;
-}
-
-/** The node set's inputs beside the basic three, for the same hosts and steps: two disks of three counters each. */
-function nodePoints(basic: ParsedPoint[]): ParsedPoint[] {
-  const counters = new Map<string, number[]>();
-  const out: ParsedPoint[] = [];
-  for (const p of basic) {
-    out.push(p);
-    if (p.measurement !== 'mem') continue;
-    const c = counters.get(p.tags.host) ?? [0, 0, 0, 0];
-    counters.set(p.tags.host, c);
-    const w = Math.floor(p.time / 10_000) % 7;
-    c[0] += 4096 * (w + 1);
-    c[1] += 8192 + 100 * w;
-    c[2] += 30 + w;
-    c[3] += w > 5 ? 4 : 0;
-    const ns = `${p.time}000000`;
-    for (const line of [
-      `system,host=${p.tags.host} load1=${w / 3},load5=${w / 4},load15=${w / 5} ${ns}`,
-      `diskio,host=${p.tags.host},name=vda io_time=${c[2]}i,read_bytes=${c[0]}i,write_bytes=${c[1]}i ${ns}`,
-      `diskio,host=${p.tags.host},name=vdb io_time=${c[2] >> 1}i,read_bytes=${c[0] >> 3}i,write_bytes=${c[1] * 3}i ${ns}`,
-      `swap,host=${p.tags.host} used_percent=${w} ${ns}`,
-      `netstat,host=${p.tags.host} tcp_established=${20 + w}i,tcp_time_wait=${w}i ${ns}`,
-      `nstat,host=${p.tags.host},name=snmp TcpRetransSegs=${c[3]}i ${ns}`,
-    ]) {
-      const q = parseLine(line);
-      if (!q.ok) throw new Error(line);
-      out.push(q.point);
-    }
-  }
+  for (const [host, byStep] of pollerJoin(points, mapping, METRIC_NAMES, STEP_S * 1000))
+    for (const [t, v] of byStep) if (isComplete(v)) out.set(`${host}@${t}`, [v.cpu_usage, v.memory_usage, v.network_load]);
   return out;
 }
 
@@ -112,28 +38,13 @@ describe('StepJoiner', () => {
     const j = new StepJoiner(mapping, STEP_S * 1000);
     const rows: StepRow[] = [];
     for (const p of points) j.add(p, rows);
-    const want = pollerJoin(points);
+    const want = pollerSteps(points);
     const got = new Map(rows.map((r) => [`${r.host}@${r.time}`, r.values as number[]]));
     // Every step but each host's last (closed only by a later point, or complete on its own) is emitted.
     expect(got.size).toBeGreaterThanOrEqual(want.size - 6);
     for (const [k, v] of got) expect(v).toEqual(want.get(k));
     expect(j.skipped).toEqual({ no_host: 0, late: 0, incomplete: 0, invalid: 0, evicted: 0 });
     expect(j.unused).toBe(0);
-  });
-
-  it('over the node set, the poller in reads of 4 steps that carry counter history joins the same steps (three counters of one disk)', () => {
-    const node = presetMapping('node');
-    const points = nodePoints(telegrafPoints(4, 40, 5));
-    const j = new StepJoiner(node, STEP_S * 1000);
-    const rows: StepRow[] = [];
-    for (const p of points) j.add(p, rows);
-    const want = pollerJoin(points, node, 4);
-    expect(pollerJoin(points, node)).toEqual(want);
-    const got = new Map(rows.map((r) => [`${r.host}@${r.time}`, r.values as number[]]));
-    expect(got.size).toBeGreaterThanOrEqual(want.size - 4);
-    for (const [k, v] of got) expect([k, v]).toEqual([k, want.get(k)]);
-    // Each host's first step: its disk and retransmit counters have no rate yet.
-    expect(j.skipped).toEqual({ no_host: 0, late: 0, incomplete: 4, invalid: 0, evicted: 0 });
   });
 
   it('emits a step as soon as its last series arrives once the host has a complete step', () => {

@@ -1,18 +1,15 @@
 import { NODE_METRICS, BASIC_METRICS, METRIC_NAMES } from '../../../src/core/metrics';
 import { StepJoiner, type StepRow } from '../../../src/kafka/steps';
 import { parseLine, type ParsedPoint } from '../../../src/influx/line-parser';
-import type { SeriesGroup } from '../../../src/influx/types';
 import { planRows, predictionLines, type HostState } from '../../../src/poller/cycle';
 import { sharedReads } from '../../../src/poller/poller';
 import {
-  addMetric,
   isComplete,
   mappingMetrics,
   MappingSchema,
   mappingIssueMessage,
   presetMapping,
   telegrafPreset,
-  type HostSteps,
   type Mapping,
 } from '../../../src/poller/telegraf';
 import { metricRules } from '../../../src/validation/point';
@@ -21,6 +18,7 @@ import { StreamingDetector, type StreamResult } from '../../../src/core/streamin
 import { DEFAULT_GATE } from '../../../src/core/gate';
 import { DEFAULT_HOST_LEARNING, hostLearningOptions } from '../../../src/core/host-learning';
 import { PartitionStream } from '../../../src/kafka/partition';
+import { pollerJoin } from '../../helpers/poller-join';
 
 const STEP_MS = 10_000;
 const T0 = 1_700_000_000_000;
@@ -55,27 +53,6 @@ function nodePoints(hosts: number, steps: number): ParsedPoint[] {
     if (!p.ok) throw new Error(`${p.reason}: ${l}`);
     return p.point;
   });
-}
-
-/** The poller's join of the points, as InfluxDB would group them for each shared read. */
-function pollerJoin(points: ParsedPoint[], mapping: Mapping, names: readonly string[]): HostSteps {
-  const steps: HostSteps = new Map();
-  for (const r of sharedReads(mapping, names)) {
-    const m = r.source;
-    const groups = new Map<string, SeriesGroup>();
-    for (const p of points) {
-      if (p.measurement !== m.measurement) continue;
-      if (Object.entries(m.where).some(([k, v]) => p.tags[k] !== v)) continue;
-      const part = m.sumOver ? (p.tags[m.sumOver] ?? '') : '';
-      if (m.exclude.includes(part)) continue;
-      const key = `${p.tags.host}\u0000${part}`;
-      let g = groups.get(key);
-      if (!g) groups.set(key, (g = { tags: { host: p.tags.host, ...(m.sumOver ? { [m.sumOver]: part } : {}) }, rows: [] }));
-      g.rows.push({ time: p.time, values: p.fields });
-    }
-    for (const metric of r.metrics) addMetric(steps, metric, mapping[metric], [...groups.values()], STEP_MS);
-  }
-  return steps;
 }
 
 describe('metric sets: mappings', () => {
@@ -140,7 +117,10 @@ describe('metric sets: the join, the rows and the predictions', () => {
     const j = new StepJoiner(node, STEP_MS, rules);
     const rows: StepRow[] = [];
     for (const p of points) j.add(p, rows);
-    const want = pollerJoin(points, node, NAMES);
+    const want = pollerJoin(points, node, NAMES, STEP_MS);
+    // The poller in consecutive reads of 4 steps, each counter's rate at a read's first step
+    // taken from the history of the reads before (a disk's series holds three counters): the same steps.
+    expect(pollerJoin(points, node, NAMES, STEP_MS, 4)).toEqual(want);
     expect(rows.length).toBeGreaterThanOrEqual(3 * 10);
     for (const r of rows) {
       const v = want.get(r.host)?.get(r.time);
@@ -158,7 +138,7 @@ describe('metric sets: the join, the rows and the predictions', () => {
   });
 
   it('planRows: rows in the set order; a step without one node metric waits and is counted incomplete, one out of range invalid', () => {
-    const steps = pollerJoin(points, node, NAMES);
+    const steps = pollerJoin(points, node, NAMES, STEP_MS);
     const h0 = steps.get('host-0') as Map<number, Record<string, number | undefined>>;
     (h0.get(T0 + 3 * STEP_MS) as Record<string, number | undefined>).disk_io_time = undefined;
     (h0.get(T0 + 4 * STEP_MS) as Record<string, number>).swap_used_percent = 120;
@@ -185,7 +165,7 @@ describe('metric sets: the join, the rows and the predictions', () => {
     const v = steps.get('host-1')?.get(T0 + 5 * STEP_MS) as Record<string, number>;
     expect(Array.from(plan.raw.subarray(k * 13, k * 13 + 13))).toEqual(NAMES.map((n) => v[n]));
     // The basic rules read only the three, whatever else the steps hold.
-    const basic = planRows(pollerJoin(points, node, NAMES), {
+    const basic = planRows(pollerJoin(points, node, NAMES, STEP_MS), {
       mode: 'live',
       from: T0,
       to: T0 + 12 * STEP_MS,
@@ -202,7 +182,7 @@ describe('metric sets: the join, the rows and the predictions', () => {
   });
 
   it('ai_predictions: val_<metric> and contrib_<metric> for every metric, the prototype fields kept; formatPoint text', () => {
-    const plan = planRows(pollerJoin(points, node, NAMES), {
+    const plan = planRows(pollerJoin(points, node, NAMES, STEP_MS), {
       mode: 'live',
       from: T0,
       to: T0 + 12 * STEP_MS,
@@ -262,7 +242,7 @@ describe('metric sets: the join, the rows and the predictions', () => {
     // A set without the three: no prototype fields.
     const custom: Mapping = { load1: node.load1, swap_used_percent: node.swap_used_percent };
     const rulesC = metricRules(mappingMetrics(custom));
-    const planC = planRows(pollerJoin(points, custom, ['load1', 'swap_used_percent']), {
+    const planC = planRows(pollerJoin(points, custom, ['load1', 'swap_used_percent'], STEP_MS), {
       mode: 'live',
       from: T0,
       to: T0 + 12 * STEP_MS,
