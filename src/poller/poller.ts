@@ -924,12 +924,10 @@ export class Poller {
   private forgetOldHosts(): void {
     if (this.hosts.size <= this.opts.maxHosts) return;
     const byAge = [...this.hosts.entries()].sort((a, b) => a[1].seenAt - b[1].seenAt);
-    const gone = new Set<string>();
     for (let i = 0; i < byAge.length - this.opts.maxHosts; i++) {
       this.hosts.delete(byAge[i][0]);
-      gone.add(byAge[i][0]);
+      this.counters.delete(byAge[i][0]);
     }
-    for (const key of this.counters.keys()) if (gone.has(key.slice(0, key.indexOf('\u0000')))) this.counters.delete(key);
   }
 
   /** Lag of the active hosts (now minus their oldest watermark), for /metrics and /health. */

@@ -159,11 +159,12 @@ export function counterRate(prev: Sample, cur: Sample): number | undefined {
 }
 
 /**
- * Recent raw samples of each counter series (host, metric and interface), kept between
- * reads. The metric is part of the key: one series of a measurement (a disk) holds
- * several counters (bytes read, written, I/O time), each with its own history.
+ * Recent raw samples of each counter, kept between reads: host -> metric and interface
+ * (`metric\u0000interface`) -> samples. The metric is part of the key: one series of a
+ * measurement (a disk) holds several counters (bytes read, written, I/O time), each with
+ * its own history; a host forgotten drops all of its own at once.
  */
-export type CounterHistory = Map<string, Sample[]>;
+export type CounterHistory = Map<string, Map<string, Sample[]>>;
 const HISTORY_SAMPLES = 8;
 
 /**
@@ -187,7 +188,6 @@ export function addMetric(
     if (m.sumOver && m.exclude.includes(g.tags[m.sumOver] ?? '')) continue;
     let steps = out.get(host);
     if (!steps) out.set(host, (steps = new Map()));
-    const key = `${host}\u0000${metric}\u0000${m.sumOver ? (g.tags[m.sumOver] ?? '') : ''}`;
     const read: Sample[] = [];
     for (const row of g.rows) {
       const raw = sumFields(row.values, m.fields);
@@ -197,7 +197,9 @@ export function addMetric(
     }
     if (read.length === 0) continue;
     // Earlier samples this read did not cover come first.
-    const known = m.transform === 'rate' && history ? (history.get(key) ?? []).filter((x) => x.time < read[0].time) : [];
+    const counters = m.transform === 'rate' ? history : undefined;
+    const series = counters ? `${metric}\u0000${m.sumOver ? (g.tags[m.sumOver] ?? '') : ''}` : '';
+    const known = counters ? (counters.get(host)?.get(series) ?? []).filter((x) => x.time < read[0].time) : [];
     const samples = known.concat(read);
     for (let i = known.length; i < samples.length; i++) {
       const { time, value: raw } = samples[i];
@@ -214,7 +216,11 @@ export function addMetric(
       // Several series of one host (interfaces) add up; one series keeps its last value.
       vals[metric] = m.sumOver ? (vals[metric] ?? 0) + v : v;
     }
-    if (m.transform === 'rate' && history) history.set(key, samples.slice(-HISTORY_SAMPLES));
+    if (counters) {
+      let own = counters.get(host);
+      if (!own) counters.set(host, (own = new Map()));
+      own.set(series, samples.slice(-HISTORY_SAMPLES));
+    }
   }
 }
 
