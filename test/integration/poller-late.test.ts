@@ -147,4 +147,43 @@ describe('late and restored steps (real influxd)', () => {
     expect(reports[reports.length - 1].hosts).toBe(1);
     expect((await predictions(influxd, 'gone')).length).toBe(5);
   }, 60_000);
+
+  it('beyond MAX_HOSTS forgets the least recently seen host with its counter samples: back, its first step has no rate', async () => {
+    // a reports steps 0-3, is away for 4-6 while c reports, and is back from 7; b throughout.
+    const present = (h: string, k: number) => h === 'b' || (h === 'a' && (k <= 3 || k >= 7)) || (h === 'c' && k >= 4 && k <= 6);
+    const run = async (maxHosts: number) => {
+      await influxd.rawQuery(`DROP DATABASE "${DB}"`);
+      await store.createDatabase?.();
+      // Counter samples before step 0, so step 0 has a rate.
+      await store.writeLines([...stepLines('a', -1).slice(2), ...stepLines('b', -1).slice(2)]);
+      let now = 0;
+      const metrics = createMetrics(new Registry(), false);
+      const poller = testPoller(store, models(), { stepMs: STEP, clock: () => now, metrics, overrides: { maxHosts } });
+      for (let k = 0; k <= 9; k++) {
+        await store.writeLines(['a', 'b', 'c'].filter((h) => present(h, k)).flatMap((h) => stepLines(h, k)));
+        now = T0 + (k + 1) * STEP + 1;
+        await poller.runCycle();
+      }
+      const health = poller.health().check().body as { hosts: number };
+      expect(await poller.writer.drain(30_000)).toBe(0);
+      await poller.stop(1000);
+      return {
+        a: (await predictions(influxd, 'a')).map((p) => (p.time - T0) / STEP),
+        tracked: health.hosts,
+        incomplete: await skipped(metrics, 'incomplete'),
+      };
+    };
+    const bounded = await run(2);
+    // c's arrival (step 4) made three: a, seen last at step 3, was forgotten, its counters with it.
+    // Back at step 7, its first sample has no earlier one to take a rate against: step 7 is not scored.
+    expect(bounded.a).toEqual([0, 1, 2, 3, 8, 9]);
+    expect(bounded.tracked).toBe(2);
+    // Counted, not lost silently: a's step 7 besides c's first (no counter sample before it) in both runs.
+    expect(bounded.incomplete).toBe(2);
+    // Unbounded, the same points: a's counter samples were kept, and step 7's rate is taken over the gap.
+    const unbounded = await run(1000);
+    expect(unbounded.a).toEqual([0, 1, 2, 3, 7, 8, 9]);
+    expect(unbounded.tracked).toBe(3);
+    expect(unbounded.incomplete).toBe(1);
+  }, 60_000);
 });
