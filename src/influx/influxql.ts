@@ -9,6 +9,8 @@
 function escapeQuoted(s: string, quote: '"' | "'"): string {
   let out = '';
   for (const c of s) {
+    // No escape can carry these: the scanner ends the query at a NUL and reads a CR as a newline.
+    if (c === '\u0000' || c === '\r') throw new RangeError(`InfluxQL cannot quote a NUL or carriage return: ${JSON.stringify(s)}`);
     if (c === '\\') out += '\\\\';
     else if (c === quote) out += `\\${quote}`;
     else if (c === '\n') out += '\\n';
@@ -62,11 +64,18 @@ export function tagExclusion(key: string, values: readonly string[]): string | n
 
 /**
  * A Go regular expression (what InfluxDB compiles) matching exactly one of `values`: each
- * value with every metacharacter escaped (Go's regexp.QuoteMeta), a newline as `\n`,
- * joined in an anchored non-capturing group.
+ * value with every metacharacter escaped (Go's regexp.QuoteMeta) and every control
+ * character written as `\x{hh}`, joined in an anchored non-capturing group. Control
+ * characters cannot stay raw: InfluxQL's scanner ends the query at a NUL and reads a
+ * carriage return as a newline, which a regex literal cannot hold (InfluxDB stores such
+ * tag values, so one hostile host would fail every read of its shard).
  */
 export function exactRegex(values: readonly string[]): string {
-  const quote = (v: string) => v.replace(/[\\.+*?()|[\]{}^$]/g, (c) => `\\${c}`).replace(/\n/g, '\\n');
+  const quote = (v: string) =>
+    v
+      .replace(/[\\.+*?()|[\]{}^$]/g, (c) => `\\${c}`)
+      // eslint-disable-next-line no-control-regex
+      .replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x{${c.charCodeAt(0).toString(16).padStart(2, '0')}}`);
   return `^(?:${values.map(quote).join('|')})$`;
 }
 

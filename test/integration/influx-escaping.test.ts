@@ -121,6 +121,30 @@ describe('hostile host tags on a real influxd', () => {
     expect(all.map((g) => g.tags.host).sort()).toEqual([...HOSTS].sort());
   });
 
+  it('reads hosts holding control characters with a host set (a NUL or CR written raw by another client)', async () => {
+    // formatPoint refuses a CR (line protocol reads it as the end of a line when it ends one);
+    // InfluxDB stores both when they are inside a tag value. A regex must not carry them raw:
+    // InfluxQL's scanner ends the query at a NUL and reads a CR as a newline.
+    const control = ['nul\u0000host', 'cr\rhost', 'bell\u0007del\u007f'];
+    const db = new InfluxV1Store({ url: influxd.url, database: 'control' });
+    await db.createDatabase();
+    await db.writeLines(control.map((h, i) => `cpu,host=${h} v=${i} ${T0 + i}`));
+    const listed = await db.tagValues(['cpu'], 'host');
+    expect([...listed].sort()).toEqual([...control].sort());
+    for (const [i, host] of control.entries()) {
+      const groups = await db.readSeries({ measurement: 'cpu', fields: ['v'], tagIn: { key: 'host', values: [host] }, from: T0 });
+      expect(groups.map((g) => [g.tags.host, g.rows.map((r) => r.values.v)])).toEqual([[host, [i]]]);
+    }
+    const all = await db.readSeries({
+      measurement: 'cpu',
+      fields: ['v'],
+      tagIn: { key: 'host', values: [...control, 'web-01'] },
+      from: T0,
+    });
+    expect(all.map((g) => g.tags.host).sort()).toEqual([...control].sort());
+    await db.close();
+  });
+
   it('round-trips hostile measurement names, tag keys and field keys', async () => {
     const names = ['cpu load,x=1', `it's "q"`, "'; DROP DATABASE x; --", 'ünï 😀', 'a\\b'];
     await store.writeLines(names.map((n, i) => formatPoint({ measurement: n, tags: { [n]: n }, fields: { [n]: i + 0.5 }, time: T0 })));

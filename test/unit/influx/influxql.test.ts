@@ -32,7 +32,9 @@ function scanQuoted(s: string, quote: string): { value: string; rest: string } {
   throw new Error('unterminated');
 }
 
-const NAMED = [...HOSTILE, ...UNREPRESENTABLE_NAMES];
+/** Refused by the quoting (no escape carries them; checked against influxd 1.6.7: a raw CR in quotes is a parse error). */
+const unquotable = (s: string) => s.includes('\r') || s.includes('\u0000');
+const NAMED = [...HOSTILE, ...UNREPRESENTABLE_NAMES].filter((s) => !unquotable(s));
 
 describe('InfluxQL quoting', () => {
   it('quotes examples as InfluxDB expects', () => {
@@ -40,6 +42,11 @@ describe('InfluxQL quoting', () => {
     expect(quoteIdent('" OR 1=1')).toBe('"\\" OR 1=1"');
     expect(quoteString('a\\b\nc')).toBe("'a\\\\b\\nc'");
     expect(quoteIdent('cpu')).toBe('"cpu"');
+  });
+
+  it('refuses what no escape carries (NUL, carriage return) with a clear error, not a query InfluxDB cannot parse', () => {
+    expect(() => quoteString('a\rb')).toThrow(/NUL or carriage return/);
+    expect(() => quoteIdent('a\u0000b')).toThrow(RangeError);
   });
 
   it.each(NAMED.map((s) => [s]))('string literal of %j is one token that reads back exactly', (s) => {
@@ -55,11 +62,15 @@ describe('InfluxQL quoting', () => {
   });
 
   it('reads back 500 random strings exactly, as literals and identifiers', () => {
-    const failures = randomStrings(500, 7).filter((s) => {
-      const lit = scanQuoted(quoteString(s) + ';', "'");
-      const id = scanQuoted(quoteIdent(s) + ';', '"');
-      return lit.value !== s || lit.rest !== ';' || id.value !== s || id.rest !== ';';
-    });
+    const strings = randomStrings(500, 7);
+    for (const s of strings.filter(unquotable)) expect(() => quoteString(s)).toThrow(RangeError);
+    const failures = strings
+      .filter((s) => !unquotable(s))
+      .filter((s) => {
+        const lit = scanQuoted(quoteString(s) + ';', "'");
+        const id = scanQuoted(quoteIdent(s) + ';', '"');
+        return lit.value !== s || lit.rest !== ';' || id.value !== s || id.rest !== ';';
+      });
     expect(failures).toEqual([]);
   });
 
@@ -113,10 +124,14 @@ describe('host sets as one anchored regex (shard reads)', () => {
     'b\\/s',
     '\\',
     'line\nbreak',
+    'nul\u0000in',
+    'cr\rin',
+    'del\u007fand\u0001soh',
   ];
 
   it('matches exactly the values given (JS regexes agree with Go on these escapes)', () => {
-    const re = new RegExp(exactRegex(names), 'u');
+    // Go's `\x{hh}` is JavaScript's `\u{hh}` (with the u flag).
+    const re = new RegExp(exactRegex(names).replace(/\\x\{/g, '\\u{'), 'u');
     for (const n of names) expect([n, re.test(n)]).toEqual([n, true]);
     for (const n of ['aXb', 'xxx', 'g', 'a', 'b', 'q', 'c', 'p', 'slash', 'b/s', '', 'plain ', `${names[0]}x`, 'line', 'break'])
       if (!names.includes(n)) expect([n, re.test(n)]).toEqual([n, false]);
