@@ -72,7 +72,8 @@ function readValue(raw: string): { value: number; exact?: bigint } | undefined {
   }
   const b = BOOLEANS.get(raw);
   if (b !== undefined) return { value: b };
-  if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(raw)) return undefined;
+  // Unambiguous (no two ways to split a run of digits): linear time on a hostile run of digits.
+  if (!/^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$/.test(raw)) return undefined;
   const value = Number(raw);
   return Number.isFinite(value) ? { value } : undefined;
 }

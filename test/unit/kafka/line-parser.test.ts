@@ -87,6 +87,19 @@ describe('parseLine', () => {
       expect(parseLine(odd)).toEqual(parseLine(odd.replace(' v=', ' s="x",v=')));
   });
 
+  it('refuses a long run of digits ending in a bad character at once (the full parser: no backtracking regex)', () => {
+    // A quoted field sends the line to the full parser. Its old float pattern was quadratic
+    // in the digits (about 15 s for 80,000 here), so one such message held the event loop
+    // for seconds: the bound below is a regression guard with a margin of some 1,000 times.
+    const digits = '1'.repeat(60_000);
+    const line = (v: string) => parseLine(`mem,host=a\\ b s="x",used_percent=${v} 1700000000000000000`);
+    const t0 = performance.now();
+    for (const v of [`${digits}x`, `${digits}.${digits}e`, `.${digits}e+`, `-${digits}.-`])
+      expect([v.length, line(v)]).toEqual([v.length, { ok: false, reason: 'bad_value' }]);
+    expect(line(`0.${digits}`)).toEqual(expect.objectContaining({ ok: true }));
+    expect(performance.now() - t0).toBeLessThan(2000);
+  });
+
   it('never throws on random bytes', () => {
     let seed = 7;
     const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
