@@ -362,7 +362,7 @@ abstract class PlainScanner {
       this.exactValue = undefined;
       return true;
     }
-    // A float: [-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?
+    // A float: [-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?
     let k = s;
     if (c0 === MINUS || c0 === PLUS) k++;
     let digits = 0;

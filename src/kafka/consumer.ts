@@ -306,7 +306,7 @@ export class KafkaSource {
         return;
       }
       const chunk = messages.slice(a, a + CHUNK_MESSAGES);
-      const out = stream.process(chunk);
+      const out = stream.process(chunk, Date.now());
       this.count(out.skipped);
       if (out.replayed > 0) this.metrics.kafkaReplayed.inc(out.replayed);
       const last = ((stream.next ?? 0n) as bigint) - 1n;

@@ -4,7 +4,7 @@ import type { StreamingDetector } from '../core/streaming';
 import { isPointLine, type LineError, type LineReader } from '../influx/line-parser';
 import { predictionLines, runPlan, type PlannedRows, type PredictionLines } from '../poller/cycle';
 import { mappingMetrics, type Mapping } from '../poller/telegraf';
-import { metricRules, type MetricRules } from '../validation/point';
+import { MAX_FUTURE_SKEW_MS, metricRules, type MetricRules } from '../validation/point';
 import { StepJoiner, StepRows, type StepSkip } from './steps';
 
 /**
@@ -83,9 +83,12 @@ export class PartitionStream {
   /**
    * Processes messages of this partition in offset order (ones below `next` were seen and
    * are ignored). What is skipped is counted only for messages from `replayUntil` on: the
-   * replayed ones were counted by the owner that wrote them.
+   * replayed ones were counted by the owner that wrote them. `now` (the consumer's clock;
+   * none: no bound) refuses points more than MAX_FUTURE_SKEW_MS ahead of it (a replay
+   * later may take a point that was that far ahead when it first came).
    */
-  process(messages: readonly KafkaMessageIn[]): PartitionOutput {
+  process(messages: readonly KafkaMessageIn[], now?: number): PartitionOutput {
+    this.joiner.latest = now === undefined ? Infinity : now + MAX_FUTURE_SKEW_MS;
     const cut = messages.findIndex((m) => m.offset >= this.replayUntil);
     if (cut <= 0) return this.run(messages, cut === 0);
     const replay = this.run(messages.slice(0, cut), false);

@@ -16,8 +16,15 @@ import { counterRate, mappingMetrics, stepOf, type Mapping, type MetricMapping, 
  *   (the usual case: at once, when the step's last point arrives), or
  * - a point of a later step of the host arrives (a series went away, or a metric is
  *   missing: then the step is counted `incomplete`).
- * A point of a step already closed is `late`: counted, and not scored (a counter's sample
- * still updates its rate, so the next step's rate stays right).
+ * A point of a step already closed, or of a step before the open one (delayed or
+ * reordered), is `late`: counted, and not scored (a counter's sample still updates its
+ * rate, so the next step's rate stays right). A series first seen in a late point of the
+ * step just closed (a new interface whose point came after the others) is expected in the
+ * next step, so it is part of the host's sum from then on.
+ * A point before 2000 is not in Telegraf's nanoseconds (seconds or milliseconds read as
+ * nanoseconds land in 1970): `not_nanoseconds`. A point beyond `latest` (the consumer's
+ * clock plus MAX_FUTURE_SKEW_MS; unbounded unless set) is `too_far_ahead`: one point from
+ * a far-future clock would otherwise open a step that every later point of its host is late for.
  *
  * Made for a stream of some 10^5 points a second: points come from a LineReader's slots
  * (`addRead`; `add` takes a ParsedPoint), a host's series are objects kept from step to
@@ -33,7 +40,10 @@ export interface StepRow {
 }
 
 /** Why a point or a step was left out. */
-export type StepSkip = 'no_host' | 'late' | 'incomplete' | 'invalid' | 'evicted';
+export type StepSkip = 'no_host' | 'late' | 'incomplete' | 'invalid' | 'evicted' | 'not_nanoseconds' | 'too_far_ahead';
+
+/** Points before this are not nanoseconds since the epoch (Telegraf's line protocol): 2000-01-01. */
+export const EARLIEST_POINT_MS = Date.UTC(2000, 0, 1);
 
 /** Closed steps, columnar: keys, times and the values (n x metrics, row-major) the detector takes. */
 export class StepRows {
@@ -138,7 +148,17 @@ export class StepJoiner {
   private tail: HostJoin | null = null;
   /** Points of measurements the mapping does not read (other Telegraf inputs): ignored, counted. */
   unused = 0;
-  readonly skipped: Record<StepSkip, number> = { no_host: 0, late: 0, incomplete: 0, invalid: 0, evicted: 0 };
+  readonly skipped: Record<StepSkip, number> = {
+    no_host: 0,
+    late: 0,
+    incomplete: 0,
+    invalid: 0,
+    evicted: 0,
+    not_nanoseconds: 0,
+    too_far_ahead: 0,
+  };
+  /** Points after this time (ms) are refused as `too_far_ahead` (set by the caller from its clock). */
+  latest = Infinity;
   /** The metrics of a row, in its order, and their valid ranges. */
   readonly rules: MetricRules;
   /** What a LineReader reads for this join: every measurement of the mapping, its fields and the tags the join looks at. */
@@ -254,9 +274,19 @@ export class StepJoiner {
       this.skipped.no_host++;
       return;
     }
+    if (!(p.time >= EARLIEST_POINT_MS)) {
+      this.skipped.not_nanoseconds++;
+      return;
+    }
+    if (p.time > this.latest) {
+      this.skipped.too_far_ahead++;
+      return;
+    }
     const h = this.hostJoin(host);
     const step = stepOf(p.time, this.intervalMs);
     if (h.hasOpen && step > h.openTime) this.close(h, out);
+    // Scores go in time order: a step before the open one is late, as one already closed.
+    const late = step <= h.closed || (h.hasOpen && step < h.openTime);
     for (let q = 0; q < metrics.length; q++) {
       const m = metrics[q];
       if (!matches(m.where, p.tags)) continue;
@@ -283,7 +313,7 @@ export class StepJoiner {
         const prev = s.sample;
         // An older sample than the last one (a late point) leaves the counter as it is.
         if (prev && p.time <= prev.time) {
-          if (step <= h.closed) this.skipped.late++;
+          if (late) this.skipped.late++;
           continue;
         }
         const cur = s.spare;
@@ -294,9 +324,13 @@ export class StepJoiner {
         s.sample = cur;
         v = prev ? counterRate(prev, cur) : undefined;
       } else v = m.complement ? 100 - raw : raw;
-      if (v === undefined) continue;
-      if (step <= h.closed) {
+      if (v === undefined) {
+        if (s && step === h.closed) this.expectNew(h, s);
+        continue;
+      }
+      if (late) {
         this.skipped.late++;
+        if (step === h.closed) this.expectNew(h, s ?? this.seriesOf(h, m.id, part));
         continue;
       }
       if (!h.hasOpen) {
@@ -327,6 +361,18 @@ export class StepJoiner {
       h.openDistinct === this.rules.names.length
     )
       this.close(h, out);
+  }
+
+  /**
+   * A series with a point of the step just closed that the step did not hold (a new
+   * interface, its point after the others): the next step waits for it too. Without this,
+   * a series that always comes after the others would never be part of the host's sum.
+   */
+  private expectNew(h: HostJoin, s: Series): void {
+    if (h.emitGen === 0 || s.expGen === h.emitGen) return;
+    s.expGen = h.emitGen;
+    h.expectedSize++;
+    if (h.hasOpen && s.openGen === h.openGen) h.openExpected++;
   }
 
   /** Forgets a host (its partition was revoked, or it is evicted). */

@@ -66,6 +66,9 @@ export const METRIC_LABELS = {
     'late',
     // A Kafka partition with more hosts than MAX_HOSTS: a host's open step dropped with it.
     'evicted',
+    // Kafka points before 2000 (not nanoseconds) or beyond the clock plus MAX_FUTURE_SKEW_MS.
+    'not_nanoseconds',
+    'too_far_ahead',
   ],
   cycleOutcome: ['ok', 'error'],
   queryPurpose: ['read', 'discovery', 'restore'],

@@ -6,7 +6,7 @@ import { artifactMetrics } from '../core/artifact';
 import { BASIC_METRICS, columnsOf, sameNames, type MetricDef } from '../core/metrics';
 import { ErrorCode, HttpError, type FieldIssue } from '../errors';
 import { histogramSeries } from '../plugins/metrics';
-import { MAX_ISSUES_PER_POINT, MAX_ISSUES_PER_REQUEST, pointReader, type PointReader } from '../validation/point';
+import { MAX_FUTURE_SKEW_MS, MAX_ISSUES_PER_POINT, MAX_ISSUES_PER_REQUEST, pointReader, type PointReader } from '../validation/point';
 import { detectReplyWriter, type DetectRows } from './detect-json';
 import { errorReplies, isPointsEnvelope, PointsEnvelopeSchema, ref, schemaOf } from './schemas';
 
@@ -30,13 +30,6 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 const API_TOKEN_401 = 'Missing or wrong bearer token (only when API_TOKEN is set)';
 
 /** POST /detect and POST /validate. */
-/**
- * How far ahead of this server's clock a point's timestamp may be and still join its
- * host's history. A later one (a skewed clock, a typo, a hostile client) is scored on its
- * raw values and left out: otherwise it would become the host's latest point and every
- * real point after it would count as late.
- */
-export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
 
 /** Requests above this many points yield to the event loop between validation, scoring and the reply. */
 const YIELD_ABOVE_POINTS = 500;

@@ -54,6 +54,14 @@ export function parseRfc3339(s: string): number {
 export const MAX_HOST_CHARS = 256;
 
 /**
+ * How far ahead of the service's clock a point's timestamp may be and still join its
+ * host's history (/detect; the Kafka join). A later one (a skewed clock, a typo, a hostile
+ * client) is left out of it: otherwise it would become the host's latest point and every
+ * real point after it would count as late.
+ */
+export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
+
+/**
  * Whether `host` is 1 to {@link MAX_HOST_CHARS} characters. Characters are Unicode code
  * points, the same count in /detect, /validate and the poller (an emoji is one, not the
  * two UTF-16 units of `String.length`).

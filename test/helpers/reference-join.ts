@@ -3,7 +3,7 @@ import { LruMap } from '../../src/core/lru';
 import type { StreamingDetector } from '../../src/core/streaming';
 import { parseLine, splitLines, type ParsedPoint } from '../../src/influx/line-parser';
 import type { KafkaMessageIn, MessageSkip } from '../../src/kafka/partition';
-import type { StepRow, StepSkip } from '../../src/kafka/steps';
+import { EARLIEST_POINT_MS, type StepRow, type StepSkip } from '../../src/kafka/steps';
 import { predictionLines, runPlan, type PlannedRows } from '../../src/poller/cycle';
 import {
   counterRate,
@@ -40,7 +40,16 @@ interface HostJoin {
 export class ReferenceJoiner {
   private readonly hosts: LruMap<HostJoin>;
   unused = 0;
-  readonly skipped: Record<StepSkip, number> = { no_host: 0, late: 0, incomplete: 0, invalid: 0, evicted: 0 };
+  readonly skipped: Record<StepSkip, number> = {
+    no_host: 0,
+    late: 0,
+    incomplete: 0,
+    invalid: 0,
+    evicted: 0,
+    not_nanoseconds: 0,
+    too_far_ahead: 0,
+  };
+  latest = Infinity;
   private readonly byMeasurement = new Map<string, string[]>();
   readonly rules: MetricRules;
 
@@ -75,9 +84,22 @@ export class ReferenceJoiner {
       this.skipped.no_host++;
       return;
     }
+    if (!(p.time >= EARLIEST_POINT_MS)) {
+      this.skipped.not_nanoseconds++;
+      return;
+    }
+    if (p.time > this.latest) {
+      this.skipped.too_far_ahead++;
+      return;
+    }
     const h = this.hosts.get(host, () => ({ open: null, closed: -Infinity, expected: new Set(), counters: new Map() }));
     const step = stepOf(p.time, this.intervalMs);
     if (h.open && step > h.open.time) this.close(host, h, out);
+    const late = step <= h.closed || (h.open !== null && step < h.open.time);
+    // A series of the step just closed that it did not hold: expected in the next one.
+    const expectNew = (series: string) => {
+      if (step === h.closed && h.expected.size > 0) h.expected.add(series);
+    };
     for (const metric of metrics) {
       const m = this.mapping[metric];
       if (!matches(m.where, p.tags)) continue;
@@ -92,15 +114,19 @@ export class ReferenceJoiner {
         const sample: Sample = exact === undefined ? { time: p.time, value: raw } : { time: p.time, value: raw, exact };
         const prev = h.counters.get(series);
         if (prev && sample.time <= prev.time) {
-          if (step <= h.closed) this.skipped.late++;
+          if (late) this.skipped.late++;
           continue;
         }
         h.counters.set(series, sample);
         v = prev ? counterRate(prev, sample) : undefined;
       } else v = m.transform === 'complement100' ? 100 - raw : raw;
-      if (v === undefined) continue;
-      if (step <= h.closed) {
+      if (v === undefined) {
+        expectNew(series);
+        continue;
+      }
+      if (late) {
         this.skipped.late++;
+        expectNew(series);
         continue;
       }
       if (!h.open) h.open = { time: step, parts: new Map() };

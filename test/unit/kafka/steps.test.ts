@@ -10,6 +10,22 @@ import { StepJoiner, type StepRow } from '../../../src/kafka/steps';
 
 const STEP_S = 10;
 const mapping = telegrafPreset();
+const T0 = 1_700_000_000_000;
+/** Line protocol's nanoseconds of T0 + `s` seconds. */
+const at = (s: number) => String(BigInt(T0 + s * 1000) * 1_000_000n);
+const NO_SKIPS = { no_host: 0, late: 0, incomplete: 0, invalid: 0, evicted: 0, not_nanoseconds: 0, too_far_ahead: 0 };
+
+/** A joiner of the Telegraf preset over 10 s steps, fed line by line; its rows. */
+function lineJoiner() {
+  const j = new StepJoiner(mapping, 10_000);
+  const out: StepRow[] = [];
+  const add = (line: string) => {
+    const p = parseLine(line);
+    if (!p.ok) throw new Error(line);
+    j.add(p.point, out);
+  };
+  return { j, out, add };
+}
 
 function telegrafPoints(hosts: number, steps: number, seed: number): ParsedPoint[] {
   const rows = simulate({ ...DEFAULT_SIMULATION, hosts, steps, stepS: STEP_S, start: 1_700_000_000_000, seed, incidentsPerDay: 20 });
@@ -43,50 +59,109 @@ describe('StepJoiner', () => {
     // Every step but each host's last (closed only by a later point, or complete on its own) is emitted.
     expect(got.size).toBeGreaterThanOrEqual(want.size - 6);
     for (const [k, v] of got) expect(v).toEqual(want.get(k));
-    expect(j.skipped).toEqual({ no_host: 0, late: 0, incomplete: 0, invalid: 0, evicted: 0 });
+    expect(j.skipped).toEqual(NO_SKIPS);
     expect(j.unused).toBe(0);
   });
 
   it('emits a step as soon as its last series arrives once the host has a complete step', () => {
-    const j = new StepJoiner(mapping, 10_000);
-    const out: StepRow[] = [];
-    const add = (line: string) => {
-      const p = parseLine(line);
-      if (!p.ok) throw new Error(line);
-      j.add(p.point, out);
-    };
+    const { j, out, add } = lineJoiner();
     // The first sample of a counter has no rate; the first complete step waits for a later point.
-    add('net,host=h,interface=eth0 bytes_recv=1000i 0');
-    add('cpu,cpu=cpu-total,host=h usage_idle=90 10000000000');
-    add('mem,host=h used_percent=40 10000000000');
-    add('net,host=h,interface=eth0 bytes_recv=2000i 10000000000');
+    add(`net,host=h,interface=eth0 bytes_recv=1000i ${at(0)}`);
+    add(`cpu,cpu=cpu-total,host=h usage_idle=90 ${at(10)}`);
+    add(`mem,host=h used_percent=40 ${at(10)}`);
+    add(`net,host=h,interface=eth0 bytes_recv=2000i ${at(10)}`);
     expect(out).toEqual([]);
-    add('cpu,cpu=cpu-total,host=h usage_idle=80 20000000000');
-    expect(out).toEqual([{ host: 'h', time: 10_000, values: [10, 40, 100] }]);
-    add('mem,host=h used_percent=41 20000000000');
-    add('net,host=h,interface=eth0 bytes_recv=4000i 20000000000');
-    expect(out[1]).toEqual({ host: 'h', time: 20_000, values: [20, 41, 200] });
+    add(`cpu,cpu=cpu-total,host=h usage_idle=80 ${at(20)}`);
+    expect(out).toEqual([{ host: 'h', time: T0 + 10_000, values: [10, 40, 100] }]);
+    add(`mem,host=h used_percent=41 ${at(20)}`);
+    add(`net,host=h,interface=eth0 bytes_recv=4000i ${at(20)}`);
+    expect(out[1]).toEqual({ host: 'h', time: T0 + 20_000, values: [20, 41, 200] });
     // A point of a step already closed is late: counted, not scored.
-    add('mem,host=h used_percent=99 20000000000');
+    add(`mem,host=h used_percent=99 ${at(20)}`);
     expect(j.skipped.late).toBe(1);
     expect(out).toHaveLength(2);
     // A step missing a metric is counted incomplete when the next step starts.
-    add('cpu,cpu=cpu-total,host=h usage_idle=80 30000000000');
-    add('cpu,cpu=cpu-total,host=h usage_idle=80 40000000000');
+    add(`cpu,cpu=cpu-total,host=h usage_idle=80 ${at(30)}`);
+    add(`cpu,cpu=cpu-total,host=h usage_idle=80 ${at(40)}`);
     expect(j.skipped.incomplete).toBe(1);
+  });
+
+  it('counts a delayed point of a step before the open one as late; it does not overwrite the open step', () => {
+    const { j, out, add } = lineJoiner();
+    const step = (s: number, idle: number, bytes: number) => {
+      add(`cpu,cpu=cpu-total,host=h usage_idle=${idle} ${at(s)}`);
+      add(`mem,host=h used_percent=40 ${at(s)}`);
+      add(`net,host=h,interface=eth0 bytes_recv=${bytes}i ${at(s)}`);
+    };
+    step(0, 90, 0);
+    step(10, 90, 1000);
+    step(20, 80, 2000);
+    // A gap at 30 s; at 40 s cpu is 90 % busy, then a delayed point of 30 s (20 % busy) arrives.
+    add(`cpu,cpu=cpu-total,host=h usage_idle=10 ${at(40)}`);
+    add(`cpu,cpu=cpu-total,host=h usage_idle=80 ${at(30)}`);
+    add(`mem,host=h used_percent=40 ${at(40)}`);
+    add(`net,host=h,interface=eth0 bytes_recv=4000i ${at(40)}`);
+    expect(out.map((r) => [r.time - T0, r.values[0]])).toEqual([
+      [10_000, 10],
+      [20_000, 20],
+      [40_000, 90],
+    ]);
+    expect(j.skipped.late).toBe(1);
+  });
+
+  it('takes a new interface into the sum from its first rate on, although its points come after the step closed', () => {
+    const { j, out, add } = lineJoiner();
+    for (let s = 0; s <= 60; s += 10) {
+      add(`cpu,cpu=cpu-total,host=h usage_idle=90 ${at(s)}`);
+      add(`mem,host=h used_percent=40 ${at(s)}`);
+      add(`net,host=h,interface=eth0 bytes_recv=${s * 100}i ${at(s)}`);
+      // eth1 from 20 s on, after eth0 (Telegraf's order for an interface that appeared later).
+      if (s >= 20) add(`net,host=h,interface=eth1 bytes_recv=${s * 1000}i ${at(s)}`);
+    }
+    // eth1's first sample (20 s) has no rate and comes after the 20 s step closed: it makes
+    // eth1 expected, so from 30 s on each step waits for it (its first rate) and holds it.
+    expect(out.map((r) => [r.time - T0, r.values[2]])).toEqual([
+      [10_000, 100],
+      [20_000, 100],
+      [30_000, 1100],
+      [40_000, 1100],
+      [50_000, 1100],
+      [60_000, 1100],
+    ]);
+    // Nothing late; step 0 is incomplete (eth0's first sample has no rate).
+    expect(j.skipped).toEqual({ ...NO_SKIPS, incomplete: 1 });
+  });
+
+  it('refuses points before 2000 (not nanoseconds) and beyond its bound, without opening a step', () => {
+    const { j, out, add } = lineJoiner();
+    j.latest = T0 + 60_000;
+    // Seconds and milliseconds read as nanoseconds land in 1970.
+    add(`cpu,cpu=cpu-total,host=h usage_idle=90 ${Math.floor(T0 / 1000)}`);
+    add(`cpu,cpu=cpu-total,host=h usage_idle=90 ${T0}`);
+    expect(j.skipped.not_nanoseconds).toBe(2);
+    // A far-future point would open a step that every later point of the host is late for.
+    add(`cpu,cpu=cpu-total,host=h usage_idle=90 ${String(BigInt(Date.UTC(2200, 0, 1)) * 1_000_000n)}`);
+    expect(j.skipped.too_far_ahead).toBe(1);
+    for (let s = 0; s <= 20; s += 10) {
+      add(`cpu,cpu=cpu-total,host=h usage_idle=90 ${at(s)}`);
+      add(`mem,host=h used_percent=40 ${at(s)}`);
+      add(`net,host=h,interface=eth0 bytes_recv=${s * 100}i ${at(s)}`);
+    }
+    expect(out.map((r) => r.time - T0)).toEqual([10_000, 20_000]);
+    expect(j.skipped.late).toBe(0);
   });
 
   it('counts points without a host and points of other measurements, and skips invalid steps', () => {
     const j = new StepJoiner(mapping, 10_000);
     const out: StepRow[] = [];
     for (const line of [
-      'cpu,cpu=cpu-total usage_idle=90 0',
-      'disk,host=h used=1 0',
-      'net,host=h,interface=eth0 bytes_recv=0i 0',
-      'cpu,cpu=cpu-total,host=h usage_idle=-50 10000000000',
-      'mem,host=h used_percent=40 10000000000',
-      'net,host=h,interface=eth0 bytes_recv=10i 10000000000',
-      'cpu,cpu=cpu-total,host=h usage_idle=50 20000000000',
+      `cpu,cpu=cpu-total usage_idle=90 ${at(0)}`,
+      `disk,host=h used=1 ${at(0)}`,
+      `net,host=h,interface=eth0 bytes_recv=0i ${at(0)}`,
+      `cpu,cpu=cpu-total,host=h usage_idle=-50 ${at(10)}`,
+      `mem,host=h used_percent=40 ${at(10)}`,
+      `net,host=h,interface=eth0 bytes_recv=10i ${at(10)}`,
+      `cpu,cpu=cpu-total,host=h usage_idle=50 ${at(20)}`,
     ]) {
       const p = parseLine(line);
       if (p.ok) j.add(p.point, out);
