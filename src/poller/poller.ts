@@ -269,6 +269,10 @@ export class Poller {
   private lag: number | null = null;
   /** Counter samples of the live loop, so rates need no re-read; `readTo` is where they end. */
   private readonly counters: CounterHistory = new Map();
+  /** The warning that more hosts report than MAX_HOSTS was logged. */
+  private overHostsLogged = false;
+  /** When counter samples of series gone for MAX_LOOKBACK_S were last dropped (at most once a minute). */
+  private countersPrunedAt = -Infinity;
   private readTo: number | null = null;
   /** Each host's prediction line prefix (measurement and tags) for `prefixVersion`, made once. */
   private readonly prefixes = new Map<string, string | null>();
@@ -549,7 +553,7 @@ export class Poller {
     this.catchingUp = to < now + 1;
     const report = await this.process(from, to, now, this.hosts, this.opts.settleMs, this.history, 'live', this.counters);
     if (this.probation.size > 0) this.settleProbation(report.to);
-    this.forgetOldHosts();
+    this.forgetOldHosts(now);
     this.updateLag(now);
     this.maybeDrift(now, engine);
     this.noteRefits(engine);
@@ -921,12 +925,36 @@ export class Poller {
     };
   }
 
-  private forgetOldHosts(): void {
-    if (this.hosts.size <= this.opts.maxHosts) return;
-    const byAge = [...this.hosts.entries()].sort((a, b) => a[1].seenAt - b[1].seenAt);
-    for (let i = 0; i < byAge.length - this.opts.maxHosts; i++) {
-      this.hosts.delete(byAge[i][0]);
-      this.counters.delete(byAge[i][0]);
+  /**
+   * Beyond MAX_HOSTS, forgets the least recently seen hosts with their counter samples, but
+   * never a host seen in this cycle: one forgotten while it reports comes back with no
+   * watermark, so its next read would go back MAX_LOOKBACK_S and score its steps again
+   * (more active hosts than MAX_HOSTS: the map holds them all, and a warning says so). Once
+   * a minute, also drops the counter samples of a series (an interface, a disk) not seen for
+   * MAX_LOOKBACK_S: hosts whose interfaces come and go (containers) keep only the live ones.
+   */
+  private forgetOldHosts(now: number): void {
+    if (this.hosts.size > this.opts.maxHosts) {
+      const byAge = [...this.hosts.entries()].filter(([, h]) => h.seenAt < now).sort((a, b) => a[1].seenAt - b[1].seenAt);
+      const n = Math.min(byAge.length, this.hosts.size - this.opts.maxHosts);
+      for (let i = 0; i < n; i++) {
+        this.hosts.delete(byAge[i][0]);
+        this.counters.delete(byAge[i][0]);
+      }
+      if (this.hosts.size > this.opts.maxHosts && !this.overHostsLogged) {
+        this.overHostsLogged = true;
+        this.log.warn(
+          { hosts: this.hosts.size, maxHosts: this.opts.maxHosts },
+          'more hosts report than MAX_HOSTS: all are kept (forgetting one that reports would score its steps again); raise MAX_HOSTS or shard',
+        );
+      }
+    }
+    if (now - this.countersPrunedAt < 60_000) return;
+    this.countersPrunedAt = now;
+    const horizon = now - this.opts.maxLookbackMs;
+    for (const [host, series] of this.counters) {
+      for (const [key, samples] of series) if (samples.length === 0 || samples[samples.length - 1].time < horizon) series.delete(key);
+      if (series.size === 0) this.counters.delete(host);
     }
   }
 

@@ -201,6 +201,16 @@ export function addMetric(
     const series = counters ? `${metric}\u0000${m.sumOver ? (g.tags[m.sumOver] ?? '') : ''}` : '';
     const known = counters ? (counters.get(host)?.get(series) ?? []).filter((x) => x.time < read[0].time) : [];
     const samples = known.concat(read);
+    // One series keeps its last value in a step (two samples in one step: Telegraf's interval
+    // shorter than the step, or jitter); several series of one host (interfaces) add up.
+    let open = NaN;
+    let last = 0;
+    const put = (): void => {
+      if (Number.isNaN(open)) return;
+      let vals = steps.get(open);
+      if (!vals) steps.set(open, (vals = {}));
+      vals[metric] = m.sumOver ? (vals[metric] ?? 0) + last : last;
+    };
     for (let i = known.length; i < samples.length; i++) {
       const { time, value: raw } = samples[i];
       let v: number;
@@ -211,11 +221,13 @@ export function addMetric(
         v = r;
       } else v = m.transform === 'complement100' ? 100 - raw : raw;
       const step = stepOf(time, intervalMs);
-      let vals = steps.get(step);
-      if (!vals) steps.set(step, (vals = {}));
-      // Several series of one host (interfaces) add up; one series keeps its last value.
-      vals[metric] = m.sumOver ? (vals[metric] ?? 0) + v : v;
+      if (step !== open) {
+        put();
+        open = step;
+      }
+      last = v;
     }
+    put();
     if (counters) {
       let own = counters.get(host);
       if (!own) counters.set(host, (own = new Map()));

@@ -186,4 +186,54 @@ describe('late and restored steps (real influxd)', () => {
     expect(unbounded.tracked).toBe(3);
     expect(unbounded.incomplete).toBe(1);
   }, 60_000);
+
+  it("drops the counter samples of an interface not seen for MAX_LOOKBACK_S (interfaces that come and go), keeps the host's live ones", async () => {
+    const lookback = 30_000;
+    let now = 0;
+    const poller = testPoller(store, models(), { stepMs: STEP, clock: () => now, overrides: { maxLookbackMs: lookback } });
+    await store.writeLines(stepLines('a', -1).slice(2));
+    for (let k = 0; k <= 24; k++) {
+      // eth0 throughout; a container's veth<k> for steps k and k + 1 only.
+      const veth = (j: number) =>
+        formatPoint({
+          measurement: 'net',
+          tags: { host: 'a', interface: `veth${j}` },
+          fields: { bytes_recv: int(k * 500) },
+          time: T0 + k * STEP,
+        });
+      await store.writeLines([...stepLines('a', k), veth(k), ...(k > 0 ? [veth(k - 1)] : [])]);
+      now = T0 + (k + 1) * STEP + 1;
+      await poller.runCycle();
+    }
+    expect(await poller.writer.drain(30_000)).toBe(0);
+    await poller.stop(1000);
+    const kept = [...((poller as unknown as { counters: Map<string, Map<string, unknown>> }).counters.get('a')?.keys() ?? [])];
+    // At most eth0 and the veths of the last MAX_LOOKBACK_S plus a minute between prunes, not all 25.
+    expect(kept).toContain('network_load\u0000eth0');
+    expect(kept.length).toBeLessThanOrEqual(1 + (lookback + 60_000) / STEP + 2);
+    expect(kept.length).toBeGreaterThan(1);
+  }, 60_000);
+
+  it('with more hosts reporting than MAX_HOSTS, forgets none of them: no step is scored twice', async () => {
+    // Three hosts, MAX_HOSTS 2; each cycle runs mid-step, before the step's net point is
+    // written, so every host has a step pending. A host forgotten there came back with no
+    // watermark and its next read went back MAX_LOOKBACK_S, scoring its steps again.
+    await store.writeLines(['a', 'b', 'c'].flatMap((h) => stepLines(h, -1).slice(2)));
+    let now = 0;
+    const poller = testPoller(store, models(), { stepMs: STEP, clock: () => now, overrides: { maxHosts: 2, settleMs: 30_000 } });
+    let scored = 0;
+    for (let k = 0; k <= 12; k++) {
+      const lines = ['a', 'b', 'c'].map((h) => stepLines(h, k));
+      await store.writeLines(lines.flatMap((l) => l.slice(0, 2)));
+      now = T0 + k * STEP + STEP / 2;
+      scored += (await poller.runCycle()).scored;
+      await store.writeLines(lines.map((l) => l[2]));
+    }
+    expect(await poller.writer.drain(30_000)).toBe(0);
+    await poller.stop(1000);
+    const written = (await Promise.all(['a', 'b', 'c'].map((h) => predictions(influxd, h)))).map((p) => p.map((x) => (x.time - T0) / STEP));
+    // Steps 0-11 of each host (12 is still pending), each scored once.
+    for (const steps of written) expect(steps).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    expect(scored).toBe(3 * 12);
+  }, 60_000);
 });

@@ -147,6 +147,45 @@ describe('Telegraf mapping', () => {
     expect(next).toEqual({ disk_read_bytes: 0, disk_write_bytes: 819.2, disk_io_time: 2 });
   });
 
+  it('keeps the last value of a series in a step that holds two of its samples, summed over interfaces once', () => {
+    // Telegraf every 5 s, steps of 10 s: eth0 at 100 B/s, eth1 at 1,000 B/s, 5 s apart.
+    const out: HostSteps = new Map();
+    const iface = (name: string, rate: number) => ({
+      tags: { host: 'a', interface: name },
+      rows: rows(
+        [0, 5000, 10000, 15000, 20000, 25000].map((t): [number, number] => [t, (rate * t) / 1000]),
+        'bytes_recv',
+      ),
+    });
+    addMetric(out, 'network_load', preset.network_load, [iface('eth0', 100), iface('eth1', 1000)], 10000);
+    expect([...(out.get('a') ?? new Map())].map(([t, v]) => [t, v.network_load])).toEqual([
+      [0, 1100],
+      [10000, 1100],
+      [20000, 1100],
+    ]);
+    // Without a sum over a tag, the same: one series, its last value.
+    const cpu: HostSteps = new Map();
+    addMetric(
+      cpu,
+      'cpu_usage',
+      preset.cpu_usage,
+      [
+        {
+          tags: { host: 'a' },
+          rows: rows(
+            [
+              [10000, 80],
+              [15000, 70],
+            ],
+            'usage_idle',
+          ),
+        },
+      ],
+      10000,
+    );
+    expect(cpu.get('a')?.get(10000)).toEqual({ cpu_usage: 30 });
+  });
+
   it('joins on the collection step and knows when a step is complete', () => {
     const out: HostSteps = new Map();
     addMetric(out, 'cpu_usage', preset.cpu_usage, [{ tags: { host: 'a' }, rows: rows([[10003, 90]], 'usage_idle') }], 10000);
