@@ -111,13 +111,18 @@ describe('StepJoiner', () => {
 
   it('takes a new interface into the sum from its first rate on, although its points come after the step closed', () => {
     const { j, out, add } = lineJoiner();
+    const lines: string[] = [];
     for (let s = 0; s <= 60; s += 10) {
-      add(`cpu,cpu=cpu-total,host=h usage_idle=90 ${at(s)}`);
-      add(`mem,host=h used_percent=40 ${at(s)}`);
-      add(`net,host=h,interface=eth0 bytes_recv=${s * 100}i ${at(s)}`);
+      lines.push(`cpu,cpu=cpu-total,host=h usage_idle=90 ${at(s)}`);
+      lines.push(`mem,host=h used_percent=40 ${at(s)}`);
+      lines.push(`net,host=h,interface=eth0 bytes_recv=${s * 100}i ${at(s)}`);
       // eth1 from 20 s on, after eth0 (Telegraf's order for an interface that appeared later).
-      if (s >= 20) add(`net,host=h,interface=eth1 bytes_recv=${s * 1000}i ${at(s)}`);
+      if (s >= 20) lines.push(`net,host=h,interface=eth1 bytes_recv=${s * 1000}i ${at(s)}`);
     }
+    lines.forEach(add);
+    // The poller's join of the same points gives the same rows.
+    const poller = pollerSteps(lines.map((l) => (parseLine(l) as { point: ParsedPoint }).point));
+    for (const r of out) expect(r.values).toEqual(poller.get(`${r.host}@${r.time}`));
     // eth1's first sample (20 s) has no rate and comes after the 20 s step closed: it makes
     // eth1 expected, so from 30 s on each step waits for it (its first rate) and holds it.
     expect(out.map((r) => [r.time - T0, r.values[2]])).toEqual([
