@@ -2,7 +2,7 @@ import { BASIC_METRICS, columnsOf, METRIC_NAMES } from '../core/metrics';
 import type { StreamingDetector, StreamResult, StreamRows } from '../core/streaming';
 import { formatPoint, int, LineProtocolError, type FieldValue } from '../influx/line-protocol';
 import { isUsableStep, metricRules, type MetricRules } from '../validation/point';
-import { isComplete, type HostSteps, type StepValues } from './telegraf';
+import { isComplete, stepOf, type HostSteps, type StepValues } from './telegraf';
 
 /**
  * The pure part of a poller cycle, with no I/O, timers or metrics: which joined steps of
@@ -174,6 +174,21 @@ export function planRows(steps: HostSteps, step: CycleStep): PlannedRows {
       state.gaps = kept.length > 0 ? kept : undefined;
     }
     const s = state;
+    // A host that went quiet reports again: this read began after its watermark (only the
+    // active hosts set where reads begin), so the stretch in between was never read. Its
+    // steps there (a backlog Telegraf flushes on reconnecting) cannot be scored any more (the
+    // stream goes on from this read); they become a gap already past its grace, which the
+    // late sweep reads for this host alone and counts (`late`), instead of losing them silently.
+    const horizon = step.gapHorizon;
+    if (horizon !== undefined && times.length > 0 && Number.isFinite(s.watermark) && s.watermark + step.intervalMs < from) {
+      const lo = Math.max(s.watermark + step.intervalMs, horizon);
+      // The last step before the read (`from` need not be a step's start).
+      const hi = stepOf(from - 1, step.intervalMs);
+      if (lo <= hi) {
+        const gaps = (s.gaps ?? []).concat(lo, hi, now - settleMs);
+        s.gaps = gaps.length > 3 * MAX_GAPS ? gaps.slice(gaps.length - 3 * MAX_GAPS) : gaps;
+      }
+    }
     // Moves the watermark to `t`: the steps of this read it passes without data (none
     // before a host's first step) become a gap.
     const passTo = (t: number): void => {

@@ -214,6 +214,33 @@ describe('late and restored steps (real influxd)', () => {
     expect(kept.length).toBeGreaterThan(1);
   }, 60_000);
 
+  it('counts the backlog a host flushes after going quiet (steps before the read, never read) as late, at the next sweep', async () => {
+    // a and b report throughout; c is cut off after step 9, and at step 19 its Telegraf
+    // flushes steps 10-19. By then c was no longer active, so the reads began after its
+    // watermark: steps 10 to 18 were never read, neither scored nor counted.
+    await store.writeLines(['a', 'b', 'c'].flatMap((h) => stepLines(h, -1).slice(2)));
+    const metrics = createMetrics(new Registry(), false);
+    let now = 0;
+    const poller = testPoller(store, models(), { stepMs: STEP, clock: () => now, metrics });
+    const last = 19 + LATE_SWEEP_MS / STEP + 2;
+    for (let k = 0; k <= last; k++) {
+      const hosts = k <= 9 || k > 19 ? ['a', 'b', 'c'] : ['a', 'b'];
+      const lines = hosts.flatMap((h) => stepLines(h, k));
+      if (k === 19) for (let j = 10; j <= 19; j++) lines.push(...stepLines('c', j));
+      await store.writeLines(lines);
+      now = T0 + (k + 1) * STEP + 1;
+      await poller.runCycle();
+    }
+    expect(await poller.writer.drain(30_000)).toBe(0);
+    await poller.stop(1000);
+    const c = (await predictions(influxd, 'c')).map((p) => (p.time - T0) / STEP);
+    const unscored = Array.from({ length: last + 1 }, (_, k) => k).filter((k) => !c.includes(k));
+    // Some of the backlog is scored (the steps the read after the flush covered), the rest counted.
+    expect(unscored.length).toBeGreaterThan(0);
+    expect(unscored.every((k) => k >= 10 && k <= 18)).toBe(true);
+    expect(await skipped(metrics, 'late')).toBe(unscored.length);
+  }, 60_000);
+
   it('with more hosts reporting than MAX_HOSTS, forgets none of them: no step is scored twice', async () => {
     // Three hosts, MAX_HOSTS 2; each cycle runs mid-step, before the step's net point is
     // written, so every host has a step pending. A host forgotten there came back with no
