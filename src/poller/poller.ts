@@ -930,8 +930,9 @@ export class Poller {
    * never a host seen in this cycle: one forgotten while it reports comes back with no
    * watermark, so its next read would go back MAX_LOOKBACK_S and score its steps again
    * (more active hosts than MAX_HOSTS: the map holds them all, and a warning says so). Once
-   * a minute, also drops the counter samples of a series (an interface, a disk) not seen for
-   * MAX_LOOKBACK_S: hosts whose interfaces come and go (containers) keep only the live ones.
+   * a minute, also drops the counter samples of a series (an interface, a disk) with none in
+   * the MAX_LOOKBACK_S before the end of the last read: hosts whose interfaces come and go
+   * (containers) keep only the live ones.
    */
   private forgetOldHosts(now: number): void {
     if (this.hosts.size > this.opts.maxHosts) {
@@ -949,9 +950,11 @@ export class Poller {
         );
       }
     }
-    if (now - this.countersPrunedAt < 60_000) return;
+    if (now - this.countersPrunedAt < 60_000 || this.readTo === null) return;
     this.countersPrunedAt = now;
-    const horizon = now - this.opts.maxLookbackMs;
+    // Measured from where the reads got to, not the clock: while scoring pauses (a full write
+    // buffer) or catches up, the next read goes on from the samples it left.
+    const horizon = this.readTo - this.opts.maxLookbackMs;
     for (const [host, series] of this.counters) {
       for (const [key, samples] of series) if (samples.length === 0 || samples[samples.length - 1].time < horizon) series.delete(key);
       if (series.size === 0) this.counters.delete(host);
