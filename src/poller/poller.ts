@@ -380,10 +380,12 @@ export class Poller {
         this.hosts.set(host, { watermark: t, seenAt: now - 1 });
         this.probation.set(host, t);
       }
-      this.log.info(
-        { hosts: this.probation.size, oldest: new Date(Math.min(...this.probation.values())).toISOString() },
-        'hosts resumed from predictions older than MAX_LOOKBACK_S',
-      );
+      // None of them may still report (hosts retired long ago): then nothing is resumed.
+      if (this.probation.size > 0)
+        this.log.info(
+          { hosts: this.probation.size, oldest: new Date(Math.min(...this.probation.values())).toISOString() },
+          'hosts resumed from predictions older than MAX_LOOKBACK_S',
+        );
     }
     this.restored = true;
     this.countQueries('restore', stale.length > 0 ? 4 : 3, bytes0);

@@ -148,6 +148,24 @@ describe('late and restored steps (real influxd)', () => {
     expect((await predictions(influxd, 'gone')).length).toBe(5);
   }, 60_000);
 
+  it('after a restart, starts when every host with predictions older than MAX_LOOKBACK_S is gone for good', async () => {
+    const lookback = 60_000;
+    const lines: string[] = [];
+    for (let k = 0; k <= 10; k++) lines.push(...stepLines('retired', k));
+    await store.writeLines(lines);
+    let now = T0 + 11 * STEP + 1;
+    const first = testPoller(store, models(), { stepMs: STEP, clock: () => now, overrides: { maxLookbackMs: lookback } });
+    await first.runCycle();
+    expect(await first.writer.drain(30_000)).toBe(0);
+    await first.stop(1000);
+    // Much later, only a new host reports: nothing to resume, and the restore must not fail on that.
+    await store.writeLines([...stepLines('fresh', 39).slice(2), ...stepLines('fresh', 40)]);
+    now = T0 + 41 * STEP + 1;
+    const second = testPoller(store, models(), { stepMs: STEP, clock: () => now, overrides: { maxLookbackMs: lookback } });
+    expect((await second.runCycle()).scored).toBe(1);
+    await second.stop(1000);
+  }, 60_000);
+
   it('beyond MAX_HOSTS forgets the least recently seen host with its counter samples: back, its first step has no rate', async () => {
     // a reports steps 0-3, is away for 4-6 while c reports, and is back from 7; b throughout.
     const present = (h: string, k: number) => h === 'b' || (h === 'a' && (k <= 3 || k >= 7)) || (h === 'c' && k >= 4 && k <= 6);
