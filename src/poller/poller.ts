@@ -271,6 +271,8 @@ export class Poller {
   private readonly counters: CounterHistory = new Map();
   /** The warning that more hosts report than MAX_HOSTS was logged. */
   private overHostsLogged = false;
+  /** Lines the write buffer has room for in this live cycle (see readPlan's cut). */
+  private liveRoom = Infinity;
   /** When counter samples of series gone for MAX_LOOKBACK_S were last dropped (at most once a minute). */
   private countersPrunedAt = -Infinity;
   private readTo: number | null = null;
@@ -552,8 +554,9 @@ export class Poller {
     this.backlogged = false;
     this.backlogLogged = false;
     to = Math.min(to, stepOf(from + Math.max(1, budget) * interval + interval - 1, interval));
-    this.catchingUp = to < now + 1;
+    this.liveRoom = free;
     const report = await this.process(from, to, now, this.hosts, this.opts.settleMs, this.history, 'live', this.counters);
+    this.catchingUp = report.to < now + 1;
     if (this.probation.size > 0) this.settleProbation(report.to);
     this.forgetOldHosts(now);
     this.updateLag(now);
@@ -802,7 +805,11 @@ export class Poller {
     const rules = this.rulesOf(engine, history);
     // The reads and their join live in readPlan only: their rows and joined steps can be
     // collected before the detector runs (a bootstrap chunk's are most of its memory).
-    const { plan, read } = await this.readPlan(readFrom, from, to, now, {
+    const {
+      plan,
+      read,
+      to: planned,
+    } = await this.readPlan(readFrom, from, to, now, {
       live,
       mode,
       settleMs,
@@ -822,7 +829,7 @@ export class Poller {
       this.metrics.historyHosts.set({ source: 'poller' }, engine.store.size);
       this.metrics.historyEvictions.inc({ source: 'poller' }, engine.store.takeEvictions());
     }
-    if (!res) return { read, scored: learnOnly ? plan.n : 0, anomalies: 0, alerts: 0, skipped, hosts: hosts.size, from, to };
+    if (!res) return { read, scored: learnOnly ? plan.n : 0, anomalies: 0, alerts: 0, skipped, hosts: hosts.size, from, to: planned };
     // Predictions are tagged with the loaded model's version, or `learned` for the learner
     // (a refit only adds a field: a new tag value per refit would multiply InfluxDB's
     // series). Only the live loop feeds the drift window.
@@ -847,7 +854,7 @@ export class Poller {
     if (out.alerts > 0) this.metrics.alerts.inc(out.alerts);
     const n = out.n;
     const { anomalies, alerts } = out;
-    return { read, scored: n, anomalies, alerts, skipped, hosts: hosts.size, from, to };
+    return { read, scored: n, anomalies, alerts, skipped, hosts: hosts.size, from, to: planned };
   }
 
   /**
@@ -869,7 +876,7 @@ export class Poller {
       rules: MetricRules;
       counters?: CounterHistory;
     },
-  ): Promise<{ plan: ReturnType<typeof planRows>; read: number }> {
+  ): Promise<{ plan: ReturnType<typeof planRows>; read: number; to: number }> {
     const { live, mode, settleMs, hosts, priming, rules, counters } = o;
     const interval = this.opts.collectionIntervalMs;
     const steps: HostSteps = new Map();
@@ -907,12 +914,27 @@ export class Poller {
     const freshFrom = groups.some((g) => g.fresh) ? stepOf((this.fresh as { from: number }).from + interval - 1, interval) : Infinity;
     if (live) this.fresh = null;
 
+    // The write budget per host counted the hosts known before this read: with more in it (a
+    // first start, new hosts) the steps scored are cut to what the buffer holds for all of
+    // them; the rest are read again next cycle (the watermarks stop before them).
+    let planned = to;
+    if (live && Number.isFinite(this.liveRoom) && steps.size > 0) {
+      const perHost = Math.max(1, Math.floor(this.liveRoom / steps.size));
+      // Counted from the first new step read (the window may begin long before any data).
+      let first = Infinity;
+      for (const [host, byStep] of steps) {
+        const w = hosts.get(host)?.watermark ?? -Infinity;
+        for (const t of byStep.keys()) if (t >= from && t > w && t < first) first = t;
+      }
+      if (Number.isFinite(first)) planned = Math.min(to, stepOf(first + perHost * interval + interval - 1, interval));
+    }
     return {
       read,
+      to: planned,
       plan: planRows(steps, {
         mode,
         from: Math.min(from, freshFrom),
-        to,
+        to: planned,
         now,
         settleMs,
         intervalMs: interval,

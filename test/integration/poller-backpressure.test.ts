@@ -84,4 +84,37 @@ describe('write backpressure: a full buffer pauses scoring, nothing is dropped (
     expect(first).toBeLessThanOrEqual(START + 5 * STEP);
     expect(written).toHaveLength(HOSTS * ((END - first) / STEP + 1));
   }, 120_000);
+
+  it('on a first start (no host known yet) scores no more steps per cycle than the buffer holds: none dropped', async () => {
+    // The budget per host divided the room by the hosts known before the read: none on a
+    // first start, so the first cycle scored the whole lookback of every host and the write
+    // buffer dropped what did not fit.
+    await influxd.rawQuery(`DROP DATABASE "${DB}"`);
+    await store.createDatabase?.();
+    const hosts = 20;
+    const steps = 40;
+    await writeSimulatedRange(store, { hosts, steps, stepS: 10, seed: 4, end: END });
+    const metrics = createMetrics(new Registry(), false);
+    const now = END + STEP + 1;
+    const poller = testPoller(store, ModelStore.fromDetector(loadDetectorFile(MODEL_PATH), MODEL_PATH), {
+      stepMs: STEP,
+      clock: () => now,
+      metrics,
+      overrides: { maxLookbackMs: 100 * STEP, writer: { maxBuffer: 5 * hosts, batchSize: 50, baseBackoffMs: 20, maxBackoffMs: 50 } },
+    });
+    const scored: number[] = [];
+    for (let c = 0; c < 30; c++) {
+      const r = await poller.runCycle();
+      scored.push(r.scored);
+      expect(await poller.writer.drain(5_000)).toBe(0);
+    }
+    await poller.stop(2000);
+    const dropped = (await metrics.registry.getSingleMetric('anomaly_detector_write_dropped_points_total')?.get())?.values[0]?.value;
+    expect(dropped ?? 0).toBe(0);
+    expect(Math.max(...scored)).toBeLessThanOrEqual(5 * hosts);
+    const written = await predictions(influxd);
+    // Every step of every host, each once.
+    expect(written).toHaveLength(hosts * steps);
+    expect(new Set(written.map((w) => `${w.host}@${w.time}`)).size).toBe(hosts * steps);
+  }, 120_000);
 });
