@@ -372,11 +372,23 @@ export async function startKafka(opts: KafkaOptions = {}): Promise<Kafka> {
     },
     createTopic: async (name, partitions) => {
       if (!admin) throw new Error('kafka is stopped');
-      const created = await admin.createTopics({
-        topics: [{ topic: name, numPartitions: partitions, replicationFactor: 1 }],
-        waitForLeaders: true,
-      });
+      const created = await admin.createTopics({ topics: [{ topic: name, numPartitions: partitions, replicationFactor: 1 }] });
       if (!created) throw new Error(`topic ${name} already exists`);
+      // Wait for a leader of every partition ourselves: kafkajs's waitForLeaders gives up after
+      // the admin's two retries, which a loaded machine's broker can take longer than.
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        try {
+          const { topics } = await admin.fetchTopicMetadata({ topics: [name] });
+          const parts = topics[0]?.partitions ?? [];
+          if (parts.length === partitions && parts.every((x) => x.leader >= 0)) return;
+        } catch (e) {
+          // UNKNOWN_TOPIC_OR_PARTITION / LEADER_NOT_AVAILABLE while the topic is being created.
+          if (Date.now() > deadline) throw e;
+        }
+        if (Date.now() > deadline) throw new Error(`topic ${name}: no leader for every partition within 60 s`);
+        await sleep(200);
+      }
     },
     logs: () => output,
     stop: async () => {
