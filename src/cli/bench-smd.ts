@@ -1,8 +1,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { DEFAULT_SMD_PARAMS, formatSmdBench, runSmdBench, type SmdBenchParams } from '../eval/smd-bench';
+import { DEFAULT_SMD_PARAMS, formatSmdBench, runSmdBench, smdStreamingOptions, type SmdBenchParams } from '../eval/smd-bench';
 import { SMD_METRIC_SETS, type SmdMetricSet } from '../eval/smd-data';
+import { ALL_TRANSFORMS } from '../core/features';
 import { UsageError } from './errors';
 
 /**
@@ -71,5 +72,53 @@ function readParams(path: string): SmdBenchParams {
   const known = new Set(Object.keys(DEFAULT_SMD_PARAMS));
   for (const k of Object.keys(json))
     if (!known.has(k)) throw new UsageError(`--params: unknown parameter ${JSON.stringify(k)} (known: ${[...known].join(', ')})`);
-  return { ...DEFAULT_SMD_PARAMS, ...json };
+  const params = { ...DEFAULT_SMD_PARAMS, ...json };
+  const bad = (k: string, want: string) =>
+    new UsageError(`--params: ${k} must be ${want}, got ${JSON.stringify((json as Record<string, unknown>)[k])}`);
+  const p = params as unknown as Record<string, unknown>;
+  const int = (k: string, min: number) => {
+    if (!Number.isInteger(p[k]) || (p[k] as number) < min) throw bad(k, `an integer >= ${min}`);
+  };
+  for (const [k, min] of [
+    ['window', 2],
+    ['span', 1],
+    ['holdSpan', 1],
+    ['horizon', 1],
+    ['nEstimators', 1],
+    ['maxSamples', 2],
+    ['refitIntervalSteps', 0],
+  ] as const)
+    int(k, min);
+  if (!Number.isInteger(p.seed)) throw bad('seed', 'an integer');
+  if (typeof p.contamination !== 'number' || !(p.contamination > 0 && p.contamination < 0.5))
+    throw bad('contamination', 'a number in (0, 0.5)');
+  for (const k of ['outOfRangeWeight', 'noveltyWeight', 'refitWindow'])
+    if (typeof p[k] !== 'number' || !Number.isFinite(p[k]) || (p[k] as number) < 0) throw bad(k, 'a finite number >= 0');
+  if (typeof p.includeRaw !== 'boolean') throw bad('includeRaw', 'true or false');
+  if (!Array.isArray(p.transforms) || p.transforms.some((t) => typeof t !== 'string'))
+    throw bad('transforms', 'an array of transform names');
+  const unknownTransform = p.transforms.find((t) => !(ALL_TRANSFORMS as readonly string[]).includes(t as string));
+  if (unknownTransform !== undefined)
+    throw new UsageError(`--params: unknown transform ${JSON.stringify(unknownTransform)} (known: ${ALL_TRANSFORMS.join(', ')})`);
+  const g = p.gate as Record<string, unknown> | null;
+  const objOrNull = (v: unknown) => v === null || (typeof v === 'object' && !Array.isArray(v));
+  if (g === null || typeof g !== 'object' || Array.isArray(g)) throw bad('gate', "an object (the gate's options, whole)");
+  if (
+    !Number.isInteger(g.consecutive) ||
+    (g.consecutive as number) < 1 ||
+    typeof g.cooldownMs !== 'number' ||
+    !objOrNull(g.surge) ||
+    !objOrNull(g.repeat ?? null)
+  )
+    throw bad(
+      'gate',
+      '{consecutive: integer >= 1, cooldownMs: number, surge: object or null, repeat: object or null} (it replaces the default gate whole)',
+    );
+  try {
+    // Transform names and their parameters, the gate's shape: as the run will build them.
+    smdStreamingOptions(['x'], params);
+  } catch (e) {
+    throw new UsageError(`--params: ${(e as Error).message}`);
+  }
+  return params;
 }

@@ -61,8 +61,9 @@ export function registerBenchCommand(program: Command): void {
         const log = (line: string): void => void process.stderr.write(`${line}\n`);
         // A missing or malformed NAB directory throws NabDataError, a DataError: one line.
         if (o.loco) {
-          const seeds = o.seeds.split(',').map((x) => Number(x.trim()));
-          if (seeds.length === 0 || seeds.some((x) => !Number.isInteger(x) || x < 0))
+          const items = o.seeds.split(',').map((x) => x.trim());
+          const seeds = items.map(Number);
+          if (items.some((x) => x === '') || seeds.some((x) => !Number.isInteger(x) || x < 0))
             throw new UsageError(`--seeds: ${JSON.stringify(o.seeds)} is not a comma-separated list of non-negative integers`);
           const loco = runLoco({ nabDir, files, seeds, log });
           mkdirSync(outDir, { recursive: true });

@@ -71,6 +71,8 @@ export function parseRecords(text: string, source = 'CSV'): CsvRecord[] {
 export function parseCsv(text: string, source = 'CSV'): CsvTable {
   if (text.trim() === '') throw new DataError(`${source}: the file is empty`);
   const [head, ...rest] = parseRecords(text, source);
+  // Only blank records (`""` is one): no header.
+  if (!head) throw new DataError(`${source}: no header line`);
   const header = head.fields.map((h) => h.trim());
   const ragged = rest.filter((r) => r.fields.length !== header.length);
   if (ragged.length > 0) {

@@ -18,10 +18,16 @@ export interface Dataset {
 /** The metric columns of the basic set (the default). */
 export const REQUIRED_COLUMNS = METRIC_NAMES;
 
-/** Parses a timestamp cell: RFC 3339 / ISO 8601 or epoch milliseconds. NaN if neither. */
+/**
+ * Parses a timestamp cell: RFC 3339 / ISO 8601 or epoch milliseconds. NaN if neither. A
+ * date and time without a zone is UTC (JavaScript would read it in the machine's zone:
+ * the same file would give other models under another TZ, and a DST change duplicate hours).
+ */
 export function parseTimestamp(s: string): number {
   const t = s.trim();
   if (/^-?\d+(\.\d+)?$/.test(t)) return Number(t);
+  const local = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)$/.exec(t);
+  if (local) return Date.parse(`${local[1]}T${local[2]}Z`);
   return /^\d{4}-\d{2}-\d{2}/.test(t) ? Date.parse(t) : NaN;
 }
 
@@ -34,6 +40,9 @@ export function toDataset(table: CsvTable, source = 'CSV', set: MetricSet = BASI
   const col = (name: string): number => table.header.indexOf(name);
   const missing = missingColumns(set, table.header);
   if (missing) throw new DataError(`${source}: ${missing}`);
+  // A column read twice would be read from its first copy only, silently.
+  const twice = [...set.names, 'timestamp', 'host', 'anomaly'].filter((c) => col(c) >= 0 && table.header.lastIndexOf(c) !== col(c));
+  if (twice.length > 0) throw new DataError(`${source}: duplicate column name(s) ${twice.join(', ')}`);
   const n = table.rows.length;
   if (n === 0) throw new DataError(`${source}: no data rows`);
   const names = [...set.names];

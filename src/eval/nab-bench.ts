@@ -189,6 +189,8 @@ export function readNabSeries(nabDir: string, relPath: string): NabSeries {
   }
   // Timestamps may repeat or step back (clock changes): NAB scores rows in file order,
   // and so does the scorer; the stream gets its own increasing clock (streamTimes).
+  // Probation (at least 2 rows) fits the first model; at least one row must be left to score.
+  if (values.length < 3) throw new NabDataError(`${path}: ${values.length} data row(s); a series needs at least 3`);
   const times = timestampText.map(parseNabTimestamp);
   return { relPath, timestampText, times, values: Float64Array.from(values) };
 }

@@ -262,7 +262,7 @@ export function smdMetrics(
   };
 }
 
-/** Numeric fields averaged over machines (NaN-free fields; meanDelaySteps over machines with a detection). */
+/** Numeric fields averaged over machines (each over the machines where it is defined; meanDelaySteps over machines with a detection). */
 export type SmdAverage = Omit<SmdMachineMetrics, 'machine' | 'meanDelaySteps'> & { meanDelaySteps: number | null };
 
 const AVERAGED = [
@@ -280,10 +280,17 @@ const AVERAGED = [
   'falseAlertsPerDay',
 ] as const;
 
-/** The mean over machines of every figure (an unweighted mean: each machine counts once). */
+/**
+ * The mean over machines of every figure (an unweighted mean: each machine counts once),
+ * over the machines where it is defined: a machine with no labelled anomaly has no ROC-AUC
+ * or PR-AUC (nor best F1), and must not make the average of the others undefined.
+ */
 export function averageMetrics(rows: readonly SmdMachineMetrics[]): SmdAverage {
   const out = {} as SmdAverage;
-  for (const k of AVERAGED) out[k] = rows.length ? rows.reduce((s, r) => s + r[k], 0) / rows.length : NaN;
+  for (const k of AVERAGED) {
+    const vals = rows.map((r) => r[k]).filter((v) => Number.isFinite(v));
+    out[k] = vals.length ? vals.reduce((s, v) => s + v, 0) / vals.length : NaN;
+  }
   const delays = rows.map((r) => r.meanDelaySteps).filter((d): d is number => d !== null);
   out.meanDelaySteps = delays.length ? delays.reduce((s, d) => s + d, 0) / delays.length : null;
   return out;

@@ -143,6 +143,7 @@ export function validateRecords(
   const requiredCols = set.names;
   const defOf = new Map(set.defs.map((d) => [d.name, d]));
   const [head, ...body] = records;
+  if (!head) throw new DataError('no header line (the file holds only blank records)');
   const header = head.fields.map((h) => h.trim());
   const col = (name: string): number => header.indexOf(name);
   const width = header.length;

@@ -122,6 +122,22 @@ describe('CLI failures', () => {
       () => [['bench', 'smd', '--smd-dir', join(dir, 'nope'), '--out', dir], {}],
       /^anomaly-detector: --smd-dir: .* does not exist/,
     ],
+    ...(
+      [
+        ['{"maxSamples":0}', /--params: maxSamples must be an integer >= 2, got 0/],
+        ['{"transforms":["bogus"]}', /--params: unknown transform "bogus"/],
+        ['{"gate":null}', /--params: gate must be an object/],
+        ['{"contamination":2}', /--params: contamination must be a number in \(0, 0\.5\)/],
+      ] as const
+    ).map(([json, pattern], i): (typeof cases)[number] => [
+      `bench smd --params ${json}`,
+      () => {
+        const p = join(dir, `smd-params-${i}.json`);
+        writeFileSync(p, json);
+        return [['bench', 'smd', '--smd-dir', dir, '--out', join(dir, 'smd-out'), '--params', p], {}];
+      },
+      new RegExp(`^anomaly-detector: ${pattern.source}`),
+    ]),
   ];
 
   it.each(cases)('%s: one line, exit 1', (_name, make, pattern) => {

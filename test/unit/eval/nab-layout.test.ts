@@ -366,5 +366,22 @@ describe('bench nab on partial NAB layouts', () => {
     await expect(
       bad.parseAsync(['node', 'anomaly-detector', 'bench', 'nab', '--nab-dir', dir, '--out', out, '--loco', '--seeds', '1,x']),
     ).rejects.toThrow(/--seeds/);
+    for (const seeds of ['', '1,,2'])
+      await expect(
+        bad.parseAsync(['node', 'anomaly-detector', 'bench', 'nab', '--nab-dir', dir, '--out', out, '--loco', '--seeds', seeds]),
+      ).rejects.toThrow(/--seeds/);
+  });
+
+  it('refuses a series too short to score (1 row, a header only) with one line naming it', () => {
+    const dir = writeFixture(FILES, {});
+    for (const [name, text] of [
+      ['one.csv', 'timestamp,value\n2014-01-01 00:00:00,5\n'],
+      ['empty.csv', 'timestamp,value\n'],
+    ]) {
+      writeFileSync(join(dir, 'data', 'realOne', name), text);
+      expect(() => readNabSeries(dir, `realOne/${name}`)).toThrow(
+        new RegExp(`realOne/${name.replace('.', '\\.')}: [01] data row\\(s\\); a series needs at least 3`),
+      );
+    }
   });
 });

@@ -83,6 +83,13 @@ describe('SMD metrics', () => {
     const avg = averageMetrics([m, { ...m, rocAuc: 0.5, meanDelaySteps: null }]);
     expect(avg.rocAuc).toBe(0.75);
     expect(avg.meanDelaySteps).toBe(2);
+    // A machine with no labelled anomaly has no ROC-AUC or PR-AUC: the others' mean stays defined.
+    const none = smdMetrics('none', scores, alerts, new Uint8Array(n));
+    expect(Number.isNaN(none.rocAuc)).toBe(true);
+    const withNone = averageMetrics([m, { ...m, rocAuc: 0.5, meanDelaySteps: null }, none]);
+    expect(withNone.rocAuc).toBe(0.75);
+    expect(withNone.prAuc).toBeCloseTo(m.prAuc, 12);
+    expect(withNone.alertShare).toBeCloseTo(m.alertShare, 12);
   });
 });
 
