@@ -52,6 +52,8 @@ export const METRIC_LABELS = {
   skipped: [
     'incomplete',
     'invalid',
+    // The poller at MAX_HOSTS with every host followed reporting: a new host's steps.
+    'max_hosts',
     'unwritable',
     'future_prediction',
     // The Kafka source: messages or points not scored (src/kafka/partition.ts).

@@ -86,6 +86,11 @@ export interface CycleStep {
   rules?: MetricRules;
   /** Gaps ending before this are forgotten (default `from`: those this read does not cover). */
   gapHorizon?: number;
+  /**
+   * Asked before a host not in `hosts` is followed, with the steps it would score: false
+   * leaves it out (the caller counts them; MAX_HOSTS). Default: every host is followed.
+   */
+  admit?: (host: string, times: readonly number[]) => boolean;
 }
 
 const BASIC_RULES = metricRules(BASIC_METRICS);
@@ -161,6 +166,7 @@ export function planRows(steps: HostSteps, step: CycleStep): PlannedRows {
     if (!known && times.length === 0) continue;
     let state = known;
     if (!state) {
+      if (step.admit && !step.admit(host, times)) continue;
       state = { watermark: -Infinity, seenAt: now };
       hosts.set(host, state);
     }

@@ -271,6 +271,8 @@ export class Poller {
   private readonly counters: CounterHistory = new Map();
   /** The warning that more hosts report than MAX_HOSTS was logged. */
   private overHostsLogged = false;
+  /** Hosts left out at MAX_HOSTS: the last step counted for each (insertion order, bounded). */
+  private readonly refused = new Map<string, number>();
   /** Lines the write buffer has room for in this live cycle (see readPlan's cut). */
   private liveRoom = Infinity;
   /** When counter samples of series gone for MAX_LOOKBACK_S were last dropped (at most once a minute). */
@@ -945,18 +947,63 @@ export class Poller {
         rules,
         // Live: gaps are kept while a sweep can still reach them (MAX_LOOKBACK_S).
         ...(live && Number.isFinite(now) ? { gapHorizon: now - this.opts.maxLookbackMs } : {}),
+        ...(live ? { admit: (host: string, times: readonly number[]) => this.admit(host, times, now, steps) } : {}),
       }),
     };
   }
 
   /**
-   * Beyond MAX_HOSTS, forgets the least recently seen hosts with their counter samples, but
-   * never a host seen in this cycle: one forgotten while it reports comes back with no
-   * watermark, so its next read would go back MAX_LOOKBACK_S and score its steps again
-   * (more active hosts than MAX_HOSTS: the map holds them all, and a warning says so). Once
-   * a minute, also drops the counter samples of a series (an interface, a disk) with none in
-   * the MAX_LOOKBACK_S before the end of the last read: hosts whose interfaces come and go
-   * (containers) keep only the live ones.
+   * A host not followed yet, at MAX_HOSTS: it takes the place of the least recently seen
+   * host not in this read (forgotten with its counter samples); with every one of them
+   * reporting, it is left out and its steps are counted (`max_hosts`, each step once). So
+   * the hosts followed, and the learner's keys, stay within MAX_HOSTS: more would make the
+   * learner's LRU evict hosts that report, and each would be learned again and again.
+   */
+  private admit(host: string, times: readonly number[], now: number, read: HostSteps): boolean {
+    if (this.hosts.size < this.opts.maxHosts) {
+      this.refused.delete(host);
+      return true;
+    }
+    let victim: string | undefined;
+    let oldest = Infinity;
+    // Not one in this read (its seenAt may not be updated yet: the read's hosts go in turn).
+    for (const [h, st] of this.hosts)
+      if (st.seenAt < now && st.seenAt < oldest && !read.has(h)) {
+        oldest = st.seenAt;
+        victim = h;
+      }
+    if (victim !== undefined) {
+      this.hosts.delete(victim);
+      this.counters.delete(victim);
+      this.refused.delete(host);
+      return true;
+    }
+    // Steps read again by a later cycle are not counted again.
+    const counted = this.refused.get(host) ?? -Infinity;
+    const fresh = times.filter((t) => t > counted);
+    if (fresh.length > 0) {
+      this.metrics.skipped.inc({ reason: 'max_hosts' }, fresh.length);
+      this.refused.set(host, Math.max(...fresh));
+    }
+    if (this.refused.size > this.opts.maxHosts) this.refused.delete(this.refused.keys().next().value as string);
+    if (!this.overHostsLogged) {
+      this.overHostsLogged = true;
+      this.log.warn(
+        { hosts: this.hosts.size, maxHosts: this.opts.maxHosts, example: host },
+        'more hosts report than MAX_HOSTS: new ones are left out, their steps counted (reason max_hosts); raise MAX_HOSTS or shard',
+      );
+    }
+    return false;
+  }
+
+  /**
+   * Beyond MAX_HOSTS (hosts restored from ai_predictions at start; new hosts are admitted
+   * within it, see admit), forgets the least recently seen hosts with their counter samples,
+   * never one seen in this cycle: forgotten while it reports, a host comes back with no
+   * watermark, and its next read would go back MAX_LOOKBACK_S and score its steps again.
+   * Once a minute, also drops the counter samples of a series (an interface, a disk) with
+   * none in the MAX_LOOKBACK_S before the end of the last read: hosts whose interfaces come
+   * and go (containers) keep only the live ones.
    */
   private forgetOldHosts(now: number): void {
     if (this.hosts.size > this.opts.maxHosts) {
@@ -965,13 +1012,6 @@ export class Poller {
       for (let i = 0; i < n; i++) {
         this.hosts.delete(byAge[i][0]);
         this.counters.delete(byAge[i][0]);
-      }
-      if (this.hosts.size > this.opts.maxHosts && !this.overHostsLogged) {
-        this.overHostsLogged = true;
-        this.log.warn(
-          { hosts: this.hosts.size, maxHosts: this.opts.maxHosts },
-          'more hosts report than MAX_HOSTS: all are kept (forgetting one that reports would score its steps again); raise MAX_HOSTS or shard',
-        );
       }
     }
     if (now - this.countersPrunedAt < 60_000 || this.readTo === null) return;

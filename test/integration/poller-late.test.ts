@@ -259,13 +259,14 @@ describe('late and restored steps (real influxd)', () => {
     expect(await skipped(metrics, 'late')).toBe(unscored.length);
   }, 60_000);
 
-  it('with more hosts reporting than MAX_HOSTS, forgets none of them: no step is scored twice', async () => {
+  it('with more hosts reporting than MAX_HOSTS, forgets none that reports: no step scored twice; the one left out is counted', async () => {
     // Three hosts, MAX_HOSTS 2; each cycle runs mid-step, before the step's net point is
     // written, so every host has a step pending. A host forgotten there came back with no
     // watermark and its next read went back MAX_LOOKBACK_S, scoring its steps again.
     await store.writeLines(['a', 'b', 'c'].flatMap((h) => stepLines(h, -1).slice(2)));
     let now = 0;
-    const poller = testPoller(store, models(), { stepMs: STEP, clock: () => now, overrides: { maxHosts: 2, settleMs: 30_000 } });
+    const metrics = createMetrics(new Registry(), false);
+    const poller = testPoller(store, models(), { stepMs: STEP, clock: () => now, metrics, overrides: { maxHosts: 2, settleMs: 30_000 } });
     let scored = 0;
     for (let k = 0; k <= 12; k++) {
       const lines = ['a', 'b', 'c'].map((h) => stepLines(h, k));
@@ -277,8 +278,10 @@ describe('late and restored steps (real influxd)', () => {
     expect(await poller.writer.drain(30_000)).toBe(0);
     await poller.stop(1000);
     const written = (await Promise.all(['a', 'b', 'c'].map((h) => predictions(influxd, h)))).map((p) => p.map((x) => (x.time - T0) / STEP));
-    // Steps 0-11 of each host (12 is still pending), each scored once.
-    for (const steps of written) expect(steps).toEqual(Array.from({ length: 12 }, (_, i) => i));
-    expect(scored).toBe(3 * 12);
+    // a and b (followed first): steps 0-11 (12 is still pending), each scored once; c is left
+    // out, and each of its steps 0-12 counted once although the reads saw them again.
+    expect(written).toEqual([Array.from({ length: 12 }, (_, i) => i), Array.from({ length: 12 }, (_, i) => i), []]);
+    expect(scored).toBe(2 * 12);
+    expect(await skipped(metrics, 'max_hosts')).toBe(13);
   }, 60_000);
 });
