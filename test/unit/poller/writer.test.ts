@@ -72,6 +72,30 @@ describe('LineWriter', () => {
     w.close();
   });
 
+  it('on overflow while a batch is being written, drops the oldest lines not in it: the counts say what was written', async () => {
+    const sink = new Sink();
+    let release = () => undefined as unknown;
+    const held = new Promise((r) => (release = r));
+    const slow = {
+      writeLines: async (lines: readonly string[]) => {
+        if (sink.calls++ === 0) await held;
+        sink.written.push(...lines);
+      },
+    };
+    const { w, metrics } = writer(slow as unknown as Sink, 5);
+    w.enqueue(['l0', 'l1', 'l2']);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(sink.calls).toBe(1);
+    // l0-l2 are in flight; six more make nine, four over.
+    w.enqueue(['l3', 'l4', 'l5', 'l6', 'l7', 'l8']);
+    release();
+    expect(await w.drain(1000)).toBe(0);
+    expect(sink.written).toEqual(['l0', 'l1', 'l2', 'l7', 'l8']);
+    expect((await metrics.dropped.get()).values[0].value).toBe(4);
+    expect((await metrics.written.get()).values[0].value).toBe(5);
+    w.close();
+  });
+
   it('backs off exponentially, capped, with jitter', () => {
     expect(backoffMs(1, 100, 1000, () => 0)).toBe(50);
     expect(backoffMs(1, 100, 1000, () => 1)).toBe(100);
