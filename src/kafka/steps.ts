@@ -42,6 +42,11 @@ export interface StepRow {
 /** Why a point or a step was left out. */
 export type StepSkip = 'no_host' | 'late' | 'incomplete' | 'invalid' | 'evicted' | 'not_nanoseconds' | 'too_far_ahead';
 
+/** Every reason at zero (a joiner's counters at its start). */
+export function noStepSkips(): Record<StepSkip, number> {
+  return { no_host: 0, late: 0, incomplete: 0, invalid: 0, evicted: 0, not_nanoseconds: 0, too_far_ahead: 0 };
+}
+
 /** Points before this are not nanoseconds since the epoch (Telegraf's line protocol): 2000-01-01. */
 export const EARLIEST_POINT_MS = Date.UTC(2000, 0, 1);
 
@@ -148,15 +153,7 @@ export class StepJoiner {
   private tail: HostJoin | null = null;
   /** Points of measurements the mapping does not read (other Telegraf inputs): ignored, counted. */
   unused = 0;
-  readonly skipped: Record<StepSkip, number> = {
-    no_host: 0,
-    late: 0,
-    incomplete: 0,
-    invalid: 0,
-    evicted: 0,
-    not_nanoseconds: 0,
-    too_far_ahead: 0,
-  };
+  readonly skipped: Record<StepSkip, number> = noStepSkips();
   /** Points after this time (ms) are refused as `too_far_ahead` (set by the caller from its clock). */
   latest = Infinity;
   /** The metrics of a row, in its order, and their valid ranges. */

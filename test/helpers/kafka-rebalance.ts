@@ -251,28 +251,6 @@ function disjointCover(lists: Array<number[] | null>, partitions: number): boole
   return seen.size === partitions;
 }
 
-/** Creates a topic; a just-started broker can answer the wait for leaders with an error: then waits for them here. */
-async function createTopic(kafka: Kafka, admin: Admin, topic: string, partitions: number): Promise<void> {
-  try {
-    await kafka.createTopic(topic, partitions);
-    return;
-  } catch {
-    // below
-  }
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
-      const ps = topics[0]?.partitions ?? [];
-      if (ps.length === partitions && ps.every((p) => p.leader >= 0)) return;
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-    }
-    if (Date.now() > deadline) throw new Error(`topic ${topic} has no leaders after 30 s`);
-    await sleep(200);
-  }
-}
-
 export async function runRebalanceScenario(o: RebalanceOptions): Promise<RebalanceReport> {
   let kafka: Kafka | undefined;
   let influxd: Influxd | undefined;
@@ -285,7 +263,8 @@ export async function runRebalanceScenario(o: RebalanceOptions): Promise<Rebalan
     const client = new KafkaClient({ clientId: 'rebalance-bench', brokers: [kafka.brokers], logLevel: logLevel.NOTHING });
     admin = client.admin();
     await admin.connect();
-    for (const topic of [TOPIC, RESULTS]) await createTopic(kafka, admin, topic, o.partitions);
+    // The helper waits for a leader of every partition (a just-started broker can take a while).
+    for (const topic of [TOPIC, RESULTS]) await kafka.createTopic(topic, o.partitions);
     const store = storeFor(influxd);
     await store.createDatabase?.();
     await store.close?.();

@@ -3,7 +3,7 @@ import { LruMap } from '../../src/core/lru';
 import type { StreamingDetector } from '../../src/core/streaming';
 import { parseLine, splitLines, type ParsedPoint } from '../../src/influx/line-parser';
 import type { KafkaMessageIn, MessageSkip } from '../../src/kafka/partition';
-import { EARLIEST_POINT_MS, type StepRow, type StepSkip } from '../../src/kafka/steps';
+import { EARLIEST_POINT_MS, noStepSkips, type StepRow, type StepSkip } from '../../src/kafka/steps';
 import { predictionLines, runPlan, type PlannedRows } from '../../src/poller/cycle';
 import {
   counterRate,
@@ -40,15 +40,7 @@ interface HostJoin {
 export class ReferenceJoiner {
   private readonly hosts: LruMap<HostJoin>;
   unused = 0;
-  readonly skipped: Record<StepSkip, number> = {
-    no_host: 0,
-    late: 0,
-    incomplete: 0,
-    invalid: 0,
-    evicted: 0,
-    not_nanoseconds: 0,
-    too_far_ahead: 0,
-  };
+  readonly skipped: Record<StepSkip, number> = noStepSkips();
   latest = Infinity;
   private readonly byMeasurement = new Map<string, string[]>();
   readonly rules: MetricRules;

@@ -116,6 +116,14 @@ describe('late and restored steps (real influxd)', () => {
     expect((await predictions(influxd, 'a')).some((p) => p.time === T0 + 4 * STEP)).toBe(false);
   }, 120_000);
 
+  /** A poller's first run: one cycle at `now`, drained and stopped (its predictions are the watermarks of the next). */
+  const firstRun = async (now: number, lookback: number) => {
+    const first = testPoller(store, models(), { stepMs: STEP, clock: () => now, overrides: { maxLookbackMs: lookback } });
+    await first.runCycle();
+    expect(await first.writer.drain(30_000)).toBe(0);
+    await first.stop(1000);
+  };
+
   it('after a restart, resumes a host whose latest prediction is older than MAX_LOOKBACK_S from it; a host gone for good is not resumed', async () => {
     const lookback = 60_000;
     // alive reports throughout (steps 0-40); gone stops after step 10.
@@ -125,13 +133,9 @@ describe('late and restored steps (real influxd)', () => {
       if (k <= 10) lines.push(...stepLines('gone', k));
     }
     await store.writeLines(lines);
-    let now = T0 + 11 * STEP + 1;
-    const first = testPoller(store, models(), { stepMs: STEP, clock: () => now, overrides: { maxLookbackMs: lookback } });
-    await first.runCycle();
-    expect(await first.writer.drain(30_000)).toBe(0);
-    await first.stop(1000);
+    await firstRun(T0 + 11 * STEP + 1, lookback);
     // Every replica down for 30 steps (300 s, five times the lookback); then a new process.
-    now = T0 + 41 * STEP + 1;
+    const now = T0 + 41 * STEP + 1;
     const metrics = createMetrics(new Registry(), false);
     const second = testPoller(store, models(), { stepMs: STEP, clock: () => now, metrics, overrides: { maxLookbackMs: lookback } });
     const reports = [];
@@ -153,14 +157,10 @@ describe('late and restored steps (real influxd)', () => {
     const lines: string[] = [];
     for (let k = 0; k <= 10; k++) lines.push(...stepLines('retired', k));
     await store.writeLines(lines);
-    let now = T0 + 11 * STEP + 1;
-    const first = testPoller(store, models(), { stepMs: STEP, clock: () => now, overrides: { maxLookbackMs: lookback } });
-    await first.runCycle();
-    expect(await first.writer.drain(30_000)).toBe(0);
-    await first.stop(1000);
+    await firstRun(T0 + 11 * STEP + 1, lookback);
     // Much later, only a new host reports: nothing to resume, and the restore must not fail on that.
     await store.writeLines([...stepLines('fresh', 39).slice(2), ...stepLines('fresh', 40)]);
-    now = T0 + 41 * STEP + 1;
+    const now = T0 + 41 * STEP + 1;
     const second = testPoller(store, models(), { stepMs: STEP, clock: () => now, overrides: { maxLookbackMs: lookback } });
     expect((await second.runCycle()).scored).toBe(1);
     await second.stop(1000);

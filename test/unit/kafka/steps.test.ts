@@ -6,14 +6,14 @@ import { pollerJoin } from '../../helpers/poller-join';
 import { metricRules } from '../../../src/validation/point';
 import { hostileMessages, ReferenceJoiner } from '../../helpers/reference-join';
 import { METRIC_NAMES } from '../../../src/core/metrics';
-import { StepJoiner, type StepRow } from '../../../src/kafka/steps';
+import { noStepSkips, StepJoiner, type StepRow } from '../../../src/kafka/steps';
 
 const STEP_S = 10;
 const mapping = telegrafPreset();
 const T0 = 1_700_000_000_000;
 /** Line protocol's nanoseconds of T0 + `s` seconds. */
 const at = (s: number) => String(BigInt(T0 + s * 1000) * 1_000_000n);
-const NO_SKIPS = { no_host: 0, late: 0, incomplete: 0, invalid: 0, evicted: 0, not_nanoseconds: 0, too_far_ahead: 0 };
+const NO_SKIPS = noStepSkips();
 
 /** A joiner of the Telegraf preset over 10 s steps, fed line by line; its rows. */
 function lineJoiner() {

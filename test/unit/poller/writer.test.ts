@@ -74,8 +74,8 @@ describe('LineWriter', () => {
 
   it('on overflow while a batch is being written, drops the oldest lines not in it: the counts say what was written', async () => {
     const sink = new Sink();
-    let release = () => undefined as unknown;
-    const held = new Promise((r) => (release = r));
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
     const slow = {
       writeLines: async (lines: readonly string[]) => {
         if (sink.calls++ === 0) await held;
