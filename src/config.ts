@@ -23,6 +23,27 @@ const KAFKA_NAME = /^[A-Za-z0-9._-]{1,249}$/;
  * Every environment variable the service reads, with defaults. This is the only place
  * process.env is read; the table in docs/configuration.md mirrors it (a test checks).
  */
+/**
+ * A bearer token as an HTTP header carries it: printable ASCII without spaces (a token
+ * read from a file with its newline, or one with a space or a non-ASCII letter, could never
+ * match what a client sends), at least 8 and at most 4,096 characters (Node refuses larger
+ * headers before the service sees them).
+ */
+function bearerToken() {
+  return z
+    .string()
+    .min(8, 'must be at least 8 characters')
+    .max(4096, 'must be at most 4096 characters')
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII with no spaces or line breaks (as an HTTP header carries it)');
+}
+
+/** A URL without user:password in it (it would reach logs and /health in error messages). */
+function noUserInfo<T extends z.ZodType<string>>(url: T, prefix: string) {
+  return url.refine((u) => !/^[a-z]+:\/\/[^/]*@/i.test(u), {
+    message: `must not hold user:password (set ${prefix}_USERNAME and ${prefix}_PASSWORD instead)`,
+  });
+}
+
 export const EnvSchema = z.object({
   /** 0: any free port (tests); empty: the default. */
   PORT: envNumber(intIn(0, 65535).default(8080)),
@@ -46,7 +67,10 @@ export const EnvSchema = z.object({
   MODEL_MAX_BYTES: envNumber(intIn(1024, 1024 ** 3).default(128 * 1024 * 1024)),
   /** Secret of the artifacts' HMAC signatures; set: unsigned or wrongly signed artifacts are refused. */
   MODEL_SIGNING_KEY: z.preprocess(emptyAsUndefined, z.string().min(16, 'must be at least 16 characters').optional()),
-  MLFLOW_TRACKING_URI: z.preprocess(emptyAsUndefined, z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional()),
+  MLFLOW_TRACKING_URI: z.preprocess(
+    emptyAsUndefined,
+    noUserInfo(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }), 'MLFLOW_TRACKING').optional(),
+  ),
   MLFLOW_TIMEOUT_S: envNumber(secondsUpTo(600).default(30)),
   MLFLOW_TRACKING_TOKEN: z.preprocess(emptyAsUndefined, z.string().optional()),
   MLFLOW_TRACKING_USERNAME: z.preprocess(emptyAsUndefined, z.string().optional()),
@@ -54,13 +78,13 @@ export const EnvSchema = z.object({
   /** Experiment of `train` runs (CLI only). */
   MLFLOW_EXPERIMENT_NAME: z.preprocess(emptyAsUndefined, z.string().min(1).max(500).optional()),
   /** Bearer token for POST /admin/reload; unset: the admin API is off. */
-  ADMIN_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(8, 'must be at least 8 characters').optional()),
+  ADMIN_TOKEN: z.preprocess(emptyAsUndefined, bearerToken().optional()),
   /** Bytes; /detect with 10,000 points is about 1 MB. */
   BODY_LIMIT: envNumber(intIn(1024, 256 * 1024 * 1024).default(4 * 1024 * 1024)),
   MAX_POINTS_PER_REQUEST: envNumber(intIn(1, 1_000_000).default(10_000)),
   /** Hosts whose recent points /detect keeps for a temporal model; least recently used dropped. */
   DETECT_HISTORY_HOSTS: envNumber(intIn(1, 10_000_000).default(10_000)),
-  API_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(8, 'must be at least 8 characters').optional()),
+  API_TOKEN: z.preprocess(emptyAsUndefined, bearerToken().optional()),
   /** Event loop delay (ms) above which requests are shed with 503. 0 disables. */
   MAX_EVENT_LOOP_DELAY_MS: envNumber(intIn(0, 60_000).default(1000)),
   /** Requests (other than /health/live and /metrics) processed at once; more get 503 at once. */
@@ -75,7 +99,10 @@ export const EnvSchema = z.object({
   DOCS_ENABLED: z.preprocess(emptyAsUndefined, bool.optional()).transform((v) => v ?? true),
 
   // InfluxDB loop (off while INFLUX_URL is unset)
-  INFLUX_URL: z.preprocess(emptyAsUndefined, z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional()),
+  INFLUX_URL: z.preprocess(
+    emptyAsUndefined,
+    noUserInfo(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }), 'INFLUX').optional(),
+  ),
   INFLUX_API: z.enum(['v1', 'v2']).default('v1'),
   INFLUX_DATABASE: z.string().min(1).max(256).default('system_metrics'),
   INFLUX_RETENTION_POLICY: z.preprocess(emptyAsUndefined, z.string().min(1).max(256).optional()),
@@ -247,6 +274,9 @@ export interface PollerConfig {
   learn: { windowMs: number; chunkMs: number } | null;
 }
 
+/** Variables whose value is a secret: a rejected one is named, its value never printed. */
+const SECRET_ENV = /(TOKEN|PASSWORD|SIGNING_KEY)$/;
+
 /** Names of the environment variables in the schema (checked against deploy files). */
 export const CONFIG_ENV_NAMES: readonly string[] = Object.keys(EnvSchema.shape);
 
@@ -256,7 +286,8 @@ export const CONFIG_ENV_NAMES: readonly string[] = Object.keys(EnvSchema.shape);
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}=${JSON.stringify(env[String(i.path[0])] ?? null)}: ${i.message}`);
+    const shown = (name: string) => (SECRET_ENV.test(name) ? '<redacted>' : JSON.stringify(env[name] ?? null));
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}=${shown(String(i.path[0]))}: ${i.message}`);
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   const e = parsed.data;

@@ -14,6 +14,32 @@ describe('configuration', () => {
     expect(c.detectHistoryHosts).toBe(10_000);
   });
 
+  it('never prints a secret it refuses; refuses tokens no HTTP header can carry and URLs holding a password', () => {
+    const refused = (env: NodeJS.ProcessEnv) => {
+      try {
+        loadConfig(env);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      throw new Error('accepted');
+    };
+    for (const [name, value] of [
+      ['MODEL_SIGNING_KEY', 'hunter2-signing'],
+      ['ADMIN_TOKEN', 'hunter2'],
+      ['API_TOKEN', 'short'],
+    ]) {
+      const m = refused({ [name]: value });
+      expect(m).toContain(`${name}=<redacted>`);
+      expect(m).not.toContain(value);
+    }
+    for (const token of ['abcdefgh\n', ' abcdefgh', 'abc defgh', 'pässwörd1', 'x'.repeat(5000)])
+      expect(refused({ API_TOKEN: token })).toMatch(/API_TOKEN=<redacted>: must be/);
+    expect(loadConfig({ API_TOKEN: 'abc-DEF_123.~+/=' }).apiToken).toBe('abc-DEF_123.~+/=');
+    const m = refused({ MLFLOW_TRACKING_URI: 'http://svc:s3cretpw@mlflow:5000' });
+    expect(m).toMatch(/must not hold user:password \(set MLFLOW_TRACKING_USERNAME/);
+    expect(refused({ INFLUX_URL: 'http://u:p@influx:8086' })).toMatch(/INFLUX_USERNAME/);
+  });
+
   it('reads the Kafka source settings (SOURCE=kafka)', () => {
     const c = loadConfig({
       SOURCE: 'kafka',
