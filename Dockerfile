@@ -30,7 +30,8 @@ COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
 COPY models/model.json ./models/model.json
-# The base image's unprivileged user (uid 1000); the service writes no files.
+# The base image's unprivileged user (uid 1000). The only file the service writes is the
+# cached copy of an MLflow model (MODEL_URI; MODEL_CACHE_DIR, .cache/models under /app).
 USER node
 EXPOSE 8080
 # Readiness (200 with a model loaded; still 200 while InfluxDB is unreachable). node, not curl.

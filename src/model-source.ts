@@ -8,8 +8,12 @@ import { loadDetectorFile, type LoadedModel } from './model-store';
 
 /** Where the served model comes from: a file, or an MLflow URI with a disk cache. */
 export interface ModelSource {
-  /** Loads and verifies the model; throws a one-line error when it cannot. */
-  load(): Promise<LoadedModel & { fromCache: boolean; warning?: string }>;
+  /**
+   * Loads and verifies the model; throws a one-line error when it cannot. `commit`, when
+   * given, is called once the service has accepted the model (it keeps the cached copy):
+   * returns a warning when it could not.
+   */
+  load(): Promise<LoadedModel & { fromCache: boolean; warning?: string; commit?: () => string | undefined }>;
   describe(): string;
 }
 
@@ -69,8 +73,10 @@ export class MlflowModelSource implements ModelSource {
       bytes = resolved.bytes;
       version = resolved.version;
     } catch (e) {
-      const err = e as Error & { kind?: string };
-      if (err.kind !== 'unreachable' && err.kind !== 'timeout') throw new ArtifactError(`${this.uri}: ${err.message}`);
+      const err = e as Error & { kind?: string; status?: number };
+      // Down (no answer, or a 5xx from MLflow or a proxy in front of it): the cached copy.
+      const down = err.kind === 'unreachable' || err.kind === 'timeout' || (err.kind === 'http' && (err.status ?? 0) >= 500);
+      if (!down) throw new ArtifactError(`${this.uri}: ${err.message}`);
       let cached: string;
       try {
         cached = readFileSync(this.cacheFile, 'utf8');
@@ -90,10 +96,20 @@ export class MlflowModelSource implements ModelSource {
     const detector = new Detector(parseArtifact(text, `${this.uri}${version ? ` (version ${version})` : ''}`, this.opts), {
       inputs: 'any',
     });
-    mkdirSync(this.cacheDir, { recursive: true });
-    const tmp = `${this.cacheFile}.${process.pid}.tmp`;
-    writeFileSync(tmp, text);
-    renameSync(tmp, this.cacheFile);
-    return { detector, loadedAt: new Date(), source: version ? `${this.uri} (version ${version})` : this.uri, fromCache: false };
+    // The cache is replaced only once the service accepted the model (a reload it refuses
+    // must not leave its model for the next start), and a cache it cannot write (a read-only
+    // file system) is a warning, not a failed load.
+    const commit = (): string | undefined => {
+      try {
+        mkdirSync(this.cacheDir, { recursive: true });
+        const tmp = `${this.cacheFile}.${process.pid}.tmp`;
+        writeFileSync(tmp, text);
+        renameSync(tmp, this.cacheFile);
+        return undefined;
+      } catch (e) {
+        return `cannot keep a cached copy of ${this.uri} in ${this.cacheDir} (${(e as Error).message}): a start while MLflow is down will fail`;
+      }
+    };
+    return { detector, loadedAt: new Date(), source: version ? `${this.uri} (version ${version})` : this.uri, fromCache: false, commit };
   }
 }

@@ -20,6 +20,7 @@ export type ReloadResult =
  */
 export class ModelReloader {
   private inflight: Promise<ReloadResult> | null = null;
+  private next: Promise<ReloadResult> | null = null;
   private fromCache = false;
   private warning: string | null = null;
   private lastError: string | null = null;
@@ -39,16 +40,30 @@ export class ModelReloader {
     this.apply(m);
   }
 
+  /**
+   * Reloads the model. A request while one runs waits for one more load after it (that one
+   * may have resolved the alias before the request: its answer would be stale); requests
+   * meanwhile share that next load.
+   */
   reload(): Promise<ReloadResult> {
-    if (!this.inflight) this.inflight = this.doReload().finally(() => (this.inflight = null));
-    return this.inflight;
+    if (!this.inflight) {
+      this.inflight = this.doReload().finally(() => (this.inflight = null));
+      return this.inflight;
+    }
+    this.next ??= this.inflight.then(() => {
+      this.next = null;
+      return this.reload();
+    });
+    return this.next;
   }
 
   private apply(m: Awaited<ReturnType<ModelSource['load']>>): void {
     this.accept(m.detector);
     this.store.swap({ detector: m.detector, loadedAt: m.loadedAt, source: m.source });
+    const cacheWarning = m.commit?.();
+    if (cacheWarning) this.log.warn({ source: m.source }, cacheWarning);
     this.fromCache = m.fromCache;
-    this.warning = m.warning ?? null;
+    this.warning = m.warning ?? cacheWarning ?? null;
     this.metrics.modelInfo.reset();
     this.metrics.modelInfo.set({ version: m.detector.version }, 1);
     if (m.warning) this.log.warn({ source: m.source, version: m.detector.version }, m.warning);

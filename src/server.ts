@@ -50,6 +50,13 @@ export async function startService(config: Config): Promise<FastifyInstance> {
   const setName = p.mappingFile ? `METRICS_MAPPING_FILE ${p.mappingFile}` : `METRIC_SET=${p.metricSet}`;
   const reads = config.kafka !== null || config.influx !== null;
   const reloader = new ModelReloader(source, models, metrics, logger, (d) => {
+    // /detect's learner (DETECT_LEARN with a named model) takes the metrics of the model it
+    // started with: a model of other metrics would leave every /detect a 503 until a restart.
+    const serving = models.current?.detector;
+    if (config.detectLearn && !p.learn && serving && serving.inputs.join('\u0000') !== d.inputs.join('\u0000'))
+      throw new Error(
+        `DETECT_LEARN: /detect's learner takes the metrics of the model it started with (${serving.inputs.join(', ')}); model ${d.version} takes (${d.inputs.join(', ')}): restart the service to change them`,
+      );
     const missing = d.inputs.filter((name) => !Object.hasOwn(mapping, name));
     if (missing.length === 0) return;
     if (p.learn)
