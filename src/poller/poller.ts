@@ -273,6 +273,8 @@ export class Poller {
   private overHostsLogged = false;
   /** Hosts left out at MAX_HOSTS: the last step counted for each (insertion order, bounded). */
   private readonly refused = new Map<string, number>();
+  /** Per measurement read: the newest point without a host tag counted (see countNoHost). */
+  private readonly noHostSeen = new Map<string, number>();
   /** Lines the write buffer has room for in this live cycle (see readPlan's cut). */
   private liveRoom = Infinity;
   /** When counter samples of series gone for MAX_LOOKBACK_S were last dropped (at most once a minute). */
@@ -911,6 +913,7 @@ export class Poller {
       for (const metric of r.metrics) addMetric(steps, metric, this.opts.mapping[metric], mine, interval, counters);
     });
     if (counters) this.readTo = to;
+    if (live) this.countNoHost(reads, results, from);
     this.metrics.pointsRead.inc(read);
     // Hosts just discovered were read from their own start: their steps from there on are new.
     const freshFrom = groups.some((g) => g.fresh) ? stepOf((this.fresh as { from: number }).from + interval - 1, interval) : Infinity;
@@ -950,6 +953,30 @@ export class Poller {
         ...(live ? { admit: (host: string, times: readonly number[]) => this.admit(host, times, now, steps) } : {}),
       }),
     };
+  }
+
+  /**
+   * Points without a host tag (another writer's, or a Telegraf without its host tag) are
+   * not scored: counted (`no_host`) once each, per measurement read, from the new steps of
+   * this read on (reads overlap: a point already counted is not counted again).
+   */
+  private countNoHost(reads: { source: MetricMapping }[], results: SeriesGroup[][], from: number): void {
+    let n = 0;
+    reads.forEach((r, k) => {
+      const key = r.source.measurement;
+      const seen = this.noHostSeen.get(key) ?? -Infinity;
+      let newest = seen;
+      for (const g of results[k]) {
+        if ((g.tags.host ?? '') !== '') continue;
+        for (const row of g.rows)
+          if (row.time > seen && row.time >= from) {
+            n++;
+            if (row.time > newest) newest = row.time;
+          }
+      }
+      if (newest > seen) this.noHostSeen.set(key, newest);
+    });
+    if (n > 0) this.metrics.skipped.inc({ reason: 'no_host' }, n);
   }
 
   /**

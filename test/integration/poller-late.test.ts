@@ -259,6 +259,31 @@ describe('late and restored steps (real influxd)', () => {
     expect(await skipped(metrics, 'late')).toBe(unscored.length);
   }, 60_000);
 
+  it('counts points without a host tag (no_host) once each, although the reads see them again', async () => {
+    await store.writeLines(stepLines('a', -1).slice(2));
+    const metrics = createMetrics(new Registry(), false);
+    let now = 0;
+    const poller = testPoller(store, models(), { stepMs: STEP, clock: () => now, metrics, overrides: { settleMs: 30_000 } });
+    const lines = (k: number) => [
+      ...stepLines('a', k).slice(0, 2),
+      formatPoint({ measurement: 'cpu', tags: { cpu: 'cpu-total' }, fields: { usage_idle: 50 }, time: T0 + k * STEP }),
+      formatPoint({ measurement: 'mem', tags: {}, fields: { used_percent: 50 }, time: T0 + k * STEP }),
+    ];
+    // Each cycle runs before a's net point of the step arrives: the step is pending, so the
+    // next read covers it (and its points without a host) again.
+    for (let k = 0; k <= 5; k++) {
+      await store.writeLines(lines(k));
+      now = T0 + k * STEP + STEP / 2;
+      await poller.runCycle();
+      await store.writeLines(stepLines('a', k).slice(2));
+    }
+    expect(await poller.writer.drain(30_000)).toBe(0);
+    await poller.stop(1000);
+    // Two points a step (cpu and mem without host) over 6 steps; a's steps are scored.
+    expect(await skipped(metrics, 'no_host')).toBe(12);
+    expect((await predictions(influxd, 'a')).length).toBeGreaterThan(0);
+  }, 60_000);
+
   it('with more hosts reporting than MAX_HOSTS, forgets none that reports: no step scored twice; the one left out is counted', async () => {
     // Three hosts, MAX_HOSTS 2; each cycle runs mid-step, before the step's net point is
     // written, so every host has a step pending. A host forgotten there came back with no
