@@ -20,10 +20,6 @@ const DAY_S = 86_400;
 const KAFKA_NAME = /^[A-Za-z0-9._-]{1,249}$/;
 
 /**
- * Every environment variable the service reads, with defaults. This is the only place
- * process.env is read; the table in docs/configuration.md mirrors it (a test checks).
- */
-/**
  * A bearer token as an HTTP header carries it: printable ASCII without spaces (a token
  * read from a file with its newline, or one with a space or a non-ASCII letter, could never
  * match what a client sends), at least 8 and at most 4,096 characters (Node refuses larger
@@ -44,6 +40,10 @@ function noUserInfo<T extends z.ZodType<string>>(url: T, prefix: string) {
   });
 }
 
+/**
+ * Every environment variable the service reads, with defaults. This is the only place
+ * process.env is read; the table in docs/configuration.md mirrors it (a test checks).
+ */
 export const EnvSchema = z.object({
   /** 0: any free port (tests); empty: the default. */
   PORT: envNumber(intIn(0, 65535).default(8080)),

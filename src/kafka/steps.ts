@@ -48,7 +48,13 @@ export function noStepSkips(): Record<StepSkip, number> {
 }
 
 /** Points before this are not nanoseconds since the epoch (Telegraf's line protocol): 2000-01-01. */
-export const EARLIEST_POINT_MS = Date.UTC(2000, 0, 1);
+const EARLIEST_POINT_MS = Date.UTC(2000, 0, 1);
+
+/** Why a point's time is refused (before 2000, or after `latest`), or null: the joins' one rule. */
+export function timeRefusal(time: number, latest: number): 'not_nanoseconds' | 'too_far_ahead' | null {
+  if (!(time >= EARLIEST_POINT_MS)) return 'not_nanoseconds';
+  return time > latest ? 'too_far_ahead' : null;
+}
 
 /** Closed steps, columnar: keys, times and the values (n x metrics, row-major) the detector takes. */
 export class StepRows {
@@ -271,12 +277,9 @@ export class StepJoiner {
       this.skipped.no_host++;
       return;
     }
-    if (!(p.time >= EARLIEST_POINT_MS)) {
-      this.skipped.not_nanoseconds++;
-      return;
-    }
-    if (p.time > this.latest) {
-      this.skipped.too_far_ahead++;
+    const refused = timeRefusal(p.time, this.latest);
+    if (refused) {
+      this.skipped[refused]++;
       return;
     }
     const h = this.hostJoin(host);

@@ -35,6 +35,12 @@ export interface HostState {
 /** Gap ranges kept per host (the oldest are forgotten beyond it). */
 export const MAX_GAPS = 16;
 
+/** Records the gap [from, to] (steps), opened at `opened`; the oldest beyond MAX_GAPS are forgotten. */
+function addGap(s: HostState, from: number, to: number, opened: number): void {
+  const gaps = (s.gaps ?? []).concat(from, to, opened);
+  s.gaps = gaps.length > 3 * MAX_GAPS ? gaps.slice(gaps.length - 3 * MAX_GAPS) : gaps;
+}
+
 /** True if step `t` is in one of the gap ranges. */
 export function inGaps(gaps: readonly number[] | undefined, t: number): boolean {
   if (!gaps) return false;
@@ -190,19 +196,13 @@ export function planRows(steps: HostSteps, step: CycleStep): PlannedRows {
       const lo = Math.max(s.watermark + step.intervalMs, horizon);
       // The last step before the read (`from` need not be a step's start).
       const hi = stepOf(from - 1, step.intervalMs);
-      if (lo <= hi) {
-        const gaps = (s.gaps ?? []).concat(lo, hi, now - settleMs);
-        s.gaps = gaps.length > 3 * MAX_GAPS ? gaps.slice(gaps.length - 3 * MAX_GAPS) : gaps;
-      }
+      if (lo <= hi) addGap(s, lo, hi, now - settleMs);
     }
     // Moves the watermark to `t`: the steps of this read it passes without data (none
     // before a host's first step) become a gap.
     const passTo = (t: number): void => {
       const gapFrom = Math.max(s.watermark + step.intervalMs, from);
-      if (Number.isFinite(s.watermark) && gapFrom <= t - step.intervalMs) {
-        const gaps = (s.gaps ?? []).concat(gapFrom, t - step.intervalMs, now);
-        s.gaps = gaps.length > 3 * MAX_GAPS ? gaps.slice(gaps.length - 3 * MAX_GAPS) : gaps;
-      }
+      if (Number.isFinite(s.watermark) && gapFrom <= t - step.intervalMs) addGap(s, gapFrom, t - step.intervalMs, now);
       s.watermark = t;
     };
     for (const t of times) {

@@ -275,8 +275,6 @@ export class Poller {
   private readonly refused = new Map<string, number>();
   /** Per measurement read: the newest point without a host tag counted (see countNoHost). */
   private readonly noHostSeen = new Map<string, number>();
-  /** Lines the write buffer has room for in this live cycle (see readPlan's cut). */
-  private liveRoom = Infinity;
   /** When counter samples of series gone for MAX_LOOKBACK_S were last dropped (at most once a minute). */
   private countersPrunedAt = -Infinity;
   private readTo: number | null = null;
@@ -558,8 +556,7 @@ export class Poller {
     this.backlogged = false;
     this.backlogLogged = false;
     to = Math.min(to, stepOf(from + Math.max(1, budget) * interval + interval - 1, interval));
-    this.liveRoom = free;
-    const report = await this.process(from, to, now, this.hosts, this.opts.settleMs, this.history, 'live', this.counters);
+    const report = await this.process(from, to, now, this.hosts, this.opts.settleMs, this.history, 'live', this.counters, free);
     this.catchingUp = report.to < now + 1;
     if (this.probation.size > 0) this.settleProbation(report.to);
     this.forgetOldHosts(now);
@@ -783,6 +780,8 @@ export class Poller {
     history: HistoryState,
     mode: 'live' | 'backfill' | 'learn',
     counters?: CounterHistory,
+    /** Lines the write buffer has room for (live): the steps scored are cut to it (see readPlan). */
+    room = Infinity,
   ): Promise<CycleReport> {
     const live = mode === 'live';
     const learnOnly = mode === 'learn';
@@ -821,6 +820,7 @@ export class Poller {
       priming,
       rules,
       counters,
+      room,
     });
     if (!learnOnly && priming) history.primed = true;
     const { incomplete, invalid, late } = plan.skipped;
@@ -879,9 +879,10 @@ export class Poller {
       priming: boolean;
       rules: MetricRules;
       counters?: CounterHistory;
+      room: number;
     },
   ): Promise<{ plan: ReturnType<typeof planRows>; read: number; to: number }> {
-    const { live, mode, settleMs, hosts, priming, rules, counters } = o;
+    const { live, mode, settleMs, hosts, priming, rules, counters, room } = o;
     const interval = this.opts.collectionIntervalMs;
     const steps: HostSteps = new Map();
     let read = 0;
@@ -923,8 +924,8 @@ export class Poller {
     // first start, new hosts) the steps scored are cut to what the buffer holds for all of
     // them; the rest are read again next cycle (the watermarks stop before them).
     let planned = to;
-    if (live && Number.isFinite(this.liveRoom) && steps.size > 0) {
-      const perHost = Math.max(1, Math.floor(this.liveRoom / steps.size));
+    if (live && Number.isFinite(room) && steps.size > 0) {
+      const perHost = Math.max(1, Math.floor(room / steps.size));
       // Counted from the first new step read (the window may begin long before any data).
       let first = Infinity;
       for (const [host, byStep] of steps) {
@@ -933,6 +934,10 @@ export class Poller {
       }
       if (Number.isFinite(first)) planned = Math.min(to, stepOf(first + perHost * interval + interval - 1, interval));
     }
+    // MAX_HOSTS: the slots left once the followed hosts in this read have theirs.
+    let inRead = 0;
+    for (const host of steps.keys()) if (hosts.has(host)) inRead++;
+    const slots = { free: this.opts.maxHosts - inRead };
     return {
       read,
       to: planned,
@@ -950,7 +955,7 @@ export class Poller {
         rules,
         // Live: gaps are kept while a sweep can still reach them (MAX_LOOKBACK_S).
         ...(live && Number.isFinite(now) ? { gapHorizon: now - this.opts.maxLookbackMs } : {}),
-        ...(live ? { admit: (host: string, times: readonly number[]) => this.admit(host, times, now, steps) } : {}),
+        ...(live ? { admit: (host: string, times: readonly number[]) => this.admit(host, times, slots) } : {}),
       }),
     };
   }
@@ -980,28 +985,17 @@ export class Poller {
   }
 
   /**
-   * A host not followed yet, at MAX_HOSTS: it takes the place of the least recently seen
-   * host not in this read (forgotten with its counter samples); with every one of them
-   * reporting, it is left out and its steps are counted (`max_hosts`, each step once). So
-   * the hosts followed, and the learner's keys, stay within MAX_HOSTS: more would make the
-   * learner's LRU evict hosts that report, and each would be learned again and again.
+   * Whether a host not followed yet is taken into a read whose followed hosts fill
+   * `slots` of MAX_HOSTS (counted once per read: see readPlan). Taken, it may push the map
+   * over MAX_HOSTS for the moment: forgetOldHosts then forgets the least recently seen hosts
+   * that did not report in this cycle. With no slot left (every followed host reporting), it
+   * is left out and its steps are counted (`max_hosts`, each step once). So the hosts
+   * followed, and the learner's keys, stay within MAX_HOSTS: more would make the learner's
+   * LRU evict hosts that report, and each would be learned again and again.
    */
-  private admit(host: string, times: readonly number[], now: number, read: HostSteps): boolean {
-    if (this.hosts.size < this.opts.maxHosts) {
-      this.refused.delete(host);
-      return true;
-    }
-    let victim: string | undefined;
-    let oldest = Infinity;
-    // Not one in this read (its seenAt may not be updated yet: the read's hosts go in turn).
-    for (const [h, st] of this.hosts)
-      if (st.seenAt < now && st.seenAt < oldest && !read.has(h)) {
-        oldest = st.seenAt;
-        victim = h;
-      }
-    if (victim !== undefined) {
-      this.hosts.delete(victim);
-      this.counters.delete(victim);
+  private admit(host: string, times: readonly number[], slots: { free: number }): boolean {
+    if (slots.free > 0) {
+      slots.free--;
       this.refused.delete(host);
       return true;
     }
@@ -1024,8 +1018,8 @@ export class Poller {
   }
 
   /**
-   * Beyond MAX_HOSTS (hosts restored from ai_predictions at start; new hosts are admitted
-   * within it, see admit), forgets the least recently seen hosts with their counter samples,
+   * Beyond MAX_HOSTS (new hosts taken in this cycle, see admit; hosts restored from
+   * ai_predictions at start), forgets the least recently seen hosts with their counter samples,
    * never one seen in this cycle: forgotten while it reports, a host comes back with no
    * watermark, and its next read would go back MAX_LOOKBACK_S and score its steps again.
    * Once a minute, also drops the counter samples of a series (an interface, a disk) with

@@ -3,7 +3,7 @@ import { LruMap } from '../../src/core/lru';
 import type { StreamingDetector } from '../../src/core/streaming';
 import { parseLine, splitLines, type ParsedPoint } from '../../src/influx/line-parser';
 import type { KafkaMessageIn, MessageSkip } from '../../src/kafka/partition';
-import { EARLIEST_POINT_MS, noStepSkips, type StepRow, type StepSkip } from '../../src/kafka/steps';
+import { noStepSkips, timeRefusal, type StepRow, type StepSkip } from '../../src/kafka/steps';
 import { predictionLines, runPlan, type PlannedRows } from '../../src/poller/cycle';
 import {
   counterRate,
@@ -76,12 +76,9 @@ export class ReferenceJoiner {
       this.skipped.no_host++;
       return;
     }
-    if (!(p.time >= EARLIEST_POINT_MS)) {
-      this.skipped.not_nanoseconds++;
-      return;
-    }
-    if (p.time > this.latest) {
-      this.skipped.too_far_ahead++;
+    const refused = timeRefusal(p.time, this.latest);
+    if (refused) {
+      this.skipped[refused]++;
       return;
     }
     const h = this.hosts.get(host, () => ({ open: null, closed: -Infinity, expected: new Set(), counters: new Map() }));
