@@ -66,6 +66,26 @@ function bodyIssue(i: z.core.$ZodIssue): { field: string; message: string } {
  * Request ids where the client sends none: this process's random prefix and a counter,
  * unique across replicas and restarts without a UUID per request.
  */
+/**
+ * The 400 for a JSON body Fastify's parser refused: the syntax error (V8's message, with
+ * where it is), or, for a body that is valid JSON, the prototype key it refuses. Other
+ * parser errors (an empty body) keep their own message.
+ */
+function jsonRefusal(err: Error & { code?: string }, body: string): Error {
+  if (err.code !== 'FST_ERR_CTP_INVALID_JSON_BODY') return err;
+  try {
+    JSON.parse(body);
+  } catch (e) {
+    const why = (e as Error).message;
+    return new HttpError(400, ErrorCode.InvalidRequest, `body is not valid JSON: ${why.length > 300 ? `${why.slice(0, 300)}...` : why}`);
+  }
+  return new HttpError(
+    400,
+    ErrorCode.InvalidRequest,
+    'body has a "__proto__" key or a "constructor" key holding "prototype": refused (prototype poisoning)',
+  );
+}
+
 function requestIds(): () => string {
   const prefix = randomBytes(6).toString('hex');
   let next = 0;
@@ -114,6 +134,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorate('models', deps.models);
   // JSON only: anything else is a 415, not a string that fails validation.
   app.removeContentTypeParser(['text/plain']);
+  // Fastify's JSON parser (prototype poisoning refused), with a refusal that says why:
+  // its own message is the same for a syntax error and for a `__proto__` key.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) =>
+    parseJson(request, body as string, (err, value) => (err ? done(jsonRefusal(err, body as string), undefined) : done(null, value))),
+  );
 
   // Request bodies are checked by the zod schema paired with each JSON Schema.
   app.setValidatorCompiler(({ schema }) => {

@@ -279,7 +279,7 @@ export class KafkaSource {
       s.next = start;
       this.streams.set(partition, (stream = s));
     }
-    const messages: KafkaMessageIn[] = batch.messages.map((m) => ({ offset: BigInt(m.offset), value: m.value }));
+    const messages = batch.messages;
     this.metrics.kafkaMessages.inc(messages.length);
     const stillOurs = () => isRunning() && !isStale() && !this.stopping;
     // A chunk's write goes on while the next chunk is scored: one write in flight per
@@ -305,7 +305,11 @@ export class KafkaSource {
         if (this.streams.get(partition) === stream && stream.next !== stream.replayUntil) this.dropStream(partition);
         return;
       }
-      const chunk = messages.slice(a, a + CHUNK_MESSAGES);
+      // Mapped a chunk at a time: objects of a chunk die young (a whole batch's would
+      // survive every scavenge until its last chunk is done).
+      const chunk: KafkaMessageIn[] = [];
+      for (let k = a, end = Math.min(messages.length, a + CHUNK_MESSAGES); k < end; k++)
+        chunk.push({ offset: BigInt(messages[k].offset), value: messages[k].value });
       const out = stream.process(chunk, Date.now());
       this.count(out.skipped);
       if (out.replayed > 0) this.metrics.kafkaReplayed.inc(out.replayed);

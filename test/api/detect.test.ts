@@ -115,6 +115,26 @@ describe('POST /detect', () => {
     expect(Array.isArray(body.details)).toBe(true);
   });
 
+  it('says why a JSON body was refused: where its syntax breaks, or which prototype key it has', async () => {
+    const broken = await post(app, '/detect', '{"points": [{"cpu_usage": 1,}]}');
+    expect(broken.statusCode).toBe(400);
+    expect(broken.json()).toMatchObject({
+      error: 'invalid_request',
+      message: expect.stringMatching(/^body is not valid JSON: .*position 28/),
+    });
+    for (const body of [
+      '{"points":[{"cpu_usage":1,"memory_usage":1,"network_load":1}],"__proto__":{"x":1}}',
+      '{"points":[{"cpu_usage":1,"memory_usage":1,"network_load":1}],"\\u005f_proto__":{"x":1}}',
+      '{"points":[{"cpu_usage":1,"memory_usage":1,"network_load":1,"constructor":{"prototype":{"x":1}}}]}',
+    ]) {
+      const res = await post(app, '/detect', body);
+      expect([body, res.statusCode, res.json().message]).toEqual([body, 400, expect.stringContaining('prototype poisoning')]);
+    }
+    const empty = await post(app, '/detect', '');
+    expect(empty.statusCode).toBe(400);
+    expect(empty.json().message).toMatch(/empty/);
+  });
+
   it('answers a wrong content type with 415', async () => {
     const res = await app.inject({ method: 'POST', url: '/detect', payload: 'cpu=1', headers: { 'content-type': 'text/plain' } });
     expect(res.statusCode).toBe(415);
