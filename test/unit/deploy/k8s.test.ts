@@ -11,7 +11,7 @@ import { CONFIG_ENV_NAMES, loadConfig, type Config } from '../../../src/config';
 import { ownsHost } from '../../../src/poller/shard';
 import { testApp } from '../../helpers/fixtures';
 import { argvOf, loadCompose } from './lib/compose';
-import { COMPOSE_FILE, K8S_DIR } from './lib/paths';
+import { COMPOSE_FILE, DOCKERFILE, K8S_DIR, REPO } from './lib/paths';
 
 interface Manifest {
   apiVersion: string;
@@ -70,6 +70,8 @@ function loadDir(dir: string): Array<Manifest & { file: string }> {
   }
   return out;
 }
+/** What a Kafka consumer runs: the image's entry point with a consumer's V8 flags. */
+const KAFKA_COMMAND = ['node', '--max-semi-space-size=16', 'dist/src/cli/main.js', 'serve'];
 const files = readdirSync(K8S_DIR).filter((f) => /\.ya?ml$/.test(f));
 const manifests = loadDir(K8S_DIR);
 const ofKind = (kind: string) => manifests.filter((m) => m.kind === kind);
@@ -403,10 +405,22 @@ describe('Kubernetes manifests: the Kafka mode (k8s/kafka, a Component on the ba
         expect(c.resources?.requests?.memory).toBeDefined();
         expect(c.resources?.limits?.memory).toBeDefined();
         expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
-        expect(c.command).toBeUndefined();
+        // The image's CMD; the consumers' with their V8 flags (a larger young generation,
+        // the default old-generation growth): node as PID 1, the same entry point and command.
+        expect(c.command).toEqual(w === consumers() ? KAFKA_COMMAND : undefined);
         expect(c.args).toBeUndefined();
       }
     }
+  });
+
+  it('run the consumers as the Kafka service of compose and `npm run bench:kafka` do: the entry point of the image with other V8 flags', () => {
+    const { compose } = loadCompose(COMPOSE_FILE);
+    expect(argvOf(compose.services['anomaly-detector-kafka'].command)).toEqual(KAFKA_COMMAND);
+    const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    expect(pkg.scripts['bench:kafka']).toContain(`node ${KAFKA_COMMAND.slice(1, -2).join(' ')} dist/bench/kafka.js`);
+    const cmd = /^CMD (\[.*\])$/m.exec(readFileSync(DOCKERFILE, 'utf8'));
+    const image = JSON.parse(cmd?.[1] ?? '[]') as string[];
+    expect([image[0], ...image.slice(-2)]).toEqual([KAFKA_COMMAND[0], ...KAFKA_COMMAND.slice(-2)]);
   });
 
   it('give every pod only variables from the config schema: the consumers in Kafka mode, the HTTP replicas with no source', () => {
