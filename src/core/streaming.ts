@@ -48,6 +48,16 @@ export interface StreamingOptions {
   noveltyWeight?: number;
   /** Refit when this much stream time has passed since the last fit (ms). 0: never refit on time. */
   refitIntervalMs: number;
+  /**
+   * When a refit on time falls (default `aligned`): `aligned`, at the first row past each
+   * multiple of the interval in epoch stream time, so that every run over a stream refits
+   * at the same rows and a learner restarted mid-stream (the service's bootstrap replays
+   * only `LEARN_WINDOW_S`) converges to the uninterrupted one; `since-fit`, one interval after
+   * the last fit (the NAB benchmark's files, each one stream from its start, never
+   * restarted, with a 7-day interval whose calendar phase would otherwise decide whether
+   * the first refit comes after one day or seven).
+   */
+  refitSchedule?: 'aligned' | 'since-fit';
   /** Rows in the sliding refit window (the most recent rows that raised no alert, all keys pooled). */
   refitWindow: number;
   /**
@@ -487,9 +497,19 @@ export class StreamingDetector {
     return out;
   }
 
+  /**
+   * A refit on time is due (`refitSchedule`): aligned, at the first row past the next
+   * multiple of the interval (epoch stream time) after the last fit, the same rows for every
+   * run that sees the stream, so a learner restarted mid-stream refits when the uninterrupted
+   * one does, and once their windows hold the same rows their models are the same; or one
+   * interval after the last fit.
+   */
   private timeDue(t: number): boolean {
     const interval = this.opts.refitIntervalMs;
-    return this.current !== null && interval > 0 && t - this.lastFit >= interval;
+    if (this.current === null || !(interval > 0)) return false;
+    return this.opts.refitSchedule === 'since-fit'
+      ? t - this.lastFit >= interval
+      : Math.floor(t / interval) > Math.floor(this.lastFit / interval);
   }
 
   /** Window size at which a fit is due (Infinity: none by size). */

@@ -144,6 +144,8 @@ export function streamingOptions(p: NabBenchParams): StreamingOptions {
     outOfRangeWeight: p.outOfRangeWeight,
     noveltyWeight: p.noveltyWeight,
     refitIntervalMs: p.refitIntervalMs,
+    // Each file is one stream from its start: a week after the last fit, not on the calendar's weeks.
+    refitSchedule: 'since-fit',
     refitWindow: p.refitWindow,
     gateExcess: p.gateExcess,
     gate: p.gate,

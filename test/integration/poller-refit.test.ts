@@ -50,7 +50,8 @@ describe('poller refit on recent normal points (real influxd)', () => {
     expect(refitOf()).toMatchObject({ refits: 0 }); // not due yet: the stream started at `now`
     now = START + 70 * STEP + 1;
     await poller.runCycle();
-    // Due 200 s of stream time after the start: before the row of step 61.
+    // Due at the first multiple of 200 s of stream time after the start (14:46:50): 14:50:00,
+    // the row of step 59 (the next: 14:53:20, step 79).
     expect(refitOf()).toMatchObject({ refits: 1, base_version: loaded.version });
     expect(refitOf().window_points).toBeGreaterThan(50);
     expect(refitOf().window_points).toBeLessThanOrEqual(150);
@@ -71,7 +72,7 @@ describe('poller refit on recent normal points (real influxd)', () => {
     for (const r of rows) {
       expect(r.model_version).toBe(loaded.version);
       const step = (r.time - START) / STEP;
-      expect(r.model_refit).toBe(step <= 60 || step > 90 ? 0 : step <= 80 ? 1 : 2);
+      expect(r.model_refit).toBe(step < 59 || step > 90 ? 0 : step < 79 ? 1 : 2);
       expect(r.learning).toBe(0);
     }
     await poller.stop(1000);
