@@ -63,10 +63,6 @@ function bodyIssue(i: z.core.$ZodIssue): { field: string; message: string } {
 }
 
 /**
- * Request ids where the client sends none: this process's random prefix and a counter,
- * unique across replicas and restarts without a UUID per request.
- */
-/**
  * The 400 for a JSON body Fastify's parser refused: the syntax error (V8's message, with
  * where it is), or, for a body that is valid JSON, the prototype key it refuses. Other
  * parser errors (an empty body) keep their own message.
@@ -86,6 +82,10 @@ function jsonRefusal(err: Error & { code?: string }, body: string): Error {
   );
 }
 
+/**
+ * Request ids where the client sends none: this process's random prefix and a counter,
+ * unique across replicas and restarts without a UUID per request.
+ */
 function requestIds(): () => string {
   const prefix = randomBytes(6).toString('hex');
   let next = 0;
