@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { DEFAULT_SMD_PARAMS, formatSmdBench, runSmdBench, smdStreamingOptions, type SmdBenchParams } from '../eval/smd-bench';
 import { SMD_METRIC_SETS, type SmdMetricSet } from '../eval/smd-data';
 import { ALL_TRANSFORMS } from '../core/features';
+import { z } from 'zod';
 import { UsageError } from './errors';
 
 /**
@@ -60,60 +61,64 @@ export function registerSmdBench(bench: Command): void {
     });
 }
 
+const int = (min: number) =>
+  z
+    .number({ error: `an integer >= ${min}` })
+    .int(`an integer >= ${min}`)
+    .min(min, `an integer >= ${min}`);
+const atLeastZero = z.number({ error: 'a finite number >= 0' }).finite('a finite number >= 0').min(0, 'a finite number >= 0');
+const objectOrNull = z.union([z.looseObject({}), z.null()]);
+const GATE =
+  "an object (the gate's options, whole): {consecutive: integer >= 1, cooldownMs: number, surge: object or null, repeat: object or null}";
+
+/** The fields of a `--params` file, each optional (the defaults fill the rest); the messages say what each must be. */
+const ParamsSchema = z
+  .strictObject({
+    transforms: z.array(z.string({ error: 'an array of transform names' }), { error: 'an array of transform names' }),
+    includeRaw: z.boolean({ error: 'true or false' }),
+    window: int(2),
+    span: int(1),
+    holdSpan: int(1),
+    horizon: int(1),
+    nEstimators: int(1),
+    maxSamples: int(2),
+    seed: z.number({ error: 'an integer' }).int('an integer'),
+    contamination: z.number({ error: 'a number in (0, 0.5)' }).gt(0, 'a number in (0, 0.5)').lt(0.5, 'a number in (0, 0.5)'),
+    outOfRangeWeight: atLeastZero,
+    noveltyWeight: atLeastZero,
+    refitIntervalSteps: int(0),
+    refitWindow: atLeastZero,
+    gate: z.looseObject(
+      { consecutive: int(1), cooldownMs: z.number(), surge: objectOrNull, repeat: objectOrNull.optional() },
+      { error: GATE },
+    ),
+  })
+  .partial();
+
 /** Defaults overridden by a JSON file's top-level fields (a `gate` replaces the default gate whole). */
 function readParams(path: string): SmdBenchParams {
-  let json: Partial<SmdBenchParams>;
+  let json: unknown;
   try {
-    json = JSON.parse(readFileSync(path, 'utf8')) as Partial<SmdBenchParams>;
+    json = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
     throw new UsageError(`--params: cannot read ${path} as JSON (${(e as Error).message})`);
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new UsageError(`--params: ${path} must hold a JSON object`);
-  const known = new Set(Object.keys(DEFAULT_SMD_PARAMS));
-  for (const k of Object.keys(json))
-    if (!known.has(k)) throw new UsageError(`--params: unknown parameter ${JSON.stringify(k)} (known: ${[...known].join(', ')})`);
-  const params = { ...DEFAULT_SMD_PARAMS, ...json };
-  const bad = (k: string, want: string) =>
-    new UsageError(`--params: ${k} must be ${want}, got ${JSON.stringify((json as Record<string, unknown>)[k])}`);
-  const p = params as unknown as Record<string, unknown>;
-  const int = (k: string, min: number) => {
-    if (!Number.isInteger(p[k]) || (p[k] as number) < min) throw bad(k, `an integer >= ${min}`);
-  };
-  for (const [k, min] of [
-    ['window', 2],
-    ['span', 1],
-    ['holdSpan', 1],
-    ['horizon', 1],
-    ['nEstimators', 1],
-    ['maxSamples', 2],
-    ['refitIntervalSteps', 0],
-  ] as const)
-    int(k, min);
-  if (!Number.isInteger(p.seed)) throw bad('seed', 'an integer');
-  if (typeof p.contamination !== 'number' || !(p.contamination > 0 && p.contamination < 0.5))
-    throw bad('contamination', 'a number in (0, 0.5)');
-  for (const k of ['outOfRangeWeight', 'noveltyWeight', 'refitWindow'])
-    if (typeof p[k] !== 'number' || !Number.isFinite(p[k]) || (p[k] as number) < 0) throw bad(k, 'a finite number >= 0');
-  if (typeof p.includeRaw !== 'boolean') throw bad('includeRaw', 'true or false');
-  if (!Array.isArray(p.transforms) || p.transforms.some((t) => typeof t !== 'string'))
-    throw bad('transforms', 'an array of transform names');
-  const unknownTransform = p.transforms.find((t) => !(ALL_TRANSFORMS as readonly string[]).includes(t as string));
+  const r = ParamsSchema.safeParse(json);
+  if (!r.success) {
+    const i = r.error.issues[0];
+    if (i.code === 'unrecognized_keys')
+      throw new UsageError(
+        `--params: unknown parameter ${JSON.stringify(i.keys[0])} (known: ${Object.keys(DEFAULT_SMD_PARAMS).join(', ')})`,
+      );
+    const k = String(i.path[0]);
+    const message = k === 'gate' && i.path.length > 1 ? GATE : i.message;
+    throw new UsageError(`--params: ${k} must be ${message}, got ${JSON.stringify((json as Record<string, unknown>)[k])}`);
+  }
+  const unknownTransform = r.data.transforms?.find((t) => !(ALL_TRANSFORMS as readonly string[]).includes(t));
   if (unknownTransform !== undefined)
     throw new UsageError(`--params: unknown transform ${JSON.stringify(unknownTransform)} (known: ${ALL_TRANSFORMS.join(', ')})`);
-  const g = p.gate as Record<string, unknown> | null;
-  const objOrNull = (v: unknown) => v === null || (typeof v === 'object' && !Array.isArray(v));
-  if (g === null || typeof g !== 'object' || Array.isArray(g)) throw bad('gate', "an object (the gate's options, whole)");
-  if (
-    !Number.isInteger(g.consecutive) ||
-    (g.consecutive as number) < 1 ||
-    typeof g.cooldownMs !== 'number' ||
-    !objOrNull(g.surge) ||
-    !objOrNull(g.repeat ?? null)
-  )
-    throw bad(
-      'gate',
-      '{consecutive: integer >= 1, cooldownMs: number, surge: object or null, repeat: object or null} (it replaces the default gate whole)',
-    );
+  const params = { ...DEFAULT_SMD_PARAMS, ...r.data } as SmdBenchParams;
   try {
     // Transform names and their parameters, the gate's shape: as the run will build them.
     smdStreamingOptions(['x'], params);
