@@ -497,13 +497,7 @@ export class StreamingDetector {
     return out;
   }
 
-  /**
-   * A refit on time is due (`refitSchedule`): aligned, at the first row past the next
-   * multiple of the interval (epoch stream time) after the last fit, the same rows for every
-   * run that sees the stream, so a learner restarted mid-stream refits when the uninterrupted
-   * one does, and once their windows hold the same rows their models are the same; or one
-   * interval after the last fit.
-   */
+  /** Whether a refit on time is due at a row of time `t` (see StreamingOptions.refitSchedule). */
   private timeDue(t: number): boolean {
     const interval = this.opts.refitIntervalMs;
     if (this.current === null || !(interval > 0)) return false;

@@ -93,7 +93,8 @@ export interface CycleStep {
   /** Gaps ending before this are forgotten (default `from`: those this read does not cover). */
   gapHorizon?: number;
   /**
-   * Asked before a host not in `hosts` is followed, with the steps it would score: false
+   * Asked before a host not in `hosts` is followed, with the steps it would score (in
+   * increasing order): false
    * leaves it out (the caller counts them; MAX_HOSTS). Default: every host is followed.
    */
   admit?: (host: string, times: readonly number[]) => boolean;

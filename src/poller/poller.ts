@@ -104,6 +104,15 @@ export const DEFAULT_HOST_DISCOVERY = { intervalMs: 60_000, chunkHosts: 5000 };
 export type QueryPurpose = 'read' | 'discovery' | 'restore';
 
 /** Splits `list` into pieces of at most `size`. */
+/**
+ * The end of the steps a write buffer with `room` lines holds from `start` for `hosts`
+ * hosts (one line per host and step; at least one step).
+ */
+function budgetEnd(start: number, room: number, hosts: number, interval: number): number {
+  const perHost = Math.max(1, Math.floor(room / Math.max(1, hosts)));
+  return stepOf(start + perHost * interval + interval - 1, interval);
+}
+
 function chunks<T>(list: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
@@ -535,8 +544,7 @@ export class Poller {
     const interval = this.opts.collectionIntervalMs;
     // Room for the drift lines too (one per feature and drift interval).
     const free = this.opts.writer.maxBuffer - this.writer.size - engine.opts.features.length;
-    const budget = Math.floor(free / Math.max(1, this.hosts.size));
-    if (budget < 1 && this.writer.size > 0) {
+    if (free < Math.max(1, this.hosts.size) && this.writer.size > 0) {
       // The hosts that report stay active while nothing is read (a pause is not silence).
       for (const h of this.hosts.values()) if (this.isActive(h, now)) h.seenAt = now;
       this.backlogged = true;
@@ -555,7 +563,7 @@ export class Poller {
     if (this.backlogged) this.log.info({ buffered: this.writer.size }, 'write buffer has room again: scoring resumes');
     this.backlogged = false;
     this.backlogLogged = false;
-    to = Math.min(to, stepOf(from + Math.max(1, budget) * interval + interval - 1, interval));
+    to = Math.min(to, budgetEnd(from, free, this.hosts.size, interval));
     const report = await this.process(from, to, now, this.hosts, this.opts.settleMs, this.history, 'live', this.counters, free);
     this.catchingUp = report.to < now + 1;
     if (this.probation.size > 0) this.settleProbation(report.to);
@@ -925,14 +933,13 @@ export class Poller {
     // them; the rest are read again next cycle (the watermarks stop before them).
     let planned = to;
     if (live && Number.isFinite(room) && steps.size > 0) {
-      const perHost = Math.max(1, Math.floor(room / steps.size));
       // Counted from the first new step read (the window may begin long before any data).
       let first = Infinity;
       for (const [host, byStep] of steps) {
         const w = hosts.get(host)?.watermark ?? -Infinity;
         for (const t of byStep.keys()) if (t >= from && t > w && t < first) first = t;
       }
-      if (Number.isFinite(first)) planned = Math.min(to, stepOf(first + perHost * interval + interval - 1, interval));
+      if (Number.isFinite(first)) planned = Math.min(to, budgetEnd(first, room, steps.size, interval));
     }
     // MAX_HOSTS: the slots left once the followed hosts in this read have theirs.
     let inRead = 0;
@@ -1004,7 +1011,7 @@ export class Poller {
     const fresh = times.filter((t) => t > counted);
     if (fresh.length > 0) {
       this.metrics.skipped.inc({ reason: 'max_hosts' }, fresh.length);
-      this.refused.set(host, Math.max(...fresh));
+      this.refused.set(host, fresh[fresh.length - 1]);
     }
     if (this.refused.size > this.opts.maxHosts) this.refused.delete(this.refused.keys().next().value as string);
     if (!this.overHostsLogged) {
